@@ -1,0 +1,280 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{SpanId, TraceId};
+
+/// What role a span plays in a call, as in OpenTelemetry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    /// Handles an incoming request (an endpoint).
+    #[default]
+    Server,
+    /// Makes an outgoing request.
+    Client,
+    /// Work inside a process.
+    Internal,
+    /// Sends a message.
+    Producer,
+    /// Receives a message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lower-case name used in JSON and storage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Client => "client",
+            Self::Internal => "internal",
+            Self::Producer => "producer",
+            Self::Consumer => "consumer",
+        }
+    }
+
+    /// The inverse of [`Self::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "server" => Self::Server,
+            "client" => Self::Client,
+            "internal" => Self::Internal,
+            "producer" => Self::Producer,
+            "consumer" => Self::Consumer,
+            _ => return None,
+        })
+    }
+}
+
+/// The outcome a span reported, as in OpenTelemetry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanStatus {
+    /// Nothing was said; the HTTP status (if any) decides.
+    #[default]
+    Unset,
+    /// Explicitly successful.
+    Ok,
+    /// Explicitly failed.
+    Error,
+}
+
+/// The identity baselines are learned for: one operation of one service.
+///
+/// For HTTP servers the operation is the method and route (`POST /payment`); the demo shop uses
+/// its path (`/payment`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EndpointKey {
+    /// The service that owns the endpoint (OpenTelemetry `service.name`).
+    pub service: String,
+    /// The operation within the service.
+    pub operation: String,
+}
+
+impl EndpointKey {
+    /// An endpoint of `service` named `operation`.
+    pub fn new(service: impl Into<String>, operation: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            operation: operation.into(),
+        }
+    }
+}
+
+impl fmt::Display for EndpointKey {
+    /// `service operation`, e.g. `shop /payment`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.service, self.operation)
+    }
+}
+
+/// One unit of work: a request handled, a call made.
+///
+/// Times are Unix nanoseconds (start) and nanoseconds (duration), as in OTLP. Build one with
+/// [`Span::new`] and the `with_*` methods:
+///
+/// ```
+/// use aiops_telemetry_core::{Span, SpanId, SpanKind, TraceId};
+///
+/// let span = Span::new(TraceId::random(), SpanId::random(), "shop", "/payment")
+///     .with_kind(SpanKind::Server)
+///     .with_timing(1_700_000_000_000_000_000, 180_000_000)
+///     .with_http_status(503);
+/// assert!(span.is_error());
+/// assert_eq!(span.duration_ms(), 180.0);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// The trace this span belongs to.
+    pub trace_id: TraceId,
+    /// This span's id, unique within its trace.
+    pub span_id: SpanId,
+    /// The span that caused this one, if any.
+    pub parent_span_id: Option<SpanId>,
+    /// The service that did the work.
+    pub service: String,
+    /// What was done: for HTTP servers the method and route, for the demo shop its path.
+    pub operation: String,
+    /// The span's role.
+    pub kind: SpanKind,
+    /// When the work started, in Unix nanoseconds.
+    pub start_unix_nanos: u64,
+    /// How long the work took, in nanoseconds.
+    pub duration_nanos: u64,
+    /// The HTTP response status, when the span is an HTTP request.
+    pub http_status: Option<u16>,
+    /// The outcome the span reported.
+    pub status: SpanStatus,
+    /// A small set of extra attributes; at least `service.version` when known.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Span {
+    /// A server span with zero timing, unset status and no parent; refine with `with_*`.
+    pub fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        service: impl Into<String>,
+        operation: impl Into<String>,
+    ) -> Self {
+        Self {
+            trace_id,
+            span_id,
+            parent_span_id: None,
+            service: service.into(),
+            operation: operation.into(),
+            kind: SpanKind::Server,
+            start_unix_nanos: 0,
+            duration_nanos: 0,
+            http_status: None,
+            status: SpanStatus::Unset,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// Sets the parent span.
+    pub fn with_parent(mut self, parent: SpanId) -> Self {
+        self.parent_span_id = Some(parent);
+        self
+    }
+
+    /// Sets the kind.
+    pub fn with_kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Sets start (Unix nanoseconds) and duration (nanoseconds).
+    pub fn with_timing(mut self, start_unix_nanos: u64, duration_nanos: u64) -> Self {
+        self.start_unix_nanos = start_unix_nanos;
+        self.duration_nanos = duration_nanos;
+        self
+    }
+
+    /// Sets the HTTP status code.
+    pub fn with_http_status(mut self, code: u16) -> Self {
+        self.http_status = Some(code);
+        self
+    }
+
+    /// Sets the reported status.
+    pub fn with_status(mut self, status: SpanStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds an attribute.
+    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// True when the span failed: status `Error`, or an HTTP status of 500 or more.
+    pub fn is_error(&self) -> bool {
+        self.status == SpanStatus::Error || self.http_status.is_some_and(|code| code >= 500)
+    }
+
+    /// The endpoint this span's baseline belongs to.
+    pub fn endpoint(&self) -> EndpointKey {
+        EndpointKey::new(self.service.clone(), self.operation.clone())
+    }
+
+    /// Duration in milliseconds.
+    pub fn duration_ms(&self) -> f64 {
+        self.duration_nanos as f64 / 1e6
+    }
+
+    /// When the work ended, in Unix nanoseconds.
+    pub fn end_unix_nanos(&self) -> u64 {
+        self.start_unix_nanos.saturating_add(self.duration_nanos)
+    }
+
+    /// The value of attribute `key`, if present.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span() -> Span {
+        Span::new(TraceId::random(), SpanId::random(), "shop", "/payment")
+    }
+
+    #[test]
+    fn error_comes_from_status_or_a_5xx_code() {
+        assert!(!span().is_error());
+        assert!(!span().with_http_status(404).is_error());
+        assert!(span().with_http_status(500).is_error());
+        assert!(
+            span()
+                .with_status(SpanStatus::Error)
+                .with_http_status(200)
+                .is_error()
+        );
+    }
+
+    #[test]
+    fn attributes_are_found_by_key() {
+        let span = span().with_attribute("service.version", "1.2.3");
+        assert_eq!(span.attribute("service.version"), Some("1.2.3"));
+        assert_eq!(span.attribute("missing"), None);
+    }
+
+    #[test]
+    fn span_kind_names_round_trip() {
+        for kind in [
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Internal,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+        ] {
+            assert_eq!(SpanKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(SpanKind::parse("SERVER"), None);
+    }
+
+    #[test]
+    fn span_round_trips_through_json() {
+        let original = span()
+            .with_parent(SpanId::random())
+            .with_timing(5, 7)
+            .with_http_status(200);
+        let json = serde_json::to_string(&original).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<Span>(&json).expect("deserializes"),
+            original
+        );
+    }
+
+    #[test]
+    fn end_time_saturates() {
+        assert_eq!(span().with_timing(u64::MAX, 10).end_unix_nanos(), u64::MAX);
+    }
+}
