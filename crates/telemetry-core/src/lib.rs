@@ -49,6 +49,8 @@ mod error;
 mod ids;
 #[cfg(any(test, feature = "testing"))]
 mod memory;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod span;
 mod traceparent;
 mod window;
