@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::Anomaly;
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
-use crate::health::Health;
+use crate::detect::{Evidence, detect};
+use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
 
 /// The outcome of one analysis cycle.
@@ -60,37 +61,137 @@ impl Analyzer {
         })
     }
 
-    /// One cycle at `now`: detection on the window ending at now (respecting watermarks),
-    /// learning only from spans that arrived since the previous cycle, for endpoints not
-    /// anomalous.
+    /// One cycle at `now`.
+    ///
+    /// Detection looks at the window of `analysis_window_secs` ending at `now`, per endpoint
+    /// starting no earlier than its watermark ([`set_watermark`](Self::set_watermark)).
+    /// Learning looks at the fresh slice: every span recorded since the previous cycle that
+    /// started in a bucket ending by `now`, late arrivals included, so each request is learned
+    /// exactly once although windows overlap. Buckets older than the live windows' retention
+    /// are evicted first.
     pub fn observe_live(&mut self, live: &LiveWindows, now_unix_nanos: u64) -> Assessment {
+        live.evict_before(now_unix_nanos.saturating_sub(live.retention_nanos()));
         let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
-        let current = live.window_stats(window, self.config.timeout_ms);
-        self.observe(window, &current, &[])
+        let timeout_ms = self.config.timeout_ms;
+        self.watermarks
+            .retain(|_, not_before| *not_before > window.start_unix_nanos);
+        let mut current: Vec<_> = live
+            .window_stats(window, timeout_ms)
+            .into_iter()
+            .filter(|(endpoint, _)| !self.watermarks.contains_key(endpoint))
+            .map(|(endpoint, stats)| (endpoint, stats, window))
+            .collect();
+        for (endpoint, &not_before) in &self.watermarks {
+            let clipped = TimeWindow::new(not_before.min(now_unix_nanos), now_unix_nanos);
+            if let Some(stats) = live.endpoint_stats(endpoint, clipped, timeout_ms) {
+                current.push((endpoint.clone(), stats, clipped));
+            }
+        }
+        let fresh = live.take_unlearned(now_unix_nanos, timeout_ms);
+        self.cycle(window, current, &fresh)
     }
 
-    /// Same, from precomputed stats: `current` over the detection window, `fresh` over the
-    /// traffic not learned yet.
+    /// Same, from precomputed stats: `current` over the detection `window`, `fresh` over the
+    /// traffic not learned from yet (each request should appear in `fresh` exactly once over
+    /// successive cycles). Watermarks do not apply here: `current` is taken as given.
     pub fn observe(
         &mut self,
         window: TimeWindow,
         current: &[(EndpointKey, WindowStats)],
         fresh: &[(EndpointKey, WindowStats)],
     ) -> Assessment {
-        let _ = fresh;
+        let current = current
+            .iter()
+            .map(|(endpoint, stats)| (endpoint.clone(), *stats, window))
+            .collect();
+        self.cycle(window, current, fresh)
+    }
+
+    /// Detects on `current`, then learns from `fresh` for endpoints that are not anomalous in
+    /// their window and whose fresh slice is not anomalous on its own either (the slice that
+    /// holds the first seconds of a fault can be anomalous before the window is).
+    fn cycle(
+        &mut self,
+        window: TimeWindow,
+        current: Vec<(EndpointKey, WindowStats, TimeWindow)>,
+        fresh: &[(EndpointKey, WindowStats)],
+    ) -> Assessment {
+        let now = window.end_unix_nanos;
+        let mut anomalies = Vec::new();
+        for (endpoint, stats, endpoint_window) in &current {
+            let evidence = Evidence {
+                endpoint,
+                window: *endpoint_window,
+                stats,
+            };
+            anomalies.extend(detect(evidence, self.baselines.get(endpoint), &self.config));
+        }
+        for (endpoint, stats) in fresh {
+            let evidence = Evidence {
+                endpoint,
+                window,
+                stats,
+            };
+            let baseline = self.baselines.get(endpoint);
+            let frozen = anomalies
+                .iter()
+                .any(|anomaly| &anomaly.endpoint == endpoint)
+                || !detect(evidence, baseline, &self.config).is_empty();
+            match self.baselines.get_mut(endpoint) {
+                Some(baseline) if frozen => baseline.hold(now),
+                _ if frozen => {}
+                Some(baseline) => baseline.learn(stats, now, &self.config),
+                None => {
+                    let mut baseline = Baseline::new(endpoint.clone());
+                    baseline.learn(stats, now, &self.config);
+                    self.baselines.insert(endpoint.clone(), baseline);
+                }
+            }
+        }
+        anomalies.sort_by(|a, b| {
+            (b.severity, &a.endpoint, a.kind).cmp(&(a.severity, &b.endpoint, b.kind))
+        });
+        let endpoints = self.endpoint_assessments(current, &anomalies);
         Assessment {
             window,
-            anomalies: Vec::new(),
-            endpoints: current
-                .iter()
-                .map(|(endpoint, stats)| EndpointAssessment {
-                    endpoint: endpoint.clone(),
-                    stats: *stats,
-                    baseline: self.baselines.get(endpoint).cloned(),
-                    health: Health::PERFECT,
-                })
-                .collect(),
+            anomalies,
+            endpoints,
         }
+    }
+
+    /// Every endpoint with traffic or a baseline, with its health.
+    fn endpoint_assessments(
+        &self,
+        current: Vec<(EndpointKey, WindowStats, TimeWindow)>,
+        anomalies: &[Anomaly],
+    ) -> Vec<EndpointAssessment> {
+        let mut stats: BTreeMap<EndpointKey, WindowStats> = self
+            .baselines
+            .keys()
+            .map(|endpoint| (endpoint.clone(), WindowStats::default()))
+            .collect();
+        stats.extend(
+            current
+                .into_iter()
+                .map(|(endpoint, stats, _)| (endpoint, stats)),
+        );
+        stats
+            .into_iter()
+            .map(|(endpoint, stats)| {
+                let baseline = self.baselines.get(&endpoint);
+                let found: Vec<&Anomaly> = anomalies
+                    .iter()
+                    .filter(|anomaly| anomaly.endpoint == endpoint)
+                    .collect();
+                let health = assess_health(&stats, baseline, &found, &self.config);
+                EndpointAssessment {
+                    baseline: baseline.cloned(),
+                    endpoint,
+                    stats,
+                    health,
+                }
+            })
+            .collect()
     }
 
     /// Evidence before `not_before_unix_nanos` no longer counts for `endpoint` (resolution

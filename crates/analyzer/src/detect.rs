@@ -1,0 +1,193 @@
+//! The three detectors. Each takes one endpoint's window and baseline and either finds an
+//! anomaly or does not; none keeps state.
+
+use aiops_telemetry_core::{EndpointKey, TimeWindow, WindowStats};
+
+use crate::anomaly::{Anomaly, AnomalyKind, Severity, format_ms, format_percent};
+use crate::baseline::Baseline;
+use crate::config::Config;
+
+/// A timeout anomaly needs at least this share of the window's requests over `timeout_ms`:
+/// a healthy endpoint's p95 sits well below its timeout, so more than 5% of requests past it
+/// means the tail itself has moved there.
+pub(crate) const MIN_TIMEOUT_SHARE: f64 = 0.05;
+
+/// The 95th percentile is only trusted as evidence when it is not simply the slowest request,
+/// which needs at least 20 requests (nearest rank).
+const MIN_REQUESTS_FOR_P95: u64 = 20;
+
+/// Rate ratios are taken against at least this rate, so a perfect baseline does not make them
+/// infinite.
+const RATE_FLOOR: f64 = 0.01;
+
+/// Where and when the evidence was seen.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Evidence<'a> {
+    pub(crate) endpoint: &'a EndpointKey,
+    pub(crate) window: TimeWindow,
+    pub(crate) stats: &'a WindowStats,
+}
+
+/// Every anomaly the window shows against the baseline.
+pub(crate) fn detect(
+    evidence: Evidence<'_>,
+    baseline: Option<&Baseline>,
+    config: &Config,
+) -> Vec<Anomaly> {
+    let ready = baseline.filter(|baseline| baseline.is_ready(config));
+    [
+        latency_spike(evidence, ready, config),
+        error_storm(evidence, ready, config),
+        timeouts(evidence, ready, config),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// True when `observed` is both `latency_multiplier` times and `min_latency_increase_ms` above
+/// `baseline`.
+fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> bool {
+    observed >= baseline * config.latency_multiplier
+        && observed - baseline >= config.min_latency_increase_ms
+}
+
+/// A latency spike: enough requests, a ready baseline, a window mean past both the relative
+/// and the absolute threshold, and a slowdown that is broad rather than one slow outlier:
+/// either the median request is slower than the baseline mean, or (with at least 20 requests,
+/// so that p95 is not the single slowest one) the p95 clears the same thresholds against the
+/// baseline p95.
+fn latency_spike(
+    evidence: Evidence<'_>,
+    baseline: Option<&Baseline>,
+    config: &Config,
+) -> Option<Anomaly> {
+    let baseline = baseline?;
+    let stats = evidence.stats;
+    if stats.count < config.min_latency_samples
+        || !clears_latency_thresholds(stats.mean_ms, baseline.mean_ms, config)
+    {
+        return None;
+    }
+    let broad = stats.p50_ms > baseline.mean_ms
+        || (stats.count >= MIN_REQUESTS_FOR_P95
+            && clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config));
+    if !broad {
+        return None;
+    }
+    let ratio = stats.mean_ms / baseline.mean_ms.max(f64::MIN_POSITIVE);
+    let severity = match ratio {
+        r if r >= 10.0 => Severity::Critical,
+        r if r >= 5.0 => Severity::High,
+        _ => Severity::Medium,
+    };
+    Some(anomaly(
+        evidence,
+        AnomalyKind::LatencySpike,
+        (stats.mean_ms, baseline.mean_ms, ratio),
+        severity,
+        format!(
+            "Latency spike: {} (baseline: {}, {ratio:.1}x slower)",
+            format_ms(stats.mean_ms),
+            format_ms(baseline.mean_ms)
+        ),
+    ))
+}
+
+/// An error storm: at least `min_error_count` failures making up at least
+/// `error_rate_threshold` of the window. Against a ready baseline the rate must also be at
+/// least twice the baseline rate and three standard deviations above what the baseline rate
+/// predicts for this many requests, so an endpoint that always fails a little does not storm
+/// on a bad draw. Without a ready baseline the absolute rule alone decides: an endpoint that
+/// fails most of its first requests is broken, baseline or not.
+fn error_storm(
+    evidence: Evidence<'_>,
+    baseline: Option<&Baseline>,
+    config: &Config,
+) -> Option<Anomaly> {
+    let stats = evidence.stats;
+    let rate = stats.error_rate();
+    if stats.errors < config.min_error_count || rate < config.error_rate_threshold {
+        return None;
+    }
+    let baseline_rate = baseline.map_or(0.0, |baseline| baseline.error_rate.clamp(0.0, 1.0));
+    if baseline.is_some() {
+        let count = stats.count as f64;
+        let expected = baseline_rate * count;
+        let deviation = (count * baseline_rate * (1.0 - baseline_rate)).sqrt();
+        if rate < 2.0 * baseline_rate || (stats.errors as f64) < expected + 3.0 * deviation {
+            return None;
+        }
+    }
+    let severity = match rate {
+        r if r >= 0.9 => Severity::Critical,
+        r if r >= 0.5 => Severity::High,
+        _ => Severity::Medium,
+    };
+    let against = match baseline {
+        Some(_) => format!("baseline: {}", format_percent(baseline_rate)),
+        None => "no baseline yet".to_owned(),
+    };
+    Some(anomaly(
+        evidence,
+        AnomalyKind::ErrorStorm,
+        (rate, baseline_rate, rate / baseline_rate.max(RATE_FLOOR)),
+        severity,
+        format!("Error storm: {} errors ({against})", format_percent(rate)),
+    ))
+}
+
+/// Timeouts: at least `min_error_count` requests slower than `timeout_ms`, making up at least
+/// 5% of the window. An endpoint whose learned p95 is already past the timeout normally runs
+/// that slow; its slowdowns are the latency detector's business.
+fn timeouts(
+    evidence: Evidence<'_>,
+    baseline: Option<&Baseline>,
+    config: &Config,
+) -> Option<Anomaly> {
+    let stats = evidence.stats;
+    let share = stats.timeout_rate();
+    if stats.timeouts < config.min_error_count || share < MIN_TIMEOUT_SHARE {
+        return None;
+    }
+    if baseline.is_some_and(|baseline| baseline.p95_ms >= config.timeout_ms) {
+        return None;
+    }
+    let severity = match share {
+        s if s >= 0.5 => Severity::Critical,
+        s if s >= 0.2 => Severity::High,
+        _ => Severity::Medium,
+    };
+    Some(anomaly(
+        evidence,
+        AnomalyKind::Timeout,
+        (share, 0.0, share / RATE_FLOOR),
+        severity,
+        format!(
+            "Timeouts: {} of {} requests over {}",
+            stats.timeouts,
+            stats.count,
+            format_ms(config.timeout_ms)
+        ),
+    ))
+}
+
+fn anomaly(
+    evidence: Evidence<'_>,
+    kind: AnomalyKind,
+    (observed, baseline, ratio): (f64, f64, f64),
+    severity: Severity,
+    description: String,
+) -> Anomaly {
+    Anomaly {
+        kind,
+        endpoint: evidence.endpoint.clone(),
+        observed,
+        baseline,
+        ratio,
+        sample_count: evidence.stats.count,
+        window: evidence.window,
+        severity,
+        description,
+    }
+}

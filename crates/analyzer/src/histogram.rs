@@ -1,0 +1,301 @@
+//! A fixed log-scale latency histogram: mergeable summaries whose size does not grow with the
+//! number of requests.
+//!
+//! Buckets grow by 10% from 0.01 ms to about 10 minutes (188 buckets, plus one below and one
+//! above), so a percentile read from a bucket's geometric midpoint is within 5% of the truth,
+//! and within the exact minimum and maximum that every summary also keeps.
+
+use aiops_telemetry_core::WindowStats;
+
+/// Lower edge of the first regular bucket, in milliseconds.
+const FIRST_EDGE_MS: f64 = 0.01;
+/// Ratio between consecutive bucket edges.
+const GROWTH: f64 = 1.1;
+/// Regular buckets: `FIRST_EDGE_MS * GROWTH^188` is just over 10 minutes.
+const REGULAR: usize = 188;
+/// Index 0 holds latencies below the first edge; index `REGULAR + 1` those beyond the last.
+pub(crate) const BUCKETS: usize = REGULAR + 2;
+
+/// The bucket a latency falls into.
+pub(crate) fn bucket_of(ms: f64) -> usize {
+    if ms.is_nan() || ms < FIRST_EDGE_MS {
+        return 0;
+    }
+    let index = ((ms / FIRST_EDGE_MS).ln() / GROWTH.ln()).floor() as usize + 1;
+    index.min(BUCKETS - 1)
+}
+
+/// The edges `[lower, upper)` of a bucket, in milliseconds.
+fn edges(index: usize) -> (f64, f64) {
+    match index {
+        0 => (0.0, FIRST_EDGE_MS),
+        i if i > REGULAR => (FIRST_EDGE_MS * GROWTH.powi(REGULAR as i32), f64::INFINITY),
+        i => (
+            FIRST_EDGE_MS * GROWTH.powi(i as i32 - 1),
+            FIRST_EDGE_MS * GROWTH.powi(i as i32),
+        ),
+    }
+}
+
+/// The latency a bucket stands for: its geometric midpoint.
+fn representative(index: usize) -> f64 {
+    let (lower, upper) = edges(index);
+    match index {
+        0 => upper / 2.0,
+        i if i > REGULAR => lower,
+        _ => (lower * upper).sqrt(),
+    }
+}
+
+/// Counts for a contiguous run of buckets; most endpoints use a dozen or two of the 190.
+#[derive(Clone, Debug, Default)]
+struct SparseCounts {
+    first: usize,
+    counts: Vec<u32>,
+}
+
+impl SparseCounts {
+    fn add(&mut self, index: usize) {
+        if self.counts.is_empty() {
+            self.first = index;
+            self.counts.push(0);
+        } else if index < self.first {
+            let grow = self.first - index;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.first = index;
+        } else if index >= self.first + self.counts.len() {
+            self.counts.resize(index - self.first + 1, 0);
+        }
+        let slot = &mut self.counts[index - self.first];
+        *slot = slot.saturating_add(1);
+    }
+}
+
+/// What a set of requests did: counts, exact sum, minimum and maximum, and a histogram.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Summary {
+    count: u64,
+    errors: u64,
+    sum_nanos: u64,
+    min_nanos: u64,
+    max_nanos: u64,
+    histogram: SparseCounts,
+}
+
+impl Summary {
+    /// Adds one request.
+    pub(crate) fn record(&mut self, duration_nanos: u64, is_error: bool) {
+        if self.count == 0 {
+            self.min_nanos = duration_nanos;
+            self.max_nanos = duration_nanos;
+        } else {
+            self.min_nanos = self.min_nanos.min(duration_nanos);
+            self.max_nanos = self.max_nanos.max(duration_nanos);
+        }
+        self.count += 1;
+        self.errors += u64::from(is_error);
+        self.sum_nanos = self.sum_nanos.saturating_add(duration_nanos);
+        self.histogram.add(bucket_of(duration_nanos as f64 / 1e6));
+    }
+}
+
+/// Several summaries merged, for reading statistics out.
+#[derive(Clone, Debug)]
+pub(crate) struct Merged {
+    count: u64,
+    errors: u64,
+    sum_nanos: u128,
+    min_nanos: u64,
+    max_nanos: u64,
+    histogram: Box<[u64; BUCKETS]>,
+}
+
+impl Default for Merged {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            errors: 0,
+            sum_nanos: 0,
+            min_nanos: u64::MAX,
+            max_nanos: 0,
+            histogram: Box::new([0; BUCKETS]),
+        }
+    }
+}
+
+impl Merged {
+    /// Adds a summary.
+    pub(crate) fn add(&mut self, summary: &Summary) {
+        if summary.count == 0 {
+            return;
+        }
+        self.count += summary.count;
+        self.errors += summary.errors;
+        self.sum_nanos += u128::from(summary.sum_nanos);
+        self.min_nanos = self.min_nanos.min(summary.min_nanos);
+        self.max_nanos = self.max_nanos.max(summary.max_nanos);
+        let first = summary.histogram.first;
+        for (offset, &count) in summary.histogram.counts.iter().enumerate() {
+            self.histogram[first + offset] += u64::from(count);
+        }
+    }
+
+    /// True when no request was added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The window statistics; a request slower than `timeout_ms` is a timeout.
+    ///
+    /// Mean, count and errors are exact. Percentiles (nearest rank) are the geometric midpoint
+    /// of their bucket, clamped to the exact minimum and maximum. Timeouts are counted from the
+    /// histogram: exactly when every request is on one side of `timeout_ms`, otherwise the
+    /// bucket holding `timeout_ms` contributes the share of its log-width above it.
+    pub(crate) fn stats(&self, timeout_ms: f64) -> WindowStats {
+        if self.count == 0 {
+            return WindowStats::default();
+        }
+        WindowStats {
+            count: self.count,
+            errors: self.errors,
+            timeouts: self.timeouts(timeout_ms),
+            mean_ms: self.sum_nanos as f64 / self.count as f64 / 1e6,
+            p50_ms: self.percentile(0.50),
+            p95_ms: self.percentile(0.95),
+            p99_ms: self.percentile(0.99),
+        }
+    }
+
+    fn min_ms(&self) -> f64 {
+        self.min_nanos as f64 / 1e6
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.max_nanos as f64 / 1e6
+    }
+
+    fn percentile(&self, quantile: f64) -> f64 {
+        let rank = ((quantile * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0;
+        for (index, &count) in self.histogram.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return representative(index).clamp(self.min_ms(), self.max_ms());
+            }
+        }
+        self.max_ms()
+    }
+
+    fn timeouts(&self, timeout_ms: f64) -> u64 {
+        if self.max_ms() <= timeout_ms {
+            return 0;
+        }
+        if self.min_ms() > timeout_ms {
+            return self.count;
+        }
+        let straddling = bucket_of(timeout_ms);
+        let above: u64 = self.histogram[straddling + 1..].iter().sum();
+        let (lower, upper) = edges(straddling);
+        let share_above = if lower == 0.0 {
+            (upper - timeout_ms) / upper
+        } else if upper.is_infinite() {
+            0.0
+        } else {
+            (upper / timeout_ms).ln() / (upper / lower).ln()
+        };
+        let partial = (self.histogram[straddling] as f64 * share_above).round() as u64;
+        (above + partial).min(self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn merged(latencies_ms: &[f64]) -> Merged {
+        let mut summary = Summary::default();
+        for &ms in latencies_ms {
+            summary.record((ms * 1e6) as u64, false);
+        }
+        let mut merged = Merged::default();
+        merged.add(&summary);
+        merged
+    }
+
+    #[test]
+    fn buckets_cover_ten_microseconds_to_ten_minutes() {
+        assert_eq!(bucket_of(0.001), 0);
+        assert_eq!(bucket_of(0.01), 1);
+        assert_eq!(bucket_of(f64::NAN), 0);
+        assert!(bucket_of(599_000.0) <= REGULAR);
+        assert_eq!(bucket_of(3_600_000.0), BUCKETS - 1);
+        for index in 1..=REGULAR {
+            let (lower, upper) = edges(index);
+            let middle = representative(index);
+            assert_eq!(bucket_of(middle), index);
+            assert!(upper / middle <= 1.05 && middle / lower <= 1.05);
+        }
+    }
+
+    #[test]
+    fn percentiles_are_within_five_percent() {
+        let latencies: Vec<f64> = (1..=1000).map(|i| i as f64).collect();
+        let stats = merged(&latencies).stats(5000.0);
+        assert_eq!(stats.count, 1000);
+        assert!((stats.mean_ms - 500.5).abs() < 1e-9);
+        for (got, want) in [
+            (stats.p50_ms, 500.0),
+            (stats.p95_ms, 950.0),
+            (stats.p99_ms, 990.0),
+        ] {
+            assert!((got / want - 1.0).abs() <= 0.05, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn single_request_percentiles_are_exact() {
+        let stats = merged(&[123.456]).stats(5000.0);
+        assert_eq!(
+            (stats.p50_ms, stats.p95_ms, stats.p99_ms),
+            (123.456, 123.456, 123.456)
+        );
+    }
+
+    #[test]
+    fn timeouts_are_exact_when_requests_are_clear_of_the_threshold() {
+        let stats = merged(&[10.0, 20.0, 6000.0, 7000.0]).stats(5000.0);
+        assert_eq!(stats.timeouts, 2);
+        assert_eq!(merged(&[10.0, 20.0]).stats(5000.0).timeouts, 0);
+        assert_eq!(merged(&[6000.0, 7000.0]).stats(5000.0).timeouts, 2);
+    }
+
+    #[test]
+    fn merging_summaries_adds_them_up() {
+        let mut first = Summary::default();
+        first.record(10 * MS, true);
+        let mut second = Summary::default();
+        second.record(30 * MS, false);
+        let mut merged = Merged::default();
+        merged.add(&first);
+        merged.add(&second);
+        merged.add(&Summary::default());
+        let stats = merged.stats(5000.0);
+        assert_eq!((stats.count, stats.errors), (2, 1));
+        assert!((stats.mean_ms - 20.0).abs() < 1e-9);
+        assert_eq!(stats.p99_ms, 30.0);
+    }
+
+    #[test]
+    fn sparse_counts_grow_in_both_directions() {
+        let mut counts = SparseCounts::default();
+        counts.add(50);
+        counts.add(40);
+        counts.add(60);
+        counts.add(50);
+        assert_eq!(counts.first, 40);
+        assert_eq!(counts.counts.len(), 21);
+        assert_eq!(counts.counts[10], 2);
+    }
+}
