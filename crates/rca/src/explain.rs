@@ -1,11 +1,18 @@
 //! [`Rca`]: learns per-endpoint self-time baselines from healthy traces and explains anomalies
 //! as incident drafts.
 
+use std::collections::{BTreeMap, HashMap};
+
 use aiops_analyzer::Anomaly;
 use aiops_telemetry_core::{EndpointKey, Span};
 use serde::{Deserialize, Serialize};
 
-use crate::root_cause::IncidentDraft;
+use crate::draft::draft;
+use crate::graph::TraceGraph;
+use crate::provenance::{Mode, origins, shows_symptom};
+use crate::rank::{Evidence, Votes};
+use crate::root_cause::{FaultFamily, IncidentDraft};
+use crate::selftime::{SelfTimeBaseline, alpha_for_half_life};
 
 /// Knobs of root cause analysis. Every field has a documented default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,14 +23,15 @@ pub struct RcaConfig {
     pub max_traces_per_anomaly: usize,
     /// How many candidates a root cause lists (the root cause included). Default 5.
     pub max_candidates: usize,
-    /// Self-time samples an endpoint needs before its self-time baseline is used. Default 10.
+    /// Successful spans an endpoint needs before its self-time baseline is trusted; a younger
+    /// baseline is used with a wider noise band (p95 at least twice the mean). Default 10.
     pub min_samples_for_baseline: u64,
-    /// Half-life of the self-time baselines, in samples: a sample this many samples old weighs
-    /// half as much as the newest. Default 500.
+    /// Half-life of the self-time baselines, in spans: a span learned this many spans of its
+    /// endpoint ago weighs half as much as the newest. Default 500.
     pub baseline_half_life_samples: f64,
     /// A request slower than this is a timeout, as in the analyzer's `timeout_ms`. Default 5000.
     pub timeout_ms: f64,
-    /// Self-time excess (over the endpoint's baseline mean) below which a span is not
+    /// Self-time excess over the endpoint's baseline mean below which a span is not
     /// considered slow, in milliseconds. Default 5.
     pub min_excess_ms: f64,
 }
@@ -41,19 +49,62 @@ impl Default for RcaConfig {
     }
 }
 
+type BaselineMap = HashMap<String, HashMap<String, SelfTimeBaseline>>;
+
 /// Root cause analysis over sampled traces.
 ///
-/// Stateful only in its learned per-endpoint self-time baselines, which serialize with it so a
-/// server can persist and reload them.
+/// Stateful only in its learned per-endpoint self-time baselines; it serializes (configuration
+/// and baselines) so a server can persist and reload it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "RcaState", into = "RcaState")]
 pub struct Rca {
     config: RcaConfig,
+    baselines: BaselineMap,
+}
+
+/// The serialized form of [`Rca`]: baselines as a list, since JSON map keys are strings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RcaState {
+    config: RcaConfig,
+    baselines: Vec<SelfTimeBaseline>,
+}
+
+impl From<RcaState> for Rca {
+    fn from(state: RcaState) -> Self {
+        Self::with_baselines(state.config, state.baselines)
+    }
+}
+
+impl From<Rca> for RcaState {
+    fn from(rca: Rca) -> Self {
+        Self {
+            baselines: rca.self_time_baselines(),
+            config: rca.config,
+        }
+    }
 }
 
 impl Rca {
-    /// Analysis with `config` and no learned baselines yet.
+    /// Analysis with `config` and nothing learned yet.
     pub fn new(config: RcaConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            baselines: HashMap::new(),
+        }
+    }
+
+    /// Analysis with `config` and previously learned `baselines` (a later one for the same
+    /// endpoint replaces an earlier one).
+    pub fn with_baselines(config: RcaConfig, baselines: Vec<SelfTimeBaseline>) -> Self {
+        let mut rca = Self::new(config);
+        for baseline in baselines {
+            rca.baselines
+                .entry(baseline.endpoint.service.clone())
+                .or_default()
+                .insert(baseline.endpoint.operation.clone(), baseline);
+        }
+        rca
     }
 
     /// The configuration in use.
@@ -61,16 +112,198 @@ impl Rca {
         &self.config
     }
 
-    /// Learns self-time baselines from `traces`: every span of an endpoint for which
-    /// `is_healthy` returns true contributes its exclusive time.
-    pub fn learn(&mut self, traces: &[Vec<Span>], is_healthy: impl Fn(&EndpointKey) -> bool) {
-        let _ = (traces, &is_healthy);
+    /// Every learned self-time baseline, sorted by endpoint.
+    pub fn self_time_baselines(&self) -> Vec<SelfTimeBaseline> {
+        let mut all: Vec<SelfTimeBaseline> = self
+            .baselines
+            .values()
+            .flat_map(|by_operation| by_operation.values().cloned())
+            .collect();
+        all.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        all
     }
 
-    /// Explains `anomalies` with the sampled `traces` (of any of the anomalous endpoints):
-    /// one draft per distinct root cause.
+    /// The learned self-time baseline of `endpoint`, if any span of it was learned.
+    pub fn self_time_baseline(&self, endpoint: &EndpointKey) -> Option<&SelfTimeBaseline> {
+        lookup(&self.baselines, &endpoint.service, &endpoint.operation)
+    }
+
+    /// Learns self-time baselines from `traces` (each a trace's spans, in any order): every
+    /// span of an endpoint for which `is_healthy` returns true contributes its exclusive time
+    /// (successful spans) and its outcome (all spans). Feed each trace once, after it is
+    /// complete, and never pass endpoints that are currently anomalous as healthy: a fault
+    /// must not be learned as normal.
+    pub fn learn(&mut self, traces: &[Vec<Span>], is_healthy: impl Fn(&EndpointKey) -> bool) {
+        let alpha = alpha_for_half_life(self.config.baseline_half_life_samples);
+        let mut verdicts: HashMap<(&str, &str), bool> = HashMap::new();
+        for trace in traces {
+            let graph = TraceGraph::build(trace);
+            for (node, span) in graph.nodes() {
+                let key = (span.service.as_str(), span.operation.as_str());
+                let healthy = *verdicts
+                    .entry(key)
+                    .or_insert_with(|| is_healthy(&span.endpoint()));
+                if !healthy {
+                    continue;
+                }
+                let baseline = self
+                    .baselines
+                    .entry(span.service.clone())
+                    .or_default()
+                    .entry(span.operation.clone())
+                    .or_insert_with(|| SelfTimeBaseline::new(span.endpoint()));
+                baseline.observe(
+                    graph.self_time_ms(node),
+                    span.duration_ms(),
+                    span.is_error(),
+                    alpha,
+                );
+            }
+        }
+    }
+
+    /// Explains `anomalies` with `traces`, sampled traces (each a trace's spans) of any of the
+    /// anomalous endpoints: one draft per distinct root cause, the draft explaining the most
+    /// anomalies first.
+    ///
+    /// Each anomaly is traced back, in every trace where its endpoint shows the symptom, to
+    /// the spans where the problem started; the endpoint named by the most traces is its root
+    /// cause. Anomalies with the same root-cause endpoint and fault family form one draft. An
+    /// anomaly that no trace shows is explained by its own endpoint.
     pub fn explain(&self, anomalies: &[Anomaly], traces: &[Vec<Span>]) -> Vec<IncidentDraft> {
-        let _ = (anomalies, traces);
-        Vec::new()
+        let graphs: Vec<TraceGraph<'_>> = traces.iter().map(|t| TraceGraph::build(t)).collect();
+        let index = EndpointIndex::new(&graphs);
+        let expect = Expectations {
+            baselines: &self.baselines,
+            config: &self.config,
+        };
+
+        let mut groups: BTreeMap<(EndpointKey, FaultFamily), Group> = BTreeMap::new();
+        for anomaly in anomalies {
+            let evidence = gather(anomaly, &graphs, &index, &expect);
+            let votes = Votes::tally(&graphs, &evidence);
+            let (root, mode) = votes
+                .leader()
+                .unwrap_or_else(|| (anomaly.endpoint.clone(), Mode::of_kind(anomaly.kind)));
+            let group = groups.entry((root, mode.family())).or_default();
+            group.anomalies.push(anomaly.clone());
+            group.evidence.extend(evidence);
+        }
+
+        let mut drafts: Vec<IncidentDraft> = groups
+            .into_iter()
+            .map(|((root, _), group)| {
+                let votes = Votes::tally(&graphs, &group.evidence);
+                draft(&root, group.anomalies, &votes, &graphs, &expect)
+            })
+            .collect();
+        drafts.sort_by(|a, b| {
+            b.anomalies
+                .len()
+                .cmp(&a.anomalies.len())
+                .then(b.severity.cmp(&a.severity))
+                .then(b.root_cause.confidence.total_cmp(&a.root_cause.confidence))
+        });
+        drafts
+    }
+}
+
+#[derive(Default)]
+struct Group {
+    anomalies: Vec<Anomaly>,
+    evidence: Vec<Evidence>,
+}
+
+/// For each trace where `anomaly`'s endpoint shows the symptom, the origins it leads to.
+fn gather(
+    anomaly: &Anomaly,
+    graphs: &[TraceGraph<'_>],
+    index: &EndpointIndex,
+    expect: &Expectations<'_>,
+) -> Vec<Evidence> {
+    let mut evidence: Vec<Evidence> = Vec::new();
+    for &(trace, node) in index.spans_of(&anomaly.endpoint) {
+        let graph = &graphs[trace];
+        if !shows_symptom(graph.span(node), anomaly, expect.timeout_ms()) {
+            continue;
+        }
+        let found = origins(graph, node, anomaly.kind, expect);
+        match evidence.last_mut() {
+            Some(last) if last.trace == trace => last.origins.extend(found),
+            _ => evidence.push(Evidence {
+                trace,
+                origins: found,
+            }),
+        }
+    }
+    evidence
+}
+
+/// Where each endpoint's spans are among the sampled traces, in trace order.
+struct EndpointIndex {
+    spans: HashMap<EndpointKey, Vec<(usize, usize)>>,
+}
+
+impl EndpointIndex {
+    fn new(graphs: &[TraceGraph<'_>]) -> Self {
+        let mut spans: HashMap<EndpointKey, Vec<(usize, usize)>> = HashMap::new();
+        for (trace, graph) in graphs.iter().enumerate() {
+            for (node, span) in graph.nodes() {
+                spans
+                    .entry(span.endpoint())
+                    .or_default()
+                    .push((trace, node));
+            }
+        }
+        Self { spans }
+    }
+
+    fn spans_of(&self, endpoint: &EndpointKey) -> &[(usize, usize)] {
+        self.spans.get(endpoint).map_or(&[], Vec::as_slice)
+    }
+}
+
+fn lookup<'m>(
+    map: &'m BaselineMap,
+    service: &str,
+    operation: &str,
+) -> Option<&'m SelfTimeBaseline> {
+    map.get(service)
+        .and_then(|by_operation| by_operation.get(operation))
+}
+
+/// What RCA expects of a span: its endpoint's learned self time, and the configured limits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Expectations<'a> {
+    baselines: &'a BaselineMap,
+    config: &'a RcaConfig,
+}
+
+impl Expectations<'_> {
+    /// Expected self time of `span`'s endpoint: (mean, p95) in milliseconds. Unknown endpoints
+    /// expect nothing, so their whole self time counts as excess.
+    pub(crate) fn self_time(&self, span: &Span) -> (f64, f64) {
+        match lookup(self.baselines, &span.service, &span.operation) {
+            Some(b) if b.is_ready(self.config.min_samples_for_baseline) => (b.mean_ms, b.p95_ms),
+            Some(b) if b.sample_count > 0 => (b.mean_ms, b.p95_ms.max(2.0 * b.mean_ms)),
+            _ => (0.0, 0.0),
+        }
+    }
+
+    /// The learned baseline of `endpoint`, if any.
+    pub(crate) fn baseline(&self, endpoint: &EndpointKey) -> Option<&SelfTimeBaseline> {
+        lookup(self.baselines, &endpoint.service, &endpoint.operation)
+    }
+
+    pub(crate) fn timeout_ms(&self) -> f64 {
+        self.config.timeout_ms
+    }
+
+    pub(crate) fn min_excess_ms(&self) -> f64 {
+        self.config.min_excess_ms
+    }
+
+    pub(crate) fn max_candidates(&self) -> usize {
+        self.config.max_candidates
     }
 }

@@ -1,0 +1,196 @@
+//! Turning a root cause and the anomalies it explains into an [`IncidentDraft`].
+
+use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
+use aiops_telemetry_core::EndpointKey;
+
+use crate::explain::Expectations;
+use crate::graph::TraceGraph;
+use crate::provenance::{Mode, hung};
+use crate::rank::Votes;
+use crate::root_cause::{Candidate, FaultFamily, IncidentDraft, RootCause, SpanRef};
+
+/// The draft for root cause `root`, explaining `anomalies`, from the group's `votes`.
+pub(crate) fn draft(
+    root: &EndpointKey,
+    mut anomalies: Vec<Anomaly>,
+    votes: &Votes,
+    graphs: &[TraceGraph<'_>],
+    expect: &Expectations<'_>,
+) -> IncidentDraft {
+    let root_votes = votes.get(root);
+    let kind = root_votes.map_or_else(|| own_kind(root, &anomalies), |v| v.mode().kind());
+    let confidence = match root_votes {
+        Some(root_votes) => votes.score(root_votes),
+        None if votes.traces == 0 => 1.0,
+        None => 0.0,
+    };
+    let first_failing_span = root_votes
+        .and_then(|v| v.first)
+        .map(|(trace, node, _)| SpanRef::of(graphs[trace].span(node)));
+
+    let mut candidates: Vec<Candidate> = vec![candidate(root, confidence)];
+    candidates.extend(
+        votes
+            .candidates
+            .iter()
+            .filter(|v| &v.endpoint != root)
+            .map(|v| candidate(&v.endpoint, votes.score(v))),
+    );
+    candidates.truncate(expect.max_candidates().max(1));
+
+    let description = describe(root, kind, &anomalies, graphs, expect);
+    let severity = anomalies
+        .iter()
+        .map(|a| a.severity)
+        .max()
+        .unwrap_or(Severity::Low);
+    let mut affected: Vec<EndpointKey> = anomalies
+        .iter()
+        .map(|a| a.endpoint.clone())
+        .filter(|e| e != root)
+        .collect();
+    affected.sort();
+    affected.dedup();
+    affected.insert(0, root.clone());
+    anomalies.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.endpoint.cmp(&b.endpoint))
+            .then(a.kind.cmp(&b.kind))
+    });
+
+    IncidentDraft {
+        title: format!("{} detected in {}", title_label(kind), root.operation),
+        root_cause: RootCause {
+            service: root.service.clone(),
+            endpoint: root.operation.clone(),
+            kind,
+            description,
+            confidence,
+            first_failing_span,
+            candidates,
+        },
+        severity,
+        affected_endpoints: affected,
+        anomalies,
+    }
+}
+
+fn candidate(endpoint: &EndpointKey, score: f64) -> Candidate {
+    Candidate {
+        service: endpoint.service.clone(),
+        endpoint: endpoint.operation.clone(),
+        score,
+    }
+}
+
+/// Without trace evidence, the root's own anomaly (most severe first) says what went wrong.
+fn own_kind(root: &EndpointKey, anomalies: &[Anomaly]) -> AnomalyKind {
+    anomalies
+        .iter()
+        .filter(|a| &a.endpoint == root)
+        .max_by_key(|a| a.severity)
+        .or(anomalies.first())
+        .map_or(AnomalyKind::ErrorStorm, |a| a.kind)
+}
+
+fn title_label(kind: AnomalyKind) -> &'static str {
+    match kind {
+        AnomalyKind::LatencySpike => "Latency spike",
+        AnomalyKind::ErrorStorm => "Error storm",
+        AnomalyKind::Timeout => "Timeouts",
+    }
+}
+
+/// The root endpoint's own figures: the detector's sentence when it flagged the root itself
+/// (same kind preferred, then same family), else one computed from the sampled traces against
+/// the learned baseline.
+fn describe(
+    root: &EndpointKey,
+    kind: AnomalyKind,
+    anomalies: &[Anomaly],
+    graphs: &[TraceGraph<'_>],
+    expect: &Expectations<'_>,
+) -> String {
+    let own = |accept: &dyn Fn(AnomalyKind) -> bool| {
+        anomalies
+            .iter()
+            .filter(|a| &a.endpoint == root && accept(a.kind))
+            .max_by_key(|a| a.severity)
+            .map(|a| a.description.clone())
+    };
+    if let Some(sentence) =
+        own(&|k| k == kind).or_else(|| own(&|k| FaultFamily::of(k) == FaultFamily::of(kind)))
+    {
+        return sentence;
+    }
+
+    let (mut count, mut errors, mut hangs) = (0u64, 0u64, 0u64);
+    let (mut total_ms, mut slowest_ms) = (0.0f64, 0.0f64);
+    for graph in graphs {
+        for (node, span) in graph.nodes() {
+            if span.service != root.service || span.operation != root.operation {
+                continue;
+            }
+            count += 1;
+            errors += u64::from(span.is_error());
+            hangs += u64::from(hung(graph, node, expect.timeout_ms()));
+            total_ms += span.duration_ms();
+            slowest_ms = slowest_ms.max(span.duration_ms());
+        }
+    }
+    let baseline = expect.baseline(root);
+    match Mode::of_kind(kind) {
+        Mode::Latency => {
+            let observed = if count == 0 {
+                0.0
+            } else {
+                total_ms / count as f64
+            };
+            match baseline.map(|b| b.duration_mean_ms).filter(|&b| b > 0.0) {
+                Some(normal) => format!(
+                    "Latency spike: {} (baseline: {}, {:.1}x slower)",
+                    format_ms(observed),
+                    format_ms(normal),
+                    observed / normal
+                ),
+                None => format!("Latency spike: {} (no baseline)", format_ms(observed)),
+            }
+        }
+        Mode::Error => format!(
+            "Error storm: {} errors (baseline: {})",
+            format_percent(if count == 0 {
+                0.0
+            } else {
+                errors as f64 / count as f64
+            }),
+            format_percent(baseline.map_or(0.0, |b| b.error_rate))
+        ),
+        Mode::Timeout => format!(
+            "Timeouts: {hangs} of {count} requests outlived their callers or {} (slowest {})",
+            format_ms(expect.timeout_ms()),
+            format_ms(slowest_ms)
+        ),
+    }
+}
+
+/// Milliseconds as people write them: `1250ms`, `4.2ms`, `0.35ms`.
+fn format_ms(ms: f64) -> String {
+    if ms >= 10.0 {
+        format!("{ms:.0}ms")
+    } else if ms >= 1.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.2}ms")
+    }
+}
+
+/// A share as a percentage: `80%`, `0.5%`, `0%`.
+fn format_percent(share: f64) -> String {
+    let percent = share * 100.0;
+    if percent == 0.0 || percent >= 1.0 {
+        format!("{percent:.0}%")
+    } else {
+        format!("{percent:.1}%")
+    }
+}
