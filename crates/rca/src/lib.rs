@@ -117,3 +117,12 @@ pub use root_cause::{Candidate, FaultFamily, IncidentDraft, RootCause, SpanRef};
 pub use selftime::SelfTimeBaseline;
 pub use topology::{DependencyEdge, DependencyGraph, dependency_graph};
 pub use trace_buffer::{DEFAULT_TRACES_PER_ENDPOINT, TraceBuffer, TraceBufferStats};
+
+mod engine;
+mod incident;
+
+pub use engine::{CycleReport, EndpointWatermark, Engine, EngineConfig, EngineSnapshot};
+pub use incident::{
+    DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, Incident, IncidentBook,
+    IncidentChange, IncidentError, IncidentStatus,
+};

@@ -1,0 +1,556 @@
+//! [`Engine`]: one analysis cycle, exactly as the server, the replay command and the accuracy
+//! benchmark run it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use aiops_analyzer::{
+    Analyzer, Anomaly, Assessment, Baseline, Config, ConfigError, EndpointAssessment, HealthStatus,
+    LiveWindows,
+};
+use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow, TraceId};
+use serde::{Deserialize, Serialize};
+
+use crate::explain::{Rca, RcaConfig};
+use crate::incident::{
+    DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, Incident, IncidentBook,
+    IncidentChange, IncidentError,
+};
+use crate::selftime::SelfTimeBaseline;
+use crate::topology::{DependencyGraph, dependency_graph};
+use crate::trace_buffer::{DEFAULT_TRACES_PER_ENDPOINT, TraceBuffer};
+
+/// Everything an [`Engine`] needs to know. Every field has a documented default, so a
+/// configuration file only names what it changes; unknown fields are rejected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Detection knobs (window, interval, thresholds).
+    pub analyzer: Config,
+    /// Root cause analysis knobs; `max_traces_per_anomaly` bounds how many traces each
+    /// anomalous endpoint contributes per cycle.
+    pub rca: RcaConfig,
+    /// Consecutive healthy cycles after which an incident resolves itself; 0 never. Default 3.
+    pub auto_resolve_cycles: u32,
+    /// Width of the live statistics buckets, in seconds. Default 1. Must be positive and no
+    /// longer than the analysis window.
+    pub live_bucket_secs: f64,
+    /// Spans the trace buffer holds before evicting the oldest traces. Default 100000 (a few
+    /// tens of MB). At least 1.
+    pub trace_buffer_max_spans: usize,
+    /// Recent traces remembered per endpoint for sampling. Default 256. At least 1.
+    pub traces_per_endpoint: usize,
+    /// Traces sampled per healthy endpoint per cycle to learn normal self times. Default 10.
+    pub learn_traces_per_endpoint: usize,
+    /// Cap on the traces learned from per cycle, over all endpoints. Default 200.
+    pub max_learn_traces: usize,
+    /// Resolved incidents kept in memory (and in snapshots). Default 1000.
+    pub max_resolved_incidents: usize,
+    /// Traces [`Engine::topology`] reads at most. Default 1000.
+    pub topology_max_traces: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            analyzer: Config::default(),
+            rca: RcaConfig::default(),
+            auto_resolve_cycles: DEFAULT_AUTO_RESOLVE_CYCLES,
+            live_bucket_secs: 1.0,
+            trace_buffer_max_spans: 100_000,
+            traces_per_endpoint: DEFAULT_TRACES_PER_ENDPOINT,
+            learn_traces_per_endpoint: 10,
+            max_learn_traces: 200,
+            max_resolved_incidents: DEFAULT_MAX_RESOLVED_INCIDENTS,
+            topology_max_traces: 1000,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Checks the analyzer knobs and the engine's own, reporting the first out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.analyzer.validate()?;
+        let bucket = self.live_bucket_secs;
+        if !(bucket.is_finite() && bucket > 0.0 && bucket <= self.analyzer.analysis_window_secs) {
+            return Err(ConfigError::OutOfRange {
+                field: "live_bucket_secs",
+                value: bucket,
+                accepted: "a finite number greater than 0 and at most analysis_window_secs",
+            });
+        }
+        for (field, value) in [
+            ("trace_buffer_max_spans", self.trace_buffer_max_spans),
+            ("traces_per_endpoint", self.traces_per_endpoint),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::OutOfRange {
+                    field,
+                    value: 0.0,
+                    accepted: "an integer of at least 1",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn bucket_nanos(&self) -> u64 {
+        secs_to_nanos(self.live_bucket_secs).max(1)
+    }
+
+    fn window_nanos(&self) -> u64 {
+        secs_to_nanos(self.analyzer.analysis_window_secs)
+    }
+
+    fn interval_nanos(&self) -> u64 {
+        secs_to_nanos(self.analyzer.analysis_interval_secs)
+    }
+
+    /// How long live buckets are kept: one window, plus the interval and a bucket of slack
+    /// for cycles that run late.
+    fn retention_nanos(&self) -> u64 {
+        self.window_nanos()
+            .saturating_add(self.interval_nanos())
+            .saturating_add(self.bucket_nanos())
+    }
+}
+
+fn secs_to_nanos(secs: f64) -> u64 {
+    // Saturating float-to-int conversion; validated configs are finite and positive.
+    (secs * 1e9) as u64
+}
+
+/// What one [`Engine::run_cycle`] saw and did. Deliberately free of durations: the engine
+/// never reads a clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CycleReport {
+    /// The cycle's `now`, in Unix nanoseconds.
+    pub at_unix_nanos: u64,
+    /// The detection window.
+    pub window: TimeWindow,
+    /// Every anomaly detected, most severe first.
+    pub anomalies: Vec<Anomaly>,
+    /// Incidents opened, updated and resolved by the cycle, in that order of events.
+    pub changes: Vec<IncidentChange>,
+    /// Every endpoint's statistics, baseline and health.
+    pub endpoints: Vec<EndpointAssessment>,
+    /// Traces of anomalous endpoints handed to root cause analysis.
+    pub sampled_traces: usize,
+    /// Traces of healthy endpoints learned from.
+    pub learned_traces: usize,
+}
+
+impl CycleReport {
+    /// Ids of the incidents the cycle opened.
+    pub fn opened(&self) -> Vec<&str> {
+        self.ids(|change| matches!(change, IncidentChange::Opened { .. }))
+    }
+
+    /// Ids of the incidents the cycle updated.
+    pub fn updated(&self) -> Vec<&str> {
+        self.ids(|change| matches!(change, IncidentChange::Updated { .. }))
+    }
+
+    /// Ids of the incidents the cycle resolved.
+    pub fn resolved(&self) -> Vec<&str> {
+        self.ids(|change| matches!(change, IncidentChange::Resolved { .. }))
+    }
+
+    fn ids(&self, keep: impl Fn(&IncidentChange) -> bool) -> Vec<&str> {
+        self.changes
+            .iter()
+            .filter(|change| keep(change))
+            .map(IncidentChange::id)
+            .collect()
+    }
+}
+
+/// The learned state of an [`Engine`]: what a server persists every cycle and reloads at start.
+///
+/// Live windows and buffered traces are not part of it: they refill within one analysis
+/// window of traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineSnapshot {
+    /// Latency and error-rate baselines per endpoint.
+    pub baselines: Vec<Baseline>,
+    /// Normal self (exclusive) time per endpoint, learned by root cause analysis.
+    pub self_time_baselines: Vec<SelfTimeBaseline>,
+    /// Incidents, their sequence counter and resolution watermarks.
+    pub incidents: IncidentBook,
+    /// Per-endpoint resolution watermarks: evidence that started earlier does not count.
+    #[serde(default)]
+    pub watermarks: Vec<EndpointWatermark>,
+    /// Traces that started before this instant were already learned from.
+    #[serde(default)]
+    pub learned_until_unix_nanos: Option<u64>,
+}
+
+/// Evidence on `endpoint` that started before `not_before_unix_nanos` no longer counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointWatermark {
+    /// The endpoint.
+    pub endpoint: EndpointKey,
+    /// The resolution time, in Unix nanoseconds.
+    pub not_before_unix_nanos: u64,
+}
+
+/// One analysis cycle as the server, the replay command and the accuracy benchmark all run it.
+///
+/// The engine owns the live per-endpoint statistics ([`LiveWindows`]), the recent traces
+/// ([`TraceBuffer`]), detection ([`Analyzer`]), root cause analysis ([`Rca`]) and the incident
+/// lifecycle ([`IncidentBook`]). Spans go in through [`collector`](Self::collector); each
+/// [`run_cycle`](Self::run_cycle) then:
+///
+/// 1. detects on the window ending at `now` (the analyzer learns baselines from the traffic of
+///    endpoints that are not anomalous, and ignores evidence before resolution watermarks);
+/// 2. learns normal self times from a small sample of settled traces of healthy endpoints
+///    (those that started between the previous learning point and one interval ago);
+/// 3. samples traces of every anomalous endpoint from its anomaly window (after any
+///    watermark), and lets RCA explain the anomalies as incident drafts;
+/// 4. folds the drafts into the incident book (dedupe, watermark, auto-resolve), and sets a
+///    watermark on every endpoint of every incident resolved;
+/// 5. evicts live buckets older than the window.
+///
+/// Every step reads a bounded amount of data (buckets of the window per endpoint, a capped
+/// number of traces), so a cycle costs the same whatever the total span count.
+///
+/// The engine never reads the clock: `now` is an argument, so the same code runs on the wall
+/// clock, a replayed file's clock or a virtual one. It is not `Sync`-shared: the caller owns
+/// it (the server keeps it in its analysis task) and hands [`collector`](Self::collector) to
+/// the request path.
+///
+/// # Example
+///
+/// A checkout service calls a payment service. After a minute of healthy cycles, payment's
+/// own work slows down by a second; the incident names payment as its root cause and checkout
+/// as affected, although checkout's latency rose just as much.
+///
+/// ```
+/// use aiops_rca::{Engine, EngineConfig};
+/// use aiops_telemetry_core::{Span, SpanId, TraceId};
+///
+/// const SEC: u64 = 1_000_000_000;
+/// const MS: u64 = 1_000_000;
+///
+/// /// One checkout trace starting at `start`: checkout works 20 ms, payment `payment_ms`.
+/// fn checkout(start: u64, payment_ms: u64) -> Vec<Span> {
+///     let trace = TraceId::random();
+///     let root = Span::new(trace, SpanId::random(), "checkout", "/checkout")
+///         .with_timing(start, (20 + payment_ms) * MS)
+///         .with_http_status(200);
+///     let payment = Span::new(trace, SpanId::random(), "payment", "/payment")
+///         .with_parent(root.span_id)
+///         .with_timing(start + 10 * MS, payment_ms * MS)
+///         .with_http_status(200);
+///     vec![root, payment]
+/// }
+///
+/// let mut engine = Engine::new(EngineConfig::default())?;
+/// let collector = engine.collector();
+/// let mut now = 1_700_000_000 * SEC;
+/// let mut opened = Vec::new();
+///
+/// // Ten checkouts a second and a cycle every five seconds (the default interval): a minute
+/// // of healthy traffic, then fifteen seconds in which payment's own work takes 1 s more.
+/// for cycle in 0..15 {
+///     let payment_ms = if cycle < 12 { 50 } else { 1_050 };
+///     for i in 0..50 {
+///         let _ = collector.record_batch(checkout(now + i * 100 * MS, payment_ms + i % 5));
+///     }
+///     now += 5 * SEC;
+///     let report = engine.run_cycle(now);
+///     opened.extend(report.opened().into_iter().map(str::to_owned));
+/// }
+///
+/// assert_eq!(opened.len(), 1, "one incident, however many cycles saw the fault");
+/// let incident = engine.incidents().get(&opened[0]).expect("kept");
+/// assert_eq!(incident.root_cause.service, "payment");
+/// assert_eq!(incident.root_cause.endpoint, "/payment");
+/// assert!(incident.affected_endpoints.iter().any(|e| e.operation == "/checkout"));
+/// # Ok::<(), aiops_analyzer::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    live: Arc<LiveWindows>,
+    traces: Arc<TraceBuffer>,
+    collector: Arc<Fanout>,
+    analyzer: Analyzer,
+    rca: Rca,
+    incidents: IncidentBook,
+    watermarks: HashMap<EndpointKey, u64>,
+    learned_until_unix_nanos: Option<u64>,
+    cycles: u64,
+}
+
+impl Engine {
+    /// An engine with nothing learned yet. Fails when `config` does not validate.
+    pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let analyzer = Analyzer::new(config.analyzer.clone())?;
+        let rca = Rca::new(config.rca.clone());
+        let incidents = IncidentBook::new(config.auto_resolve_cycles)
+            .with_max_resolved(config.max_resolved_incidents);
+        let live = Arc::new(LiveWindows::new(
+            config.bucket_nanos(),
+            config.retention_nanos(),
+        ));
+        let traces = Arc::new(TraceBuffer::with_traces_per_endpoint(
+            config.trace_buffer_max_spans,
+            config.traces_per_endpoint,
+        ));
+        let collector = Arc::new(Fanout::new(vec![
+            live.clone() as Arc<dyn Collector>,
+            traces.clone() as Arc<dyn Collector>,
+        ]));
+        Ok(Self {
+            config,
+            live,
+            traces,
+            collector,
+            analyzer,
+            rca,
+            incidents,
+            watermarks: HashMap::new(),
+            learned_until_unix_nanos: None,
+            cycles: 0,
+        })
+    }
+
+    /// An engine that resumes from `snapshot` under `config` (the configuration wins over the
+    /// knobs saved in the snapshot).
+    pub fn restore(config: EngineConfig, snapshot: EngineSnapshot) -> Result<Self, ConfigError> {
+        let mut engine = Self::new(config)?;
+        engine.analyzer =
+            Analyzer::with_baselines(engine.config.analyzer.clone(), snapshot.baselines)?;
+        engine.rca = Rca::with_baselines(engine.config.rca.clone(), snapshot.self_time_baselines);
+        engine.incidents = snapshot
+            .incidents
+            .with_max_resolved(engine.config.max_resolved_incidents);
+        engine
+            .incidents
+            .set_auto_resolve_cycles(engine.config.auto_resolve_cycles);
+        for watermark in snapshot.watermarks {
+            engine.set_watermark(&watermark.endpoint, watermark.not_before_unix_nanos);
+        }
+        engine.learned_until_unix_nanos = snapshot.learned_until_unix_nanos;
+        Ok(engine)
+    }
+
+    /// The collector that feeds this engine: live statistics and the trace buffer. Cheap to
+    /// clone and share with the request path; it never blocks.
+    pub fn collector(&self) -> Arc<dyn Collector> {
+        self.collector.clone()
+    }
+
+    /// Runs one analysis cycle at `now_unix_nanos`; see the type's docs for the steps.
+    pub fn run_cycle(&mut self, now_unix_nanos: u64) -> CycleReport {
+        let now = now_unix_nanos;
+        let assessment = self.analyzer.observe_live(&self.live, now);
+        let learned_traces = self.learn(&assessment, now);
+        let sampled = self.sample_anomalous(&assessment.anomalies);
+        let drafts = self.rca.explain(&assessment.anomalies, &sampled);
+        let changes = self.incidents.apply(drafts, &assessment, now);
+        for change in &changes {
+            if let IncidentChange::Resolved { id } = change {
+                self.watermark_incident(id, now);
+            }
+        }
+        self.live
+            .evict_before(now.saturating_sub(self.config.retention_nanos()));
+        self.forget_moot_watermarks(now);
+        self.cycles += 1;
+        CycleReport {
+            at_unix_nanos: now,
+            window: assessment.window,
+            anomalies: assessment.anomalies,
+            changes,
+            endpoints: assessment.endpoints,
+            sampled_traces: sampled.len(),
+            learned_traces,
+        }
+    }
+
+    /// Resolves incident `id` at `now_unix_nanos`: evidence on its endpoints that started
+    /// earlier no longer counts, so it cannot re-open or re-create the incident.
+    pub fn resolve(&mut self, id: &str, now_unix_nanos: u64) -> Result<Incident, IncidentError> {
+        let incident = self.incidents.resolve(id, now_unix_nanos)?.clone();
+        self.watermark_incident(id, now_unix_nanos);
+        Ok(incident)
+    }
+
+    /// The incident book.
+    pub fn incidents(&self) -> &IncidentBook {
+        &self.incidents
+    }
+
+    /// Detection, with its baselines.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// Root cause analysis, with its self-time baselines.
+    pub fn rca(&self) -> &Rca {
+        &self.rca
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The recent-trace buffer (for its statistics).
+    pub fn trace_buffer(&self) -> &TraceBuffer {
+        &self.traces
+    }
+
+    /// The live per-endpoint statistics.
+    pub fn live_windows(&self) -> &LiveWindows {
+        &self.live
+    }
+
+    /// The learned state, for persistence.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        let mut watermarks: Vec<EndpointWatermark> = self
+            .watermarks
+            .iter()
+            .map(|(endpoint, &not_before)| EndpointWatermark {
+                endpoint: endpoint.clone(),
+                not_before_unix_nanos: not_before,
+            })
+            .collect();
+        watermarks.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        EngineSnapshot {
+            baselines: self.analyzer.baselines(),
+            self_time_baselines: self.rca.self_time_baselines(),
+            incidents: self.incidents.clone(),
+            watermarks,
+            learned_until_unix_nanos: self.learned_until_unix_nanos,
+        }
+    }
+
+    /// The service dependency graph of the buffered traces with a span in `window` (at most
+    /// `topology_max_traces` of the most recent).
+    pub fn topology(&self, window: TimeWindow) -> DependencyGraph {
+        dependency_graph(
+            &self
+                .traces
+                .recent_traces(window, self.config.topology_max_traces),
+        )
+    }
+
+    /// The spans of trace `trace_id`, if it is still buffered.
+    pub fn trace(&self, trace_id: TraceId) -> Option<Vec<Span>> {
+        self.traces.trace(trace_id)
+    }
+
+    /// Learns self times from settled traces of healthy endpoints; returns how many traces.
+    fn learn(&mut self, assessment: &Assessment, now: u64) -> usize {
+        let settled_until = now.saturating_sub(self.config.interval_nanos());
+        let from = self
+            .learned_until_unix_nanos
+            .unwrap_or_else(|| now.saturating_sub(self.config.window_nanos()));
+        if settled_until <= from {
+            return 0;
+        }
+        let window = TimeWindow::new(from, settled_until);
+        self.learned_until_unix_nanos = Some(settled_until);
+
+        let anomalous: HashSet<&EndpointKey> =
+            assessment.anomalies.iter().map(|a| &a.endpoint).collect();
+        let unhealthy: HashSet<&EndpointKey> = assessment
+            .endpoints
+            .iter()
+            .filter(|e| e.health.status != HealthStatus::Healthy)
+            .map(|e| &e.endpoint)
+            .chain(anomalous.iter().copied())
+            .collect();
+        let healthy: Vec<&EndpointKey> = assessment
+            .endpoints
+            .iter()
+            .map(|e| &e.endpoint)
+            .filter(|endpoint| !unhealthy.contains(endpoint))
+            .collect();
+        if healthy.is_empty() {
+            return 0;
+        }
+        // Rotate the starting endpoint so that a per-cycle cap does not starve the same ones.
+        let offset = (self.cycles % healthy.len() as u64) as usize;
+        let mut seen = HashSet::new();
+        let mut traces = Vec::new();
+        for endpoint in healthy.iter().cycle().skip(offset).take(healthy.len()) {
+            if traces.len() >= self.config.max_learn_traces {
+                break;
+            }
+            let room = self.config.max_learn_traces - traces.len();
+            let limit = self.config.learn_traces_per_endpoint.min(room);
+            for trace in self.traces.sample_traces(endpoint, window, limit) {
+                // A trace belongs to the learning window its first span started in, so that
+                // consecutive windows never learn the same trace twice.
+                let first = trace
+                    .first()
+                    .map(|span| (span.trace_id, span.start_unix_nanos));
+                if first.is_some_and(|(id, start)| window.contains(start) && seen.insert(id)) {
+                    traces.push(trace);
+                }
+            }
+        }
+        self.rca
+            .learn(&traces, |endpoint| !unhealthy.contains(endpoint));
+        traces.len()
+    }
+
+    /// Whole traces of every anomalous endpoint from its anomaly window, after any watermark.
+    fn sample_anomalous(&self, anomalies: &[Anomaly]) -> Vec<Vec<Span>> {
+        let limit = self.config.rca.max_traces_per_anomaly;
+        let mut windows: Vec<(&EndpointKey, TimeWindow)> = Vec::new();
+        for anomaly in anomalies {
+            let mut window = anomaly.window;
+            if let Some(&not_before) = self.watermarks.get(&anomaly.endpoint) {
+                window.start_unix_nanos = window.start_unix_nanos.max(not_before);
+            }
+            match windows.iter_mut().find(|(e, _)| **e == anomaly.endpoint) {
+                Some((_, merged)) => {
+                    merged.start_unix_nanos = merged.start_unix_nanos.min(window.start_unix_nanos);
+                    merged.end_unix_nanos = merged.end_unix_nanos.max(window.end_unix_nanos);
+                }
+                None => windows.push((&anomaly.endpoint, window)),
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut traces = Vec::new();
+        for (endpoint, window) in windows {
+            for trace in self.traces.sample_traces(endpoint, window, limit) {
+                if trace.first().is_some_and(|span| seen.insert(span.trace_id)) {
+                    traces.push(trace);
+                }
+            }
+        }
+        traces
+    }
+
+    fn watermark_incident(&mut self, id: &str, now: u64) {
+        let Some(incident) = self.incidents.get(id) else {
+            return;
+        };
+        let mut endpoints = incident.affected_endpoints.clone();
+        endpoints.push(incident.root_cause.endpoint_key());
+        for endpoint in endpoints {
+            self.set_watermark(&endpoint, now);
+        }
+    }
+
+    fn set_watermark(&mut self, endpoint: &EndpointKey, not_before: u64) {
+        self.analyzer.set_watermark(endpoint, not_before);
+        let mark = self.watermarks.entry(endpoint.clone()).or_default();
+        *mark = (*mark).max(not_before);
+    }
+
+    /// Drops engine-side watermarks older than any window still read, keeping the map small.
+    /// The analyzer keeps its own copy.
+    fn forget_moot_watermarks(&mut self, now: u64) {
+        let oldest_read = now.saturating_sub(self.config.retention_nanos());
+        self.watermarks
+            .retain(|_, &mut not_before| not_before > oldest_read);
+    }
+}
