@@ -1,198 +1,21 @@
 //! [`Engine`]: one analysis cycle, exactly as the server, the replay command and the accuracy
 //! benchmark run it.
 
+mod config;
+mod report;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use aiops_analyzer::{
-    Analyzer, Anomaly, Assessment, Baseline, Config, ConfigError, EndpointAssessment, HealthStatus,
-    LiveWindows,
-};
+use aiops_analyzer::{Analyzer, Anomaly, Assessment, ConfigError, HealthStatus, LiveWindows};
 use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow, TraceId};
-use serde::{Deserialize, Serialize};
 
-use crate::explain::{Rca, RcaConfig};
-use crate::incident::{
-    DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, Incident, IncidentBook,
-    IncidentChange, IncidentError,
-};
-use crate::selftime::SelfTimeBaseline;
+pub use self::config::EngineConfig;
+pub use self::report::{CycleReport, EndpointWatermark, EngineSnapshot};
+use crate::explain::Rca;
+use crate::incident::{Incident, IncidentBook, IncidentChange, IncidentError};
 use crate::topology::{DependencyGraph, dependency_graph};
-use crate::trace_buffer::{DEFAULT_TRACES_PER_ENDPOINT, TraceBuffer};
-
-/// Everything an [`Engine`] needs to know. Every field has a documented default, so a
-/// configuration file only names what it changes; unknown fields are rejected.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EngineConfig {
-    /// Detection knobs (window, interval, thresholds).
-    pub analyzer: Config,
-    /// Root cause analysis knobs; `max_traces_per_anomaly` bounds how many traces each
-    /// anomalous endpoint contributes per cycle.
-    pub rca: RcaConfig,
-    /// Consecutive healthy cycles after which an incident resolves itself; 0 never. Default 3.
-    pub auto_resolve_cycles: u32,
-    /// Width of the live statistics buckets, in seconds. Default 1. Must be positive and no
-    /// longer than the analysis window.
-    pub live_bucket_secs: f64,
-    /// Spans the trace buffer holds before evicting the oldest traces. Default 100000 (a few
-    /// tens of MB). At least 1.
-    pub trace_buffer_max_spans: usize,
-    /// Recent traces remembered per endpoint for sampling. Default 256. At least 1.
-    pub traces_per_endpoint: usize,
-    /// Traces sampled per healthy endpoint per cycle to learn normal self times. Default 10.
-    pub learn_traces_per_endpoint: usize,
-    /// Cap on the traces learned from per cycle, over all endpoints. Default 200.
-    pub max_learn_traces: usize,
-    /// Resolved incidents kept in memory (and in snapshots). Default 1000.
-    pub max_resolved_incidents: usize,
-    /// Traces [`Engine::topology`] reads at most. Default 1000.
-    pub topology_max_traces: usize,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            analyzer: Config::default(),
-            rca: RcaConfig::default(),
-            auto_resolve_cycles: DEFAULT_AUTO_RESOLVE_CYCLES,
-            live_bucket_secs: 1.0,
-            trace_buffer_max_spans: 100_000,
-            traces_per_endpoint: DEFAULT_TRACES_PER_ENDPOINT,
-            learn_traces_per_endpoint: 10,
-            max_learn_traces: 200,
-            max_resolved_incidents: DEFAULT_MAX_RESOLVED_INCIDENTS,
-            topology_max_traces: 1000,
-        }
-    }
-}
-
-impl EngineConfig {
-    /// Checks the analyzer knobs and the engine's own, reporting the first out of range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.analyzer.validate()?;
-        let bucket = self.live_bucket_secs;
-        if !(bucket.is_finite() && bucket > 0.0 && bucket <= self.analyzer.analysis_window_secs) {
-            return Err(ConfigError::OutOfRange {
-                field: "live_bucket_secs",
-                value: bucket,
-                accepted: "a finite number greater than 0 and at most analysis_window_secs",
-            });
-        }
-        for (field, value) in [
-            ("trace_buffer_max_spans", self.trace_buffer_max_spans),
-            ("traces_per_endpoint", self.traces_per_endpoint),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::OutOfRange {
-                    field,
-                    value: 0.0,
-                    accepted: "an integer of at least 1",
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn bucket_nanos(&self) -> u64 {
-        secs_to_nanos(self.live_bucket_secs).max(1)
-    }
-
-    fn window_nanos(&self) -> u64 {
-        secs_to_nanos(self.analyzer.analysis_window_secs)
-    }
-
-    fn interval_nanos(&self) -> u64 {
-        secs_to_nanos(self.analyzer.analysis_interval_secs)
-    }
-
-    /// How long live buckets are kept: one window, plus the interval and a bucket of slack
-    /// for cycles that run late.
-    fn retention_nanos(&self) -> u64 {
-        self.window_nanos()
-            .saturating_add(self.interval_nanos())
-            .saturating_add(self.bucket_nanos())
-    }
-}
-
-fn secs_to_nanos(secs: f64) -> u64 {
-    // Saturating float-to-int conversion; validated configs are finite and positive.
-    (secs * 1e9) as u64
-}
-
-/// What one [`Engine::run_cycle`] saw and did. Deliberately free of durations: the engine
-/// never reads a clock.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CycleReport {
-    /// The cycle's `now`, in Unix nanoseconds.
-    pub at_unix_nanos: u64,
-    /// The detection window.
-    pub window: TimeWindow,
-    /// Every anomaly detected, most severe first.
-    pub anomalies: Vec<Anomaly>,
-    /// Incidents opened, updated and resolved by the cycle, in that order of events.
-    pub changes: Vec<IncidentChange>,
-    /// Every endpoint's statistics, baseline and health.
-    pub endpoints: Vec<EndpointAssessment>,
-    /// Traces of anomalous endpoints handed to root cause analysis.
-    pub sampled_traces: usize,
-    /// Traces of healthy endpoints learned from.
-    pub learned_traces: usize,
-}
-
-impl CycleReport {
-    /// Ids of the incidents the cycle opened.
-    pub fn opened(&self) -> Vec<&str> {
-        self.ids(|change| matches!(change, IncidentChange::Opened { .. }))
-    }
-
-    /// Ids of the incidents the cycle updated.
-    pub fn updated(&self) -> Vec<&str> {
-        self.ids(|change| matches!(change, IncidentChange::Updated { .. }))
-    }
-
-    /// Ids of the incidents the cycle resolved.
-    pub fn resolved(&self) -> Vec<&str> {
-        self.ids(|change| matches!(change, IncidentChange::Resolved { .. }))
-    }
-
-    fn ids(&self, keep: impl Fn(&IncidentChange) -> bool) -> Vec<&str> {
-        self.changes
-            .iter()
-            .filter(|change| keep(change))
-            .map(IncidentChange::id)
-            .collect()
-    }
-}
-
-/// The learned state of an [`Engine`]: what a server persists every cycle and reloads at start.
-///
-/// Live windows and buffered traces are not part of it: they refill within one analysis
-/// window of traffic.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EngineSnapshot {
-    /// Latency and error-rate baselines per endpoint.
-    pub baselines: Vec<Baseline>,
-    /// Normal self (exclusive) time per endpoint, learned by root cause analysis.
-    pub self_time_baselines: Vec<SelfTimeBaseline>,
-    /// Incidents, their sequence counter and resolution watermarks.
-    pub incidents: IncidentBook,
-    /// Per-endpoint resolution watermarks: evidence that started earlier does not count.
-    #[serde(default)]
-    pub watermarks: Vec<EndpointWatermark>,
-    /// Traces that started before this instant were already learned from.
-    #[serde(default)]
-    pub learned_until_unix_nanos: Option<u64>,
-}
-
-/// Evidence on `endpoint` that started before `not_before_unix_nanos` no longer counts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointWatermark {
-    /// The endpoint.
-    pub endpoint: EndpointKey,
-    /// The resolution time, in Unix nanoseconds.
-    pub not_before_unix_nanos: u64,
-}
+use crate::trace_buffer::TraceBuffer;
 
 /// One analysis cycle as the server, the replay command and the accuracy benchmark all run it.
 ///

@@ -1,0 +1,82 @@
+//! What a cycle reports and what the engine persists.
+
+use aiops_analyzer::{Anomaly, Baseline, EndpointAssessment};
+use aiops_telemetry_core::{EndpointKey, TimeWindow};
+use serde::{Deserialize, Serialize};
+
+use crate::incident::{IncidentBook, IncidentChange};
+use crate::selftime::SelfTimeBaseline;
+
+/// What one [`Engine::run_cycle`](super::Engine::run_cycle) saw and did. Deliberately free of durations: the engine
+/// never reads a clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CycleReport {
+    /// The cycle's `now`, in Unix nanoseconds.
+    pub at_unix_nanos: u64,
+    /// The detection window.
+    pub window: TimeWindow,
+    /// Every anomaly detected, most severe first.
+    pub anomalies: Vec<Anomaly>,
+    /// Incidents opened, updated and resolved by the cycle, in that order of events.
+    pub changes: Vec<IncidentChange>,
+    /// Every endpoint's statistics, baseline and health.
+    pub endpoints: Vec<EndpointAssessment>,
+    /// Traces of anomalous endpoints handed to root cause analysis.
+    pub sampled_traces: usize,
+    /// Traces of healthy endpoints learned from.
+    pub learned_traces: usize,
+}
+
+impl CycleReport {
+    /// Ids of the incidents the cycle opened.
+    pub fn opened(&self) -> Vec<&str> {
+        self.ids(|change| matches!(change, IncidentChange::Opened { .. }))
+    }
+
+    /// Ids of the incidents the cycle updated.
+    pub fn updated(&self) -> Vec<&str> {
+        self.ids(|change| matches!(change, IncidentChange::Updated { .. }))
+    }
+
+    /// Ids of the incidents the cycle resolved.
+    pub fn resolved(&self) -> Vec<&str> {
+        self.ids(|change| matches!(change, IncidentChange::Resolved { .. }))
+    }
+
+    fn ids(&self, keep: impl Fn(&IncidentChange) -> bool) -> Vec<&str> {
+        self.changes
+            .iter()
+            .filter(|change| keep(change))
+            .map(IncidentChange::id)
+            .collect()
+    }
+}
+
+/// The learned state of an [`Engine`](super::Engine): what a server persists every cycle and reloads at start.
+///
+/// Live windows and buffered traces are not part of it: they refill within one analysis
+/// window of traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineSnapshot {
+    /// Latency and error-rate baselines per endpoint.
+    pub baselines: Vec<Baseline>,
+    /// Normal self (exclusive) time per endpoint, learned by root cause analysis.
+    pub self_time_baselines: Vec<SelfTimeBaseline>,
+    /// Incidents, their sequence counter and resolution watermarks.
+    pub incidents: IncidentBook,
+    /// Per-endpoint resolution watermarks: evidence that started earlier does not count.
+    #[serde(default)]
+    pub watermarks: Vec<EndpointWatermark>,
+    /// Traces that started before this instant were already learned from.
+    #[serde(default)]
+    pub learned_until_unix_nanos: Option<u64>,
+}
+
+/// Evidence on `endpoint` that started before `not_before_unix_nanos` no longer counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointWatermark {
+    /// The endpoint.
+    pub endpoint: EndpointKey,
+    /// The resolution time, in Unix nanoseconds.
+    pub not_before_unix_nanos: u64,
+}

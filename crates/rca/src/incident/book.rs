@@ -1,0 +1,378 @@
+//! [`IncidentBook`]: the rules that turn drafts into incidents.
+
+use std::collections::{BTreeMap, HashSet};
+
+use aiops_analyzer::{Anomaly, Assessment, HealthStatus};
+use aiops_telemetry_core::EndpointKey;
+use serde::{Deserialize, Serialize};
+
+use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
+use crate::root_cause::{FaultFamily, IncidentDraft, RootCause};
+
+/// How many consecutive healthy cycles resolve an incident, unless told otherwise.
+pub const DEFAULT_AUTO_RESOLVE_CYCLES: u32 = 3;
+
+/// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
+pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
+
+/// The incidents of one engine and the rules that keep them one per problem.
+///
+/// - **Deduplication.** While an incident is active, a draft whose root cause is the
+///   [same cause](RootCause::same_cause) (same service and endpoint, same fault family) updates
+///   it instead of opening another: affected endpoints and anomalies are merged, severity only
+///   rises, `last_updated` and `alert_count` move on.
+/// - **Resolution watermark.** Resolving an incident at time `t` records `t` for its cause.
+///   Afterwards, a draft for that cause only counts the evidence that started at or after `t`:
+///   anomalies whose window starts before `t` are dropped from it, and a draft whose first
+///   failing span started before `t`, or with no anomaly left, is ignored. Fresh evidence opens a
+///   new incident (a new id); a resolved incident is never re-opened.
+/// - **Auto-resolve.** An active incident not updated in a cycle, none of whose affected
+///   endpoints has an anomaly or a non-healthy status in that cycle's assessment, counts one
+///   healthy cycle (an endpoint with no traffic counts as healthy, so an incident does not stay
+///   open forever once traffic stops). After `auto_resolve_cycles` consecutive healthy cycles it
+///   is resolved; any anomaly on its endpoints restarts the count. Zero disables auto-resolve.
+///
+/// Ids are `INC-<unix seconds>-<sequence>` with a sequence that increases per book and
+/// survives serialization, so ids are unique and increasing. The book serializes whole (state and
+/// knobs) so that a server can persist it every cycle and reload it at start.
+///
+/// Memory is bounded: active incidents are at most one per cause, each keeping the latest
+/// anomaly per endpoint and kind; of resolved incidents only the `max_resolved` most recent are
+/// kept (older ones are expected to live in the caller's store), while the watermark of every
+/// cause ever resolved is kept, one number per cause.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentBook {
+    auto_resolve_cycles: u32,
+    max_resolved: usize,
+    next_sequence: u64,
+    /// Active and retained resolved incidents, in opening order.
+    incidents: Vec<Incident>,
+    /// Consecutive healthy cycles of each active incident, by id.
+    healthy_cycles: BTreeMap<String, u32>,
+    /// Latest resolution time per cause.
+    watermarks: Vec<CauseWatermark>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct CauseWatermark {
+    service: String,
+    endpoint: String,
+    family: FaultFamily,
+    not_before_unix_nanos: u64,
+}
+
+impl Default for IncidentBook {
+    fn default() -> Self {
+        Self::new(DEFAULT_AUTO_RESOLVE_CYCLES)
+    }
+}
+
+impl IncidentBook {
+    /// An empty book that auto-resolves after `auto_resolve_cycles` healthy cycles (zero:
+    /// never) and keeps [`DEFAULT_MAX_RESOLVED_INCIDENTS`] resolved incidents.
+    pub fn new(auto_resolve_cycles: u32) -> Self {
+        Self {
+            auto_resolve_cycles,
+            max_resolved: DEFAULT_MAX_RESOLVED_INCIDENTS,
+            next_sequence: 1,
+            incidents: Vec::new(),
+            healthy_cycles: BTreeMap::new(),
+            watermarks: Vec::new(),
+        }
+    }
+
+    /// Keeps at most `max_resolved` resolved incidents in memory, dropping the oldest.
+    pub fn with_max_resolved(mut self, max_resolved: usize) -> Self {
+        self.max_resolved = max_resolved;
+        self.prune_resolved();
+        self
+    }
+
+    /// Changes the number of healthy cycles that resolve an incident (zero: never), e.g. after
+    /// reloading a book saved under another configuration.
+    pub fn set_auto_resolve_cycles(&mut self, auto_resolve_cycles: u32) {
+        self.auto_resolve_cycles = auto_resolve_cycles;
+    }
+
+    /// Healthy cycles that resolve an incident; zero means never.
+    pub fn auto_resolve_cycles(&self) -> u32 {
+        self.auto_resolve_cycles
+    }
+
+    /// Folds one cycle's drafts into the book and auto-resolves what stayed healthy.
+    ///
+    /// `assessment` is the cycle's detection result (its anomalies and endpoint health decide
+    /// which incidents were healthy); `now_unix_nanos` stamps every change. Returns one change
+    /// per incident touched, in the order they happened.
+    pub fn apply(
+        &mut self,
+        drafts: Vec<IncidentDraft>,
+        assessment: &Assessment,
+        now_unix_nanos: u64,
+    ) -> Vec<IncidentChange> {
+        let mut changes = Vec::new();
+        let mut touched = HashSet::new();
+        for draft in drafts {
+            let Some(draft) = self.fresh_evidence(draft) else {
+                continue;
+            };
+            let change = self.absorb(draft, now_unix_nanos);
+            let first_touch = touched.insert(change.id().to_owned());
+            if first_touch {
+                changes.push(change);
+            }
+        }
+        changes.extend(self.auto_resolve(&touched, assessment, now_unix_nanos));
+        self.prune_resolved();
+        changes
+    }
+
+    /// Resolves incident `id` at `now_unix_nanos` and records its resolution watermark.
+    pub fn resolve(&mut self, id: &str, now_unix_nanos: u64) -> Result<&Incident, IncidentError> {
+        let index = self
+            .incidents
+            .iter()
+            .position(|incident| incident.id == id)
+            .ok_or_else(|| IncidentError::NotFound { id: id.to_owned() })?;
+        if let Some(resolved_at) = self.incidents[index].resolved_at_unix_nanos {
+            return Err(IncidentError::AlreadyResolved {
+                id: id.to_owned(),
+                resolved_at_unix_nanos: resolved_at,
+            });
+        }
+        self.close(index, now_unix_nanos);
+        Ok(&self.incidents[index])
+    }
+
+    /// The incident with id `id`, if it is kept.
+    pub fn get(&self, id: &str) -> Option<&Incident> {
+        self.incidents.iter().find(|incident| incident.id == id)
+    }
+
+    /// Active incidents, oldest first.
+    pub fn active(&self) -> Vec<&Incident> {
+        self.incidents.iter().filter(|i| i.is_active()).collect()
+    }
+
+    /// Every incident kept (active and recently resolved), oldest first.
+    pub fn all(&self) -> Vec<&Incident> {
+        self.incidents.iter().collect()
+    }
+
+    /// The time before which evidence no longer counts for `root_cause`'s cause: its latest
+    /// resolution, if it was ever resolved.
+    pub fn watermark(&self, root_cause: &RootCause) -> Option<u64> {
+        let family = FaultFamily::of(root_cause.kind);
+        self.watermarks
+            .iter()
+            .find(|w| {
+                w.service == root_cause.service
+                    && w.endpoint == root_cause.endpoint
+                    && w.family == family
+            })
+            .map(|w| w.not_before_unix_nanos)
+    }
+
+    /// Keeps only the part of `draft` that started after its cause's watermark, or nothing.
+    fn fresh_evidence(&self, mut draft: IncidentDraft) -> Option<IncidentDraft> {
+        let Some(not_before) = self.watermark(&draft.root_cause) else {
+            return Some(draft);
+        };
+        if draft
+            .root_cause
+            .first_failing_span
+            .as_ref()
+            .is_some_and(|span| span.start_unix_nanos < not_before)
+        {
+            return None;
+        }
+        draft
+            .anomalies
+            .retain(|anomaly| anomaly.window.start_unix_nanos >= not_before);
+        let severity = draft.anomalies.iter().map(|a| a.severity).max()?;
+        let root = draft.root_cause.endpoint_key();
+        let anomalies = &draft.anomalies;
+        draft.affected_endpoints.retain(|endpoint| {
+            *endpoint == root || anomalies.iter().any(|a| a.endpoint == *endpoint)
+        });
+        draft.severity = severity;
+        Some(draft)
+    }
+
+    /// Updates the active incident with the draft's cause, or opens one.
+    fn absorb(&mut self, draft: IncidentDraft, now: u64) -> IncidentChange {
+        let existing = self
+            .incidents
+            .iter_mut()
+            .find(|i| i.is_active() && i.root_cause.same_cause(&draft.root_cause));
+        match existing {
+            Some(incident) => {
+                merge(incident, draft, now);
+                self.healthy_cycles.insert(incident.id.clone(), 0);
+                IncidentChange::Updated {
+                    id: incident.id.clone(),
+                }
+            }
+            None => {
+                let id = format!("INC-{}-{}", now / 1_000_000_000, self.next_sequence);
+                self.next_sequence += 1;
+                let mut anomalies = draft.anomalies;
+                sort_by_severity(&mut anomalies);
+                self.incidents.push(Incident {
+                    id: id.clone(),
+                    severity: draft.severity,
+                    title: draft.title,
+                    status: IncidentStatus::Active,
+                    root_cause: draft.root_cause,
+                    affected_endpoints: dedup(draft.affected_endpoints),
+                    alert_count: anomalies.len() as u64,
+                    anomalies,
+                    first_detected_unix_nanos: now,
+                    last_updated_unix_nanos: now,
+                    resolved_at_unix_nanos: None,
+                });
+                self.healthy_cycles.insert(id.clone(), 0);
+                IncidentChange::Opened { id }
+            }
+        }
+    }
+
+    fn auto_resolve(
+        &mut self,
+        touched: &HashSet<String>,
+        assessment: &Assessment,
+        now: u64,
+    ) -> Vec<IncidentChange> {
+        if self.auto_resolve_cycles == 0 {
+            return Vec::new();
+        }
+        let mut resolved = Vec::new();
+        for index in 0..self.incidents.len() {
+            let incident = &self.incidents[index];
+            if !incident.is_active() || touched.contains(&incident.id) {
+                continue;
+            }
+            let healthy = is_healthy(incident, assessment);
+            let streak = self.healthy_cycles.entry(incident.id.clone()).or_insert(0);
+            *streak = if healthy { *streak + 1 } else { 0 };
+            if *streak >= self.auto_resolve_cycles {
+                self.close(index, now);
+                resolved.push(IncidentChange::Resolved {
+                    id: self.incidents[index].id.clone(),
+                });
+            }
+        }
+        resolved
+    }
+
+    fn close(&mut self, index: usize, now: u64) {
+        let incident = &mut self.incidents[index];
+        incident.status = IncidentStatus::Resolved;
+        incident.resolved_at_unix_nanos = Some(now);
+        incident.last_updated_unix_nanos = incident.last_updated_unix_nanos.max(now);
+        self.healthy_cycles.remove(&incident.id);
+        let root = &incident.root_cause;
+        let family = FaultFamily::of(root.kind);
+        match self.watermarks.iter_mut().find(|w| {
+            w.service == root.service && w.endpoint == root.endpoint && w.family == family
+        }) {
+            Some(watermark) => {
+                watermark.not_before_unix_nanos = watermark.not_before_unix_nanos.max(now);
+            }
+            None => self.watermarks.push(CauseWatermark {
+                service: root.service.clone(),
+                endpoint: root.endpoint.clone(),
+                family,
+                not_before_unix_nanos: now,
+            }),
+        }
+    }
+
+    fn prune_resolved(&mut self) {
+        let resolved = self.incidents.iter().filter(|i| !i.is_active()).count();
+        let mut excess = resolved.saturating_sub(self.max_resolved);
+        if excess == 0 {
+            return;
+        }
+        // Drop the earliest resolved first; ties keep opening order.
+        let mut by_resolution: Vec<(u64, usize)> = self
+            .incidents
+            .iter()
+            .enumerate()
+            .filter_map(|(index, i)| i.resolved_at_unix_nanos.map(|at| (at, index)))
+            .collect();
+        by_resolution.sort_unstable();
+        let mut doomed = HashSet::new();
+        for (_, index) in by_resolution {
+            if excess == 0 {
+                break;
+            }
+            doomed.insert(index);
+            excess -= 1;
+        }
+        let mut index = 0;
+        self.incidents.retain(|_| {
+            let keep = !doomed.contains(&index);
+            index += 1;
+            keep
+        });
+    }
+}
+
+/// True when none of the incident's endpoints showed a problem in the assessment.
+fn is_healthy(incident: &Incident, assessment: &Assessment) -> bool {
+    let affected = |endpoint: &EndpointKey| incident.affected_endpoints.contains(endpoint);
+    let anomalous = assessment.anomalies.iter().any(|a| affected(&a.endpoint));
+    let unwell = assessment
+        .endpoints
+        .iter()
+        .any(|e| affected(&e.endpoint) && e.health.status != HealthStatus::Healthy);
+    !anomalous && !unwell
+}
+
+fn merge(incident: &mut Incident, draft: IncidentDraft, now: u64) {
+    incident.severity = incident.severity.max(draft.severity);
+    incident.title = draft.title;
+    incident.alert_count += draft.anomalies.len() as u64;
+    incident.last_updated_unix_nanos = incident.last_updated_unix_nanos.max(now);
+    let earliest_span = match (
+        incident.root_cause.first_failing_span.take(),
+        draft.root_cause.first_failing_span.clone(),
+    ) {
+        (Some(old), Some(new)) if new.start_unix_nanos < old.start_unix_nanos => Some(new),
+        (Some(old), _) => Some(old),
+        (None, new) => new,
+    };
+    incident.root_cause = draft.root_cause;
+    incident.root_cause.first_failing_span = earliest_span;
+    for endpoint in draft.affected_endpoints {
+        if !incident.affected_endpoints.contains(&endpoint) {
+            incident.affected_endpoints.push(endpoint);
+        }
+    }
+    for anomaly in draft.anomalies {
+        match incident
+            .anomalies
+            .iter_mut()
+            .find(|a| a.endpoint == anomaly.endpoint && a.kind == anomaly.kind)
+        {
+            Some(slot) => *slot = anomaly,
+            None => incident.anomalies.push(anomaly),
+        }
+    }
+    sort_by_severity(&mut incident.anomalies);
+}
+
+fn sort_by_severity(anomalies: &mut [Anomaly]) {
+    anomalies.sort_by_key(|a| std::cmp::Reverse(a.severity));
+}
+
+fn dedup(endpoints: Vec<EndpointKey>) -> Vec<EndpointKey> {
+    let mut unique = Vec::with_capacity(endpoints.len());
+    for endpoint in endpoints {
+        if !unique.contains(&endpoint) {
+            unique.push(endpoint);
+        }
+    }
+    unique
+}
