@@ -10,6 +10,9 @@ use aiops_telemetry_core::{
 /// How many recent trace ids [`TraceBuffer`] remembers per endpoint, unless told otherwise.
 pub const DEFAULT_TRACES_PER_ENDPOINT: usize = 256;
 
+/// Spans recorded per lock acquisition.
+const LOCKED_SLICE: usize = 256;
+
 /// A bounded in-memory buffer of recent spans grouped by trace, fed as a [`Collector`].
 ///
 /// Root cause analysis needs whole traces of the requests that touched an anomalous endpoint.
@@ -32,9 +35,11 @@ pub const DEFAULT_TRACES_PER_ENDPOINT: usize = 256;
 ///
 /// # Concurrency
 ///
-/// Recording takes one short mutex section per batch (hash-map inserts, no allocation beyond
-/// the spans themselves and no I/O), so it honours the collector contract of never waiting for
-/// anything but other short sections. Readers copy what they return under the same lock.
+/// Recording takes a short mutex section per slice of a few hundred spans (hash-map inserts,
+/// no I/O, no allocation beyond the spans and their index entries), so it honours the collector
+/// contract of never waiting for anything but other short sections. Readers copy what they
+/// return under the same lock; [`sample_traces`](Self::sample_traces) examines one endpoint's
+/// ring only.
 ///
 /// ```
 /// use aiops_rca::TraceBuffer;
@@ -85,13 +90,23 @@ struct State {
     /// appears once per incarnation, tagged with the incarnation's generation so that a stale
     /// entry (the trace was evicted and re-created) is recognised.
     arrival: VecDeque<(TraceId, u64)>,
-    /// service -> operation -> recent (span start, trace id), oldest at the front. Nested so
-    /// that recording looks endpoints up by `&str` without allocating a key.
-    rings: HashMap<String, HashMap<String, VecDeque<(u64, TraceId)>>>,
+    /// service -> operation -> recent traces, oldest at the front. Nested so that recording
+    /// looks endpoints up by `&str` without allocating a key.
+    rings: HashMap<String, HashMap<String, VecDeque<RingEntry>>>,
     spans: usize,
     next_generation: u64,
     evicted_traces: u64,
     evicted_spans: u64,
+}
+
+/// One trace that touched an endpoint: when its latest span of that endpoint started, and
+/// which incarnation of the trace id it was (a trace evicted and re-created by a late span is
+/// a different incarnation, which may not touch the endpoint at all).
+#[derive(Clone, Copy, Debug)]
+struct RingEntry {
+    start_unix_nanos: u64,
+    trace_id: TraceId,
+    generation: u64,
 }
 
 #[derive(Debug)]
@@ -146,15 +161,15 @@ impl TraceBuffer {
             return Vec::new();
         };
         let mut picked: Vec<TraceId> = Vec::with_capacity(limit.min(ring.len()));
-        for &(start, trace_id) in ring.iter().rev() {
+        for entry in ring.iter().rev() {
             if picked.len() == limit {
                 break;
             }
-            if window.contains(start)
-                && state.traces.contains_key(&trace_id)
-                && !picked.contains(&trace_id)
+            if window.contains(entry.start_unix_nanos)
+                && state.is_live(entry)
+                && !picked.contains(&entry.trace_id)
             {
-                picked.push(trace_id);
+                picked.push(entry.trace_id);
             }
         }
         picked
@@ -216,10 +231,16 @@ impl TraceBuffer {
 }
 
 impl State {
+    /// True while the incarnation of the trace `entry` points at is buffered.
+    fn is_live(&self, entry: &RingEntry) -> bool {
+        self.traces
+            .get(&entry.trace_id)
+            .is_some_and(|trace| trace.generation == entry.generation)
+    }
+
     fn insert(&mut self, span: Span, traces_per_endpoint: usize) {
         let trace_id = span.trace_id;
         let start = span.start_unix_nanos;
-        self.index(&span, traces_per_endpoint);
         let trace = match self.traces.get_mut(&trace_id) {
             Some(trace) => trace,
             None => {
@@ -234,30 +255,14 @@ impl State {
             }
         };
         trace.latest_start_unix_nanos = trace.latest_start_unix_nanos.max(start);
+        index(
+            &mut self.rings,
+            &span,
+            trace.generation,
+            traces_per_endpoint,
+        );
         trace.spans.push(span);
         self.spans += 1;
-    }
-
-    fn index(&mut self, span: &Span, traces_per_endpoint: usize) {
-        let operations = match self.rings.get_mut(&span.service) {
-            Some(operations) => operations,
-            None => self.rings.entry(span.service.clone()).or_default(),
-        };
-        let ring = match operations.get_mut(&span.operation) {
-            Some(ring) => ring,
-            None => operations.entry(span.operation.clone()).or_default(),
-        };
-        if ring.back().is_some_and(|&(_, last)| last == span.trace_id) {
-            // One entry per trace suffices for sampling; keep the latest start.
-            if let Some(back) = ring.back_mut() {
-                back.0 = back.0.max(span.start_unix_nanos);
-            }
-            return;
-        }
-        ring.push_back((span.start_unix_nanos, span.trace_id));
-        if ring.len() > traces_per_endpoint {
-            ring.pop_front();
-        }
     }
 
     fn evict_until_within(&mut self, max_spans: usize) {
@@ -291,10 +296,13 @@ impl State {
             let Some(ring) = operations.get_mut(&span.operation) else {
                 continue;
             };
-            while ring
-                .front()
-                .is_some_and(|(_, trace_id)| !self.traces.contains_key(trace_id))
-            {
+            let traces = &self.traces;
+            let live = |entry: &RingEntry| {
+                traces
+                    .get(&entry.trace_id)
+                    .is_some_and(|trace| trace.generation == entry.generation)
+            };
+            while ring.front().is_some_and(|entry| !live(entry)) {
                 ring.pop_front();
             }
             if ring.is_empty() {
@@ -307,6 +315,39 @@ impl State {
     }
 }
 
+/// Records that `span`'s trace (incarnation `generation`) touched its endpoint.
+fn index(
+    rings: &mut HashMap<String, HashMap<String, VecDeque<RingEntry>>>,
+    span: &Span,
+    generation: u64,
+    traces_per_endpoint: usize,
+) {
+    let operations = match rings.get_mut(&span.service) {
+        Some(operations) => operations,
+        None => rings.entry(span.service.clone()).or_default(),
+    };
+    let ring = match operations.get_mut(&span.operation) {
+        Some(ring) => ring,
+        None => operations.entry(span.operation.clone()).or_default(),
+    };
+    if let Some(back) = ring
+        .back_mut()
+        .filter(|back| back.trace_id == span.trace_id && back.generation == generation)
+    {
+        // One entry per trace suffices for sampling; keep the latest start.
+        back.start_unix_nanos = back.start_unix_nanos.max(span.start_unix_nanos);
+        return;
+    }
+    ring.push_back(RingEntry {
+        start_unix_nanos: span.start_unix_nanos,
+        trace_id: span.trace_id,
+        generation,
+    });
+    if ring.len() > traces_per_endpoint {
+        ring.pop_front();
+    }
+}
+
 fn sorted_spans(trace: &BufferedTrace) -> Vec<Span> {
     let mut spans = trace.spans.clone();
     spans.sort_by_key(|span| span.start_unix_nanos);
@@ -316,11 +357,16 @@ fn sorted_spans(trace: &BufferedTrace) -> Vec<Span> {
 impl Collector for TraceBuffer {
     fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
         let count = spans.len();
-        let mut state = self.lock();
-        for span in spans {
-            state.insert(span, self.traces_per_endpoint);
+        let mut spans = spans.into_iter().peekable();
+        while spans.peek().is_some() {
+            // Large batches (an OTLP export) take the lock in slices, so that a request
+            // recording its one span never waits behind thousands.
+            let mut state = self.lock();
+            for span in spans.by_ref().take(LOCKED_SLICE) {
+                state.insert(span, self.traces_per_endpoint);
+            }
+            state.evict_until_within(self.max_spans);
         }
-        state.evict_until_within(self.max_spans);
         RecordOutcome::accepted(count)
     }
 
@@ -366,6 +412,20 @@ mod tests {
         assert_eq!(stats.traces, 3);
         assert_eq!(stats.evicted_traces, 7);
         assert_eq!(stats.evicted_spans, 21);
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_locked_slice_is_recorded_whole_and_bounded() {
+        let buffer = TraceBuffer::new(900);
+        let batch: Vec<Span> = (0..400).flat_map(|i| checkout(i * 100)).collect();
+
+        assert_eq!(buffer.record_batch(batch), RecordOutcome::accepted(1_200));
+
+        let stats = buffer.stats();
+        assert_eq!((stats.spans, stats.traces), (900, 300));
+        assert_eq!(stats.evicted_traces, 100);
+        let newest = buffer.sample_traces(&key("/checkout"), TimeWindow::new(0, u64::MAX), 1);
+        assert_eq!(newest[0][0].start_unix_nanos, 39_900);
     }
 
     #[test]
