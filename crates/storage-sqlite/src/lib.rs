@@ -1,1 +1,77 @@
-//! Work in progress.
+//! The SQLite store of the aiops engine: every span recorded, queries the analysis needs, and
+//! the analysis state that must survive a restart.
+//!
+//! A [`Store`] owns one database file (or an in-memory database). Spans reach it through its
+//! [`SpanWriter`], an [`aiops_telemetry_core::Collector`] that never blocks: spans wait in a
+//! bounded queue (counted in spans; when full, spans are dropped and counted) and one writer
+//! thread commits them in transactions of up to `batch_max_rows` rows or `batch_max_delay`,
+//! keeping per-minute [`MinuteRollup`]s per endpoint in the same transaction. Queries
+//! ([`Store::window_stats`], [`Store::trace`], [`Store::sample_trace_ids`],
+//! [`Store::rollups`]) run on a small connection pool beside the writer, which WAL mode
+//! allows. Snapshots and [`IncidentRecord`]s are saved together in one transaction.
+//!
+//! The key design decision is the span layout (`docs/adr/0001-span-storage-layout.md`): a
+//! B-tree index on the random trace id costs several times the insert rate, so spans carry no
+//! such index. The writer numbers spans itself and groups the numbers into blocks of 2,048; a
+//! tiny block directory records each block's start-time range. A time window becomes a few id
+//! ranges, so window queries cost what the window holds, not what the store holds, and the
+//! trace index is keyed by (block, trace id prefix) so that inserts only ever touch the
+//! current block's corner of it.
+//!
+//! Durability: an application crash loses at most the spans still queued (one
+//! `batch_max_delay`); `synchronous=NORMAL` in WAL mode may lose the last transactions on power
+//! loss, never consistency.
+//!
+//! ```
+//! use aiops_storage_sqlite::{Store, StoreConfig};
+//! use aiops_telemetry_core::{Collector, EndpointKey, Span, SpanId, TimeWindow, TraceId};
+//!
+//! let store = Store::open(StoreConfig::in_memory())?;
+//! let writer = store.writer();
+//!
+//! // One checkout whose payment call failed.
+//! let start = 1_700_000_000_000_000_000;
+//! let trace = TraceId::random();
+//! let checkout = Span::new(trace, SpanId::random(), "shop", "/checkout")
+//!     .with_timing(start, 250_000_000)
+//!     .with_http_status(502);
+//! let payment = Span::new(trace, SpanId::random(), "shop", "/payment")
+//!     .with_parent(checkout.span_id)
+//!     .with_timing(start + 1_000_000, 240_000_000)
+//!     .with_http_status(503);
+//! assert_eq!(writer.record_batch(vec![checkout, payment]).accepted, 2);
+//! writer.flush()?;
+//!
+//! let minute = TimeWindow::new(start, start + 60_000_000_000);
+//! let stats = store.window_stats(minute, 200.0)?;
+//! let (endpoint, payment_stats) = &stats[1];
+//! assert_eq!(endpoint, &EndpointKey::new("shop", "/payment"));
+//! assert_eq!((payment_stats.count, payment_stats.errors, payment_stats.timeouts), (1, 1, 1));
+//! assert_eq!(store.trace(trace)?.len(), 2);
+//!
+//! store.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod codec;
+mod config;
+mod error;
+mod histogram;
+mod ingest;
+mod queries;
+mod retention;
+mod rollup;
+mod schema;
+mod state;
+mod store;
+mod writer;
+
+pub use config::StoreConfig;
+pub use error::StoreError;
+pub use histogram::LatencyHistogram;
+pub use rollup::MinuteRollup;
+pub use state::IncidentRecord;
+pub use store::Store;
+pub use writer::{SpanWriter, WriterStats};

@@ -1,0 +1,156 @@
+use thiserror::Error;
+
+/// Why a [`Store`](crate::Store) operation failed.
+///
+/// Messages are lowercase and start with `storage:` so that they read well inside a caller's
+/// own error chain. The variants carry text rather than driver errors: no type of the SQLite
+/// driver or the connection pool appears in this crate's public API.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A configuration value is out of range.
+    #[error("storage: invalid configuration: {field} {expected}")]
+    Config {
+        /// The offending field of [`StoreConfig`](crate::StoreConfig).
+        field: &'static str,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// The database file could not be opened or configured.
+    #[error("storage: cannot open {path}: {message}")]
+    Open {
+        /// The path (or `:memory:`) that was being opened.
+        path: String,
+        /// What the database said.
+        message: String,
+    },
+    /// The file was written by a newer build; this build refuses to touch it.
+    #[error(
+        "storage: database schema version {found} is newer than version {supported}, the newest this build understands"
+    )]
+    SchemaTooNew {
+        /// `PRAGMA user_version` found in the file.
+        found: i64,
+        /// The newest version this build can migrate to.
+        supported: i64,
+    },
+    /// A schema migration step failed; the file is left at the previous version.
+    #[error("storage: migration to schema version {version} failed: {message}")]
+    Migration {
+        /// The version the failed step would have produced.
+        version: i64,
+        /// What the database said.
+        message: String,
+    },
+    /// No pooled connection became available within the busy timeout.
+    #[error("storage: no database connection available: {0}")]
+    Pool(String),
+    /// A statement failed (busy past the timeout, disk full, I/O error, ...).
+    #[error("storage: query failed: {0}")]
+    Query(String),
+    /// A stored value could not be decoded.
+    #[error("storage: corrupt {what} in the database: {message}")]
+    Corrupt {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it was rejected.
+        message: String,
+    },
+    /// A value could not be encoded for storage.
+    #[error("storage: cannot encode {what}: {message}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why it failed.
+        message: String,
+    },
+    /// The span writer failed to commit some spans since the last flush.
+    #[error("storage: span writer failed: {0}")]
+    Writer(String),
+}
+
+/// Turns driver errors into [`StoreError::Query`] without a public `From` impl, which would
+/// leak the driver's type into the API.
+pub(crate) trait SqlResultExt<T> {
+    fn sql(self) -> Result<T, StoreError>;
+}
+
+impl<T> SqlResultExt<T> for rusqlite::Result<T> {
+    fn sql(self) -> Result<T, StoreError> {
+        self.map_err(|error| StoreError::Query(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_lowercase_and_prefixed() {
+        let cases = [
+            (
+                StoreError::Config {
+                    field: "queue_capacity",
+                    expected: "must be at least 1",
+                },
+                "storage: invalid configuration: queue_capacity must be at least 1",
+            ),
+            (
+                StoreError::Open {
+                    path: "/nope/aiops.db".into(),
+                    message: "unable to open database file".into(),
+                },
+                "storage: cannot open /nope/aiops.db: unable to open database file",
+            ),
+            (
+                StoreError::SchemaTooNew {
+                    found: 9,
+                    supported: 3,
+                },
+                "storage: database schema version 9 is newer than version 3, the newest this build understands",
+            ),
+            (
+                StoreError::Migration {
+                    version: 2,
+                    message: "disk I/O error".into(),
+                },
+                "storage: migration to schema version 2 failed: disk I/O error",
+            ),
+            (
+                StoreError::Pool("timed out waiting for connection".into()),
+                "storage: no database connection available: timed out waiting for connection",
+            ),
+            (
+                StoreError::Query("database is locked".into()),
+                "storage: query failed: database is locked",
+            ),
+            (
+                StoreError::Corrupt {
+                    what: "latency histogram",
+                    message: "length 10 is not a multiple of 9".into(),
+                },
+                "storage: corrupt latency histogram in the database: length 10 is not a multiple of 9",
+            ),
+            (
+                StoreError::Encode {
+                    what: "span attributes",
+                    message: "key must be a string".into(),
+                },
+                "storage: cannot encode span attributes: key must be a string",
+            ),
+            (
+                StoreError::Writer("disk full".into()),
+                "storage: span writer failed: disk full",
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn driver_errors_become_query_errors() {
+        let result: rusqlite::Result<()> = Err(rusqlite::Error::QueryReturnedNoRows);
+        assert!(matches!(result.sql(), Err(StoreError::Query(_))));
+    }
+}

@@ -1,0 +1,225 @@
+//! Read queries over stored spans.
+//!
+//! Time-bounded queries go through the block directory: `span_blocks` names the blocks whose
+//! start-time range overlaps the window, and each block is a contiguous range of span ids, so
+//! SQLite reads only those rows by primary key. Their cost follows the spans in (and near) the
+//! window, not the spans stored.
+
+use std::collections::HashMap;
+
+use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
+use rusqlite::{Connection, params};
+
+use crate::codec::{
+    IS_ERROR_SQL, SPAN_COLUMNS, from_sql_int, is_error, span_from_row, to_sql_int, trace_hi,
+};
+use crate::error::{SqlResultExt, StoreError};
+use crate::schema::BLOCK_SHIFT;
+
+/// `FROM` and `WHERE` of a window scan: `?1`/`?2` are the window bounds in nanoseconds.
+fn window_scan() -> String {
+    format!(
+        "FROM span_blocks b CROSS JOIN spans s
+         WHERE b.max_start_ns >= ?1 AND b.min_start_ns < ?2
+           AND s.id >= (b.block << {BLOCK_SHIFT}) AND s.id < ((b.block + 1) << {BLOCK_SHIFT})
+           AND s.start_ns >= ?1 AND s.start_ns < ?2"
+    )
+}
+
+/// Latencies and counts of one endpoint's spans in a window.
+#[derive(Default)]
+struct Sample {
+    durations: Vec<u64>,
+    errors: u64,
+    timeouts: u64,
+}
+
+/// Statistics of every endpoint with at least one span that started in `window`, ordered by
+/// endpoint.
+pub(crate) fn window_stats(
+    conn: &Connection,
+    window: TimeWindow,
+    timeout_ms: f64,
+) -> Result<Vec<(EndpointKey, WindowStats)>, StoreError> {
+    let sql = format!(
+        "SELECT s.endpoint_id, s.duration_ns, s.status, s.http_status {}",
+        window_scan()
+    );
+    let mut statement = conn.prepare_cached(&sql).sql()?;
+    let mut rows = statement
+        .query(params![
+            to_sql_int(window.start_unix_nanos),
+            to_sql_int(window.end_unix_nanos)
+        ])
+        .sql()?;
+    let mut samples: HashMap<i64, Sample> = HashMap::new();
+    while let Some(row) = rows.next().sql()? {
+        let duration = from_sql_int(row.get(1).sql()?);
+        let sample = samples.entry(row.get(0).sql()?).or_default();
+        sample.durations.push(duration);
+        sample.errors += u64::from(is_error(row.get(2).sql()?, row.get(3).sql()?));
+        // Same arithmetic as `Span::duration_ms`, so callers comparing spans agree exactly.
+        sample.timeouts += u64::from(duration as f64 / 1e6 > timeout_ms);
+    }
+    let names = endpoint_names(conn)?;
+    let mut stats: Vec<(EndpointKey, WindowStats)> = samples
+        .into_iter()
+        .filter_map(|(id, sample)| Some((names.get(&id)?.clone(), summarize(sample))))
+        .collect();
+    stats.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(stats)
+}
+
+/// Exact statistics; percentiles by nearest rank (see [`nearest_rank`]).
+fn summarize(mut sample: Sample) -> WindowStats {
+    let durations = &mut sample.durations;
+    durations.sort_unstable();
+    let count = durations.len() as u64;
+    let total: u128 = durations.iter().map(|nanos| u128::from(*nanos)).sum();
+    let percentile = |percent| durations[nearest_rank(percent, durations.len()) - 1] as f64 / 1e6;
+    WindowStats {
+        count,
+        errors: sample.errors,
+        timeouts: sample.timeouts,
+        mean_ms: total as f64 / count as f64 / 1e6,
+        p50_ms: percentile(50),
+        p95_ms: percentile(95),
+        p99_ms: percentile(99),
+    }
+}
+
+/// The 1-based nearest rank of the `percent` percentile among `n > 0` sorted values:
+/// `ceil(percent / 100 * n)`, at least 1. The percentile is the value at that rank, always an
+/// observed latency.
+pub(crate) fn nearest_rank(percent: usize, n: usize) -> usize {
+    (percent * n).div_ceil(100).clamp(1, n)
+}
+
+/// Every endpoint id and its key. The table holds one row per endpoint ever seen.
+fn endpoint_names(conn: &Connection) -> Result<HashMap<i64, EndpointKey>, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT id, service, operation FROM endpoints")
+        .sql()?;
+    let names = statement
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                EndpointKey::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?),
+            ))
+        })
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()?;
+    Ok(names)
+}
+
+/// Every stored span of a trace, by start time.
+pub(crate) fn trace(conn: &Connection, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
+    // One index probe per block: the trace index is keyed by (block, first 8 id bytes).
+    let sql = format!(
+        "SELECT {SPAN_COLUMNS}
+         FROM span_blocks b CROSS JOIN spans s CROSS JOIN endpoints e
+         WHERE s.block = b.block AND s.trace_hi = ?1 AND s.trace_id = ?2
+           AND e.id = s.endpoint_id
+         ORDER BY s.start_ns, s.id"
+    );
+    let mut statement = conn.prepare_cached(&sql).sql()?;
+    let mut rows = statement
+        .query(params![trace_hi(&trace_id), &trace_id.as_bytes()[..]])
+        .sql()?;
+    let mut spans = Vec::new();
+    while let Some(row) = rows.next().sql()? {
+        spans.push(span_from_row(row)?);
+    }
+    Ok(spans)
+}
+
+/// Up to `limit` distinct traces with a span of `endpoint` that started in `window`; traces
+/// where that endpoint failed come first, then the slowest, as they best explain an anomaly.
+pub(crate) fn sample_trace_ids(
+    conn: &Connection,
+    endpoint: &EndpointKey,
+    window: TimeWindow,
+    limit: usize,
+) -> Result<Vec<TraceId>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(endpoint_id) = endpoint_id(conn, endpoint)? else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT s.trace_id, max({IS_ERROR_SQL}) AS failed, max(s.duration_ns) AS slowest
+         {} AND s.endpoint_id = ?3
+         GROUP BY s.trace_id ORDER BY failed DESC, slowest DESC, s.trace_id LIMIT ?4",
+        window_scan()
+    );
+    let mut statement = conn.prepare_cached(&sql).sql()?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = statement
+        .query(params![
+            to_sql_int(window.start_unix_nanos),
+            to_sql_int(window.end_unix_nanos),
+            endpoint_id,
+            limit
+        ])
+        .sql()?;
+    let mut ids = Vec::new();
+    while let Some(row) = rows.next().sql()? {
+        let bytes: Vec<u8> = row.get(0).sql()?;
+        ids.push(
+            TraceId::from_slice(&bytes)
+                .map_err(|error| crate::codec::corrupt("trace id", error.to_string()))?,
+        );
+    }
+    Ok(ids)
+}
+
+fn endpoint_id(conn: &Connection, endpoint: &EndpointKey) -> Result<Option<i64>, StoreError> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached("SELECT id FROM endpoints WHERE service = ?1 AND operation = ?2")
+        .sql()?
+        .query_row(params![endpoint.service, endpoint.operation], |row| {
+            row.get(0)
+        })
+        .optional()
+        .sql()
+}
+
+/// How many spans are stored.
+pub(crate) fn span_count(conn: &Connection) -> Result<u64, StoreError> {
+    conn.query_row("SELECT count(*) FROM spans", [], |row| row.get(0))
+        .map(from_sql_int)
+        .sql()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_follows_the_definition() {
+        assert_eq!(nearest_rank(50, 1), 1);
+        assert_eq!(nearest_rank(95, 20), 19);
+        assert_eq!(nearest_rank(95, 21), 20);
+        assert_eq!(nearest_rank(99, 100), 99);
+        assert_eq!(nearest_rank(50, 4), 2);
+    }
+
+    #[test]
+    fn summary_of_known_latencies() {
+        let sample = Sample {
+            durations: (1..=100).rev().map(|ms| ms * 1_000_000).collect(),
+            errors: 3,
+            timeouts: 1,
+        };
+        let stats = summarize(sample);
+        assert_eq!(stats.count, 100);
+        assert_eq!(stats.mean_ms, 50.5);
+        assert_eq!(
+            (stats.p50_ms, stats.p95_ms, stats.p99_ms),
+            (50.0, 95.0, 99.0)
+        );
+        assert_eq!((stats.errors, stats.timeouts), (3, 1));
+    }
+}

@@ -1,0 +1,251 @@
+//! The schema, its forward-only migrations, and how every connection is opened.
+//!
+//! Layout (see `docs/adr/0001-span-storage-layout.md`): spans are appended with ids the writer
+//! assigns, so id order is arrival order. Ids are grouped in blocks of [`BLOCK_ROWS`];
+//! `span_blocks` keeps each block's start-time range, which turns a time window into a few id
+//! ranges without a time index. The only secondary index on `spans` is
+//! `(block, trace_hi)`, whose insertion point is confined to the current block.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{SqlResultExt, StoreError};
+
+/// log2 of the number of span ids in one block.
+pub(crate) const BLOCK_SHIFT: u32 = 11;
+/// Span ids per block.
+pub(crate) const BLOCK_ROWS: i64 = 1 << BLOCK_SHIFT;
+
+/// Each step takes the schema from version `index` to `index + 1`. Steps are never edited once
+/// released; changes append a new step.
+const MIGRATIONS: &[&str] = &[
+    // 1: spans, their endpoints, and the block directory.
+    "CREATE TABLE endpoints (
+         id INTEGER PRIMARY KEY,
+         service TEXT NOT NULL,
+         operation TEXT NOT NULL,
+         UNIQUE (service, operation)
+     );
+     CREATE TABLE spans (
+         id INTEGER PRIMARY KEY,
+         block INTEGER NOT NULL,
+         start_ns INTEGER NOT NULL,
+         duration_ns INTEGER NOT NULL,
+         endpoint_id INTEGER NOT NULL,
+         kind INTEGER NOT NULL,
+         status INTEGER NOT NULL,
+         http_status INTEGER,
+         trace_hi INTEGER NOT NULL,
+         trace_id BLOB NOT NULL,
+         span_id BLOB NOT NULL,
+         parent_span_id BLOB,
+         attributes TEXT
+     );
+     CREATE INDEX spans_by_trace ON spans (block, trace_hi);
+     CREATE TABLE span_blocks (
+         block INTEGER PRIMARY KEY,
+         min_start_ns INTEGER NOT NULL,
+         max_start_ns INTEGER NOT NULL
+     );
+     CREATE INDEX span_blocks_by_max_start ON span_blocks (max_start_ns);",
+    // 2: per-minute rollups per endpoint.
+    "CREATE TABLE rollups (
+         endpoint_id INTEGER NOT NULL,
+         minute INTEGER NOT NULL,
+         count INTEGER NOT NULL,
+         errors INTEGER NOT NULL,
+         latency_sum_ns INTEGER NOT NULL,
+         latency_max_ns INTEGER NOT NULL,
+         histogram BLOB NOT NULL,
+         PRIMARY KEY (endpoint_id, minute)
+     ) WITHOUT ROWID;
+     CREATE INDEX rollups_by_minute ON rollups (minute);",
+    // 3: analysis state: snapshots by key and incidents by id.
+    "CREATE TABLE snapshots (
+         key TEXT PRIMARY KEY,
+         json TEXT NOT NULL
+     );
+     CREATE TABLE incidents (
+         id TEXT PRIMARY KEY,
+         status TEXT NOT NULL,
+         first_detected_ns INTEGER NOT NULL,
+         last_updated_ns INTEGER NOT NULL,
+         body TEXT NOT NULL
+     );",
+];
+
+/// The schema version this build migrates to.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Where the database lives, as SQLite is asked to open it.
+#[derive(Clone, Debug)]
+pub(crate) struct Location {
+    /// What SQLite opens: a path, or a `memdb` URI.
+    pub(crate) target: String,
+    /// What the user asked for, for messages.
+    pub(crate) display: String,
+    pub(crate) in_memory: bool,
+}
+
+impl Location {
+    /// `:memory:` becomes a uniquely named database of SQLite's `memdb` VFS. Unlike plain
+    /// `:memory:`, which gives every connection its own database, every connection that opens
+    /// the same name (the pool's and the writer's) shares one, with ordinary locking and the
+    /// busy timeout (memdb has no WAL, so readers wait while a transaction commits).
+    pub(crate) fn new(path: &Path, in_memory: bool) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let display = path.display().to_string();
+        if in_memory {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let pid = std::process::id();
+            Self {
+                target: format!("file:/aiops-mem-{pid}-{n}?vfs=memdb"),
+                display,
+                in_memory,
+            }
+        } else {
+            Self {
+                target: display.clone(),
+                display,
+                in_memory,
+            }
+        }
+    }
+
+    pub(crate) fn flags() -> OpenFlags {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    }
+
+    pub(crate) fn open(
+        &self,
+        cache_kib: i64,
+        busy_timeout: Duration,
+    ) -> Result<Connection, StoreError> {
+        let open_error = |error: rusqlite::Error| StoreError::Open {
+            path: self.display.clone(),
+            message: error.to_string(),
+        };
+        let conn = Connection::open_with_flags(&self.target, Self::flags()).map_err(open_error)?;
+        configure(&conn, cache_kib, busy_timeout).map_err(open_error)?;
+        Ok(conn)
+    }
+}
+
+/// Per-connection settings. WAL is a property of the file and is set once, in [`prepare`].
+pub(crate) fn configure(
+    conn: &Connection,
+    cache_kib: i64,
+    busy_timeout: Duration,
+) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // A negative cache_size is in KiB.
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    Ok(())
+}
+
+/// Switches a file database to WAL and brings its schema up to date.
+pub(crate) fn prepare(conn: &mut Connection, location: &Location) -> Result<(), StoreError> {
+    if !location.in_memory {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|error| StoreError::Open {
+                path: location.display.clone(),
+                message: error.to_string(),
+            })?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open {
+                path: location.display.clone(),
+                message: format!("journal mode is {mode}, WAL is required"),
+            });
+        }
+    }
+    migrate(conn)?;
+    Ok(())
+}
+
+/// Applies every missing migration step in one immediate transaction, so that two processes
+/// opening the same new file cannot both run a step. Returns the version reached.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .sql()?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .sql()?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let version = index as i64 + 1;
+        let failed = |error: rusqlite::Error| StoreError::Migration {
+            version,
+            message: error.to_string(),
+        };
+        tx.execute_batch(step).map_err(failed)?;
+        // PRAGMA takes no bound parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))
+            .map_err(failed)?;
+    }
+    tx.commit().sql()?;
+    Ok(SCHEMA_VERSION)
+}
+
+/// The schema version recorded in the file.
+#[cfg(test)]
+pub(crate) fn user_version(conn: &Connection) -> i64 {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("user_version is readable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_harmless() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        assert_eq!(migrate(&mut conn), Ok(SCHEMA_VERSION));
+        conn.execute("INSERT INTO snapshots (key, json) VALUES ('k', '1')", [])
+            .expect("inserts");
+        assert_eq!(migrate(&mut conn), Ok(SCHEMA_VERSION));
+        assert_eq!(user_version(&conn), SCHEMA_VERSION);
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM snapshots", [], |row| row.get(0))
+            .expect("counts");
+        assert_eq!(kept, 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        conn.execute_batch("PRAGMA user_version = 99")
+            .expect("sets");
+        assert_eq!(
+            migrate(&mut conn),
+            Err(StoreError::SchemaTooNew {
+                found: 99,
+                supported: SCHEMA_VERSION
+            })
+        );
+    }
+
+    #[test]
+    fn a_partly_migrated_file_gets_only_the_missing_steps() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        conn.execute_batch(MIGRATIONS[0]).expect("step 1");
+        conn.execute_batch("PRAGMA user_version = 1").expect("sets");
+        assert_eq!(migrate(&mut conn), Ok(SCHEMA_VERSION));
+        assert_eq!(user_version(&conn), SCHEMA_VERSION);
+    }
+}

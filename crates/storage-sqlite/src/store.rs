@@ -1,0 +1,205 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+
+use crate::config::StoreConfig;
+use crate::error::StoreError;
+use crate::ingest::Ingest;
+use crate::rollup::MinuteRollup;
+use crate::schema::{Location, configure, prepare};
+use crate::state::IncidentRecord;
+use crate::writer::{Batching, SpanWriter};
+use crate::{queries, retention, rollup, state};
+
+/// Page cache of the writer's connection, in KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Page cache of each pooled connection, in KiB.
+const READER_CACHE_KIB: i64 = 16 * 1024;
+
+/// The SQLite store: a [`SpanWriter`] to record spans, queries over them, and the analysis
+/// state. Cloning is cheap and shares the database.
+///
+/// Queries, snapshots and retention use a pool of connections; spans are written only by the
+/// writer thread, on a connection of its own. Every method blocks on SQLite: call it from a
+/// blocking context, never from an async executor thread.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool<SqliteConnectionManager>,
+    writer: Arc<SpanWriter>,
+    location: Location,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.location.display)
+            .field("writer", &self.writer)
+            .finish()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(error) = self.writer.shutdown() {
+            log::error!("error={error} Spans were lost while the store closed.");
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, brings its schema up to date and starts the
+    /// writer thread.
+    pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
+        config.validate()?;
+        let location = Location::new(&config.path, config.is_in_memory());
+        // Kept open until the pool and writer are connected: an in-memory database lives only
+        // while some connection is open.
+        let mut setup = location.open(READER_CACHE_KIB, config.busy_timeout)?;
+        prepare(&mut setup, &location)?;
+        let pool = build_pool(&location, &config)?;
+        let ingest = Ingest::new(location.open(WRITER_CACHE_KIB, config.busy_timeout)?)?;
+        let writer = SpanWriter::spawn(
+            ingest,
+            Batching {
+                capacity: config.queue_capacity,
+                max_rows: config.batch_max_rows,
+                max_delay: config.batch_max_delay,
+            },
+        )?;
+        drop(setup);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                writer: Arc::new(writer),
+                location,
+            }),
+        })
+    }
+
+    /// The collector that records spans into this store.
+    pub fn writer(&self) -> Arc<SpanWriter> {
+        Arc::clone(&self.inner.writer)
+    }
+
+    /// Stops accepting spans, commits every queued span and stops the writer thread. Queries
+    /// keep working. Idempotent; fails if spans were lost since the last flush.
+    pub fn shutdown(&self) -> Result<(), StoreError> {
+        self.inner.writer.shutdown()
+    }
+
+    /// Exact statistics of every endpoint with a span that started in `window`, ordered by
+    /// endpoint. A span is a timeout when its duration in milliseconds exceeds `timeout_ms`.
+    /// Percentiles use the nearest-rank definition: the value at 1-based rank
+    /// `ceil(p / 100 * count)` of the sorted latencies, always an observed latency.
+    pub fn window_stats(
+        &self,
+        window: TimeWindow,
+        timeout_ms: f64,
+    ) -> Result<Vec<(EndpointKey, WindowStats)>, StoreError> {
+        queries::window_stats(&*self.connection()?, window, timeout_ms)
+    }
+
+    /// Every stored span of a trace, ordered by start time; empty when unknown.
+    pub fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
+        queries::trace(&*self.connection()?, trace_id)
+    }
+
+    /// At most `limit` distinct traces with a span of `endpoint` that started in `window`:
+    /// those in which the endpoint failed first, then the slowest.
+    pub fn sample_trace_ids(
+        &self,
+        endpoint: &EndpointKey,
+        window: TimeWindow,
+        limit: usize,
+    ) -> Result<Vec<TraceId>, StoreError> {
+        queries::sample_trace_ids(&*self.connection()?, endpoint, window, limit)
+    }
+
+    /// Minute rollups of one endpoint (or all) for every minute that overlaps `window`,
+    /// ordered by endpoint then minute.
+    pub fn rollups(
+        &self,
+        endpoint: Option<&EndpointKey>,
+        window: TimeWindow,
+    ) -> Result<Vec<MinuteRollup>, StoreError> {
+        rollup::rollups(&*self.connection()?, endpoint, window)
+    }
+
+    /// Stores `json` under `key`, replacing what was there, in one transaction.
+    pub fn save_snapshot(&self, key: &str, json: &serde_json::Value) -> Result<(), StoreError> {
+        self.save_state(Some((key, json)), &[])
+    }
+
+    /// The snapshot stored under `key`.
+    pub fn load_snapshot(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        state::load_snapshot(&*self.connection()?, key)
+    }
+
+    /// Inserts or replaces incidents by id, in one transaction.
+    pub fn save_incidents(&self, incidents: &[IncidentRecord]) -> Result<(), StoreError> {
+        self.save_state(None, incidents)
+    }
+
+    /// Every stored incident, oldest first.
+    pub fn load_incidents(&self) -> Result<Vec<IncidentRecord>, StoreError> {
+        state::load_incidents(&*self.connection()?)
+    }
+
+    /// Saves a snapshot (if given) and upserts incidents in ONE transaction: after a crash
+    /// either both are saved or neither.
+    pub fn save_state(
+        &self,
+        snapshot: Option<(&str, &serde_json::Value)>,
+        incidents: &[IncidentRecord],
+    ) -> Result<(), StoreError> {
+        state::save_state(&mut *self.connection()?, snapshot, incidents)
+    }
+
+    /// Deletes spans that started before `cutoff_unix_nanos`, at most `batch_rows` per
+    /// transaction so that the writer keeps going meanwhile; returns how many were deleted.
+    /// Rollups, snapshots and incidents are kept.
+    pub fn purge_before(
+        &self,
+        cutoff_unix_nanos: u64,
+        batch_rows: usize,
+    ) -> Result<u64, StoreError> {
+        retention::purge_before(&mut *self.connection()?, cutoff_unix_nanos, batch_rows)
+    }
+
+    /// How many spans are stored (committed ones only).
+    pub fn span_count(&self) -> Result<u64, StoreError> {
+        queries::span_count(&*self.connection()?)
+    }
+
+    fn connection(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
+        self.inner
+            .pool
+            .get()
+            .map_err(|error| StoreError::Pool(error.to_string()))
+    }
+}
+
+fn build_pool(
+    location: &Location,
+    config: &StoreConfig,
+) -> Result<Pool<SqliteConnectionManager>, StoreError> {
+    let busy_timeout = config.busy_timeout;
+    let manager = SqliteConnectionManager::file(&location.target)
+        .with_flags(Location::flags())
+        .with_init(move |conn| configure(conn, READER_CACHE_KIB, busy_timeout));
+    Pool::builder()
+        .max_size(config.pool_size)
+        .connection_timeout(busy_timeout.max(Duration::from_secs(1)))
+        .build(manager)
+        .map_err(|error| StoreError::Open {
+            path: location.display.clone(),
+            message: error.to_string(),
+        })
+}
