@@ -108,8 +108,8 @@ impl Analyzer {
     }
 
     /// Detects on `current`, then learns from `fresh` for endpoints that are not anomalous in
-    /// their window and whose fresh slice is not anomalous on its own either (the slice that
-    /// holds the first seconds of a fault can be anomalous before the window is).
+    /// their window and whose fresh slice is not even halfway to a threshold on its own (the
+    /// slice that holds the first seconds of a fault is anomalous before the window is).
     fn cycle(
         &mut self,
         window: TimeWindow,
@@ -117,6 +117,7 @@ impl Analyzer {
         fresh: &[(EndpointKey, WindowStats)],
     ) -> Assessment {
         let now = window.end_unix_nanos;
+        let guard = self.config.learning_guard();
         let mut anomalies = Vec::new();
         for (endpoint, stats, endpoint_window) in &current {
             let evidence = Evidence {
@@ -136,7 +137,7 @@ impl Analyzer {
             let frozen = anomalies
                 .iter()
                 .any(|anomaly| &anomaly.endpoint == endpoint)
-                || !detect(evidence, baseline, &self.config).is_empty();
+                || !detect(evidence, baseline, &guard).is_empty();
             match self.baselines.get_mut(endpoint) {
                 Some(baseline) if frozen => baseline.hold(now),
                 _ if frozen => {}

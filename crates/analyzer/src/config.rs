@@ -176,6 +176,18 @@ impl Config {
         )
     }
 
+    /// The thresholds a fresh slice must stay under to be learned: halfway to each detection
+    /// threshold. Learning is more cautious than alerting, so the first seconds of a fault,
+    /// which are anomalous on their own before the window is, are never learned.
+    pub(crate) fn learning_guard(&self) -> Self {
+        Self {
+            latency_multiplier: 1.0 + (self.latency_multiplier - 1.0) / 2.0,
+            min_latency_increase_ms: self.min_latency_increase_ms / 2.0,
+            error_rate_threshold: self.error_rate_threshold / 2.0,
+            ..self.clone()
+        }
+    }
+
     /// The detection window length in nanoseconds.
     pub(crate) fn window_nanos(&self) -> u64 {
         secs_to_nanos(self.analysis_window_secs)

@@ -138,19 +138,23 @@ fn error_storm(
 }
 
 /// Timeouts: at least `min_error_count` requests slower than `timeout_ms`, making up at least
-/// 5% of the window. An endpoint whose learned p95 is already past the timeout normally runs
-/// that slow; its slowdowns are the latency detector's business.
+/// 5% of the window, on an endpoint whose normal latency is far from the timeout (ready
+/// baseline, `baseline p95 * latency_multiplier <= timeout_ms`). Where the timeout is within
+/// that reach of the normal p95, crossing it is ordinary variation for the endpoint, and the
+/// latency detector judges its slowdowns instead. Like latency, this needs a ready baseline:
+/// without one there is no telling a stuck endpoint from a slow one.
 fn timeouts(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
     config: &Config,
 ) -> Option<Anomaly> {
+    let baseline = baseline?;
     let stats = evidence.stats;
     let share = stats.timeout_rate();
-    if stats.timeouts < config.min_error_count || share < MIN_TIMEOUT_SHARE {
-        return None;
-    }
-    if baseline.is_some_and(|baseline| baseline.p95_ms >= config.timeout_ms) {
+    if stats.timeouts < config.min_error_count
+        || share < MIN_TIMEOUT_SHARE
+        || baseline.p95_ms * config.latency_multiplier > config.timeout_ms
+    {
         return None;
     }
     let severity = match share {

@@ -1,0 +1,219 @@
+//! Live windows: bucketing by start time, bounded memory, and the analyzer's live cycle.
+
+mod support;
+
+use std::sync::Arc;
+
+use aiops_analyzer::{Analyzer, AnomalyKind, Config, LiveWindows};
+use aiops_telemetry_core::{Collector, EndpointKey, Span, SpanId, TimeWindow, TraceId};
+use support::*;
+
+fn request(endpoint: &EndpointKey, start: u64, duration_ms: u64, status: u16) -> Span {
+    Span::new(
+        TraceId::random(),
+        SpanId::random(),
+        endpoint.service.clone(),
+        endpoint.operation.clone(),
+    )
+    .with_timing(start, duration_ms * MS)
+    .with_http_status(status)
+}
+
+fn live() -> LiveWindows {
+    LiveWindows::new(SECOND, 120 * SECOND)
+}
+
+#[test]
+fn window_stats_merge_the_buckets_a_window_covers() {
+    let live = live();
+    for second in 0..10 {
+        let _ = live.record(request(&payment(), T0 + second * SECOND, 100, 200));
+    }
+    let _ = live.record(request(&payment(), T0 + 3 * SECOND, 300, 503));
+
+    let stats = live.window_stats(TimeWindow::new(T0 + 2 * SECOND, T0 + 5 * SECOND), 5000.0);
+
+    assert_eq!(stats.len(), 1);
+    let (endpoint, stats) = &stats[0];
+    assert_eq!(endpoint, &payment());
+    assert_eq!((stats.count, stats.errors, stats.timeouts), (4, 1, 0));
+    assert!((stats.mean_ms - 150.0).abs() < 1e-9);
+    assert_eq!(stats.p99_ms, 300.0);
+}
+
+#[test]
+fn spans_count_at_their_start_time_whatever_the_arrival_order() {
+    let live = live();
+    let _ = live.record(request(&payment(), T0 + 50 * SECOND, 100, 200));
+    let _ = live.record(request(&payment(), T0 + 10 * SECOND, 100, 200));
+
+    let early = live.window_stats(TimeWindow::new(T0, T0 + 20 * SECOND), 5000.0);
+    let late = live.window_stats(TimeWindow::new(T0 + 20 * SECOND, T0 + 60 * SECOND), 5000.0);
+
+    assert_eq!(early[0].1.count, 1);
+    assert_eq!(late[0].1.count, 1);
+}
+
+#[test]
+fn timeouts_are_counted_against_the_threshold_given_at_query_time() {
+    let live = live();
+    for duration_ms in [100, 200, 2500, 6000] {
+        let _ = live.record(request(&payment(), T0, duration_ms, 200));
+    }
+    let window = TimeWindow::new(T0, T0 + SECOND);
+
+    assert_eq!(live.window_stats(window, 5000.0)[0].1.timeouts, 1);
+    assert_eq!(live.window_stats(window, 1000.0)[0].1.timeouts, 2);
+}
+
+#[test]
+fn evicted_buckets_are_forgotten_and_older_spans_dropped() {
+    let live = live();
+    let _ = live.record(request(&payment(), T0, 100, 200));
+    let _ = live.record(request(&payment(), T0 + 10 * SECOND, 100, 200));
+
+    live.evict_before(T0 + 5 * SECOND);
+    let outcome = live.record(request(&payment(), T0 + SECOND, 100, 200));
+
+    assert_eq!((outcome.accepted, outcome.dropped), (0, 1));
+    let all = live.window_stats(TimeWindow::new(0, u64::MAX), 5000.0);
+    assert_eq!(all[0].1.count, 1);
+    live.evict_before(T0 + 20 * SECOND);
+    assert!(live.endpoints().is_empty());
+    assert!(
+        live.window_stats(TimeWindow::new(0, u64::MAX), 5000.0)
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_endpoint_never_holds_more_buckets_than_its_retention() {
+    // Ten seconds of retention in one-second buckets: at most twelve buckets, even if
+    // nobody evicts and timestamps run far ahead.
+    let live = LiveWindows::new(SECOND, 10 * SECOND);
+    for second in 0..100 {
+        let _ = live.record(request(&payment(), T0 + second * SECOND, 100, 200));
+    }
+
+    let all = live.window_stats(TimeWindow::new(0, u64::MAX), 5000.0);
+
+    assert_eq!(all[0].1.count, 12);
+}
+
+#[test]
+fn endpoints_are_listed_sorted() {
+    let live = live();
+    let inventory = EndpointKey::new("shop", "/inventory");
+    let _ = live.record_batch(vec![
+        request(&payment(), T0, 100, 200),
+        request(&inventory, T0, 100, 200),
+    ]);
+
+    assert_eq!(live.endpoints(), vec![inventory, payment()]);
+}
+
+#[test]
+fn concurrent_recording_loses_nothing() {
+    let live = Arc::new(live());
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let live = Arc::clone(&live);
+            std::thread::spawn(move || {
+                for i in 0..1000 {
+                    let _ = live.record(request(&payment(), T0 + (thread * 1000 + i) * MS, 5, 200));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("recorder finished");
+    }
+
+    let all = live.window_stats(TimeWindow::new(0, u64::MAX), 5000.0);
+
+    assert_eq!(all[0].1.count, 4000);
+}
+
+#[test]
+fn each_span_is_learned_once_even_when_it_arrives_late() {
+    let live = live();
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    for i in 0..10 {
+        let _ = live.record(request(&payment(), T0 + i * 100 * MS, 100, 200));
+    }
+    analyzer.observe_live(&live, T0 + 5 * SECOND);
+    // A request that started at T0 + 4 s but took long arrives after the cycle.
+    let _ = live.record(request(&payment(), T0 + 4 * SECOND, 120, 200));
+
+    analyzer.observe_live(&live, T0 + 10 * SECOND);
+    analyzer.observe_live(&live, T0 + 15 * SECOND);
+
+    let baseline = analyzer.baseline(&payment()).expect("learned");
+    assert_eq!(baseline.sample_count, 11);
+}
+
+#[test]
+fn spans_in_the_bucket_still_open_at_now_wait_for_the_next_cycle() {
+    let live = live();
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    let now = T0 + 5 * SECOND + 500 * MS;
+    for i in 0..10 {
+        let _ = live.record(request(&payment(), T0 + 5 * SECOND + i * MS, 100, 200));
+    }
+
+    analyzer.observe_live(&live, now);
+    assert!(analyzer.baseline(&payment()).is_none());
+    analyzer.observe_live(&live, now + 5 * SECOND);
+    assert_eq!(
+        analyzer.baseline(&payment()).expect("learned").sample_count,
+        10
+    );
+}
+
+#[test]
+fn watermark_hides_evidence_from_before_a_resolution() {
+    let live = live();
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    // Broken for ten seconds, then fixed and resolved at T0 + 10 s.
+    for i in 0..20 {
+        let _ = live.record(request(&payment(), T0 + i * 500 * MS, 100, 500));
+    }
+    assert_eq!(
+        analyzer.observe_live(&live, T0 + 10 * SECOND).anomalies[0].kind,
+        AnomalyKind::ErrorStorm
+    );
+    analyzer.set_watermark(&payment(), T0 + 10 * SECOND);
+    for i in 0..10 {
+        let _ = live.record(request(
+            &payment(),
+            T0 + 10 * SECOND + i * 500 * MS,
+            100,
+            200,
+        ));
+    }
+
+    let assessment = analyzer.observe_live(&live, T0 + 15 * SECOND);
+
+    assert!(assessment.anomalies.is_empty());
+    let reported = &assessment.endpoints[0];
+    assert_eq!((reported.stats.count, reported.stats.errors), (10, 0));
+}
+
+#[test]
+fn window_clears_once_the_fault_has_left_it() {
+    let live = live();
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    for i in 0..20 {
+        let _ = live.record(request(&payment(), T0 + i * 500 * MS, 100, 500));
+    }
+    assert!(
+        !analyzer
+            .observe_live(&live, T0 + 10 * SECOND)
+            .anomalies
+            .is_empty()
+    );
+
+    let later = analyzer.observe_live(&live, T0 + 45 * SECOND);
+
+    assert!(later.anomalies.is_empty());
+}
