@@ -38,9 +38,8 @@ use crate::trace_buffer::TraceBuffer;
 /// number of traces), so a cycle costs the same whatever the total span count.
 ///
 /// The engine never reads the clock: `now` is an argument, so the same code runs on the wall
-/// clock, a replayed file's clock or a virtual one. It is not `Sync`-shared: the caller owns
-/// it (the server keeps it in its analysis task) and hands [`collector`](Self::collector) to
-/// the request path.
+/// clock, a replayed file's clock or a virtual one. One owner drives it (the server keeps it in
+/// its analysis task); only [`collector`](Self::collector) is shared, with the request path.
 ///
 /// # Example
 ///

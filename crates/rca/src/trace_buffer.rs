@@ -47,7 +47,8 @@ const LOCKED_SLICE: usize = 256;
 ///
 /// let buffer = TraceBuffer::new(10_000);
 /// let trace_id = TraceId::random();
-/// let checkout = Span::new(trace_id, SpanId::random(), "shop", "/checkout").with_timing(1_000, 50);
+/// let checkout =
+///     Span::new(trace_id, SpanId::random(), "shop", "/checkout").with_timing(1_000, 50);
 /// let payment = Span::new(trace_id, SpanId::random(), "shop", "/payment")
 ///     .with_parent(checkout.span_id)
 ///     .with_timing(1_010, 30);

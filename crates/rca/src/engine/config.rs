@@ -7,8 +7,8 @@ use crate::explain::RcaConfig;
 use crate::incident::{DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS};
 use crate::trace_buffer::DEFAULT_TRACES_PER_ENDPOINT;
 
-/// Everything an [`Engine`](super::Engine) needs to know. Every field has a documented default, so a
-/// configuration file only names what it changes; unknown fields are rejected.
+/// Everything an [`Engine`](super::Engine) needs to know. Every field has a documented
+/// default, so a configuration file only names what it changes; unknown fields are rejected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
@@ -28,6 +28,7 @@ pub struct EngineConfig {
     /// Recent traces remembered per endpoint for sampling. Default 256. At least 1.
     pub traces_per_endpoint: usize,
     /// Traces sampled per healthy endpoint per cycle to learn normal self times. Default 10.
+    /// Zero turns self-time learning off.
     pub learn_traces_per_endpoint: usize,
     /// Cap on the traces learned from per cycle, over all endpoints. Default 200.
     pub max_learn_traces: usize,

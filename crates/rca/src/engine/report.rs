@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::incident::{IncidentBook, IncidentChange};
 use crate::selftime::SelfTimeBaseline;
 
-/// What one [`Engine::run_cycle`](super::Engine::run_cycle) saw and did. Deliberately free of durations: the engine
-/// never reads a clock.
+/// What one [`Engine::run_cycle`](super::Engine::run_cycle) saw and did. Deliberately free
+/// of durations: the engine never reads a clock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CycleReport {
     /// The cycle's `now`, in Unix nanoseconds.
@@ -52,7 +52,8 @@ impl CycleReport {
     }
 }
 
-/// The learned state of an [`Engine`](super::Engine): what a server persists every cycle and reloads at start.
+/// The learned state of an [`Engine`](super::Engine): what a server persists every cycle and
+/// reloads at start.
 ///
 /// Live windows and buffered traces are not part of it: they refill within one analysis
 /// window of traffic.
