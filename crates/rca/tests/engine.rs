@@ -58,6 +58,21 @@ fn latency_spike_in_payment_seen_through_checkout_is_one_incident_rooted_at_paym
 }
 
 #[test]
+fn payment_slower_than_the_checkout_client_timeout_is_one_incident_rooted_at_payment() {
+    // The seed's `delay /payment 3000` against the shop's 2 s client timeout: checkout answers
+    // 504 after 2 s while payment carries on.
+    let mut harness = warmed_up();
+    harness.shop.chaos.checkout_timeout_ms = Some(2000);
+    harness.shop.chaos.payment_delay_ms = 3000;
+
+    let reports = harness.run(30);
+
+    let incident = only_incident(&harness, &opened(&reports));
+    assert_eq!(incident.root_cause.endpoint, "/payment");
+    assert!(affects(&incident, "/checkout"), "{incident:#?}");
+}
+
+#[test]
 fn error_storm_in_inventory_is_one_incident_rooted_at_inventory() {
     let mut harness = warmed_up();
     harness.shop.chaos.inventory_error_rate = 0.8;

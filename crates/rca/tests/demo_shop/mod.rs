@@ -22,6 +22,9 @@ pub struct Chaos {
     pub payment_error_rate: f64,
     /// Share of `/inventory` requests that fail with a 500.
     pub inventory_error_rate: f64,
+    /// When set, `/checkout` gives up on a dependency after this many milliseconds and answers
+    /// 504, while the dependency keeps working (as the server's HTTP client does).
+    pub checkout_timeout_ms: Option<u64>,
 }
 
 /// Generates the shop's spans.
@@ -87,19 +90,34 @@ impl DemoShop {
         let inventory_id = self.span_id();
         let inventory = self.inventory(trace, inventory_id, clock).with_parent(root);
         clock = inventory.end_unix_nanos() + MS;
-        let mut failed = inventory.is_error();
+        let failed = inventory.is_error();
         let mut spans = vec![inventory];
+        let mut status = if failed { 502 } else { 200 };
         if !failed {
             let payment_id = self.span_id();
             let payment = self.payment(trace, payment_id, clock).with_parent(root);
-            clock = payment.end_unix_nanos() + MS;
-            failed = payment.is_error();
+            let gave_up = self
+                .chaos
+                .checkout_timeout_ms
+                .filter(|&timeout| payment.duration_nanos > timeout * MS);
+            match gave_up {
+                Some(timeout) => {
+                    clock += timeout * MS;
+                    status = 504;
+                }
+                None => {
+                    clock = payment.end_unix_nanos() + MS;
+                    if payment.is_error() {
+                        status = 502;
+                    }
+                }
+            }
             spans.push(payment);
         }
         let end = clock + self.latency(5.0);
         let checkout = Span::new(trace, root, SERVICE, "/checkout")
             .with_timing(start, end - start)
-            .with_http_status(if failed { 502 } else { 200 });
+            .with_http_status(status);
         spans.insert(0, checkout);
         spans
     }
