@@ -197,6 +197,39 @@ pub(crate) fn span_count(conn: &Connection) -> Result<u64, StoreError> {
 mod tests {
     use super::*;
 
+    fn plan(sql: &str) -> String {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        crate::schema::migrate(&mut conn).expect("migrates");
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explains");
+        // Unbound parameters are NULL, which is all a plan needs.
+        let mut rows = statement.raw_query();
+        let mut details = Vec::new();
+        while let Some(row) = rows.next().expect("runs") {
+            details.push(row.get::<_, String>(3).expect("reads"));
+        }
+        details.join("; ")
+    }
+
+    #[test]
+    fn window_scans_read_spans_by_id_range_not_whole_table() {
+        let window = plan(&format!("SELECT s.endpoint_id {}", window_scan()));
+        assert!(
+            window.contains("SEARCH s USING INTEGER PRIMARY KEY"),
+            "{window}"
+        );
+        assert!(window.contains("span_blocks_by_max_start"), "{window}");
+        let trace = plan(&format!(
+            "SELECT {SPAN_COLUMNS} FROM span_blocks b CROSS JOIN spans s CROSS JOIN endpoints e \
+             WHERE s.block = b.block AND s.trace_hi = ?1 AND s.trace_id = ?2 AND e.id = s.endpoint_id"
+        ));
+        assert!(
+            trace.contains("SEARCH s USING INDEX spans_by_trace"),
+            "{trace}"
+        );
+    }
+
     #[test]
     fn nearest_rank_follows_the_definition() {
         assert_eq!(nearest_rank(50, 1), 1);
