@@ -35,6 +35,19 @@ pub struct EndpointAssessment {
 }
 
 /// Learns baselines and detects anomalies, one cycle at a time.
+///
+/// Each cycle ([`observe_live`](Self::observe_live) from [`LiveWindows`], or
+/// [`observe`](Self::observe) from statistics computed elsewhere) does three things:
+///
+/// 1. detects latency spikes, error storms and timeouts on every endpoint's detection window
+///    against its baseline as it stood before the cycle;
+/// 2. learns from the fresh slice (traffic not learned before) of every endpoint that is not
+///    anomalous in its window and whose fresh slice is not halfway to a threshold on its own;
+///    the baselines of the others are held, and time held does not age them;
+/// 3. grades every endpoint that had traffic or has a baseline.
+///
+/// The analyzer owns its configuration, baselines and watermarks, and nothing else: persist
+/// [`baselines`](Self::baselines) and resume with [`with_baselines`](Self::with_baselines).
 #[derive(Clone, Debug)]
 pub struct Analyzer {
     config: Config,

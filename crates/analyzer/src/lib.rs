@@ -15,9 +15,11 @@
 //! handful of requests at low traffic. Learning looks only at the traffic that is new since
 //! the previous cycle: the windows overlap six-fold, and learning from them would count every
 //! request six times and let one bad window leave six marks. And learning stops for an endpoint
-//! while it is anomalous, in its window or in the fresh slice itself, so a fault that lasts an
-//! hour is still a fault at the end of the hour. Baselines forget with a half-life (30 minutes
-//! by default) so that slow drift is absorbed while sudden change stands out.
+//! while it is anomalous, so a fault that lasts an hour is still a fault at the end of the
+//! hour. Learning is also more cautious than alerting: a fresh slice that is even halfway to a
+//! threshold on its own is not learned, because the first seconds of a fault show in the fresh
+//! slice before they move the window. Baselines forget with a half-life (30 minutes by
+//! default), so slow drift is absorbed while sudden change stands out.
 //!
 //! False positives are the classic trap of threshold detection, so every rule needs more than
 //! a ratio: a latency spike needs enough requests, a mean both 3x and 50 ms above the

@@ -2,7 +2,8 @@
 
 mod support;
 
-use aiops_analyzer::{AnomalyKind, Assessment, Config};
+use aiops_analyzer::{AnomalyKind, Assessment, Config, LiveWindows};
+use aiops_telemetry_core::{Collector, Span, SpanId, TimeWindow, TraceId};
 use proptest::prelude::*;
 use support::*;
 
@@ -34,7 +35,7 @@ proptest! {
     fn stationary_lognormal_noise_never_fires(
         base_ms in baseline_ms(),
         sigma in 0.1f64..0.6,
-        rate in 0.5f64..20.0,
+        rate in 0.5f64..10.0,
         error_rate in 0.0f64..0.02,
         seed in any::<u64>(),
     ) {
@@ -51,7 +52,7 @@ proptest! {
     fn step_past_the_thresholds_always_fires(
         base_ms in baseline_ms(),
         sigma in 0.1f64..0.5,
-        rate in 2.0f64..20.0,
+        rate in 2.0f64..10.0,
         multiplier in 2.0f64..5.0,
         factor in 1.0f64..20.0,
         seed in any::<u64>(),
@@ -116,5 +117,40 @@ proptest! {
             (after.mean_ms / before.mean_ms - 1.0).abs() < 0.02,
             "baseline {} -> {}", before.mean_ms, after.mean_ms
         );
+    }
+
+    #[test]
+    fn live_window_percentiles_are_within_five_percent(
+        mean_ms in baseline_ms(),
+        sigma in 0.1f64..1.5,
+        count in 1usize..400,
+        seed in any::<u64>(),
+    ) {
+        let mut simulation = Simulation::new(Config::default(), seed, 1.0);
+        let latencies: Vec<f64> = (0..count).map(|_| simulation.lognormal(mean_ms, sigma)).collect();
+        let live = LiveWindows::new(SECOND, 60 * SECOND);
+        let spans = latencies.iter().enumerate().map(|(i, ms)| {
+            Span::new(TraceId::random(), SpanId::random(), "shop", "/payment")
+                .with_timing(T0 + i as u64 * MS, (ms * 1e6) as u64)
+        });
+        let _ = live.record_batch(spans.collect());
+
+        let live_stats = live.window_stats(TimeWindow::new(T0, T0 + SECOND), 5000.0)[0].1;
+
+        let requests: Vec<(f64, bool)> =
+            latencies.iter().map(|ms| ((ms * 1e6).trunc() / 1e6, false)).collect();
+        let exact = stats_of(&requests, 5000.0);
+        prop_assert_eq!(live_stats.count, exact.count);
+        prop_assert!((live_stats.mean_ms / exact.mean_ms - 1.0).abs() < 1e-9);
+        for (live_value, exact_value) in [
+            (live_stats.p50_ms, exact.p50_ms),
+            (live_stats.p95_ms, exact.p95_ms),
+            (live_stats.p99_ms, exact.p99_ms),
+        ] {
+            prop_assert!(
+                (live_value / exact_value - 1.0).abs() <= 0.05,
+                "{} vs {}", live_value, exact_value
+            );
+        }
     }
 }

@@ -49,17 +49,20 @@ pub fn stats_of(requests: &[(f64, bool)], timeout_ms: f64) -> WindowStats {
         return WindowStats::default();
     }
     let mut latencies: Vec<f64> = requests.iter().map(|(ms, _)| *ms).collect();
-    latencies.sort_by(f64::total_cmp);
     let count = latencies.len();
-    let rank = |q: f64| latencies[((q * count as f64).ceil() as usize).clamp(1, count) - 1];
+    let mut rank = |q: f64| {
+        let index = ((q * count as f64).ceil() as usize).clamp(1, count) - 1;
+        *latencies.select_nth_unstable_by(index, f64::total_cmp).1
+    };
+    let (p50_ms, p95_ms, p99_ms) = (rank(0.50), rank(0.95), rank(0.99));
     WindowStats {
         count: count as u64,
         errors: requests.iter().filter(|(_, failed)| *failed).count() as u64,
-        timeouts: latencies.iter().filter(|&&ms| ms > timeout_ms).count() as u64,
-        mean_ms: latencies.iter().sum::<f64>() / count as f64,
-        p50_ms: rank(0.50),
-        p95_ms: rank(0.95),
-        p99_ms: rank(0.99),
+        timeouts: requests.iter().filter(|(ms, _)| *ms > timeout_ms).count() as u64,
+        mean_ms: requests.iter().map(|(ms, _)| ms).sum::<f64>() / count as f64,
+        p50_ms,
+        p95_ms,
+        p99_ms,
     }
 }
 
