@@ -84,7 +84,17 @@ pub(crate) struct Summary {
 
 impl Summary {
     /// Adds one request.
+    #[cfg(test)]
     pub(crate) fn record(&mut self, duration_nanos: u64, is_error: bool) {
+        self.record_in(
+            bucket_of(duration_nanos as f64 / 1e6),
+            duration_nanos,
+            is_error,
+        );
+    }
+
+    /// Adds one request whose histogram bucket ([`bucket_of`]) is already known.
+    pub(crate) fn record_in(&mut self, bucket: usize, duration_nanos: u64, is_error: bool) {
         if self.count == 0 {
             self.min_nanos = duration_nanos;
             self.max_nanos = duration_nanos;
@@ -95,7 +105,7 @@ impl Summary {
         self.count += 1;
         self.errors += u64::from(is_error);
         self.sum_nanos = self.sum_nanos.saturating_add(duration_nanos);
-        self.histogram.add(bucket_of(duration_nanos as f64 / 1e6));
+        self.histogram.add(bucket);
     }
 }
 

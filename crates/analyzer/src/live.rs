@@ -5,7 +5,7 @@ use aiops_telemetry_core::{
     Collector, CollectorError, EndpointKey, RecordOutcome, Span, TimeWindow, WindowStats,
 };
 
-use crate::histogram::{Merged, Summary};
+use crate::histogram::{Merged, Summary, bucket_of};
 
 const SECOND_NANOS: u64 = 1_000_000_000;
 
@@ -230,12 +230,16 @@ impl Series {
                 _ => return false,
             }
         }
+        let latency_bucket = bucket_of(duration_nanos as f64 / 1e6);
         let bucket = self.buckets.entry(key).or_default();
-        bucket.total.record(duration_nanos, is_error);
         bucket
-            .unlearned
-            .get_or_insert_default()
-            .record(duration_nanos, is_error);
+            .total
+            .record_in(latency_bucket, duration_nanos, is_error);
+        bucket.unlearned.get_or_insert_default().record_in(
+            latency_bucket,
+            duration_nanos,
+            is_error,
+        );
         true
     }
 
@@ -251,6 +255,17 @@ impl Series {
 }
 
 impl Collector for LiveWindows {
+    /// Never blocks beyond a brief mutex; drops the span only if it is older than what was
+    /// evicted.
+    fn record(&self, span: Span) -> RecordOutcome {
+        let mut state = self.lock();
+        if self.record_one(&mut state, span) {
+            RecordOutcome::accepted(1)
+        } else {
+            RecordOutcome::dropped(1)
+        }
+    }
+
     /// Never blocks beyond a brief mutex; drops only spans older than what was evicted.
     fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
         let total = spans.len();
