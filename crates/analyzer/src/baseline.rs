@@ -19,7 +19,9 @@ pub struct Baseline {
     pub endpoint: EndpointKey,
     /// Weighted mean latency, in milliseconds.
     pub mean_ms: f64,
-    /// Weighted average of the learned slices' 95th percentile latency, in milliseconds.
+    /// Weighted average of the learned slices' 95th percentile latency, in milliseconds. With
+    /// very sparse traffic (a request or two per cycle) a slice's p95 is its slowest request,
+    /// and this tends towards the mean.
     pub p95_ms: f64,
     /// Weighted share of failing requests, in [0, 1].
     pub error_rate: f64,

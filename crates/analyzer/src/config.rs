@@ -32,7 +32,10 @@ pub struct Config {
     /// An error storm needs at least this many failing requests in the window, and a timeout
     /// anomaly this many timed-out requests. Default 5.
     pub min_error_count: u64,
-    /// A request slower than this many milliseconds counts as a timeout. Default 5000.
+    /// A request slower than this many milliseconds counts as a timeout. Default 5000. A
+    /// timeout anomaly needs `min_error_count` of them making up at least 5% of the window, on
+    /// an endpoint whose baseline p95 times `latency_multiplier` stays within this threshold
+    /// (elsewhere crossing it is ordinary variation, judged by the latency detector).
     pub timeout_ms: f64,
     /// Baselines forget old traffic with this half-life, in seconds: a request learned one
     /// half-life ago weighs half as much as one learned now. Default 1800 (30 minutes).
