@@ -1,1 +1,37 @@
-//! placeholder
+//! The aiops engine's server: the demo shop, its instrumentation and chaos injection, the JSON
+//! API, the background analysis actor and the `aiops` command line.
+//!
+//! Everything that is not HTTP, configuration or scheduling lives in the library crates
+//! (`aiops-analyzer`, `aiops-rca`, `aiops-storage-sqlite`, `aiops-chaos`); this crate wires
+//! them together. [`startup::Application`] is the entry point shared by the binary and the
+//! end-to-end tests:
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use aiops_server::{Application, ServerConfig};
+//!
+//! let config = ServerConfig { bind: "127.0.0.1:0".into(), db: ":memory:".into(), ..ServerConfig::default() };
+//! let app = Application::build(config).await?;
+//! println!("listening on port {}", app.port());
+//! app.run_until_stopped().await
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod actor;
+pub mod api_error;
+pub mod cli;
+pub mod config;
+mod guards;
+pub mod middleware;
+pub mod persistence;
+pub mod render;
+pub mod routes;
+pub mod shop;
+pub mod startup;
+pub mod state;
+mod warmup;
+
+pub use config::ServerConfig;
+pub use startup::{Application, StopHandle, configure_routes};

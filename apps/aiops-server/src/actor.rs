@@ -1,0 +1,243 @@
+//! The analysis actor: one tokio task owns the [`Engine`] and runs its cycle on an interval or
+//! on demand; everything else reaches it through a cloneable [`AnalysisHandle`].
+//!
+//! The interval tick and the commands share one `select!` loop, so a cycle, a resolution and a
+//! query never interleave. After every cycle and resolution the engine's state is persisted in
+//! one transaction; a storage failure is logged and retried at the next cycle, and never stops
+//! analysis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aiops_rca::{CycleReport, Engine, Incident, IncidentError};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::middleware::now_unix_nanos;
+use crate::persistence::Persistence;
+
+/// How many commands may wait for the actor before senders wait too.
+const MAILBOX_CAPACITY: usize = 64;
+
+/// The actor has stopped (the server is shutting down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("analysis: the analysis engine has stopped")]
+pub struct AnalysisStopped;
+
+/// One cycle's result, as `POST /aiops/analyze` returns it.
+#[derive(Clone, Debug)]
+pub struct CycleOutcome {
+    /// When the cycle ran, in Unix nanoseconds.
+    pub at_unix_nanos: u64,
+    /// What the engine found.
+    pub report: Arc<CycleReport>,
+    /// The incidents the cycle opened, updated or resolved.
+    pub changed: Vec<Incident>,
+    /// Every active incident after the cycle.
+    pub active: Vec<Incident>,
+}
+
+/// What queries see: the engine and the latest cycle.
+#[derive(Debug)]
+pub struct ActorView<'a> {
+    /// The engine, read-only.
+    pub engine: &'a Engine,
+    /// The latest cycle's report and when it ran, if any cycle has run.
+    pub last_cycle: Option<(u64, &'a Arc<CycleReport>)>,
+    /// Cycles run since start.
+    pub cycles: u64,
+    /// Persistence attempts that failed since start.
+    pub persist_failures: u64,
+}
+
+type Query = Box<dyn FnOnce(&ActorView<'_>) + Send>;
+
+enum Message {
+    AnalyzeNow {
+        reply: oneshot::Sender<CycleOutcome>,
+    },
+    Resolve {
+        id: String,
+        reply: oneshot::Sender<Result<Incident, IncidentError>>,
+    },
+    Inspect(Query),
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A cloneable handle to the analysis actor.
+#[derive(Clone, Debug)]
+pub struct AnalysisHandle {
+    sender: mpsc::Sender<Message>,
+}
+
+impl AnalysisHandle {
+    /// Spawns the actor that owns `engine`, runs a cycle every `interval` and persists through
+    /// `persistence`. The task ends on [`shutdown`](Self::shutdown) or when every handle is gone.
+    pub fn spawn(
+        engine: Engine,
+        persistence: Persistence,
+        interval: Duration,
+    ) -> (Self, JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(MAILBOX_CAPACITY);
+        let actor = AnalysisActor {
+            engine,
+            persistence,
+            receiver,
+            last_cycle: None,
+            cycles: 0,
+            persist_failures: 0,
+        };
+        let task = tokio::spawn(actor.run(interval));
+        (Self { sender }, task)
+    }
+
+    /// Runs a cycle now and returns what it found.
+    pub async fn analyze_now(&self) -> Result<CycleOutcome, AnalysisStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Message::AnalyzeNow { reply }).await?;
+        answer.await.map_err(|_| AnalysisStopped)
+    }
+
+    /// Resolves incident `id` now; its old evidence will not bring it back.
+    pub async fn resolve(
+        &self,
+        id: String,
+    ) -> Result<Result<Incident, IncidentError>, AnalysisStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Message::Resolve { id, reply }).await?;
+        answer.await.map_err(|_| AnalysisStopped)
+    }
+
+    /// Runs `query` inside the actor, between cycles, and returns its result.
+    pub async fn inspect<R, F>(&self, query: F) -> Result<R, AnalysisStopped>
+    where
+        R: Send + 'static,
+        F: FnOnce(&ActorView<'_>) -> R + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let query: Query = Box::new(move |view| {
+            let _ = reply.send(query(view));
+        });
+        self.send(Message::Inspect(query)).await?;
+        answer.await.map_err(|_| AnalysisStopped)
+    }
+
+    /// Persists the state one last time and stops the actor; returns once it has.
+    pub async fn shutdown(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.send(Message::Shutdown { reply }).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    async fn send(&self, message: Message) -> Result<(), AnalysisStopped> {
+        self.sender.send(message).await.map_err(|_| AnalysisStopped)
+    }
+}
+
+struct AnalysisActor {
+    engine: Engine,
+    persistence: Persistence,
+    receiver: mpsc::Receiver<Message>,
+    last_cycle: Option<(u64, Arc<CycleReport>)>,
+    cycles: u64,
+    persist_failures: u64,
+}
+
+impl AnalysisActor {
+    async fn run(mut self, interval: Duration) {
+        let interval = interval.max(Duration::from_millis(10));
+        let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                message = self.receiver.recv() => match message {
+                    Some(message) => {
+                        if let Some(reply) = self.handle(message).await {
+                            self.persist().await;
+                            let _ = reply.send(());
+                            break;
+                        }
+                    }
+                    None => {
+                        self.persist().await;
+                        break;
+                    }
+                },
+                _ = ticker.tick() => {
+                    self.cycle().await;
+                }
+            }
+        }
+        log::info!("cycles={} Analysis stopped.", self.cycles);
+    }
+
+    /// Handles one command; returns the reply channel of a shutdown request.
+    async fn handle(&mut self, message: Message) -> Option<oneshot::Sender<()>> {
+        match message {
+            Message::AnalyzeNow { reply } => {
+                let outcome = self.cycle().await;
+                let _ = reply.send(outcome);
+                None
+            }
+            Message::Resolve { id, reply } => {
+                let result = self.engine.resolve(&id, now_unix_nanos());
+                if result.is_ok() {
+                    log::info!("incident={id} Incident resolved by request.");
+                    self.persist().await;
+                }
+                let _ = reply.send(result);
+                None
+            }
+            Message::Inspect(query) => {
+                let view = ActorView {
+                    engine: &self.engine,
+                    last_cycle: self.last_cycle.as_ref().map(|(at, report)| (*at, report)),
+                    cycles: self.cycles,
+                    persist_failures: self.persist_failures,
+                };
+                query(&view);
+                None
+            }
+            Message::Shutdown { reply } => Some(reply),
+        }
+    }
+
+    async fn cycle(&mut self) -> CycleOutcome {
+        let now = now_unix_nanos();
+        let report = Arc::new(self.engine.run_cycle(now));
+        self.cycles += 1;
+        self.last_cycle = Some((now, report.clone()));
+        let book = self.engine.incidents();
+        let changed: Vec<Incident> = report
+            .changes
+            .iter()
+            .filter_map(|change| book.get(change.id()).cloned())
+            .collect();
+        for change in &report.changes {
+            log::info!(
+                "incident={} change={change:?} Incident changed.",
+                change.id()
+            );
+        }
+        let active = book.active().into_iter().cloned().collect();
+        self.persist().await;
+        CycleOutcome {
+            at_unix_nanos: now,
+            report,
+            changed,
+            active,
+        }
+    }
+
+    async fn persist(&mut self) {
+        if let Err(error) = self.persistence.save(&self.engine).await {
+            self.persist_failures += 1;
+            log::warn!("error={error} Could not persist analysis state; will retry next cycle.");
+        }
+    }
+}

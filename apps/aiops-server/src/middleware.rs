@@ -1,0 +1,118 @@
+//! Instrumentation of the demo shop: every request becomes a server span, recorded without
+//! waiting for storage, and chaos is applied before the handler runs.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, ResponseError, web};
+use aiops_telemetry_core::{Span, SpanId, SpanKind, SpanStatus, TraceId, TraceParent};
+use serde_json::json;
+
+use crate::api_error::ApiError;
+use crate::shop::{SHOP_ROUTES, SHOP_SERVICE};
+use crate::state::AppState;
+
+/// The span of the request being served, for handlers that call other services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestSpan {
+    /// The trace the request belongs to (the caller's, or a new one).
+    pub trace_id: TraceId,
+    /// This request's own span.
+    pub span_id: SpanId,
+}
+
+/// Response header carrying the trace id, for `GET /aiops/traces/{trace_id}`.
+pub const TRACE_ID_HEADER: &str = "x-trace-id";
+
+/// Current wall-clock time in Unix nanoseconds.
+pub fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Middleware (for `actix_web::middleware::from_fn`) wrapped around each demo-shop resource.
+///
+/// Requests with a method the route does not serve pass through unrecorded (they get a 405).
+pub async fn instrument(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(request).await?.map_into_boxed_body());
+    };
+    let path = request.path().to_owned();
+    let method = request.method().as_str().to_owned();
+    if !SHOP_ROUTES.contains(&(method.as_str(), path.as_str())) {
+        return Ok(next.call(request).await?.map_into_boxed_body());
+    }
+
+    let start_unix_nanos = now_unix_nanos();
+    let started = Instant::now();
+    let parent = request
+        .headers()
+        .get(TraceParent::HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| TraceParent::parse(value).ok());
+    let context = RequestSpan {
+        trace_id: parent.map_or_else(TraceId::random, |parent| parent.trace_id),
+        span_id: SpanId::random(),
+    };
+    if state.telemetry_enabled() {
+        request.extensions_mut().insert(context);
+    }
+
+    let decision = state.chaos.decide(&path);
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(hang) = decision.hang {
+        tokio::time::sleep(hang).await;
+    }
+    let outcome = if decision.fail {
+        let error = ApiError::internal(format!(
+            "injected failure: chaos is failing a share of {path} requests (see GET /simulate/status)"
+        ))
+        .with("chaos", json!(true));
+        Ok(request.into_response(error.error_response()))
+    } else {
+        next.call(request)
+            .await
+            .map(ServiceResponse::map_into_boxed_body)
+    };
+
+    if state.telemetry_enabled() {
+        let status = match &outcome {
+            Ok(response) => response.status().as_u16(),
+            Err(error) => error.as_response_error().status_code().as_u16(),
+        };
+        let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut span = Span::new(context.trace_id, context.span_id, SHOP_SERVICE, path)
+            .with_kind(SpanKind::Server)
+            .with_timing(start_unix_nanos, elapsed)
+            .with_http_status(status)
+            .with_status(if status >= 500 {
+                SpanStatus::Error
+            } else {
+                SpanStatus::Unset
+            })
+            .with_attribute("service.version", env!("CARGO_PKG_VERSION"))
+            .with_attribute("http.request.method", method);
+        if let Some(parent) = parent {
+            span = span.with_parent(parent.parent_id);
+        }
+        let _ = state.record_spans(vec![span]);
+    }
+
+    let mut response = outcome?;
+    if let Ok(value) = HeaderValue::from_str(&context.trace_id.to_string()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(TRACE_ID_HEADER), value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,85 @@
+//! HTTP handlers of the API, and the fallbacks that keep every error JSON.
+
+pub mod aiops;
+pub mod params;
+pub mod simulate;
+pub mod traces;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::api_error::ApiError;
+
+/// Every route, for the 404 answer: (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/inventory"),
+    ("POST", "/payment"),
+    ("POST", "/checkout"),
+    ("GET", "/aiops/metrics"),
+    ("GET", "/aiops/incidents"),
+    ("GET", "/aiops/incidents/{id}"),
+    ("POST", "/aiops/incidents/{id}/resolve"),
+    ("POST", "/aiops/analyze"),
+    ("GET", "/aiops/topology"),
+    ("GET", "/aiops/traces/{trace_id}"),
+    ("POST", "/simulate/delay"),
+    ("POST", "/simulate/error"),
+    ("POST", "/simulate/timeout"),
+    ("POST", "/simulate/clear"),
+    ("GET", "/simulate/status"),
+];
+
+/// The default service: an unknown path gets 404 with the list of routes.
+pub async fn not_found(request: HttpRequest) -> HttpResponse {
+    let routes: Vec<String> = ROUTES
+        .iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    ApiError::not_found(format!(
+        "no route {} {}; accepted: the routes listed",
+        request.method(),
+        request.path()
+    ))
+    .with("routes", json!(routes))
+    .error_response()
+}
+
+/// A resource's fallback for methods it does not serve: 405 naming the accepted ones.
+pub fn method_not_allowed(
+    allowed: &'static [&'static str],
+) -> impl Fn(HttpRequest) -> std::future::Ready<HttpResponse> + Clone + 'static {
+    move |request: HttpRequest| {
+        std::future::ready(
+            ApiError::method_not_allowed(request.method().as_str(), request.path(), allowed)
+                .error_response(),
+        )
+    }
+}
+
+/// `JsonConfig` error handler: 413 for a body over the limit, 415 for a wrong content type,
+/// 400 for malformed JSON.
+pub fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    let api = match &error {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::payload_too_large(*limit)
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::unsupported_media_type("(missing or not JSON)", &["application/json"])
+        }
+        other => ApiError::bad_request(format!("invalid JSON body: {other}")),
+    };
+    api.into()
+}
+
+/// `QueryConfig` error handler.
+pub fn query_error(error: QueryPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("invalid query string: {error}")).into()
+}
+
+/// `PathConfig` error handler.
+pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("invalid path parameter: {error}")).into()
+}

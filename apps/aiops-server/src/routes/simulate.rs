@@ -1,0 +1,192 @@
+//! Chaos control: `POST /simulate/delay`, `/simulate/error`, `/simulate/timeout`,
+//! `/simulate/clear` and `GET /simulate/status`. Every parameter is validated before any rule
+//! changes, so a rejected request changes nothing.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use aiops_chaos::{Chaos, ChaosError, MAX_DURATION_MS};
+use serde_json::{Map, Value, json};
+
+use crate::api_error::ApiError;
+use crate::routes::params::Params;
+use crate::state::AppState;
+
+const DURATION_ACCEPTS: &str = "a number of milliseconds from 0 to 60000 (0 removes it)";
+const RATE_ACCEPTS: &str = "a number from 0 to 1, the share of requests that fail (0 removes it)";
+
+/// `POST /simulate/delay?endpoint=&duration=`: adds `duration` ms to every request.
+pub async fn delay(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    ensure_enabled(&state.chaos)?;
+    let params = Params::parse(&request, &["endpoint", "duration"])?;
+    let endpoint = endpoint(&params, &state.chaos)?;
+    let duration = params.required_number("duration", 0.0, MAX_DURATION_MS, DURATION_ACCEPTS)?;
+    state
+        .chaos
+        .set_delay(endpoint, duration)
+        .map_err(chaos_error)?;
+    let message = if duration > 0.0 {
+        format!("Added {duration}ms delay to {endpoint}")
+    } else {
+        format!("Removed the delay from {endpoint}")
+    };
+    Ok(applied(
+        &state.chaos,
+        message,
+        json!({"endpoint": endpoint, "delay_ms": duration}),
+    ))
+}
+
+/// `POST /simulate/error?endpoint=&rate=`: fails a share `rate` of requests with 500.
+pub async fn error(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    ensure_enabled(&state.chaos)?;
+    let params = Params::parse(&request, &["endpoint", "rate"])?;
+    let endpoint = endpoint(&params, &state.chaos)?;
+    let rate = params.required_number("rate", 0.0, 1.0, RATE_ACCEPTS)?;
+    state
+        .chaos
+        .set_error_rate(endpoint, rate)
+        .map_err(chaos_error)?;
+    let message = if rate > 0.0 {
+        format!("{endpoint} will fail {}% of requests", percent(rate))
+    } else {
+        format!("Removed the error rate from {endpoint}")
+    };
+    Ok(applied(
+        &state.chaos,
+        message,
+        json!({"endpoint": endpoint, "error_rate": rate}),
+    ))
+}
+
+/// `POST /simulate/timeout?endpoint=[&duration=]`: every request hangs for `duration` ms
+/// (default: just past the timeout threshold), outlasting its caller's timeout.
+pub async fn timeout(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    ensure_enabled(&state.chaos)?;
+    let params = Params::parse(&request, &["endpoint", "duration"])?;
+    let endpoint = endpoint(&params, &state.chaos)?;
+    let default_ms = state.settings.default_hang.as_secs_f64() * 1000.0;
+    let duration = params
+        .number("duration", 0.0, MAX_DURATION_MS, DURATION_ACCEPTS)?
+        .unwrap_or(default_ms.min(MAX_DURATION_MS));
+    state
+        .chaos
+        .set_timeout(endpoint, duration)
+        .map_err(chaos_error)?;
+    let message = if duration > 0.0 {
+        format!("{endpoint} requests will hang for {duration}ms")
+    } else {
+        format!("Removed the timeout from {endpoint}")
+    };
+    Ok(applied(
+        &state.chaos,
+        message,
+        json!({"endpoint": endpoint, "hang_ms": duration}),
+    ))
+}
+
+/// `POST /simulate/clear`: removes every rule.
+pub async fn clear(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Params::parse(&request, &[])?;
+    let cleared = state.chaos.clear();
+    Ok(applied(
+        &state.chaos,
+        format!("Cleared {cleared} simulation(s)"),
+        json!({"cleared": cleared}),
+    ))
+}
+
+/// `GET /simulate/status`: the active rules, per endpoint.
+pub async fn status(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Params::parse(&request, &[])?;
+    Ok(HttpResponse::Ok().json(status_body(&state.chaos)))
+}
+
+/// Setting a rule on a server started without chaos is refused before anything else.
+fn ensure_enabled(chaos: &Chaos) -> Result<(), ApiError> {
+    if chaos.is_enabled() {
+        Ok(())
+    } else {
+        Err(chaos_error(ChaosError::Disabled))
+    }
+}
+
+fn endpoint<'a>(params: &'a Params, chaos: &Chaos) -> Result<&'a str, ApiError> {
+    let accepts = format!("one of {}", chaos.monitored().join(", "));
+    params
+        .required("endpoint", &accepts)
+        .map_err(|error| error.with("accepted_endpoints", json!(chaos.monitored())))
+}
+
+fn applied(chaos: &Chaos, message: String, details: Value) -> HttpResponse {
+    let mut body = Map::new();
+    body.insert("message".into(), Value::String(message));
+    if let Value::Object(details) = details {
+        body.extend(details);
+    }
+    if let Value::Object(status) = status_body(chaos) {
+        body.extend(status);
+    }
+    HttpResponse::Ok().json(Value::Object(body))
+}
+
+/// `{"enabled": bool, "active_simulations": {"/payment": {"delay_ms": 3000.0}}, "monitored_endpoints": [...]}`
+fn status_body(chaos: &Chaos) -> Value {
+    let active: Map<String, Value> = chaos
+        .status()
+        .into_iter()
+        .map(|rule| {
+            let endpoint = rule.endpoint.clone();
+            let mut value = serde_json::to_value(rule).unwrap_or(Value::Null);
+            if let Value::Object(fields) = &mut value {
+                fields.remove("endpoint");
+            }
+            (endpoint, value)
+        })
+        .collect();
+    json!({
+        "enabled": chaos.is_enabled(),
+        "active_simulations": active,
+        "monitored_endpoints": chaos.monitored(),
+    })
+}
+
+fn chaos_error(error: ChaosError) -> ApiError {
+    match &error {
+        ChaosError::Disabled => ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{error} (the server was started with --no-chaos or AIOPS_CHAOS=off)"),
+        ),
+        ChaosError::UnknownEndpoint { accepted, .. } => ApiError::bad_request(error.to_string())
+            .with("parameter", json!("endpoint"))
+            .with("accepted_endpoints", json!(accepted)),
+        ChaosError::InvalidDuration { .. } => ApiError::bad_request(error.to_string())
+            .with("parameter", json!("duration"))
+            .with("min", json!(0))
+            .with("max", json!(MAX_DURATION_MS)),
+        ChaosError::InvalidRate { .. } => ApiError::bad_request(error.to_string())
+            .with("parameter", json!("rate"))
+            .with("min", json!(0))
+            .with("max", json!(1)),
+        _ => ApiError::bad_request(error.to_string()),
+    }
+}
+
+fn percent(rate: f64) -> String {
+    let value = (rate * 1000.0).round() / 10.0;
+    format!("{value}")
+}

@@ -1,0 +1,56 @@
+//! `GET /aiops/traces/{trace_id}`: one trace's spans as a tree, from the engine's recent-trace
+//! buffer or, for older traces, from the database.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use aiops_telemetry_core::TraceId;
+use serde_json::json;
+
+use crate::api_error::ApiError;
+use crate::render;
+use crate::routes::params::Params;
+use crate::state::AppState;
+
+const TRACE_ID_FORMAT: &str = "32 lower-case hexadecimal digits, not all zero \
+     (e.g. 4bf92f3577b34da6a3ce929d0e0e4736), as in the x-trace-id response header";
+
+/// `GET /aiops/traces/{trace_id}`.
+pub async fn trace(
+    request: HttpRequest,
+    trace_id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Params::parse(&request, &[])?;
+    let text = trace_id.into_inner();
+    let id = TraceId::from_hex(&text).map_err(|error| {
+        ApiError::bad_request(format!(
+            "invalid trace id {text:?}: {error}; accepted: {TRACE_ID_FORMAT}"
+        ))
+        .with("parameter", json!("trace_id"))
+    })?;
+    let buffered = state
+        .analysis
+        .inspect(move |view| view.engine.trace(id))
+        .await?;
+    let spans = match buffered.filter(|spans| !spans.is_empty()) {
+        Some(spans) => spans,
+        None => {
+            let store = state.store.clone();
+            tokio::task::spawn_blocking(move || store.trace(id))
+                .await
+                .map_err(|error| ApiError::internal(format!("trace look-up failed: {error}")))?
+                .map_err(|error| {
+                    log::warn!("error={error} Trace look-up in the database failed.");
+                    ApiError::unavailable(format!(
+                        "the span database is not answering ({error}); try again shortly"
+                    ))
+                })?
+        }
+    };
+    if spans.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no spans of trace {text} are kept; traces are kept for the retention period"
+        ))
+        .with("trace_id", json!(text)));
+    }
+    Ok(HttpResponse::Ok().json(render::trace_tree(&spans)))
+}

@@ -1,0 +1,337 @@
+//! The demo shop: four endpoints that do a little simulated work, so that the engine has
+//! realistic traffic to learn from. `/checkout` calls `/payment` and `/inventory` over real
+//! HTTP on the server's own address and propagates the W3C `traceparent`, so one checkout is
+//! one trace of three spans.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use aiops_telemetry_core::TraceParent;
+use rand::Rng;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::api_error::ApiError;
+use crate::middleware::RequestSpan;
+use crate::state::AppState;
+
+/// The service name of the demo shop's spans.
+pub const SHOP_SERVICE: &str = "shop";
+
+/// The monitored demo-shop routes: (method, path).
+pub const SHOP_ROUTES: [(&str, &str); 4] = [
+    ("GET", "/health"),
+    ("GET", "/inventory"),
+    ("POST", "/payment"),
+    ("POST", "/checkout"),
+];
+
+/// The shop's paths, the endpoints chaos rules may name.
+pub fn shop_paths() -> Vec<String> {
+    SHOP_ROUTES
+        .iter()
+        .map(|(_, path)| (*path).to_owned())
+        .collect()
+}
+
+/// The HTTP client `/checkout` uses to call its dependencies on the server's own address.
+/// One per worker thread, so connections stay on the runtime that opened them.
+#[derive(Clone, Debug)]
+pub struct ShopClient {
+    http: reqwest::Client,
+    base_url: String,
+    timeout: Duration,
+}
+
+impl ShopClient {
+    /// A client for the shop at `base_url` (e.g. `http://127.0.0.1:5000`) that gives up on a
+    /// dependency after `timeout`.
+    pub fn new(base_url: String, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Self {
+            http,
+            base_url,
+            timeout,
+        })
+    }
+}
+
+/// `GET /health`: answers at once.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "healthy",
+        "service": SHOP_SERVICE,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `GET /inventory`: a stock look-up taking about 5-15 ms.
+pub async fn inventory() -> HttpResponse {
+    work(5..=15).await;
+    HttpResponse::Ok().json(json!({
+        "available": true,
+        "items": [
+            {"sku": "SKU-1001", "name": "Coffee beans", "in_stock": 42},
+            {"sku": "SKU-1002", "name": "Grinder", "in_stock": 7},
+        ],
+    }))
+}
+
+/// Optional body of `POST /payment`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentRequest {
+    amount: Option<f64>,
+    currency: Option<String>,
+}
+
+/// Optional body of `POST /checkout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutRequest {
+    amount: Option<f64>,
+}
+
+/// `POST /payment`: a card authorisation taking about 20-60 ms. The body is optional.
+pub async fn payment(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let payment: Option<PaymentRequest> = optional_json(&request, &body, PAYMENT_SHAPE)?;
+    let (amount, currency) = match payment {
+        Some(payment) => (payment.amount, payment.currency),
+        None => (None, None),
+    };
+    let amount = validate_amount(amount)?;
+    let currency = validate_currency(currency)?;
+    work(20..=60).await;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "approved",
+        "transaction_id": format!("TX-{}", uuid::Uuid::new_v4().simple()),
+        "amount": amount,
+        "currency": currency,
+    })))
+}
+
+/// `POST /checkout`: checks inventory, then takes payment, each over HTTP. Answers 502 when a
+/// dependency fails and 504 when one does not answer within the client timeout.
+pub async fn checkout(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    client: web::Data<ShopClient>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let order: Option<CheckoutRequest> = optional_json(&request, &body, CHECKOUT_SHAPE)?;
+    let amount = validate_amount(order.and_then(|order| order.amount))?;
+    let traceparent = request
+        .extensions()
+        .get::<RequestSpan>()
+        .map(|span| TraceParent::new(span.trace_id, span.span_id).to_string());
+
+    let inventory = call(
+        &client,
+        reqwest::Method::GET,
+        "/inventory",
+        None,
+        &traceparent,
+    )
+    .await?;
+    let payment_body = json!({ "amount": amount });
+    let payment = call(
+        &client,
+        reqwest::Method::POST,
+        "/payment",
+        Some(payment_body),
+        &traceparent,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "completed",
+        "order_id": format!("ORD-{}", uuid::Uuid::new_v4().simple()),
+        "inventory": inventory,
+        "payment": payment,
+    })))
+}
+
+/// Calls one dependency of `/checkout`, mapping its failure to 502 or 504.
+async fn call(
+    client: &ShopClient,
+    method: reqwest::Method,
+    path: &'static str,
+    body: Option<Value>,
+    traceparent: &Option<String>,
+) -> Result<Value, ApiError> {
+    let mut builder = client
+        .http
+        .request(method, format!("{}{path}", client.base_url));
+    if let Some(header) = traceparent {
+        builder = builder.header(TraceParent::HEADER, header);
+    }
+    if let Some(body) = body {
+        builder = builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+    }
+    let timeout_ms = client.timeout.as_millis();
+    let response = builder.send().await.map_err(|err| {
+        if err.is_timeout() {
+            dependency_timed_out(path, timeout_ms)
+        } else {
+            dependency_failed(path, None, format!("{path} is unreachable: {err}"))
+        }
+    })?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map_err(|err| {
+        if err.is_timeout() {
+            dependency_timed_out(path, timeout_ms)
+        } else {
+            dependency_failed(
+                path,
+                Some(status),
+                format!("reading {path}'s answer: {err}"),
+            )
+        }
+    })?;
+    if !(200..300).contains(&status) {
+        return Err(dependency_failed(
+            path,
+            Some(status),
+            format!("{path} answered {status}"),
+        ));
+    }
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn dependency_timed_out(path: &str, timeout_ms: u128) -> ApiError {
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!("dependency timed out: {path} did not answer within {timeout_ms} ms"),
+    )
+    .with("dependency", json!(path))
+    .with("timeout_ms", json!(timeout_ms as u64))
+}
+
+fn dependency_failed(path: &str, status: Option<u16>, detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!("dependency failed: {detail}"),
+    )
+    .with("dependency", json!(path))
+    .with("dependency_status", json!(status))
+}
+
+const PAYMENT_SHAPE: &str =
+    r#"no body, or a JSON object {"amount": number > 0, "currency": "EUR"} (both optional)"#;
+const CHECKOUT_SHAPE: &str = r#"no body, or a JSON object {"amount": number > 0} (optional)"#;
+const MAX_AMOUNT: f64 = 1_000_000.0;
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+async fn read_body(payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {error}"
+        ))),
+        Err(_) => Err(ApiError::payload_too_large(limit)),
+    }
+}
+
+/// Parses an optional JSON body: an empty body is `None` whatever its content type; a
+/// non-empty one must be `application/json` and match `T`.
+fn optional_json<T: DeserializeOwned>(
+    request: &HttpRequest,
+    body: &Bytes,
+    shape: &str,
+) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let is_json = essence.eq_ignore_ascii_case("application/json")
+        || essence.to_ascii_lowercase().ends_with("+json");
+    if !is_json {
+        return Err(
+            ApiError::unsupported_media_type(content_type, &["application/json"])
+                .with("accepted_body", json!(shape)),
+        );
+    }
+    serde_json::from_slice(body).map(Some).map_err(|err| {
+        ApiError::bad_request(format!("invalid JSON body: {err}; accepted: {shape}"))
+            .with("accepted_body", json!(shape))
+    })
+}
+
+fn validate_amount(amount: Option<f64>) -> Result<f64, ApiError> {
+    match amount {
+        None => Ok(rand::rng().random_range(1_000..=20_000) as f64 / 100.0),
+        Some(amount) if amount.is_finite() && amount > 0.0 && amount <= MAX_AMOUNT => Ok(amount),
+        Some(amount) => Err(ApiError::bad_request(format!(
+            "invalid amount {amount}; accepted: a number greater than 0 and at most {MAX_AMOUNT}"
+        ))
+        .with("parameter", json!("amount"))),
+    }
+}
+
+fn validate_currency(currency: Option<String>) -> Result<String, ApiError> {
+    match currency {
+        None => Ok("EUR".to_owned()),
+        Some(code) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) => Ok(code),
+        Some(code) => Err(ApiError::bad_request(format!(
+            "invalid currency {code:?}; accepted: a three-letter upper-case ISO 4217 code such as EUR"
+        ))
+        .with("parameter", json!("currency"))),
+    }
+}
+
+/// Simulated work: sleeps a random number of milliseconds in `range`.
+async fn work(range: std::ops::RangeInclusive<u64>) {
+    let millis = rand::rng().random_range(range);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn empty_body_is_accepted_whatever_its_content_type() {
+        let request = TestRequest::default()
+            .insert_header((CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .to_http_request();
+        let parsed: Option<PaymentRequest> =
+            optional_json(&request, &Bytes::new(), PAYMENT_SHAPE).expect("empty is fine");
+        assert!(parsed.is_none());
+    }
+
+    #[test]
+    fn non_json_body_is_unsupported() {
+        let request = TestRequest::default()
+            .insert_header((CONTENT_TYPE, "text/plain"))
+            .to_http_request();
+        let error = optional_json::<PaymentRequest>(&request, &Bytes::from("x"), PAYMENT_SHAPE)
+            .expect_err("text is rejected");
+        assert_eq!(error.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn amounts_must_be_positive_and_finite() {
+        assert!(validate_amount(Some(12.5)).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 2e6] {
+            let error = validate_amount(Some(bad)).expect_err("rejected");
+            assert!(error.message().contains("accepted"), "{}", error.message());
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Building and running the server: [`Application::build`] wires storage, the engine, the
+//! actor and the HTTP server; [`Application::run_until_stopped`] serves until stopped, then
+//! drains the span queue and persists the state. [`configure_routes`] is the one place routes
+//! are registered, for the binary and the tests alike.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, FromRequest, Handler, HttpServer, Resource, Responder, web};
+use aiops_chaos::Chaos;
+use aiops_storage_sqlite::{Store, StoreConfig};
+use aiops_telemetry_core::{Collector, Fanout};
+use anyhow::Context;
+use tokio::task::JoinHandle;
+
+use crate::actor::AnalysisHandle;
+use crate::config::ServerConfig;
+use crate::persistence::{Persistence, spawn_retention};
+use crate::routes::{self, aiops, method_not_allowed, simulate, traces};
+use crate::shop::{self, ShopClient, shop_paths};
+use crate::state::{AppState, Settings, SpanCounters};
+use crate::{guards, middleware, warmup};
+
+/// How long in-flight requests get to finish once the server is asked to stop.
+const SHUTDOWN_GRACE: u64 = 10;
+
+/// A built server, listening but not yet serving.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    state: web::Data<AppState>,
+    actor: JoinHandle<()>,
+    retention: JoinHandle<()>,
+    store: Store,
+    handle_signals: bool,
+    warmup_requests: u32,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a running [`Application`] gracefully from elsewhere (tests, signal handlers).
+#[derive(Clone)]
+pub struct StopHandle(ServerHandle);
+
+impl std::fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopHandle")
+    }
+}
+
+impl StopHandle {
+    /// Stops accepting connections, lets in-flight requests finish, and makes
+    /// `run_until_stopped` drain and persist before it returns.
+    pub async fn stop(&self) {
+        self.0.stop(true).await;
+    }
+}
+
+impl Application {
+    /// Opens the database, restores the engine, spawns the analysis actor and binds the
+    /// listener (`bind` may use port 0).
+    pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
+        let store_config = StoreConfig {
+            queue_capacity: config.span_queue_capacity,
+            ..StoreConfig::new(config.db.clone())
+        };
+        let store = tokio::task::spawn_blocking(move || Store::open(store_config))
+            .await
+            .context("opening the database")?
+            .with_context(|| format!("opening the database {}", config.db.display()))?;
+
+        let mut persistence = Persistence::new(store.clone());
+        let engine = persistence.load(config.engine_config()).await?;
+        let writer = store.writer();
+        let collector: Arc<dyn Collector> =
+            Arc::new(Fanout::new(vec![writer.clone(), engine.collector()]));
+        let interval = Duration::from_secs_f64(config.analyzer.analysis_interval_secs);
+        let (analysis, actor) = AnalysisHandle::spawn(engine, persistence, interval);
+        let retention = spawn_retention(store.clone(), config.retention, config.retention_interval);
+
+        let chaos = Chaos::new(shop_paths(), config.chaos_seed);
+        chaos.set_enabled(config.chaos_enabled);
+        let hang_ms = (config.analyzer.timeout_ms + 1000.0)
+            .max(config.checkout_timeout.as_secs_f64() * 1000.0 + 1000.0)
+            .min(aiops_chaos::MAX_DURATION_MS);
+        let settings = Settings {
+            api_token: config.api_token.clone(),
+            max_body_bytes: config.max_body_bytes,
+            telemetry_enabled: config.telemetry_enabled,
+            checkout_timeout: config.checkout_timeout,
+            default_hang: Duration::from_secs_f64(hang_ms / 1000.0),
+            analysis_window: Duration::from_secs_f64(config.analyzer.analysis_window_secs),
+            analyzer: config.analyzer.clone(),
+        };
+        let state = web::Data::new(AppState {
+            settings,
+            chaos: Arc::new(chaos),
+            collector,
+            counters: Arc::new(SpanCounters::default()),
+            analysis,
+            store: store.clone(),
+            writer,
+        });
+
+        let listener =
+            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        let base_url = format!("http://{}", loopback(address));
+        let fallback_client = ShopClient::new(base_url.clone(), config.checkout_timeout)
+            .context("building the HTTP client of /checkout")?;
+        let server_state = state.clone();
+        let max_body_bytes = config.max_body_bytes;
+        let checkout_timeout = config.checkout_timeout;
+        let mut server = HttpServer::new(move || {
+            // One client per worker keeps each connection on the runtime that opened it.
+            let client = ShopClient::new(base_url.clone(), checkout_timeout)
+                .unwrap_or_else(|_| fallback_client.clone());
+            App::new()
+                .app_data(server_state.clone())
+                .app_data(web::Data::new(client))
+                .wrap(from_fn(guards::limit_body))
+                .configure(|cfg| configure_routes(cfg, max_body_bytes))
+        })
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE);
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        let server = server
+            .listen(listener)
+            .with_context(|| format!("listening on {address}"))?
+            .run();
+        log::info!("address={address} db={} Listening.", config.db.display());
+        Ok(Self {
+            address,
+            server,
+            state,
+            actor,
+            retention,
+            store,
+            handle_signals: config.handle_signals,
+            warmup_requests: config.warmup_requests,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The address actually bound.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.server.handle())
+    }
+
+    /// Serves until stopped (by a [`StopHandle`], or SIGINT / SIGTERM when configured), then
+    /// persists the engine's state and drains the span queue into the database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let signals = self
+            .handle_signals
+            .then(|| tokio::spawn(stop_on_signal(handle)));
+        let warmup = (self.warmup_requests > 0).then(|| {
+            tokio::spawn(warmup::run(
+                format!("http://{}", loopback(self.address)),
+                self.warmup_requests,
+            ))
+        });
+
+        let served = self.server.await;
+        log::info!("Stopped serving; saving state and draining the span queue.");
+        for task in [signals, warmup].into_iter().flatten() {
+            task.abort();
+        }
+        self.retention.abort();
+        self.state.analysis.shutdown().await;
+        let _ = self.actor.await;
+        let store = self.store.clone();
+        let drained = tokio::task::spawn_blocking(move || store.shutdown())
+            .await
+            .context("draining the span queue")?;
+        if let Err(error) = drained {
+            log::warn!("error={error} The span queue could not be fully drained.");
+        }
+        served.context("serving HTTP")
+    }
+}
+
+/// Registers every route, the extractor error handlers and the JSON fallbacks.
+pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_body_bytes)
+            .error_handler(routes::json_error),
+    )
+    .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+    .app_data(web::QueryConfig::default().error_handler(routes::query_error))
+    .app_data(web::PathConfig::default().error_handler(routes::path_error));
+
+    const GET: &[&str] = &["GET"];
+    const POST: &[&str] = &["POST"];
+    let instrumented = || from_fn(middleware::instrument);
+    cfg.service(
+        web::resource("/health")
+            .wrap(instrumented())
+            .route(web::get().to(shop::health))
+            .default_service(web::to(method_not_allowed(GET))),
+    )
+    .service(
+        web::resource("/inventory")
+            .wrap(instrumented())
+            .route(web::get().to(shop::inventory))
+            .default_service(web::to(method_not_allowed(GET))),
+    )
+    .service(
+        web::resource("/payment")
+            .wrap(instrumented())
+            .route(web::post().to(shop::payment))
+            .default_service(web::to(method_not_allowed(POST))),
+    )
+    .service(
+        web::resource("/checkout")
+            .wrap(instrumented())
+            .route(web::post().to(shop::checkout))
+            .default_service(web::to(method_not_allowed(POST))),
+    );
+
+    cfg.service(
+        web::scope("/aiops")
+            .wrap(from_fn(guards::require_token))
+            .service(get_resource("/metrics", aiops::metrics))
+            .service(get_resource("/incidents", aiops::incidents))
+            .service(get_resource("/incidents/{id}", aiops::incident))
+            .service(post_resource("/incidents/{id}/resolve", aiops::resolve))
+            .service(post_resource("/analyze", aiops::analyze))
+            .service(get_resource("/topology", aiops::topology))
+            .service(get_resource("/traces/{trace_id}", traces::trace))
+            .default_service(web::to(routes::not_found)),
+    )
+    .service(
+        web::scope("/simulate")
+            .wrap(from_fn(guards::require_token))
+            .service(post_resource("/delay", simulate::delay))
+            .service(post_resource("/error", simulate::error))
+            .service(post_resource("/timeout", simulate::timeout))
+            .service(post_resource("/clear", simulate::clear))
+            .service(get_resource("/status", simulate::status))
+            .default_service(web::to(routes::not_found)),
+    )
+    .default_service(web::to(routes::not_found));
+}
+
+/// A resource serving `GET` with `handler`, answering 405 JSON to other methods.
+fn get_resource<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed(&["GET"])))
+}
+
+/// A resource serving `POST` with `handler`, answering 405 JSON to other methods.
+fn post_resource<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(method_not_allowed(&["POST"])))
+}
+
+/// The loopback address to reach a server bound to `address` (an unspecified bind address
+/// such as 0.0.0.0 is reached through 127.0.0.1).
+fn loopback(address: SocketAddr) -> SocketAddr {
+    let mut target = address;
+    if address.ip().is_unspecified() {
+        target.set_ip(match address {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    target
+}
+
+/// Stops the server gracefully on SIGINT or SIGTERM.
+async fn stop_on_signal(handle: ServerHandle) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                log::warn!(
+                    "error={error} Cannot listen for SIGTERM; only SIGINT stops the server."
+                );
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    log::info!("Signal received; shutting down gracefully.");
+    handle.stop(true).await;
+}

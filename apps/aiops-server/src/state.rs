@@ -1,0 +1,116 @@
+//! The state every request handler shares: one struct, registered once as `web::Data`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aiops_analyzer::Config as AnalyzerConfig;
+use aiops_chaos::Chaos;
+use aiops_storage_sqlite::{SpanWriter, Store};
+use aiops_telemetry_core::{Collector, RecordOutcome, Span};
+
+use crate::actor::AnalysisHandle;
+
+/// Settings the HTTP layer reads on every request.
+#[derive(Clone)]
+pub struct Settings {
+    /// When set, mutating API routes need `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Whether demo-shop requests are recorded as spans.
+    pub telemetry_enabled: bool,
+    /// How long `/checkout` waits for its dependencies.
+    pub checkout_timeout: Duration,
+    /// How long a request hangs under `/simulate/timeout` when no duration is given.
+    pub default_hang: Duration,
+    /// The detection window, used by the topology view.
+    pub analysis_window: Duration,
+    /// The detection knobs, for the views that judge baselines.
+    pub analyzer: AnalyzerConfig,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("telemetry_enabled", &self.telemetry_enabled)
+            .field("checkout_timeout", &self.checkout_timeout)
+            .field("default_hang", &self.default_hang)
+            .field("analysis_window", &self.analysis_window)
+            .field("analyzer", &self.analyzer)
+            .finish()
+    }
+}
+
+/// Spans accepted and dropped on their way into the engine, by every producer (the shop's
+/// middleware, OTLP ingest).
+#[derive(Debug, Default)]
+pub struct SpanCounters {
+    accepted: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl SpanCounters {
+    /// Adds one recording's outcome.
+    pub fn add(&self, outcome: RecordOutcome) {
+        self.accepted
+            .fetch_add(outcome.accepted as u64, Ordering::Relaxed);
+        self.dropped
+            .fetch_add(outcome.dropped as u64, Ordering::Relaxed);
+    }
+
+    /// Spans accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Spans dropped so far because the writer's queue was full or closed.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything handlers need; cheap to share (`web::Data` wraps it in an `Arc`).
+pub struct AppState {
+    /// Per-request settings.
+    pub settings: Settings,
+    /// Fault injection rules for the demo shop.
+    pub chaos: Arc<Chaos>,
+    /// Where spans go: the store's writer first, then the engine's live windows and buffer.
+    pub collector: Arc<dyn Collector>,
+    /// Spans accepted and dropped.
+    pub counters: Arc<SpanCounters>,
+    /// The analysis actor.
+    pub analysis: AnalysisHandle,
+    /// The database, for trace look-ups that the in-memory buffer no longer holds.
+    pub store: Store,
+    /// The store's span writer, for its queue statistics.
+    pub writer: Arc<SpanWriter>,
+}
+
+impl AppState {
+    /// Records finished spans without waiting for storage, counting what was dropped.
+    pub fn record_spans(&self, spans: Vec<Span>) -> RecordOutcome {
+        let outcome = self.collector.record_batch(spans);
+        self.counters.add(outcome);
+        outcome
+    }
+
+    /// Whether the shop's requests become spans.
+    pub fn telemetry_enabled(&self) -> bool {
+        self.settings.telemetry_enabled
+    }
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .field("chaos", &self.chaos)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
