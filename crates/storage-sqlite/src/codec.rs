@@ -61,9 +61,6 @@ fn status_from_code(code: i64) -> Result<SpanStatus, StoreError> {
     })
 }
 
-/// SQL that is true for a failing span; mirrors [`Span::is_error`].
-pub(crate) const IS_ERROR_SQL: &str = "(s.status = 2 OR coalesce(s.http_status, 0) >= 500)";
-
 /// [`Span::is_error`] from the stored columns.
 pub(crate) fn is_error(status: i64, http_status: Option<i64>) -> bool {
     status == status_code(SpanStatus::Error) || http_status.is_some_and(|code| code >= 500)

@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
 use rusqlite::{Connection, params};
 
-use crate::codec::{
-    IS_ERROR_SQL, SPAN_COLUMNS, from_sql_int, is_error, span_from_row, to_sql_int, trace_hi,
-};
+use crate::codec::{SPAN_COLUMNS, from_sql_int, is_error, span_from_row, to_sql_int, trace_hi};
 use crate::error::{SqlResultExt, StoreError};
 use crate::schema::BLOCK_SHIFT;
 
@@ -149,30 +147,39 @@ pub(crate) fn sample_trace_ids(
         return Ok(Vec::new());
     };
     let sql = format!(
-        "SELECT s.trace_id, max({IS_ERROR_SQL}) AS failed, max(s.duration_ns) AS slowest
-         {} AND s.endpoint_id = ?3
-         GROUP BY s.trace_id ORDER BY failed DESC, slowest DESC, s.trace_id LIMIT ?4",
+        "SELECT s.trace_id, s.status, s.http_status, s.duration_ns {} AND s.endpoint_id = ?3",
         window_scan()
     );
     let mut statement = conn.prepare_cached(&sql).sql()?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut rows = statement
         .query(params![
             to_sql_int(window.start_unix_nanos),
             to_sql_int(window.end_unix_nanos),
-            endpoint_id,
-            limit
+            endpoint_id
         ])
         .sql()?;
-    let mut ids = Vec::new();
+    // Grouped here rather than in SQL: a hash map beats SQLite's temporary B-tree on blobs.
+    let mut traces: HashMap<TraceId, (bool, i64)> = HashMap::new();
     while let Some(row) = rows.next().sql()? {
         let bytes: Vec<u8> = row.get(0).sql()?;
-        ids.push(
-            TraceId::from_slice(&bytes)
-                .map_err(|error| crate::codec::corrupt("trace id", error.to_string()))?,
-        );
+        let trace_id = TraceId::from_slice(&bytes)
+            .map_err(|error| crate::codec::corrupt("trace id", error.to_string()))?;
+        let failed = is_error(row.get(1).sql()?, row.get(2).sql()?);
+        let duration: i64 = row.get(3).sql()?;
+        let evidence = traces.entry(trace_id).or_insert((false, 0));
+        evidence.0 |= failed;
+        evidence.1 = evidence.1.max(duration);
     }
-    Ok(ids)
+    let mut ranked: Vec<(TraceId, (bool, i64))> = traces.into_iter().collect();
+    ranked.sort_unstable_by(
+        |(a_id, (a_failed, a_slowest)), (b_id, (b_failed, b_slowest))| {
+            b_failed
+                .cmp(a_failed)
+                .then(b_slowest.cmp(a_slowest))
+                .then(a_id.cmp(b_id))
+        },
+    );
+    Ok(ranked.into_iter().take(limit).map(|(id, _)| id).collect())
 }
 
 fn endpoint_id(conn: &Connection, endpoint: &EndpointKey) -> Result<Option<i64>, StoreError> {
