@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use reqwest::{Method, Url};
 
@@ -22,7 +22,9 @@ mod findings;
 mod local;
 
 use client::{Api, send};
-use findings::{Check, Expectation, active_ids, baselines, describe_analysis, verdict_word};
+use findings::{
+    Check, Expectation, active_ids, baselines, describe_analysis, endpoint_summary, verdict_word,
+};
 
 /// Options of `aiops demo`.
 #[derive(Clone, Debug, Default, Args)]
@@ -66,7 +68,7 @@ pub async fn run(args: DemoArgs) -> Result<bool> {
 
     println!(
         "aiops demo: three failure scenarios against {} ({}, {})",
-        api.base,
+        api.base.as_str().trim_end_matches('/'),
         if local.is_some() {
             "started in-process with a temporary database"
         } else {
@@ -78,7 +80,7 @@ pub async fn run(args: DemoArgs) -> Result<bool> {
         format!(
             "cannot reach the aiops server at {}; start it with `aiops`, or run `aiops demo` \
              without --url",
-            api.base
+            api.base.as_str().trim_end_matches('/')
         )
     })?;
 
@@ -112,6 +114,7 @@ async fn run_all(api: &Api, mode: Mode) -> Result<Vec<(&'static str, bool)>> {
     let reset = reset(api).await?;
     if !reset.is_empty() {
         println!("Reset:   {}", reset.join("; "));
+        tokio::time::sleep(BUCKET_SETTLE).await;
     }
     warm_up(api, mode).await?;
     let mut outcomes = Vec::with_capacity(SCENARIOS.len());
@@ -239,6 +242,11 @@ const BASELINED: [&str; 3] = ["/checkout", "/inventory", "/payment"];
 /// Warm-up rounds per attempt: more than the default `min_samples_for_baseline` (10).
 const WARM_UP_ROUNDS: usize = 12;
 
+/// A little more than the engine's live time buckets (one second by default). The engine
+/// learns only from closed buckets, and a resolution watermark also excludes the rest of the
+/// bucket it falls in; pausing this long keeps a quick demo's traffic on the right side of both.
+const BUCKET_SETTLE: Duration = Duration::from_millis(1100);
+
 /// How long paced mode waits for the background analysis before giving up.
 const PACED_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -258,6 +266,7 @@ async fn warm_up(api: &Api, mode: Mode) -> Result<()> {
         println!("  traffic:   {}", traffic.describe());
         let baselines = match mode {
             Mode::Quick => {
+                tokio::time::sleep(BUCKET_SETTLE).await;
                 api.post("/aiops/analyze", &[]).await?;
                 baselines(&api.get("/aiops/metrics").await?, &BASELINED)
             }
@@ -314,6 +323,18 @@ async fn run_scenario(api: &Api, scenario: &Scenario, mode: Mode) -> Result<bool
     let (check, analysis) = observe(api, scenario, mode).await?;
     println!("  analysis:    {analysis}");
     check.print(&scenario.expected);
+    if !check.passed() {
+        let metrics = api.get("/aiops/metrics").await?;
+        let mut endpoints = vec![scenario.expected.root_cause];
+        if scenario.expected.checkout_affected {
+            endpoints.push("/checkout");
+        }
+        for endpoint in endpoints {
+            if let Some(summary) = endpoint_summary(&metrics, endpoint) {
+                println!("  metrics:     {summary}");
+            }
+        }
+    }
 
     let cleared = api.post("/simulate/clear", &[]).await?;
     let mut cleanup = vec![if cleared.ok() {
@@ -323,12 +344,21 @@ async fn run_scenario(api: &Api, scenario: &Scenario, mode: Mode) -> Result<bool
     }];
     cleanup.extend(resolve_active(api).await?);
     println!("  cleanup:     {}", cleanup.join("; "));
+    tokio::time::sleep(BUCKET_SETTLE).await;
     Ok(check.passed())
 }
 
 /// Removes faults and resolves incidents left over from before the demo; says what it did.
 async fn reset(api: &Api) -> Result<Vec<String>> {
     let cleared = api.post("/simulate/clear", &[]).await?;
+    if matches!(cleared.status, 401 | 403) {
+        return Err(anyhow!(
+            "the server at {} refused POST /simulate/clear ({}); pass its API token with \
+             --token (or AIOPS_API_TOKEN)",
+            api.base.as_str().trim_end_matches('/'),
+            cleared.error()
+        ));
+    }
     let mut done = Vec::new();
     if !cleared.ok() {
         done.push(format!("POST /simulate/clear failed: {}", cleared.error()));
@@ -374,17 +404,47 @@ async fn observe(api: &Api, scenario: &Scenario, mode: Mode) -> Result<(Check, S
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        Mode::Paced => loop {
-            let check = Check::new(&api.get("/aiops/incidents").await?, &scenario.expected);
-            let waited = started.elapsed();
-            if check.passed() || waited >= PACED_DEADLINE {
-                let how = format!(
-                    "background analysis; incident checked {:.0} s after the traffic",
-                    waited.as_secs_f64()
-                );
-                return Ok((check, how));
+        Mode::Paced => {
+            // An incident that showed up but never met the expectation tells more than an
+            // empty list after it resolved itself.
+            let mut last_seen: Option<(Check, Duration)> = None;
+            loop {
+                let check = Check::new(&api.get("/aiops/incidents").await?, &scenario.expected);
+                let waited = started.elapsed();
+                if check.passed() {
+                    let how = if waited < Duration::from_secs(1) {
+                        "background analysis; the incident was open when the traffic ended"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "background analysis; incident found {:.0} s after the traffic",
+                            waited.as_secs_f64()
+                        )
+                    };
+                    return Ok((check, how));
+                }
+                if check.found_any() {
+                    last_seen = Some((check.clone(), waited));
+                }
+                if waited >= PACED_DEADLINE {
+                    let limit = PACED_DEADLINE.as_secs();
+                    return Ok(match last_seen {
+                        Some((seen, at)) => {
+                            let how = format!(
+                                "background analysis; no matching incident within {limit} s \
+                                 (the one below was active {:.0} s after the traffic)",
+                                at.as_secs_f64()
+                            );
+                            (seen, how)
+                        }
+                        None => (
+                            check,
+                            format!("background analysis; no incident within {limit} s"),
+                        ),
+                    });
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        },
+        }
     }
 }

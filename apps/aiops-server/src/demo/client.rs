@@ -49,8 +49,13 @@ impl Api {
 
     pub(super) fn url(&self, path: &str, params: &[(&str, &str)]) -> Result<Url> {
         let base = self.base.as_str().trim_end_matches('/');
-        Url::parse_with_params(&format!("{base}{path}"), params)
-            .with_context(|| format!("invalid URL {base}{path}"))
+        let url = format!("{base}{path}");
+        let parsed = if params.is_empty() {
+            Url::parse(&url)
+        } else {
+            Url::parse_with_params(&url, params)
+        };
+        parsed.with_context(|| format!("invalid URL {url}"))
     }
 
     pub(super) async fn request(
@@ -160,5 +165,12 @@ mod tests {
             url.as_str(),
             "http://127.0.0.1:5000/simulate/error?endpoint=%2Fpayment&rate=1.0"
         );
+    }
+
+    #[test]
+    fn urls_without_parameters_have_no_query() {
+        let api = Api::new("http://127.0.0.1:5000".parse().unwrap(), None).unwrap();
+        let url = api.url("/aiops/incidents", &[]).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:5000/aiops/incidents");
     }
 }

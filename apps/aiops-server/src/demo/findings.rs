@@ -24,10 +24,14 @@ pub(super) fn describe_analysis(reply: &Reply) -> String {
         .flatten()
         .map(|change| format!("{} {}", text(change, &["change"]), text(change, &["id"])))
         .collect();
+    let anomalies = match anomalies {
+        1 => "1 anomaly".to_owned(),
+        n => format!("{n} anomalies"),
+    };
     if changes.is_empty() {
-        format!("{anomalies} anomalies")
+        anomalies
     } else {
-        format!("{anomalies} anomalies, {}", changes.join(", "))
+        format!("{anomalies}, {}", changes.join(", "))
     }
 }
 
@@ -41,7 +45,7 @@ pub(super) struct Expectation {
 }
 
 /// The active incidents of a scenario, judged against its expectation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Check {
     incident: Option<Value>,
     others: Vec<Value>,
@@ -94,6 +98,11 @@ impl Check {
 
     pub(super) fn passed(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// Whether any active incident was there at all.
+    pub(super) fn found_any(&self) -> bool {
+        self.incident.is_some() || !self.others.is_empty()
     }
 
     pub(super) fn print(&self, expected: &Expectation) {
@@ -214,6 +223,30 @@ fn text<'a>(value: &'a Value, path: &[&str]) -> &'a str {
         .unwrap_or("?")
 }
 
+/// One endpoint's line of `GET /aiops/metrics`, for a report: window figures against the
+/// baseline, and health.
+pub(super) fn endpoint_summary(metrics: &Value, endpoint: &str) -> Option<String> {
+    let (_, entry) = metrics
+        .get("metrics")?
+        .as_object()?
+        .iter()
+        .find(|(key, _)| same_endpoint(key, endpoint))?;
+    let number = |field: &str| entry.get(field).and_then(Value::as_f64);
+    let ms =
+        |field: &str| number(field).map_or_else(|| "none".to_owned(), |v| format!("{v:.0} ms"));
+    let pct = |field: &str| {
+        number(field).map_or_else(|| "none".to_owned(), |v| format!("{:.0}%", v * 100.0))
+    };
+    Some(format!(
+        "{endpoint} mean {} (baseline {}), errors {} (baseline {}), {}",
+        ms("avg_latency_ms"),
+        ms("baseline_latency_ms"),
+        pct("error_rate"),
+        pct("baseline_error_rate"),
+        text(entry, &["health", "status"]),
+    ))
+}
+
 /// Baseline latency of each of `endpoints` that has one, from `GET /aiops/metrics`.
 pub(super) fn baselines(
     metrics: &Value,
@@ -322,6 +355,20 @@ mod tests {
         ]);
         assert!(Check::new(&body, &PAYMENT_VIA_CHECKOUT).passed());
         assert_eq!(active_ids(&body), ["INC-1-2"]);
+    }
+
+    #[test]
+    fn endpoint_summary_compares_window_with_baseline() {
+        let metrics = json!({"metrics": {"/payment": {
+            "avg_latency_ms": 512.4, "baseline_latency_ms": 41.0,
+            "error_rate": 0.0, "baseline_error_rate": null,
+            "health": {"status": "critical", "health_score": 20.0},
+        }}});
+        assert_eq!(
+            endpoint_summary(&metrics, "/payment").as_deref(),
+            Some("/payment mean 512 ms (baseline 41 ms), errors 0% (baseline none), critical")
+        );
+        assert_eq!(endpoint_summary(&metrics, "/inventory"), None);
     }
 
     #[test]

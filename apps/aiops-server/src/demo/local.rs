@@ -9,10 +9,13 @@ use tokio::task::JoinHandle;
 
 use crate::{Application, ServerConfig, StopHandle};
 
-/// Detection window of the demo's server: long enough to hold a whole scenario.
+/// Detection window of the demo's server: long enough to hold a whole scenario's traffic.
 const WINDOW_SECS: f64 = 20.0;
-/// Background analysis interval of the demo's server.
-const INTERVAL_SECS: f64 = 2.0;
+/// Background analysis interval of the demo's server. Not shorter: each cycle learns from
+/// the traffic that arrived since the previous one, and a slice holding only a few requests
+/// of a fresh fault is too small to look anomalous on its own, so it would be learned as
+/// normal.
+const INTERVAL_SECS: f64 = 5.0;
 
 /// A server started in-process on a free local port with a temporary database.
 #[derive(Debug)]
