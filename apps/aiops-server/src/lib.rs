@@ -23,6 +23,7 @@ pub mod actor;
 pub mod api_error;
 pub mod cli;
 pub mod config;
+pub mod demo;
 mod guards;
 pub mod middleware;
 pub mod persistence;
