@@ -24,6 +24,10 @@ fn window_scan() -> String {
     )
 }
 
+/// The endpoint filter of a trace sample. The unary `+` stops SQLite from building an
+/// automatic index on `endpoint_id`, which would read the whole table on every query.
+const SAMPLE_FILTER: &str = " AND +s.endpoint_id = ?3";
+
 /// Latencies and counts of one endpoint's spans in a window.
 #[derive(Default)]
 struct Sample {
@@ -147,7 +151,7 @@ pub(crate) fn sample_trace_ids(
         return Ok(Vec::new());
     };
     let sql = format!(
-        "SELECT s.trace_id, s.status, s.http_status, s.duration_ns {} AND s.endpoint_id = ?3",
+        "SELECT s.trace_id, s.status, s.http_status, s.duration_ns {}{SAMPLE_FILTER}",
         window_scan()
     );
     let mut statement = conn.prepare_cached(&sql).sql()?;
@@ -227,6 +231,15 @@ mod tests {
             "{window}"
         );
         assert!(window.contains("span_blocks_by_max_start"), "{window}");
+        let sample = plan(&format!(
+            "SELECT s.trace_id {}{SAMPLE_FILTER}",
+            window_scan()
+        ));
+        assert!(
+            sample.contains("SEARCH s USING INTEGER PRIMARY KEY"),
+            "{sample}"
+        );
+        assert!(!sample.contains("AUTOMATIC"), "{sample}");
         let trace = plan(&format!(
             "SELECT {SPAN_COLUMNS} FROM span_blocks b CROSS JOIN spans s CROSS JOIN endpoints e \
              WHERE s.block = b.block AND s.trace_hi = ?1 AND s.trace_id = ?2 AND e.id = s.endpoint_id"

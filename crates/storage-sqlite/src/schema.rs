@@ -146,6 +146,9 @@ pub(crate) fn configure(
     conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Every query here is planned to read by id range or index; a transient index built on
+    // the fly would mean a full table scan per query.
+    conn.pragma_update(None, "automatic_index", "OFF")?;
     // A negative cache_size is in KiB.
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     Ok(())
