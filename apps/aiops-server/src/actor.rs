@@ -17,6 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::middleware::now_unix_nanos;
 use crate::persistence::Persistence;
+use crate::span_metrics::DurationHistogram;
 
 /// How many commands may wait for the actor before senders wait too.
 const MAILBOX_CAPACITY: usize = 64;
@@ -50,6 +51,8 @@ pub struct ActorView<'a> {
     pub cycles: u64,
     /// Persistence attempts that failed since start.
     pub persist_failures: u64,
+    /// How long cycles took.
+    pub cycle_duration: &'a DurationHistogram,
 }
 
 type Query = Box<dyn FnOnce(&ActorView<'_>) + Send>;
@@ -90,6 +93,7 @@ impl AnalysisHandle {
             last_cycle: None,
             cycles: 0,
             persist_failures: 0,
+            cycle_duration: DurationHistogram::default(),
         };
         let task = tokio::spawn(actor.run(interval));
         (Self { sender }, task)
@@ -146,6 +150,7 @@ struct AnalysisActor {
     last_cycle: Option<(u64, Arc<CycleReport>)>,
     cycles: u64,
     persist_failures: u64,
+    cycle_duration: DurationHistogram,
 }
 
 impl AnalysisActor {
@@ -199,6 +204,7 @@ impl AnalysisActor {
                     last_cycle: self.last_cycle.as_ref().map(|(at, report)| (*at, report)),
                     cycles: self.cycles,
                     persist_failures: self.persist_failures,
+                    cycle_duration: &self.cycle_duration,
                 };
                 query(&view);
                 None
@@ -209,7 +215,10 @@ impl AnalysisActor {
 
     async fn cycle(&mut self) -> CycleOutcome {
         let now = now_unix_nanos();
+        let started = std::time::Instant::now();
         let report = Arc::new(self.engine.run_cycle(now));
+        self.cycle_duration
+            .observe_nanos(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
         self.cycles += 1;
         self.last_cycle = Some((now, report.clone()));
         let book = self.engine.incidents();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{FileConfig, ServerConfig, parse_duration, parse_switch};
+use crate::replay::ReplayArgs;
 
 /// A self-learning monitor for request-serving systems, with a demo shop to watch it work.
 ///
@@ -27,9 +28,12 @@ pub struct Cli {
 
 /// The `aiops` subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up
 pub enum Command {
     /// Start the engine, the demo shop and the API (the default).
     Serve(ServeArgs),
+    /// Replay an OTLP JSON lines file through the analysis and print the incidents found.
+    Replay(ReplayArgs),
 }
 
 /// Options of `aiops serve` (and of `aiops` with no subcommand).
@@ -207,6 +211,25 @@ pub struct ServeArgs {
     )]
     pub max_body_bytes: Option<usize>,
 
+    /// Largest OTLP request body accepted on POST /v1/traces as sent (compressed or not), in
+    /// bytes [default: 8388608].
+    #[arg(
+        long,
+        env = "AIOPS_OTLP_MAX_BODY_BYTES",
+        value_name = "BYTES",
+        help_heading = "HTTP"
+    )]
+    pub otlp_max_body_bytes: Option<usize>,
+
+    /// Largest OTLP request body accepted once gzip-decompressed, in bytes [default: 33554432].
+    #[arg(
+        long,
+        env = "AIOPS_OTLP_MAX_DECOMPRESSED_BYTES",
+        value_name = "BYTES",
+        help_heading = "HTTP"
+    )]
+    pub otlp_max_decompressed_bytes: Option<usize>,
+
     /// HTTP worker threads; 0 means one per CPU core [default: 0].
     #[arg(long, env = "AIOPS_WORKERS", value_name = "N", help_heading = "HTTP")]
     pub workers: Option<usize>,
@@ -322,6 +345,15 @@ impl ServeArgs {
             &mut config.max_body_bytes,
             self.max_body_bytes.or(file.max_body_bytes),
         );
+        set(
+            &mut config.ingest.max_body_bytes,
+            self.otlp_max_body_bytes.or(file.otlp_max_body_bytes),
+        );
+        set(
+            &mut config.ingest.max_decompressed_bytes,
+            self.otlp_max_decompressed_bytes
+                .or(file.otlp_max_decompressed_bytes),
+        );
         set(&mut config.workers, self.workers.or(file.workers));
         validate(&config)?;
         Ok(config)
@@ -361,6 +393,7 @@ fn validate(config: &ServerConfig) -> Result<(), String> {
             config.max_body_bytes
         ));
     }
+    config.ingest.validate()?;
     if config.workers > 1024 {
         return Err(format!(
             "invalid workers {}; accepted: 0 to 1024",

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub checkout_timeout: Duration,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Size limits of OTLP ingest (`POST /v1/traces`), as sent and decompressed.
+    pub ingest: crate::ingest::IngestLimits,
     /// HTTP worker threads (0: one per CPU core).
     pub workers: usize,
     /// Spans that may wait for the database writer before new ones are dropped.
@@ -75,6 +77,7 @@ impl Default for ServerConfig {
             telemetry_enabled: true,
             checkout_timeout: Duration::from_secs(2),
             max_body_bytes: 1024 * 1024,
+            ingest: crate::ingest::IngestLimits::default(),
             workers: 0,
             span_queue_capacity: 65_536,
             warmup_requests: 20,
@@ -132,6 +135,10 @@ pub struct FileConfig {
     pub checkout_timeout: Option<DurationValue>,
     /// See `--max-body-bytes`.
     pub max_body_bytes: Option<usize>,
+    /// See `--otlp-max-body-bytes`.
+    pub otlp_max_body_bytes: Option<usize>,
+    /// See `--otlp-max-decompressed-bytes`.
+    pub otlp_max_decompressed_bytes: Option<usize>,
     /// See `--workers`.
     pub workers: Option<usize>,
     /// See `--span-queue-capacity`.

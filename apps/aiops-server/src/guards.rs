@@ -51,9 +51,13 @@ pub async fn limit_body(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let limit = request
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.settings.max_body_bytes);
+    let limit = request.app_data::<web::Data<AppState>>().map(|state| {
+        if request.path() == crate::ingest::PATH {
+            state.settings.ingest.max_body_bytes
+        } else {
+            state.settings.max_body_bytes
+        }
+    });
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)

@@ -11,6 +11,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Replay(args)) => aiops_server::replay::run(&args),
     }
 }
 

@@ -61,6 +61,12 @@ impl ShopClient {
 }
 
 /// `GET /health`: answers at once.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "shop",
+    responses((status = 200, description = "The shop is up", body = crate::openapi::ShopHealth))
+)]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "status": "healthy",
@@ -70,6 +76,15 @@ pub async fn health() -> HttpResponse {
 }
 
 /// `GET /inventory`: a stock look-up taking about 5-15 ms.
+#[utoipa::path(
+    get,
+    path = "/inventory",
+    tag = "shop",
+    responses(
+        (status = 200, description = "Items in stock", body = Object),
+        (status = 500, description = "A failure injected by chaos", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn inventory() -> HttpResponse {
     work(5..=15).await;
     HttpResponse::Ok().json(json!({
@@ -97,6 +112,17 @@ struct CheckoutRequest {
 }
 
 /// `POST /payment`: a card authorisation taking about 20-60 ms. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/payment",
+    tag = "shop",
+    request_body(content = Option<crate::openapi::Order>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Payment approved", body = Object),
+        (status = 400, description = "Invalid amount, currency or body", body = crate::openapi::ErrorBody),
+        (status = 500, description = "A failure injected by chaos", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn payment(
     request: HttpRequest,
     payload: web::Payload,
@@ -121,6 +147,18 @@ pub async fn payment(
 
 /// `POST /checkout`: checks inventory, then takes payment, each over HTTP. Answers 502 when a
 /// dependency fails and 504 when one does not answer within the client timeout.
+#[utoipa::path(
+    post,
+    path = "/checkout",
+    tag = "shop",
+    request_body(content = Option<crate::openapi::Order>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Order completed (inventory, then payment, over HTTP)", body = Object),
+        (status = 400, description = "Invalid amount or body", body = crate::openapi::ErrorBody),
+        (status = 502, description = "A dependency failed", body = crate::openapi::ErrorBody),
+        (status = 504, description = "A dependency did not answer in time", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn checkout(
     request: HttpRequest,
     payload: web::Payload,

@@ -21,8 +21,9 @@ use crate::config::ServerConfig;
 use crate::persistence::{Persistence, spawn_retention};
 use crate::routes::{self, aiops, method_not_allowed, simulate, traces};
 use crate::shop::{self, ShopClient, shop_paths};
+use crate::span_metrics::{MeteredCollector, SpanMetrics};
 use crate::state::{AppState, Settings, SpanCounters};
-use crate::{guards, middleware, warmup};
+use crate::{guards, ingest, middleware, openapi, prometheus, warmup};
 
 /// How long in-flight requests get to finish once the server is asked to stop.
 const SHUTDOWN_GRACE: u64 = 10;
@@ -81,8 +82,11 @@ impl Application {
         let mut persistence = Persistence::new(store.clone());
         let engine = persistence.load(config.engine_config()).await?;
         let writer = store.writer();
-        let collector: Arc<dyn Collector> =
-            Arc::new(Fanout::new(vec![writer.clone(), engine.collector()]));
+        let span_metrics = Arc::new(SpanMetrics::default());
+        let collector: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
+            Arc::new(Fanout::new(vec![writer.clone(), engine.collector()])),
+            span_metrics.clone(),
+        ));
         let interval = Duration::from_secs_f64(config.analyzer.analysis_interval_secs);
         let (analysis, actor) = AnalysisHandle::spawn(engine, persistence, interval);
         let retention = spawn_retention(store.clone(), config.retention, config.retention_interval);
@@ -95,6 +99,7 @@ impl Application {
         let settings = Settings {
             api_token: config.api_token.clone(),
             max_body_bytes: config.max_body_bytes,
+            ingest: config.ingest,
             telemetry_enabled: config.telemetry_enabled,
             checkout_timeout: config.checkout_timeout,
             default_hang: Duration::from_secs_f64(hang_ms / 1000.0),
@@ -106,6 +111,7 @@ impl Application {
             chaos: Arc::new(chaos),
             collector,
             counters: Arc::new(SpanCounters::default()),
+            span_metrics,
             analysis,
             store: store.clone(),
             writer,
@@ -261,6 +267,9 @@ pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(get_resource("/status", simulate::status))
             .default_service(web::to(routes::not_found)),
     )
+    .configure(ingest::configure)
+    .configure(prometheus::configure)
+    .configure(openapi::configure)
     .default_service(web::to(routes::not_found));
 }
 

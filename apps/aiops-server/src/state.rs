@@ -11,6 +11,8 @@ use aiops_storage_sqlite::{SpanWriter, Store};
 use aiops_telemetry_core::{Collector, RecordOutcome, Span};
 
 use crate::actor::AnalysisHandle;
+use crate::ingest::IngestLimits;
+use crate::span_metrics::SpanMetrics;
 
 /// Settings the HTTP layer reads on every request.
 #[derive(Clone)]
@@ -19,6 +21,8 @@ pub struct Settings {
     pub api_token: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Size limits of OTLP ingest (`POST /v1/traces`).
+    pub ingest: IngestLimits,
     /// Whether demo-shop requests are recorded as spans.
     pub telemetry_enabled: bool,
     /// How long `/checkout` waits for its dependencies.
@@ -36,6 +40,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("ingest", &self.ingest)
             .field("telemetry_enabled", &self.telemetry_enabled)
             .field("checkout_timeout", &self.checkout_timeout)
             .field("default_hang", &self.default_hang)
@@ -83,6 +88,8 @@ pub struct AppState {
     pub collector: Arc<dyn Collector>,
     /// Spans accepted and dropped.
     pub counters: Arc<SpanCounters>,
+    /// Per-endpoint request metrics for `GET /metrics`, counted as spans pass the collector.
+    pub span_metrics: Arc<SpanMetrics>,
     /// The analysis actor.
     pub analysis: AnalysisHandle,
     /// The database, for trace look-ups that the in-memory buffer no longer holds.

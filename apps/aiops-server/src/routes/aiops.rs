@@ -27,6 +27,12 @@ impl From<AnalysisStopped> for ApiError {
 
 /// `GET /aiops/metrics`: per-endpoint figures of the latest analysis cycle, with baselines and
 /// health, plus the span pipeline's counters.
+#[utoipa::path(
+    get,
+    path = "/aiops/metrics",
+    tag = "aiops",
+    responses((status = 200, description = "Per-endpoint live figures, baselines and health", body = crate::openapi::MetricsReport))
+)]
 pub async fn metrics(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -71,6 +77,16 @@ pub async fn metrics(
 ///
 /// `active` (the default) answers `{"active_incidents": [...]}` as the quick reference shows;
 /// `resolved` and `all` answer `{"status": ..., "incidents": [...]}`.
+#[utoipa::path(
+    get,
+    path = "/aiops/incidents",
+    tag = "aiops",
+    params(("status" = Option<String>, Query, description = "active (default), resolved or all")),
+    responses(
+        (status = 200, description = "`active_incidents` (default), or `incidents` with `status`", body = crate::openapi::ActiveIncidents),
+        (status = 400, description = "Unknown status", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn incidents(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -109,6 +125,16 @@ pub async fn incidents(
 }
 
 /// `GET /aiops/incidents/{id}`.
+#[utoipa::path(
+    get,
+    path = "/aiops/incidents/{id}",
+    tag = "aiops",
+    params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
+    responses(
+        (status = 200, description = "The incident", body = crate::openapi::Incident),
+        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn incident(
     request: HttpRequest,
     id: web::Path<String>,
@@ -127,6 +153,18 @@ pub async fn incident(
 }
 
 /// `POST /aiops/incidents/{id}/resolve`.
+#[utoipa::path(
+    post,
+    path = "/aiops/incidents/{id}/resolve",
+    tag = "aiops",
+    params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Resolved; older evidence never re-opens it", body = crate::openapi::Resolution),
+        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Already resolved", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn resolve(
     request: HttpRequest,
     id: web::Path<String>,
@@ -160,6 +198,13 @@ fn unknown_incident(id: &str) -> ApiError {
 }
 
 /// `POST /aiops/analyze`: runs a cycle now and returns its anomalies and incidents.
+#[utoipa::path(
+    post,
+    path = "/aiops/analyze",
+    tag = "aiops",
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The cycle's anomalies and incident changes", body = crate::openapi::AnalysisReport))
+)]
 pub async fn analyze(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -170,6 +215,16 @@ pub async fn analyze(
 }
 
 /// `GET /aiops/topology[?window=DURATION]`: the service dependency graph of recent traces.
+#[utoipa::path(
+    get,
+    path = "/aiops/topology",
+    tag = "aiops",
+    params(("window" = Option<String>, Query, description = "How far back, 1s to 24h (e.g. 5m); default the analysis window")),
+    responses(
+        (status = 200, description = "Service dependency graph", body = crate::openapi::Topology),
+        (status = 400, description = "Invalid window", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn topology(
     request: HttpRequest,
     state: web::Data<AppState>,

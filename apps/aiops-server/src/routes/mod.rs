@@ -29,6 +29,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/simulate/timeout"),
     ("POST", "/simulate/clear"),
     ("GET", "/simulate/status"),
+    ("POST", "/v1/traces"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
 ];
 
 /// The default service: an unknown path gets 404 with the list of routes.

@@ -15,6 +15,21 @@ const DURATION_ACCEPTS: &str = "a number of milliseconds from 0 to 60000 (0 remo
 const RATE_ACCEPTS: &str = "a number from 0 to 1, the share of requests that fail (0 removes it)";
 
 /// `POST /simulate/delay?endpoint=&duration=`: adds `duration` ms to every request.
+#[utoipa::path(
+    post,
+    path = "/simulate/delay",
+    tag = "simulate",
+    params(
+        ("endpoint" = String, Query, description = "A demo-shop path, e.g. /payment"),
+        ("duration" = f64, Query, description = "Milliseconds to add, 0 to 60000 (0 removes the rule)"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Delay added; the rules now in force", body = crate::openapi::ChaosStatus),
+        (status = 400, description = "Invalid parameter", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delay(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -40,6 +55,21 @@ pub async fn delay(
 }
 
 /// `POST /simulate/error?endpoint=&rate=`: fails a share `rate` of requests with 500.
+#[utoipa::path(
+    post,
+    path = "/simulate/error",
+    tag = "simulate",
+    params(
+        ("endpoint" = String, Query, description = "A demo-shop path, e.g. /payment"),
+        ("rate" = f64, Query, description = "Share of requests that fail, 0 to 1 (0 removes the rule)"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Error rate set; the rules now in force", body = crate::openapi::ChaosStatus),
+        (status = 400, description = "Invalid parameter", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn error(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -66,6 +96,21 @@ pub async fn error(
 
 /// `POST /simulate/timeout?endpoint=[&duration=]`: every request hangs for `duration` ms
 /// (default: just past the timeout threshold), outlasting its caller's timeout.
+#[utoipa::path(
+    post,
+    path = "/simulate/timeout",
+    tag = "simulate",
+    params(
+        ("endpoint" = String, Query, description = "A demo-shop path, e.g. /payment"),
+        ("duration" = Option<f64>, Query, description = "Milliseconds each request hangs; default just past the timeout threshold"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Requests will hang; the rules now in force", body = crate::openapi::ChaosStatus),
+        (status = 400, description = "Invalid parameter", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn timeout(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -94,6 +139,13 @@ pub async fn timeout(
 }
 
 /// `POST /simulate/clear`: removes every rule.
+#[utoipa::path(
+    post,
+    path = "/simulate/clear",
+    tag = "simulate",
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "Every rule removed", body = crate::openapi::ChaosStatus))
+)]
 pub async fn clear(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -108,6 +160,12 @@ pub async fn clear(
 }
 
 /// `GET /simulate/status`: the active rules, per endpoint.
+#[utoipa::path(
+    get,
+    path = "/simulate/status",
+    tag = "simulate",
+    responses((status = 200, description = "The rules in force", body = crate::openapi::ChaosStatus))
+)]
 pub async fn status(
     request: HttpRequest,
     state: web::Data<AppState>,

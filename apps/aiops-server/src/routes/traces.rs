@@ -14,6 +14,17 @@ const TRACE_ID_FORMAT: &str = "32 lower-case hexadecimal digits, not all zero \
      (e.g. 4bf92f3577b34da6a3ce929d0e0e4736), as in the x-trace-id response header";
 
 /// `GET /aiops/traces/{trace_id}`.
+#[utoipa::path(
+    get,
+    path = "/aiops/traces/{trace_id}",
+    tag = "aiops",
+    params(("trace_id" = String, Path, description = "32 lower-case hex digits (the x-trace-id response header)")),
+    responses(
+        (status = 200, description = "The trace as a span tree", body = crate::openapi::TraceTree),
+        (status = 400, description = "Invalid trace id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No spans of that trace are kept", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn trace(
     request: HttpRequest,
     trace_id: web::Path<String>,

@@ -1,0 +1,476 @@
+//! OpenTelemetry trace ingest: `POST /v1/traces` as the OTLP/HTTP specification describes it.
+//!
+//! Bodies are `application/x-protobuf` or `application/json` (OTLP's JSON encoding), optionally
+//! gzip-compressed. Both the body as sent and the body once decompressed are size-limited; the
+//! decompressor reads at most one byte past the limit, so a small "zip bomb" costs no more
+//! than a legitimate request. Decoding and mapping run on the blocking thread pool, off the
+//! HTTP workers. Spans are mapped by `aiops_telemetry_core::otlp` and recorded through the same
+//! collector as the demo shop's, so the same analysis sees them.
+//!
+//! The answer is an `ExportTraceServiceResponse` in the request's encoding, with a partial
+//! success (`rejectedSpans`, `errorMessage`) when some spans could not be used; a body that
+//! cannot be read at all is a 400, 413 or 415 with a JSON `{"error": ...}` body.
+
+use std::io::Read;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, web};
+use aiops_telemetry_core::otlp::{
+    self, ExportTraceServiceRequest, OtlpDecodeError, OtlpSpans, encode_json_response,
+    encode_protobuf_response,
+};
+use flate2::read::MultiGzDecoder;
+use serde_json::json;
+use thiserror::Error;
+
+use crate::api_error::ApiError;
+use crate::guards;
+use crate::routes::method_not_allowed;
+use crate::state::AppState;
+
+/// The route, as OTLP/HTTP exporters default to it.
+pub const PATH: &str = "/v1/traces";
+
+/// The content types the route reads.
+pub const CONTENT_TYPES: [&str; 2] = [PROTOBUF, JSON];
+
+/// The content encodings the route reads.
+pub const CONTENT_ENCODINGS: [&str; 2] = ["gzip", "identity"];
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// How large an OTLP request may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Largest body accepted as sent (compressed, when it is), in bytes.
+    pub max_body_bytes: usize,
+    /// Largest body accepted once decompressed, in bytes.
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for IngestLimits {
+    /// 8 MiB as sent, 32 MiB decompressed: several times the largest batch an OpenTelemetry
+    /// Collector sends with its default batch sizes.
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_decompressed_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl IngestLimits {
+    /// Checks the limits, naming the option and what it accepts.
+    pub fn validate(&self) -> Result<(), String> {
+        const RANGE: std::ops::RangeInclusive<usize> = 1024..=1 << 30;
+        if !RANGE.contains(&self.max_body_bytes) {
+            return Err(format!(
+                "invalid otlp-max-body-bytes {}; accepted: 1024 to 1073741824",
+                self.max_body_bytes
+            ));
+        }
+        if !RANGE.contains(&self.max_decompressed_bytes)
+            || self.max_decompressed_bytes < self.max_body_bytes
+        {
+            return Err(format!(
+                "invalid otlp-max-decompressed-bytes {}; accepted: at least \
+                 otlp-max-body-bytes ({}) and at most 1073741824",
+                self.max_decompressed_bytes, self.max_body_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The two OTLP/HTTP encodings; the response uses the request's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/x-protobuf`.
+    Protobuf,
+    /// `application/json`.
+    Json,
+}
+
+impl Encoding {
+    /// The encoding a `Content-Type` header names (parameters such as `charset` are ignored).
+    pub fn from_content_type(header: Option<&str>) -> Result<Self, IngestError> {
+        let Some(header) = header else {
+            return Err(IngestError::ContentType(String::new()));
+        };
+        let media_type = header.split(';').next().unwrap_or("").trim();
+        if media_type.eq_ignore_ascii_case(PROTOBUF)
+            || media_type.eq_ignore_ascii_case("application/protobuf")
+        {
+            Ok(Self::Protobuf)
+        } else if media_type.eq_ignore_ascii_case(JSON) {
+            Ok(Self::Json)
+        } else {
+            Err(IngestError::ContentType(header.to_owned()))
+        }
+    }
+
+    /// The `Content-Type` of the response.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => PROTOBUF,
+            Self::Json => JSON,
+        }
+    }
+}
+
+/// Why an OTLP request was refused as a whole.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The `Content-Type` is missing or not one the route reads (415).
+    #[error(
+        "otlp: unsupported content type {0:?}; accepted: application/x-protobuf, application/json"
+    )]
+    ContentType(String),
+    /// The `Content-Encoding` is not one the route reads (415).
+    #[error("otlp: unsupported content encoding {0:?}; accepted: gzip, identity")]
+    ContentEncoding(String),
+    /// The body as sent is over the limit (413).
+    #[error("otlp: request body is too large; accepted: at most {limit} bytes as sent")]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body decompresses to more than the limit (413).
+    #[error("otlp: request body is too large once decompressed; accepted: at most {limit} bytes")]
+    DecompressedTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body says gzip but is not (400).
+    #[error("otlp: invalid gzip body: {0}")]
+    Gzip(String),
+    /// The body could not be read from the connection (400).
+    #[error("otlp: could not read the request body: {0}")]
+    Read(String),
+    /// The body is not an `ExportTraceServiceRequest` in the declared encoding (400).
+    #[error("{0}")]
+    Decode(#[from] OtlpDecodeError),
+    /// The body decoded but held no spans at all (400).
+    #[error(
+        "otlp: the request holds no spans; accepted: an ExportTraceServiceRequest with at least one span"
+    )]
+    NoSpans,
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        let message = error.to_string();
+        match error {
+            IngestError::ContentType(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
+                    .with("accepted_content_types", json!(CONTENT_TYPES))
+            }
+            IngestError::ContentEncoding(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
+                    .with("accepted_content_encodings", json!(CONTENT_ENCODINGS))
+            }
+            IngestError::BodyTooLarge { limit } | IngestError::DecompressedTooLarge { limit } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+                    .with("limit_bytes", json!(limit))
+            }
+            IngestError::Gzip(_)
+            | IngestError::Read(_)
+            | IngestError::Decode(_)
+            | IngestError::NoSpans => ApiError::bad_request(message),
+        }
+    }
+}
+
+/// Registers `POST /v1/traces`; when an API token is configured, exporters send it as
+/// `Authorization: Bearer <token>` (e.g. `OTEL_EXPORTER_OTLP_HEADERS`).
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::resource(PATH)
+            .wrap(from_fn(guards::require_token))
+            .route(web::post().to(export_traces))
+            .default_service(web::to(method_not_allowed(&["POST"]))),
+    );
+}
+
+/// `POST /v1/traces`: records the spans of an OTLP `ExportTraceServiceRequest`.
+#[utoipa::path(
+    post,
+    path = "/v1/traces",
+    tag = "ingest",
+    request_body(
+        description = "An OTLP ExportTraceServiceRequest; `Content-Encoding: gzip` is accepted",
+        content(
+            (crate::openapi::ExportTraceServiceRequest = "application/x-protobuf"),
+            (crate::openapi::ExportTraceServiceRequest = "application/json"),
+        )
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Accepted; partial success names rejected spans", content(
+            (crate::openapi::ExportTraceServiceResponse = "application/x-protobuf"),
+            (crate::openapi::ExportTraceServiceResponse = "application/json"),
+        )),
+        (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body too large, as sent or decompressed", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Unsupported content type or encoding", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn export_traces(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.settings.ingest;
+    let encoding = Encoding::from_content_type(header(&request, CONTENT_TYPE))?;
+    let gzip = is_gzip(header(&request, CONTENT_ENCODING))?;
+    let declared =
+        header(&request, CONTENT_LENGTH).and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        return Err(IngestError::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        }
+        .into());
+    }
+    let body = match payload.to_bytes_limited(limits.max_body_bytes).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(IngestError::Read(error.to_string()).into()),
+        Err(_) => {
+            return Err(IngestError::BodyTooLarge {
+                limit: limits.max_body_bytes,
+            }
+            .into());
+        }
+    };
+
+    let mapped = web::block(move || decode_and_map(&body, encoding, gzip, limits))
+        .await
+        .map_err(|_| ApiError::unavailable("otlp: the server is shutting down; retry later"))??;
+
+    let response = accept(&state, mapped);
+    let body = match encoding {
+        Encoding::Protobuf => encode_protobuf_response(&response),
+        Encoding::Json => encode_json_response(&response),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(encoding.content_type())
+        .body(body))
+}
+
+/// Records the usable spans and builds the OTLP response.
+fn accept(state: &AppState, mapped: OtlpSpans) -> otlp::ExportTraceServiceResponse {
+    let mut response = mapped.response();
+    let rejected = mapped.rejected;
+    let outcome = state.record_spans(mapped.spans);
+    state.span_metrics.add_rejected(rejected);
+    if rejected > 0 {
+        log::debug!(
+            "rejected={rejected} reason={:?} Rejected OTLP spans.",
+            response
+                .partial_success
+                .as_ref()
+                .map(|p| p.error_message.as_str())
+        );
+    }
+    if outcome.dropped > 0 {
+        // Dropped spans were still seen by the live analysis; only their storage was skipped,
+        // so they are not rejected, but the sender deserves to know (a warning, per OTLP).
+        let warning = format!(
+            "{} spans were analysed but not stored: the span queue is full",
+            outcome.dropped
+        );
+        let partial = response
+            .partial_success
+            .get_or_insert_with(Default::default);
+        if partial.error_message.is_empty() {
+            partial.error_message = warning;
+        } else {
+            partial.error_message = format!("{}; {warning}", partial.error_message);
+        }
+    }
+    response
+}
+
+/// Decompresses (bounded), decodes and maps a body; CPU-bound, run off the HTTP workers.
+pub fn decode_and_map(
+    body: &[u8],
+    encoding: Encoding,
+    gzip: bool,
+    limits: IngestLimits,
+) -> Result<OtlpSpans, IngestError> {
+    let decompressed;
+    let bytes = if gzip {
+        decompressed = gunzip(body, limits.max_decompressed_bytes)?;
+        &decompressed[..]
+    } else {
+        body
+    };
+    let request: ExportTraceServiceRequest = match encoding {
+        Encoding::Protobuf => otlp::decode_protobuf(bytes)?,
+        Encoding::Json => otlp::decode_json(bytes)?,
+    };
+    let mapped = otlp::spans_from_request(&request);
+    if mapped.total() == 0 {
+        return Err(IngestError::NoSpans);
+    }
+    Ok(mapped)
+}
+
+/// Decompresses gzip, reading at most `limit + 1` bytes of output.
+pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    MultiGzDecoder::new(body)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|error| IngestError::Gzip(error.to_string()))?;
+    if out.len() > limit {
+        return Err(IngestError::DecompressedTooLarge { limit });
+    }
+    Ok(out)
+}
+
+fn is_gzip(header: Option<&str>) -> Result<bool, IngestError> {
+    match header.map(str::trim) {
+        None | Some("") => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("identity") => Ok(false),
+        Some(value)
+            if value.eq_ignore_ascii_case("gzip") || value.eq_ignore_ascii_case("x-gzip") =>
+        {
+            Ok(true)
+        }
+        Some(value) => Err(IngestError::ContentEncoding(value.to_owned())),
+    }
+}
+
+fn header(request: &HttpRequest, name: HeaderName) -> Option<&str> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).expect("compresses");
+        encoder.finish().expect("finishes")
+    }
+
+    const ONE_SPAN: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{
+        "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+        "name":"GET /","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+
+    #[test]
+    fn content_types_ignore_parameters_and_case() {
+        assert_eq!(
+            Encoding::from_content_type(Some("application/json; charset=utf-8")).ok(),
+            Some(Encoding::Json)
+        );
+        assert_eq!(
+            Encoding::from_content_type(Some("Application/X-Protobuf")).ok(),
+            Some(Encoding::Protobuf)
+        );
+        assert!(matches!(
+            Encoding::from_content_type(Some("text/plain")),
+            Err(IngestError::ContentType(_))
+        ));
+        assert!(matches!(
+            Encoding::from_content_type(None),
+            Err(IngestError::ContentType(_))
+        ));
+    }
+
+    #[test]
+    fn only_gzip_and_identity_encodings_are_read() {
+        assert!(is_gzip(Some("gzip")).expect("gzip"));
+        assert!(!is_gzip(Some("identity")).expect("identity"));
+        assert!(!is_gzip(None).expect("none"));
+        assert!(matches!(
+            is_gzip(Some("br")),
+            Err(IngestError::ContentEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn gzip_bodies_are_decoded() {
+        let mapped = decode_and_map(
+            &gzip(ONE_SPAN.as_bytes()),
+            Encoding::Json,
+            true,
+            IngestLimits::default(),
+        )
+        .expect("valid");
+        assert_eq!(mapped.spans.len(), 1);
+    }
+
+    #[test]
+    fn decompression_stops_one_byte_past_the_limit() {
+        let bomb = gzip(&vec![0u8; 10 * 1024 * 1024]);
+        assert!(bomb.len() < 64 * 1024, "zeros compress well");
+        assert!(matches!(
+            gunzip(&bomb, 1024 * 1024),
+            Err(IngestError::DecompressedTooLarge { limit: 1_048_576 })
+        ));
+        assert_eq!(gunzip(&gzip(b"abc"), 3).expect("at the limit"), b"abc");
+    }
+
+    #[test]
+    fn a_body_that_is_not_gzip_is_a_bad_request() {
+        assert!(matches!(
+            gunzip(b"plain text", 1024),
+            Err(IngestError::Gzip(_))
+        ));
+    }
+
+    #[test]
+    fn a_request_without_spans_is_refused() {
+        let empty = decode_and_map(b"{}", Encoding::Json, false, IngestLimits::default());
+        assert!(matches!(empty, Err(IngestError::NoSpans)));
+        let no_spans = decode_and_map(b"", Encoding::Protobuf, false, IngestLimits::default());
+        assert!(matches!(no_spans, Err(IngestError::NoSpans)));
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        assert!(IngestLimits::default().validate().is_ok());
+        let inverted = IngestLimits {
+            max_body_bytes: 1 << 20,
+            max_decompressed_bytes: 1 << 19,
+        };
+        assert!(
+            inverted
+                .validate()
+                .expect_err("inverted")
+                .contains("accepted")
+        );
+    }
+
+    #[test]
+    fn error_messages_say_what_is_accepted() {
+        assert_eq!(
+            IngestError::ContentType("text/plain".into()).to_string(),
+            "otlp: unsupported content type \"text/plain\"; accepted: application/x-protobuf, application/json"
+        );
+        assert_eq!(
+            IngestError::ContentEncoding("br".into()).to_string(),
+            "otlp: unsupported content encoding \"br\"; accepted: gzip, identity"
+        );
+        assert_eq!(
+            IngestError::DecompressedTooLarge { limit: 10 }.to_string(),
+            "otlp: request body is too large once decompressed; accepted: at most 10 bytes"
+        );
+        assert_eq!(
+            IngestError::NoSpans.to_string(),
+            "otlp: the request holds no spans; accepted: an ExportTraceServiceRequest with at least one span"
+        );
+    }
+}

@@ -1,0 +1,449 @@
+//! `GET /metrics`: the engine and what it watches, in the Prometheus text format.
+//!
+//! Every scrape gathers a [`Scrape`] (per-endpoint request series counted from spans, ingest
+//! and queue counters, and what the analysis actor knows: cycles, incidents, baselines) and
+//! encodes it with `prometheus-client`. Nothing is computed per request beyond the span
+//! counters of [`SpanMetrics`](crate::span_metrics::SpanMetrics); the rest is read when
+//! Prometheus asks. Names follow `aiops_<name>_<unit>[_total]`.
+
+use actix_web::{HttpResponse, web};
+use aiops_analyzer::Severity;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet, prometheus_text};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::routes::method_not_allowed;
+use crate::span_metrics::{EndpointSnapshot, HistogramSnapshot};
+use crate::state::AppState;
+
+/// The route.
+pub const PATH: &str = "/metrics";
+
+/// Registers `GET /metrics`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::resource(PATH)
+            .route(web::get().to(metrics))
+            .default_service(web::to(method_not_allowed(&["GET"]))),
+    );
+}
+
+/// `GET /metrics`: the Prometheus text exposition (format 0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
+)]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let scrape = Scrape::gather(&state).await;
+    match scrape.encode() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(prometheus_text::CONTENT_TYPE)
+            .body(text),
+        Err(_) => HttpResponse::InternalServerError()
+            .json(serde_json::json!({"error": "metrics: could not encode the exposition"})),
+    }
+}
+
+/// What the analysis actor contributes to a scrape.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnalysisSnapshot {
+    /// Cycles run since start.
+    pub cycles: u64,
+    /// How long cycles took.
+    pub cycle_duration: HistogramSnapshot,
+    /// Active incidents per severity, every severity present.
+    pub active_incidents: Vec<(Severity, u64)>,
+    /// One entry per learned baseline.
+    pub baselines: Vec<BaselineGauges>,
+}
+
+/// One endpoint's baseline, as gauges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BaselineGauges {
+    /// The `service` label.
+    pub service: String,
+    /// The `endpoint` label.
+    pub endpoint: String,
+    /// Mean latency, seconds.
+    pub mean_seconds: f64,
+    /// 95th percentile latency, seconds.
+    pub p95_seconds: f64,
+    /// Share of requests that fail.
+    pub error_ratio: f64,
+    /// Requests learned from.
+    pub samples: u64,
+}
+
+/// Everything one scrape shows, read once and then encoded.
+#[derive(Clone, Debug, Default)]
+pub struct Scrape {
+    /// Per-endpoint request series.
+    pub endpoints: Vec<EndpointSnapshot>,
+    /// Spans the engine's collector accepted.
+    pub spans_ingested: u64,
+    /// Spans dropped because the storage queue was full.
+    pub spans_dropped: u64,
+    /// OTLP spans refused as unusable (partial success).
+    pub spans_rejected: u64,
+    /// Spans waiting for the storage writer.
+    pub queue_depth: u64,
+    /// Spans written to storage.
+    pub spans_written: u64,
+    /// The analysis actor's part; `None` when it did not answer (shutting down).
+    pub analysis: Option<AnalysisSnapshot>,
+}
+
+impl Scrape {
+    /// Reads every source once.
+    pub async fn gather(state: &AppState) -> Self {
+        let writer = state.writer.stats();
+        let analysis = state
+            .analysis
+            .inspect(|view| {
+                let book = view.engine.incidents();
+                let active = book.active();
+                let severities = [
+                    Severity::Low,
+                    Severity::Medium,
+                    Severity::High,
+                    Severity::Critical,
+                ];
+                AnalysisSnapshot {
+                    cycles: view.cycles,
+                    cycle_duration: view.cycle_duration.snapshot(),
+                    active_incidents: severities
+                        .into_iter()
+                        .map(|severity| {
+                            let count = active
+                                .iter()
+                                .filter(|incident| incident.severity == severity)
+                                .count();
+                            (severity, count as u64)
+                        })
+                        .collect(),
+                    baselines: view
+                        .engine
+                        .analyzer()
+                        .baselines()
+                        .into_iter()
+                        .map(|baseline| BaselineGauges {
+                            service: baseline.endpoint.service,
+                            endpoint: baseline.endpoint.operation,
+                            mean_seconds: baseline.mean_ms / 1e3,
+                            p95_seconds: baseline.p95_ms / 1e3,
+                            error_ratio: baseline.error_rate,
+                            samples: baseline.sample_count,
+                        })
+                        .collect(),
+                }
+            })
+            .await
+            .ok();
+        Self {
+            endpoints: state.span_metrics.snapshot(),
+            spans_ingested: state.counters.accepted(),
+            spans_dropped: state.counters.dropped(),
+            spans_rejected: state.span_metrics.rejected(),
+            queue_depth: writer.queued as u64,
+            spans_written: writer.written,
+            analysis,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(self) -> Result<String, std::fmt::Error> {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self));
+        let mut text = String::new();
+        prometheus_text::encode(&mut text, &registry)?;
+        Ok(text)
+    }
+}
+
+type Labels<'a> = [(&'static str, &'a str); 2];
+
+fn endpoint_labels<'a>(service: &'a str, endpoint: &'a str) -> Labels<'a> {
+    [("service", service), ("endpoint", endpoint)]
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let seconds = Unit::Seconds;
+        let mut family = encoder.encode_descriptor(
+            "aiops_requests",
+            "Requests served per monitored endpoint (server and consumer spans).",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in &self.endpoints {
+            let labels = endpoint_labels(&series.service, &series.endpoint);
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&series.duration.count, None)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "aiops_request_errors",
+            "Requests that failed (status ERROR or HTTP 5xx) per monitored endpoint.",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in &self.endpoints {
+            let labels = endpoint_labels(&series.service, &series.endpoint);
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&series.errors, None)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "aiops_request_duration",
+            "Latency of requests per monitored endpoint.",
+            Some(&seconds),
+            MetricType::Histogram,
+        )?;
+        for series in &self.endpoints {
+            let labels = endpoint_labels(&series.service, &series.endpoint);
+            let histogram = &series.duration;
+            family
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(
+                    histogram.sum_seconds,
+                    histogram.count,
+                    &histogram.bounded_buckets(),
+                    None,
+                )?;
+        }
+
+        counter(
+            &mut encoder,
+            "aiops_spans_ingested",
+            "Spans accepted by the engine.",
+            self.spans_ingested,
+        )?;
+        counter(
+            &mut encoder,
+            "aiops_spans_dropped",
+            "Spans not stored because the storage queue was full (still analysed live).",
+            self.spans_dropped,
+        )?;
+        counter(
+            &mut encoder,
+            "aiops_spans_rejected",
+            "OTLP spans refused as unusable (invalid ids or timing), reported as partial success.",
+            self.spans_rejected,
+        )?;
+        counter(
+            &mut encoder,
+            "aiops_spans_written",
+            "Spans written to storage.",
+            self.spans_written,
+        )?;
+        gauge(
+            &mut encoder,
+            "aiops_span_queue_depth",
+            "Spans waiting for the storage writer.",
+            self.queue_depth as f64,
+        )?;
+
+        if let Some(analysis) = &self.analysis {
+            encode_analysis(&mut encoder, analysis)?;
+        }
+        Ok(())
+    }
+}
+
+fn encode_analysis(
+    encoder: &mut DescriptorEncoder<'_>,
+    analysis: &AnalysisSnapshot,
+) -> Result<(), std::fmt::Error> {
+    let seconds = Unit::Seconds;
+    counter(
+        encoder,
+        "aiops_analysis_cycles",
+        "Analysis cycles run since start.",
+        analysis.cycles,
+    )?;
+    let histogram = &analysis.cycle_duration;
+    encoder
+        .encode_descriptor(
+            "aiops_analysis_cycle_duration",
+            "Time one analysis cycle took (window stats, detection, RCA, incidents).",
+            Some(&seconds),
+            MetricType::Histogram,
+        )?
+        .encode_histogram::<NoLabelSet>(
+            histogram.sum_seconds,
+            histogram.count,
+            &histogram.bounded_buckets(),
+            None,
+        )?;
+
+    let mut family = encoder.encode_descriptor(
+        "aiops_incidents_active",
+        "Active incidents per severity.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (severity, count) in &analysis.active_incidents {
+        let labels = [("severity", severity.as_str())];
+        family
+            .encode_family(&labels)?
+            .encode_gauge(&(*count as i64))?;
+    }
+
+    let baselines = &analysis.baselines;
+    baseline_gauge(
+        encoder,
+        "aiops_baseline_latency_mean",
+        "Learned mean latency per endpoint.",
+        Some(&seconds),
+        baselines,
+        |b| b.mean_seconds,
+    )?;
+    baseline_gauge(
+        encoder,
+        "aiops_baseline_latency_p95",
+        "Learned 95th percentile latency per endpoint.",
+        Some(&seconds),
+        baselines,
+        |b| b.p95_seconds,
+    )?;
+    baseline_gauge(
+        encoder,
+        "aiops_baseline_error_ratio",
+        "Learned share of failing requests per endpoint.",
+        None,
+        baselines,
+        |b| b.error_ratio,
+    )?;
+    baseline_gauge(
+        encoder,
+        "aiops_baseline_samples",
+        "Requests the baseline was learned from, per endpoint.",
+        None,
+        baselines,
+        |b| b.samples as f64,
+    )?;
+    Ok(())
+}
+
+fn baseline_gauge(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    baselines: &[BaselineGauges],
+    value: impl Fn(&BaselineGauges) -> f64,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+    for baseline in baselines {
+        let labels = endpoint_labels(&baseline.service, &baseline.endpoint);
+        family
+            .encode_family(&labels)?
+            .encode_gauge(&value(baseline))?;
+    }
+    Ok(())
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    encoder
+        .encode_descriptor(name, help, None, MetricType::Counter)?
+        .encode_counter::<NoLabelSet, _, u64>(&value, None)
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    encoder
+        .encode_descriptor(name, help, None, MetricType::Gauge)?
+        .encode_gauge(&value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span_metrics::DurationHistogram;
+
+    fn sample() -> Scrape {
+        let histogram = DurationHistogram::default();
+        histogram.observe_nanos(30_000_000);
+        histogram.observe_nanos(3_000_000_000);
+        Scrape {
+            endpoints: vec![EndpointSnapshot {
+                service: "shop".into(),
+                endpoint: "GET /items/{id} \"quoted\"".into(),
+                errors: 1,
+                duration: histogram.snapshot(),
+            }],
+            spans_ingested: 2,
+            spans_dropped: 0,
+            spans_rejected: 3,
+            queue_depth: 5,
+            spans_written: 1,
+            analysis: Some(AnalysisSnapshot {
+                cycles: 4,
+                cycle_duration: histogram.snapshot(),
+                active_incidents: vec![(Severity::High, 1), (Severity::Low, 0)],
+                baselines: vec![BaselineGauges {
+                    service: "shop".into(),
+                    endpoint: "/payment".into(),
+                    mean_seconds: 0.18,
+                    p95_seconds: 0.25,
+                    error_ratio: 0.01,
+                    samples: 120,
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn exposition_names_every_family_with_its_unit_and_suffix() {
+        let text = sample().encode().expect("encodes");
+        for name in [
+            "# TYPE aiops_requests_total counter",
+            "# TYPE aiops_request_errors_total counter",
+            "# TYPE aiops_request_duration_seconds histogram",
+            "# TYPE aiops_spans_ingested_total counter",
+            "# TYPE aiops_spans_dropped_total counter",
+            "# TYPE aiops_spans_rejected_total counter",
+            "# TYPE aiops_span_queue_depth gauge",
+            "# TYPE aiops_analysis_cycle_duration_seconds histogram",
+            "# TYPE aiops_incidents_active gauge",
+            "# TYPE aiops_baseline_latency_mean_seconds gauge",
+            "# TYPE aiops_baseline_error_ratio gauge",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+        assert!(text.contains(
+            "aiops_request_duration_seconds_bucket{service=\"shop\",endpoint=\"GET /items/{id} \\\"quoted\\\"\",le=\"0.05\"} 1"
+        ), "{text}");
+        assert!(
+            text.contains("aiops_incidents_active{severity=\"high\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aiops_baseline_samples{service=\"shop\",endpoint=\"/payment\"} 120"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn exposition_without_the_analysis_part_still_encodes() {
+        let scrape = Scrape {
+            analysis: None,
+            ..sample()
+        };
+        let text = scrape.encode().expect("encodes");
+        assert!(!text.contains("aiops_incidents_active"));
+        assert!(text.contains("aiops_spans_ingested_total 2"));
+    }
+}

@@ -1,0 +1,346 @@
+//! `aiops replay --otlp-file FILE`: a post-mortem from recorded traces.
+//!
+//! The file holds OTLP JSON lines as the OpenTelemetry Collector's file exporter writes them,
+//! one `ExportTraceServiceRequest` per line. Every span is read first (the exporter writes
+//! batches in arrival order, not time order), then the spans are fed to the same
+//! [`Engine`] the server runs, in order of their end time, on a virtual clock: each cycle runs at
+//! `t`, after every span that ended by `t` was recorded, and `t` advances by the analysis
+//! interval. Time comes from the data, never from the wall clock, so a replay gives the same
+//! incidents every time, whenever it runs.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use aiops_analyzer::ConfigError;
+use aiops_rca::{Engine, EngineConfig, Incident};
+use aiops_telemetry_core::Span;
+use aiops_telemetry_core::otlp::{self, OtlpDecodeError};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::cli::ServeArgs;
+use crate::render;
+
+/// Options of `aiops replay`.
+#[derive(Clone, Debug, Args)]
+pub struct ReplayArgs {
+    /// OTLP JSON lines file (one ExportTraceServiceRequest per line), as the OpenTelemetry
+    /// Collector's file exporter writes it.
+    #[arg(long, value_name = "FILE")]
+    pub otlp_file: PathBuf,
+
+    /// Output: `json` prints {"incidents": [...]}, `text` a summary for people.
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Json)]
+    pub format: ReplayFormat,
+
+    /// JSON configuration file with the detection knobs (the same file `aiops serve --config`
+    /// reads; options that only concern serving are ignored).
+    #[arg(long, env = "AIOPS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// How `aiops replay` prints its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormat {
+    /// `{"incidents": [...], "replay": {...}}`.
+    Json,
+    /// A human summary.
+    Text,
+}
+
+/// Why a replay failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The file could not be read.
+    #[error("replay: cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line is not an OTLP JSON `ExportTraceServiceRequest`.
+    #[error("replay: line {line}: {source}")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong with it.
+        source: OtlpDecodeError,
+    },
+    /// The file holds no usable span.
+    #[error(
+        "replay: the file holds no usable spans; accepted: OTLP JSON lines, one ExportTraceServiceRequest per line"
+    )]
+    NoSpans,
+    /// The detection configuration is invalid.
+    #[error("replay: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// The spans of a file, and what was rejected on the way.
+#[derive(Clone, Debug, Default)]
+pub struct RecordedSpans {
+    /// Usable spans, in file order.
+    pub spans: Vec<Span>,
+    /// Lines read (blank lines included).
+    pub lines: usize,
+    /// Spans rejected as unusable.
+    pub rejected: u64,
+    /// The first few rejection reasons.
+    pub rejection_reasons: Vec<String>,
+}
+
+/// What a replay found.
+#[derive(Clone, Debug)]
+pub struct ReplayReport {
+    /// Every incident opened, in order of detection, as the replay left it.
+    pub incidents: Vec<Incident>,
+    /// Spans replayed.
+    pub spans: usize,
+    /// Spans rejected as unusable.
+    pub rejected: u64,
+    /// The first few rejection reasons.
+    pub rejection_reasons: Vec<String>,
+    /// Analysis cycles run.
+    pub cycles: u64,
+    /// The virtual time of the first cycle, Unix nanoseconds.
+    pub first_cycle_unix_nanos: u64,
+    /// The virtual time of the last cycle, Unix nanoseconds.
+    pub last_cycle_unix_nanos: u64,
+}
+
+/// Reads OTLP JSON lines; a malformed line is an error naming its number.
+pub fn read_otlp_lines(reader: impl BufRead) -> Result<RecordedSpans, ReplayError> {
+    let mut recorded = RecordedSpans::default();
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let line_number = index + 1;
+        let line = line.map_err(|source| ReplayError::Line {
+            line: line_number,
+            source: OtlpDecodeError::Json(source.to_string()),
+        })?;
+        recorded.lines = line_number;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let request = otlp::decode_json(&line).map_err(|source| ReplayError::Line {
+            line: line_number,
+            source,
+        })?;
+        let mapped = otlp::spans_from_request(&request);
+        recorded.rejected += mapped.rejected;
+        for reason in mapped.errors {
+            if recorded.rejection_reasons.len() < otlp::MAX_REJECTION_REASONS {
+                recorded
+                    .rejection_reasons
+                    .push(format!("line {line_number}: {reason}"));
+            }
+        }
+        recorded.spans.extend(mapped.spans);
+    }
+    Ok(recorded)
+}
+
+/// Replays `recorded` through a fresh engine on a virtual clock.
+pub fn replay(recorded: RecordedSpans, config: EngineConfig) -> Result<ReplayReport, ReplayError> {
+    let RecordedSpans {
+        mut spans,
+        rejected,
+        rejection_reasons,
+        ..
+    } = recorded;
+    if spans.is_empty() {
+        return Err(ReplayError::NoSpans);
+    }
+    let interval = secs_to_nanos(config.analyzer.analysis_interval_secs).max(1);
+    let mut engine = Engine::new(config)?;
+    let collector = engine.collector();
+
+    // A span reaches the engine when it ends, as it would from a live exporter.
+    spans.sort_by_key(Span::end_unix_nanos);
+    let span_count = spans.len();
+    let first_end = spans[0].end_unix_nanos();
+    // Cycles on multiples of the interval, as a server started at any moment would nearly run.
+    let mut clock = (first_end / interval)
+        .saturating_add(1)
+        .saturating_mul(interval);
+    let first_cycle = clock;
+    let mut pending = spans.into_iter().peekable();
+    let mut cycles = 0;
+    loop {
+        let mut batch = Vec::new();
+        while let Some(span) = pending.next_if(|span| span.end_unix_nanos() <= clock) {
+            batch.push(span);
+        }
+        if !batch.is_empty() {
+            let _ = collector.record_batch(batch);
+        }
+        engine.run_cycle(clock);
+        cycles += 1;
+        if pending.peek().is_none() {
+            break;
+        }
+        clock = clock.saturating_add(interval);
+    }
+
+    let mut incidents: Vec<Incident> = engine.incidents().all().into_iter().cloned().collect();
+    incidents.sort_by(|a, b| {
+        (a.first_detected_unix_nanos, &a.id).cmp(&(b.first_detected_unix_nanos, &b.id))
+    });
+    Ok(ReplayReport {
+        incidents,
+        spans: span_count,
+        rejected,
+        rejection_reasons,
+        cycles,
+        first_cycle_unix_nanos: first_cycle,
+        last_cycle_unix_nanos: clock,
+    })
+}
+
+/// Reads `path` and replays it.
+pub fn replay_file(path: &Path, config: EngineConfig) -> Result<ReplayReport, ReplayError> {
+    let file = File::open(path).map_err(|source| ReplayError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    replay(read_otlp_lines(BufReader::new(file))?, config)
+}
+
+/// `{"incidents": [...], "replay": {...}}`, incidents in the HTTP API's shape.
+pub fn to_json(report: &ReplayReport) -> Value {
+    json!({
+        "incidents": report.incidents.iter().map(render::incident).collect::<Vec<_>>(),
+        "replay": {
+            "spans": report.spans,
+            "rejected_spans": report.rejected,
+            "rejection_reasons": report.rejection_reasons,
+            "cycles": report.cycles,
+            "first_cycle": render::iso(report.first_cycle_unix_nanos),
+            "last_cycle": render::iso(report.last_cycle_unix_nanos),
+        },
+    })
+}
+
+/// A summary for people: one paragraph per incident.
+pub fn to_text(report: &ReplayReport, source: &str) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Replayed {} spans from {source} ({} rejected) in {} cycles, {} to {}.",
+        report.spans,
+        report.rejected,
+        report.cycles,
+        render::iso(report.first_cycle_unix_nanos),
+        render::iso(report.last_cycle_unix_nanos),
+    );
+    for reason in &report.rejection_reasons {
+        let _ = writeln!(text, "  rejected: {reason}");
+    }
+    match report.incidents.len() {
+        0 => text.push_str("No incidents.\n"),
+        1 => text.push_str("1 incident:\n"),
+        count => {
+            let _ = writeln!(text, "{count} incidents:");
+        }
+    }
+    for incident in &report.incidents {
+        let cause = &incident.root_cause;
+        let _ = writeln!(
+            text,
+            "\n{}  {}  {}  {}",
+            incident.id,
+            incident.severity.as_str(),
+            if incident.is_active() {
+                "active"
+            } else {
+                "resolved"
+            },
+            incident.title
+        );
+        let _ = writeln!(
+            text,
+            "  root cause:  {} {} ({}, confidence {:.2})",
+            cause.service,
+            cause.endpoint,
+            cause.kind.as_str(),
+            cause.confidence
+        );
+        let _ = writeln!(text, "               {}", cause.description);
+        let candidates: Vec<String> = cause
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(rank, candidate)| {
+                format!(
+                    "{}. {} {} ({:.2})",
+                    rank + 1,
+                    candidate.service,
+                    candidate.endpoint,
+                    candidate.score
+                )
+            })
+            .collect();
+        let _ = writeln!(text, "  candidates:  {}", candidates.join("  "));
+        let affected: Vec<String> = incident
+            .affected_endpoints
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = writeln!(text, "  affected:    {}", affected.join(", "));
+        let _ = writeln!(
+            text,
+            "  detected:    {}, last updated {}, {} alerts",
+            render::iso(incident.first_detected_unix_nanos),
+            render::iso(incident.last_updated_unix_nanos),
+            incident.alert_count
+        );
+    }
+    text
+}
+
+/// `aiops replay`: resolves the detection knobs (defaults, then `--config`), replays the file
+/// and prints the report to standard output.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    let serve = ServeArgs {
+        config: args.config.clone(),
+        ..ServeArgs::default()
+    };
+    let config = serve.resolve().map_err(anyhow::Error::msg)?;
+    let report = replay_file(&args.otlp_file, config.engine_config())?;
+    let mut out = std::io::stdout().lock();
+    print(
+        &report,
+        args.format,
+        &args.otlp_file.display().to_string(),
+        &mut out,
+    )?;
+    Ok(())
+}
+
+/// Writes `report` in `format`; `source` names the file in the text summary.
+pub fn print(
+    report: &ReplayReport,
+    format: ReplayFormat,
+    source: &str,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    match format {
+        ReplayFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &to_json(report))?;
+            writeln!(out)
+        }
+        ReplayFormat::Text => out.write_all(to_text(report, source).as_bytes()),
+    }
+}
+
+fn secs_to_nanos(secs: f64) -> u64 {
+    if secs.is_finite() && secs > 0.0 {
+        (secs * 1e9).min(u64::MAX as f64) as u64
+    } else {
+        0
+    }
+}
