@@ -224,7 +224,7 @@ fn gather(
     let mut evidence: Vec<Evidence> = Vec::new();
     for &(trace, node) in index.spans_of(&anomaly.endpoint) {
         let graph = &graphs[trace];
-        if !shows_symptom(graph.span(node), anomaly, expect.timeout_ms()) {
+        if !shows_symptom(graph, node, anomaly, expect.timeout_ms()) {
             continue;
         }
         let found = origins(graph, node, anomaly.kind, expect);

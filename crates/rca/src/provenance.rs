@@ -14,7 +14,6 @@
 //!   callee; exclusive time blames only the callee.
 
 use aiops_analyzer::{Anomaly, AnomalyKind};
-use aiops_telemetry_core::Span;
 
 use crate::explain::Expectations;
 use crate::graph::TraceGraph;
@@ -72,11 +71,20 @@ pub(crate) struct Origin {
     pub excess_ms: f64,
 }
 
-/// Whether `span` of the anomalous endpoint shows the anomaly's symptom.
-pub(crate) fn shows_symptom(span: &Span, anomaly: &Anomaly, timeout_ms: f64) -> bool {
+/// Whether `node` (a span of the anomalous endpoint) shows the anomaly's symptom.
+///
+/// A timeout shows as a span past the timeout, but also as a span that answered 504 or
+/// outlived its caller: the detector's timeout and the callers' client timeouts need not agree.
+pub(crate) fn shows_symptom(
+    graph: &TraceGraph<'_>,
+    node: usize,
+    anomaly: &Anomaly,
+    timeout_ms: f64,
+) -> bool {
+    let span = graph.span(node);
     match anomaly.kind {
         AnomalyKind::ErrorStorm => span.is_error(),
-        AnomalyKind::Timeout => span.duration_ms() >= timeout_ms,
+        AnomalyKind::Timeout => span.http_status == Some(504) || hung(graph, node, timeout_ms),
         AnomalyKind::LatencySpike => {
             let threshold = anomaly.baseline + (anomaly.observed - anomaly.baseline) / 2.0;
             span.duration_ms() > threshold.max(anomaly.baseline)

@@ -76,8 +76,11 @@ pub struct RootCause {
     /// A sentence in the seed's format, using the root endpoint's own figures, e.g.
     /// `Latency spike: 1250ms (baseline: 180ms, 6.9x slower)`.
     pub description: String,
-    /// Share of the anomalous traces this root cause explains, in `[0, 1]`. An anomaly with no
-    /// sampled traces is explained by its own endpoint with confidence 1.
+    /// Share of the anomalous traces (sampled traces in which an explained anomaly's endpoint
+    /// shows its symptom) that lead back to this endpoint, in `[0, 1]`. Anomalies that no
+    /// sampled trace shows are explained by their own endpoint with confidence 1: the
+    /// detector's evidence is all there is. An endpoint that stands in for its own anomaly
+    /// although its traces pointed nowhere gets 0.
     pub confidence: f64,
     /// The earliest span that failed (or was slow) at the root cause, when traces were sampled.
     pub first_failing_span: Option<SpanRef>,

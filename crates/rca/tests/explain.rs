@@ -147,6 +147,22 @@ fn hung_callee_is_blamed_for_its_callers_client_timeouts() {
 }
 
 #[test]
+fn timeout_on_a_caller_that_answered_504_leads_to_the_hung_callee() {
+    // The detector's timeout (say 2 s) is shorter than RCA's 5 s default: the 504 still
+    // marks the caller's span as timed out.
+    let traces: Vec<_> = (0..10)
+        .map(|i| timed_out_checkout(i * 1_000, true))
+        .collect();
+    let anomalies = [anomaly(Timeout, "checkout", "/checkout", 1.0, 0.0)];
+
+    let drafts = trained().explain(&anomalies, &traces);
+
+    assert_eq!(drafts[0].root_cause.endpoint, "/payment");
+    assert_eq!(drafts[0].root_cause.kind, Timeout);
+    assert_eq!(drafts[0].root_cause.confidence, 1.0);
+}
+
+#[test]
 fn caller_that_gave_up_stands_in_only_while_no_callee_span_has_arrived() {
     let anomalies = [anomaly(ErrorStorm, "checkout", "/checkout", 1.0, 0.0)];
     let without: Vec<_> = (0..10)
