@@ -185,6 +185,25 @@ impl TestApp {
         );
     }
 
+    /// Waits until the server has recorded `count` spans in all (requests still being served
+    /// are recorded when they finish). Panics after 30 s.
+    pub async fn wait_for_spans(&self, count: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ingested = self.metrics().await["spans"]["ingested"]
+                .as_u64()
+                .unwrap_or(0);
+            if ingested >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {ingested} of {count} spans recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `POST /simulate/delay?endpoint=&duration=`, which must succeed.
     pub async fn simulate_delay(&self, endpoint: &str, duration_ms: u64) {
         let (status, body) = self

@@ -11,7 +11,7 @@ async fn latency_spike_in_payment_is_one_incident_rooted_at_payment() {
     app.learn_baselines().await;
 
     // Act
-    app.simulate_delay("/payment", 300).await;
+    app.simulate_delay("/payment", 500).await;
     let statuses = app.traffic(Method::POST, "/checkout", 30, 10).await;
     let report = app.analyze().await;
 
@@ -40,6 +40,39 @@ async fn latency_spike_in_payment_is_one_incident_rooted_at_payment() {
     assert_eq!(incident["status"], "active");
     let description = incident["root_cause"]["description"].as_str().unwrap_or("");
     assert!(description.starts_with("Latency spike: "), "{description}");
+}
+
+#[tokio::test]
+async fn quick_reference_delay_past_the_checkout_timeout_is_still_rooted_at_payment() {
+    // Arrange: the quick reference injects 3000 ms, past /checkout's 2 s dependency timeout.
+    let app = TestApp::spawn().await;
+    app.learn_baselines().await;
+
+    // Act
+    app.simulate_delay("/payment", 3000).await;
+    let statuses = app.traffic(Method::POST, "/checkout", 20, 10).await;
+    // The /payment spans end a second after /checkout gave up on them.
+    app.wait_for_spans(160).await;
+    let report = app.analyze().await;
+
+    // Assert
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == StatusCode::GATEWAY_TIMEOUT),
+        "{statuses:?}"
+    );
+    let incidents = app.active_incidents().await;
+    assert_eq!(incidents.len(), 1, "one incident: {report:#}");
+    let incident = &incidents[0];
+    assert_eq!(
+        incident["root_cause"]["endpoint"], "/payment",
+        "{incident:#}"
+    );
+    assert!(
+        affected(incident).contains(&"/checkout".to_owned()),
+        "{incident:#}"
+    );
 }
 
 #[tokio::test]

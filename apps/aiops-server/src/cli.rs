@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{FileConfig, ServerConfig, parse_duration, parse_switch};
+use crate::demo::DemoArgs;
 use crate::replay::ReplayArgs;
 
 /// A self-learning monitor for request-serving systems, with a demo shop to watch it work.
@@ -34,6 +35,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Replay an OTLP JSON lines file through the analysis and print the incidents found.
     Replay(ReplayArgs),
+    /// Run the quick-reference scenarios against a server and report what the engine found.
+    Demo(DemoArgs),
 }
 
 /// Options of `aiops serve` (and of `aiops` with no subcommand).

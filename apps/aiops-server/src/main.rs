@@ -6,12 +6,25 @@ use clap::{CommandFactory, Parser};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // The demo prints its own report; the server's log would interleave with it.
+    let default_level = match cli.command {
+        Some(Command::Demo(_)) => "warn",
+        _ => "info",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Replay(args)) => aiops_server::replay::run(&args),
+        Some(Command::Demo(args)) => {
+            if aiops_server::demo::run(args).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
     }
 }
 
