@@ -308,7 +308,6 @@ impl ServeArgs {
             &mut analyzer.baseline_half_life_secs,
             half_life.map(|d| d.as_secs_f64()),
         );
-        analyzer.validate().map_err(|err| err.to_string())?;
 
         set(
             &mut config.auto_resolve_cycles,
@@ -358,7 +357,7 @@ impl ServeArgs {
                 .or(file.otlp_max_decompressed_bytes),
         );
         set(&mut config.workers, self.workers.or(file.workers));
-        validate(&config)?;
+        config.validate()?;
         Ok(config)
     }
 }
@@ -367,56 +366,6 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
     }
-}
-
-/// Checks the options the analyzer does not own.
-fn validate(config: &ServerConfig) -> Result<(), String> {
-    config
-        .engine_config()
-        .validate()
-        .map_err(|err| err.to_string())?;
-    if config.retention < Duration::from_secs(60) {
-        return Err(format!(
-            "invalid retention {:?}; accepted: at least 1m (e.g. 24h)",
-            config.retention
-        ));
-    }
-    if config.span_queue_capacity == 0 {
-        return Err("invalid span-queue-capacity 0; accepted: an integer of at least 1".into());
-    }
-    if config.checkout_timeout.is_zero() || config.checkout_timeout > Duration::from_secs(300) {
-        return Err(format!(
-            "invalid checkout-timeout {:?}; accepted: more than 0 and at most 5m",
-            config.checkout_timeout
-        ));
-    }
-    if !(1024..=1 << 30).contains(&config.max_body_bytes) {
-        return Err(format!(
-            "invalid max-body-bytes {}; accepted: 1024 to 1073741824",
-            config.max_body_bytes
-        ));
-    }
-    config.ingest.validate()?;
-    if config.workers > 1024 {
-        return Err(format!(
-            "invalid workers {}; accepted: 0 to 1024",
-            config.workers
-        ));
-    }
-    if config.warmup_requests > 10_000 {
-        return Err(format!(
-            "invalid warmup-requests {}; accepted: 0 to 10000",
-            config.warmup_requests
-        ));
-    }
-    if config
-        .api_token
-        .as_deref()
-        .is_some_and(|token| token.trim().is_empty())
-    {
-        return Err("invalid api-token: it is empty; accepted: a non-empty token".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

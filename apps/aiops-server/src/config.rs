@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Everything the server needs to start, resolved from flags, environment and file.
 ///
 /// `Default` gives the documented defaults; tests start from it and change what they need.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port (see `Application::port`).
     pub bind: String,
@@ -51,6 +51,58 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Checks every option, the analyzer's and the engine's included; the error names the
+    /// option and what it accepts.
+    pub fn validate(&self) -> Result<(), String> {
+        let config = self;
+        config
+            .engine_config()
+            .validate()
+            .map_err(|err| err.to_string())?;
+        if config.retention < Duration::from_secs(60) {
+            return Err(format!(
+                "invalid retention {:?}; accepted: at least 1m (e.g. 24h)",
+                config.retention
+            ));
+        }
+        if config.span_queue_capacity == 0 {
+            return Err("invalid span-queue-capacity 0; accepted: an integer of at least 1".into());
+        }
+        if config.checkout_timeout.is_zero() || config.checkout_timeout > Duration::from_secs(300) {
+            return Err(format!(
+                "invalid checkout-timeout {:?}; accepted: more than 0 and at most 5m",
+                config.checkout_timeout
+            ));
+        }
+        if !(1024..=1 << 30).contains(&config.max_body_bytes) {
+            return Err(format!(
+                "invalid max-body-bytes {}; accepted: 1024 to 1073741824",
+                config.max_body_bytes
+            ));
+        }
+        config.ingest.validate()?;
+        if config.workers > 1024 {
+            return Err(format!(
+                "invalid workers {}; accepted: 0 to 1024",
+                config.workers
+            ));
+        }
+        if config.warmup_requests > 10_000 {
+            return Err(format!(
+                "invalid warmup-requests {}; accepted: 0 to 10000",
+                config.warmup_requests
+            ));
+        }
+        if config
+            .api_token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty())
+        {
+            return Err("invalid api-token: it is empty; accepted: a non-empty token".into());
+        }
+        Ok(())
+    }
+
     /// The analysis engine's configuration.
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
@@ -83,6 +135,26 @@ impl Default for ServerConfig {
             warmup_requests: 20,
             handle_signals: false,
         }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("bind", &self.bind)
+            .field("db", &self.db)
+            .field("analyzer", &self.analyzer)
+            .field("auto_resolve_cycles", &self.auto_resolve_cycles)
+            .field("retention", &self.retention)
+            .field("chaos_enabled", &self.chaos_enabled)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("telemetry_enabled", &self.telemetry_enabled)
+            .field("checkout_timeout", &self.checkout_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("ingest", &self.ingest)
+            .field("workers", &self.workers)
+            .field("warmup_requests", &self.warmup_requests)
+            .finish_non_exhaustive()
     }
 }
 

@@ -109,7 +109,9 @@ pub async fn instrument(
     }
 
     let mut response = outcome?;
-    if let Ok(value) = HeaderValue::from_str(&context.trace_id.to_string()) {
+    if state.telemetry_enabled()
+        && let Ok(value) = HeaderValue::from_str(&context.trace_id.to_string())
+    {
         response
             .headers_mut()
             .insert(HeaderName::from_static(TRACE_ID_HEADER), value);

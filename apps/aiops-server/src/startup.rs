@@ -70,6 +70,7 @@ impl Application {
     /// Opens the database, restores the engine, spawns the analysis actor and binds the
     /// listener (`bind` may use port 0).
     pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
+        config.validate().map_err(anyhow::Error::msg)?;
         let store_config = StoreConfig {
             queue_capacity: config.span_queue_capacity,
             ..StoreConfig::new(config.db.clone())
