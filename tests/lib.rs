@@ -4,6 +4,8 @@
 //! Analysis cycles are driven by `POST /aiops/analyze` ([`TestApp::analyze`]): the background
 //! interval is set far beyond any test's length, so what a test sees never depends on timing.
 
+pub mod otlp_system;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -92,6 +92,10 @@ pub struct Scrape {
     pub queue_depth: u64,
     /// Spans written to storage.
     pub spans_written: u64,
+    /// Spans lost because their storage transaction failed.
+    pub spans_write_failed: u64,
+    /// The storage queue's bound.
+    pub queue_capacity: u64,
     /// The analysis actor's part; `None` when it did not answer (shutting down).
     pub analysis: Option<AnalysisSnapshot>,
 }
@@ -145,10 +149,12 @@ impl Scrape {
         Self {
             endpoints: state.span_metrics.snapshot(),
             spans_ingested: state.counters.accepted(),
-            spans_dropped: state.counters.dropped(),
+            spans_dropped: state.counters.dropped().max(writer.dropped),
             spans_rejected: state.span_metrics.rejected(),
             queue_depth: writer.queued as u64,
             spans_written: writer.written,
+            spans_write_failed: writer.failed,
+            queue_capacity: state.writer.capacity() as u64,
             analysis,
         }
     }
@@ -239,11 +245,23 @@ impl Collector for Scrape {
             "Spans written to storage.",
             self.spans_written,
         )?;
+        counter(
+            &mut encoder,
+            "aiops_spans_write_failed",
+            "Spans accepted but lost because their storage transaction failed.",
+            self.spans_write_failed,
+        )?;
         gauge(
             &mut encoder,
             "aiops_span_queue_depth",
             "Spans waiting for the storage writer.",
-            self.queue_depth as f64,
+            self.queue_depth,
+        )?;
+        gauge(
+            &mut encoder,
+            "aiops_span_queue_capacity",
+            "Spans that may wait for the storage writer before new ones are dropped.",
+            self.queue_capacity,
         )?;
 
         if let Some(analysis) = &self.analysis {
@@ -361,7 +379,7 @@ fn gauge(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    value: f64,
+    value: u64,
 ) -> Result<(), std::fmt::Error> {
     encoder
         .encode_descriptor(name, help, None, MetricType::Gauge)?
@@ -389,6 +407,8 @@ mod tests {
             spans_rejected: 3,
             queue_depth: 5,
             spans_written: 1,
+            spans_write_failed: 0,
+            queue_capacity: 65_536,
             analysis: Some(AnalysisSnapshot {
                 cycles: 4,
                 cycle_duration: histogram.snapshot(),

@@ -56,20 +56,20 @@ pub enum ReplayFormat {
 #[non_exhaustive]
 pub enum ReplayError {
     /// The file could not be read.
-    #[error("replay: cannot read {path}: {source}")]
+    #[error("replay: cannot read {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A line is not an OTLP JSON `ExportTraceServiceRequest`.
-    #[error("replay: line {line}: {source}")]
+    #[error("replay: line {line}: {error}")]
     Line {
         /// 1-based line number.
         line: usize,
         /// What was wrong with it.
-        source: OtlpDecodeError,
+        error: OtlpDecodeError,
     },
     /// The file holds no usable span.
     #[error(
@@ -118,17 +118,17 @@ pub fn read_otlp_lines(reader: impl BufRead) -> Result<RecordedSpans, ReplayErro
     let mut recorded = RecordedSpans::default();
     for (index, line) in reader.split(b'\n').enumerate() {
         let line_number = index + 1;
-        let line = line.map_err(|source| ReplayError::Line {
+        let line = line.map_err(|error| ReplayError::Line {
             line: line_number,
-            source: OtlpDecodeError::Json(source.to_string()),
+            error: OtlpDecodeError::Json(error.to_string()),
         })?;
         recorded.lines = line_number;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let request = otlp::decode_json(&line).map_err(|source| ReplayError::Line {
+        let request = otlp::decode_json(&line).map_err(|error| ReplayError::Line {
             line: line_number,
-            source,
+            error,
         })?;
         let mapped = otlp::spans_from_request(&request);
         recorded.rejected += mapped.rejected;
@@ -203,9 +203,9 @@ pub fn replay(recorded: RecordedSpans, config: EngineConfig) -> Result<ReplayRep
 
 /// Reads `path` and replays it.
 pub fn replay_file(path: &Path, config: EngineConfig) -> Result<ReplayReport, ReplayError> {
-    let file = File::open(path).map_err(|source| ReplayError::Read {
+    let file = File::open(path).map_err(|error| ReplayError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     replay(read_otlp_lines(BufReader::new(file))?, config)
 }
