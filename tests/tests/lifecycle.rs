@@ -147,7 +147,17 @@ async fn one_checkout_is_one_trace_of_three_spans() {
     assert_eq!(children, ["/inventory", "/payment"]);
     let (status, topology) = app.get("/aiops/topology").await;
     assert_eq!(status, StatusCode::OK, "{topology}");
-    assert!(topology["edges"].is_array());
+    let edges = topology["endpoint_edges"]
+        .as_array()
+        .expect("endpoint_edges");
+    for callee in ["/inventory", "/payment"] {
+        assert!(
+            edges
+                .iter()
+                .any(|edge| edge["caller"] == "/checkout" && edge["callee"] == callee),
+            "{topology:#}"
+        );
+    }
 }
 
 #[tokio::test]

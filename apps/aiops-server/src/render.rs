@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::actor::CycleOutcome;
+use crate::endpoint_graph::EndpointEdge;
 use crate::shop::SHOP_SERVICE;
 
 /// Unix nanoseconds as ISO 8601 in UTC, to the second (`2026-01-20T10:30:15Z`).
@@ -182,8 +183,14 @@ pub fn cycle(outcome: &CycleOutcome, config: &AnalyzerConfig) -> Value {
     })
 }
 
-/// `GET /aiops/topology`: services and caller -> callee edges.
-pub fn topology(graph: &DependencyGraph, over: &TimeWindow) -> Value {
+/// `GET /aiops/topology`: services and caller -> callee edges between services, and between
+/// endpoints (the demo shop is one service, so its calls only show at endpoint level).
+pub fn topology(
+    graph: &DependencyGraph,
+    endpoints: &[EndpointEdge],
+    traces: usize,
+    over: &TimeWindow,
+) -> Value {
     let edges: Vec<Value> = graph
         .edges
         .iter()
@@ -198,10 +205,25 @@ pub fn topology(graph: &DependencyGraph, over: &TimeWindow) -> Value {
             })
         })
         .collect();
+    let endpoint_edges: Vec<Value> = endpoints
+        .iter()
+        .map(|edge| {
+            json!({
+                "caller": endpoint_label(&edge.caller),
+                "callee": endpoint_label(&edge.callee),
+                "calls": edge.calls,
+                "errors": edge.errors,
+                "error_rate": round(edge.error_rate()),
+                "mean_latency_ms": round(edge.mean_latency_ms),
+            })
+        })
+        .collect();
     json!({
         "window": window(over),
+        "traces": traces,
         "services": graph.services(),
         "edges": edges,
+        "endpoint_edges": endpoint_edges,
     })
 }
 

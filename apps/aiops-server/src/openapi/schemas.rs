@@ -259,10 +259,15 @@ pub struct DependencyEdge {
 pub struct Topology {
     /// The window looked at.
     window: Window,
-    /// Services seen.
+    /// Recent traces the graph was built from.
+    traces: u64,
+    /// Services seen calling one another.
     services: Vec<String>,
-    /// Dependencies.
+    /// Dependencies between services (calls within one service are left out).
     edges: Vec<DependencyEdge>,
+    /// Dependencies between endpoints, named like the `metrics` keys (e.g. `/checkout` ->
+    /// `/payment` in the demo shop).
+    endpoint_edges: Vec<DependencyEdge>,
 }
 
 /// `GET /aiops/traces/{trace_id}`: spans as a tree (each root has nested `children`).

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
+use crate::endpoint_graph::endpoint_edges;
 use crate::middleware::now_unix_nanos;
 use crate::render;
 use crate::routes::params::Params;
@@ -250,7 +251,18 @@ pub async fn topology(
     );
     let body = state
         .analysis
-        .inspect(move |view| render::topology(&view.engine.topology(over), &over))
+        .inspect(move |view| {
+            let engine = view.engine;
+            let traces = engine
+                .trace_buffer()
+                .recent_traces(over, engine.config().topology_max_traces);
+            render::topology(
+                &engine.topology(over),
+                &endpoint_edges(&traces),
+                traces.len(),
+                &over,
+            )
+        })
         .await?;
     Ok(HttpResponse::Ok().json(body))
 }
