@@ -1,11 +1,13 @@
 //! The `aiops` binary: parses the command line and dispatches.
 
+use std::process::ExitCode;
+
 use aiops_server::Application;
 use aiops_server::cli::{Cli, Command, ServeArgs};
 use clap::{CommandFactory, Parser};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report; the server's log would interleave with it.
     let default_level = match cli.command {
@@ -14,16 +16,22 @@ async fn main() -> anyhow::Result<()> {
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
         .init();
-    match cli.command {
+    let outcome = match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Replay(args)) => aiops_server::replay::run(&args),
-        Some(Command::Demo(args)) => {
-            if aiops_server::demo::run(args).await? {
-                Ok(())
-            } else {
-                std::process::exit(1)
-            }
+        Some(Command::Demo(args)) => match aiops_server::demo::run(args).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole chain of causes on one line, without a backtrace.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -67,10 +67,14 @@ impl StopHandle {
 }
 
 impl Application {
-    /// Opens the database, restores the engine, spawns the analysis actor and binds the
-    /// listener (`bind` may use port 0).
+    /// Checks the configuration, binds the listener (`bind` may use port 0), opens the
+    /// database, restores the engine and spawns the analysis actor.
     pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
+        // Bind first: a taken port should fail before the database is touched.
+        let listener =
+            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
+        let address = listener.local_addr().context("reading the bound address")?;
         let store_config = StoreConfig {
             queue_capacity: config.span_queue_capacity,
             ..StoreConfig::new(config.db.clone())
@@ -118,9 +122,6 @@ impl Application {
             writer,
         });
 
-        let listener =
-            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
-        let address = listener.local_addr().context("reading the bound address")?;
         let base_url = format!("http://{}", loopback(address));
         let fallback_client = ShopClient::new(base_url.clone(), config.checkout_timeout)
             .context("building the HTTP client of /checkout")?;
