@@ -55,6 +55,22 @@ fn fresh_slice_halfway_to_a_spike_is_not_learned() {
 }
 
 #[test]
+fn fault_onset_in_a_slice_of_one_or_two_requests_is_not_learned() {
+    // Low traffic or a short interval: the slice holds fewer requests than detection needs,
+    // yet every one of them shows the fault. Learning it would teach the baseline the fault.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(40.0, 60.0, 0.0));
+    let window = TimeWindow::ending_at(T0 + 5 * SECOND, 30 * SECOND);
+    let current = [(payment(), uniform(40, 0, 60.0))];
+
+    analyzer.observe(window, &current, &[(payment(), uniform(2, 0, 1000.0))]);
+    analyzer.observe(window, &current, &[(payment(), uniform(1, 1, 45.0))]);
+
+    let baseline = analyzer.baseline(&payment()).expect("kept");
+    assert_eq!(baseline.mean_ms, 40.0);
+    assert_eq!(baseline.error_rate, 0.0);
+}
+
+#[test]
 fn healthy_fresh_slice_is_learned_once() {
     let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
     let window = TimeWindow::ending_at(T0, 30 * SECOND);
