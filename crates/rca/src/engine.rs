@@ -107,8 +107,12 @@ pub struct Engine {
 
 impl Engine {
     /// An engine with nothing learned yet. Fails when `config` does not validate.
-    pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
+    pub fn new(mut config: EngineConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        // One knob, one meaning: RCA judges timeouts and baseline readiness exactly as
+        // detection does.
+        config.rca.timeout_ms = config.analyzer.timeout_ms;
+        config.rca.min_samples_for_baseline = config.analyzer.min_samples_for_baseline;
         let analyzer = Analyzer::new(config.analyzer.clone())?;
         let rca = Rca::new(config.rca.clone());
         let incidents = IncidentBook::new(config.auto_resolve_cycles)

@@ -380,3 +380,16 @@ fn engine_config_rejects_nonsense_with_the_field_named() {
     assert_eq!(partial.analyzer.latency_multiplier, 4.0);
     assert!(serde_json::from_str::<EngineConfig>(r#"{"auto_resolve_cycle": 5}"#).is_err());
 }
+
+#[test]
+fn rca_judges_timeouts_and_readiness_with_the_analyzer_knobs() {
+    let mut config = EngineConfig::default();
+    config.analyzer.timeout_ms = 1500.0;
+    config.analyzer.min_samples_for_baseline = 25;
+
+    let engine = Engine::new(config).expect("valid config");
+
+    assert_eq!(engine.config().rca.timeout_ms, 1500.0);
+    assert_eq!(engine.config().rca.min_samples_for_baseline, 25);
+    assert_eq!(engine.rca().config().timeout_ms, 1500.0);
+}

@@ -15,7 +15,9 @@ pub struct EngineConfig {
     /// Detection knobs (window, interval, thresholds).
     pub analyzer: Config,
     /// Root cause analysis knobs; `max_traces_per_anomaly` bounds how many traces each
-    /// anomalous endpoint contributes per cycle.
+    /// anomalous endpoint contributes per cycle. Its `timeout_ms` and
+    /// `min_samples_for_baseline` are taken from `analyzer` when the engine is built, so the
+    /// two stages never disagree on what a timeout or a ready baseline is.
     pub rca: RcaConfig,
     /// Consecutive healthy cycles after which an incident resolves itself; 0 never. Default 3.
     pub auto_resolve_cycles: u32,
