@@ -115,7 +115,7 @@ pub use explain::{Rca, RcaConfig};
 pub use graph::TraceGraph;
 pub use root_cause::{Candidate, FaultFamily, IncidentDraft, RootCause, SpanRef};
 pub use selftime::SelfTimeBaseline;
-pub use topology::{DependencyEdge, DependencyGraph, dependency_graph};
+pub use topology::{DependencyEdge, DependencyGraph, EndpointEdge, dependency_graph};
 pub use trace_buffer::{DEFAULT_TRACES_PER_ENDPOINT, TraceBuffer, TraceBufferStats};
 
 mod engine;

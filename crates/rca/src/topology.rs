@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aiops_telemetry_core::Span;
+use aiops_telemetry_core::{EndpointKey, Span};
 use serde::{Deserialize, Serialize};
 
 use crate::graph::TraceGraph;
@@ -24,15 +24,38 @@ pub struct DependencyEdge {
     pub mean_latency_ms: f64,
 }
 
-/// Caller-to-callee edges between services, sorted by caller then callee.
+/// Calls from one endpoint to another, aggregated over traces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointEdge {
+    /// The calling endpoint (the parent span's service and operation).
+    pub caller: EndpointKey,
+    /// The called endpoint (the child span's service and operation).
+    pub callee: EndpointKey,
+    /// How many calls were seen.
+    pub calls: u64,
+    /// How many of them failed on the callee's side.
+    pub errors: u64,
+    /// `errors / calls`.
+    pub error_rate: f64,
+    /// Mean duration of the callee's spans, in milliseconds.
+    pub mean_latency_ms: f64,
+}
+
+/// Caller-to-callee edges between services and between endpoints, sorted by caller then
+/// callee.
 ///
-/// An edge is a parent span and a child span of different services: a server span calling
-/// another service directly, or a client span whose server-side child runs elsewhere. Calls
-/// within one service are not edges.
+/// A service edge is a parent span and a child span of different services: a server span
+/// calling another service directly, or a client span whose server-side child runs elsewhere.
+/// Calls within one service are not service edges, but they are endpoint edges when the
+/// operations differ, so a single service whose routes call each other (the demo shop's
+/// `/checkout` calling `/payment`) still has a call graph.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DependencyGraph {
-    /// Every edge seen, sorted by caller then callee.
+    /// Every service edge seen, sorted by caller then callee.
     pub edges: Vec<DependencyEdge>,
+    /// Every endpoint edge seen, sorted by caller then callee.
+    #[serde(default)]
+    pub endpoint_edges: Vec<EndpointEdge>,
 }
 
 impl DependencyGraph {
@@ -74,13 +97,8 @@ impl DependencyGraph {
 /// assert_eq!(edge.mean_latency_ms, 30.0);
 /// ```
 pub fn dependency_graph(traces: &[Vec<Span>]) -> DependencyGraph {
-    #[derive(Default)]
-    struct Tally {
-        calls: u64,
-        errors: u64,
-        total_ms: f64,
-    }
-    let mut tallies: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    let mut services: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
+    let mut endpoints: BTreeMap<((&str, &str), (&str, &str)), Tally> = BTreeMap::new();
     for trace in traces {
         let graph = TraceGraph::build(trace);
         for (node, callee) in graph.nodes() {
@@ -88,27 +106,71 @@ pub fn dependency_graph(traces: &[Vec<Span>]) -> DependencyGraph {
                 continue;
             };
             let caller = graph.span(parent);
-            if caller.service == callee.service {
-                continue;
+            if caller.service != callee.service {
+                services
+                    .entry((&caller.service, &callee.service))
+                    .or_default()
+                    .add(callee);
             }
-            let tally = tallies
-                .entry((caller.service.clone(), callee.service.clone()))
-                .or_default();
-            tally.calls += 1;
-            tally.errors += u64::from(callee.is_error());
-            tally.total_ms += callee.duration_ms();
+            if caller.service != callee.service || caller.operation != callee.operation {
+                endpoints
+                    .entry((
+                        (&caller.service, &caller.operation),
+                        (&callee.service, &callee.operation),
+                    ))
+                    .or_default()
+                    .add(callee);
+            }
         }
     }
-    let edges = tallies
+    let edges = services
         .into_iter()
         .map(|((caller, callee), tally)| DependencyEdge {
-            caller,
-            callee,
+            caller: caller.to_owned(),
+            callee: callee.to_owned(),
             calls: tally.calls,
             errors: tally.errors,
-            error_rate: tally.errors as f64 / tally.calls as f64,
-            mean_latency_ms: tally.total_ms / tally.calls as f64,
+            error_rate: tally.error_rate(),
+            mean_latency_ms: tally.mean_ms(),
         })
         .collect();
-    DependencyGraph { edges }
+    let endpoint_edges = endpoints
+        .into_iter()
+        .map(|((caller, callee), tally)| EndpointEdge {
+            caller: EndpointKey::new(caller.0, caller.1),
+            callee: EndpointKey::new(callee.0, callee.1),
+            calls: tally.calls,
+            errors: tally.errors,
+            error_rate: tally.error_rate(),
+            mean_latency_ms: tally.mean_ms(),
+        })
+        .collect();
+    DependencyGraph {
+        edges,
+        endpoint_edges,
+    }
+}
+
+/// Calls into one callee, as they are counted.
+#[derive(Default)]
+struct Tally {
+    calls: u64,
+    errors: u64,
+    total_ms: f64,
+}
+
+impl Tally {
+    fn add(&mut self, callee: &Span) {
+        self.calls += 1;
+        self.errors += u64::from(callee.is_error());
+        self.total_ms += callee.duration_ms();
+    }
+
+    fn error_rate(&self) -> f64 {
+        self.errors as f64 / self.calls as f64
+    }
+
+    fn mean_ms(&self) -> f64 {
+        self.total_ms / self.calls as f64
+    }
 }

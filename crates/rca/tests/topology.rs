@@ -47,6 +47,27 @@ fn calls_within_a_service_and_orphans_are_not_edges() {
     let graph = dependency_graph(&[trace.build(), orphan.build()]);
 
     assert!(graph.edges.is_empty());
+    assert_eq!(graph.endpoint_edges.len(), 1, "only /checkout -> validate");
+}
+
+#[test]
+fn routes_of_one_service_calling_each_other_are_endpoint_edges() {
+    let mut trace = TraceBuilder::new(0);
+    let checkout = trace.ok(None, "shop", "/checkout", 0, 50);
+    trace.ok(Some(checkout), "shop", "/payment", 1, 30);
+    trace.ok(Some(checkout), "shop", "/inventory", 31, 10);
+
+    let graph = dependency_graph(&[trace.build()]);
+
+    let callees: Vec<&str> = graph
+        .endpoint_edges
+        .iter()
+        .map(|edge| edge.callee.operation.as_str())
+        .collect();
+    assert_eq!(callees, ["/inventory", "/payment"]);
+    assert!(graph.endpoint_edges.iter().all(|edge| {
+        edge.caller.operation == "/checkout" && edge.calls == 1 && edge.errors == 0
+    }));
 }
 
 #[test]
