@@ -39,7 +39,7 @@
 //!
 //! # Features
 //!
-//! - `testing`: [`InMemoryCollector`], a collector that keeps spans in memory.
+//! - `testing`: `InMemoryCollector`, a collector that keeps spans in memory.
 //! - `otlp`: mapping from OpenTelemetry OTLP `ExportTraceServiceRequest` messages to spans.
 
 #![deny(missing_docs)]
