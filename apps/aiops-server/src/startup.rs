@@ -191,8 +191,8 @@ impl Application {
 
         let served = self.server.await;
         log::info!("Stopped serving; saving state and draining the span queue.");
-        for task in [signals, warmup].into_iter().flatten() {
-            task.abort();
+        if let Some(warmup) = warmup {
+            warmup.abort();
         }
         self.retention.abort();
         self.state.analysis.shutdown().await;
@@ -204,6 +204,10 @@ impl Application {
         if let Err(error) = drained {
             log::warn!("error={error} The span queue could not be fully drained.");
         }
+        if let Some(signals) = signals {
+            signals.abort();
+        }
+        log::info!("Stopped.");
         served.context("serving HTTP")
     }
 }
@@ -312,31 +316,40 @@ fn loopback(address: SocketAddr) -> SocketAddr {
     target
 }
 
-/// Stops the server gracefully on SIGINT or SIGTERM.
+/// Stops the server gracefully on the first SIGINT or SIGTERM; a second one exits at once,
+/// without waiting for the drain.
 async fn stop_on_signal(handle: ServerHandle) {
-    let interrupt = tokio::signal::ctrl_c();
+    if !next_signal().await {
+        return;
+    }
+    log::info!("Signal received; shutting down gracefully (a second signal exits at once).");
+    tokio::spawn(async move { handle.stop(true).await });
+    if next_signal().await {
+        log::warn!("Second signal received; exiting without saving state or draining spans.");
+        std::process::exit(130);
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; false when signals cannot be listened to.
+async fn next_signal() -> bool {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
+            Ok(mut terminate) => tokio::select! {
+                interrupted = tokio::signal::ctrl_c() => interrupted.is_ok(),
+                _ = terminate.recv() => true,
+            },
             Err(error) => {
                 log::warn!(
                     "error={error} Cannot listen for SIGTERM; only SIGINT stops the server."
                 );
-                let _ = interrupt.await;
+                tokio::signal::ctrl_c().await.is_ok()
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        tokio::signal::ctrl_c().await.is_ok()
     }
-    log::info!("Signal received; shutting down gracefully.");
-    handle.stop(true).await;
 }
