@@ -24,7 +24,6 @@ pub mod api_error;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod endpoint_graph;
 mod guards;
 pub mod ingest;
 pub mod middleware;

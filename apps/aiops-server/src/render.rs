@@ -10,7 +10,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::actor::CycleOutcome;
-use crate::endpoint_graph::EndpointEdge;
 use crate::shop::SHOP_SERVICE;
 
 /// Unix nanoseconds as ISO 8601 in UTC, to the second (`2026-01-20T10:30:15Z`).
@@ -183,14 +182,9 @@ pub fn cycle(outcome: &CycleOutcome, config: &AnalyzerConfig) -> Value {
     })
 }
 
-/// `GET /aiops/topology`: services and caller -> callee edges between services, and between
-/// endpoints (the demo shop is one service, so its calls only show at endpoint level).
-pub fn topology(
-    graph: &DependencyGraph,
-    endpoints: &[EndpointEdge],
-    traces: usize,
-    over: &TimeWindow,
-) -> Value {
+/// `GET /aiops/topology`: caller -> callee edges between services, and between endpoints
+/// (the demo shop is one service, so its calls only show at endpoint level).
+pub fn topology(graph: &DependencyGraph, traces: usize, over: &TimeWindow) -> Value {
     let edges: Vec<Value> = graph
         .edges
         .iter()
@@ -205,7 +199,8 @@ pub fn topology(
             })
         })
         .collect();
-    let endpoint_edges: Vec<Value> = endpoints
+    let endpoint_edges: Vec<Value> = graph
+        .endpoint_edges
         .iter()
         .map(|edge| {
             json!({
@@ -213,7 +208,7 @@ pub fn topology(
                 "callee": endpoint_label(&edge.callee),
                 "calls": edge.calls,
                 "errors": edge.errors,
-                "error_rate": round(edge.error_rate()),
+                "error_rate": round(edge.error_rate),
                 "mean_latency_ms": round(edge.mean_latency_ms),
             })
         })

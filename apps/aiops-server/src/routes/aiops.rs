@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use aiops_rca::{IncidentError, IncidentStatus};
+use aiops_rca::{IncidentError, IncidentStatus, dependency_graph};
 use aiops_telemetry_core::TimeWindow;
 use serde_json::json;
 
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
-use crate::endpoint_graph::endpoint_edges;
 use crate::middleware::now_unix_nanos;
 use crate::render;
 use crate::routes::params::Params;
@@ -256,12 +255,7 @@ pub async fn topology(
             let traces = engine
                 .trace_buffer()
                 .recent_traces(over, engine.config().topology_max_traces);
-            render::topology(
-                &engine.topology(over),
-                &endpoint_edges(&traces),
-                traces.len(),
-                &over,
-            )
+            render::topology(&dependency_graph(&traces), traces.len(), &over)
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))
