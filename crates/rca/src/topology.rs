@@ -98,7 +98,7 @@ impl DependencyGraph {
 /// ```
 pub fn dependency_graph(traces: &[Vec<Span>]) -> DependencyGraph {
     let mut services: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
-    let mut endpoints: BTreeMap<((&str, &str), (&str, &str)), Tally> = BTreeMap::new();
+    let mut endpoints: BTreeMap<(Endpoint<'_>, Endpoint<'_>), Tally> = BTreeMap::new();
     for trace in traces {
         let graph = TraceGraph::build(trace);
         for (node, callee) in graph.nodes() {
@@ -150,6 +150,9 @@ pub fn dependency_graph(traces: &[Vec<Span>]) -> DependencyGraph {
         endpoint_edges,
     }
 }
+
+/// A borrowed endpoint key: (service, operation).
+type Endpoint<'a> = (&'a str, &'a str);
 
 /// Calls into one callee, as they are counted.
 #[derive(Default)]
