@@ -2,8 +2,8 @@
 //! batches.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,16 +27,17 @@ pub struct WriterStats {
 
 /// The store's [`Collector`]: spans recorded here are committed by one background thread.
 ///
-/// Recording never blocks. Each `record_batch` is a single channel send of the whole batch;
-/// the queue's bound is counted in spans (accepted but not yet committed), and a batch that
-/// does not fit is cut: the prefix that fits is accepted, the rest dropped and counted. The
-/// thread commits a transaction when `batch_max_rows` spans are waiting or the oldest has
-/// waited `batch_max_delay`. [`Collector::flush`] blocks until everything accepted before it
-/// is committed; shutdown drains the queue. A failed transaction loses its spans (counted in
+/// Recording never blocks: it appends the batch to a pending list under a short mutex. The
+/// queue's bound is counted in spans (accepted but not yet committed), and a batch that does
+/// not fit is cut: the prefix that fits is accepted, the rest dropped and counted. The thread
+/// commits a transaction when `batch_max_rows` spans are waiting or the oldest has waited
+/// `batch_max_delay`. It is woken only for those two events (and for flushes and shutdown),
+/// not per recording, so a request path that records one span at a time costs no thread
+/// switch. [`Collector::flush`] blocks until everything accepted before it is committed;
+/// shutdown drains the queue. A failed transaction loses its spans (counted in
 /// [`WriterStats::failed`]) and is reported by the next flush or shutdown.
 pub struct SpanWriter {
-    /// `None` once shut down. Readers (recorders) never wait except while shutdown takes it.
-    sender: RwLock<Option<Sender<Command>>>,
+    queue: Arc<Queue>,
     thread: Mutex<Option<JoinHandle<Option<String>>>>,
     counters: Arc<Counters>,
     capacity: usize,
@@ -50,10 +51,57 @@ struct Counters {
     failed: AtomicU64,
 }
 
-enum Command {
-    Spans(Vec<Span>),
-    /// Commit everything before this; reply with the failure seen since the last flush.
-    Flush(SyncSender<Option<String>>),
+/// What recorders hand to the writer thread.
+#[derive(Debug)]
+struct Queue {
+    pending: Mutex<Pending>,
+    /// The writer thread waits here.
+    wake: Condvar,
+    max_rows: usize,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    spans: Vec<Span>,
+    /// When the oldest of `spans` was accepted.
+    oldest: Option<Instant>,
+    /// Flush requests: answered once everything accepted before them is committed.
+    flushes: Vec<SyncSender<Option<String>>>,
+    closed: bool,
+    /// How the writer thread is waiting, so that recorders wake it only when needed.
+    waiting: Waiting,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Waiting {
+    /// Committing, or about to look at the queue: it will see whatever is added.
+    #[default]
+    No,
+    /// Nothing pending: waiting without a deadline.
+    Idle,
+    /// Waiting for the oldest span's deadline.
+    UntilDeadline,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the writer thread if it waits, after the caller changed `pending`.
+    fn wake(&self, mut pending: MutexGuard<'_, Pending>, urgent: bool) {
+        let needed = match pending.waiting {
+            Waiting::No => false,
+            // A first span starts the delay clock, which only the writer keeps.
+            Waiting::Idle => true,
+            Waiting::UntilDeadline => urgent,
+        };
+        if needed {
+            pending.waiting = Waiting::No;
+            drop(pending);
+            self.wake.notify_one();
+        }
+    }
 }
 
 /// How the writer thread batches.
@@ -66,15 +114,17 @@ pub(crate) struct Batching {
 
 impl SpanWriter {
     pub(crate) fn spawn(ingest: Ingest, batching: Batching) -> Result<Self, StoreError> {
-        let (sender, receiver) = mpsc::channel();
+        let queue = Arc::new(Queue {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            max_rows: batching.max_rows.max(1),
+        });
         let counters = Arc::new(Counters::default());
         let worker = Worker {
             ingest,
-            receiver,
+            queue: Arc::clone(&queue),
             counters: Arc::clone(&counters),
             batching,
-            pending: Vec::new(),
-            deadline: None,
             failure: None,
         };
         let thread = std::thread::Builder::new()
@@ -82,7 +132,7 @@ impl SpanWriter {
             .spawn(move || worker.run())
             .map_err(|error| StoreError::Writer(format!("cannot start thread: {error}")))?;
         Ok(Self {
-            sender: RwLock::new(Some(sender)),
+            queue,
             thread: Mutex::new(Some(thread)),
             counters,
             capacity: batching.capacity,
@@ -106,13 +156,12 @@ impl SpanWriter {
 
     /// Stops accepting spans, commits everything queued and joins the thread. Idempotent.
     pub(crate) fn shutdown(&self) -> Result<(), StoreError> {
-        // Dropping the only sender ends the thread once it has drained the channel.
-        drop(
-            self.sender
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        {
+            let mut pending = self.queue.lock();
+            pending.closed = true;
+            pending.waiting = Waiting::No;
+        }
+        self.queue.wake.notify_one();
         let mut thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
         match thread.take().map(JoinHandle::join) {
             None | Some(Ok(None)) => Ok(()),
@@ -156,19 +205,29 @@ impl Collector for SpanWriter {
         if offered == 0 {
             return RecordOutcome::accepted(0);
         }
-        let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(sender) = sender.as_ref() else {
+        let mut pending = self.queue.lock();
+        if pending.closed {
+            drop(pending);
             return self.count_dropped(offered);
-        };
+        }
         let accepted = self.reserve(offered);
         if accepted == 0 {
+            drop(pending);
             return self.count_dropped(offered);
         }
         spans.truncate(accepted);
-        if sender.send(Command::Spans(spans)).is_err() {
-            self.counters.queued.fetch_sub(accepted, Ordering::AcqRel);
-            return self.count_dropped(offered);
+        if pending.spans.is_empty() {
+            pending.oldest = Some(Instant::now());
+            if pending.spans.capacity() < spans.len() {
+                pending.spans = spans;
+            } else {
+                pending.spans.append(&mut spans);
+            }
+        } else {
+            pending.spans.append(&mut spans);
         }
+        let full = pending.spans.len() >= self.queue.max_rows;
+        self.queue.wake(pending, full);
         let dropped = offered - accepted;
         if dropped > 0 {
             let _ = self.count_dropped(dropped);
@@ -179,14 +238,13 @@ impl Collector for SpanWriter {
     fn flush(&self) -> Result<(), CollectorError> {
         let (reply, answer) = mpsc::sync_channel(1);
         {
-            let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
+            let mut pending = self.queue.lock();
             // After shutdown everything accepted has been committed already.
-            let Some(sender) = sender.as_ref() else {
+            if pending.closed {
                 return Ok(());
-            };
-            sender
-                .send(Command::Flush(reply))
-                .map_err(|_| CollectorError::Closed)?;
+            }
+            pending.flushes.push(reply);
+            self.queue.wake(pending, true);
         }
         match answer.recv() {
             Ok(None) => Ok(()),
@@ -216,79 +274,81 @@ impl std::fmt::Debug for SpanWriter {
 /// The writer thread's state.
 struct Worker {
     ingest: Ingest,
-    receiver: Receiver<Command>,
+    queue: Arc<Queue>,
     counters: Arc<Counters>,
     batching: Batching,
-    pending: Vec<Span>,
-    /// When the oldest pending span must be committed.
-    deadline: Option<Instant>,
     /// The first failure since the last flush.
     failure: Option<String>,
 }
 
+/// What the writer takes from the queue in one go.
+struct Work {
+    spans: Vec<Span>,
+    flushes: Vec<SyncSender<Option<String>>>,
+    closed: bool,
+}
+
 impl Worker {
-    /// Runs until every sender is gone and the channel is drained; returns any failure not
-    /// yet reported by a flush.
+    /// Runs until shutdown has been requested and the queue is drained; returns any failure
+    /// not yet reported by a flush.
     fn run(mut self) -> Option<String> {
         loop {
-            let received = match self.deadline {
-                None => self
-                    .receiver
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-                Some(deadline) => self
-                    .receiver
-                    .recv_timeout(deadline.saturating_duration_since(Instant::now())),
-            };
-            match received {
-                Ok(Command::Spans(spans)) => {
-                    self.enqueue(spans);
-                    if self.deadline.is_some_and(|due| Instant::now() >= due) {
-                        self.commit_pending();
-                    }
-                }
-                Ok(Command::Flush(reply)) => {
-                    self.commit_pending();
-                    let _ = reply.send(self.failure.take());
-                }
-                Err(RecvTimeoutError::Timeout) => self.commit_pending(),
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.commit_pending();
-                    return self.failure.take();
-                }
-            }
-        }
-    }
-
-    /// Adds spans to the pending batch and commits every full transaction's worth.
-    fn enqueue(&mut self, mut spans: Vec<Span>) {
-        if self.pending.is_empty() {
-            self.deadline = Some(Instant::now() + self.batching.max_delay);
-            self.pending = spans;
-        } else {
-            self.pending.append(&mut spans);
-        }
-        let max_rows = self.batching.max_rows;
-        if self.pending.len() >= max_rows {
-            let mut pending = std::mem::take(&mut self.pending);
-            let full = pending.len() / max_rows * max_rows;
-            for chunk in pending[..full].chunks(max_rows) {
+            let work = self.next_work();
+            for chunk in work.spans.chunks(self.batching.max_rows.max(1)) {
                 self.commit(chunk);
             }
-            pending.drain(..full);
-            self.pending = pending;
-            if self.pending.is_empty() {
-                self.deadline = None;
+            // Freed here, off the recorders' threads.
+            drop(work.spans);
+            for reply in work.flushes {
+                let _ = reply.send(self.failure.take());
+            }
+            if work.closed {
+                return self.failure.take();
             }
         }
     }
 
-    fn commit_pending(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for chunk in pending.chunks(self.batching.max_rows) {
-            self.commit(chunk);
+    /// Waits until a transaction is due (enough rows, the oldest span's deadline, a flush or
+    /// shutdown) and takes everything pending.
+    fn next_work(&self) -> Work {
+        let mut pending = self.queue.lock();
+        loop {
+            let due = pending
+                .oldest
+                .map(|oldest| oldest + self.batching.max_delay);
+            let now = Instant::now();
+            let ready = pending.closed
+                || !pending.flushes.is_empty()
+                || pending.spans.len() >= self.queue.max_rows
+                || due.is_some_and(|due| now >= due);
+            if ready {
+                pending.waiting = Waiting::No;
+                pending.oldest = None;
+                return Work {
+                    spans: std::mem::take(&mut pending.spans),
+                    flushes: std::mem::take(&mut pending.flushes),
+                    closed: pending.closed,
+                };
+            }
+            pending = match due {
+                None => {
+                    pending.waiting = Waiting::Idle;
+                    self.queue
+                        .wake
+                        .wait(pending)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+                Some(due) => {
+                    pending.waiting = Waiting::UntilDeadline;
+                    self.queue
+                        .wake
+                        .wait_timeout(pending, due - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+            pending.waiting = Waiting::No;
         }
-        self.deadline = None;
     }
 
     fn commit(&mut self, spans: &[Span]) {
