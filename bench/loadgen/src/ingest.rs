@@ -1,0 +1,235 @@
+//! `aiops-loadgen ingest`: OTLP/HTTP protobuf exports at a target span rate.
+//!
+//! Every connection is a task that sends one request at a time (as an OpenTelemetry
+//! Collector's exporter does). Requests are paced by a shared schedule: request `n` is due at
+//! `n / rate` seconds after the start, so the offered rate is the target whatever the server's
+//! latency, until the connections are all busy; then the achieved rate is what the server
+//! sustains. The summary separates spans accepted from spans the server reported as not
+//! stored (its partial-success warning) or rejected.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::traffic::ExportGenerator;
+
+/// Options of `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:5000")]
+    url: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Spans in every request.
+    #[arg(long, default_value_t = 1_000)]
+    spans_per_request: usize,
+    /// Target spans per second over all connections; 0 sends as fast as the server answers.
+    #[arg(long, default_value_t = 200_000)]
+    rate: u64,
+    /// How long to send.
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    duration: Duration,
+    /// Stop after this many spans, whichever comes first (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    total_spans: u64,
+    /// Print progress every this often (0s: never).
+    #[arg(long, default_value = "0s", value_parser = crate::parse_duration)]
+    progress: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    requests: u64,
+    failed_requests: u64,
+    spans_sent: u64,
+    spans_accepted: u64,
+    spans_rejected: u64,
+    not_stored_warnings: u64,
+    latencies: Vec<Duration>,
+    first_error: Option<String>,
+}
+
+/// Runs the load and prints the summary.
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
+    anyhow::ensure!(
+        args.spans_per_request > 0,
+        "--spans-per-request must be at least 1"
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")?;
+    let url = format!("{}/v1/traces", args.url.trim_end_matches('/'));
+    let spans_per_request = ExportGenerator::new(args.spans_per_request, 0).spans_per_request();
+    let max_requests = match args.total_spans {
+        0 => u64::MAX,
+        total => total.div_ceil(spans_per_request as u64),
+    };
+    let period = (args.rate > 0)
+        .then(|| Duration::from_secs_f64(spans_per_request as f64 / args.rate as f64));
+
+    let next = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let started = Instant::now();
+    let deadline = started + args.duration;
+    let progress = (!args.progress.is_zero())
+        .then(|| tokio::spawn(report_progress(tally.clone(), started, args.progress)));
+    let mut tasks = Vec::new();
+    for connection in 0..args.connections {
+        let client = client.clone();
+        let url = url.clone();
+        let next = next.clone();
+        let tally = tally.clone();
+        let mut generator = ExportGenerator::new(args.spans_per_request, connection as u64 + 1);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= max_requests {
+                    break;
+                }
+                if let Some(period) = period {
+                    let due = started + period.mul_f64(n as f64);
+                    if due >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                } else if Instant::now() >= deadline {
+                    break;
+                }
+                let body = generator.next_body();
+                let sent = Instant::now();
+                let outcome = send(&client, &url, body).await;
+                let latency = sent.elapsed();
+                let mut tally = tally.lock().await;
+                tally.requests += 1;
+                tally.spans_sent += spans_per_request as u64;
+                tally.latencies.push(latency);
+                match outcome {
+                    Ok(response) => {
+                        let partial = response.partial_success.unwrap_or_default();
+                        let rejected = partial.rejected_spans.max(0) as u64;
+                        tally.spans_rejected += rejected;
+                        tally.spans_accepted += spans_per_request as u64 - rejected;
+                        if partial.error_message.contains("not stored") {
+                            tally.not_stored_warnings += 1;
+                            tally.first_error.get_or_insert(partial.error_message);
+                        }
+                    }
+                    Err(error) => {
+                        tally.failed_requests += 1;
+                        tally.first_error.get_or_insert(error.to_string());
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.context("a connection task failed")?;
+    }
+    let elapsed = started.elapsed();
+    if let Some(progress) = progress {
+        progress.abort();
+    }
+    let mut tally = tally.lock().await;
+    summarize(&args, &mut tally, elapsed);
+    Ok(())
+}
+
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<ExportTraceServiceResponse> {
+    let response = client
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    anyhow::ensure!(
+        status.is_success(),
+        "HTTP {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(ExportTraceServiceResponse::decode(bytes)?)
+}
+
+async fn report_progress(tally: Arc<Mutex<Tally>>, started: Instant, every: Duration) {
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(every).await;
+        let accepted = tally.lock().await.spans_accepted;
+        eprintln!(
+            "{:>6.1}s  {:>12} spans accepted  {:>9.0} spans/s",
+            started.elapsed().as_secs_f64(),
+            accepted,
+            (accepted - last) as f64 / every.as_secs_f64()
+        );
+        last = accepted;
+    }
+}
+
+fn summarize(args: &IngestArgs, tally: &mut Tally, elapsed: Duration) {
+    tally.latencies.sort();
+    let percentile = |p: f64| -> f64 {
+        if tally.latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((tally.latencies.len() - 1) as f64 * p).round() as usize;
+        tally.latencies[index].as_secs_f64() * 1e3
+    };
+    let rate = tally.spans_accepted as f64 / elapsed.as_secs_f64();
+    println!(
+        "ingest: {} requests ({} failed) of {} spans over {} connections in {:.1}s; \
+         {} spans accepted = {:.0} spans/s (target {}); rejected {}; not-stored warnings {}; \
+         request latency p50 {:.1} ms, p99 {:.1} ms",
+        tally.requests,
+        tally.failed_requests,
+        args.spans_per_request,
+        args.connections,
+        elapsed.as_secs_f64(),
+        tally.spans_accepted,
+        rate,
+        if args.rate == 0 {
+            "max".to_owned()
+        } else {
+            args.rate.to_string()
+        },
+        tally.spans_rejected,
+        tally.not_stored_warnings,
+        percentile(0.5),
+        percentile(0.99),
+    );
+    if let Some(error) = &tally.first_error {
+        println!("ingest: first problem: {error}");
+    }
+    println!(
+        "RESULT {}",
+        json!({
+            "requests": tally.requests,
+            "failed_requests": tally.failed_requests,
+            "spans_sent": tally.spans_sent,
+            "spans_accepted": tally.spans_accepted,
+            "spans_rejected": tally.spans_rejected,
+            "not_stored_warnings": tally.not_stored_warnings,
+            "elapsed_secs": elapsed.as_secs_f64(),
+            "spans_per_sec": rate,
+            "target_spans_per_sec": args.rate,
+            "latency_p50_ms": percentile(0.5),
+            "latency_p99_ms": percentile(0.99),
+        })
+    );
+}

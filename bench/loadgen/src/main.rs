@@ -1,0 +1,74 @@
+//! `aiops-loadgen`: the traffic side of the performance suite (`bench/run.sh`).
+//!
+//! - `ingest` sends OTLP/HTTP protobuf trace exports of a fixed size to `POST /v1/traces` from
+//!   several connections at a target span rate, and reports the rate the server accepted.
+//! - `detect` sends steady demo-shop traffic, injects a delay through `/simulate/delay`, and
+//!   reports how long the server took to list a new incident in `/aiops/incidents`.
+//! - `drain` waits until the server's span queue is empty and prints its span counters.
+//!
+//! Each subcommand prints one human-readable summary and one `RESULT {json}` line for scripts.
+
+mod detect;
+mod ingest;
+mod metrics;
+mod traffic;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Traffic for the aiops performance suite.
+#[derive(Debug, Parser)]
+#[command(name = "aiops-loadgen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send OTLP protobuf trace exports to POST /v1/traces at a target span rate.
+    Ingest(ingest::IngestArgs),
+    /// Measure the time from injecting a delay to the incident appearing.
+    Detect(detect::DetectArgs),
+    /// Wait until the server's span queue is empty; print its span counters.
+    Drain(metrics::DrainArgs),
+}
+
+/// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" => 60.0,
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}; accepted: e.g. 500ms, 30s, 2m"
+            ));
+        }
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}; accepted: e.g. 500ms, 30s, 2m"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!(
+            "invalid duration {text:?}; accepted: a non-negative number"
+        ));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Detect(args) => detect::run(args).await,
+        Command::Drain(args) => metrics::drain(args).await,
+    }
+}
