@@ -6,6 +6,12 @@ use aiops_server::Application;
 use aiops_server::cli::{Cli, Command, ServeArgs};
 use clap::{CommandFactory, Parser};
 
+/// Every recorded span is a handful of small allocations made on an HTTP worker and freed on
+/// the storage writer's thread; mimalloc handles that cross-thread pattern at a fraction of
+/// the system allocator's cost (see docs/BENCHMARKS.md, "Performance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
