@@ -160,8 +160,8 @@ pub struct ServeArgs {
     #[arg(long, env = "AIOPS_CHAOS", value_name = "on|off", value_parser = parse_switch, help_heading = "Demo shop")]
     pub chaos: Option<bool>,
 
-    /// Same as --chaos off.
-    #[arg(long, conflicts_with = "chaos", help_heading = "Demo shop")]
+    /// Same as --chaos off; wins over --chaos and AIOPS_CHAOS.
+    #[arg(long, help_heading = "Demo shop")]
     pub no_chaos: bool,
 
     /// Seed for chaos decisions, so that "fail 50%" fails the same requests every run.
@@ -177,8 +177,9 @@ pub struct ServeArgs {
     #[arg(long, env = "AIOPS_TELEMETRY", value_name = "on|off", value_parser = parse_switch, help_heading = "Demo shop")]
     pub telemetry: Option<bool>,
 
-    /// Same as --telemetry off (the shop serves unmonitored; for performance baselines).
-    #[arg(long, conflicts_with = "telemetry", help_heading = "Demo shop")]
+    /// Same as --telemetry off, winning over --telemetry and AIOPS_TELEMETRY (the shop serves
+    /// unmonitored; for performance baselines).
+    #[arg(long, help_heading = "Demo shop")]
     pub no_telemetry: bool,
 
     /// How long /checkout waits for /payment and /inventory before answering 504 [default: 2s].
@@ -413,6 +414,23 @@ mod tests {
             .resolve()
             .expect_err("too short");
         assert!(error.contains("accepted"), "{error}");
+    }
+
+    #[test]
+    fn off_switches_win_over_the_environment_and_the_on_flags() {
+        let config = parse(&[
+            "--chaos",
+            "on",
+            "--no-chaos",
+            "--telemetry",
+            "on",
+            "--no-telemetry",
+        ])
+        .serve
+        .resolve()
+        .expect("valid");
+        assert!(!config.chaos_enabled);
+        assert!(!config.telemetry_enabled);
     }
 
     #[test]

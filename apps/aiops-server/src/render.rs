@@ -125,12 +125,12 @@ pub fn incident(incident: &Incident) -> Value {
     })
 }
 
-/// Incidents, most recently updated first.
+/// Incidents, newest first (by first detection, then by id).
 pub fn incidents<'a>(incidents: impl IntoIterator<Item = &'a Incident>) -> Vec<Value> {
     let mut sorted: Vec<&Incident> = incidents.into_iter().collect();
     sorted.sort_by(|a, b| {
-        b.last_updated_unix_nanos
-            .cmp(&a.last_updated_unix_nanos)
+        b.first_detected_unix_nanos
+            .cmp(&a.first_detected_unix_nanos)
             .then_with(|| b.id.cmp(&a.id))
     });
     sorted.into_iter().map(incident).collect()

@@ -145,7 +145,7 @@ pub async fn payment(
     })))
 }
 
-/// `POST /checkout`: checks inventory, then takes payment, each over HTTP. Answers 502 when a
+/// `POST /checkout`: takes payment, then checks inventory, each over HTTP. Answers 502 when a
 /// dependency fails and 504 when one does not answer within the client timeout.
 #[utoipa::path(
     post,
@@ -153,7 +153,7 @@ pub async fn payment(
     tag = "shop",
     request_body(content = Option<crate::openapi::Order>, content_type = "application/json"),
     responses(
-        (status = 200, description = "Order completed (inventory, then payment, over HTTP)", body = Object),
+        (status = 200, description = "Order completed (payment, then inventory, over HTTP)", body = Object),
         (status = 400, description = "Invalid amount or body", body = crate::openapi::ErrorBody),
         (status = 502, description = "A dependency failed", body = crate::openapi::ErrorBody),
         (status = 504, description = "A dependency did not answer in time", body = crate::openapi::ErrorBody),
@@ -173,20 +173,22 @@ pub async fn checkout(
         .get::<RequestSpan>()
         .map(|span| TraceParent::new(span.trace_id, span.span_id).to_string());
 
-    let inventory = call(
-        &client,
-        reqwest::Method::GET,
-        "/inventory",
-        None,
-        &traceparent,
-    )
-    .await?;
+    // Payment first, then inventory, as the quick reference describes the checkout ("calls
+    // payment + inventory"); the first failure ends the checkout.
     let payment_body = json!({ "amount": amount });
     let payment = call(
         &client,
         reqwest::Method::POST,
         "/payment",
         Some(payment_body),
+        &traceparent,
+    )
+    .await?;
+    let inventory = call(
+        &client,
+        reqwest::Method::GET,
+        "/inventory",
+        None,
         &traceparent,
     )
     .await?;
