@@ -1,4 +1,4 @@
-//! The demo shop's traffic on a virtual clock: `/checkout` calls `/inventory` then `/payment`,
+//! The demo shop's traffic on a virtual clock: `/checkout` calls `/payment` then `/inventory`,
 //! and both are also called directly, with lognormal latencies and optional chaos.
 
 use aiops_rca::{CycleReport, Engine, EngineConfig};
@@ -82,37 +82,37 @@ impl DemoShop {
             .with_http_status(if failed { 500 } else { 200 })
     }
 
-    /// One checkout trace: checkout's own work, then inventory, then payment (skipped when
-    /// inventory failed); checkout answers 502 when a dependency failed.
+    /// One checkout trace: checkout's own work, then payment, then inventory (skipped when
+    /// payment failed or timed out); checkout answers 502 when a dependency failed and 504 when
+    /// payment outlived the checkout's client timeout.
     pub fn checkout(&mut self, start: u64) -> Vec<Span> {
         let (trace, root) = self.ids();
         let mut clock = start + self.latency(5.0);
-        let inventory_id = self.span_id();
-        let inventory = self.inventory(trace, inventory_id, clock).with_parent(root);
-        clock = inventory.end_unix_nanos() + MS;
-        let failed = inventory.is_error();
-        let mut spans = vec![inventory];
-        let mut status = if failed { 502 } else { 200 };
-        if !failed {
-            let payment_id = self.span_id();
-            let payment = self.payment(trace, payment_id, clock).with_parent(root);
-            let gave_up = self
-                .chaos
-                .checkout_timeout_ms
-                .filter(|&timeout| payment.duration_nanos > timeout * MS);
-            match gave_up {
-                Some(timeout) => {
-                    clock += timeout * MS;
-                    status = 504;
-                }
-                None => {
-                    clock = payment.end_unix_nanos() + MS;
-                    if payment.is_error() {
-                        status = 502;
-                    }
-                }
+        let payment_id = self.span_id();
+        let payment = self.payment(trace, payment_id, clock).with_parent(root);
+        let gave_up = self
+            .chaos
+            .checkout_timeout_ms
+            .filter(|&timeout| payment.duration_nanos > timeout * MS);
+        let mut status = match gave_up {
+            Some(timeout) => {
+                clock += timeout * MS;
+                504
             }
-            spans.push(payment);
+            None => {
+                clock = payment.end_unix_nanos() + MS;
+                if payment.is_error() { 502 } else { 200 }
+            }
+        };
+        let mut spans = vec![payment];
+        if status == 200 {
+            let inventory_id = self.span_id();
+            let inventory = self.inventory(trace, inventory_id, clock).with_parent(root);
+            clock = inventory.end_unix_nanos() + MS;
+            if inventory.is_error() {
+                status = 502;
+            }
+            spans.push(inventory);
         }
         let end = clock + self.latency(5.0);
         let checkout = Span::new(trace, root, SERVICE, "/checkout")
