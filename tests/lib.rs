@@ -19,7 +19,8 @@ use tokio::task::{JoinHandle, JoinSet};
 /// The request body limit the test servers use, small enough to exceed cheaply.
 pub const TEST_MAX_BODY_BYTES: usize = 4096;
 
-/// A configuration for tests: port 0, a database in `dir`, cycles only on demand, no warm-up,
+/// A configuration for tests: port 0, a database in `dir`, cycles only on demand (no early
+/// detection either), no warm-up,
 /// reproducible chaos.
 pub fn test_config(dir: &TempDir) -> ServerConfig {
     let mut config = ServerConfig {
@@ -35,6 +36,7 @@ pub fn test_config(dir: &TempDir) -> ServerConfig {
     // One window holds the whole test; cycles run only when a test asks for one.
     config.analyzer.analysis_window_secs = 600.0;
     config.analyzer.analysis_interval_secs = 600.0;
+    config.early_detection = false;
     config
 }
 

@@ -174,3 +174,29 @@ async fn healthy_traffic_yields_no_incident_and_learns_baselines() {
     }
     assert_eq!(metrics["spans"]["dropped"], 0);
 }
+
+#[tokio::test]
+async fn early_detection_opens_the_incident_without_waiting_for_the_interval() {
+    // Arrange: a ten-minute interval, so only early detection can run a cycle in this test.
+    let app = TestApp::spawn_with(|config| config.early_detection = true).await;
+    app.learn_baselines().await;
+
+    // Act: no POST /aiops/analyze from here on.
+    app.simulate_delay("/payment", 500).await;
+    app.traffic(Method::POST, "/payment", 20, 10).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let incidents = loop {
+        let incidents = app.active_incidents().await;
+        if !incidents.is_empty() || tokio::time::Instant::now() > deadline {
+            break incidents;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+
+    // Assert
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0]["root_cause"]["endpoint"], "/payment");
+    let analysis = &app.metrics().await["analysis"];
+    assert!(analysis["early_cycles"].as_u64() >= Some(1), "{analysis:#}");
+    assert!(analysis["cycles"].as_u64() >= Some(2), "{analysis:#}");
+}

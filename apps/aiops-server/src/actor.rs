@@ -22,6 +22,12 @@ use crate::span_metrics::DurationHistogram;
 /// How many commands may wait for the actor before senders wait too.
 const MAILBOX_CAPACITY: usize = 64;
 
+/// How often the actor looks for new anomalies between cycles (when the interval is longer).
+/// The look merges the live buckets of the detection window and runs the detectors; when they
+/// find an endpoint and kind the last cycle did not, the cycle runs at once, so a fault is
+/// detected about a second after its evidence crosses a threshold, whatever the interval.
+pub const PROBE_PERIOD: Duration = Duration::from_secs(1);
+
 /// The actor has stopped (the server is shutting down).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[error("analysis: the analysis engine has stopped")]
@@ -49,6 +55,8 @@ pub struct ActorView<'a> {
     pub last_cycle: Option<(u64, &'a Arc<CycleReport>)>,
     /// Cycles run since start.
     pub cycles: u64,
+    /// Of those, cycles run ahead of the interval because new anomaly evidence showed.
+    pub early_cycles: u64,
     /// Persistence attempts that failed since start.
     pub persist_failures: u64,
     /// How long cycles took.
@@ -84,6 +92,7 @@ impl AnalysisHandle {
         engine: Engine,
         persistence: Persistence,
         interval: Duration,
+        early_detection: bool,
     ) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(MAILBOX_CAPACITY);
         let actor = AnalysisActor {
@@ -92,10 +101,11 @@ impl AnalysisHandle {
             receiver,
             last_cycle: None,
             cycles: 0,
+            early_cycles: 0,
             persist_failures: 0,
             cycle_duration: DurationHistogram::default(),
         };
-        let task = tokio::spawn(actor.run(interval));
+        let task = tokio::spawn(actor.run(interval, early_detection));
         (Self { sender }, task)
     }
 
@@ -149,15 +159,20 @@ struct AnalysisActor {
     receiver: mpsc::Receiver<Message>,
     last_cycle: Option<(u64, Arc<CycleReport>)>,
     cycles: u64,
+    /// Cycles run ahead of the interval because a probe found new evidence.
+    early_cycles: u64,
     persist_failures: u64,
     cycle_duration: DurationHistogram,
 }
 
 impl AnalysisActor {
-    async fn run(mut self, interval: Duration) {
+    async fn run(mut self, interval: Duration, early_detection: bool) {
         let interval = interval.max(Duration::from_millis(10));
         let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let probing = early_detection && interval > PROBE_PERIOD;
+        let mut probe = tokio::time::interval_at(Instant::now() + PROBE_PERIOD, PROBE_PERIOD);
+        probe.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 message = self.receiver.recv() => match message {
@@ -175,6 +190,14 @@ impl AnalysisActor {
                 },
                 _ = ticker.tick() => {
                     self.cycle().await;
+                }
+                _ = probe.tick(), if probing => {
+                    if self.engine.has_news(now_unix_nanos()) {
+                        log::debug!("New anomaly evidence between cycles; running the cycle now.");
+                        self.early_cycles += 1;
+                        self.cycle().await;
+                        ticker.reset();
+                    }
                 }
             }
         }
@@ -203,6 +226,7 @@ impl AnalysisActor {
                     engine: &self.engine,
                     last_cycle: self.last_cycle.as_ref().map(|(at, report)| (*at, report)),
                     cycles: self.cycles,
+                    early_cycles: self.early_cycles,
                     persist_failures: self.persist_failures,
                     cycle_duration: &self.cycle_duration,
                 };

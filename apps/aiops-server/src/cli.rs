@@ -91,6 +91,12 @@ pub struct ServeArgs {
     #[arg(long, env = "AIOPS_ANALYSIS_INTERVAL", value_name = "DURATION", value_parser = parse_duration, help_heading = "Detection")]
     pub analysis_interval: Option<Duration>,
 
+    /// Between cycles, look for new anomalies every second and run the cycle at once when one
+    /// shows, so detection does not wait for the interval; learning, root cause analysis and
+    /// incident upkeep still run once per interval [default: on].
+    #[arg(long, env = "AIOPS_EARLY_DETECTION", value_name = "on|off", value_parser = parse_switch, help_heading = "Detection")]
+    pub early_detection: Option<bool>,
+
     /// Smallest absolute latency increase (ms) that can be a spike, so that tiny baselines with
     /// jitter do not alert [default: 50].
     #[arg(
@@ -335,6 +341,10 @@ impl ServeArgs {
             self.telemetry.or(file.telemetry)
         };
         set(&mut config.telemetry_enabled, telemetry);
+        set(
+            &mut config.early_detection,
+            self.early_detection.or(file.early_detection),
+        );
         set(
             &mut config.checkout_timeout,
             self.checkout_timeout.or(duration(&file.checkout_timeout)?),

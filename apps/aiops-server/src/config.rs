@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub api_token: Option<String>,
     /// Whether demo-shop requests are recorded as spans.
     pub telemetry_enabled: bool,
+    /// Whether the analysis actor looks for new anomalies every second between cycles and runs
+    /// the cycle at once when it finds one (only matters when the interval is longer than 1 s).
+    pub early_detection: bool,
     /// How long `/checkout` waits for `/payment` and `/inventory`.
     pub checkout_timeout: Duration,
     /// Largest request body accepted, in bytes.
@@ -127,6 +130,7 @@ impl Default for ServerConfig {
             chaos_seed: None,
             api_token: None,
             telemetry_enabled: true,
+            early_detection: true,
             checkout_timeout: Duration::from_secs(2),
             max_body_bytes: 1024 * 1024,
             ingest: crate::ingest::IngestLimits::default(),
@@ -149,6 +153,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("chaos_enabled", &self.chaos_enabled)
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
             .field("telemetry_enabled", &self.telemetry_enabled)
+            .field("early_detection", &self.early_detection)
             .field("checkout_timeout", &self.checkout_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("ingest", &self.ingest)
@@ -181,6 +186,8 @@ pub struct FileConfig {
     pub analysis_window: Option<DurationValue>,
     /// See `--analysis-interval`.
     pub analysis_interval: Option<DurationValue>,
+    /// See `--early-detection`.
+    pub early_detection: Option<bool>,
     /// See `--min-latency-increase-ms`.
     pub min_latency_increase_ms: Option<f64>,
     /// See `--min-latency-samples`.

@@ -52,6 +52,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 pub struct AnalysisSnapshot {
     /// Cycles run since start.
     pub cycles: u64,
+    /// Of those, cycles run ahead of the interval (new anomaly evidence).
+    pub early_cycles: u64,
     /// How long cycles took.
     pub cycle_duration: HistogramSnapshot,
     /// Active incidents per severity, every severity present.
@@ -117,6 +119,7 @@ impl Scrape {
                 ];
                 AnalysisSnapshot {
                     cycles: view.cycles,
+                    early_cycles: view.early_cycles,
                     cycle_duration: view.cycle_duration.snapshot(),
                     active_incidents: severities
                         .into_iter()
@@ -282,6 +285,12 @@ fn encode_analysis(
         "Analysis cycles run since start.",
         analysis.cycles,
     )?;
+    counter(
+        encoder,
+        "aiops_analysis_early_cycles",
+        "Analysis cycles run ahead of the interval because new anomaly evidence showed.",
+        analysis.early_cycles,
+    )?;
     let histogram = &analysis.cycle_duration;
     encoder
         .encode_descriptor(
@@ -411,6 +420,7 @@ mod tests {
             queue_capacity: 65_536,
             analysis: Some(AnalysisSnapshot {
                 cycles: 4,
+                early_cycles: 1,
                 cycle_duration: histogram.snapshot(),
                 active_incidents: vec![(Severity::High, 1), (Severity::Low, 0)],
                 baselines: vec![BaselineGauges {

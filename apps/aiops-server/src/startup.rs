@@ -93,7 +93,8 @@ impl Application {
             span_metrics.clone(),
         ));
         let interval = Duration::from_secs_f64(config.analyzer.analysis_interval_secs);
-        let (analysis, actor) = AnalysisHandle::spawn(engine, persistence, interval);
+        let (analysis, actor) =
+            AnalysisHandle::spawn(engine, persistence, interval, config.early_detection);
         let retention = spawn_retention(store.clone(), config.retention, config.retention_interval);
 
         let chaos = Chaos::new(shop_paths(), config.chaos_seed);

@@ -85,9 +85,39 @@ impl Analyzer {
     pub fn observe_live(&mut self, live: &LiveWindows, now_unix_nanos: u64) -> Assessment {
         live.evict_before(now_unix_nanos.saturating_sub(live.retention_nanos()));
         let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
-        let timeout_ms = self.config.timeout_ms;
         self.watermarks
             .retain(|_, not_before| *not_before > window.start_unix_nanos);
+        let current = self.current_stats(live, window);
+        let fresh = live.take_unlearned(now_unix_nanos, self.config.timeout_ms);
+        self.cycle(window, current, &fresh)
+    }
+
+    /// The anomalies a cycle at `now` would detect, without learning, evicting or taking
+    /// anything: a cheap look between cycles (it merges the live buckets of the detection window
+    /// and nothing else), so that a caller can run the cycle early when something new shows.
+    pub fn preview_live(&self, live: &LiveWindows, now_unix_nanos: u64) -> Vec<Anomaly> {
+        let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
+        self.current_stats(live, window)
+            .iter()
+            .flat_map(|(endpoint, stats, endpoint_window)| {
+                let evidence = Evidence {
+                    endpoint,
+                    window: *endpoint_window,
+                    stats,
+                };
+                detect(evidence, self.baselines.get(endpoint), &self.config)
+            })
+            .collect()
+    }
+
+    /// Every endpoint's statistics over the detection `window`, or from its watermark on.
+    fn current_stats(
+        &self,
+        live: &LiveWindows,
+        window: TimeWindow,
+    ) -> Vec<(EndpointKey, WindowStats, TimeWindow)> {
+        let now_unix_nanos = window.end_unix_nanos;
+        let timeout_ms = self.config.timeout_ms;
         let mut current: Vec<_> = live
             .window_stats(window, timeout_ms)
             .into_iter()
@@ -95,13 +125,19 @@ impl Analyzer {
             .map(|(endpoint, stats)| (endpoint, stats, window))
             .collect();
         for (endpoint, &not_before) in &self.watermarks {
+            if not_before <= window.start_unix_nanos {
+                // An expired watermark (observe_live forgets these) no longer clips anything.
+                if let Some(stats) = live.endpoint_stats(endpoint, window, timeout_ms) {
+                    current.push((endpoint.clone(), stats, window));
+                }
+                continue;
+            }
             let clipped = TimeWindow::new(not_before.min(now_unix_nanos), now_unix_nanos);
             if let Some(stats) = live.endpoint_stats(endpoint, clipped, timeout_ms) {
                 current.push((endpoint.clone(), stats, clipped));
             }
         }
-        let fresh = live.take_unlearned(now_unix_nanos, timeout_ms);
-        self.cycle(window, current, &fresh)
+        current
     }
 
     /// Same, from precomputed stats: `current` over the detection `window`, `fresh` over the

@@ -38,7 +38,7 @@ pub async fn metrics(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     Params::parse(&request, &[])?;
-    let (metrics, analyzed_at, cycles, persist_failures, window_secs) = state
+    let (metrics, analyzed_at, cycles, early_cycles, persist_failures, window_secs) = state
         .analysis
         .inspect(|view| {
             let config = view.engine.analyzer().config();
@@ -50,6 +50,7 @@ pub async fn metrics(
                 metrics,
                 view.last_cycle.map(|(at, _)| render::iso_millis(at)),
                 view.cycles,
+                view.early_cycles,
                 view.persist_failures,
                 config.analysis_window_secs,
             )
@@ -68,6 +69,7 @@ pub async fn metrics(
             "analyzed_at": analyzed_at,
             "window_secs": window_secs,
             "cycles": cycles,
+            "early_cycles": early_cycles,
             "persist_failures": persist_failures,
         },
     })))

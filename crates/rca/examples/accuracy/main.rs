@@ -13,6 +13,11 @@
 //! `CASES_PER_KIND` (default 200) fault cases of each kind are run, plus `NO_FAULT_CASES`
 //! (default `max(200, CASES_PER_KIND)`) cases without a fault. Results depend only on the seed
 //! (default 42). Set `ACCURACY_VERBOSE=1` to print every miss.
+//!
+//! The engine runs with `EngineConfig::default()`. To see what another sensitivity gives, set
+//! `ACCURACY_LATENCY_MULTIPLIER` and/or `ACCURACY_MIN_LATENCY_INCREASE_MS` (the analyzer's
+//! `latency_multiplier` and `min_latency_increase_ms`, the server's `--latency-multiplier` and
+//! `--min-latency-increase`).
 
 mod topology;
 mod traffic;
@@ -64,6 +69,10 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(per_kind.max(200));
     let verbose = std::env::var_os("ACCURACY_VERBOSE").is_some();
+    let config = engine_config().unwrap_or_else(|error| {
+        eprintln!("error: {error}");
+        std::process::exit(2);
+    });
 
     let mut plan: Vec<Option<&'static str>> = Vec::new();
     for _ in 0..per_kind {
@@ -72,7 +81,7 @@ fn main() {
     plan.extend(std::iter::repeat_n(None, no_fault));
 
     let started = Instant::now();
-    let outcomes = run_all(&plan, seed);
+    let outcomes = run_all(&plan, seed, &config);
     let total = started.elapsed();
 
     if verbose {
@@ -90,10 +99,42 @@ fn main() {
         }
     }
     print_report(&outcomes, per_kind, seed, total);
+    if config != EngineConfig::default() {
+        println!(
+            "\nAnalyzer: latency_multiplier {}, min_latency_increase_ms {} (not the defaults).",
+            config.analyzer.latency_multiplier, config.analyzer.min_latency_increase_ms
+        );
+    }
+}
+
+/// The engine's default configuration with the sensitivity overrides of the environment.
+fn engine_config() -> Result<EngineConfig, String> {
+    let mut config = EngineConfig::default();
+    for (name, field) in [
+        (
+            "ACCURACY_LATENCY_MULTIPLIER",
+            &mut config.analyzer.latency_multiplier,
+        ),
+        (
+            "ACCURACY_MIN_LATENCY_INCREASE_MS",
+            &mut config.analyzer.min_latency_increase_ms,
+        ),
+    ] {
+        if let Ok(value) = std::env::var(name) {
+            *field = value
+                .parse()
+                .map_err(|_| format!("{name}={value:?} is not a number"))?;
+        }
+    }
+    config
+        .analyzer
+        .validate()
+        .map_err(|error| error.to_string())?;
+    Ok(config)
 }
 
 /// Runs every case, spread over the available cores; each case is seeded by its index.
-fn run_all(plan: &[Option<&'static str>], seed: u64) -> Vec<CaseOutcome> {
+fn run_all(plan: &[Option<&'static str>], seed: u64, config: &EngineConfig) -> Vec<CaseOutcome> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut slots: Vec<Option<CaseOutcome>> = (0..plan.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
@@ -106,7 +147,7 @@ fn run_all(plan: &[Option<&'static str>], seed: u64) -> Vec<CaseOutcome> {
                     for (offset, slot) in slots.iter_mut().enumerate() {
                         let index = chunk * size + offset;
                         let case_seed = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        *slot = Some(run_case(case_seed, plan[index]));
+                        *slot = Some(run_case(case_seed, plan[index], config));
                     }
                 })
             })
@@ -147,16 +188,15 @@ fn draw_fault(rng: &mut StdRng, topology: &Topology, kind: &str) -> Fault {
     }
 }
 
-fn run_case(seed: u64, kind: Option<&'static str>) -> CaseOutcome {
+fn run_case(seed: u64, kind: Option<&'static str>, config: &EngineConfig) -> CaseOutcome {
     let started = Instant::now();
     let cpu_before = thread_cpu_time();
     let mut rng = StdRng::seed_from_u64(seed);
     let topology = Topology::random(&mut rng);
     let fault = kind.map(|kind| draw_fault(&mut rng, &topology, kind));
 
-    let config = EngineConfig::default();
     let interval = (config.analyzer.analysis_interval_secs * SECOND as f64) as u64;
-    let mut engine = Engine::new(config).expect("default config is valid");
+    let mut engine = Engine::new(config.clone()).expect("the configuration was validated");
     let collector = engine.collector();
     let mut requests = Requests::new(&topology);
     let mut pending: Vec<Span> = Vec::new();
