@@ -281,6 +281,11 @@ impl Collector for MeteredCollector {
         self.inner.record_batch(spans)
     }
 
+    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
+        self.metrics.observe(spans);
+        self.inner.record_borrowed(spans)
+    }
+
     fn flush(&self) -> Result<(), CollectorError> {
         self.inner.flush()
     }

@@ -1,4 +1,6 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use aiops_telemetry_core::{
@@ -192,7 +194,7 @@ impl LiveWindows {
     }
 
     /// Records one span; false when it is dropped.
-    fn record_one(&self, state: &mut State, span: Span) -> bool {
+    fn record_one(&self, state: &mut State, span: &Span) -> bool {
         if span.start_unix_nanos < state.evicted_before_unix_nanos {
             return false;
         }
@@ -200,11 +202,11 @@ impl LiveWindows {
         let is_error = span.is_error();
         let operations = match state.services.get_mut(span.service.as_str()) {
             Some(operations) => operations,
-            None => state.services.entry(span.service).or_default(),
+            None => state.services.entry(span.service.clone()).or_default(),
         };
         let series = match operations.get_mut(span.operation.as_str()) {
             Some(series) => series,
-            None => operations.entry(span.operation).or_default(),
+            None => operations.entry(span.operation.clone()).or_default(),
         };
         series.record(key, span.duration_nanos, is_error, self.max_buckets)
     }
@@ -259,7 +261,7 @@ impl Collector for LiveWindows {
     /// evicted.
     fn record(&self, span: Span) -> RecordOutcome {
         let mut state = self.lock();
-        if self.record_one(&mut state, span) {
+        if self.record_one(&mut state, &span) {
             RecordOutcome::accepted(1)
         } else {
             RecordOutcome::dropped(1)
@@ -268,10 +270,15 @@ impl Collector for LiveWindows {
 
     /// Never blocks beyond a brief mutex; drops only spans older than what was evicted.
     fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
+        self.record_borrowed(&spans)
+    }
+
+    /// Only reads the spans: counters and histograms, no copy.
+    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
         let total = spans.len();
         let mut state = self.lock();
         let accepted = spans
-            .into_iter()
+            .iter()
             .map(|span| self.record_one(&mut state, span))
             .filter(|&kept| kept)
             .count();

@@ -1,6 +1,8 @@
 //! The bounded buffer of recent traces that RCA samples from.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use aiops_telemetry_core::{

@@ -1,7 +1,7 @@
 //! What the writer thread does with a batch: one transaction that appends the spans, interns
 //! their endpoints, widens the block directory and merges the minute rollups.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use aiops_telemetry_core::Span;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};

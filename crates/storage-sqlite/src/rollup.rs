@@ -2,7 +2,7 @@
 //! the spans, so they always agree with the spans and survive restarts at a fraction of the
 //! spans' size.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use aiops_telemetry_core::{EndpointKey, TimeWindow};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};

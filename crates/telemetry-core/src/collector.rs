@@ -76,6 +76,14 @@ pub trait Collector: Send + Sync {
     /// Takes many finished spans at once. Never blocks; may accept a prefix and drop the rest.
     fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome;
 
+    /// Takes copies of spans someone else keeps. Never blocks. The default clones them into
+    /// [`record_batch`](Self::record_batch); a collector that only reads spans (counters,
+    /// histograms) overrides it to skip the copies, which [`Fanout`] relies on for every
+    /// collector but its primary.
+    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
+        self.record_batch(spans.to_vec())
+    }
+
     /// Blocks until every span accepted before this call is durable or visible.
     fn flush(&self) -> Result<(), CollectorError>;
 }
@@ -87,6 +95,10 @@ impl<C: Collector + ?Sized> Collector for Arc<C> {
 
     fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
         (**self).record_batch(spans)
+    }
+
+    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
+        (**self).record_borrowed(spans)
     }
 
     fn flush(&self) -> Result<(), CollectorError> {
@@ -103,13 +115,19 @@ impl<C: Collector + ?Sized> Collector for Box<C> {
         (**self).record_batch(spans)
     }
 
+    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
+        (**self).record_borrowed(spans)
+    }
+
     fn flush(&self) -> Result<(), CollectorError> {
         (**self).flush()
     }
 }
 
 /// Sends every span to several collectors: the first is the primary (usually the store), whose
-/// outcome is returned; the others (live statistics, recent-trace buffers) see copies.
+/// outcome is returned; the others (live statistics, recent-trace buffers) see the spans
+/// through [`Collector::record_borrowed`] before the primary takes them, so a secondary that
+/// only reads spans costs no copy.
 ///
 /// ```
 /// use aiops_telemetry_core::{Collector, Fanout, InMemoryCollector, Span, SpanId, TraceId};
@@ -147,7 +165,7 @@ impl Collector for Fanout {
             None => RecordOutcome::dropped(1),
             Some((primary, rest)) => {
                 for collector in rest {
-                    let _ = collector.record(span.clone());
+                    let _ = collector.record_borrowed(std::slice::from_ref(&span));
                 }
                 primary.record(span)
             }
@@ -159,9 +177,21 @@ impl Collector for Fanout {
             None => RecordOutcome::dropped(spans.len()),
             Some((primary, rest)) => {
                 for collector in rest {
-                    let _ = collector.record_batch(spans.clone());
+                    let _ = collector.record_borrowed(&spans);
                 }
                 primary.record_batch(spans)
+            }
+        }
+    }
+
+    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
+        match self.collectors.split_first() {
+            None => RecordOutcome::dropped(spans.len()),
+            Some((primary, rest)) => {
+                for collector in rest {
+                    let _ = collector.record_borrowed(spans);
+                }
+                primary.record_borrowed(spans)
             }
         }
     }
@@ -210,5 +240,62 @@ mod tests {
         let fanout = Fanout::default();
         assert_eq!(fanout.record(span()), RecordOutcome::dropped(1));
         assert_eq!(fanout.flush(), Ok(()));
+    }
+
+    /// Counts how spans reached it: owned (`record_batch`) or borrowed.
+    #[derive(Debug, Default)]
+    struct Reader {
+        owned: std::sync::atomic::AtomicUsize,
+        borrowed: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Collector for Reader {
+        fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
+            self.owned
+                .fetch_add(spans.len(), std::sync::atomic::Ordering::Relaxed);
+            RecordOutcome::accepted(spans.len())
+        }
+
+        fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
+            self.borrowed
+                .fetch_add(spans.len(), std::sync::atomic::Ordering::Relaxed);
+            RecordOutcome::accepted(spans.len())
+        }
+
+        fn flush(&self) -> Result<(), CollectorError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn fanout_hands_secondaries_borrowed_spans_and_the_primary_owned_ones() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let primary = Arc::new(Reader::default());
+        let secondary = Arc::new(Reader::default());
+        let nested = Arc::new(Reader::default());
+        let inner = Arc::new(Fanout::new(vec![secondary.clone(), nested.clone()]));
+        let fanout = Fanout::new(vec![primary.clone(), inner]);
+
+        let _ = fanout.record_batch(vec![span(), span()]);
+        let _ = fanout.record(span());
+
+        assert_eq!(
+            (primary.owned.load(Relaxed), primary.borrowed.load(Relaxed)),
+            (3, 0)
+        );
+        for reader in [&secondary, &nested] {
+            assert_eq!(
+                (reader.owned.load(Relaxed), reader.borrowed.load(Relaxed)),
+                (0, 3)
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_record_borrowed_copies_into_record_batch() {
+        let store = crate::InMemoryCollector::default();
+        let spans = vec![span(), span()];
+        assert_eq!(store.record_borrowed(&spans), RecordOutcome::accepted(2));
+        assert_eq!(store.len(), 2);
     }
 }
