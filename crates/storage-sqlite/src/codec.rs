@@ -66,17 +66,25 @@ pub(crate) fn is_error(status: i64, http_status: Option<i64>) -> bool {
     status == status_code(SpanStatus::Error) || http_status.is_some_and(|code| code >= 500)
 }
 
-/// Attributes as a JSON array of `[key, value]` pairs; `None` when there are none.
-pub(crate) fn encode_attributes(span: &Span) -> Result<Option<String>, StoreError> {
+/// Attributes as a JSON array of `[key, value]` pairs, written into `buffer` (cleared first,
+/// so one buffer serves every span of a batch); `None` when there are none.
+pub(crate) fn encode_attributes<'a>(
+    span: &Span,
+    buffer: &'a mut String,
+) -> Result<Option<&'a str>, StoreError> {
+    buffer.clear();
     if span.attributes.is_empty() {
         return Ok(None);
     }
-    serde_json::to_string(&span.attributes)
-        .map(Some)
-        .map_err(|error| StoreError::Encode {
-            what: "span attributes",
-            message: error.to_string(),
-        })
+    let encode_error = |message: String| StoreError::Encode {
+        what: "span attributes",
+        message,
+    };
+    let mut bytes = std::mem::take(buffer).into_bytes();
+    serde_json::to_writer(&mut bytes, &span.attributes)
+        .map_err(|error| encode_error(error.to_string()))?;
+    *buffer = String::from_utf8(bytes).map_err(|error| encode_error(error.to_string()))?;
+    Ok(Some(buffer.as_str()))
 }
 
 pub(crate) fn corrupt(what: &'static str, message: impl Into<String>) -> StoreError {

@@ -66,6 +66,7 @@ impl Ingest {
         let mut blocks: Vec<(i64, i64, i64)> = Vec::new();
         {
             let mut insert = tx.prepare_cached(INSERT_SPAN).sql()?;
+            let mut attributes = String::new();
             for span in spans {
                 let endpoint_id = endpoint_id(&tx, &mut self.endpoints, span)?;
                 let id = self.next_id;
@@ -86,7 +87,7 @@ impl Ingest {
                         &span.trace_id.as_bytes()[..],
                         &span.span_id.as_bytes()[..],
                         span.parent_span_id.as_ref().map(|id| &id.as_bytes()[..]),
-                        encode_attributes(span)?,
+                        encode_attributes(span, &mut attributes)?,
                     ])
                     .sql()?;
                 match blocks.last_mut() {
