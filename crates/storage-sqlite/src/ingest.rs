@@ -1,24 +1,27 @@
 //! What the writer thread does with a batch: one transaction that appends the spans, interns
-//! their endpoints, widens the block directory and merges the minute rollups.
+//! their endpoints, widens the block directory and its trace filters, and merges the minute
+//! rollups.
 
 use foldhash::{HashMap, HashMapExt};
 
-use aiops_telemetry_core::Span;
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use aiops_telemetry_core::{Span, TraceId};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::codec::{encode_attributes, kind_code, status_code, to_sql_int, trace_hi};
+use crate::codec::{corrupt, encode_attributes, kind_code, status_code, to_sql_int, trace_hi};
 use crate::error::{SqlResultExt, StoreError};
 use crate::rollup::PendingRollups;
 use crate::schema::BLOCK_SHIFT;
+use crate::trace_filter::TraceFilter;
 
 const INSERT_SPAN: &str = "INSERT INTO spans (id, block, start_ns, duration_ns, endpoint_id, \
      kind, status, http_status, trace_hi, trace_id, span_id, parent_span_id, attributes) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
-const WIDEN_BLOCK: &str = "INSERT INTO span_blocks (block, min_start_ns, max_start_ns) \
-     VALUES (?1, ?2, ?3) ON CONFLICT (block) DO UPDATE SET \
+const WIDEN_BLOCK: &str = "INSERT INTO span_blocks (block, min_start_ns, max_start_ns, traces) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (block) DO UPDATE SET \
      min_start_ns = min(min_start_ns, excluded.min_start_ns), \
-     max_start_ns = max(max_start_ns, excluded.max_start_ns)";
+     max_start_ns = max(max_start_ns, excluded.max_start_ns), \
+     traces = excluded.traces";
 
 /// The writer thread's connection and the state it keeps between transactions.
 #[derive(Debug)]
@@ -29,16 +32,21 @@ pub(crate) struct Ingest {
     /// The writer is the only inserter, so it hands out ids itself: the block of a span is
     /// then known before the insert.
     next_id: i64,
+    /// The trace filter of the block `next_id` falls in, as committed.
+    filter: (i64, TraceFilter),
     rollups: PendingRollups,
 }
 
 impl Ingest {
-    pub(crate) fn new(conn: Connection) -> Result<Self, StoreError> {
+    pub(crate) fn new(mut conn: Connection) -> Result<Self, StoreError> {
+        backfill_filters(&mut conn)?;
         let next_id = next_id(&conn)?;
+        let filter = current_filter(&conn, next_id)?;
         Ok(Self {
             conn,
             endpoints: HashMap::new(),
             next_id,
+            filter,
             rollups: PendingRollups::default(),
         })
     }
@@ -53,6 +61,12 @@ impl Ingest {
             if let Ok(next) = next_id(&self.conn) {
                 self.next_id = next;
             }
+            // Bits of spans that were rolled back would only cost a false "maybe"; reloading
+            // keeps the filter exactly what is committed, whatever failed.
+            match current_filter(&self.conn, self.next_id) {
+                Ok(filter) => self.filter = filter,
+                Err(_) => self.filter = (self.next_id >> BLOCK_SHIFT, TraceFilter::default()),
+            }
         }
         result
     }
@@ -62,8 +76,8 @@ impl Ingest {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .sql()?;
-        // (block, min start, max start) of the blocks this transaction touches.
-        let mut blocks: Vec<(i64, i64, i64)> = Vec::new();
+        // (block, min start, max start, trace filter) of the blocks this transaction touches.
+        let mut blocks: Vec<(i64, i64, i64, TraceFilter)> = Vec::new();
         {
             let mut insert = tx.prepare_cached(INSERT_SPAN).sql()?;
             let mut attributes = String::new();
@@ -91,11 +105,20 @@ impl Ingest {
                     ])
                     .sql()?;
                 match blocks.last_mut() {
-                    Some((current, min, max)) if *current == block => {
+                    Some((current, min, max, filter)) if *current == block => {
                         *min = (*min).min(start);
                         *max = (*max).max(start);
+                        filter.insert(&span.trace_id);
                     }
-                    _ => blocks.push((block, start, start)),
+                    _ => {
+                        let mut filter = if self.filter.0 == block {
+                            self.filter.1.clone()
+                        } else {
+                            TraceFilter::default()
+                        };
+                        filter.insert(&span.trace_id);
+                        blocks.push((block, start, start, filter));
+                    }
                 }
                 self.rollups.add(
                     endpoint_id,
@@ -107,12 +130,18 @@ impl Ingest {
         }
         {
             let mut widen = tx.prepare_cached(WIDEN_BLOCK).sql()?;
-            for (block, min, max) in blocks {
-                widen.execute(params![block, min, max]).sql()?;
+            for (block, min, max, filter) in &blocks {
+                widen
+                    .execute(params![block, min, max, filter.as_bytes()])
+                    .sql()?;
             }
         }
         self.rollups.write(&tx)?;
-        tx.commit().sql()
+        tx.commit().sql()?;
+        if let Some((block, _, _, filter)) = blocks.pop() {
+            self.filter = (block, filter);
+        }
+        Ok(())
     }
 }
 
@@ -121,6 +150,69 @@ fn next_id(conn: &Connection) -> Result<i64, StoreError> {
         row.get(0)
     })
     .sql()
+}
+
+/// The committed trace filter of the block `next_id` falls in (empty for a new block).
+fn current_filter(conn: &Connection, next_id: i64) -> Result<(i64, TraceFilter), StoreError> {
+    let block = next_id >> BLOCK_SHIFT;
+    let stored: Option<Option<Vec<u8>>> = conn
+        .query_row(
+            "SELECT traces FROM span_blocks WHERE block = ?1",
+            params![block],
+            |row| row.get(0),
+        )
+        .optional()
+        .sql()?;
+    let filter = match stored {
+        None => TraceFilter::default(),
+        Some(blob) => match blob.as_deref().and_then(TraceFilter::from_bytes) {
+            Some(filter) => filter,
+            None => filter_from_rows(conn, block)?,
+        },
+    };
+    Ok((block, filter))
+}
+
+/// The trace filter of `block`, built from its rows.
+fn filter_from_rows(conn: &Connection, block: i64) -> Result<TraceFilter, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT trace_id FROM spans WHERE id >= ?1 AND id < ?2")
+        .sql()?;
+    let mut rows = statement
+        .query(params![block << BLOCK_SHIFT, (block + 1) << BLOCK_SHIFT])
+        .sql()?;
+    let mut filter = TraceFilter::default();
+    while let Some(row) = rows.next().sql()? {
+        let bytes: Vec<u8> = row.get(0).sql()?;
+        let trace_id = TraceId::from_slice(&bytes)
+            .map_err(|error| corrupt("span trace id", error.to_string()))?;
+        filter.insert(&trace_id);
+    }
+    Ok(filter)
+}
+
+/// Gives every block stored before trace filters existed (schema 3 and older) its filter, in
+/// one transaction.
+fn backfill_filters(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .sql()?;
+    let blocks: Vec<i64> = tx
+        .prepare("SELECT block FROM span_blocks WHERE traces IS NULL")
+        .sql()?
+        .query_map([], |row| row.get(0))
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()?;
+    for block in blocks {
+        let filter = filter_from_rows(&tx, block)?;
+        tx.execute(
+            "UPDATE span_blocks SET traces = ?2 WHERE block = ?1",
+            params![block, filter.as_bytes()],
+        )
+        .sql()?;
+    }
+    tx.commit().sql()
 }
 
 /// The interned id of the span's endpoint, created on first sight.

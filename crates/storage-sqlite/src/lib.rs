@@ -66,6 +66,7 @@ mod rollup;
 mod schema;
 mod state;
 mod store;
+mod trace_filter;
 mod writer;
 
 pub use config::StoreConfig;

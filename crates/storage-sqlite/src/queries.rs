@@ -10,9 +10,12 @@ use std::collections::HashMap;
 use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
 use rusqlite::{Connection, params};
 
-use crate::codec::{SPAN_COLUMNS, from_sql_int, is_error, span_from_row, to_sql_int, trace_hi};
+use crate::codec::{
+    SPAN_COLUMNS, corrupt, from_sql_int, is_error, span_from_row, to_sql_int, trace_hi,
+};
 use crate::error::{SqlResultExt, StoreError};
 use crate::schema::BLOCK_SHIFT;
+use crate::trace_filter::blob_may_contain;
 
 /// `FROM` and `WHERE` of a window scan: `?1`/`?2` are the window bounds in nanoseconds.
 fn window_scan() -> String {
@@ -115,24 +118,49 @@ fn endpoint_names(conn: &Connection) -> Result<HashMap<i64, EndpointKey>, StoreE
     Ok(names)
 }
 
+/// The spans of one block that belong to a trace: `?1`/`?2` bound the block's ids.
+const TRACE_IN_BLOCK: &str = "FROM spans s CROSS JOIN endpoints e
+     WHERE s.id >= ?1 AND s.id < ?2 AND s.trace_hi = ?3 AND s.trace_id = ?4
+       AND e.id = s.endpoint_id";
+
 /// Every stored span of a trace, by start time.
 pub(crate) fn trace(conn: &Connection, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
-    // One index probe per block: the trace index is keyed by (block, first 8 id bytes).
-    let sql = format!(
-        "SELECT {SPAN_COLUMNS}
-         FROM span_blocks b CROSS JOIN spans s CROSS JOIN endpoints e
-         WHERE s.block = b.block AND s.trace_hi = ?1 AND s.trace_id = ?2
-           AND e.id = s.endpoint_id
-         ORDER BY s.start_ns, s.id"
-    );
-    let mut statement = conn.prepare_cached(&sql).sql()?;
-    let mut rows = statement
-        .query(params![trace_hi(&trace_id), &trace_id.as_bytes()[..]])
-        .sql()?;
-    let mut spans = Vec::new();
-    while let Some(row) = rows.next().sql()? {
-        spans.push(span_from_row(row)?);
+    // The blocks whose trace filter may hold the trace; each is then read by id range.
+    let mut candidates = Vec::new();
+    {
+        let mut statement = conn
+            .prepare_cached("SELECT block, traces FROM span_blocks ORDER BY block")
+            .sql()?;
+        let mut rows = statement.query([]).sql()?;
+        while let Some(row) = rows.next().sql()? {
+            let filter = row
+                .get_ref(1)
+                .sql()?
+                .as_blob_or_null()
+                .map_err(|error| corrupt("span block trace filter", error.to_string()))?;
+            if filter.is_none_or(|blob| blob_may_contain(blob, &trace_id)) {
+                candidates.push(row.get::<_, i64>(0).sql()?);
+            }
+        }
     }
+    let sql = format!("SELECT {SPAN_COLUMNS} {TRACE_IN_BLOCK} ORDER BY s.id");
+    let mut statement = conn.prepare_cached(&sql).sql()?;
+    let mut spans = Vec::new();
+    for block in candidates {
+        let mut rows = statement
+            .query(params![
+                block << BLOCK_SHIFT,
+                (block + 1) << BLOCK_SHIFT,
+                trace_hi(&trace_id),
+                &trace_id.as_bytes()[..],
+            ])
+            .sql()?;
+        while let Some(row) = rows.next().sql()? {
+            spans.push(span_from_row(row)?);
+        }
+    }
+    // Blocks and rows come in id order; a stable sort keeps it among equal start times.
+    spans.sort_by_key(|span| span.start_unix_nanos);
     Ok(spans)
 }
 
@@ -240,12 +268,9 @@ mod tests {
             "{sample}"
         );
         assert!(!sample.contains("AUTOMATIC"), "{sample}");
-        let trace = plan(&format!(
-            "SELECT {SPAN_COLUMNS} FROM span_blocks b CROSS JOIN spans s CROSS JOIN endpoints e \
-             WHERE s.block = b.block AND s.trace_hi = ?1 AND s.trace_id = ?2 AND e.id = s.endpoint_id"
-        ));
+        let trace = plan(&format!("SELECT {SPAN_COLUMNS} {TRACE_IN_BLOCK}"));
         assert!(
-            trace.contains("SEARCH s USING INDEX spans_by_trace"),
+            trace.contains("SEARCH s USING INTEGER PRIMARY KEY"),
             "{trace}"
         );
     }

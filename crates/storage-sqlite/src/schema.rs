@@ -3,8 +3,9 @@
 //! Layout (see `docs/adr/0001-span-storage-layout.md`): spans are appended with ids the writer
 //! assigns, so id order is arrival order. Ids are grouped in blocks of [`BLOCK_ROWS`];
 //! `span_blocks` keeps each block's start-time range, which turns a time window into a few id
-//! ranges without a time index. The only secondary index on `spans` is
-//! `(block, trace_hi)`, whose insertion point is confined to the current block.
+//! ranges without a time index, and a Bloom filter of the block's trace ids
+//! (`span_blocks.traces`), which finds a trace without a trace index. `spans` has no secondary
+//! index at all, so an insert appends to one B-tree.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +76,10 @@ const MIGRATIONS: &[&str] = &[
          last_updated_ns INTEGER NOT NULL,
          body TEXT NOT NULL
      );",
+    // 4: per-block trace-id filters (`trace_filter`) replace the trace index; the writer
+    // fills the filters of blocks written before this step when it starts.
+    "ALTER TABLE span_blocks ADD COLUMN traces BLOB;
+     DROP INDEX spans_by_trace;",
 ];
 
 /// The schema version this build migrates to.

@@ -181,6 +181,75 @@ fn trace_look_up_returns_every_span_of_the_trace() {
 }
 
 #[test]
+fn traces_are_found_across_batches_and_reopening_into_the_same_block() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("aiops.db");
+    // One trace per batch, never seen again: one block's trace filter is written by several
+    // transactions and by writers that restarted, and must still know every one of them.
+    let mut written: Vec<Span> = Vec::new();
+    for session in 0..3u64 {
+        let store = Store::open(config(&path)).expect("opens");
+        for batch in 0..4u64 {
+            let start = T0 + (session * 4 + batch) * SECOND;
+            let member = span(TraceId::random(), "/payment", start, 5 * MS);
+            written.push(member.clone());
+            let mut spans = vec![member];
+            spans.extend((0..150).map(|i| span(TraceId::random(), "/health", start + i, MS)));
+            record_all(&store, spans);
+        }
+        for member in &written {
+            assert_eq!(
+                store.trace(member.trace_id),
+                Ok(vec![member.clone()]),
+                "session {session}"
+            );
+        }
+        store.shutdown().expect("shuts down");
+    }
+}
+
+#[test]
+fn blocks_without_a_trace_filter_are_read_and_filled_on_the_next_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("aiops.db");
+    let wanted = TraceId::random();
+    let mut expected = Vec::new();
+    let mut all = Vec::new();
+    for round in 0..3u64 {
+        let start = T0 + round * SECOND;
+        let member = span(wanted, "/payment", start, 5 * MS);
+        expected.push(member.clone());
+        all.push(member);
+        all.extend((0..1_500).map(|i| span(TraceId::random(), "/health", start + i, MS)));
+    }
+    let store = Store::open(config(&path)).expect("opens");
+    record_all(&store, all);
+
+    // As a file written before trace filters existed: no block has one.
+    let raw = rusqlite::Connection::open(&path).expect("opens raw");
+    let forget = |raw: &rusqlite::Connection| {
+        raw.execute("UPDATE span_blocks SET traces = NULL", [])
+            .expect("clears filters")
+    };
+    assert!(forget(&raw) >= 2, "the spans fill several blocks");
+    assert_eq!(store.trace(wanted), Ok(sorted(expected.clone())));
+    store.shutdown().expect("shuts down");
+    forget(&raw);
+
+    let store = Store::open(config(&path)).expect("reopens");
+    let missing: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM span_blocks WHERE traces IS NULL",
+            [],
+            |row| row.get(0),
+        )
+        .expect("counts");
+    assert_eq!(missing, 0, "filled when the writer started");
+    assert_eq!(store.trace(wanted), Ok(sorted(expected)));
+    assert_eq!(store.trace(TraceId::random()), Ok(vec![]));
+}
+
+#[test]
 fn trace_sample_is_bounded_and_stays_in_its_endpoint_and_window() {
     on_each_backend(|backend| {
         let window = TimeWindow::new(T0 + 10 * SECOND, T0 + 20 * SECOND);
