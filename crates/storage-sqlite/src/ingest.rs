@@ -76,8 +76,10 @@ impl Ingest {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .sql()?;
-        // (block, min start, max start, trace filter) of the blocks this transaction touches.
-        let mut blocks: Vec<(i64, i64, i64, TraceFilter)> = Vec::new();
+        // (block, min start, max start, trace filter) of the blocks this transaction touches;
+        // the filter of the last one is `self.filter`, the others are complete. A failed
+        // transaction reloads `self.filter` from the database (see `write`).
+        let mut blocks: Vec<(i64, i64, i64, Option<TraceFilter>)> = Vec::new();
         {
             let mut insert = tx.prepare_cached(INSERT_SPAN).sql()?;
             let mut attributes = String::new();
@@ -105,21 +107,24 @@ impl Ingest {
                     ])
                     .sql()?;
                 match blocks.last_mut() {
-                    Some((current, min, max, filter)) if *current == block => {
+                    Some((current, min, max, _)) if *current == block => {
                         *min = (*min).min(start);
                         *max = (*max).max(start);
-                        filter.insert(&span.trace_id);
                     }
                     _ => {
-                        let mut filter = if self.filter.0 == block {
-                            self.filter.1.clone()
-                        } else {
-                            TraceFilter::default()
-                        };
-                        filter.insert(&span.trace_id);
-                        blocks.push((block, start, start, filter));
+                        if self.filter.0 != block {
+                            // The previous block is complete: its filter is written below with
+                            // the other blocks this transaction touched.
+                            let done = std::mem::take(&mut self.filter.1);
+                            if let Some(last) = blocks.last_mut() {
+                                last.3 = Some(done);
+                            }
+                            self.filter.0 = block;
+                        }
+                        blocks.push((block, start, start, None));
                     }
                 }
+                self.filter.1.insert(&span.trace_id);
                 self.rollups.add(
                     endpoint_id,
                     span.start_unix_nanos,
@@ -131,17 +136,14 @@ impl Ingest {
         {
             let mut widen = tx.prepare_cached(WIDEN_BLOCK).sql()?;
             for (block, min, max, filter) in &blocks {
+                let filter = filter.as_ref().unwrap_or(&self.filter.1);
                 widen
                     .execute(params![block, min, max, filter.as_bytes()])
                     .sql()?;
             }
         }
         self.rollups.write(&tx)?;
-        tx.commit().sql()?;
-        if let Some((block, _, _, filter)) = blocks.pop() {
-            self.filter = (block, filter);
-        }
-        Ok(())
+        tx.commit().sql()
     }
 }
 
