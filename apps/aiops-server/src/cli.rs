@@ -98,7 +98,7 @@ pub struct ServeArgs {
     pub early_detection: Option<bool>,
 
     /// Smallest absolute latency increase (ms) that can be a spike, so that tiny baselines with
-    /// jitter do not alert [default: 50].
+    /// jitter do not alert [default: 20].
     #[arg(
         long,
         env = "AIOPS_MIN_LATENCY_INCREASE_MS",

@@ -22,7 +22,7 @@
 //! default), so slow drift is absorbed while sudden change stands out.
 //!
 //! False positives are the classic trap of threshold detection, so every rule needs more than
-//! a ratio: a latency spike needs enough requests, a mean both 3x and 50 ms above the
+//! a ratio: a latency spike needs enough requests, a mean both 3x and 20 ms above the
 //! baseline, and a slowdown broad enough that one slow outlier cannot cause it; an error storm
 //! needs a minimum count of failures and a rate well above what the baseline predicts.
 //!
