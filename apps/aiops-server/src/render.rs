@@ -184,7 +184,7 @@ pub fn cycle(outcome: &CycleOutcome, config: &AnalyzerConfig) -> Value {
 
 /// `GET /aiops/topology`: caller -> callee edges between services, and between endpoints
 /// (the demo shop is one service, so its calls only show at endpoint level).
-pub fn topology(graph: &DependencyGraph, traces: usize, over: &TimeWindow) -> Value {
+pub fn topology(graph: &DependencyGraph, over: &TimeWindow) -> Value {
     let edges: Vec<Value> = graph
         .edges
         .iter()
@@ -215,7 +215,7 @@ pub fn topology(graph: &DependencyGraph, traces: usize, over: &TimeWindow) -> Va
         .collect();
     json!({
         "window": window(over),
-        "traces": traces,
+        "traces": graph.traces,
         "services": graph.services(),
         "edges": edges,
         "endpoint_edges": endpoint_edges,

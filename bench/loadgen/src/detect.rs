@@ -185,17 +185,7 @@ async fn incident_ids(
 }
 
 async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "GET {url}: HTTP {}",
-        response.status()
-    );
-    Ok(response.json().await?)
+    Ok(crate::metrics::get_ok(client, url).await?.json().await?)
 }
 
 async fn wait_until_up(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {

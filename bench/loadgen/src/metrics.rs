@@ -41,11 +41,10 @@ pub fn metric(exposition: &str, name: &str) -> Option<f64> {
     found
 }
 
-/// Fetches `GET /metrics`.
-pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let url = format!("{}/metrics", url.trim_end_matches('/'));
+/// `GET url`, which must answer 2xx; the error names the URL and the status.
+pub async fn get_ok(client: &reqwest::Client, url: &str) -> anyhow::Result<reqwest::Response> {
     let response = client
-        .get(&url)
+        .get(url)
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;
@@ -54,7 +53,13 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<Strin
         "GET {url}: HTTP {}",
         response.status()
     );
-    Ok(response.text().await?)
+    Ok(response)
+}
+
+/// Fetches `GET /metrics`.
+pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let url = format!("{}/metrics", url.trim_end_matches('/'));
+    Ok(get_ok(client, &url).await?.text().await?)
 }
 
 /// Polls until the span queue is empty, then prints the span counters.

@@ -97,7 +97,12 @@ impl Analyzer {
     /// and nothing else), so that a caller can run the cycle early when something new shows.
     pub fn preview_live(&self, live: &LiveWindows, now_unix_nanos: u64) -> Vec<Anomaly> {
         let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
-        self.current_stats(live, window)
+        self.detect_all(&self.current_stats(live, window))
+    }
+
+    /// Every anomaly in `current` against the baselines as they stand.
+    fn detect_all(&self, current: &[(EndpointKey, WindowStats, TimeWindow)]) -> Vec<Anomaly> {
+        current
             .iter()
             .flat_map(|(endpoint, stats, endpoint_window)| {
                 let evidence = Evidence {
@@ -110,7 +115,9 @@ impl Analyzer {
             .collect()
     }
 
-    /// Every endpoint's statistics over the detection `window`, or from its watermark on.
+    /// Every endpoint's statistics over the detection `window`, or from its watermark on when
+    /// the watermark falls inside the window (older ones clip nothing; `observe_live` forgets
+    /// them).
     fn current_stats(
         &self,
         live: &LiveWindows,
@@ -118,20 +125,14 @@ impl Analyzer {
     ) -> Vec<(EndpointKey, WindowStats, TimeWindow)> {
         let now_unix_nanos = window.end_unix_nanos;
         let timeout_ms = self.config.timeout_ms;
+        let clips = |not_before: &u64| *not_before > window.start_unix_nanos;
         let mut current: Vec<_> = live
             .window_stats(window, timeout_ms)
             .into_iter()
-            .filter(|(endpoint, _)| !self.watermarks.contains_key(endpoint))
+            .filter(|(endpoint, _)| !self.watermarks.get(endpoint).is_some_and(clips))
             .map(|(endpoint, stats)| (endpoint, stats, window))
             .collect();
-        for (endpoint, &not_before) in &self.watermarks {
-            if not_before <= window.start_unix_nanos {
-                // An expired watermark (observe_live forgets these) no longer clips anything.
-                if let Some(stats) = live.endpoint_stats(endpoint, window, timeout_ms) {
-                    current.push((endpoint.clone(), stats, window));
-                }
-                continue;
-            }
+        for (endpoint, &not_before) in self.watermarks.iter().filter(|(_, mark)| clips(mark)) {
             let clipped = TimeWindow::new(not_before.min(now_unix_nanos), now_unix_nanos);
             if let Some(stats) = live.endpoint_stats(endpoint, clipped, timeout_ms) {
                 current.push((endpoint.clone(), stats, clipped));
@@ -167,15 +168,7 @@ impl Analyzer {
     ) -> Assessment {
         let now = window.end_unix_nanos;
         let guard = self.config.learning_guard();
-        let mut anomalies = Vec::new();
-        for (endpoint, stats, endpoint_window) in &current {
-            let evidence = Evidence {
-                endpoint,
-                window: *endpoint_window,
-                stats,
-            };
-            anomalies.extend(detect(evidence, self.baselines.get(endpoint), &self.config));
-        }
+        let mut anomalies = self.detect_all(&current);
         for (endpoint, stats) in fresh {
             let evidence = Evidence {
                 endpoint,

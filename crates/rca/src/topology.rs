@@ -56,6 +56,9 @@ pub struct DependencyGraph {
     /// Every endpoint edge seen, sorted by caller then callee.
     #[serde(default)]
     pub endpoint_edges: Vec<EndpointEdge>,
+    /// How many traces the graph was built from.
+    #[serde(default)]
+    pub traces: usize,
 }
 
 impl DependencyGraph {
@@ -148,6 +151,7 @@ pub fn dependency_graph(traces: &[Vec<Span>]) -> DependencyGraph {
     DependencyGraph {
         edges,
         endpoint_edges,
+        traces: traces.len(),
     }
 }
 

@@ -70,7 +70,7 @@ pub(crate) fn is_error(status: i64, http_status: Option<i64>) -> bool {
 /// so one buffer serves every span of a batch); `None` when there are none.
 pub(crate) fn encode_attributes<'a>(
     span: &Span,
-    buffer: &'a mut String,
+    buffer: &'a mut Vec<u8>,
 ) -> Result<Option<&'a str>, StoreError> {
     buffer.clear();
     if span.attributes.is_empty() {
@@ -80,11 +80,11 @@ pub(crate) fn encode_attributes<'a>(
         what: "span attributes",
         message,
     };
-    let mut bytes = std::mem::take(buffer).into_bytes();
-    serde_json::to_writer(&mut bytes, &span.attributes)
+    serde_json::to_writer(&mut *buffer, &span.attributes)
         .map_err(|error| encode_error(error.to_string()))?;
-    *buffer = String::from_utf8(bytes).map_err(|error| encode_error(error.to_string()))?;
-    Ok(Some(buffer.as_str()))
+    std::str::from_utf8(buffer)
+        .map(Some)
+        .map_err(|error| encode_error(error.to_string()))
 }
 
 pub(crate) fn corrupt(what: &'static str, message: impl Into<String>) -> StoreError {

@@ -82,7 +82,7 @@ impl Ingest {
         let mut blocks: Vec<(i64, i64, i64, Option<TraceFilter>)> = Vec::new();
         {
             let mut insert = tx.prepare_cached(INSERT_SPAN).sql()?;
-            let mut attributes = String::new();
+            let mut attributes = Vec::new();
             for span in spans {
                 let endpoint_id = endpoint_id(&tx, &mut self.endpoints, span)?;
                 let id = self.next_id;

@@ -77,10 +77,10 @@ fn contains(bits: &[u8], trace_id: &TraceId) -> bool {
 /// The probe positions of a trace id: double hashing over two mixed halves of the id, so that
 /// ids that are not random (a client with a counter for ids) still spread over the filter.
 fn positions(trace_id: &TraceId) -> impl Iterator<Item = u64> {
-    let bytes = trace_id.as_bytes();
-    let (high, low) = bytes.split_at(8);
-    let first = mix(u64::from_le_bytes(high.try_into().unwrap_or_default()));
-    let second = mix(u64::from_le_bytes(low.try_into().unwrap_or_default()) ^ first) | 1;
+    // Little-endian: the low half is the id's first eight bytes, the high half the last eight.
+    let id = u128::from_le_bytes(*trace_id.as_bytes());
+    let first = mix(id as u64);
+    let second = mix((id >> 64) as u64 ^ first) | 1;
     (0..PROBES).map(move |i| first.wrapping_add(i.wrapping_mul(second)) & (FILTER_BITS - 1))
 }
 

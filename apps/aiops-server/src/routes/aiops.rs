@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use aiops_rca::{IncidentError, IncidentStatus, dependency_graph};
+use aiops_rca::{IncidentError, IncidentStatus};
 use aiops_telemetry_core::TimeWindow;
 use serde_json::json;
 
@@ -252,13 +252,7 @@ pub async fn topology(
     );
     let body = state
         .analysis
-        .inspect(move |view| {
-            let engine = view.engine;
-            let traces = engine
-                .trace_buffer()
-                .recent_traces(over, engine.config().topology_max_traces);
-            render::topology(&dependency_graph(&traces), traces.len(), &over)
-        })
+        .inspect(move |view| render::topology(&view.engine.topology(over), &over))
         .await?;
     Ok(HttpResponse::Ok().json(body))
 }
