@@ -13,8 +13,6 @@ mod ingest;
 mod metrics;
 mod traffic;
 
-use std::time::Duration;
-
 use clap::{Parser, Subcommand};
 
 /// Traffic for the aiops performance suite.
@@ -35,34 +33,8 @@ enum Command {
     Drain(metrics::DrainArgs),
 }
 
-/// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "m" => 60.0,
-        _ => {
-            return Err(format!(
-                "invalid duration {text:?}; accepted: e.g. 500ms, 30s, 2m"
-            ));
-        }
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}; accepted: e.g. 500ms, 30s, 2m"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!(
-            "invalid duration {text:?}; accepted: a non-negative number"
-        ));
-    }
-    Ok(Duration::from_secs_f64(value * scale))
-}
+/// Durations as the server's options take them (`500ms`, `30s`, `2m`, a bare number of seconds).
+use aiops_server::config::parse_duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
