@@ -13,6 +13,8 @@ use std::io::Write;
 
 use aiops_e2e::otlp_system::{Fault, Scenario, replay_lines};
 
+use anyhow::Context;
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let path = args
@@ -31,7 +33,12 @@ fn main() -> anyhow::Result<()> {
             "unknown scenario {other:?}; accepted: payments-latency, inventory-errors"
         ),
     };
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    if let Some(parent) = std::path::Path::new(&path).parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the directory of {path}"))?;
+    }
+    let file = std::fs::File::create(&path).with_context(|| format!("cannot create {path}"))?;
+    let mut file = std::io::BufWriter::new(file);
     let lines = replay_lines(7, &scenario);
     for line in &lines {
         writeln!(file, "{line}")?;
