@@ -45,11 +45,12 @@ pub async fn instrument(
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
-    let path = request.path().to_owned();
-    let method = request.method().as_str().to_owned();
-    if !SHOP_ROUTES.contains(&(method.as_str(), path.as_str())) {
+    let route = SHOP_ROUTES
+        .iter()
+        .find(|(method, path)| *path == request.path() && *method == request.method().as_str());
+    let Some(&(method, path)) = route else {
         return Ok(next.call(request).await?.map_into_boxed_body());
-    }
+    };
 
     let start_unix_nanos = now_unix_nanos();
     let started = Instant::now();
@@ -66,7 +67,7 @@ pub async fn instrument(
         request.extensions_mut().insert(context);
     }
 
-    let decision = state.chaos.decide(&path);
+    let decision = state.chaos.decide(path);
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
     }
@@ -110,7 +111,7 @@ pub async fn instrument(
 
     let mut response = outcome?;
     if state.telemetry_enabled()
-        && let Ok(value) = HeaderValue::from_str(&context.trace_id.to_string())
+        && let Ok(value) = HeaderValue::from_bytes(&context.trace_id.to_hex_bytes())
     {
         response
             .headers_mut()

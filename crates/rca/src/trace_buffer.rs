@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use aiops_telemetry_core::{
@@ -15,6 +15,12 @@ pub const DEFAULT_TRACES_PER_ENDPOINT: usize = 256;
 /// Spans recorded per lock acquisition.
 const LOCKED_SLICE: usize = 256;
 
+/// The span budget is split into this many segments; the oldest is evicted whole.
+const SEGMENTS: usize = 16;
+
+/// End of a trace's chain of spans within a segment.
+const NO_SPAN: u32 = u32::MAX;
+
 /// A bounded in-memory buffer of recent spans grouped by trace, fed as a [`Collector`].
 ///
 /// Root cause analysis needs whole traces of the requests that touched an anomalous endpoint.
@@ -23,25 +29,31 @@ const LOCKED_SLICE: usize = 256;
 ///
 /// # Bounds
 ///
-/// - At most `max_spans` spans are held. When a batch pushes the total past it, whole traces
-///   are evicted, oldest first (in the order their first span arrived), and counted
-///   ([`TraceBufferStats::evicted_traces`]). A span that arrives for an evicted trace starts
-///   a new, partial trace.
+/// - At most `max_spans` spans are held. Spans are appended, in arrival order, to the newest
+///   of up to 16 segments of `max_spans / 16` spans each (at least one span); when it is full
+///   and no segment is left, the oldest segment is evicted whole and its memory reused. So
+///   the buffer holds the most recent `max_spans` spans, less at most one segment, and
+///   eviction costs no look-up per span. Evictions are counted
+///   ([`TraceBufferStats::evicted_spans`], [`TraceBufferStats::evicted_traces`]). A trace
+///   whose spans arrived on both sides of a segment boundary can lose its older spans first;
+///   its remaining spans are still returned together, and a span arriving for a trace that
+///   is gone starts a new, partial trace.
 /// - Per endpoint, the ids of the `traces_per_endpoint` most recent traces that touched it are
 ///   kept in a ring, so [`sample_traces`](Self::sample_traces) examines at most that many
 ///   entries whatever the traffic. Rings are dropped once none of their traces are buffered,
 ///   so the number of rings never exceeds the number of endpoints among buffered spans.
 ///
-/// Memory is therefore about `max_spans` spans plus `traces_per_endpoint` trace ids (24 bytes
-/// each) per endpoint with buffered spans.
+/// Memory is therefore about `max_spans` spans (plus 4 bytes each) and one index entry per
+/// trace and segment, plus `traces_per_endpoint` trace ids (32 bytes each) per endpoint with
+/// buffered spans.
 ///
 /// # Concurrency
 ///
-/// Recording takes a short mutex section per slice of a few hundred spans (hash-map inserts,
-/// no I/O, no allocation beyond the spans and their index entries), so it honours the collector
-/// contract of never waiting for anything but other short sections. Readers copy what they
-/// return under the same lock; [`sample_traces`](Self::sample_traces) examines one endpoint's
-/// ring only.
+/// Recording takes a short mutex section per slice of a few hundred spans (hash-map inserts
+/// into the newest segment, no I/O, no allocation beyond the span copies), so it honours the
+/// collector contract of never waiting for anything but other short sections. Readers copy
+/// what they return under the same lock; [`sample_traces`](Self::sample_traces) examines one
+/// endpoint's ring only.
 ///
 /// ```
 /// use aiops_rca::TraceBuffer;
@@ -80,43 +92,85 @@ pub struct TraceBufferStats {
     pub traces: usize,
     /// Endpoints with a ring of recent trace ids.
     pub endpoints: usize,
-    /// Traces evicted since the buffer was created.
+    /// Traces evicted since the buffer was created; a trace whose spans arrived in two
+    /// segments counts once for each.
     pub evicted_traces: u64,
-    /// Spans evicted with them.
+    /// Spans evicted since the buffer was created.
     pub evicted_spans: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
-    traces: HashMap<TraceId, BufferedTrace>,
-    /// Trace ids in the order their first span arrived; the front is evicted first. A trace id
-    /// appears once per incarnation, tagged with the incarnation's generation so that a stale
-    /// entry (the trace was evicted and re-created) is recognised.
-    arrival: VecDeque<(TraceId, u64)>,
+    /// Oldest first; the last one receives new spans. Sequence numbers are consecutive.
+    segments: VecDeque<Segment>,
+    /// Spans per segment.
+    segment_spans: usize,
+    /// Segments held at most.
+    max_segments: usize,
     /// service -> operation -> recent traces, oldest at the front. Nested so that recording
     /// looks endpoints up by `&str` without allocating a key.
     rings: HashMap<String, HashMap<String, VecDeque<RingEntry>>>,
     spans: usize,
-    next_generation: u64,
+    next_sequence: u64,
     evicted_traces: u64,
     evicted_spans: u64,
 }
 
-/// One trace that touched an endpoint: when its latest span of that endpoint started, and
-/// which incarnation of the trace id it was (a trace evicted and re-created by a late span is
-/// a different incarnation, which may not touch the endpoint at all).
+/// A run of consecutive arrivals.
+#[derive(Debug, Default)]
+struct Segment {
+    sequence: u64,
+    spans: Vec<Span>,
+    /// For each span, the next span of the same trace in this segment ([`NO_SPAN`] if none).
+    next: Vec<u32>,
+    /// Trace id -> its first and last span in this segment.
+    traces: HashMap<TraceId, (u32, u32)>,
+}
+
+impl Segment {
+    fn push(&mut self, span: Span) {
+        let index = self.spans.len() as u32;
+        match self.traces.get_mut(&span.trace_id) {
+            Some((_, last)) => {
+                self.next[*last as usize] = index;
+                *last = index;
+            }
+            None => {
+                self.traces.insert(span.trace_id, (index, index));
+            }
+        }
+        self.next.push(NO_SPAN);
+        self.spans.push(span);
+    }
+
+    /// This segment's spans of `trace_id`, in arrival order.
+    fn trace_spans(&self, trace_id: &TraceId) -> impl Iterator<Item = &Span> {
+        let mut index = self
+            .traces
+            .get(trace_id)
+            .map_or(NO_SPAN, |&(first, _)| first);
+        std::iter::from_fn(move || {
+            let span = self.spans.get(index as usize)?;
+            index = self.next[index as usize];
+            Some(span)
+        })
+    }
+
+    fn clear(&mut self, sequence: u64) {
+        self.sequence = sequence;
+        self.spans.clear();
+        self.next.clear();
+        self.traces.clear();
+    }
+}
+
+/// One trace that touched an endpoint: when its latest span of that endpoint started, and in
+/// which segment that span arrived (the entry is live while that segment is buffered).
 #[derive(Clone, Copy, Debug)]
 struct RingEntry {
     start_unix_nanos: u64,
     trace_id: TraceId,
-    generation: u64,
-}
-
-#[derive(Debug)]
-struct BufferedTrace {
-    generation: u64,
-    spans: Vec<Span>,
-    latest_start_unix_nanos: u64,
+    sequence: u64,
 }
 
 impl TraceBuffer {
@@ -129,10 +183,22 @@ impl TraceBuffer {
     /// A buffer holding at most `max_spans` spans and remembering the `traces_per_endpoint`
     /// most recent traces of each endpoint (both at least one).
     pub fn with_traces_per_endpoint(max_spans: usize, traces_per_endpoint: usize) -> Self {
+        let max_spans = max_spans.max(1);
+        // Spans live in u32-indexed segments.
+        let segment_spans = (max_spans / SEGMENTS).clamp(1, NO_SPAN as usize - 1);
         Self {
-            max_spans: max_spans.max(1),
+            max_spans,
             traces_per_endpoint: traces_per_endpoint.max(1),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                segments: VecDeque::new(),
+                segment_spans,
+                max_segments: max_spans / segment_spans,
+                rings: HashMap::default(),
+                spans: 0,
+                next_sequence: 0,
+                evicted_traces: 0,
+                evicted_spans: 0,
+            }),
         }
     }
 
@@ -177,49 +243,53 @@ impl TraceBuffer {
         }
         picked
             .iter()
-            .filter_map(|trace_id| state.traces.get(trace_id).map(sorted_spans))
+            .filter_map(|trace_id| state.trace(trace_id))
             .collect()
     }
 
-    /// Up to `limit` whole traces with a span that started in `window`, most recently
-    /// arrived first.
+    /// Up to `limit` whole traces with a span that started in `window`, those with the most
+    /// recently arrived such span first.
     ///
-    /// Scans traces from the newest back and stops once `limit` are found, so recent windows
-    /// are cheap; a window far in the past may scan the whole buffer (bounded by `max_spans`).
+    /// Scans spans from the newest back and stops once `limit` traces are found, so recent
+    /// windows are cheap; a window far in the past may scan the whole buffer (bounded by
+    /// `max_spans`).
     pub fn recent_traces(&self, window: TimeWindow, limit: usize) -> Vec<Vec<Span>> {
         let state = self.lock();
-        let mut found = Vec::new();
-        for (trace_id, generation) in state.arrival.iter().rev() {
-            if found.len() == limit {
-                break;
-            }
-            let Some(trace) = state.traces.get(trace_id) else {
-                continue;
-            };
-            if trace.generation == *generation
-                && trace.latest_start_unix_nanos >= window.start_unix_nanos
-                && trace
-                    .spans
-                    .iter()
-                    .any(|span| window.contains(span.start_unix_nanos))
-            {
-                found.push(sorted_spans(trace));
+        let mut picked: Vec<TraceId> = Vec::new();
+        let mut seen = HashSet::default();
+        'scan: for segment in state.segments.iter().rev() {
+            for span in segment.spans.iter().rev() {
+                if picked.len() == limit {
+                    break 'scan;
+                }
+                if window.contains(span.start_unix_nanos) && seen.insert(span.trace_id) {
+                    picked.push(span.trace_id);
+                }
             }
         }
-        found
+        picked
+            .iter()
+            .filter_map(|trace_id| state.trace(trace_id))
+            .collect()
     }
 
     /// The buffered spans of trace `trace_id`, in start order, if it is still buffered.
     pub fn trace(&self, trace_id: TraceId) -> Option<Vec<Span>> {
-        self.lock().traces.get(&trace_id).map(sorted_spans)
+        self.lock().trace(&trace_id)
     }
 
-    /// Current contents and eviction counters.
+    /// Current contents and eviction counters. Counting distinct traces reads every
+    /// segment's index: meant for diagnostics, not for every request.
     pub fn stats(&self) -> TraceBufferStats {
         let state = self.lock();
+        let traces: HashSet<&TraceId> = state
+            .segments
+            .iter()
+            .flat_map(|segment| segment.traces.keys())
+            .collect();
         TraceBufferStats {
             spans: state.spans,
-            traces: state.traces.len(),
+            traces: traces.len(),
             endpoints: state.rings.values().map(HashMap::len).sum(),
             evicted_traces: state.evicted_traces,
             evicted_spans: state.evicted_spans,
@@ -231,98 +301,114 @@ impl TraceBuffer {
         // still guards valid data.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Records `spans` (a slice at a time under the lock), copying each one `copy` returns.
+    fn record_with<T>(&self, spans: impl IntoIterator<Item = T>, copy: impl Fn(T) -> Span) {
+        let mut spans = spans.into_iter().peekable();
+        while spans.peek().is_some() {
+            // Large batches (an OTLP export) take the lock in slices, so that a request
+            // recording its one span never waits behind thousands.
+            let mut state = self.lock();
+            for span in spans.by_ref().take(LOCKED_SLICE) {
+                state.insert(copy(span), self.traces_per_endpoint);
+            }
+        }
+    }
 }
 
 impl State {
-    /// True while the incarnation of the trace `entry` points at is buffered.
+    /// True while the segment `entry`'s span arrived in is buffered.
     fn is_live(&self, entry: &RingEntry) -> bool {
-        self.traces
-            .get(&entry.trace_id)
-            .is_some_and(|trace| trace.generation == entry.generation)
+        self.segments
+            .front()
+            .is_some_and(|oldest| entry.sequence >= oldest.sequence)
+    }
+
+    /// Every buffered span of `trace_id`, in start order.
+    fn trace(&self, trace_id: &TraceId) -> Option<Vec<Span>> {
+        let mut spans: Vec<Span> = self
+            .segments
+            .iter()
+            .flat_map(|segment| segment.trace_spans(trace_id))
+            .cloned()
+            .collect();
+        if spans.is_empty() {
+            return None;
+        }
+        spans.sort_by_key(|span| span.start_unix_nanos);
+        Some(spans)
     }
 
     fn insert(&mut self, span: Span, traces_per_endpoint: usize) {
-        let trace_id = span.trace_id;
-        let start = span.start_unix_nanos;
-        let trace = match self.traces.get_mut(&trace_id) {
-            Some(trace) => trace,
-            None => {
-                let generation = self.next_generation;
-                self.next_generation += 1;
-                self.arrival.push_back((trace_id, generation));
-                self.traces.entry(trace_id).or_insert(BufferedTrace {
-                    generation,
-                    spans: Vec::new(),
-                    latest_start_unix_nanos: 0,
-                })
-            }
-        };
-        trace.latest_start_unix_nanos = trace.latest_start_unix_nanos.max(start);
+        if self
+            .segments
+            .back()
+            .is_none_or(|segment| segment.spans.len() >= self.segment_spans)
+        {
+            self.open_segment();
+        }
+        let segment = self.segments.back_mut().expect("a segment was just opened");
         index(
             &mut self.rings,
             &span,
-            trace.generation,
+            segment.sequence,
             traces_per_endpoint,
         );
-        trace.spans.push(span);
+        segment.push(span);
         self.spans += 1;
     }
 
-    fn evict_until_within(&mut self, max_spans: usize) {
-        while self.spans > max_spans {
-            let Some((trace_id, generation)) = self.arrival.pop_front() else {
-                break;
-            };
-            let current = self
-                .traces
-                .get(&trace_id)
-                .is_some_and(|trace| trace.generation == generation);
-            if !current {
-                continue;
+    /// Starts a new newest segment, evicting the oldest (and reusing its memory) when the
+    /// budget is spent.
+    fn open_segment(&mut self) {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let mut segment = if self.segments.len() >= self.max_segments {
+            let oldest = self
+                .segments
+                .pop_front()
+                .expect("max_segments is at least 1");
+            self.spans -= oldest.spans.len();
+            self.evicted_spans += oldest.spans.len() as u64;
+            self.evicted_traces += oldest.traces.len() as u64;
+            self.prune_rings();
+            oldest
+        } else {
+            Segment {
+                spans: Vec::with_capacity(self.segment_spans),
+                next: Vec::with_capacity(self.segment_spans),
+                ..Segment::default()
             }
-            if let Some(trace) = self.traces.remove(&trace_id) {
-                self.spans -= trace.spans.len();
-                self.evicted_traces += 1;
-                self.evicted_spans += trace.spans.len() as u64;
-                self.prune_rings(&trace.spans);
-            }
-        }
+        };
+        segment.clear(sequence);
+        self.segments.push_back(segment);
     }
 
-    /// Drops ring entries of evicted traces from the front of the rings the evicted spans
-    /// touched, and rings left empty, so rings never outlive the traces they point at.
-    fn prune_rings(&mut self, evicted: &[Span]) {
-        for span in evicted {
-            let Some(operations) = self.rings.get_mut(&span.service) else {
-                continue;
-            };
-            let Some(ring) = operations.get_mut(&span.operation) else {
-                continue;
-            };
-            let traces = &self.traces;
-            let live = |entry: &RingEntry| {
-                traces
-                    .get(&entry.trace_id)
-                    .is_some_and(|trace| trace.generation == entry.generation)
-            };
-            while ring.front().is_some_and(|entry| !live(entry)) {
-                ring.pop_front();
-            }
-            if ring.is_empty() {
-                operations.remove(&span.operation);
-                if operations.is_empty() {
-                    self.rings.remove(&span.service);
+    /// Drops ring entries that point into evicted segments, and rings left empty, so rings
+    /// never outlive the traces they point at. Costs one pass over the rings per evicted
+    /// segment, not a look-up per span.
+    fn prune_rings(&mut self) {
+        let Some(oldest) = self.segments.front().map(|segment| segment.sequence) else {
+            self.rings.clear();
+            return;
+        };
+        self.rings.retain(|_, operations| {
+            operations.retain(|_, ring| {
+                while ring.front().is_some_and(|entry| entry.sequence < oldest) {
+                    ring.pop_front();
                 }
-            }
-        }
+                !ring.is_empty()
+            });
+            !operations.is_empty()
+        });
     }
 }
 
-/// Records that `span`'s trace (incarnation `generation`) touched its endpoint.
+/// Records that `span`'s trace touched its endpoint in segment `sequence`.
 fn index(
     rings: &mut HashMap<String, HashMap<String, VecDeque<RingEntry>>>,
     span: &Span,
-    generation: u64,
+    sequence: u64,
     traces_per_endpoint: usize,
 ) {
     let operations = match rings.get_mut(&span.service) {
@@ -335,42 +421,34 @@ fn index(
     };
     if let Some(back) = ring
         .back_mut()
-        .filter(|back| back.trace_id == span.trace_id && back.generation == generation)
+        .filter(|back| back.trace_id == span.trace_id)
     {
-        // One entry per trace suffices for sampling; keep the latest start.
+        // One entry per trace suffices for sampling; keep the latest start and segment.
         back.start_unix_nanos = back.start_unix_nanos.max(span.start_unix_nanos);
+        back.sequence = sequence;
         return;
     }
     ring.push_back(RingEntry {
         start_unix_nanos: span.start_unix_nanos,
         trace_id: span.trace_id,
-        generation,
+        sequence,
     });
     if ring.len() > traces_per_endpoint {
         ring.pop_front();
     }
 }
 
-fn sorted_spans(trace: &BufferedTrace) -> Vec<Span> {
-    let mut spans = trace.spans.clone();
-    spans.sort_by_key(|span| span.start_unix_nanos);
-    spans
-}
-
 impl Collector for TraceBuffer {
     fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
         let count = spans.len();
-        let mut spans = spans.into_iter().peekable();
-        while spans.peek().is_some() {
-            // Large batches (an OTLP export) take the lock in slices, so that a request
-            // recording its one span never waits behind thousands.
-            let mut state = self.lock();
-            for span in spans.by_ref().take(LOCKED_SLICE) {
-                state.insert(span, self.traces_per_endpoint);
-            }
-            state.evict_until_within(self.max_spans);
-        }
+        self.record_with(spans, |span| span);
         RecordOutcome::accepted(count)
+    }
+
+    /// Copies each span straight into the buffer, without an intermediate batch.
+    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
+        self.record_with(spans, Span::clone);
+        RecordOutcome::accepted(spans.len())
     }
 
     /// Spans are visible as soon as they are recorded; nothing to wait for.
@@ -406,15 +484,70 @@ mod tests {
 
     #[test]
     fn never_holds_more_than_max_spans_and_counts_evictions() {
-        let buffer = TraceBuffer::new(10);
-        for i in 0..10 {
-            let _ = buffer.record_batch(checkout(i * 100));
+        // 16 segments of 10 spans.
+        let buffer = TraceBuffer::new(160);
+        let mut newest = Vec::new();
+        for i in 0..100 {
+            newest = checkout(i * 100);
+            let _ = buffer.record_batch(newest.clone());
+            let stats = buffer.stats();
+            assert!(stats.spans <= 160);
+            assert_eq!(stats.spans as u64 + stats.evicted_spans, 3 * (i + 1));
         }
         let stats = buffer.stats();
-        assert!(stats.spans <= 10);
-        assert_eq!(stats.traces, 3);
-        assert_eq!(stats.evicted_traces, 7);
-        assert_eq!(stats.evicted_spans, 21);
+        // 300 spans fill 30 segments exactly; the 16 newest are held.
+        assert_eq!((stats.spans, stats.evicted_spans), (160, 140));
+        assert!(stats.evicted_traces >= 140 / 3);
+        let trace = buffer
+            .trace(newest[0].trace_id)
+            .expect("the newest trace is held");
+        assert_eq!(trace.len(), 3);
+    }
+
+    #[test]
+    fn evicts_a_segment_at_a_time_and_reuses_it() {
+        // 16 segments of 2 spans.
+        let buffer = TraceBuffer::new(32);
+        let first = span(TraceId::random(), "/health", 0);
+        let _ = buffer.record(first.clone());
+        for i in 1..32 {
+            let _ = buffer.record(span(TraceId::random(), "/health", i));
+        }
+        assert_eq!(buffer.stats().spans, 32);
+        assert!(buffer.trace(first.trace_id).is_some());
+
+        // One more span opens a segment: the oldest two spans go together.
+        let _ = buffer.record(span(TraceId::random(), "/health", 32));
+        let stats = buffer.stats();
+        assert_eq!(
+            (stats.spans, stats.evicted_spans, stats.evicted_traces),
+            (31, 2, 2)
+        );
+        assert!(buffer.trace(first.trace_id).is_none());
+    }
+
+    #[test]
+    fn a_trace_across_segments_comes_back_whole_until_its_first_segment_goes() {
+        // 16 segments of 2 spans: the checkout's three spans fall into two segments.
+        let buffer = TraceBuffer::new(32);
+        let _ = buffer.record(span(TraceId::random(), "/health", 0));
+        let spans = checkout(10);
+        let trace_id = spans[0].trace_id;
+        let _ = buffer.record_batch(spans);
+        assert_eq!(buffer.trace(trace_id).map(|t| t.len()), Some(3));
+        assert_eq!(buffer.stats().traces, 2);
+        let sampled = buffer.sample_traces(&key("/checkout"), TimeWindow::new(0, 100), 5);
+        assert_eq!(sampled.len(), 1);
+        assert_eq!(sampled[0].len(), 3);
+
+        // Evicting the first segment takes the health span and the checkout's first arrival,
+        // its payment span; the rest still comes back in start order.
+        for i in 0..29 {
+            let _ = buffer.record(span(TraceId::random(), "/health", 100 + i));
+        }
+        let partial = buffer.trace(trace_id).expect("the later spans are held");
+        let operations: Vec<_> = partial.iter().map(|s| s.operation.as_str()).collect();
+        assert_eq!(operations, ["/checkout", "/inventory"]);
     }
 
     #[test]
@@ -425,8 +558,8 @@ mod tests {
         assert_eq!(buffer.record_batch(batch), RecordOutcome::accepted(1_200));
 
         let stats = buffer.stats();
-        assert_eq!((stats.spans, stats.traces), (900, 300));
-        assert_eq!(stats.evicted_traces, 100);
+        // 16 segments of 56 spans: 21 full segments and 24 spans, the oldest 6 evicted.
+        assert_eq!((stats.spans, stats.evicted_spans), (15 * 56 + 24, 6 * 56));
         let newest = buffer.sample_traces(&key("/checkout"), TimeWindow::new(0, u64::MAX), 1);
         assert_eq!(newest[0][0].start_unix_nanos, 39_900);
     }

@@ -82,16 +82,24 @@ macro_rules! hex_id {
             }
         }
 
-        impl fmt::Display for $name {
-            /// Lowercase hex, encoded on the stack and written at once (ids are formatted on
-            /// the request path, into `traceparent` and `x-trace-id` headers).
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl $name {
+            /// Lowercase hex digits, encoded on the stack (ids are formatted on the request
+            /// path, into `traceparent` and `x-trace-id` headers).
+            pub fn to_hex_bytes(&self) -> [u8; $len * 2] {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 let mut text = [0u8; $len * 2];
                 for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
                     pair[0] = HEX[usize::from(byte >> 4)];
                     pair[1] = HEX[usize::from(byte & 0x0f)];
                 }
+                text
+            }
+        }
+
+        impl fmt::Display for $name {
+            /// Lowercase hex, written at once.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let text = self.to_hex_bytes();
                 // Only ASCII hex digits were written.
                 f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
             }

@@ -24,8 +24,8 @@ pub struct EngineConfig {
     /// Width of the live statistics buckets, in seconds. Default 1. Must be positive and no
     /// longer than the analysis window.
     pub live_bucket_secs: f64,
-    /// Spans the trace buffer holds before evicting the oldest traces. Default 100000 (a few
-    /// tens of MB). At least 1.
+    /// Spans the trace buffer holds; the oldest sixteenth is evicted at a time. Default 100000
+    /// (a few tens of MB). At least 1.
     pub trace_buffer_max_spans: usize,
     /// Recent traces remembered per endpoint for sampling. Default 256. At least 1.
     pub traces_per_endpoint: usize,
