@@ -294,7 +294,7 @@ fn node(
     let attributes: Map<String, Value> = span
         .attributes
         .iter()
-        .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+        .map(|(key, value)| (key.to_string(), Value::String(value.to_string())))
         .collect();
     Some(json!({
         "span_id": span.span_id,

@@ -167,8 +167,8 @@ impl SpanMetrics {
                 .unwrap_or_else(PoisonError::into_inner);
             for span in spans.iter().filter(|span| is_request(span)) {
                 match by_service
-                    .get(&span.service)
-                    .and_then(|operations| operations.get(&span.operation))
+                    .get(&*span.service)
+                    .and_then(|operations| operations.get(&*span.operation))
                 {
                     Some(series) => series.observe(span),
                     None => unseen.push(span),
@@ -188,8 +188,8 @@ impl SpanMetrics {
             .unwrap_or_else(PoisonError::into_inner);
         for span in spans {
             let existing = by_service
-                .get(&span.service)
-                .and_then(|operations| operations.get(&span.operation))
+                .get(&*span.service)
+                .and_then(|operations| operations.get(&*span.operation))
                 .cloned();
             let series = match existing {
                 Some(series) => series,
@@ -197,9 +197,9 @@ impl SpanMetrics {
                     self.series.fetch_add(1, Ordering::Relaxed);
                     let series = Arc::new(EndpointSeries::default());
                     by_service
-                        .entry(span.service.clone())
+                        .entry(span.service.to_string())
                         .or_default()
-                        .insert(span.operation.clone(), series.clone());
+                        .insert(span.operation.to_string(), series.clone());
                     series
                 }
                 None => {
@@ -313,8 +313,13 @@ mod tests {
     }
 
     fn span(service: &str, operation: &str, millis: u64) -> Span {
-        Span::new(TraceId::random(), SpanId::random(), service, operation)
-            .with_timing(1, millis * 1_000_000)
+        Span::new(
+            TraceId::random(),
+            SpanId::random(),
+            service.to_owned(),
+            operation.to_owned(),
+        )
+        .with_timing(1, millis * 1_000_000)
     }
 
     #[test]
@@ -374,7 +379,7 @@ mod tests {
         assert_eq!(snapshot.len(), MAX_ENDPOINT_SERIES + 1);
         let overflow = snapshot.last().expect("overflow series");
         assert_eq!(
-            (overflow.service.as_str(), overflow.duration.count),
+            (&*overflow.service, overflow.duration.count),
             (OVERFLOW_LABEL, 3)
         );
     }

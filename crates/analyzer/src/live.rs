@@ -200,13 +200,13 @@ impl LiveWindows {
         }
         let key = span.start_unix_nanos / self.bucket_width_nanos;
         let is_error = span.is_error();
-        let operations = match state.services.get_mut(span.service.as_str()) {
+        let operations = match state.services.get_mut(&*span.service) {
             Some(operations) => operations,
-            None => state.services.entry(span.service.clone()).or_default(),
+            None => state.services.entry(span.service.to_string()).or_default(),
         };
-        let series = match operations.get_mut(span.operation.as_str()) {
+        let series = match operations.get_mut(&*span.operation) {
             Some(series) => series,
-            None => operations.entry(span.operation.clone()).or_default(),
+            None => operations.entry(span.operation.to_string()).or_default(),
         };
         series.record(key, span.duration_nanos, is_error, self.max_buckets)
     }

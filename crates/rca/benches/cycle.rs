@@ -85,7 +85,7 @@ impl Traffic {
         let child_id = SpanId::from_slice(&self.rng.random::<[u8; 8]>()).expect("8 bytes");
         let span = |id, endpoint: usize, offset, ms: u64| {
             let (service, operation) = &self.names[endpoint];
-            Span::new(trace_id, id, service.as_str(), operation.as_str())
+            Span::new(trace_id, id, service.clone(), operation.clone())
                 .with_kind(SpanKind::Server)
                 .with_timing(start + offset, ms * MS)
                 .with_http_status(200)

@@ -139,7 +139,7 @@ impl Rca {
         for trace in traces {
             let graph = TraceGraph::build(trace);
             for (node, span) in graph.nodes() {
-                let key = (span.service.as_str(), span.operation.as_str());
+                let key = (&*span.service, &*span.operation);
                 let healthy = *verdicts
                     .entry(key)
                     .or_insert_with(|| is_healthy(&span.endpoint()));
@@ -148,9 +148,9 @@ impl Rca {
                 }
                 let baseline = self
                     .baselines
-                    .entry(span.service.clone())
+                    .entry(span.service.to_string())
                     .or_default()
-                    .entry(span.operation.clone())
+                    .entry(span.operation.to_string())
                     .or_insert_with(|| SelfTimeBaseline::new(span.endpoint()));
                 baseline.observe(
                     graph.self_time_ms(node),

@@ -92,7 +92,7 @@
 //! // One incident, blamed on payment (checkout only looked slow), explaining both alerts.
 //! assert_eq!(drafts.len(), 1);
 //! let root = &drafts[0].root_cause;
-//! assert_eq!((root.service.as_str(), root.endpoint.as_str()), ("payments", "/payment"));
+//! assert_eq!((&*root.service, root.endpoint.as_str()), ("payments", "/payment"));
 //! assert_eq!(root.description, "Latency spike: 1250ms (baseline: 162ms, 7.7x slower)");
 //! assert_eq!(root.confidence, 1.0);
 //! assert_eq!(drafts[0].title, "Latency spike detected in /payment");

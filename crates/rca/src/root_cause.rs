@@ -26,8 +26,8 @@ impl SpanRef {
         Self {
             trace_id: span.trace_id,
             span_id: span.span_id,
-            service: span.service.clone(),
-            operation: span.operation.clone(),
+            service: span.service.to_string(),
+            operation: span.operation.to_string(),
             start_unix_nanos: span.start_unix_nanos,
         }
     }

@@ -411,13 +411,13 @@ fn index(
     sequence: u64,
     traces_per_endpoint: usize,
 ) {
-    let operations = match rings.get_mut(&span.service) {
+    let operations = match rings.get_mut(&*span.service) {
         Some(operations) => operations,
-        None => rings.entry(span.service.clone()).or_default(),
+        None => rings.entry(span.service.to_string()).or_default(),
     };
-    let ring = match operations.get_mut(&span.operation) {
+    let ring = match operations.get_mut(&*span.operation) {
         Some(ring) => ring,
-        None => operations.entry(span.operation.clone()).or_default(),
+        None => operations.entry(span.operation.to_string()).or_default(),
     };
     if let Some(back) = ring
         .back_mut()
@@ -463,7 +463,7 @@ mod tests {
 
     use super::*;
 
-    fn span(trace_id: TraceId, operation: &str, start: u64) -> Span {
+    fn span(trace_id: TraceId, operation: &'static str, start: u64) -> Span {
         Span::new(trace_id, SpanId::random(), "shop", operation).with_timing(start, 10)
     }
 
@@ -546,7 +546,7 @@ mod tests {
             let _ = buffer.record(span(TraceId::random(), "/health", 100 + i));
         }
         let partial = buffer.trace(trace_id).expect("the later spans are held");
-        let operations: Vec<_> = partial.iter().map(|s| s.operation.as_str()).collect();
+        let operations: Vec<_> = partial.iter().map(|s| &*s.operation).collect();
         assert_eq!(operations, ["/checkout", "/inventory"]);
     }
 
@@ -585,7 +585,7 @@ mod tests {
         let trace_id = spans[0].trace_id;
         let _ = buffer.record_batch(spans);
         let trace = buffer.trace(trace_id).expect("buffered");
-        let operations: Vec<_> = trace.iter().map(|s| s.operation.as_str()).collect();
+        let operations: Vec<_> = trace.iter().map(|s| &*s.operation).collect();
         assert_eq!(operations, ["/checkout", "/payment", "/inventory"]);
         assert!(buffer.trace(TraceId::random()).is_none());
     }

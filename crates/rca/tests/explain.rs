@@ -33,7 +33,7 @@ fn error_origin_is_the_deepest_failing_span_whose_children_succeeded() {
     assert_eq!(drafts.len(), 1);
     let root = &drafts[0].root_cause;
     assert_eq!(
-        (root.service.as_str(), root.endpoint.as_str()),
+        (&*root.service, root.endpoint.as_str()),
         ("bank", "/charge")
     );
     assert_eq!(root.kind, ErrorStorm);
@@ -86,7 +86,7 @@ fn slow_callee_is_blamed_not_its_slow_looking_caller() {
     assert_eq!(drafts.len(), 1);
     let root = &drafts[0].root_cause;
     assert_eq!(
-        (root.service.as_str(), root.endpoint.as_str()),
+        (&*root.service, root.endpoint.as_str()),
         ("payments", "/payment")
     );
     assert_eq!(root.kind, LatencySpike);
@@ -216,7 +216,7 @@ fn anomaly_without_traces_is_explained_by_its_own_endpoint() {
     assert_eq!(drafts.len(), 1);
     let root = &drafts[0].root_cause;
     assert_eq!(
-        (root.service.as_str(), root.endpoint.as_str()),
+        (&*root.service, root.endpoint.as_str()),
         ("shop", "/inventory")
     );
     assert_eq!(root.kind, ErrorStorm);

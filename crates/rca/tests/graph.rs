@@ -16,7 +16,7 @@ fn trace() -> TraceId {
 
 /// A span `n` of `service` with parent `parent` (0 for none), starting and lasting in ms.
 fn span(n: u8, parent: u8, service: &str, start_ms: u64, duration_ms: u64) -> Span {
-    let span = Span::new(trace(), id(n), service, format!("/{service}"))
+    let span = Span::new(trace(), id(n), service.to_owned(), format!("/{service}"))
         .with_timing(start_ms * MS, duration_ms * MS);
     if parent == 0 {
         span
@@ -26,7 +26,7 @@ fn span(n: u8, parent: u8, service: &str, start_ms: u64, duration_ms: u64) -> Sp
 }
 
 fn operation_of(graph: &TraceGraph<'_>, node: usize) -> String {
-    graph.span(node).operation.clone()
+    graph.span(node).operation.to_string()
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn routes_of_one_service_calling_each_other_are_endpoint_edges() {
     let callees: Vec<&str> = graph
         .endpoint_edges
         .iter()
-        .map(|edge| edge.callee.operation.as_str())
+        .map(|edge| &*edge.callee.operation)
         .collect();
     assert_eq!(callees, ["/inventory", "/payment"]);
     assert!(graph.endpoint_edges.iter().all(|edge| {

@@ -28,7 +28,7 @@ fn checkout(start: u64, sequence: u64) -> [Span; 3] {
     let trace = TraceId::random();
     let root = SpanId::random();
     let latency = (20 + sequence % 180) * MS;
-    let make = |span_id, operation: &str, offset, duration| {
+    let make = |span_id, operation: &'static str, offset, duration| {
         Span::new(trace, span_id, "shop", operation)
             .with_kind(SpanKind::Server)
             .with_timing(start + offset, duration)

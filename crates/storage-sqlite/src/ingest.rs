@@ -224,8 +224,8 @@ fn endpoint_id(
     span: &Span,
 ) -> Result<i64, StoreError> {
     if let Some(id) = cache
-        .get(&span.service)
-        .and_then(|operations| operations.get(&span.operation))
+        .get(&*span.service)
+        .and_then(|operations| operations.get(&*span.operation))
     {
         return Ok(*id);
     }
@@ -241,8 +241,8 @@ fn endpoint_id(
         .query_row(params![span.service, span.operation], |row| row.get(0))
         .sql()?;
     cache
-        .entry(span.service.clone())
+        .entry(span.service.to_string())
         .or_default()
-        .insert(span.operation.clone(), id);
+        .insert(span.operation.to_string(), id);
     Ok(id)
 }

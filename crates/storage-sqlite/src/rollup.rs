@@ -161,7 +161,7 @@ pub(crate) fn rollups(
     let first = to_sql_int(window.start_unix_nanos / MINUTE_NANOS);
     let end = to_sql_int(window.end_unix_nanos.div_ceil(MINUTE_NANOS));
     let (service, operation) = endpoint.map_or((None, None), |key| {
-        (Some(key.service.as_str()), Some(key.operation.as_str()))
+        (Some(&*key.service), Some(&*key.operation))
     });
     let mut statement = conn
         .prepare_cached(

@@ -34,7 +34,7 @@
 //! let mapped = spans_from_request(&request);
 //! assert_eq!(mapped.rejected, 0);
 //! let span = &mapped.spans[0];
-//! assert_eq!((span.service.as_str(), span.operation.as_str()), ("payments", "POST /charge"));
+//! assert_eq!((&*span.service, &*span.operation), ("payments", "POST /charge"));
 //! assert!(span.is_error());
 //! assert_eq!(span.duration_ms(), 120.0);
 //! # Ok::<(), aiops_telemetry_core::otlp::OtlpDecodeError>(())

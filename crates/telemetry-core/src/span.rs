@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,11 @@ impl fmt::Display for EndpointKey {
     }
 }
 
+/// Text of a span: borrowed when it is a constant known at compile time (the usual case for
+/// service names, routes and attribute keys of instrumented code), so that creating and copying
+/// such spans allocates nothing for it; owned otherwise (spans decoded from OTLP or storage).
+pub type SpanText = Cow<'static, str>;
+
 /// One unit of work: a request handled, a call made.
 ///
 /// Times are Unix nanoseconds (start) and nanoseconds (duration), as in OTLP. Build one with
@@ -112,9 +118,9 @@ pub struct Span {
     /// The span that caused this one, if any.
     pub parent_span_id: Option<SpanId>,
     /// The service that did the work.
-    pub service: String,
+    pub service: SpanText,
     /// What was done: for HTTP servers the method and route, for the demo shop its path.
-    pub operation: String,
+    pub operation: SpanText,
     /// The span's role.
     pub kind: SpanKind,
     /// When the work started, in Unix nanoseconds.
@@ -126,7 +132,7 @@ pub struct Span {
     /// The outcome the span reported.
     pub status: SpanStatus,
     /// A small set of extra attributes; at least `service.version` when known.
-    pub attributes: Vec<(String, String)>,
+    pub attributes: Vec<(SpanText, SpanText)>,
 }
 
 impl Span {
@@ -134,8 +140,8 @@ impl Span {
     pub fn new(
         trace_id: TraceId,
         span_id: SpanId,
-        service: impl Into<String>,
-        operation: impl Into<String>,
+        service: impl Into<SpanText>,
+        operation: impl Into<SpanText>,
     ) -> Self {
         Self {
             trace_id,
@@ -184,7 +190,7 @@ impl Span {
     }
 
     /// Adds an attribute.
-    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_attribute(mut self, key: impl Into<SpanText>, value: impl Into<SpanText>) -> Self {
         self.attributes.push((key.into(), value.into()));
         self
     }
@@ -196,7 +202,7 @@ impl Span {
 
     /// The endpoint this span's baseline belongs to.
     pub fn endpoint(&self) -> EndpointKey {
-        EndpointKey::new(self.service.clone(), self.operation.clone())
+        EndpointKey::new(self.service.as_ref(), self.operation.as_ref())
     }
 
     /// Duration in milliseconds.
@@ -214,7 +220,7 @@ impl Span {
         self.attributes
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 

@@ -88,14 +88,7 @@ fn json_fixture_maps_services_operations_kinds_and_errors() {
     let summary: Vec<_> = mapped
         .spans
         .iter()
-        .map(|span| {
-            (
-                span.service.as_str(),
-                span.operation.as_str(),
-                span.kind,
-                span.is_error(),
-            )
-        })
+        .map(|span| (&*span.service, &*span.operation, span.kind, span.is_error()))
         .collect();
     assert_eq!(
         summary,
@@ -203,7 +196,7 @@ fn server_operation_is_method_and_route_when_both_are_present() {
 
     let mapped = spans_from_request(&shop(vec![with_route, old_conventions, no_route, client]));
 
-    let operations: Vec<_> = mapped.spans.iter().map(|s| s.operation.as_str()).collect();
+    let operations: Vec<_> = mapped.spans.iter().map(|s| &*s.operation).collect();
     assert_eq!(
         operations,
         vec!["GET /users/{id}", "GET /a", "GET /users/42", "GET"]

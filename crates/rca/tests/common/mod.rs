@@ -49,7 +49,7 @@ impl TraceBuilder {
         status: u16,
     ) -> SpanId {
         let id = SpanId::random();
-        let mut span = Span::new(self.trace_id, id, service, operation)
+        let mut span = Span::new(self.trace_id, id, service.to_owned(), operation.to_owned())
             .with_timing(self.start + start_ms * MS, duration_ms * MS)
             .with_http_status(status);
         span.parent_span_id = parent;

@@ -55,7 +55,7 @@ pub fn on_each_backend(test: impl Fn(&Backend)) {
 
 /// A server span of `service operation` in `trace`.
 pub fn span(trace: TraceId, operation: &str, start: u64, duration: u64) -> Span {
-    Span::new(trace, SpanId::random(), "shop", operation)
+    Span::new(trace, SpanId::random(), "shop", operation.to_owned())
         .with_kind(SpanKind::Server)
         .with_timing(start, duration)
         .with_http_status(200)
