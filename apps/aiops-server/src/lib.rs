@@ -34,6 +34,7 @@ pub mod render;
 pub mod replay;
 pub mod routes;
 pub mod shop;
+pub mod span_batch;
 pub mod span_metrics;
 pub mod startup;
 pub mod state;

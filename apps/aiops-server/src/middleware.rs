@@ -1,5 +1,6 @@
 //! Instrumentation of the demo shop: every request becomes a server span, recorded without
-//! waiting for storage, and chaos is applied before the handler runs.
+//! waiting for storage (batched per worker thread, see [`crate::span_batch`]), and chaos is
+//! applied before the handler runs.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,19 @@ pub fn now_unix_nanos() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// Hands every request span waiting in the per-thread batches on to the collectors before the
+/// request is served, so that reads see the spans of requests answered before them.
+/// Wrapped around the `/aiops` scope and `GET /metrics`.
+pub async fn settle_spans(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = request.app_data::<web::Data<AppState>>() {
+        state.request_spans.flush_pending();
+    }
+    next.call(request).await
 }
 
 /// Middleware (for `actix_web::middleware::from_fn`) wrapped around each demo-shop resource.
@@ -106,7 +120,7 @@ pub async fn instrument(
         if let Some(parent) = parent {
             span = span.with_parent(parent.parent_id);
         }
-        let _ = state.record_spans(vec![span]);
+        state.request_spans.record(span);
     }
 
     let mut response = outcome?;

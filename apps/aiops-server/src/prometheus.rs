@@ -24,6 +24,9 @@ pub const PATH: &str = "/metrics";
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(
         web::resource(PATH)
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::settle_spans,
+            ))
             .route(web::get().to(metrics))
             .default_service(web::to(method_not_allowed(&["GET"]))),
     );

@@ -21,6 +21,7 @@ use crate::config::ServerConfig;
 use crate::persistence::{Persistence, spawn_retention};
 use crate::routes::{self, aiops, method_not_allowed, simulate, traces};
 use crate::shop::{self, ShopClient, shop_paths};
+use crate::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::span_metrics::{MeteredCollector, SpanMetrics};
 use crate::state::{AppState, Settings, SpanCounters};
 use crate::{guards, ingest, middleware, openapi, prometheus, warmup};
@@ -35,6 +36,7 @@ pub struct Application {
     state: web::Data<AppState>,
     actor: JoinHandle<()>,
     retention: JoinHandle<()>,
+    batch_flusher: JoinHandle<()>,
     store: Store,
     handle_signals: bool,
     warmup_requests: u32,
@@ -112,11 +114,15 @@ impl Application {
             analysis_window: Duration::from_secs_f64(config.analyzer.analysis_window_secs),
             analyzer: config.analyzer.clone(),
         };
+        let counters = Arc::new(SpanCounters::default());
+        let request_spans = Arc::new(SpanBatcher::new(collector.clone(), counters.clone()));
+        let batch_flusher = spawn_batch_flusher(request_spans.clone());
         let state = web::Data::new(AppState {
             settings,
             chaos: Arc::new(chaos),
             collector,
-            counters: Arc::new(SpanCounters::default()),
+            counters,
+            request_spans,
             span_metrics,
             analysis,
             store: store.clone(),
@@ -155,6 +161,7 @@ impl Application {
             state,
             actor,
             retention,
+            batch_flusher,
             store,
             handle_signals: config.handle_signals,
             warmup_requests: config.warmup_requests,
@@ -196,6 +203,10 @@ impl Application {
             warmup.abort();
         }
         self.retention.abort();
+        // No request is in flight any more: what the workers gathered goes to the engine and
+        // the store before they shut down.
+        self.batch_flusher.abort();
+        self.state.request_spans.flush_pending();
         self.state.analysis.shutdown().await;
         let _ = self.actor.await;
         let store = self.store.clone();
@@ -211,6 +222,18 @@ impl Application {
         log::info!("Stopped.");
         served.context("serving HTTP")
     }
+}
+
+/// Hands on the request spans the worker threads gathered, every [`FLUSH_PERIOD`].
+fn spawn_batch_flusher(batcher: Arc<SpanBatcher>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(FLUSH_PERIOD);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            batcher.flush_pending();
+        }
+    })
 }
 
 /// Registers every route, the extractor error handlers and the JSON fallbacks.
@@ -254,6 +277,7 @@ pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 
     cfg.service(
         web::scope("/aiops")
+            .wrap(from_fn(middleware::settle_spans))
             .wrap(from_fn(guards::require_token))
             .service(get_resource("/metrics", aiops::metrics))
             .service(get_resource("/incidents", aiops::incidents))

@@ -12,6 +12,7 @@ use aiops_telemetry_core::{Collector, RecordOutcome, Span};
 
 use crate::actor::AnalysisHandle;
 use crate::ingest::IngestLimits;
+use crate::span_batch::SpanBatcher;
 use crate::span_metrics::SpanMetrics;
 
 /// Settings the HTTP layer reads on every request.
@@ -88,6 +89,8 @@ pub struct AppState {
     pub collector: Arc<dyn Collector>,
     /// Spans accepted and dropped.
     pub counters: Arc<SpanCounters>,
+    /// The shop's request spans on their way to `collector`, batched per worker thread.
+    pub request_spans: Arc<SpanBatcher>,
     /// Per-endpoint request metrics for `GET /metrics`, counted as spans pass the collector.
     pub span_metrics: Arc<SpanMetrics>,
     /// The analysis actor.
