@@ -1,6 +1,9 @@
+use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::IdError;
@@ -17,6 +20,14 @@ pub struct TraceId([u8; 16]);
 /// The all-zero id is invalid; [`SpanId::random`] never returns it and parsing rejects it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SpanId([u8; 8]);
+
+/// Random bytes from this thread's id generator.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    thread_local! {
+        static IDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
+    }
+    IDS.with(|generator| generator.borrow_mut().random())
+}
 
 macro_rules! hex_id {
     ($name:ident, $len:expr, $what:expr) => {
@@ -45,9 +56,13 @@ macro_rules! hex_id {
             }
 
             /// A random, never all-zero id.
+            ///
+            /// Drawn from a fast per-thread generator seeded from the operating system's
+            /// entropy: ids are unique with overwhelming probability, as trace context asks,
+            /// but not secret (the same trade as OpenTelemetry's SDKs make).
             pub fn random() -> Self {
                 loop {
-                    let bytes: [u8; $len] = rand::random();
+                    let bytes: [u8; $len] = random_bytes();
                     if bytes != [0; $len] {
                         return Self(bytes);
                     }
@@ -234,5 +249,19 @@ mod tests {
         let b = TraceId::random();
         assert!(a.is_valid() && b.is_valid());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn every_thread_draws_its_own_ids() {
+        // Each thread seeds its own generator: the first ids of fresh threads must differ.
+        let firsts: Vec<TraceId> = (0..8)
+            .map(|_| std::thread::spawn(TraceId::random).join().expect("draws"))
+            .collect();
+        for (i, a) in firsts.iter().enumerate() {
+            assert!(firsts[i + 1..].iter().all(|b| a != b), "{firsts:?}");
+        }
+        let spans: std::collections::HashSet<SpanId> =
+            (0..10_000).map(|_| SpanId::random()).collect();
+        assert_eq!(spans.len(), 10_000);
     }
 }
