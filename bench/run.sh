@@ -87,17 +87,44 @@ stop_server() {
     wait "$1" || true
 }
 
-# count_spans DB [OPERATION]: spans stored in the SQLite file (of one operation).
+# count_spans DB [OPERATION]: spans stored in the SQLite file (of one operation). Spans are
+# stored in binary chunks (crates/storage-sqlite/src/chunk.rs); a per-operation count reads each
+# span's flags and endpoint id from the chunks.
 count_spans() {
     python3 - "$1" "${2:-}" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-if sys.argv[2]:
-    query = ("SELECT count(*) FROM spans JOIN endpoints ON endpoints.id = spans.endpoint_id "
-             "WHERE endpoints.operation = ?")
-    print(db.execute(query, (sys.argv[2],)).fetchone()[0])
-else:
-    print(db.execute("SELECT count(*) FROM spans").fetchone()[0])
+if not sys.argv[2]:
+    print(db.execute("SELECT coalesce(sum(count), 0) FROM span_chunks").fetchone()[0])
+    sys.exit()
+wanted = {row[0] for row in db.execute("SELECT id FROM endpoints WHERE operation = ?", (sys.argv[2],))}
+
+def varint(blob, at):
+    value = shift = 0
+    while True:
+        byte = blob[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+count = 0
+for (blob,) in db.execute("SELECT spans FROM span_chunks"):
+    assert blob[0] == 1, "unknown chunk version"
+    _, at = varint(blob, 1)  # base start
+    while at < len(blob):
+        flags = blob[at]
+        endpoint, at = varint(blob, at + 1)
+        count += endpoint in wanted
+        if flags & 2:  # HTTP status
+            _, at = varint(blob, at)
+        _, at = varint(blob, at)  # start delta
+        _, at = varint(blob, at)  # duration
+        at += 16 + 8 + (8 if flags & 1 else 0)  # trace, span and parent ids
+        length, at = varint(blob, at)
+        at += length  # attributes
+print(count)
 PY
 }
 

@@ -1,5 +1,5 @@
-//! What the writer thread does with a batch: one transaction that appends the spans, interns
-//! their endpoints, widens the block directory and its trace filters, and merges the minute
+//! What the writer thread does with a batch: one transaction that appends the spans as binary
+//! chunks (one row per block the batch touches, see `chunk`), interns their endpoints, widens the block directory and its trace filters, and merges the minute
 //! rollups.
 
 use foldhash::{HashMap, HashMapExt};
@@ -7,15 +7,12 @@ use foldhash::{HashMap, HashMapExt};
 use aiops_telemetry_core::{Span, TraceId};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::codec::{corrupt, encode_attributes, kind_code, status_code, to_sql_int, trace_hi};
+use crate::chunk::{ChunkEncoder, for_each_in_block, insert_chunk};
+use crate::codec::to_sql_int;
 use crate::error::{SqlResultExt, StoreError};
 use crate::rollup::PendingRollups;
 use crate::schema::BLOCK_SHIFT;
 use crate::trace_filter::TraceFilter;
-
-const INSERT_SPAN: &str = "INSERT INTO spans (id, block, start_ns, duration_ns, endpoint_id, \
-     kind, status, http_status, trace_hi, trace_id, span_id, parent_span_id, attributes) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 const WIDEN_BLOCK: &str = "INSERT INTO span_blocks (block, min_start_ns, max_start_ns, traces) \
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (block) DO UPDATE SET \
@@ -35,6 +32,8 @@ pub(crate) struct Ingest {
     /// The trace filter of the block `next_id` falls in, as committed.
     filter: (i64, TraceFilter),
     rollups: PendingRollups,
+    /// The chunk being encoded; its buffer is reused by every transaction.
+    chunk: ChunkEncoder,
 }
 
 impl Ingest {
@@ -48,6 +47,7 @@ impl Ingest {
             next_id,
             filter,
             rollups: PendingRollups::default(),
+            chunk: ChunkEncoder::default(),
         })
     }
 
@@ -80,59 +80,48 @@ impl Ingest {
         // the filter of the last one is `self.filter`, the others are complete. A failed
         // transaction reloads `self.filter` from the database (see `write`).
         let mut blocks: Vec<(i64, i64, i64, Option<TraceFilter>)> = Vec::new();
-        {
-            let mut insert = tx.prepare_cached(INSERT_SPAN).sql()?;
-            let mut attributes = Vec::new();
-            for span in spans {
-                let endpoint_id = endpoint_id(&tx, &mut self.endpoints, span)?;
-                let id = self.next_id;
-                self.next_id += 1;
-                let block = id >> BLOCK_SHIFT;
-                let start = to_sql_int(span.start_unix_nanos);
-                insert
-                    .execute(params![
-                        id,
-                        block,
-                        start,
-                        to_sql_int(span.duration_nanos),
-                        endpoint_id,
-                        kind_code(span.kind),
-                        status_code(span.status),
-                        span.http_status,
-                        trace_hi(&span.trace_id),
-                        &span.trace_id.as_bytes()[..],
-                        &span.span_id.as_bytes()[..],
-                        span.parent_span_id.as_ref().map(|id| &id.as_bytes()[..]),
-                        encode_attributes(span, &mut attributes)?,
-                    ])
-                    .sql()?;
-                match blocks.last_mut() {
-                    Some((current, min, max, _)) if *current == block => {
-                        *min = (*min).min(start);
-                        *max = (*max).max(start);
-                    }
-                    _ => {
-                        if self.filter.0 != block {
-                            // The previous block is complete: its filter is written below with
-                            // the other blocks this transaction touched.
-                            let done = std::mem::take(&mut self.filter.1);
-                            if let Some(last) = blocks.last_mut() {
-                                last.3 = Some(done);
-                            }
-                            self.filter.0 = block;
-                        }
-                        blocks.push((block, start, start, None));
-                    }
-                }
-                self.filter.1.insert(&span.trace_id);
-                self.rollups.add(
-                    endpoint_id,
-                    span.start_unix_nanos,
-                    span.duration_nanos,
-                    span.is_error(),
-                );
+        self.chunk.clear();
+        // The id of the chunk's first span.
+        let mut chunk_id = self.next_id;
+        for span in spans {
+            let endpoint_id = endpoint_id(&tx, &mut self.endpoints, span)?;
+            let id = self.next_id;
+            self.next_id += 1;
+            let block = id >> BLOCK_SHIFT;
+            if chunk_id >> BLOCK_SHIFT != block {
+                // A chunk never straddles a block.
+                insert_chunk(&tx, chunk_id, &mut self.chunk)?;
+                chunk_id = id;
             }
+            self.chunk.push(span, endpoint_id);
+            let start = to_sql_int(span.start_unix_nanos);
+            match blocks.last_mut() {
+                Some((current, min, max, _)) if *current == block => {
+                    *min = (*min).min(start);
+                    *max = (*max).max(start);
+                }
+                _ => {
+                    if self.filter.0 != block {
+                        // The previous block is complete: its filter is written below with
+                        // the other blocks this transaction touched.
+                        let done = std::mem::take(&mut self.filter.1);
+                        if let Some(last) = blocks.last_mut() {
+                            last.3 = Some(done);
+                        }
+                        self.filter.0 = block;
+                    }
+                    blocks.push((block, start, start, None));
+                }
+            }
+            self.filter.1.insert(&span.trace_id);
+            self.rollups.add(
+                endpoint_id,
+                span.start_unix_nanos,
+                span.duration_nanos,
+                span.is_error(),
+            );
         }
+        insert_chunk(&tx, chunk_id, &mut self.chunk)?;
         {
             let mut widen = tx.prepare_cached(WIDEN_BLOCK).sql()?;
             for (block, min, max, filter) in &blocks {
@@ -147,11 +136,17 @@ impl Ingest {
     }
 }
 
+/// The id after the last stored span: a chunk of `count` spans holds ids `id..id + count`.
 fn next_id(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM spans", [], |row| {
-        row.get(0)
-    })
-    .sql()
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT id + count FROM span_chunks ORDER BY id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .sql()?;
+    Ok(last.unwrap_or(1))
 }
 
 /// The committed trace filter of the block `next_id` falls in (empty for a new block).
@@ -175,21 +170,13 @@ fn current_filter(conn: &Connection, next_id: i64) -> Result<(i64, TraceFilter),
     Ok((block, filter))
 }
 
-/// The trace filter of `block`, built from its rows.
+/// The trace filter of `block`, built from its chunks.
 fn filter_from_rows(conn: &Connection, block: i64) -> Result<TraceFilter, StoreError> {
-    let mut statement = conn
-        .prepare_cached("SELECT trace_id FROM spans WHERE id >= ?1 AND id < ?2")
-        .sql()?;
-    let mut rows = statement
-        .query(params![block << BLOCK_SHIFT, (block + 1) << BLOCK_SHIFT])
-        .sql()?;
     let mut filter = TraceFilter::default();
-    while let Some(row) = rows.next().sql()? {
-        let bytes: Vec<u8> = row.get(0).sql()?;
-        let trace_id = TraceId::from_slice(&bytes)
-            .map_err(|error| corrupt("span trace id", error.to_string()))?;
-        filter.insert(&trace_id);
-    }
+    for_each_in_block(conn, block, |span| {
+        filter.insert(&TraceId::from_bytes(*span.trace_id));
+        Ok(())
+    })?;
     Ok(filter)
 }
 

@@ -12,11 +12,12 @@
 //!
 //! The key design decision is the span layout (`docs/adr/0001-span-storage-layout.md`): a
 //! B-tree index on the random trace id costs several times the insert rate, so spans carry no
-//! such index. The writer numbers spans itself and groups the numbers into blocks of 2,048; a
-//! tiny block directory records each block's start-time range. A time window becomes a few id
-//! ranges, so window queries cost what the window holds, not what the store holds, and the
-//! trace index is keyed by (block, trace id prefix) so that inserts only ever touch the
-//! current block's corner of it.
+//! such index, and a row per span costs more than the rest of a request, so spans are stored
+//! in compact binary chunks, one row per writer transaction and block. The writer numbers
+//! spans itself and groups the numbers into blocks of 2,048; a tiny block directory records
+//! each block's start-time range and a Bloom filter of its trace ids. A time window becomes a
+//! few id ranges, so window queries cost what the window holds, not what the store holds, and
+//! a trace look-up reads only the blocks whose filter may hold it.
 //!
 //! Durability: an application crash loses at most the spans still queued (one
 //! `batch_max_delay`); `synchronous=NORMAL` in WAL mode may lose the last transactions on power
@@ -55,6 +56,7 @@
 
 #![deny(missing_docs)]
 
+mod chunk;
 mod codec;
 mod config;
 mod error;

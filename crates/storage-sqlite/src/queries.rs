@@ -2,7 +2,8 @@
 //!
 //! Time-bounded queries go through the block directory: `span_blocks` names the blocks whose
 //! start-time range overlaps the window, and each block is a contiguous range of span ids, so
-//! SQLite reads only those rows by primary key. Their cost follows the spans in (and near) the
+//! SQLite reads only the chunks of those blocks by primary key, and of those only the chunks
+//! whose own start range overlaps the window. Their cost follows the spans in (and near) the
 //! window, not the spans stored.
 
 use std::collections::HashMap;
@@ -10,26 +11,46 @@ use std::collections::HashMap;
 use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
 use rusqlite::{Connection, params};
 
-use crate::codec::{
-    SPAN_COLUMNS, corrupt, from_sql_int, is_error, span_from_row, to_sql_int, trace_hi,
-};
+use crate::chunk::{ChunkDecoder, RawSpan, blob, for_each_in_block};
+use crate::codec::{corrupt, from_sql_int, to_sql_int};
 use crate::error::{SqlResultExt, StoreError};
 use crate::schema::BLOCK_SHIFT;
 use crate::trace_filter::blob_may_contain;
 
-/// `FROM` and `WHERE` of a window scan: `?1`/`?2` are the window bounds in nanoseconds.
-fn window_scan() -> String {
+/// The chunks that may hold spans that started in a window: `?1`/`?2` are the window bounds
+/// in nanoseconds.
+fn window_chunks() -> String {
     format!(
-        "FROM span_blocks b CROSS JOIN spans s
+        "SELECT c.spans FROM span_blocks b CROSS JOIN span_chunks c
          WHERE b.max_start_ns >= ?1 AND b.min_start_ns < ?2
-           AND s.id >= (b.block << {BLOCK_SHIFT}) AND s.id < ((b.block + 1) << {BLOCK_SHIFT})
-           AND s.start_ns >= ?1 AND s.start_ns < ?2"
+           AND c.id >= (b.block << {BLOCK_SHIFT}) AND c.id < ((b.block + 1) << {BLOCK_SHIFT})
+           AND c.max_start_ns >= ?1 AND c.min_start_ns < ?2"
     )
 }
 
-/// The endpoint filter of a trace sample. The unary `+` stops SQLite from building an
-/// automatic index on `endpoint_id`, which would read the whole table on every query.
-const SAMPLE_FILTER: &str = " AND +s.endpoint_id = ?3";
+/// Calls `each` with every stored span that started in `window`.
+fn for_each_in_window(
+    conn: &Connection,
+    window: TimeWindow,
+    mut each: impl FnMut(RawSpan<'_>),
+) -> Result<(), StoreError> {
+    let mut statement = conn.prepare_cached(&window_chunks()).sql()?;
+    let mut rows = statement
+        .query(params![
+            to_sql_int(window.start_unix_nanos),
+            to_sql_int(window.end_unix_nanos)
+        ])
+        .sql()?;
+    while let Some(row) = rows.next().sql()? {
+        let mut decoder = ChunkDecoder::new(blob(row, 0)?)?;
+        while let Some(span) = decoder.next_span()? {
+            if window.contains(span.start_unix_nanos) {
+                each(span);
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Latencies and counts of one endpoint's spans in a window.
 #[derive(Default)]
@@ -46,26 +67,15 @@ pub(crate) fn window_stats(
     window: TimeWindow,
     timeout_ms: f64,
 ) -> Result<Vec<(EndpointKey, WindowStats)>, StoreError> {
-    let sql = format!(
-        "SELECT s.endpoint_id, s.duration_ns, s.status, s.http_status {}",
-        window_scan()
-    );
-    let mut statement = conn.prepare_cached(&sql).sql()?;
-    let mut rows = statement
-        .query(params![
-            to_sql_int(window.start_unix_nanos),
-            to_sql_int(window.end_unix_nanos)
-        ])
-        .sql()?;
     let mut samples: HashMap<i64, Sample> = HashMap::new();
-    while let Some(row) = rows.next().sql()? {
-        let duration = from_sql_int(row.get(1).sql()?);
-        let sample = samples.entry(row.get(0).sql()?).or_default();
+    for_each_in_window(conn, window, |span| {
+        let duration = span.duration_nanos;
+        let sample = samples.entry(span.endpoint_id).or_default();
         sample.durations.push(duration);
-        sample.errors += u64::from(is_error(row.get(2).sql()?, row.get(3).sql()?));
+        sample.errors += u64::from(span.is_error());
         // Same arithmetic as `Span::duration_ms`, so callers comparing spans agree exactly.
         sample.timeouts += u64::from(duration as f64 / 1e6 > timeout_ms);
-    }
+    })?;
     let names = endpoint_names(conn)?;
     let mut stats: Vec<(EndpointKey, WindowStats)> = samples
         .into_iter()
@@ -118,11 +128,6 @@ fn endpoint_names(conn: &Connection) -> Result<HashMap<i64, EndpointKey>, StoreE
     Ok(names)
 }
 
-/// The spans of one block that belong to a trace: `?1`/`?2` bound the block's ids.
-const TRACE_IN_BLOCK: &str = "FROM spans s CROSS JOIN endpoints e
-     WHERE s.id >= ?1 AND s.id < ?2 AND s.trace_hi = ?3 AND s.trace_id = ?4
-       AND e.id = s.endpoint_id";
-
 /// Every stored span of a trace, by start time.
 pub(crate) fn trace(conn: &Connection, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
     // The blocks whose trace filter may hold the trace; each is then read by id range.
@@ -143,23 +148,26 @@ pub(crate) fn trace(conn: &Connection, trace_id: TraceId) -> Result<Vec<Span>, S
             }
         }
     }
-    let sql = format!("SELECT {SPAN_COLUMNS} {TRACE_IN_BLOCK} ORDER BY s.id");
-    let mut statement = conn.prepare_cached(&sql).sql()?;
+    let wanted = trace_id.as_bytes();
+    let mut names: Option<HashMap<i64, EndpointKey>> = None;
     let mut spans = Vec::new();
     for block in candidates {
-        let mut rows = statement
-            .query(params![
-                block << BLOCK_SHIFT,
-                (block + 1) << BLOCK_SHIFT,
-                trace_hi(&trace_id),
-                &trace_id.as_bytes()[..],
-            ])
-            .sql()?;
-        while let Some(row) = rows.next().sql()? {
-            spans.push(span_from_row(row)?);
-        }
+        for_each_in_block(conn, block, |span| {
+            if span.trace_id != wanted {
+                return Ok(());
+            }
+            let names = match &mut names {
+                Some(names) => names,
+                None => names.insert(endpoint_names(conn)?),
+            };
+            let endpoint = names.get(&span.endpoint_id).ok_or_else(|| {
+                corrupt("span endpoint", format!("unknown id {}", span.endpoint_id))
+            })?;
+            spans.push(span.to_span(&endpoint.service, &endpoint.operation)?);
+            Ok(())
+        })?;
     }
-    // Blocks and rows come in id order; a stable sort keeps it among equal start times.
+    // Blocks and chunks come in id order; a stable sort keeps it among equal start times.
     spans.sort_by_key(|span| span.start_unix_nanos);
     Ok(spans)
 }
@@ -178,31 +186,19 @@ pub(crate) fn sample_trace_ids(
     let Some(endpoint_id) = endpoint_id(conn, endpoint)? else {
         return Ok(Vec::new());
     };
-    let sql = format!(
-        "SELECT s.trace_id, s.status, s.http_status, s.duration_ns {}{SAMPLE_FILTER}",
-        window_scan()
-    );
-    let mut statement = conn.prepare_cached(&sql).sql()?;
-    let mut rows = statement
-        .query(params![
-            to_sql_int(window.start_unix_nanos),
-            to_sql_int(window.end_unix_nanos),
-            endpoint_id
-        ])
-        .sql()?;
     // Grouped here rather than in SQL: a hash map beats SQLite's temporary B-tree on blobs.
-    let mut traces: HashMap<TraceId, (bool, i64)> = HashMap::new();
-    while let Some(row) = rows.next().sql()? {
-        let bytes: Vec<u8> = row.get(0).sql()?;
-        let trace_id = TraceId::from_slice(&bytes)
-            .map_err(|error| crate::codec::corrupt("trace id", error.to_string()))?;
-        let failed = is_error(row.get(1).sql()?, row.get(2).sql()?);
-        let duration: i64 = row.get(3).sql()?;
-        let evidence = traces.entry(trace_id).or_insert((false, 0));
-        evidence.0 |= failed;
-        evidence.1 = evidence.1.max(duration);
-    }
-    let mut ranked: Vec<(TraceId, (bool, i64))> = traces.into_iter().collect();
+    let mut traces: HashMap<TraceId, (bool, u64)> = HashMap::new();
+    for_each_in_window(conn, window, |span| {
+        if span.endpoint_id != endpoint_id {
+            return;
+        }
+        let evidence = traces
+            .entry(TraceId::from_bytes(*span.trace_id))
+            .or_insert((false, 0));
+        evidence.0 |= span.is_error();
+        evidence.1 = evidence.1.max(span.duration_nanos);
+    })?;
+    let mut ranked: Vec<(TraceId, (bool, u64))> = traces.into_iter().collect();
     ranked.sort_unstable_by(
         |(a_id, (a_failed, a_slowest)), (b_id, (b_failed, b_slowest))| {
             b_failed
@@ -227,9 +223,13 @@ fn endpoint_id(conn: &Connection, endpoint: &EndpointKey) -> Result<Option<i64>,
 
 /// How many spans are stored.
 pub(crate) fn span_count(conn: &Connection) -> Result<u64, StoreError> {
-    conn.query_row("SELECT count(*) FROM spans", [], |row| row.get(0))
-        .map(from_sql_int)
-        .sql()
+    conn.query_row(
+        "SELECT coalesce(sum(count), 0) FROM span_chunks",
+        [],
+        |row| row.get(0),
+    )
+    .map(from_sql_int)
+    .sql()
 }
 
 #[cfg(test)]
@@ -252,27 +252,20 @@ mod tests {
     }
 
     #[test]
-    fn window_scans_read_spans_by_id_range_not_whole_table() {
-        let window = plan(&format!("SELECT s.endpoint_id {}", window_scan()));
+    fn window_scans_read_chunks_by_id_range_not_whole_table() {
+        let window = plan(&window_chunks());
         assert!(
-            window.contains("SEARCH s USING INTEGER PRIMARY KEY"),
+            window.contains("SEARCH c USING INTEGER PRIMARY KEY"),
             "{window}"
         );
         assert!(window.contains("span_blocks_by_max_start"), "{window}");
-        let sample = plan(&format!(
-            "SELECT s.trace_id {}{SAMPLE_FILTER}",
-            window_scan()
-        ));
+        assert!(!window.contains("AUTOMATIC"), "{window}");
+        let block = plan(crate::chunk::BLOCK_CHUNKS);
         assert!(
-            sample.contains("SEARCH s USING INTEGER PRIMARY KEY"),
-            "{sample}"
+            block.contains("SEARCH span_chunks USING INTEGER PRIMARY KEY"),
+            "{block}"
         );
-        assert!(!sample.contains("AUTOMATIC"), "{sample}");
-        let trace = plan(&format!("SELECT {SPAN_COLUMNS} {TRACE_IN_BLOCK}"));
-        assert!(
-            trace.contains("SEARCH s USING INTEGER PRIMARY KEY"),
-            "{trace}"
-        );
+        assert!(!block.contains("TEMP B-TREE"), "{block}");
     }
 
     #[test]

@@ -1,21 +1,29 @@
-//! Retention: deleting spans that started before a cutoff, a few rows per transaction so the
+//! Retention: deleting spans that started before a cutoff, a few chunks per transaction so the
 //! writer thread is never locked out for long.
+//!
+//! A chunk whose spans all started before the cutoff is deleted. A chunk that also holds newer
+//! spans (late arrivals, or a cutoff inside the chunk's time range) is rewritten in place
+//! without its old spans: it keeps its id, so its remaining spans stay in their block, and its
+//! count and start range shrink. Retention is therefore exact, span by span, as it was when
+//! every span had a row.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::chunk::{ChunkDecoder, ChunkEncoder, blob};
 use crate::codec::to_sql_int;
 use crate::error::{SqlResultExt, StoreError};
-use crate::schema::BLOCK_ROWS;
+use crate::schema::BLOCK_SHIFT;
 
-/// Deletes spans with `start < cutoff` in transactions of at most `batch_rows` rows; returns
-/// how many were deleted. Rollups, snapshots and incidents are kept.
+/// Deletes spans with `start < cutoff` in transactions that each take whole chunks until they
+/// have removed at least `batch_rows` spans; returns how many were deleted. Rollups, snapshots
+/// and incidents are kept.
 pub(crate) fn purge_before(
     conn: &mut Connection,
     cutoff_unix_nanos: u64,
     batch_rows: usize,
 ) -> Result<u64, StoreError> {
     let cutoff = to_sql_int(cutoff_unix_nanos);
-    let batch = i64::try_from(batch_rows.max(1)).unwrap_or(i64::MAX);
+    let batch = u64::try_from(batch_rows.max(1)).unwrap_or(u64::MAX);
     // Only blocks that hold something old; the directory is small (one row per block).
     let blocks: Vec<i64> = conn
         .prepare("SELECT block FROM span_blocks WHERE min_start_ns < ?1 ORDER BY block")
@@ -24,49 +32,110 @@ pub(crate) fn purge_before(
         .sql()?
         .collect::<rusqlite::Result<_>>()
         .sql()?;
+    let mut encoder = ChunkEncoder::default();
     let mut deleted = 0;
     for block in blocks {
-        let first = block * BLOCK_ROWS;
-        let last = first + BLOCK_ROWS - 1;
-        loop {
-            // Each statement is its own (autocommit) transaction.
-            let removed = conn
-                .prepare_cached(
-                    "DELETE FROM spans WHERE id IN (
-                         SELECT id FROM spans
-                         WHERE id BETWEEN ?1 AND ?2 AND start_ns < ?3 LIMIT ?4)",
-                )
-                .sql()?
-                .execute(params![first, last, cutoff, batch])
+        let first = block << BLOCK_SHIFT;
+        let end = (block + 1) << BLOCK_SHIFT;
+        let chunks: Vec<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM span_chunks WHERE id >= ?1 AND id < ?2 AND min_start_ns < ?3 \
+                 ORDER BY id",
+            )
+            .sql()?
+            .query_map(params![first, end, cutoff], |row| row.get(0))
+            .sql()?
+            .collect::<rusqlite::Result<_>>()
+            .sql()?;
+        let mut chunks = chunks.into_iter().peekable();
+        while chunks.peek().is_some() {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .sql()?;
-            deleted += removed as u64;
-            if (removed as i64) < batch {
-                break;
+            let mut removed = 0;
+            for id in chunks.by_ref() {
+                removed += purge_chunk(&tx, id, cutoff_unix_nanos, &mut encoder)?;
+                if removed >= batch {
+                    break;
+                }
             }
+            tx.commit().sql()?;
+            deleted += removed;
         }
-        shrink_block(conn, block, first, last)?;
+        shrink_block(conn, block, first, end)?;
     }
     Ok(deleted)
 }
 
+/// Removes the spans of chunk `id` that started before the cutoff; returns how many.
+fn purge_chunk(
+    tx: &Transaction<'_>,
+    id: i64,
+    cutoff_unix_nanos: u64,
+    encoder: &mut ChunkEncoder,
+) -> Result<u64, StoreError> {
+    let mut select = tx
+        .prepare_cached("SELECT count, spans FROM span_chunks WHERE id = ?1")
+        .sql()?;
+    let mut rows = select.query(params![id]).sql()?;
+    // Read again inside the transaction: another purge may have got there first.
+    let Some(row) = rows.next().sql()? else {
+        return Ok(0);
+    };
+    let count: i64 = row.get(0).sql()?;
+    let mut decoder = ChunkDecoder::new(blob(row, 1)?)?;
+    encoder.clear();
+    let mut old = 0;
+    while let Some(span) = decoder.next_span()? {
+        if span.start_unix_nanos < cutoff_unix_nanos {
+            old += 1;
+        } else {
+            // Names are not stored in chunks; the endpoint id is.
+            encoder.push(&span.to_span("", "")?, span.endpoint_id);
+        }
+    }
+    drop(rows);
+    drop(select);
+    if encoder.is_empty() {
+        tx.prepare_cached("DELETE FROM span_chunks WHERE id = ?1")
+            .sql()?
+            .execute(params![id])
+            .sql()?;
+    } else if old > 0 {
+        let (min, max) = encoder.start_range();
+        tx.prepare_cached(
+            "UPDATE span_chunks SET count = ?2, min_start_ns = ?3, max_start_ns = ?4, \
+             spans = ?5 WHERE id = ?1",
+        )
+        .sql()?
+        .execute(params![
+            id,
+            encoder.len() as i64,
+            to_sql_int(min),
+            to_sql_int(max),
+            encoder.as_bytes()
+        ])
+        .sql()?;
+    }
+    debug_assert_eq!(old + encoder.len() as u64, count as u64);
+    Ok(old)
+}
+
 /// Drops an emptied block from the directory, or tightens its start range to what remains.
 /// One transaction, so a concurrent insert into the block is either seen or not at all.
-fn shrink_block(
-    conn: &mut Connection,
-    block: i64,
-    first: i64,
-    last: i64,
-) -> Result<(), StoreError> {
+fn shrink_block(conn: &mut Connection, block: i64, first: i64, end: i64) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .sql()?;
     let remaining: Option<i64> = tx
         .query_row(
-            "SELECT min(start_ns) FROM spans WHERE id BETWEEN ?1 AND ?2",
-            params![first, last],
+            "SELECT min(min_start_ns) FROM span_chunks WHERE id >= ?1 AND id < ?2",
+            params![first, end],
             |row| row.get(0),
         )
-        .sql()?;
+        .optional()
+        .sql()?
+        .flatten();
     match remaining {
         None => tx
             .execute("DELETE FROM span_blocks WHERE block = ?1", params![block])

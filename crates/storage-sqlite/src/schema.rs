@@ -1,11 +1,12 @@
 //! The schema, its forward-only migrations, and how every connection is opened.
 //!
-//! Layout (see `docs/adr/0001-span-storage-layout.md`): spans are appended with ids the writer
-//! assigns, so id order is arrival order. Ids are grouped in blocks of [`BLOCK_ROWS`];
-//! `span_blocks` keeps each block's start-time range, which turns a time window into a few id
-//! ranges without a time index, and a Bloom filter of the block's trace ids
-//! (`span_blocks.traces`), which finds a trace without a trace index. `spans` has no secondary
-//! index at all, so an insert appends to one B-tree.
+//! Layout (see `docs/adr/0001-span-storage-layout.md`): spans get ids the writer assigns, so
+//! id order is arrival order, and are stored in binary chunks (`span_chunks`, see `chunk`), one
+//! row per writer transaction and block, keyed by the id of the chunk's first span. Ids are
+//! grouped in blocks of [`BLOCK_ROWS`]; `span_blocks` keeps each block's start-time range, which
+//! turns a time window into a few id ranges without a time index, and a Bloom filter of the
+//! block's trace ids (`span_blocks.traces`), which finds a trace without a trace index.
+//! `span_chunks` has no secondary index at all, so an insert appends to one B-tree.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,11 +21,25 @@ pub(crate) const BLOCK_SHIFT: u32 = 11;
 /// Span ids per block.
 pub(crate) const BLOCK_ROWS: i64 = 1 << BLOCK_SHIFT;
 
+/// A migration step's data conversion, run on the migration's transaction.
+type Convert = fn(&Connection) -> Result<(), StoreError>;
+
+/// One migration step: SQL, then (for steps that move data) a Rust function, both in the
+/// migration's transaction.
+struct Step {
+    sql: &'static str,
+    then: Option<Convert>,
+}
+
+const fn sql(sql: &'static str) -> Step {
+    Step { sql, then: None }
+}
+
 /// Each step takes the schema from version `index` to `index + 1`. Steps are never edited once
 /// released; changes append a new step.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Step] = &[
     // 1: spans, their endpoints, and the block directory.
-    "CREATE TABLE endpoints (
+    sql("CREATE TABLE endpoints (
          id INTEGER PRIMARY KEY,
          service TEXT NOT NULL,
          operation TEXT NOT NULL,
@@ -51,9 +66,9 @@ const MIGRATIONS: &[&str] = &[
          min_start_ns INTEGER NOT NULL,
          max_start_ns INTEGER NOT NULL
      );
-     CREATE INDEX span_blocks_by_max_start ON span_blocks (max_start_ns);",
+     CREATE INDEX span_blocks_by_max_start ON span_blocks (max_start_ns);"),
     // 2: per-minute rollups per endpoint.
-    "CREATE TABLE rollups (
+    sql("CREATE TABLE rollups (
          endpoint_id INTEGER NOT NULL,
          minute INTEGER NOT NULL,
          count INTEGER NOT NULL,
@@ -63,9 +78,9 @@ const MIGRATIONS: &[&str] = &[
          histogram BLOB NOT NULL,
          PRIMARY KEY (endpoint_id, minute)
      ) WITHOUT ROWID;
-     CREATE INDEX rollups_by_minute ON rollups (minute);",
+     CREATE INDEX rollups_by_minute ON rollups (minute);"),
     // 3: analysis state: snapshots by key and incidents by id.
-    "CREATE TABLE snapshots (
+    sql("CREATE TABLE snapshots (
          key TEXT PRIMARY KEY,
          json TEXT NOT NULL
      );
@@ -75,11 +90,23 @@ const MIGRATIONS: &[&str] = &[
          first_detected_ns INTEGER NOT NULL,
          last_updated_ns INTEGER NOT NULL,
          body TEXT NOT NULL
-     );",
+     );"),
     // 4: per-block trace-id filters (`trace_filter`) replace the trace index; the writer
     // fills the filters of blocks written before this step when it starts.
-    "ALTER TABLE span_blocks ADD COLUMN traces BLOB;
-     DROP INDEX spans_by_trace;",
+    sql("ALTER TABLE span_blocks ADD COLUMN traces BLOB;
+     DROP INDEX spans_by_trace;"),
+    // 5: spans in binary chunks (`chunk`), one row per writer transaction and block instead
+    // of one row per span; the rows of `spans` are converted, then the table is dropped.
+    Step {
+        sql: "CREATE TABLE span_chunks (
+             id INTEGER PRIMARY KEY,
+             count INTEGER NOT NULL,
+             min_start_ns INTEGER NOT NULL,
+             max_start_ns INTEGER NOT NULL,
+             spans BLOB NOT NULL
+         );",
+        then: Some(crate::chunk::convert_span_rows),
+    },
 ];
 
 /// The schema version this build migrates to.
@@ -200,7 +227,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
             version,
             message: error.to_string(),
         };
-        tx.execute_batch(step).map_err(failed)?;
+        tx.execute_batch(step.sql).map_err(failed)?;
+        if let Some(then) = step.then {
+            then(&tx).map_err(|error| StoreError::Migration {
+                version,
+                message: error.to_string(),
+            })?;
+        }
         // PRAGMA takes no bound parameters; the value is our own integer.
         tx.execute_batch(&format!("PRAGMA user_version = {version}"))
             .map_err(failed)?;
@@ -251,7 +284,7 @@ mod tests {
     #[test]
     fn a_partly_migrated_file_gets_only_the_missing_steps() {
         let mut conn = Connection::open_in_memory().expect("opens");
-        conn.execute_batch(MIGRATIONS[0]).expect("step 1");
+        conn.execute_batch(MIGRATIONS[0].sql).expect("step 1");
         conn.execute_batch("PRAGMA user_version = 1").expect("sets");
         assert_eq!(migrate(&mut conn), Ok(SCHEMA_VERSION));
         assert_eq!(user_version(&conn), SCHEMA_VERSION);

@@ -14,8 +14,8 @@ use crate::state::IncidentRecord;
 use crate::writer::{Batching, SpanWriter};
 use crate::{queries, retention, rollup, state};
 
-/// Page cache of the writer's connection, in KiB. Inserts append to the table and to the
-/// current block of the trace index, so the working set is small; 32 MiB commits as fast as
+/// Page cache of the writer's connection, in KiB. Inserts append chunks to one table and
+/// update the current block's directory row, so the working set is small; 32 MiB commits as fast as
 /// 64 MiB and keeps the resident size lower.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// Page cache of each pooled connection, in KiB.
@@ -164,9 +164,11 @@ impl Store {
         state::save_state(&mut *self.connection()?, snapshot, incidents)
     }
 
-    /// Deletes spans that started before `cutoff_unix_nanos`, at most `batch_rows` per
-    /// transaction so that the writer keeps going meanwhile; returns how many were deleted.
-    /// Rollups, snapshots and incidents are kept.
+    /// Deletes spans that started before `cutoff_unix_nanos`, in short transactions of whole
+    /// chunks that each end once they removed `batch_rows` spans or more (a chunk holds at most
+    /// 2,048), so that the writer keeps going meanwhile; returns how many were deleted. A chunk
+    /// that also holds newer spans is rewritten without the old ones. Rollups, snapshots and
+    /// incidents are kept.
     pub fn purge_before(
         &self,
         cutoff_unix_nanos: u64,

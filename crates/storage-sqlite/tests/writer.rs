@@ -175,3 +175,45 @@ fn a_memory_store_is_private_to_its_handle() {
     assert_eq!(first.store.span_count(), Ok(1));
     assert_eq!(second.store.span_count(), Ok(0));
 }
+
+#[test]
+fn chunks_end_at_block_boundaries_and_every_span_is_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("aiops.db");
+    let store = Store::open(StoreConfig {
+        batch_max_rows: 5_000,
+        batch_max_delay: Duration::from_secs(3600),
+        ..StoreConfig::new(&path)
+    })
+    .expect("opens");
+    // One transaction of 5,000 spans from id 1, then one of 100.
+    let first: Vec<Span> = (0..5_000)
+        .map(|i| span(TraceId::random(), "/health", T0 + i * MS, MS))
+        .collect();
+    let second: Vec<Span> = (0..100)
+        .map(|i| span(TraceId::random(), "/health", T0 + (5_000 + i) * MS, MS))
+        .collect();
+    record_all(&store, first.clone());
+    record_all(&store, second.clone());
+    let raw = rusqlite::Connection::open(&path).expect("opens raw");
+    let chunks: Vec<(i64, i64)> = raw
+        .prepare("SELECT id, count FROM span_chunks ORDER BY id")
+        .expect("prepares")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("queries")
+        .collect::<rusqlite::Result<_>>()
+        .expect("reads");
+    assert_eq!(
+        chunks,
+        vec![(1, 2_047), (2_048, 2_048), (4_096, 905), (5_001, 100)]
+    );
+    for s in first.iter().chain(&second).step_by(97) {
+        assert_eq!(store.trace(s.trace_id), Ok(vec![s.clone()]));
+    }
+    // The spans on either side of each boundary.
+    for index in [2_046, 2_047, 4_094, 4_095, 4_999] {
+        let s = &first[index];
+        assert_eq!(store.trace(s.trace_id), Ok(vec![s.clone()]), "span {index}");
+    }
+    assert_eq!(store.span_count(), Ok(5_100));
+}

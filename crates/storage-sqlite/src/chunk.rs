@@ -1,0 +1,648 @@
+//! Span chunks: the binary encoding of a group of spans stored as one row of `span_chunks`.
+//!
+//! A chunk holds the spans one writer transaction appended to one block, in id order: its row
+//! id is the id of its first span and span `i` has id `id + i`, so a chunk never straddles a
+//! block. The blob is:
+//!
+//! ```text
+//! chunk  := version:u8 (= 1)  base_start:varint  span*
+//! span   := flags:u8  endpoint_id:varint  [http_status:varint]  start_delta:zigzag-varint
+//!           duration:varint  trace_id:16 bytes  span_id:8 bytes  [parent_span_id:8 bytes]
+//!           attributes_len:varint  (key_len:varint key value_len:varint value)*
+//! flags  := bit 0: has parent, bit 1: has HTTP status, bits 2-4: kind, bits 5-6: status
+//! ```
+//!
+//! Varints are LEB128 (7 bits per byte, least significant first). `start_delta` is the span's
+//! start minus the previous span's (the first span's previous is `base_start`), zigzag-encoded
+//! so that spans out of time order cost a few bytes too. `attributes_len` is the byte length of
+//! the pairs that follow, so readers that need no attributes skip them in one step. Fields a
+//! window query needs come first, the ids and attributes last.
+
+use aiops_telemetry_core::{Span, SpanId, SpanKind, SpanStatus, TraceId};
+
+use rusqlite::{Connection, Row, params};
+
+use crate::codec::{corrupt, from_sql_int, kind_code, status_code, to_sql_int};
+use crate::error::{SqlResultExt, StoreError};
+use crate::schema::{BLOCK_ROWS, BLOCK_SHIFT};
+
+/// The encoding version, the first byte of every chunk.
+const VERSION: u8 = 1;
+const HAS_PARENT: u8 = 1;
+const HAS_HTTP_STATUS: u8 = 1 << 1;
+const KIND_SHIFT: u8 = 2;
+const STATUS_SHIFT: u8 = 5;
+
+/// Builds one chunk in a buffer that is reused from chunk to chunk.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkEncoder {
+    bytes: Vec<u8>,
+    count: usize,
+    previous_start: u64,
+    min_start: u64,
+    max_start: u64,
+}
+
+impl ChunkEncoder {
+    /// Empties the buffer for a new chunk, keeping its allocation.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
+    }
+
+    /// Spans encoded since the last [`ChunkEncoder::clear`].
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The encoded chunk.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The smallest and largest span start of the chunk; meaningless while it is empty.
+    pub(crate) fn start_range(&self) -> (u64, u64) {
+        (self.min_start, self.max_start)
+    }
+
+    /// Appends `span`, whose endpoint was interned as `endpoint_id`.
+    pub(crate) fn push(&mut self, span: &Span, endpoint_id: i64) {
+        let start = span.start_unix_nanos;
+        if self.count == 0 {
+            self.bytes.push(VERSION);
+            put_varint(&mut self.bytes, start);
+            self.previous_start = start;
+            self.min_start = start;
+            self.max_start = start;
+        } else {
+            self.min_start = self.min_start.min(start);
+            self.max_start = self.max_start.max(start);
+        }
+        let mut flags = (kind_code(span.kind) as u8) << KIND_SHIFT
+            | (status_code(span.status) as u8) << STATUS_SHIFT;
+        if span.parent_span_id.is_some() {
+            flags |= HAS_PARENT;
+        }
+        if span.http_status.is_some() {
+            flags |= HAS_HTTP_STATUS;
+        }
+        let out = &mut self.bytes;
+        out.push(flags);
+        // Endpoint ids are SQLite rowids, never negative.
+        put_varint(out, endpoint_id as u64);
+        if let Some(code) = span.http_status {
+            put_varint(out, u64::from(code));
+        }
+        put_varint(out, zigzag(start.wrapping_sub(self.previous_start) as i64));
+        self.previous_start = start;
+        put_varint(out, span.duration_nanos);
+        out.extend_from_slice(span.trace_id.as_bytes());
+        out.extend_from_slice(span.span_id.as_bytes());
+        if let Some(parent) = &span.parent_span_id {
+            out.extend_from_slice(parent.as_bytes());
+        }
+        let length: usize = span
+            .attributes
+            .iter()
+            .map(|(key, value)| {
+                varint_len(key.len()) + key.len() + varint_len(value.len()) + value.len()
+            })
+            .sum();
+        put_varint(out, length as u64);
+        for (key, value) in &span.attributes {
+            put_varint(out, key.len() as u64);
+            out.extend_from_slice(key.as_bytes());
+            put_varint(out, value.len() as u64);
+            out.extend_from_slice(value.as_bytes());
+        }
+        self.count += 1;
+    }
+}
+
+/// One span of a chunk as stored: the fields borrowed from the blob, nothing allocated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawSpan<'a> {
+    flags: u8,
+    pub(crate) endpoint_id: i64,
+    pub(crate) http_status: Option<u16>,
+    pub(crate) start_unix_nanos: u64,
+    pub(crate) duration_nanos: u64,
+    pub(crate) trace_id: &'a [u8; 16],
+    span_id: &'a [u8; 8],
+    parent_span_id: Option<&'a [u8; 8]>,
+    attributes: &'a [u8],
+}
+
+impl RawSpan<'_> {
+    /// [`Span::is_error`] of the stored span.
+    pub(crate) fn is_error(&self) -> bool {
+        (self.flags >> STATUS_SHIFT) & 0b11 == status_code(SpanStatus::Error) as u8
+            || self.http_status.is_some_and(|code| code >= 500)
+    }
+
+    /// The span, with the endpoint's names.
+    pub(crate) fn to_span(self, service: &str, operation: &str) -> Result<Span, StoreError> {
+        let mut attributes = Vec::new();
+        let mut rest = self.attributes;
+        while !rest.is_empty() {
+            let key = take_str(&mut rest)?;
+            let value = take_str(&mut rest)?;
+            attributes.push((key.to_owned().into(), value.to_owned().into()));
+        }
+        Ok(Span {
+            trace_id: TraceId::from_bytes(*self.trace_id),
+            span_id: SpanId::from_bytes(*self.span_id),
+            parent_span_id: self.parent_span_id.map(|bytes| SpanId::from_bytes(*bytes)),
+            service: service.to_owned().into(),
+            operation: operation.to_owned().into(),
+            kind: kind_from_bits((self.flags >> KIND_SHIFT) & 0b111)?,
+            start_unix_nanos: self.start_unix_nanos,
+            duration_nanos: self.duration_nanos,
+            http_status: self.http_status,
+            status: status_from_bits((self.flags >> STATUS_SHIFT) & 0b11)?,
+            attributes,
+        })
+    }
+}
+
+/// The spans of an encoded chunk, in order.
+#[derive(Debug)]
+pub(crate) struct ChunkDecoder<'a> {
+    rest: &'a [u8],
+    previous_start: u64,
+}
+
+impl<'a> ChunkDecoder<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, StoreError> {
+        let mut rest = bytes;
+        match take(&mut rest, 1)? {
+            [VERSION] => {}
+            [other] => return Err(corrupt("span chunk", format!("unknown version {other}"))),
+            _ => unreachable!("took one byte"),
+        }
+        let base = take_varint(&mut rest)?;
+        Ok(Self {
+            rest,
+            previous_start: base,
+        })
+    }
+
+    /// The next span, `None` at the end of the chunk.
+    pub(crate) fn next_span(&mut self) -> Result<Option<RawSpan<'a>>, StoreError> {
+        if self.rest.is_empty() {
+            return Ok(None);
+        }
+        let rest = &mut self.rest;
+        let flags = take(rest, 1)?[0];
+        let endpoint_id = i64::try_from(take_varint(rest)?)
+            .map_err(|_| corrupt("span chunk", "endpoint id out of range"))?;
+        let http_status = if flags & HAS_HTTP_STATUS != 0 {
+            let code = take_varint(rest)?;
+            Some(u16::try_from(code).map_err(|_| corrupt("http status", code.to_string()))?)
+        } else {
+            None
+        };
+        let start = self
+            .previous_start
+            .wrapping_add(unzigzag(take_varint(rest)?) as u64);
+        self.previous_start = start;
+        let duration = take_varint(rest)?;
+        let trace_id = take_array::<16>(rest)?;
+        let span_id = take_array::<8>(rest)?;
+        let parent_span_id = if flags & HAS_PARENT != 0 {
+            Some(take_array::<8>(rest)?)
+        } else {
+            None
+        };
+        let length = take_varint(rest)?;
+        let attributes = take(
+            rest,
+            usize::try_from(length).map_err(|_| corrupt("span chunk", "attributes too long"))?,
+        )?;
+        Ok(Some(RawSpan {
+            flags,
+            endpoint_id,
+            http_status,
+            start_unix_nanos: start,
+            duration_nanos: duration,
+            trace_id,
+            span_id,
+            parent_span_id,
+            attributes,
+        }))
+    }
+}
+
+/// Appends a chunk: `?1` first span id, `?2` span count, `?3`/`?4` start range, `?5` blob.
+pub(crate) const INSERT_CHUNK: &str = "INSERT INTO span_chunks \
+     (id, count, min_start_ns, max_start_ns, spans) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Inserts the chunk in `encoder`, whose first span has id `first_id`, and clears it.
+pub(crate) fn insert_chunk(
+    conn: &Connection,
+    first_id: i64,
+    encoder: &mut ChunkEncoder,
+) -> Result<(), StoreError> {
+    if encoder.is_empty() {
+        return Ok(());
+    }
+    let (min, max) = encoder.start_range();
+    conn.prepare_cached(INSERT_CHUNK)
+        .sql()?
+        .execute(params![
+            first_id,
+            encoder.len() as i64,
+            to_sql_int(min),
+            to_sql_int(max),
+            encoder.as_bytes()
+        ])
+        .sql()?;
+    encoder.clear();
+    Ok(())
+}
+
+/// The chunks of one block in id order: `?1`/`?2` bound the block's ids.
+pub(crate) const BLOCK_CHUNKS: &str =
+    "SELECT spans FROM span_chunks WHERE id >= ?1 AND id < ?2 ORDER BY id";
+
+/// Calls `each` with every span stored in `block`, in id order.
+pub(crate) fn for_each_in_block(
+    conn: &Connection,
+    block: i64,
+    mut each: impl FnMut(RawSpan<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut statement = conn.prepare_cached(BLOCK_CHUNKS).sql()?;
+    let mut rows = statement
+        .query(params![block << BLOCK_SHIFT, (block + 1) << BLOCK_SHIFT])
+        .sql()?;
+    while let Some(row) = rows.next().sql()? {
+        let mut decoder = ChunkDecoder::new(blob(row, 0)?)?;
+        while let Some(span) = decoder.next_span()? {
+            each(span)?;
+        }
+    }
+    Ok(())
+}
+
+/// Column `index` of `row` as a blob, borrowed.
+pub(crate) fn blob<'a>(row: &'a Row<'_>, index: usize) -> Result<&'a [u8], StoreError> {
+    row.get_ref(index)
+        .sql()?
+        .as_blob()
+        .map_err(|error| corrupt("span chunk", error.to_string()))
+}
+
+/// Spans read per batch when converting rows of schema 4.
+const CONVERT_BATCH: i64 = 4 * BLOCK_ROWS;
+
+/// Migration 5: converts every row of the per-span table of schema 4 into chunks, a batch of
+/// rows at a time, then drops the table. Chunks never straddle a block; a span keeps its block.
+/// Ids inside a block may close up where retention had left gaps: a chunk of `n` spans whose
+/// first span had id `i` covers ids `i..i + n`, all within the block of `i` because the old ids
+/// were distinct and increasing.
+pub(crate) fn convert_span_rows(conn: &Connection) -> Result<(), StoreError> {
+    let mut select = conn
+        .prepare(
+            "SELECT id, trace_id, span_id, parent_span_id, endpoint_id, kind, status, \
+             start_ns, duration_ns, http_status, attributes \
+             FROM spans WHERE id >= ?1 ORDER BY id LIMIT ?2",
+        )
+        .sql()?;
+    let mut encoder = ChunkEncoder::default();
+    let mut cursor = i64::MIN;
+    loop {
+        let mut rows = select.query(params![cursor, CONVERT_BATCH]).sql()?;
+        let mut first_id = 0;
+        let mut read = 0;
+        while let Some(row) = rows.next().sql()? {
+            read += 1;
+            let id: i64 = row.get(0).sql()?;
+            if !encoder.is_empty() && id >> BLOCK_SHIFT != first_id >> BLOCK_SHIFT {
+                insert_chunk(conn, first_id, &mut encoder)?;
+            }
+            if encoder.is_empty() {
+                first_id = id;
+            }
+            let (span, endpoint_id) = span_from_row(row)?;
+            encoder.push(&span, endpoint_id);
+            cursor = id + 1;
+        }
+        drop(rows);
+        insert_chunk(conn, first_id, &mut encoder)?;
+        if read < CONVERT_BATCH {
+            break;
+        }
+    }
+    drop(select);
+    conn.execute_batch("DROP TABLE spans").sql()
+}
+
+/// A span of schema 4's per-span table, and its endpoint id.
+fn span_from_row(row: &Row<'_>) -> Result<(Span, i64), StoreError> {
+    let read = |error: rusqlite::Error| corrupt("span row", error.to_string());
+    let id_error = |error: aiops_telemetry_core::IdError| corrupt("span id", error.to_string());
+    let trace_id: Vec<u8> = row.get(1).map_err(read)?;
+    let span_id: Vec<u8> = row.get(2).map_err(read)?;
+    let parent: Option<Vec<u8>> = row.get(3).map_err(read)?;
+    let http_status: Option<i64> = row.get(9).map_err(read)?;
+    let attributes: Option<String> = row.get(10).map_err(read)?;
+    let kind: i64 = row.get(5).map_err(read)?;
+    let status: i64 = row.get(6).map_err(read)?;
+    let span = Span {
+        trace_id: TraceId::from_slice(&trace_id).map_err(id_error)?,
+        span_id: SpanId::from_slice(&span_id).map_err(id_error)?,
+        parent_span_id: parent
+            .map(|bytes| SpanId::from_slice(&bytes))
+            .transpose()
+            .map_err(id_error)?,
+        // The chunk records the endpoint id, not the names.
+        service: "".into(),
+        operation: "".into(),
+        kind: kind_from_bits(u8::try_from(kind).unwrap_or(u8::MAX))?,
+        start_unix_nanos: from_sql_int(row.get(7).map_err(read)?),
+        duration_nanos: from_sql_int(row.get(8).map_err(read)?),
+        http_status: http_status
+            .map(|code| u16::try_from(code).map_err(|_| corrupt("http status", code.to_string())))
+            .transpose()?,
+        status: status_from_bits(u8::try_from(status).unwrap_or(u8::MAX))?,
+        attributes: attributes
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|error| corrupt("span attributes", error.to_string()))?
+            .unwrap_or_default(),
+    };
+    Ok((span, row.get(4).map_err(read)?))
+}
+
+fn kind_from_bits(bits: u8) -> Result<SpanKind, StoreError> {
+    Ok(match bits {
+        0 => SpanKind::Server,
+        1 => SpanKind::Client,
+        2 => SpanKind::Internal,
+        3 => SpanKind::Producer,
+        4 => SpanKind::Consumer,
+        _ => return Err(corrupt("span kind", format!("unknown code {bits}"))),
+    })
+}
+
+fn status_from_bits(bits: u8) -> Result<SpanStatus, StoreError> {
+    Ok(match bits {
+        0 => SpanStatus::Unset,
+        1 => SpanStatus::Ok,
+        2 => SpanStatus::Error,
+        _ => return Err(corrupt("span status", format!("unknown code {bits}"))),
+    })
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn varint_len(value: usize) -> usize {
+    let bits = usize::BITS - (value | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+fn truncated() -> StoreError {
+    corrupt("span chunk", "truncated")
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], StoreError> {
+    if rest.len() < n {
+        return Err(truncated());
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
+fn take_array<'a, const N: usize>(rest: &mut &'a [u8]) -> Result<&'a [u8; N], StoreError> {
+    let (head, tail) = rest.split_first_chunk::<N>().ok_or_else(truncated)?;
+    *rest = tail;
+    Ok(head)
+}
+
+fn take_varint(rest: &mut &[u8]) -> Result<u64, StoreError> {
+    let mut value = 0u64;
+    for (index, byte) in rest.iter().enumerate() {
+        let shift = 7 * index as u32;
+        if shift > 63 || (shift == 63 && byte & 0x7e != 0) {
+            return Err(corrupt("span chunk", "varint overflows 64 bits"));
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            *rest = &rest[index + 1..];
+            return Ok(value);
+        }
+    }
+    Err(truncated())
+}
+
+fn take_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, StoreError> {
+    let length = usize::try_from(take_varint(rest)?).map_err(|_| truncated())?;
+    std::str::from_utf8(take(rest, length)?)
+        .map_err(|error| corrupt("span attributes", error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode_all(bytes: &[u8]) -> Vec<Span> {
+        let mut decoder = ChunkDecoder::new(bytes).expect("header");
+        let mut spans = Vec::new();
+        while let Some(raw) = decoder.next_span().expect("decodes") {
+            assert_eq!(raw.endpoint_id, 7);
+            spans.push(raw.to_span("svc", "op").expect("rebuilds"));
+        }
+        spans
+    }
+
+    fn round_trip(spans: &[Span]) {
+        let mut encoder = ChunkEncoder::default();
+        for span in spans {
+            encoder.push(span, 7);
+        }
+        assert_eq!(encoder.len(), spans.len());
+        let decoded = decode_all(encoder.as_bytes());
+        assert_eq!(decoded, spans);
+        if !spans.is_empty() {
+            let starts = spans.iter().map(|span| span.start_unix_nanos);
+            assert_eq!(
+                encoder.start_range(),
+                (starts.clone().min().unwrap(), starts.max().unwrap())
+            );
+        }
+    }
+
+    fn base(start: u64) -> Span {
+        Span::new(TraceId::random(), SpanId::random(), "svc", "op").with_timing(start, 1_000)
+    }
+
+    #[test]
+    fn spans_round_trip_with_and_without_optional_fields() {
+        let parent = SpanId::random();
+        round_trip(&[
+            base(1_700_000_000_000_000_000),
+            base(1_700_000_000_000_000_000 - 5)
+                .with_parent(parent)
+                .with_http_status(503)
+                .with_kind(SpanKind::Consumer)
+                .with_status(SpanStatus::Error),
+            base(0).with_http_status(0).with_kind(SpanKind::Producer),
+            base(u64::MAX)
+                .with_timing(u64::MAX, u64::MAX)
+                .with_http_status(u16::MAX)
+                .with_status(SpanStatus::Ok),
+            base(1)
+                .with_attribute("", "")
+                .with_attribute("service.version", "0.1.0")
+                .with_attribute("ключ \u{0} \"quoted\" \\", "🦀\n\t\u{7f}")
+                .with_attribute("x".repeat(300), "y".repeat(20_000)),
+        ]);
+    }
+
+    #[test]
+    fn an_encoder_is_reusable_after_clearing() {
+        let mut encoder = ChunkEncoder::default();
+        encoder.push(&base(10), 7);
+        encoder.clear();
+        assert!(encoder.is_empty());
+        let second = base(99).with_http_status(200);
+        encoder.push(&second, 7);
+        assert_eq!(decode_all(encoder.as_bytes()), vec![second]);
+    }
+
+    #[test]
+    fn damaged_chunks_are_errors_not_panics() {
+        let mut encoder = ChunkEncoder::default();
+        encoder.push(&base(10).with_attribute("k", "v"), 7);
+        let bytes = encoder.as_bytes();
+        // Version and a one-byte base start alone are an empty chunk; any other cut is damage.
+        for cut in (0..bytes.len()).filter(|cut| *cut != 2) {
+            let result = ChunkDecoder::new(&bytes[..cut]).and_then(|mut decoder| {
+                while decoder.next_span()?.is_some() {}
+                Ok(())
+            });
+            assert!(result.is_err(), "cut at {cut}");
+        }
+        assert!(ChunkDecoder::new(&[2, 0]).is_err(), "unknown version");
+        assert!(
+            take_varint(&mut &[0xff; 11][..]).is_err(),
+            "overlong varint"
+        );
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for kind in [
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Internal,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+        ] {
+            assert_eq!(kind_from_bits(kind_code(kind) as u8), Ok(kind));
+        }
+        for status in [SpanStatus::Unset, SpanStatus::Ok, SpanStatus::Error] {
+            assert_eq!(status_from_bits(status_code(status) as u8), Ok(status));
+        }
+        assert!(kind_from_bits(7).is_err());
+        assert!(status_from_bits(3).is_err());
+    }
+
+    #[test]
+    fn error_flag_matches_the_span_model() {
+        let cases = [
+            (SpanStatus::Error, Some(200), true),
+            (SpanStatus::Unset, Some(503), true),
+            (SpanStatus::Ok, Some(404), false),
+            (SpanStatus::Unset, None, false),
+        ];
+        for (status, http, expected) in cases {
+            let mut span = base(5).with_status(status);
+            span.http_status = http;
+            assert_eq!(span.is_error(), expected);
+            let mut encoder = ChunkEncoder::default();
+            encoder.push(&span, 7);
+            let mut decoder = ChunkDecoder::new(encoder.as_bytes()).expect("header");
+            let raw = decoder.next_span().expect("decodes").expect("one span");
+            assert_eq!(raw.is_error(), expected);
+        }
+    }
+
+    #[test]
+    fn varints_round_trip_at_their_boundaries() {
+        for value in [0, 1, 127, 128, 16_383, 16_384, u64::MAX >> 1, u64::MAX] {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, value);
+            if let Ok(small) = usize::try_from(value) {
+                assert_eq!(varint_len(small), bytes.len());
+            }
+            let mut rest = &bytes[..];
+            assert_eq!(take_varint(&mut rest), Ok(value));
+            assert!(rest.is_empty());
+        }
+        for value in [0, 1, -1, i64::MIN, i64::MAX] {
+            assert_eq!(unzigzag(zigzag(value)), value);
+        }
+    }
+
+    fn any_span() -> impl Strategy<Value = Span> {
+        (
+            any::<u128>(),
+            any::<u64>(),
+            proptest::option::of(any::<u64>()),
+            0u8..5,
+            0u8..3,
+            any::<u64>(),
+            any::<u64>(),
+            proptest::option::of(any::<u16>()),
+            proptest::collection::vec((".{0,12}", ".{0,12}"), 0..4),
+        )
+            .prop_map(
+                |(trace, span, parent, kind, status, start, duration, http, attributes)| {
+                    let mut built = Span::new(
+                        TraceId::from_bytes(trace.to_be_bytes()),
+                        SpanId::from_bytes(span.to_be_bytes()),
+                        "svc",
+                        "op",
+                    )
+                    .with_kind(kind_from_bits(kind).expect("valid"))
+                    .with_status(status_from_bits(status).expect("valid"))
+                    .with_timing(start, duration);
+                    built.parent_span_id = parent.map(|id| SpanId::from_bytes(id.to_be_bytes()));
+                    built.http_status = http;
+                    for (key, value) in attributes {
+                        built = built.with_attribute(key, value);
+                    }
+                    built
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_spans_round_trip(spans in proptest::collection::vec(any_span(), 1..20)) {
+            round_trip(&spans);
+        }
+    }
+}
