@@ -32,6 +32,10 @@ const SECOND_NANOS: u64 = 1_000_000_000;
 /// every new bucket and free one for every evicted bucket). Eviction touches only the
 /// buckets it drops.
 ///
+/// Each endpoint also keeps the last window asked for merged into one dense histogram (about
+/// 1.5 KB), updated as spans arrive and buckets are evicted, so that moving the window on to
+/// the next cycle costs the buckets that entered or left it rather than every bucket in it.
+///
 /// Recording takes a mutex for a few map look-ups and counter increments per span, and never
 /// waits for anything else.
 ///
