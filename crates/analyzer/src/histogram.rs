@@ -69,6 +69,12 @@ impl SparseCounts {
         let slot = &mut self.counts[index - self.first];
         *slot = slot.saturating_add(1);
     }
+
+    /// Forgets every count, keeping the allocation for reuse.
+    fn clear(&mut self) {
+        self.first = 0;
+        self.counts.clear();
+    }
 }
 
 /// What a set of requests did: counts, exact sum, minimum and maximum, and a histogram.
@@ -107,9 +113,32 @@ impl Summary {
         self.sum_nanos = self.sum_nanos.saturating_add(duration_nanos);
         self.histogram.add(bucket);
     }
+
+    /// True when no request was added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The fastest and slowest request, in nanoseconds; meaningless when empty.
+    pub(crate) fn extremes(&self) -> (u64, u64) {
+        (self.min_nanos, self.max_nanos)
+    }
+
+    /// Forgets every request, keeping the histogram's allocation for reuse.
+    pub(crate) fn clear(&mut self) {
+        self.count = 0;
+        self.errors = 0;
+        self.sum_nanos = 0;
+        self.min_nanos = 0;
+        self.max_nanos = 0;
+        self.histogram.clear();
+    }
 }
 
 /// Several summaries merged, for reading statistics out.
+///
+/// The histogram is dense, but only the run of buckets that summaries touched is read or
+/// reset, so one `Merged` can be reused for many endpoints at the cost of their own buckets.
 #[derive(Clone, Debug)]
 pub(crate) struct Merged {
     count: u64,
@@ -118,6 +147,8 @@ pub(crate) struct Merged {
     min_nanos: u64,
     max_nanos: u64,
     histogram: Box<[u64; BUCKETS]>,
+    /// Every non-zero histogram bucket lies in `touched`.
+    touched: std::ops::Range<usize>,
 }
 
 impl Default for Merged {
@@ -129,6 +160,7 @@ impl Default for Merged {
             min_nanos: u64::MAX,
             max_nanos: 0,
             histogram: Box::new([0; BUCKETS]),
+            touched: 0..0,
         }
     }
 }
@@ -145,9 +177,79 @@ impl Merged {
         self.min_nanos = self.min_nanos.min(summary.min_nanos);
         self.max_nanos = self.max_nanos.max(summary.max_nanos);
         let first = summary.histogram.first;
-        for (offset, &count) in summary.histogram.counts.iter().enumerate() {
-            self.histogram[first + offset] += u64::from(count);
+        let counts = &summary.histogram.counts;
+        for (slot, &count) in self.histogram[first..first + counts.len()]
+            .iter_mut()
+            .zip(counts)
+        {
+            *slot += u64::from(count);
         }
+        let end = first + counts.len();
+        self.touched = if self.touched.is_empty() {
+            first..end
+        } else {
+            self.touched.start.min(first)..self.touched.end.max(end)
+        };
+    }
+
+    /// Adds one request whose histogram bucket ([`bucket_of`]) is already known.
+    pub(crate) fn record_in(&mut self, bucket: usize, duration_nanos: u64, is_error: bool) {
+        self.count += 1;
+        self.errors += u64::from(is_error);
+        self.sum_nanos += u128::from(duration_nanos);
+        self.min_nanos = self.min_nanos.min(duration_nanos);
+        self.max_nanos = self.max_nanos.max(duration_nanos);
+        self.histogram[bucket] += 1;
+        self.touched = if self.touched.is_empty() {
+            bucket..bucket + 1
+        } else {
+            self.touched.start.min(bucket)..self.touched.end.max(bucket + 1)
+        };
+    }
+
+    /// Takes away a summary that was added before. The minimum and maximum are left as they
+    /// were: the caller knows whether they still hold and sets them with
+    /// [`set_extremes`](Self::set_extremes) if not.
+    pub(crate) fn subtract(&mut self, summary: &Summary) {
+        if summary.count == 0 {
+            return;
+        }
+        self.count -= summary.count.min(self.count);
+        self.errors -= summary.errors.min(self.errors);
+        self.sum_nanos -= u128::from(summary.sum_nanos).min(self.sum_nanos);
+        let first = summary.histogram.first;
+        let counts = &summary.histogram.counts;
+        for (slot, &count) in self.histogram[first..first + counts.len()]
+            .iter_mut()
+            .zip(counts)
+        {
+            *slot -= u64::from(count).min(*slot);
+        }
+        if self.count == 0 {
+            self.reset();
+        }
+    }
+
+    /// The fastest and slowest request, in nanoseconds; meaningless when empty.
+    pub(crate) fn extremes(&self) -> (u64, u64) {
+        (self.min_nanos, self.max_nanos)
+    }
+
+    /// Sets the fastest and slowest request, in nanoseconds.
+    pub(crate) fn set_extremes(&mut self, (min_nanos, max_nanos): (u64, u64)) {
+        self.min_nanos = min_nanos;
+        self.max_nanos = max_nanos;
+    }
+
+    /// Back to empty, clearing only the buckets that were touched.
+    pub(crate) fn reset(&mut self) {
+        self.histogram[self.touched.clone()].fill(0);
+        self.touched = 0..0;
+        self.count = 0;
+        self.errors = 0;
+        self.sum_nanos = 0;
+        self.min_nanos = u64::MAX;
+        self.max_nanos = 0;
     }
 
     /// True when no request was added.
@@ -165,14 +267,15 @@ impl Merged {
         if self.count == 0 {
             return WindowStats::default();
         }
+        let [p50_ms, p95_ms, p99_ms] = self.percentiles([0.50, 0.95, 0.99]);
         WindowStats {
             count: self.count,
             errors: self.errors,
             timeouts: self.timeouts(timeout_ms),
             mean_ms: self.sum_nanos as f64 / self.count as f64 / 1e6,
-            p50_ms: self.percentile(0.50),
-            p95_ms: self.percentile(0.95),
-            p99_ms: self.percentile(0.99),
+            p50_ms,
+            p95_ms,
+            p99_ms,
         }
     }
 
@@ -184,16 +287,24 @@ impl Merged {
         self.max_nanos as f64 / 1e6
     }
 
-    fn percentile(&self, quantile: f64) -> f64 {
-        let rank = ((quantile * self.count as f64).ceil() as u64).clamp(1, self.count);
+    /// Nearest-rank percentiles for ascending `quantiles`, in one pass over the histogram.
+    fn percentiles<const N: usize>(&self, quantiles: [f64; N]) -> [f64; N] {
+        let ranks = quantiles.map(|q| ((q * self.count as f64).ceil() as u64).clamp(1, self.count));
+        let mut out = [self.max_ms(); N];
+        let mut next = 0;
         let mut seen = 0;
-        for (index, &count) in self.histogram.iter().enumerate() {
+        let first = self.touched.start;
+        for (offset, &count) in self.histogram[self.touched.clone()].iter().enumerate() {
             seen += count;
-            if seen >= rank {
-                return representative(index).clamp(self.min_ms(), self.max_ms());
+            while next < N && seen >= ranks[next] {
+                out[next] = representative(first + offset).clamp(self.min_ms(), self.max_ms());
+                next += 1;
+            }
+            if next == N {
+                break;
             }
         }
-        self.max_ms()
+        out
     }
 
     fn timeouts(&self, timeout_ms: f64) -> u64 {
@@ -295,6 +406,32 @@ mod tests {
         assert_eq!((stats.count, stats.errors), (2, 1));
         assert!((stats.mean_ms - 20.0).abs() < 1e-9);
         assert_eq!(stats.p99_ms, 30.0);
+    }
+
+    #[test]
+    fn a_reset_merge_reads_like_a_fresh_one() {
+        let mut reused = merged(&[1.0, 5_000.0, 9_000.0]);
+        reused.reset();
+        let mut summary = Summary::default();
+        for ms in [20, 30, 40] {
+            summary.record(ms * MS, false);
+        }
+        reused.add(&summary);
+        let mut fresh = Merged::default();
+        fresh.add(&summary);
+        assert_eq!(reused.stats(5000.0), fresh.stats(5000.0));
+        assert_eq!(reused.stats(5000.0).timeouts, 0);
+    }
+
+    #[test]
+    fn a_cleared_summary_adds_nothing() {
+        let mut summary = Summary::default();
+        summary.record(10 * MS, true);
+        summary.clear();
+        assert!(summary.is_empty());
+        let mut merged = Merged::default();
+        merged.add(&summary);
+        assert!(merged.is_empty());
     }
 
     #[test]

@@ -1,4 +1,6 @@
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::ops::Range;
 
 use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -25,7 +27,14 @@ const SECOND_NANOS: u64 = 1_000_000_000;
 /// Memory is bounded: buckets older than the retention are evicted by
 /// [`evict_before`](Self::evict_before) (which [`Analyzer::observe_live`] calls every cycle),
 /// spans older than what was evicted are dropped and counted as such, and no endpoint ever
-/// holds more than `retention / width + 2` buckets, whatever the span timestamps say.
+/// holds more than `retention / width + 2` buckets, whatever the span timestamps say (plus a
+/// few emptied ones kept for reuse, so that steady traffic does not allocate a histogram for
+/// every new bucket and free one for every evicted bucket). Eviction touches only the
+/// buckets it drops.
+///
+/// Each endpoint also keeps the last window asked for merged into one dense histogram (about
+/// 1.5 KB), updated as spans arrive and buckets are evicted, so that moving the window on to
+/// the next cycle costs the buckets that entered or left it rather than every bucket in it.
 ///
 /// Recording takes a mutex for a few map look-ups and counter increments per span, and never
 /// waits for anything else.
@@ -45,19 +54,55 @@ struct State {
     services: HashMap<String, HashMap<String, Series>>,
     /// Spans that started before this were evicted already and are dropped.
     evicted_before_unix_nanos: u64,
+    /// Scratch space for merging buckets, kept empty between calls: allocated once rather
+    /// than every cycle.
+    scratch: Merged,
 }
 
 /// One endpoint's buckets, keyed by `start / bucket_width`.
 #[derive(Debug, Default)]
 struct Series {
     buckets: BTreeMap<u64, TimeBucket>,
+    /// The buckets of the last window asked for, merged, and kept up to date as spans
+    /// arrive and buckets are evicted: moving it on costs the buckets that entered or left
+    /// it, not every bucket in it.
+    window: RunningWindow,
+    /// Every bucket before this key was handed out for learning already; spans that arrive
+    /// for them later go to `settled_unlearned`.
+    settled_before: u64,
+    /// Unlearned spans that arrived for buckets already handed out.
+    settled_unlearned: Summary,
+    /// Evicted buckets, emptied, whose histograms are reused by the next new buckets, so that
+    /// steady traffic neither allocates when it opens a bucket nor frees when one is evicted.
+    spare: Vec<TimeBucket>,
+}
+
+/// At most this many emptied buckets are kept per endpoint for reuse: a few cycles' worth of
+/// one-second buckets.
+const MAX_SPARE_BUCKETS: usize = 16;
+
+/// The sum of the buckets with keys in `keys`.
+#[derive(Debug, Default)]
+struct RunningWindow {
+    keys: Range<u64>,
+    merged: Merged,
+    /// A bucket holding the fastest or slowest request left; the extremes must be recomputed.
+    stale_extremes: bool,
 }
 
 #[derive(Debug, Default)]
 struct TimeBucket {
     total: Summary,
-    /// Spans recorded since the analyzer last learned from this bucket.
-    unlearned: Option<Box<Summary>>,
+    /// Spans recorded since the analyzer last learned from this bucket (only while the
+    /// bucket is not settled, see [`Series::settled_before`]).
+    unlearned: Summary,
+}
+
+impl TimeBucket {
+    fn clear(&mut self) {
+        self.total.clear();
+        self.unlearned.clear();
+    }
 }
 
 impl Default for LiveWindows {
@@ -91,14 +136,18 @@ impl LiveWindows {
         timeout_ms: f64,
     ) -> Vec<(EndpointKey, WindowStats)> {
         let keys = self.keys_of(window);
-        let state = self.lock();
-        let mut out: Vec<_> = state
-            .series()
-            .filter_map(|(endpoint, series)| {
-                let merged = series.merge(keys.clone());
-                (!merged.is_empty()).then(|| (endpoint, merged.stats(timeout_ms)))
-            })
-            .collect();
+        let mut state = self.lock();
+        let mut out = Vec::with_capacity(state.services.values().map(HashMap::len).sum());
+        for (service, operations) in &mut state.services {
+            for (operation, series) in operations {
+                series.advance_window(keys.clone());
+                let merged = &series.window.merged;
+                if !merged.is_empty() {
+                    let endpoint = EndpointKey::new(service.clone(), operation.clone());
+                    out.push((endpoint, merged.stats(timeout_ms)));
+                }
+            }
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -111,13 +160,17 @@ impl LiveWindows {
         timeout_ms: f64,
     ) -> Option<WindowStats> {
         let keys = self.keys_of(window);
-        let state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let series = state
             .services
             .get(&endpoint.service)?
             .get(&endpoint.operation)?;
-        let merged = series.merge(keys);
-        (!merged.is_empty()).then(|| merged.stats(timeout_ms))
+        let merged = &mut state.scratch;
+        series.merge_into(keys, merged);
+        let stats = (!merged.is_empty()).then(|| merged.stats(timeout_ms));
+        merged.reset();
+        stats
     }
 
     /// Every endpoint with buckets still held, sorted.
@@ -137,7 +190,7 @@ impl LiveWindows {
         state.evicted_before_unix_nanos = state.evicted_before_unix_nanos.max(boundary);
         state.services.retain(|_, operations| {
             operations.retain(|_, series| {
-                series.buckets = series.buckets.split_off(&first_kept);
+                series.evict_before(first_kept);
                 !series.buckets.is_empty()
             });
             !operations.is_empty()
@@ -160,19 +213,17 @@ impl LiveWindows {
         timeout_ms: f64,
     ) -> Vec<(EndpointKey, WindowStats)> {
         let end_key = before_unix_nanos / self.bucket_width_nanos;
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let merged = &mut state.scratch;
         let mut out = Vec::new();
         for (service, operations) in &mut state.services {
             for (operation, series) in operations {
-                let mut merged = Merged::default();
-                for bucket in series.buckets.range_mut(..end_key).map(|(_, b)| b) {
-                    if let Some(unlearned) = bucket.unlearned.take() {
-                        merged.add(&unlearned);
-                    }
-                }
+                series.take_unlearned(end_key, merged);
                 if !merged.is_empty() {
                     let endpoint = EndpointKey::new(service.clone(), operation.clone());
                     out.push((endpoint, merged.stats(timeout_ms)));
+                    merged.reset();
                 }
             }
         }
@@ -181,7 +232,7 @@ impl LiveWindows {
     }
 
     /// The bucket keys whose start lies in `window`.
-    fn keys_of(&self, window: TimeWindow) -> std::ops::Range<u64> {
+    fn keys_of(&self, window: TimeWindow) -> Range<u64> {
         let width = self.bucket_width_nanos;
         window.start_unix_nanos.div_ceil(width)..window.end_unix_nanos.div_ceil(width)
     }
@@ -226,33 +277,146 @@ impl Series {
     fn record(&mut self, key: u64, duration_nanos: u64, is_error: bool, max: usize) -> bool {
         if !self.buckets.contains_key(&key) && self.buckets.len() >= max {
             match self.buckets.first_key_value() {
-                Some((&oldest, _)) if oldest < key => {
-                    self.buckets.pop_first();
-                }
+                Some((&oldest, _)) if oldest < key => self.evict_first(),
                 _ => return false,
             }
         }
         let latency_bucket = bucket_of(duration_nanos as f64 / 1e6);
-        let bucket = self.buckets.entry(key).or_default();
+        let bucket = match self.buckets.entry(key) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(self.spare.pop().unwrap_or_default()),
+        };
         bucket
             .total
             .record_in(latency_bucket, duration_nanos, is_error);
-        bucket.unlearned.get_or_insert_default().record_in(
-            latency_bucket,
-            duration_nanos,
-            is_error,
-        );
+        if key < self.settled_before {
+            self.settled_unlearned
+                .record_in(latency_bucket, duration_nanos, is_error);
+        } else {
+            bucket
+                .unlearned
+                .record_in(latency_bucket, duration_nanos, is_error);
+        }
+        if self.window.keys.contains(&key) {
+            self.window
+                .merged
+                .record_in(latency_bucket, duration_nanos, is_error);
+        }
         true
     }
 
-    fn merge(&self, keys: std::ops::Range<u64>) -> Merged {
-        let mut merged = Merged::default();
+    /// Drops the buckets before key `first_kept`, oldest first, keeping a few for reuse.
+    fn evict_before(&mut self, first_kept: u64) {
+        while self
+            .buckets
+            .first_key_value()
+            .is_some_and(|(&key, _)| key < first_kept)
+        {
+            self.evict_first();
+        }
+    }
+
+    /// Drops the oldest bucket, taking it out of the running window first.
+    fn evict_first(&mut self) {
+        let Some((key, evicted)) = self.buckets.pop_first() else {
+            return;
+        };
+        if self.window.keys.contains(&key) {
+            self.window.remove(&evicted.total);
+        }
+        if self.spare.len() < MAX_SPARE_BUCKETS {
+            let mut evicted = evicted;
+            evicted.clear();
+            self.spare.push(evicted);
+        }
+    }
+
+    /// The running window moved to `keys`: buckets that left it are taken out, buckets that
+    /// entered it are added, so a cycle touches only the buckets that changed sides. A window
+    /// that moved backwards, or jumped past the previous one, is merged afresh.
+    fn advance_window(&mut self, keys: Range<u64>) {
+        let current = self.window.keys.clone();
+        if current == keys {
+            return;
+        }
+        let incremental = !current.is_empty()
+            && keys.start >= current.start
+            && keys.end >= current.end
+            && keys.start <= current.end;
+        if incremental {
+            for (_, bucket) in self.buckets.range(current.start..keys.start) {
+                self.window.remove(&bucket.total);
+            }
+            for (_, bucket) in self.buckets.range(current.end..keys.end) {
+                self.window.add(&bucket.total);
+            }
+        } else {
+            self.window.merged.reset();
+            self.window.stale_extremes = false;
+            if keys.start < keys.end {
+                for (_, bucket) in self.buckets.range(keys.clone()) {
+                    self.window.add(&bucket.total);
+                }
+            }
+        }
+        self.window.keys = keys;
+        if self.window.stale_extremes {
+            self.window.stale_extremes = false;
+            let extremes = self
+                .buckets
+                .range(self.window.keys.clone())
+                .map(|(_, bucket)| &bucket.total)
+                .filter(|total| !total.is_empty())
+                .map(Summary::extremes)
+                .reduce(|(low, high), (min, max)| (low.min(min), high.max(max)));
+            if let Some(extremes) = extremes {
+                self.window.merged.set_extremes(extremes);
+            }
+        }
+    }
+
+    /// The unlearned traffic of buckets before key `end_key`, added to `merged` and handed
+    /// out: what was recorded late into buckets already settled, and the buckets settled
+    /// since the previous call. Touches only the latter.
+    fn take_unlearned(&mut self, end_key: u64, merged: &mut Merged) {
+        merged.add(&self.settled_unlearned);
+        self.settled_unlearned.clear();
+        if end_key > self.settled_before {
+            for (_, bucket) in self.buckets.range_mut(self.settled_before..end_key) {
+                merged.add(&bucket.unlearned);
+                bucket.unlearned.clear();
+            }
+            self.settled_before = end_key;
+        }
+    }
+
+    /// Adds the buckets with keys in `keys` to `merged`.
+    fn merge_into(&self, keys: Range<u64>, merged: &mut Merged) {
         if keys.start < keys.end {
             for bucket in self.buckets.range(keys).map(|(_, bucket)| bucket) {
                 merged.add(&bucket.total);
             }
         }
-        merged
+    }
+}
+
+impl RunningWindow {
+    fn add(&mut self, summary: &Summary) {
+        self.merged.add(summary);
+    }
+
+    /// Takes `summary` out; when it held the window's fastest or slowest request, the
+    /// extremes are recomputed from the buckets before they are read.
+    fn remove(&mut self, summary: &Summary) {
+        if summary.is_empty() {
+            return;
+        }
+        let (min, max) = summary.extremes();
+        let (low, high) = self.merged.extremes();
+        if min <= low || max >= high {
+            self.stale_extremes = true;
+        }
+        self.merged.subtract(summary);
     }
 }
 

@@ -217,3 +217,59 @@ fn window_clears_once_the_fault_has_left_it() {
 
     assert!(later.anomalies.is_empty());
 }
+
+#[test]
+fn a_sliding_window_reads_the_same_as_one_merged_afresh() {
+    let sliding = live();
+    let fresh = live();
+    let mut seed = 7u64;
+    let mut next = move |bound: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % bound
+    };
+    let far_future = TimeWindow::new(T0 + 10_000 * SECOND, T0 + 10_001 * SECOND);
+    for step in 0..60u64 {
+        let now = T0 + (step + 1) * SECOND * 2;
+        // New spans in the last two seconds, and a late one up to 40 s back.
+        for _ in 0..next(6) {
+            let start = now - 1 - next(2 * SECOND);
+            let span = request(
+                &payment(),
+                start,
+                1 + next(900),
+                200 + 300 * (next(4) / 3) as u16,
+            );
+            let _ = sliding.record(span.clone());
+            let _ = fresh.record(span);
+        }
+        let late = request(
+            &payment(),
+            now.saturating_sub(next(40) * SECOND),
+            2 + next(50),
+            200,
+        );
+        let _ = sliding.record(late.clone());
+        let _ = fresh.record(late);
+        if step % 7 == 6 {
+            sliding.evict_before(now - 30 * SECOND);
+            fresh.evict_before(now - 30 * SECOND);
+        }
+        // Mostly forward, sometimes back, sometimes a jump.
+        let length = [10, 30, 30, 5][(step % 4) as usize] * SECOND;
+        let end = if step % 9 == 8 {
+            now - 20 * SECOND
+        } else {
+            now
+        };
+        let window = TimeWindow::new(end - length, end);
+
+        let _ = fresh.window_stats(far_future, 5000.0);
+        assert_eq!(
+            sliding.window_stats(window, 5000.0),
+            fresh.window_stats(window, 5000.0),
+            "step {step}"
+        );
+    }
+}

@@ -104,7 +104,8 @@ pub struct Engine {
     incidents: IncidentBook,
     watermarks: HashMap<EndpointKey, u64>,
     learned_until_unix_nanos: Option<u64>,
-    cycles: u64,
+    /// Where the next cycle's turn of self-time learning starts among healthy endpoints.
+    learn_cursor: usize,
     /// What the last cycle detected, so that [`has_news`](Self::has_news) reports only what is
     /// new since.
     last_detected: HashSet<(EndpointKey, AnomalyKind)>,
@@ -144,7 +145,7 @@ impl Engine {
             incidents,
             watermarks: HashMap::new(),
             learned_until_unix_nanos: None,
-            cycles: 0,
+            learn_cursor: 0,
             last_detected: HashSet::new(),
         })
     }
@@ -208,7 +209,6 @@ impl Engine {
         self.live
             .evict_before(now.saturating_sub(self.config.retention_nanos()));
         self.forget_moot_watermarks(now);
-        self.cycles += 1;
         self.last_detected = assessment
             .anomalies
             .iter()
@@ -319,26 +319,48 @@ impl Engine {
             .map(|e| &e.endpoint)
             .chain(anomalous.iter().copied())
             .collect();
-        let healthy: Vec<&EndpointKey> = assessment
+        // Endpoints without a trusted self-time baseline come first and get their full share,
+        // so a new endpoint is learned within a few cycles; the others share what is left of
+        // the cycle's budget evenly. Both take turns from a cursor that moves on by the
+        // endpoints visited. The budget is fixed, so a cycle learns as much at any traffic.
+        let min_samples = self.config.rca.min_samples_for_baseline;
+        let (mut young, mut grown): (Vec<&EndpointKey>, Vec<&EndpointKey>) = assessment
             .endpoints
             .iter()
             .map(|e| &e.endpoint)
             .filter(|endpoint| !unhealthy.contains(endpoint))
-            .collect();
-        if healthy.is_empty() {
+            .partition(|endpoint| {
+                !self
+                    .rca
+                    .self_time_baseline(endpoint)
+                    .is_some_and(|baseline| baseline.is_ready(min_samples))
+            });
+        if young.is_empty() && grown.is_empty() {
             return 0;
         }
-        // Rotate the starting endpoint so that a per-cycle cap does not starve the same ones.
-        let offset = (self.cycles % healthy.len() as u64) as usize;
+        let budget = self.config.max_learn_traces;
+        let per_endpoint = self.config.learn_traces_per_endpoint;
+        let grown_share = per_endpoint.min(budget.div_ceil(grown.len().max(1)).max(1));
+        for endpoints in [&mut young, &mut grown] {
+            if !endpoints.is_empty() {
+                let offset = self.learn_cursor % endpoints.len();
+                endpoints.rotate_left(offset);
+            }
+        }
         let mut seen = HashSet::new();
         let mut traces = Vec::new();
-        for endpoint in healthy.iter().cycle().skip(offset).take(healthy.len()) {
-            if traces.len() >= self.config.max_learn_traces {
+        let mut visited = 0;
+        let turns = young
+            .iter()
+            .map(|endpoint| (endpoint, per_endpoint))
+            .chain(grown.iter().map(|endpoint| (endpoint, grown_share)));
+        for (endpoint, share) in turns {
+            let room = budget.saturating_sub(traces.len());
+            if room == 0 {
                 break;
             }
-            let room = self.config.max_learn_traces - traces.len();
-            let limit = self.config.learn_traces_per_endpoint.min(room);
-            for trace in self.traces.sample_traces(endpoint, window, limit) {
+            visited += 1;
+            for trace in self.traces.sample_traces(endpoint, window, share.min(room)) {
                 // A trace belongs to the learning window its first span started in, so that
                 // consecutive windows never learn the same trace twice.
                 let first = trace
@@ -349,6 +371,7 @@ impl Engine {
                 }
             }
         }
+        self.learn_cursor = self.learn_cursor.wrapping_add(visited.max(1));
         self.rca
             .learn(&traces, |endpoint| !unhealthy.contains(endpoint));
         traces.len()

@@ -51,6 +51,24 @@ impl Default for RcaConfig {
 
 type BaselineMap = HashMap<String, HashMap<String, SelfTimeBaseline>>;
 
+/// Teaches the baseline of `span`'s endpoint one observation, creating the baseline if
+/// needed; looks up by `&str` first, so only a new endpoint allocates its names.
+fn observe_span(baselines: &mut BaselineMap, span: &Span, observe: impl Fn(&mut SelfTimeBaseline)) {
+    let known = baselines
+        .get_mut(&*span.service)
+        .and_then(|operations| operations.get_mut(&*span.operation));
+    if let Some(baseline) = known {
+        observe(baseline);
+        return;
+    }
+    let mut baseline = SelfTimeBaseline::new(span.endpoint());
+    observe(&mut baseline);
+    baselines
+        .entry(span.service.to_string())
+        .or_default()
+        .insert(span.operation.to_string(), baseline);
+}
+
 /// Root cause analysis over sampled traces.
 ///
 /// Stateful only in its learned per-endpoint self-time baselines; it serializes (configuration
@@ -146,18 +164,10 @@ impl Rca {
                 if !healthy {
                     continue;
                 }
-                let baseline = self
-                    .baselines
-                    .entry(span.service.to_string())
-                    .or_default()
-                    .entry(span.operation.to_string())
-                    .or_insert_with(|| SelfTimeBaseline::new(span.endpoint()));
-                baseline.observe(
-                    graph.self_time_ms(node),
-                    span.duration_ms(),
-                    span.is_error(),
-                    alpha,
-                );
+                let self_ms = graph.self_time_ms(node);
+                observe_span(&mut self.baselines, span, |baseline| {
+                    baseline.observe(self_ms, span.duration_ms(), span.is_error(), alpha);
+                });
             }
         }
     }

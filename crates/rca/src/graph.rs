@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use foldhash::fast::RandomState;
+
 use aiops_telemetry_core::{Span, SpanId, TraceId};
 
 /// The call tree (or forest) of one or more traces.
@@ -50,7 +52,7 @@ pub struct TraceGraph<'a> {
     roots: Vec<usize>,
     depth: Vec<usize>,
     self_time: Vec<u64>,
-    by_id: HashMap<(TraceId, SpanId), usize>,
+    by_id: HashMap<(TraceId, SpanId), usize, RandomState>,
     duplicates: usize,
     broken_cycles: usize,
 }
@@ -58,7 +60,7 @@ pub struct TraceGraph<'a> {
 impl<'a> TraceGraph<'a> {
     /// Builds the graph of `spans`, which may mix several traces. Never panics.
     pub fn build(spans: &'a [Span]) -> Self {
-        let mut by_id = HashMap::with_capacity(spans.len());
+        let mut by_id = HashMap::with_capacity_and_hasher(spans.len(), RandomState::default());
         let mut kept = Vec::with_capacity(spans.len());
         let mut duplicates = 0;
         for span in spans {
@@ -77,15 +79,13 @@ impl<'a> TraceGraph<'a> {
                     .and_then(|id| by_id.get(&(span.trace_id, id)).copied())
             })
             .collect();
-        let broken_cycles = break_cycles(&kept, &mut parent);
-
-        let mut children = vec![Vec::new(); kept.len()];
-        let mut roots = Vec::new();
-        for (node, up) in parent.iter().enumerate() {
-            match up {
-                Some(up) => children[*up].push(node),
-                None => roots.push(node),
-            }
+        let (mut children, mut roots) = link(&parent);
+        // Every node hangs below a root unless parent links form a cycle, which only bad data
+        // does; only then is the cycle search needed.
+        let mut broken_cycles = 0;
+        if !all_reachable(&children, &roots) {
+            broken_cycles = break_cycles(&kept, &mut parent);
+            (children, roots) = link(&parent);
         }
         let by_start = |a: &usize, b: &usize| {
             (kept[*a].start_unix_nanos, *a).cmp(&(kept[*b].start_unix_nanos, *b))
@@ -107,8 +107,9 @@ impl<'a> TraceGraph<'a> {
             broken_cycles,
         };
         graph.fill_depths();
+        let mut intervals = Vec::new();
         graph.self_time = (0..graph.len())
-            .map(|node| graph.compute_self_time(node))
+            .map(|node| graph.compute_self_time(node, &mut intervals))
             .collect();
         graph
     }
@@ -204,24 +205,27 @@ impl<'a> TraceGraph<'a> {
         }
     }
 
-    fn compute_self_time(&self, node: usize) -> u64 {
+    /// `intervals` is scratch space, reused across nodes.
+    fn compute_self_time(&self, node: usize, intervals: &mut Vec<(u64, u64)>) -> u64 {
         let span = self.spans[node];
         let (start, end) = (span.start_unix_nanos, span.end_unix_nanos());
-        let mut intervals: Vec<(u64, u64)> = self.children[node]
-            .iter()
-            .map(|&child| {
-                let child = self.spans[child];
-                (
-                    child.start_unix_nanos.clamp(start, end),
-                    child.end_unix_nanos().clamp(start, end),
-                )
-            })
-            .filter(|(from, to)| to > from)
-            .collect();
+        intervals.clear();
+        intervals.extend(
+            self.children[node]
+                .iter()
+                .map(|&child| {
+                    let child = self.spans[child];
+                    (
+                        child.start_unix_nanos.clamp(start, end),
+                        child.end_unix_nanos().clamp(start, end),
+                    )
+                })
+                .filter(|(from, to)| to > from),
+        );
         intervals.sort_unstable();
         let mut covered = 0u64;
         let mut current: Option<(u64, u64)> = None;
-        for (from, to) in intervals {
+        for &(from, to) in intervals.iter() {
             current = match current {
                 Some((open, close)) if from <= close => Some((open, close.max(to))),
                 Some((open, close)) => {
@@ -236,6 +240,27 @@ impl<'a> TraceGraph<'a> {
         }
         (end - start).saturating_sub(covered)
     }
+}
+
+/// Children lists and roots of the parent links, in node order.
+fn link(parent: &[Option<usize>]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut children = vec![Vec::new(); parent.len()];
+    let mut roots = Vec::new();
+    for (node, up) in parent.iter().enumerate() {
+        match up {
+            Some(up) => children[*up].push(node),
+            None => roots.push(node),
+        }
+    }
+    (children, roots)
+}
+
+/// True when every node can be reached from a root.
+fn all_reachable(children: &[Vec<usize>], roots: &[usize]) -> bool {
+    let mut reached = vec![false; children.len()];
+    let mut stack = roots.to_vec();
+    mark_reachable(children, &mut reached, &mut stack);
+    reached.iter().all(|&r| r)
 }
 
 /// Cuts every cycle in the parent links, making the earliest-starting span of each cycle a

@@ -393,3 +393,29 @@ fn rca_judges_timeouts_and_readiness_with_the_analyzer_knobs() {
     assert_eq!(engine.config().rca.min_samples_for_baseline, 25);
     assert_eq!(engine.rca().config().timeout_ms, 1500.0);
 }
+
+#[test]
+fn a_small_learning_budget_still_gives_every_endpoint_a_self_time_baseline() {
+    let config = EngineConfig {
+        max_learn_traces: 2,
+        ..EngineConfig::default()
+    };
+    let mut harness = Harness::new(config.clone());
+
+    let reports = harness.run(120);
+
+    assert!(reports.iter().all(|r| r.learned_traces <= 2));
+    let endpoints = harness.engine.analyzer().baselines();
+    assert!(!endpoints.is_empty());
+    for baseline in endpoints {
+        let learned = harness
+            .engine
+            .rca()
+            .self_time_baseline(&baseline.endpoint)
+            .unwrap_or_else(|| panic!("no self-time baseline for {}", baseline.endpoint));
+        assert!(
+            learned.is_ready(config.rca.min_samples_for_baseline),
+            "{learned:?}"
+        );
+    }
+}

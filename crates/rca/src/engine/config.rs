@@ -29,10 +29,14 @@ pub struct EngineConfig {
     pub trace_buffer_max_spans: usize,
     /// Recent traces remembered per endpoint for sampling. Default 256. At least 1.
     pub traces_per_endpoint: usize,
-    /// Traces sampled per healthy endpoint per cycle to learn normal self times. Default 10.
-    /// Zero turns self-time learning off.
+    /// Most traces sampled per healthy endpoint per cycle to learn normal self times; an
+    /// endpoint whose self-time baseline is not trusted yet gets this many, the others share
+    /// what is left of `max_learn_traces` evenly. Default 10. Zero turns self-time learning
+    /// off.
     pub learn_traces_per_endpoint: usize,
-    /// Cap on the traces learned from per cycle, over all endpoints. Default 200.
+    /// Cap on the traces learned from per cycle, over all endpoints. Default 20: a fixed
+    /// budget, so a cycle costs the same at any traffic. Each learned trace teaches every
+    /// healthy endpoint it touches.
     pub max_learn_traces: usize,
     /// Resolved incidents kept in memory (and in snapshots). Default 1000.
     pub max_resolved_incidents: usize,
@@ -50,7 +54,7 @@ impl Default for EngineConfig {
             trace_buffer_max_spans: 100_000,
             traces_per_endpoint: DEFAULT_TRACES_PER_ENDPOINT,
             learn_traces_per_endpoint: 10,
-            max_learn_traces: 200,
+            max_learn_traces: 20,
             max_resolved_incidents: DEFAULT_MAX_RESOLVED_INCIDENTS,
             topology_max_traces: 1000,
         }
