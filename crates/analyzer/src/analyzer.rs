@@ -175,19 +175,24 @@ impl Analyzer {
                 window,
                 stats,
             };
-            let baseline = self.baselines.get(endpoint);
-            let frozen = anomalies
+            let anomalous = anomalies
                 .iter()
-                .any(|anomaly| &anomaly.endpoint == endpoint)
-                || !detect(evidence, baseline, &guard).is_empty();
+                .any(|anomaly| &anomaly.endpoint == endpoint);
+            // One look-up per endpoint: the baseline is judged and then taught through it.
             match self.baselines.get_mut(endpoint) {
-                Some(baseline) if frozen => baseline.hold(now),
-                _ if frozen => {}
-                Some(baseline) => baseline.learn(stats, now, &self.config),
+                Some(baseline) => {
+                    if anomalous || !detect(evidence, Some(&*baseline), &guard).is_empty() {
+                        baseline.hold(now);
+                    } else {
+                        baseline.learn(stats, now, &self.config);
+                    }
+                }
                 None => {
-                    let mut baseline = Baseline::new(endpoint.clone());
-                    baseline.learn(stats, now, &self.config);
-                    self.baselines.insert(endpoint.clone(), baseline);
+                    if !anomalous && detect(evidence, None, &guard).is_empty() {
+                        let mut baseline = Baseline::new(endpoint.clone());
+                        baseline.learn(stats, now, &self.config);
+                        self.baselines.insert(endpoint.clone(), baseline);
+                    }
                 }
             }
         }

@@ -5,6 +5,8 @@
 //! above), so a percentile read from a bucket's geometric midpoint is within 5% of the truth,
 //! and within the exact minimum and maximum that every summary also keeps.
 
+use std::sync::LazyLock;
+
 use aiops_telemetry_core::WindowStats;
 
 /// Lower edge of the first regular bucket, in milliseconds.
@@ -25,15 +27,18 @@ pub(crate) fn bucket_of(ms: f64) -> usize {
     index.min(BUCKETS - 1)
 }
 
+/// `FIRST_EDGE_MS * GROWTH^k` for `k` in `0..=REGULAR`, computed once: reading statistics
+/// looks edges up on every cycle for every endpoint.
+static EDGES_MS: LazyLock<[f64; REGULAR + 1]> =
+    LazyLock::new(|| std::array::from_fn(|k| FIRST_EDGE_MS * GROWTH.powi(k as i32)));
+
 /// The edges `[lower, upper)` of a bucket, in milliseconds.
 fn edges(index: usize) -> (f64, f64) {
+    let edges = &*EDGES_MS;
     match index {
         0 => (0.0, FIRST_EDGE_MS),
-        i if i > REGULAR => (FIRST_EDGE_MS * GROWTH.powi(REGULAR as i32), f64::INFINITY),
-        i => (
-            FIRST_EDGE_MS * GROWTH.powi(i as i32 - 1),
-            FIRST_EDGE_MS * GROWTH.powi(i as i32),
-        ),
+        i if i > REGULAR => (edges[REGULAR], f64::INFINITY),
+        i => (edges[i - 1], edges[i]),
     }
 }
 
