@@ -552,13 +552,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for kind in [
-            SpanKind::Server,
-            SpanKind::Client,
-            SpanKind::Internal,
-            SpanKind::Producer,
-            SpanKind::Consumer,
-        ] {
+        for kind in SpanKind::ALL {
             assert_eq!(kind_from_bits(kind_code(kind) as u8), Ok(kind));
         }
         for status in [SpanStatus::Unset, SpanStatus::Ok, SpanStatus::Error] {

@@ -23,6 +23,15 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [SpanKind; 5] = [
+        Self::Server,
+        Self::Client,
+        Self::Internal,
+        Self::Producer,
+        Self::Consumer,
+    ];
+
     /// The lower-case name used in JSON and storage.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -254,13 +263,7 @@ mod tests {
 
     #[test]
     fn span_kind_names_round_trip() {
-        for kind in [
-            SpanKind::Server,
-            SpanKind::Client,
-            SpanKind::Internal,
-            SpanKind::Producer,
-            SpanKind::Consumer,
-        ] {
+        for kind in SpanKind::ALL {
             assert_eq!(SpanKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(SpanKind::parse("SERVER"), None);
