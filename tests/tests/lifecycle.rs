@@ -137,6 +137,10 @@ async fn one_checkout_is_one_trace_of_three_spans() {
     let roots = trace["roots"].as_array().expect("roots");
     assert_eq!(roots.len(), 1);
     assert_eq!(roots[0]["endpoint"], "/checkout");
+    assert_eq!(
+        roots[0]["attributes"]["http.request.method"], "POST",
+        "attributes come back with the trace: {trace:#}"
+    );
     let mut children: Vec<&str> = roots[0]["children"]
         .as_array()
         .expect("children")

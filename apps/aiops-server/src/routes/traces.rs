@@ -1,8 +1,8 @@
-//! `GET /aiops/traces/{trace_id}`: one trace's spans as a tree, from the engine's recent-trace
-//! buffer or, for older traces, from the database.
+//! `GET /aiops/traces/{trace_id}`: one trace's spans as a tree, from the database or, for spans
+//! it does not hold, from the engine's buffer of recent traces.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use aiops_telemetry_core::TraceId;
+use aiops_telemetry_core::{Collector, TraceId};
 use serde_json::json;
 
 use crate::api_error::ApiError;
@@ -38,23 +38,37 @@ pub async fn trace(
         ))
         .with("parameter", json!("trace_id"))
     })?;
-    let buffered = state
-        .analysis
-        .inspect(move |view| view.engine.trace(id))
-        .await?;
-    let spans = match buffered.filter(|spans| !spans.is_empty()) {
-        Some(spans) => spans,
-        None => {
-            let store = state.store.clone();
-            tokio::task::spawn_blocking(move || store.trace(id))
-                .await
-                .map_err(|error| ApiError::internal(format!("trace look-up failed: {error}")))?
-                .map_err(|error| {
+    // The database first: it has the spans whole, attributes included. Flushing the writer
+    // first makes the spans of requests answered before this one visible there.
+    let store = state.store.clone();
+    let writer = state.writer.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        if let Err(error) = writer.flush() {
+            log::warn!("error={error} Flushing the span writer before a trace look-up failed.");
+        }
+        store.trace(id)
+    })
+    .await
+    .map_err(|error| ApiError::internal(format!("trace look-up failed: {error}")))?;
+    let spans = match stored {
+        Ok(spans) if !spans.is_empty() => spans,
+        // Not stored (the queue was full, or the database is not answering): the engine's
+        // buffer of recent traces may still hold it, without attributes.
+        stored => {
+            let buffered = state
+                .analysis
+                .inspect(move |view| view.engine.trace(id))
+                .await?
+                .unwrap_or_default();
+            match stored {
+                Err(error) if buffered.is_empty() => {
                     log::warn!("error={error} Trace look-up in the database failed.");
-                    ApiError::unavailable(format!(
+                    return Err(ApiError::unavailable(format!(
                         "the span database is not answering ({error}); try again shortly"
-                    ))
-                })?
+                    )));
+                }
+                _ => buffered,
+            }
         }
     };
     if spans.is_empty() {
