@@ -90,4 +90,4 @@ pub use anomaly::{Anomaly, AnomalyKind, Severity};
 pub use baseline::Baseline;
 pub use config::{Config, ConfigError};
 pub use health::{Health, HealthStatus};
-pub use live::LiveWindows;
+pub use live::{DEFAULT_MAX_ENDPOINTS, LiveWindows};

@@ -36,6 +36,11 @@ const SECOND_NANOS: u64 = 1_000_000_000;
 /// 1.5 KB), updated as spans arrive and buckets are evicted, so that moving the window on to
 /// the next cycle costs the buckets that entered or left it rather than every bucket in it.
 ///
+/// At most `max_endpoints` endpoints are tracked ([`DEFAULT_MAX_ENDPOINTS`] unless told
+/// otherwise), so that a sender with unbounded operation names cannot grow memory without
+/// limit: spans of further endpoints are dropped and counted ([`LiveWindows::untracked_spans`])
+/// until eviction frees a place.
+///
 /// Recording takes a mutex for a few map look-ups and counter increments per span, and never
 /// waits for anything else.
 ///
@@ -45,13 +50,21 @@ pub struct LiveWindows {
     bucket_width_nanos: u64,
     retention_nanos: u64,
     max_buckets: usize,
+    max_endpoints: usize,
     state: Mutex<State>,
 }
+
+/// Endpoints [`LiveWindows`] tracks at most, unless told otherwise.
+pub const DEFAULT_MAX_ENDPOINTS: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct State {
     /// service -> operation -> buckets, so recording looks up by `&str` without allocating.
     services: HashMap<String, HashMap<String, Series>>,
+    /// Series in `services`.
+    endpoints: usize,
+    /// Spans dropped because their endpoint would have exceeded the endpoint limit.
+    untracked_spans: u64,
     /// Spans that started before this were evicted already and are dropped.
     evicted_before_unix_nanos: u64,
     /// Scratch space for merging buckets, kept empty between calls: allocated once rather
@@ -124,8 +137,21 @@ impl LiveWindows {
             max_buckets: usize::try_from(retention / width)
                 .unwrap_or(usize::MAX)
                 .saturating_add(2),
+            max_endpoints: DEFAULT_MAX_ENDPOINTS,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// The same, tracking at most `max_endpoints` endpoints (at least one).
+    pub fn with_max_endpoints(mut self, max_endpoints: usize) -> Self {
+        self.max_endpoints = max_endpoints.max(1);
+        self
+    }
+
+    /// Spans dropped so far because their endpoint was new while `max_endpoints` endpoints
+    /// were tracked.
+    pub fn untracked_spans(&self) -> u64 {
+        self.lock().untracked_spans
     }
 
     /// Statistics per endpoint with traffic in `window`, sorted by endpoint; a request slower
@@ -185,16 +211,21 @@ impl LiveWindows {
     /// in such a bucket are dropped from now on.
     pub fn evict_before(&self, cutoff_unix_nanos: u64) {
         let first_kept = cutoff_unix_nanos / self.bucket_width_nanos;
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let boundary = first_kept.saturating_mul(self.bucket_width_nanos);
         state.evicted_before_unix_nanos = state.evicted_before_unix_nanos.max(boundary);
+        let mut removed = 0;
         state.services.retain(|_, operations| {
             operations.retain(|_, series| {
                 series.evict_before(first_kept);
-                !series.buckets.is_empty()
+                let keep = !series.buckets.is_empty();
+                removed += usize::from(!keep);
+                keep
             });
             !operations.is_empty()
         });
+        state.endpoints -= removed;
     }
 
     /// The retention this was built with, in nanoseconds.
@@ -251,13 +282,25 @@ impl LiveWindows {
         }
         let key = span.start_unix_nanos / self.bucket_width_nanos;
         let is_error = span.is_error();
+        let full = state.endpoints >= self.max_endpoints;
         let operations = match state.services.get_mut(&*span.service) {
             Some(operations) => operations,
+            None if full => {
+                state.untracked_spans += 1;
+                return false;
+            }
             None => state.services.entry(span.service.to_string()).or_default(),
         };
         let series = match operations.get_mut(&*span.operation) {
             Some(series) => series,
-            None => operations.entry(span.operation.to_string()).or_default(),
+            None if full => {
+                state.untracked_spans += 1;
+                return false;
+            }
+            None => {
+                state.endpoints += 1;
+                operations.entry(span.operation.to_string()).or_default()
+            }
         };
         series.record(key, span.duration_nanos, is_error, self.max_buckets)
     }

@@ -273,3 +273,29 @@ fn a_sliding_window_reads_the_same_as_one_merged_afresh() {
         );
     }
 }
+
+#[test]
+fn endpoints_beyond_the_limit_are_dropped_and_counted_until_eviction_frees_a_place() {
+    let live = LiveWindows::new(SECOND, 10 * SECOND).with_max_endpoints(2);
+    let endpoint = |n: u32| EndpointKey::new("svc", format!("/op-{n}"));
+    let _ = live.record(request(&endpoint(1), T0, 10, 200));
+    let _ = live.record(request(&endpoint(2), T0, 10, 200));
+
+    let outcome = live.record(request(&endpoint(3), T0, 10, 200));
+    let other_service = EndpointKey::new("other", "/op-1");
+    let _ = live.record(request(&other_service, T0, 10, 200));
+    let tracked = live.record(request(&endpoint(1), T0 + SECOND, 10, 200));
+
+    assert_eq!((outcome.accepted, outcome.dropped), (0, 1));
+    assert_eq!((tracked.accepted, tracked.dropped), (1, 0));
+    assert_eq!(live.untracked_spans(), 2);
+    assert_eq!(live.endpoints(), vec![endpoint(1), endpoint(2)]);
+
+    // Once the first two endpoints' buckets are evicted, new endpoints fit again.
+    live.evict_before(T0 + 20 * SECOND);
+    assert!(live.endpoints().is_empty());
+    let _ = live.record(request(&endpoint(3), T0 + 20 * SECOND, 10, 200));
+    let _ = live.record(request(&other_service, T0 + 20 * SECOND, 10, 200));
+    assert_eq!(live.endpoints(), vec![other_service, endpoint(3)]);
+    assert_eq!(live.untracked_spans(), 2);
+}
