@@ -221,6 +221,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    if (1..SCHEMA_VERSION).contains(&found) {
+        log::info!(
+            "from={found} to={SCHEMA_VERSION} Migrating the database schema; converting stored \
+             spans takes a while on a large file."
+        );
+    }
     for (index, step) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         let version = index as i64 + 1;
         let failed = |error: rusqlite::Error| StoreError::Migration {
@@ -239,6 +245,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
             .map_err(failed)?;
     }
     tx.commit().sql()?;
+    if (1..SCHEMA_VERSION).contains(&found) {
+        log::info!("from={found} to={SCHEMA_VERSION} Migrated the database schema.");
+    }
     Ok(SCHEMA_VERSION)
 }
 
