@@ -169,6 +169,16 @@ print(rps, total, bad.group(1) if bad else 0, "errors:" + (errors.group(1).repla
 PY
 }
 
+# cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# cpu_per_request PID TICKS_BEFORE WRK_LINE: microseconds of the process's CPU per request
+# wrk completed since TICKS_BEFORE.
+cpu_per_request() {
+    python3 -c 'import sys; ticks = int(sys.argv[2]) - int(sys.argv[1]); print(ticks / int(sys.argv[3]) * 1e6 / max(int(sys.argv[4]), 1))' \
+        "$2" "$(cpu_ticks "$1")" "$(getconf CLK_TCK)" "$(echo "$3" | cut -d' ' -f2)"
+}
+
 section_http() {
     log "HTTP: instrumented GET /health vs --no-telemetry, $ROUNDS alternating pairs of ${WRK_SECS}s"
     local on_port=$PORT off_port=$((PORT + 1)) on_pid off_pid
@@ -178,17 +188,22 @@ section_http() {
     off_pid=$SERVER_PID
     # One short warm-up each (connection pools, page cache), not counted.
     wrk -t2 -c64 -d2s "http://127.0.0.1:$off_port/health" >/dev/null
-    local on=() off=() total_on=0 bad=0 round line
+    local on=() off=() pairs=() on_cpu=() off_cpu=() total_on=0 bad=0 round line before
     for round in $(seq "$ROUNDS"); do
+        before=$(cpu_ticks "$on_pid")
         line=$(wrk_run "http://127.0.0.1:$on_port/health" "on-$round")
+        on_cpu+=("$(cpu_per_request "$on_pid" "$before" "$line")")
         echo "  round $round telemetry on : $line" >&2
         on+=("${line%% *}")
         total_on=$((total_on + $(echo "$line" | cut -d' ' -f2)))
         bad=$((bad + $(echo "$line" | cut -d' ' -f3)))
         "$LOADGEN" drain --url "http://127.0.0.1:$on_port" >"$OUT/http-drain-$round.txt"
+        before=$(cpu_ticks "$off_pid")
         line=$(wrk_run "http://127.0.0.1:$off_port/health" "off-$round")
+        off_cpu+=("$(cpu_per_request "$off_pid" "$before" "$line")")
         echo "  round $round telemetry off: $line" >&2
         off+=("${line%% *}")
+        pairs+=("$(python3 -c "print(100 * ${on[-1]} / ${off[-1]})")")
     done
     # The warm-up run went to the telemetry-off server, so the on-server saw only counted runs.
     local dropped
@@ -201,7 +216,10 @@ section_http() {
     median_off=$(median "${off[@]}")
     ratio=$(python3 -c "print(100 * $median_on / $median_off)")
     echo "  spans stored for /health: $stored; requests wrk completed: $total_on; dropped: $dropped; non-2xx: $bad" >&2
-    ROWS+=("| 1 | Instrumentation overhead (GET /health, wrk -t2 -c64, ${ROUNDS}x${WRK_SECS}s alternating) | on $(fmt "$median_on") req/s, off $(fmt "$median_off") req/s: **$(fmt "$ratio" 1)%** | >= 90% | $(verdict "$ratio >= 90") |")
+    local pair_list cpu
+    pair_list=$(printf '%s\n' "${pairs[@]}" | python3 -c 'import sys; print(", ".join(f"{float(x):.1f}%" for x in sys.stdin))')
+    cpu="server CPU per request: on $(fmt "$(median "${on_cpu[@]}")" 1) µs, off $(fmt "$(median "${off_cpu[@]}")" 1) µs"
+    ROWS+=("| 1 | Instrumentation overhead (GET /health, wrk -t2 -c64, ${ROUNDS}x${WRK_SECS}s alternating) | medians: on $(fmt "$median_on") req/s, off $(fmt "$median_off") req/s: **$(fmt "$ratio" 1)%** (pairs: $pair_list; $cpu) | >= 90% | $(verdict "$ratio >= 90") |")
     ROWS+=("| 2 | HTTP throughput, instrumented /health, every span stored | **$(fmt "$median_on") req/s**; $(fmt "$stored") spans stored for $(fmt "$total_on") requests completed, $dropped dropped | >= 30,000 req/s, all stored | $(verdict "$median_on >= 30000 and $stored >= $total_on and $dropped == 0") |")
 }
 
