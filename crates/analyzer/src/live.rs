@@ -396,11 +396,7 @@ impl Series {
         } else {
             self.window.merged.reset();
             self.window.stale_extremes = false;
-            if keys.start < keys.end {
-                for (_, bucket) in self.buckets.range(keys.clone()) {
-                    self.window.add(&bucket.total);
-                }
-            }
+            merge_range(&self.buckets, keys.clone(), &mut self.window.merged);
         }
         self.window.keys = keys;
         if self.window.stale_extremes {
@@ -435,10 +431,15 @@ impl Series {
 
     /// Adds the buckets with keys in `keys` to `merged`.
     fn merge_into(&self, keys: Range<u64>, merged: &mut Merged) {
-        if keys.start < keys.end {
-            for bucket in self.buckets.range(keys).map(|(_, bucket)| bucket) {
-                merged.add(&bucket.total);
-            }
+        merge_range(&self.buckets, keys, merged);
+    }
+}
+
+/// Adds the totals of the buckets with keys in `keys` (possibly empty) to `merged`.
+fn merge_range(buckets: &BTreeMap<u64, TimeBucket>, keys: Range<u64>, merged: &mut Merged) {
+    if keys.start < keys.end {
+        for (_, bucket) in buckets.range(keys) {
+            merged.add(&bucket.total);
         }
     }
 }

@@ -18,11 +18,13 @@
 //! the pairs that follow, so readers that need no attributes skip them in one step. Fields a
 //! window query needs come first, the ids and attributes last.
 
-use aiops_telemetry_core::{Span, SpanId, SpanKind, SpanStatus, TraceId};
+use aiops_telemetry_core::{Span, SpanId, SpanStatus, TraceId};
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, Row, Rows, params};
 
-use crate::codec::{corrupt, from_sql_int, kind_code, status_code, to_sql_int};
+use crate::codec::{
+    corrupt, from_sql_int, kind_code, kind_from_code, status_code, status_from_code, to_sql_int,
+};
 use crate::error::{SqlResultExt, StoreError};
 use crate::schema::{BLOCK_ROWS, BLOCK_SHIFT};
 
@@ -159,11 +161,11 @@ impl RawSpan<'_> {
             parent_span_id: self.parent_span_id.map(|bytes| SpanId::from_bytes(*bytes)),
             service: service.to_owned().into(),
             operation: operation.to_owned().into(),
-            kind: kind_from_bits((self.flags >> KIND_SHIFT) & 0b111)?,
+            kind: kind_from_code(i64::from((self.flags >> KIND_SHIFT) & 0b111))?,
             start_unix_nanos: self.start_unix_nanos,
             duration_nanos: self.duration_nanos,
             http_status: self.http_status,
-            status: status_from_bits((self.flags >> STATUS_SHIFT) & 0b11)?,
+            status: status_from_code(i64::from((self.flags >> STATUS_SHIFT) & 0b11))?,
             attributes,
         })
     }
@@ -273,12 +275,20 @@ pub(crate) const BLOCK_CHUNKS: &str =
 pub(crate) fn for_each_in_block(
     conn: &Connection,
     block: i64,
-    mut each: impl FnMut(RawSpan<'_>) -> Result<(), StoreError>,
+    each: impl FnMut(RawSpan<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut statement = conn.prepare_cached(BLOCK_CHUNKS).sql()?;
-    let mut rows = statement
+    let rows = statement
         .query(params![block << BLOCK_SHIFT, (block + 1) << BLOCK_SHIFT])
         .sql()?;
+    for_each_in_rows(rows, each)
+}
+
+/// Calls `each` with every span of the chunks in `rows`, whose first column is the blob.
+pub(crate) fn for_each_in_rows(
+    mut rows: Rows<'_>,
+    mut each: impl FnMut(RawSpan<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     while let Some(row) = rows.next().sql()? {
         let mut decoder = ChunkDecoder::new(blob(row, 0)?)?;
         while let Some(span) = decoder.next_span()? {
@@ -362,13 +372,13 @@ fn span_from_row(row: &Row<'_>) -> Result<(Span, i64), StoreError> {
         // The chunk records the endpoint id, not the names.
         service: "".into(),
         operation: "".into(),
-        kind: kind_from_bits(u8::try_from(kind).unwrap_or(u8::MAX))?,
+        kind: kind_from_code(kind)?,
         start_unix_nanos: from_sql_int(row.get(7).map_err(read)?),
         duration_nanos: from_sql_int(row.get(8).map_err(read)?),
         http_status: http_status
             .map(|code| u16::try_from(code).map_err(|_| corrupt("http status", code.to_string())))
             .transpose()?,
-        status: status_from_bits(u8::try_from(status).unwrap_or(u8::MAX))?,
+        status: status_from_code(status)?,
         attributes: attributes
             .map(|text| serde_json::from_str(&text))
             .transpose()
@@ -376,26 +386,6 @@ fn span_from_row(row: &Row<'_>) -> Result<(Span, i64), StoreError> {
             .unwrap_or_default(),
     };
     Ok((span, row.get(4).map_err(read)?))
-}
-
-fn kind_from_bits(bits: u8) -> Result<SpanKind, StoreError> {
-    Ok(match bits {
-        0 => SpanKind::Server,
-        1 => SpanKind::Client,
-        2 => SpanKind::Internal,
-        3 => SpanKind::Producer,
-        4 => SpanKind::Consumer,
-        _ => return Err(corrupt("span kind", format!("unknown code {bits}"))),
-    })
-}
-
-fn status_from_bits(bits: u8) -> Result<SpanStatus, StoreError> {
-    Ok(match bits {
-        0 => SpanStatus::Unset,
-        1 => SpanStatus::Ok,
-        2 => SpanStatus::Error,
-        _ => return Err(corrupt("span status", format!("unknown code {bits}"))),
-    })
 }
 
 fn zigzag(value: i64) -> u64 {
@@ -463,6 +453,7 @@ fn take_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aiops_telemetry_core::SpanKind;
     use proptest::prelude::*;
 
     fn decode_all(bytes: &[u8]) -> Vec<Span> {
@@ -553,13 +544,13 @@ mod tests {
     #[test]
     fn codes_round_trip() {
         for kind in SpanKind::ALL {
-            assert_eq!(kind_from_bits(kind_code(kind) as u8), Ok(kind));
+            assert_eq!(kind_from_code(kind_code(kind)), Ok(kind));
         }
         for status in [SpanStatus::Unset, SpanStatus::Ok, SpanStatus::Error] {
-            assert_eq!(status_from_bits(status_code(status) as u8), Ok(status));
+            assert_eq!(status_from_code(status_code(status)), Ok(status));
         }
-        assert!(kind_from_bits(7).is_err());
-        assert!(status_from_bits(3).is_err());
+        assert!(kind_from_code(7).is_err());
+        assert!(status_from_code(3).is_err());
     }
 
     #[test]
@@ -619,8 +610,8 @@ mod tests {
                         "svc",
                         "op",
                     )
-                    .with_kind(kind_from_bits(kind).expect("valid"))
-                    .with_status(status_from_bits(status).expect("valid"))
+                    .with_kind(kind_from_code(i64::from(kind)).expect("valid"))
+                    .with_status(status_from_code(i64::from(status)).expect("valid"))
                     .with_timing(start, duration);
                     built.parent_span_id = parent.map(|id| SpanId::from_bytes(id.to_be_bytes()));
                     built.http_status = http;

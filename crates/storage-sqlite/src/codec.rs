@@ -32,6 +32,22 @@ pub(crate) const fn status_code(status: SpanStatus) -> i64 {
     }
 }
 
+/// The inverse of [`kind_code`].
+pub(crate) fn kind_from_code(code: i64) -> Result<SpanKind, StoreError> {
+    SpanKind::ALL
+        .into_iter()
+        .find(|&kind| kind_code(kind) == code)
+        .ok_or_else(|| corrupt("span kind", format!("unknown code {code}")))
+}
+
+/// The inverse of [`status_code`].
+pub(crate) fn status_from_code(code: i64) -> Result<SpanStatus, StoreError> {
+    [SpanStatus::Unset, SpanStatus::Ok, SpanStatus::Error]
+        .into_iter()
+        .find(|&status| status_code(status) == code)
+        .ok_or_else(|| corrupt("span status", format!("unknown code {code}")))
+}
+
 pub(crate) fn corrupt(what: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         what,

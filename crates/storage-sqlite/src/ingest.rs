@@ -1,6 +1,6 @@
 //! What the writer thread does with a batch: one transaction that appends the spans as binary
-//! chunks (one row per block the batch touches, see `chunk`), interns their endpoints, widens the block directory and its trace filters, and merges the minute
-//! rollups.
+//! chunks (one row per block the batch touches, see `chunk`), interns their endpoints, widens
+//! the block directory and its trace filters, and merges the minute rollups.
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -76,43 +76,34 @@ impl Ingest {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .sql()?;
-        // (block, min start, max start, trace filter) of the blocks this transaction touches;
-        // the filter of the last one is `self.filter`, the others are complete. A failed
+        // (block, start range, trace filter) of the blocks this transaction touches, one per
+        // chunk; the filter of the last one is `self.filter`, the others are complete. A failed
         // transaction reloads `self.filter` from the database (see `write`).
-        let mut blocks: Vec<(i64, i64, i64, Option<TraceFilter>)> = Vec::new();
+        let mut blocks: Vec<(i64, (u64, u64), Option<TraceFilter>)> = Vec::new();
         self.chunk.clear();
         // The id of the chunk's first span.
         let mut chunk_id = self.next_id;
+        if self.filter.0 != chunk_id >> BLOCK_SHIFT {
+            // The last transaction filled its block exactly: this one starts a new block.
+            self.filter = (chunk_id >> BLOCK_SHIFT, TraceFilter::default());
+        }
         for span in spans {
             let endpoint_id = endpoint_id(&tx, &mut self.endpoints, span)?;
             let id = self.next_id;
             self.next_id += 1;
-            let block = id >> BLOCK_SHIFT;
-            if chunk_id >> BLOCK_SHIFT != block {
-                // A chunk never straddles a block.
+            if chunk_id >> BLOCK_SHIFT != id >> BLOCK_SHIFT {
+                // A chunk never straddles a block, and the finished block's filter is complete.
+                let done = std::mem::take(&mut self.filter.1);
+                blocks.push((
+                    chunk_id >> BLOCK_SHIFT,
+                    self.chunk.start_range(),
+                    Some(done),
+                ));
                 insert_chunk(&tx, chunk_id, &mut self.chunk)?;
+                self.filter.0 = id >> BLOCK_SHIFT;
                 chunk_id = id;
             }
             self.chunk.push(span, endpoint_id);
-            let start = to_sql_int(span.start_unix_nanos);
-            match blocks.last_mut() {
-                Some((current, min, max, _)) if *current == block => {
-                    *min = (*min).min(start);
-                    *max = (*max).max(start);
-                }
-                _ => {
-                    if self.filter.0 != block {
-                        // The previous block is complete: its filter is written below with
-                        // the other blocks this transaction touched.
-                        let done = std::mem::take(&mut self.filter.1);
-                        if let Some(last) = blocks.last_mut() {
-                            last.3 = Some(done);
-                        }
-                        self.filter.0 = block;
-                    }
-                    blocks.push((block, start, start, None));
-                }
-            }
             self.filter.1.insert(&span.trace_id);
             self.rollups.add(
                 endpoint_id,
@@ -121,13 +112,21 @@ impl Ingest {
                 span.is_error(),
             );
         }
+        if !self.chunk.is_empty() {
+            blocks.push((chunk_id >> BLOCK_SHIFT, self.chunk.start_range(), None));
+        }
         insert_chunk(&tx, chunk_id, &mut self.chunk)?;
         {
             let mut widen = tx.prepare_cached(WIDEN_BLOCK).sql()?;
-            for (block, min, max, filter) in &blocks {
+            for (block, (min, max), filter) in &blocks {
                 let filter = filter.as_ref().unwrap_or(&self.filter.1);
                 widen
-                    .execute(params![block, min, max, filter.as_bytes()])
+                    .execute(params![
+                        block,
+                        to_sql_int(*min),
+                        to_sql_int(*max),
+                        filter.as_bytes()
+                    ])
                     .sql()?;
             }
         }
@@ -164,14 +163,14 @@ fn current_filter(conn: &Connection, next_id: i64) -> Result<(i64, TraceFilter),
         None => TraceFilter::default(),
         Some(blob) => match blob.as_deref().and_then(TraceFilter::from_bytes) {
             Some(filter) => filter,
-            None => filter_from_rows(conn, block)?,
+            None => filter_from_chunks(conn, block)?,
         },
     };
     Ok((block, filter))
 }
 
 /// The trace filter of `block`, built from its chunks.
-fn filter_from_rows(conn: &Connection, block: i64) -> Result<TraceFilter, StoreError> {
+fn filter_from_chunks(conn: &Connection, block: i64) -> Result<TraceFilter, StoreError> {
     let mut filter = TraceFilter::default();
     for_each_in_block(conn, block, |span| {
         filter.insert(&TraceId::from_bytes(*span.trace_id));
@@ -194,7 +193,7 @@ fn backfill_filters(conn: &mut Connection) -> Result<(), StoreError> {
         .collect::<rusqlite::Result<_>>()
         .sql()?;
     for block in blocks {
-        let filter = filter_from_rows(&tx, block)?;
+        let filter = filter_from_chunks(&tx, block)?;
         tx.execute(
             "UPDATE span_blocks SET traces = ?2 WHERE block = ?1",
             params![block, filter.as_bytes()],

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
 use rusqlite::{Connection, params};
 
-use crate::chunk::{ChunkDecoder, RawSpan, blob, for_each_in_block};
+use crate::chunk::{RawSpan, for_each_in_block, for_each_in_rows};
 use crate::codec::{corrupt, from_sql_int, to_sql_int};
 use crate::error::{SqlResultExt, StoreError};
 use crate::schema::BLOCK_SHIFT;
@@ -35,21 +35,18 @@ fn for_each_in_window(
     mut each: impl FnMut(RawSpan<'_>),
 ) -> Result<(), StoreError> {
     let mut statement = conn.prepare_cached(&window_chunks()).sql()?;
-    let mut rows = statement
+    let rows = statement
         .query(params![
             to_sql_int(window.start_unix_nanos),
             to_sql_int(window.end_unix_nanos)
         ])
         .sql()?;
-    while let Some(row) = rows.next().sql()? {
-        let mut decoder = ChunkDecoder::new(blob(row, 0)?)?;
-        while let Some(span) = decoder.next_span()? {
-            if window.contains(span.start_unix_nanos) {
-                each(span);
-            }
+    for_each_in_rows(rows, |span| {
+        if window.contains(span.start_unix_nanos) {
+            each(span);
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Latencies and counts of one endpoint's spans in a window.
