@@ -231,22 +231,34 @@ impl TraceBuffer {
         else {
             return Vec::new();
         };
-        let mut picked: Vec<TraceId> = Vec::with_capacity(limit.min(ring.len()));
+        let mut seen: Vec<TraceId> = Vec::with_capacity(limit.min(ring.len()));
+        let mut sampled = Vec::new();
         for entry in ring.iter().rev() {
-            if picked.len() == limit {
+            if sampled.len() == limit {
                 break;
             }
-            if window.contains(entry.start_unix_nanos)
-                && state.is_live(entry)
-                && !picked.contains(&entry.trace_id)
+            if !window.contains(entry.start_unix_nanos)
+                || !state.is_live(entry)
+                || seen.contains(&entry.trace_id)
             {
-                picked.push(entry.trace_id);
+                continue;
+            }
+            seen.push(entry.trace_id);
+            // The entry's start may be that of a span evicted with an older segment while a
+            // later span of the trace is still held: check what is held.
+            let touches = |span: &Span| {
+                *span.service == endpoint.service
+                    && *span.operation == endpoint.operation
+                    && window.contains(span.start_unix_nanos)
+            };
+            if let Some(trace) = state
+                .trace(&entry.trace_id)
+                .filter(|trace| trace.iter().any(touches))
+            {
+                sampled.push(trace);
             }
         }
-        picked
-            .iter()
-            .filter_map(|trace_id| state.trace(trace_id))
-            .collect()
+        sampled
     }
 
     /// Up to `limit` whole traces with a span that started in `window`, those with the most
@@ -611,6 +623,24 @@ mod tests {
         let operations: Vec<_> = trace.iter().map(|s| &*s.operation).collect();
         assert_eq!(operations, ["/checkout", "/payment", "/inventory"]);
         assert!(buffer.trace(TraceId::random()).is_none());
+    }
+
+    #[test]
+    fn a_trace_whose_matching_span_was_evicted_is_not_sampled() {
+        // Two segments of one span: the trace's span in the window goes with the first.
+        let buffer = TraceBuffer::new(2);
+        let trace_id = TraceId::random();
+        let _ = buffer.record(span(trace_id, "/e1", 918));
+        let _ = buffer.record(span(trace_id, "/e1", 0));
+        let _ = buffer.record(span(TraceId::random(), "/e0", 0));
+
+        let window = TimeWindow::new(363, 919);
+        assert!(buffer.sample_traces(&key("/e1"), window, 1).is_empty());
+        assert_eq!(
+            buffer.sample_traces(&key("/e1"), TimeWindow::new(0, 919), 1)[0].len(),
+            1,
+            "the span still held is sampled"
+        );
     }
 
     #[test]
