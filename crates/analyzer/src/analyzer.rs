@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use aiops_telemetry_core::{EndpointKey, TimeWindow, WindowStats};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,15 @@ pub struct EndpointAssessment {
     pub baseline: Option<Baseline>,
     /// Its health in the window.
     pub health: Health,
+}
+
+/// One endpoint's input to a cycle.
+struct EndpointInput {
+    endpoint: EndpointKey,
+    /// Its statistics over its detection window, and that window, if it had traffic there.
+    current: Option<(WindowStats, TimeWindow)>,
+    /// Its traffic not learned from yet, if any.
+    fresh: Option<WindowStats>,
 }
 
 /// Learns baselines and detects anomalies, one cycle at a time.
@@ -87,9 +97,17 @@ impl Analyzer {
         let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
         self.watermarks
             .retain(|_, not_before| *not_before > window.start_unix_nanos);
-        let current = self.current_stats(live, window);
-        let fresh = live.take_unlearned(now_unix_nanos, self.config.timeout_ms);
-        self.cycle(window, current, &fresh)
+        let mut inputs: Vec<EndpointInput> = live
+            .cycle_stats(window, now_unix_nanos, self.config.timeout_ms)
+            .into_iter()
+            .map(|(endpoint, stats)| EndpointInput {
+                endpoint,
+                current: stats.current.map(|current| (current, window)),
+                fresh: stats.fresh,
+            })
+            .collect();
+        self.clip_to_watermarks(live, window, &mut inputs);
+        self.cycle(window, inputs)
     }
 
     /// The anomalies a cycle at `now` would detect, without learning, evicting or taking
@@ -97,48 +115,56 @@ impl Analyzer {
     /// and nothing else), so that a caller can run the cycle early when something new shows.
     pub fn preview_live(&self, live: &LiveWindows, now_unix_nanos: u64) -> Vec<Anomaly> {
         let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
-        self.detect_all(&self.current_stats(live, window))
-    }
-
-    /// Every anomaly in `current` against the baselines as they stand.
-    fn detect_all(&self, current: &[(EndpointKey, WindowStats, TimeWindow)]) -> Vec<Anomaly> {
-        current
-            .iter()
-            .flat_map(|(endpoint, stats, endpoint_window)| {
-                let evidence = Evidence {
-                    endpoint,
-                    window: *endpoint_window,
-                    stats,
-                };
-                detect(evidence, self.baselines.get(endpoint), &self.config)
+        let mut inputs: Vec<EndpointInput> = live
+            .window_stats(window, self.config.timeout_ms)
+            .into_iter()
+            .map(|(endpoint, current)| EndpointInput {
+                endpoint,
+                current: Some((current, window)),
+                fresh: None,
             })
-            .collect()
+            .collect();
+        self.clip_to_watermarks(live, window, &mut inputs);
+        inputs.iter().flat_map(|input| self.detect(input)).collect()
     }
 
-    /// Every endpoint's statistics over the detection `window`, or from its watermark on when
-    /// the watermark falls inside the window (older ones clip nothing; `observe_live` forgets
-    /// them).
-    fn current_stats(
+    /// Every anomaly in `input`'s window against its baseline as it stands.
+    fn detect(&self, input: &EndpointInput) -> Vec<Anomaly> {
+        let Some((stats, window)) = &input.current else {
+            return Vec::new();
+        };
+        let evidence = Evidence {
+            endpoint: &input.endpoint,
+            window: *window,
+            stats,
+        };
+        detect(evidence, self.baselines.get(&input.endpoint), &self.config)
+    }
+
+    /// Reads the statistics of endpoints whose watermark falls inside the detection `window`
+    /// from the watermark on (older watermarks clip nothing; `observe_live` forgets them).
+    /// Such an endpoint's clipped window lies in `window`, so it is among `inputs` if it had
+    /// traffic there.
+    fn clip_to_watermarks(
         &self,
         live: &LiveWindows,
         window: TimeWindow,
-    ) -> Vec<(EndpointKey, WindowStats, TimeWindow)> {
+        inputs: &mut [EndpointInput],
+    ) {
         let now_unix_nanos = window.end_unix_nanos;
-        let timeout_ms = self.config.timeout_ms;
-        let clips = |not_before: &u64| *not_before > window.start_unix_nanos;
-        let mut current: Vec<_> = live
-            .window_stats(window, timeout_ms)
-            .into_iter()
-            .filter(|(endpoint, _)| !self.watermarks.get(endpoint).is_some_and(clips))
-            .map(|(endpoint, stats)| (endpoint, stats, window))
-            .collect();
-        for (endpoint, &not_before) in self.watermarks.iter().filter(|(_, mark)| clips(mark)) {
+        let clipping = self
+            .watermarks
+            .iter()
+            .filter(|(_, not_before)| **not_before > window.start_unix_nanos);
+        for (endpoint, &not_before) in clipping {
+            let Ok(index) = inputs.binary_search_by(|input| input.endpoint.cmp(endpoint)) else {
+                continue;
+            };
             let clipped = TimeWindow::new(not_before.min(now_unix_nanos), now_unix_nanos);
-            if let Some(stats) = live.endpoint_stats(endpoint, clipped, timeout_ms) {
-                current.push((endpoint.clone(), stats, clipped));
-            }
+            inputs[index].current = live
+                .endpoint_stats(endpoint, clipped, self.config.timeout_ms)
+                .map(|stats| (stats, clipped));
         }
-        current
     }
 
     /// Same, from precomputed stats: `current` over the detection `window`, `fresh` over the
@@ -150,56 +176,72 @@ impl Analyzer {
         current: &[(EndpointKey, WindowStats)],
         fresh: &[(EndpointKey, WindowStats)],
     ) -> Assessment {
-        let current = current
-            .iter()
-            .map(|(endpoint, stats)| (endpoint.clone(), *stats, window))
-            .collect();
-        self.cycle(window, current, fresh)
+        let mut inputs: BTreeMap<&EndpointKey, EndpointInput> = BTreeMap::new();
+        let input = |endpoint: &EndpointKey| EndpointInput {
+            endpoint: endpoint.clone(),
+            current: None,
+            fresh: None,
+        };
+        for (endpoint, stats) in current {
+            inputs
+                .entry(endpoint)
+                .or_insert_with(|| input(endpoint))
+                .current = Some((*stats, window));
+        }
+        for (endpoint, stats) in fresh {
+            inputs
+                .entry(endpoint)
+                .or_insert_with(|| input(endpoint))
+                .fresh = Some(*stats);
+        }
+        self.cycle(window, inputs.into_values().collect())
     }
 
-    /// Detects on `current`, then learns from `fresh` for endpoints that are not anomalous in
-    /// their window and whose fresh slice is not even halfway to a threshold on its own (the
-    /// slice that holds the first seconds of a fault is anomalous before the window is).
-    fn cycle(
-        &mut self,
-        window: TimeWindow,
-        current: Vec<(EndpointKey, WindowStats, TimeWindow)>,
-        fresh: &[(EndpointKey, WindowStats)],
-    ) -> Assessment {
+    /// Detects on every endpoint's window, then learns from its fresh slice when it is not
+    /// anomalous in its window and its fresh slice is not even halfway to a threshold on its
+    /// own (the slice that holds the first seconds of a fault is anomalous before the window
+    /// is). `inputs` are sorted by endpoint, each endpoint once.
+    fn cycle(&mut self, window: TimeWindow, inputs: Vec<EndpointInput>) -> Assessment {
         let now = window.end_unix_nanos;
         let guard = self.config.learning_guard();
-        let mut anomalies = self.detect_all(&current);
-        for (endpoint, stats) in fresh {
-            let evidence = Evidence {
-                endpoint,
-                window,
-                stats,
-            };
-            let anomalous = anomalies
-                .iter()
-                .any(|anomaly| &anomaly.endpoint == endpoint);
-            // One look-up per endpoint: the baseline is judged and then taught through it.
-            match self.baselines.get_mut(endpoint) {
-                Some(baseline) => {
-                    if anomalous || !detect(evidence, Some(&*baseline), &guard).is_empty() {
-                        baseline.hold(now);
-                    } else {
-                        baseline.learn(stats, now, &self.config);
+        let mut anomalies = Vec::new();
+        let mut traffic = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let first = anomalies.len();
+            anomalies.extend(self.detect(&input));
+            let anomalous = anomalies.len() > first;
+            if let Some(fresh) = &input.fresh {
+                let evidence = Evidence {
+                    endpoint: &input.endpoint,
+                    window,
+                    stats: fresh,
+                };
+                // One look-up per endpoint: the baseline is judged and then taught through it.
+                match self.baselines.get_mut(&input.endpoint) {
+                    Some(baseline) => {
+                        if anomalous || !detect(evidence, Some(&*baseline), &guard).is_empty() {
+                            baseline.hold(now);
+                        } else {
+                            baseline.learn(fresh, now, &self.config);
+                        }
                     }
-                }
-                None => {
-                    if !anomalous && detect(evidence, None, &guard).is_empty() {
-                        let mut baseline = Baseline::new(endpoint.clone());
-                        baseline.learn(stats, now, &self.config);
-                        self.baselines.insert(endpoint.clone(), baseline);
+                    None => {
+                        if !anomalous && detect(evidence, None, &guard).is_empty() {
+                            let mut baseline = Baseline::new(input.endpoint.clone());
+                            baseline.learn(fresh, now, &self.config);
+                            self.baselines.insert(input.endpoint.clone(), baseline);
+                        }
                     }
                 }
             }
+            if let Some((stats, _)) = input.current {
+                traffic.push((input.endpoint, stats, first..anomalies.len()));
+            }
         }
+        let endpoints = self.endpoint_assessments(traffic, &anomalies);
         anomalies.sort_by(|a, b| {
             (b.severity, &a.endpoint, a.kind).cmp(&(a.severity, &b.endpoint, b.kind))
         });
-        let endpoints = self.endpoint_assessments(current, &anomalies);
         Assessment {
             window,
             anomalies,
@@ -207,39 +249,47 @@ impl Analyzer {
         }
     }
 
-    /// Every endpoint with traffic or a baseline, with its health.
+    /// Every endpoint with traffic or a baseline, with its health: `traffic` (sorted by
+    /// endpoint, with each endpoint's range in `anomalies`) merged with the baselines.
     fn endpoint_assessments(
         &self,
-        current: Vec<(EndpointKey, WindowStats, TimeWindow)>,
+        traffic: Vec<(EndpointKey, WindowStats, Range<usize>)>,
         anomalies: &[Anomaly],
     ) -> Vec<EndpointAssessment> {
-        let mut stats: BTreeMap<EndpointKey, WindowStats> = self
-            .baselines
-            .keys()
-            .map(|endpoint| (endpoint.clone(), WindowStats::default()))
-            .collect();
-        stats.extend(
-            current
-                .into_iter()
-                .map(|(endpoint, stats, _)| (endpoint, stats)),
-        );
-        stats
-            .into_iter()
-            .map(|(endpoint, stats)| {
-                let baseline = self.baselines.get(&endpoint);
-                let found: Vec<&Anomaly> = anomalies
-                    .iter()
-                    .filter(|anomaly| anomaly.endpoint == endpoint)
-                    .collect();
-                let health = assess_health(&stats, baseline, &found, &self.config);
-                EndpointAssessment {
-                    baseline: baseline.cloned(),
-                    endpoint,
-                    stats,
-                    health,
-                }
-            })
-            .collect()
+        let assess = |endpoint, stats, baseline: Option<&Baseline>, found: Range<usize>| {
+            let found: Vec<&Anomaly> = anomalies[found].iter().collect();
+            EndpointAssessment {
+                health: assess_health(&stats, baseline, &found, &self.config),
+                baseline: baseline.cloned(),
+                endpoint,
+                stats,
+            }
+        };
+        let mut out = Vec::with_capacity(traffic.len().max(self.baselines.len()));
+        let mut baselines = self.baselines.iter().peekable();
+        for (endpoint, stats, found) in traffic {
+            while let Some((_, quiet)) = baselines.next_if(|(key, _)| **key < endpoint) {
+                out.push(assess(
+                    quiet.endpoint.clone(),
+                    WindowStats::default(),
+                    Some(quiet),
+                    0..0,
+                ));
+            }
+            let baseline = baselines
+                .next_if(|(key, _)| **key == endpoint)
+                .map(|(_, baseline)| baseline);
+            out.push(assess(endpoint, stats, baseline, found));
+        }
+        for (_, quiet) in baselines {
+            out.push(assess(
+                quiet.endpoint.clone(),
+                WindowStats::default(),
+                Some(quiet),
+                0..0,
+            ));
+        }
+        out
     }
 
     /// Evidence before `not_before_unix_nanos` no longer counts for `endpoint` (resolution

@@ -1,5 +1,4 @@
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use foldhash::HashMap;
@@ -54,6 +53,15 @@ pub struct LiveWindows {
     state: Mutex<State>,
 }
 
+/// One endpoint's part of [`LiveWindows::cycle_stats`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CycleStats {
+    /// Its statistics over the detection window, if it had traffic there.
+    pub(crate) current: Option<WindowStats>,
+    /// Its traffic not learned from yet, if any.
+    pub(crate) fresh: Option<WindowStats>,
+}
+
 /// Endpoints [`LiveWindows`] tracks at most, unless told otherwise.
 pub const DEFAULT_MAX_ENDPOINTS: usize = 10_000;
 
@@ -73,21 +81,27 @@ struct State {
 }
 
 /// One endpoint's buckets, keyed by `start / bucket_width`.
+///
+/// A bucket that is not settled yet (see [`settled_before`](Self::settled_before)) has not
+/// been learned from at all, so its total is also its unlearned traffic: only spans that
+/// arrive late for settled buckets need counting apart.
 #[derive(Debug, Default)]
 struct Series {
-    buckets: BTreeMap<u64, TimeBucket>,
+    /// `(key, summary)` in ascending key order, without gaps filled: spans mostly arrive in
+    /// time order, so a new bucket is pushed at the back and the oldest popped at the front.
+    buckets: VecDeque<(u64, Summary)>,
     /// The buckets of the last window asked for, merged, and kept up to date as spans
     /// arrive and buckets are evicted: moving it on costs the buckets that entered or left
     /// it, not every bucket in it.
     window: RunningWindow,
     /// Every bucket before this key was handed out for learning already; spans that arrive
-    /// for them later go to `settled_unlearned`.
+    /// for them later also go to `settled_unlearned`.
     settled_before: u64,
     /// Unlearned spans that arrived for buckets already handed out.
     settled_unlearned: Summary,
     /// Evicted buckets, emptied, whose histograms are reused by the next new buckets, so that
     /// steady traffic neither allocates when it opens a bucket nor frees when one is evicted.
-    spare: Vec<TimeBucket>,
+    spare: Vec<Summary>,
 }
 
 /// At most this many emptied buckets are kept per endpoint for reuse: a few cycles' worth of
@@ -101,21 +115,6 @@ struct RunningWindow {
     merged: Merged,
     /// A bucket holding the fastest or slowest request left; the extremes must be recomputed.
     stale_extremes: bool,
-}
-
-#[derive(Debug, Default)]
-struct TimeBucket {
-    total: Summary,
-    /// Spans recorded since the analyzer last learned from this bucket (only while the
-    /// bucket is not settled, see [`Series::settled_before`]).
-    unlearned: Summary,
-}
-
-impl TimeBucket {
-    fn clear(&mut self) {
-        self.total.clear();
-        self.unlearned.clear();
-    }
 }
 
 impl Default for LiveWindows {
@@ -162,20 +161,32 @@ impl LiveWindows {
         timeout_ms: f64,
     ) -> Vec<(EndpointKey, WindowStats)> {
         let keys = self.keys_of(window);
-        let mut state = self.lock();
-        let mut out = Vec::with_capacity(state.services.values().map(HashMap::len).sum());
-        for (service, operations) in &mut state.services {
-            for (operation, series) in operations {
-                series.advance_window(keys.clone());
-                let merged = &series.window.merged;
-                if !merged.is_empty() {
-                    let endpoint = EndpointKey::new(service.clone(), operation.clone());
-                    out.push((endpoint, merged.stats(timeout_ms)));
-                }
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        self.per_endpoint(|series, _| series.window_stats(keys.clone(), timeout_ms))
+    }
+
+    /// What one analysis cycle reads, in one pass over the endpoints, sorted by endpoint: per
+    /// endpoint with either, its statistics over `window` (as
+    /// [`window_stats`](Self::window_stats)) and, handed out, every span recorded since the
+    /// last call that lies in a bucket ending at or before `learn_before_unix_nanos`: the
+    /// traffic the analyzer has not learned from.
+    ///
+    /// Each span is handed out once, late ones included, so learning neither misses nor
+    /// double counts anything. One analyzer should own this.
+    pub(crate) fn cycle_stats(
+        &self,
+        window: TimeWindow,
+        learn_before_unix_nanos: u64,
+        timeout_ms: f64,
+    ) -> Vec<(EndpointKey, CycleStats)> {
+        let keys = self.keys_of(window);
+        let end_key = learn_before_unix_nanos / self.bucket_width_nanos;
+        self.per_endpoint(|series, scratch| {
+            let stats = CycleStats {
+                current: series.window_stats(keys.clone(), timeout_ms),
+                fresh: series.take_unlearned(end_key, scratch, timeout_ms),
+            };
+            (stats.current.is_some() || stats.fresh.is_some()).then_some(stats)
+        })
     }
 
     /// Statistics of one endpoint over `window`, or `None` when it had no traffic there.
@@ -233,32 +244,23 @@ impl LiveWindows {
         self.retention_nanos
     }
 
-    /// Takes, per endpoint, every span recorded since the last call that lies in a bucket
-    /// ending at or before `before_unix_nanos`: the traffic the analyzer has not learned from.
-    ///
-    /// Each span is handed out once, late ones included, so learning neither misses nor
-    /// double counts anything. One analyzer should own this.
-    pub(crate) fn take_unlearned(
+    /// `read` of every endpoint that gives something, sorted by endpoint. `read` gets scratch
+    /// space to merge in, which it must leave empty.
+    fn per_endpoint<T>(
         &self,
-        before_unix_nanos: u64,
-        timeout_ms: f64,
-    ) -> Vec<(EndpointKey, WindowStats)> {
-        let end_key = before_unix_nanos / self.bucket_width_nanos;
+        mut read: impl FnMut(&mut Series, &mut Merged) -> Option<T>,
+    ) -> Vec<(EndpointKey, T)> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let merged = &mut state.scratch;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(state.endpoints);
         for (service, operations) in &mut state.services {
             for (operation, series) in operations {
-                series.take_unlearned(end_key, merged);
-                if !merged.is_empty() {
-                    let endpoint = EndpointKey::new(service.clone(), operation.clone());
-                    out.push((endpoint, merged.stats(timeout_ms)));
-                    merged.reset();
+                if let Some(value) = read(series, &mut state.scratch) {
+                    out.push((EndpointKey::new(service.clone(), operation.clone()), value));
                 }
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
@@ -318,26 +320,32 @@ impl State {
 
 impl Series {
     fn record(&mut self, key: u64, duration_nanos: u64, is_error: bool, max: usize) -> bool {
-        if !self.buckets.contains_key(&key) && self.buckets.len() >= max {
-            match self.buckets.first_key_value() {
-                Some((&oldest, _)) if oldest < key => self.evict_first(),
-                _ => return false,
+        let mut index = match self.buckets.back() {
+            Some(&(last, _)) if last == key => self.buckets.len() - 1,
+            Some(&(last, _)) if last < key => self.buckets.len(),
+            None => 0,
+            Some(_) => self.buckets.partition_point(|&(k, _)| k < key),
+        };
+        if self.buckets.get(index).is_none_or(|&(k, _)| k != key) {
+            if self.buckets.len() >= max {
+                match self.buckets.front() {
+                    Some(&(oldest, _)) if oldest < key => {
+                        self.evict_first();
+                        // The oldest bucket lay before the new one.
+                        index -= 1;
+                    }
+                    _ => return false,
+                }
             }
+            let summary = self.spare.pop().unwrap_or_default();
+            self.buckets.insert(index, (key, summary));
         }
         let latency_bucket = bucket_of(duration_nanos as f64 / 1e6);
-        let bucket = match self.buckets.entry(key) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(self.spare.pop().unwrap_or_default()),
-        };
-        bucket
-            .total
+        self.buckets[index]
+            .1
             .record_in(latency_bucket, duration_nanos, is_error);
         if key < self.settled_before {
             self.settled_unlearned
-                .record_in(latency_bucket, duration_nanos, is_error);
-        } else {
-            bucket
-                .unlearned
                 .record_in(latency_bucket, duration_nanos, is_error);
         }
         if self.window.keys.contains(&key) {
@@ -352,8 +360,8 @@ impl Series {
     fn evict_before(&mut self, first_kept: u64) {
         while self
             .buckets
-            .first_key_value()
-            .is_some_and(|(&key, _)| key < first_kept)
+            .front()
+            .is_some_and(|&(key, _)| key < first_kept)
         {
             self.evict_first();
         }
@@ -361,14 +369,13 @@ impl Series {
 
     /// Drops the oldest bucket, taking it out of the running window first.
     fn evict_first(&mut self) {
-        let Some((key, evicted)) = self.buckets.pop_first() else {
+        let Some((key, mut evicted)) = self.buckets.pop_front() else {
             return;
         };
         if self.window.keys.contains(&key) {
-            self.window.remove(&evicted.total);
+            self.window.remove(&evicted);
         }
         if self.spare.len() < MAX_SPARE_BUCKETS {
-            let mut evicted = evicted;
             evicted.clear();
             self.spare.push(evicted);
         }
@@ -386,62 +393,79 @@ impl Series {
             && keys.start >= current.start
             && keys.end >= current.end
             && keys.start <= current.end;
+        let window = &mut self.window;
         if incremental {
-            for (_, bucket) in self.buckets.range(current.start..keys.start) {
-                self.window.remove(&bucket.total);
+            for left in range(&self.buckets, current.start..keys.start) {
+                window.remove(left);
             }
-            for (_, bucket) in self.buckets.range(current.end..keys.end) {
-                self.window.add(&bucket.total);
+            for entered in range(&self.buckets, current.end..keys.end) {
+                window.add(entered);
             }
         } else {
-            self.window.merged.reset();
-            self.window.stale_extremes = false;
-            merge_range(&self.buckets, keys.clone(), &mut self.window.merged);
+            window.merged.reset();
+            window.stale_extremes = false;
+            for summary in range(&self.buckets, keys.clone()) {
+                window.add(summary);
+            }
         }
-        self.window.keys = keys;
-        if self.window.stale_extremes {
-            self.window.stale_extremes = false;
-            let extremes = self
-                .buckets
-                .range(self.window.keys.clone())
-                .map(|(_, bucket)| &bucket.total)
-                .filter(|total| !total.is_empty())
+        if window.stale_extremes {
+            window.stale_extremes = false;
+            let extremes = range(&self.buckets, keys.clone())
+                .filter(|summary| !summary.is_empty())
                 .map(Summary::extremes)
                 .reduce(|(low, high), (min, max)| (low.min(min), high.max(max)));
             if let Some(extremes) = extremes {
-                self.window.merged.set_extremes(extremes);
+                window.merged.set_extremes(extremes);
             }
         }
+        window.keys = keys;
     }
 
-    /// The unlearned traffic of buckets before key `end_key`, added to `merged` and handed
-    /// out: what was recorded late into buckets already settled, and the buckets settled
-    /// since the previous call. Touches only the latter.
-    fn take_unlearned(&mut self, end_key: u64, merged: &mut Merged) {
-        merged.add(&self.settled_unlearned);
+    /// Moves the running window to `keys` and reads it, `None` when it is empty.
+    fn window_stats(&mut self, keys: Range<u64>, timeout_ms: f64) -> Option<WindowStats> {
+        self.advance_window(keys);
+        let merged = &self.window.merged;
+        (!merged.is_empty()).then(|| merged.stats(timeout_ms))
+    }
+
+    /// Hands out the unlearned traffic of buckets before key `end_key`, `None` when there is
+    /// none: what was recorded late into buckets already settled, and the buckets settled
+    /// since the previous call (whole: nothing of them was learned yet). Merges in `scratch`
+    /// and leaves it empty.
+    fn take_unlearned(
+        &mut self,
+        end_key: u64,
+        scratch: &mut Merged,
+        timeout_ms: f64,
+    ) -> Option<WindowStats> {
+        scratch.add(&self.settled_unlearned);
         self.settled_unlearned.clear();
         if end_key > self.settled_before {
-            for (_, bucket) in self.buckets.range_mut(self.settled_before..end_key) {
-                merged.add(&bucket.unlearned);
-                bucket.unlearned.clear();
+            for summary in range(&self.buckets, self.settled_before..end_key) {
+                scratch.add(summary);
             }
             self.settled_before = end_key;
         }
+        let stats = (!scratch.is_empty()).then(|| scratch.stats(timeout_ms));
+        scratch.reset();
+        stats
     }
 
     /// Adds the buckets with keys in `keys` to `merged`.
     fn merge_into(&self, keys: Range<u64>, merged: &mut Merged) {
-        merge_range(&self.buckets, keys, merged);
+        for summary in range(&self.buckets, keys) {
+            merged.add(summary);
+        }
     }
 }
 
-/// Adds the totals of the buckets with keys in `keys` (possibly empty) to `merged`.
-fn merge_range(buckets: &BTreeMap<u64, TimeBucket>, keys: Range<u64>, merged: &mut Merged) {
-    if keys.start < keys.end {
-        for (_, bucket) in buckets.range(keys) {
-            merged.add(&bucket.total);
-        }
-    }
+/// The summaries of the buckets with keys in `keys` (possibly empty), in key order.
+fn range(buckets: &VecDeque<(u64, Summary)>, keys: Range<u64>) -> impl Iterator<Item = &Summary> {
+    let from = buckets.partition_point(|&(k, _)| k < keys.start);
+    let to = buckets.partition_point(|&(k, _)| k < keys.end);
+    buckets
+        .range(from..to.max(from))
+        .map(|(_, summary)| summary)
 }
 
 impl RunningWindow {
