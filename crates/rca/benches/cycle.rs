@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use aiops_rca::{CycleReport, Engine, EngineConfig};
-use aiops_telemetry_core::{Collector, Span, SpanId, SpanKind, TraceId};
+use aiops_telemetry_core::{Collector, Span, SpanId, SpanKind, SpanText, TraceId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -44,7 +44,9 @@ const SLOW_ENDPOINT: usize = 7;
 /// waits for, each in a different service.
 struct Traffic {
     rng: StdRng,
-    names: Vec<(String, String)>,
+    /// Each endpoint's service and operation, made once and shared by its spans (OTLP decoding
+    /// shares them within a request).
+    names: Vec<(SpanText, SpanText)>,
     slow: Option<usize>,
 }
 
@@ -53,8 +55,8 @@ impl Traffic {
         let names = (0..ENDPOINTS)
             .map(|e| {
                 (
-                    format!("svc-{:02}", e / OPERATIONS),
-                    format!("GET /api/op-{}", e % OPERATIONS),
+                    format!("svc-{:02}", e / OPERATIONS).into(),
+                    format!("GET /api/op-{}", e % OPERATIONS).into(),
                 )
             })
             .collect();

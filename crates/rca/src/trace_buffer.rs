@@ -27,7 +27,8 @@ const NO_SPAN: u32 = u32::MAX;
 /// Looking those up in a database would need an index on the random trace id, which makes
 /// every insert several times slower; recent traces are all RCA needs, so they live here.
 /// Spans are kept without their attributes, which RCA never reads (a store keeps them): the
-/// copy then allocates nothing for the usual span of constant names.
+/// copy then allocates nothing, since span text is static or shared
+/// ([`SpanText`](aiops_telemetry_core::SpanText)).
 ///
 /// # Bounds
 ///

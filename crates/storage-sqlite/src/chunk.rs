@@ -18,7 +18,9 @@
 //! the pairs that follow, so readers that need no attributes skip them in one step. Fields a
 //! window query needs come first, the ids and attributes last.
 
-use aiops_telemetry_core::{Span, SpanId, SpanStatus, TraceId};
+use std::sync::Arc;
+
+use aiops_telemetry_core::{Span, SpanId, SpanStatus, SpanText, TraceId};
 
 use rusqlite::{Connection, Row, Rows, params};
 
@@ -146,21 +148,25 @@ impl RawSpan<'_> {
             || self.http_status.is_some_and(|code| code >= 500)
     }
 
-    /// The span, with the endpoint's names.
-    pub(crate) fn to_span(self, service: &str, operation: &str) -> Result<Span, StoreError> {
+    /// The span, with the endpoint's names (shared, not copied: make them once per endpoint).
+    pub(crate) fn to_span(
+        self,
+        service: SpanText,
+        operation: SpanText,
+    ) -> Result<Span, StoreError> {
         let mut attributes = Vec::new();
         let mut rest = self.attributes;
         while !rest.is_empty() {
             let key = take_str(&mut rest)?;
             let value = take_str(&mut rest)?;
-            attributes.push((key.to_owned().into(), value.to_owned().into()));
+            attributes.push((shared(key), shared(value)));
         }
         Ok(Span {
             trace_id: TraceId::from_bytes(*self.trace_id),
             span_id: SpanId::from_bytes(*self.span_id),
             parent_span_id: self.parent_span_id.map(|bytes| SpanId::from_bytes(*bytes)),
-            service: service.to_owned().into(),
-            operation: operation.to_owned().into(),
+            service,
+            operation,
             kind: kind_from_code(i64::from((self.flags >> KIND_SHIFT) & 0b111))?,
             start_unix_nanos: self.start_unix_nanos,
             duration_nanos: self.duration_nanos,
@@ -444,6 +450,11 @@ fn take_varint(rest: &mut &[u8]) -> Result<u64, StoreError> {
     Err(truncated())
 }
 
+/// `text` copied once into a shared [`SpanText`].
+fn shared(text: &str) -> SpanText {
+    Arc::<str>::from(text).into()
+}
+
 fn take_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, StoreError> {
     let length = usize::try_from(take_varint(rest)?).map_err(|_| truncated())?;
     std::str::from_utf8(take(rest, length)?)
@@ -461,7 +472,7 @@ mod tests {
         let mut spans = Vec::new();
         while let Some(raw) = decoder.next_span().expect("decodes") {
             assert_eq!(raw.endpoint_id, 7);
-            spans.push(raw.to_span("svc", "op").expect("rebuilds"));
+            spans.push(raw.to_span("svc".into(), "op".into()).expect("rebuilds"));
         }
         spans
     }

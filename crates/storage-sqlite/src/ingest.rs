@@ -219,12 +219,15 @@ fn endpoint_id(
         "INSERT INTO endpoints (service, operation) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )
     .sql()?
-    .execute(params![span.service, span.operation])
+    .execute(params![span.service.as_str(), span.operation.as_str()])
     .sql()?;
     let id: i64 = tx
         .prepare_cached("SELECT id FROM endpoints WHERE service = ?1 AND operation = ?2")
         .sql()?
-        .query_row(params![span.service, span.operation], |row| row.get(0))
+        .query_row(
+            params![span.service.as_str(), span.operation.as_str()],
+            |row| row.get(0),
+        )
         .sql()?;
     cache
         .entry(span.service.to_string())

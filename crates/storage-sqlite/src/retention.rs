@@ -7,6 +7,7 @@
 //! count and start range shrink. Retention is therefore exact, span by span, as it was when
 //! every span had a row.
 
+use aiops_telemetry_core::SpanText;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::chunk::{ChunkDecoder, ChunkEncoder, blob};
@@ -91,7 +92,10 @@ fn purge_chunk(
             old += 1;
         } else {
             // Names are not stored in chunks; the endpoint id is.
-            encoder.push(&span.to_span("", "")?, span.endpoint_id);
+            encoder.push(
+                &span.to_span(SpanText::default(), SpanText::default())?,
+                span.endpoint_id,
+            );
         }
     }
     drop(rows);

@@ -67,13 +67,13 @@ fn write_schema_4(conn: &Connection, spans: &[Span], ids: &[i64]) {
     for (span, id) in spans.iter().zip(ids) {
         conn.execute(
             "INSERT INTO endpoints (service, operation) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            params![span.service, span.operation],
+            params![span.service.as_str(), span.operation.as_str()],
         )
         .expect("interns");
         let endpoint: i64 = conn
             .query_row(
                 "SELECT id FROM endpoints WHERE service = ?1 AND operation = ?2",
-                params![span.service, span.operation],
+                params![span.service.as_str(), span.operation.as_str()],
                 |row| row.get(0),
             )
             .expect("endpoint");

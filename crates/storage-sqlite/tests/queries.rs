@@ -177,6 +177,12 @@ fn trace_look_up_returns_every_span_of_the_trace() {
         );
         assert_eq!(backend.store.trace(twin).map(|spans| spans.len()), Ok(5));
         assert_eq!(backend.store.trace(TraceId::random()), Ok(vec![]));
+        // The spans of one endpoint share its names instead of each holding a copy.
+        let spans = backend.store.trace(wanted).expect("reads");
+        assert!(spans.windows(2).all(|pair| {
+            pair[0].service.as_ptr() == pair[1].service.as_ptr()
+                && pair[0].operation.as_ptr() == pair[1].operation.as_ptr()
+        }));
     });
 }
 

@@ -40,7 +40,9 @@
 //! # Ok::<(), aiops_telemetry_core::otlp::OtlpDecodeError>(())
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -55,7 +57,7 @@ pub use opentelemetry_proto::tonic::collector::trace::v1::{
 
 use crate::error::IdError;
 use crate::ids::{SpanId, TraceId};
-use crate::span::{Span, SpanKind, SpanStatus};
+use crate::span::{Span, SpanKind, SpanStatus, SpanText};
 
 /// The service name of a resource that does not say, per the OpenTelemetry specification.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -145,6 +147,7 @@ pub fn encode_json_response(response: &ExportTraceServiceResponse) -> Vec<u8> {
 /// Maps every span of `request`, rejecting (with a reason) those that cannot be used.
 pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
     let mut out = OtlpSpans::default();
+    let mut operations = Operations::default();
     for (resource_index, resource_spans) in request.resource_spans.iter().enumerate() {
         let resource_attributes = resource_spans
             .resource
@@ -156,7 +159,7 @@ pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
             .iter()
             .flat_map(|scope| scope.spans.iter());
         for (span_index, otlp_span) in spans.enumerate() {
-            match map_span(otlp_span, &resource) {
+            match map_span(otlp_span, &resource, &mut operations) {
                 Ok(span) => out.spans.push(span),
                 Err(rejection) => {
                     out.rejected += 1;
@@ -173,28 +176,55 @@ pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
     out
 }
 
-/// What a resource contributes to each of its spans.
+/// What a resource contributes to each of its spans: made once per resource, so that its spans
+/// share the text.
 struct ResourceInfo {
-    service: String,
-    version: Option<String>,
+    service: SpanText,
+    version: Option<SpanText>,
 }
 
 impl ResourceInfo {
     fn new(attributes: &[KeyValue]) -> Self {
         let service = match string_attribute(attributes, "service.name") {
-            Some(name) if !name.is_empty() => name.to_owned(),
+            Some(name) if !name.is_empty() => shared(name),
             _ => match string_attribute(attributes, "process.executable.name") {
                 Some(executable) if !executable.is_empty() => {
-                    format!("{UNKNOWN_SERVICE}:{executable}")
+                    format!("{UNKNOWN_SERVICE}:{executable}").into()
                 }
-                _ => UNKNOWN_SERVICE.to_owned(),
+                _ => SpanText::from_static(UNKNOWN_SERVICE),
             },
         };
         Self {
             service,
-            version: string_attribute(attributes, "service.version").map(str::to_owned),
+            version: string_attribute(attributes, "service.version").map(shared),
         }
     }
+}
+
+/// The operation names met in one request, so that its spans of one operation share the text.
+#[derive(Default)]
+struct Operations {
+    seen: HashSet<SpanText>,
+    /// Where `METHOD route` is written before it is looked up.
+    scratch: String,
+}
+
+impl Operations {
+    /// The operation of `otlp`, whose kind is `kind`; `None` when it has none.
+    fn of(&mut self, otlp: &OtlpSpan, kind: SpanKind) -> Option<SpanText> {
+        let name = operation(otlp, kind, &mut self.scratch)?;
+        if let Some(text) = self.seen.get(name) {
+            return Some(text.clone());
+        }
+        let text = shared(name);
+        self.seen.insert(text.clone());
+        Some(text)
+    }
+}
+
+/// `text` copied once into a shared [`SpanText`].
+fn shared(text: &str) -> SpanText {
+    Arc::<str>::from(text).into()
 }
 
 /// Why one span was rejected.
@@ -224,7 +254,11 @@ impl fmt::Display for Rejection {
 
 type OtlpSpan = opentelemetry_proto::tonic::trace::v1::Span;
 
-fn map_span(otlp: &OtlpSpan, resource: &ResourceInfo) -> Result<Span, Rejection> {
+fn map_span(
+    otlp: &OtlpSpan,
+    resource: &ResourceInfo,
+    operations: &mut Operations,
+) -> Result<Span, Rejection> {
     let trace_id = TraceId::from_slice(&otlp.trace_id).map_err(Rejection::Id)?;
     let span_id = SpanId::from_slice(&otlp.span_id).map_err(Rejection::Id)?;
     // Some SDKs send an all-zero parent for a root span; treat it like an absent one.
@@ -241,7 +275,7 @@ fn map_span(otlp: &OtlpSpan, resource: &ResourceInfo) -> Result<Span, Rejection>
         return Err(Rejection::EndBeforeStart { start, end });
     }
     let kind = span_kind(otlp.kind);
-    let operation = operation(otlp, kind).ok_or(Rejection::MissingName)?;
+    let operation = operations.of(otlp, kind).ok_or(Rejection::MissingName)?;
 
     let mut span = Span::new(trace_id, span_id, resource.service.clone(), operation)
         .with_kind(kind)
@@ -274,7 +308,9 @@ fn span_status(otlp: &OtlpSpan) -> SpanStatus {
     }
 }
 
-fn operation(otlp: &OtlpSpan, kind: SpanKind) -> Option<String> {
+/// The operation of `otlp`, whose kind is `kind`: `METHOD route`, written into `scratch`, or
+/// the span's name; `None` when it has neither.
+fn operation<'a>(otlp: &'a OtlpSpan, kind: SpanKind, scratch: &'a mut String) -> Option<&'a str> {
     if kind == SpanKind::Server {
         let method = string_attribute(&otlp.attributes, "http.request.method")
             .or_else(|| string_attribute(&otlp.attributes, "http.method"));
@@ -283,10 +319,14 @@ fn operation(otlp: &OtlpSpan, kind: SpanKind) -> Option<String> {
             && !method.is_empty()
             && !route.is_empty()
         {
-            return Some(format!("{method} {route}"));
+            scratch.clear();
+            scratch.push_str(method);
+            scratch.push(' ');
+            scratch.push_str(route);
+            return Some(scratch);
         }
     }
-    (!otlp.name.is_empty()).then(|| otlp.name.clone())
+    (!otlp.name.is_empty()).then_some(otlp.name.as_str())
 }
 
 fn http_status(attributes: &[KeyValue]) -> Option<u16> {

@@ -204,6 +204,45 @@ fn server_operation_is_method_and_route_when_both_are_present() {
 }
 
 #[test]
+fn spans_of_a_request_share_their_service_version_and_operation_text() {
+    let routed = |span_id| {
+        let mut span = otlp_span(span_id, "GET", OtlpKind::Server);
+        span.attributes = vec![
+            string("http.request.method", "GET"),
+            string("http.route", "/users/{id}"),
+        ];
+        span
+    };
+    let request = request(
+        vec![
+            string("service.name", "shop"),
+            string("service.version", "1.2.3"),
+        ],
+        vec![
+            routed(1),
+            otlp_span(2, "query", OtlpKind::Internal),
+            routed(3),
+            otlp_span(4, "query", OtlpKind::Internal),
+        ],
+    );
+
+    let mapped = spans_from_request(&request);
+
+    let [a, b, c, d] = &mapped.spans[..] else {
+        panic!("expected four spans, got {:?}", mapped.spans);
+    };
+    let same = |x: &str, y: &str| x.as_ptr() == y.as_ptr() && x == y;
+    assert!([b, c, d].iter().all(|s| same(&a.service, &s.service)));
+    fn version(span: &aiops_telemetry_core::Span) -> &str {
+        span.attribute("service.version").expect("kept")
+    }
+    assert!([b, c, d].iter().all(|s| same(version(a), version(s))));
+    assert_eq!((&*a.operation, &*b.operation), ("GET /users/{id}", "query"));
+    assert!(same(&a.operation, &c.operation));
+    assert!(same(&b.operation, &d.operation));
+}
+
+#[test]
 fn status_error_or_5xx_marks_an_error_and_4xx_does_not() {
     let mut server_error = otlp_span(1, "a", OtlpKind::Server);
     server_error.attributes = vec![int("http.response.status_code", 503)];
