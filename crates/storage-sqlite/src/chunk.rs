@@ -18,8 +18,6 @@
 //! the pairs that follow, so readers that need no attributes skip them in one step. Fields a
 //! window query needs come first, the ids and attributes last.
 
-use std::sync::Arc;
-
 use aiops_telemetry_core::{Span, SpanId, SpanStatus, SpanText, TraceId};
 
 use rusqlite::{Connection, Row, Rows, params};
@@ -159,7 +157,7 @@ impl RawSpan<'_> {
         while !rest.is_empty() {
             let key = take_str(&mut rest)?;
             let value = take_str(&mut rest)?;
-            attributes.push((shared(key), shared(value)));
+            attributes.push((SpanText::copied(key), SpanText::copied(value)));
         }
         Ok(Span {
             trace_id: TraceId::from_bytes(*self.trace_id),
@@ -448,11 +446,6 @@ fn take_varint(rest: &mut &[u8]) -> Result<u64, StoreError> {
         }
     }
     Err(truncated())
-}
-
-/// `text` copied once into a shared [`SpanText`].
-fn shared(text: &str) -> SpanText {
-    Arc::<str>::from(text).into()
 }
 
 fn take_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, StoreError> {

@@ -42,7 +42,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -186,7 +185,7 @@ struct ResourceInfo {
 impl ResourceInfo {
     fn new(attributes: &[KeyValue]) -> Self {
         let service = match string_attribute(attributes, "service.name") {
-            Some(name) if !name.is_empty() => shared(name),
+            Some(name) if !name.is_empty() => SpanText::copied(name),
             _ => match string_attribute(attributes, "process.executable.name") {
                 Some(executable) if !executable.is_empty() => {
                     format!("{UNKNOWN_SERVICE}:{executable}").into()
@@ -196,7 +195,7 @@ impl ResourceInfo {
         };
         Self {
             service,
-            version: string_attribute(attributes, "service.version").map(shared),
+            version: string_attribute(attributes, "service.version").map(SpanText::copied),
         }
     }
 }
@@ -216,15 +215,10 @@ impl Operations {
         if let Some(text) = self.seen.get(name) {
             return Some(text.clone());
         }
-        let text = shared(name);
+        let text = SpanText::copied(name);
         self.seen.insert(text.clone());
         Some(text)
     }
-}
-
-/// `text` copied once into a shared [`SpanText`].
-fn shared(text: &str) -> SpanText {
-    Arc::<str>::from(text).into()
 }
 
 /// Why one span was rejected.

@@ -141,6 +141,11 @@ impl SpanText {
         Self(Repr::Static(text))
     }
 
+    /// `text` copied once into shared storage: its clones share that copy.
+    pub fn copied(text: &str) -> Self {
+        Self(Repr::Shared(Arc::from(text)))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
