@@ -4,7 +4,7 @@
 mod config;
 mod report;
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aiops_analyzer::{
@@ -143,10 +143,10 @@ impl Engine {
             analyzer,
             rca,
             incidents,
-            watermarks: HashMap::new(),
+            watermarks: HashMap::default(),
             learned_until_unix_nanos: None,
             learn_cursor: 0,
-            last_detected: HashSet::new(),
+            last_detected: HashSet::default(),
         })
     }
 
@@ -347,7 +347,7 @@ impl Engine {
                 endpoints.rotate_left(offset);
             }
         }
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut traces = Vec::new();
         let mut visited = 0;
         let turns = young
@@ -394,7 +394,7 @@ impl Engine {
                 None => windows.push((&anomaly.endpoint, window)),
             }
         }
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut traces = Vec::new();
         for (endpoint, window) in windows {
             for trace in self.traces.sample_traces(endpoint, window, limit) {

@@ -1,7 +1,9 @@
 //! [`Rca`]: learns per-endpoint self-time baselines from healthy traces and explains anomalies
 //! as incident drafts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use aiops_analyzer::Anomaly;
 use aiops_telemetry_core::{EndpointKey, Span};
@@ -108,7 +110,7 @@ impl Rca {
     pub fn new(config: RcaConfig) -> Self {
         Self {
             config,
-            baselines: HashMap::new(),
+            baselines: HashMap::default(),
         }
     }
 
@@ -153,7 +155,7 @@ impl Rca {
     /// must not be learned as normal.
     pub fn learn(&mut self, traces: &[Vec<Span>], is_healthy: impl Fn(&EndpointKey) -> bool) {
         let alpha = alpha_for_half_life(self.config.baseline_half_life_samples);
-        let mut verdicts: HashMap<(&str, &str), bool> = HashMap::new();
+        let mut verdicts: HashMap<(&str, &str), bool> = HashMap::default();
         for trace in traces {
             let graph = TraceGraph::build(trace);
             for (node, span) in graph.nodes() {
@@ -228,7 +230,7 @@ struct Group {
 fn gather(
     anomaly: &Anomaly,
     graphs: &[TraceGraph<'_>],
-    index: &EndpointIndex,
+    index: &EndpointIndex<'_>,
     expect: &Expectations<'_>,
 ) -> Vec<Evidence> {
     let mut evidence: Vec<Evidence> = Vec::new();
@@ -250,17 +252,18 @@ fn gather(
 }
 
 /// Where each endpoint's spans are among the sampled traces, in trace order.
-struct EndpointIndex {
-    spans: HashMap<EndpointKey, Vec<(usize, usize)>>,
+struct EndpointIndex<'a> {
+    /// (service, operation) -> (trace, node), keyed by the spans' own names.
+    spans: HashMap<(&'a str, &'a str), Vec<(usize, usize)>>,
 }
 
-impl EndpointIndex {
-    fn new(graphs: &[TraceGraph<'_>]) -> Self {
-        let mut spans: HashMap<EndpointKey, Vec<(usize, usize)>> = HashMap::new();
+impl<'a> EndpointIndex<'a> {
+    fn new(graphs: &[TraceGraph<'a>]) -> Self {
+        let mut spans: HashMap<(&'a str, &'a str), Vec<(usize, usize)>> = HashMap::default();
         for (trace, graph) in graphs.iter().enumerate() {
             for (node, span) in graph.nodes() {
                 spans
-                    .entry(span.endpoint())
+                    .entry((&*span.service, &*span.operation))
                     .or_default()
                     .push((trace, node));
             }
@@ -268,8 +271,10 @@ impl EndpointIndex {
         Self { spans }
     }
 
-    fn spans_of(&self, endpoint: &EndpointKey) -> &[(usize, usize)] {
-        self.spans.get(endpoint).map_or(&[], Vec::as_slice)
+    fn spans_of<'s>(&'s self, endpoint: &'s EndpointKey) -> &'s [(usize, usize)] {
+        self.spans
+            .get(&(endpoint.service.as_str(), endpoint.operation.as_str()))
+            .map_or(&[], Vec::as_slice)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Ranking across traces: every trace that shows an anomaly votes for the endpoints its
 //! symptom leads back to, and a candidate's score is the share of those traces that name it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use aiops_telemetry_core::EndpointKey;
 
@@ -69,23 +71,23 @@ impl Votes {
                 .or_default()
                 .extend(item.origins.iter().copied());
         }
-        let mut candidates: HashMap<EndpointKey, CandidateVotes> = HashMap::new();
+        // Keyed by the spans' own names, so that only a new candidate allocates its endpoint.
+        let mut candidates: HashMap<(&str, &str), CandidateVotes> = HashMap::default();
+        let mut named: Vec<((&str, &str), bool)> = Vec::new();
         for (&trace, origins) in &by_trace {
             let graph = &graphs[trace];
-            let mut named: HashMap<EndpointKey, bool> = HashMap::new();
+            named.clear();
             for origin in origins {
                 let span = graph.span(origin.node);
-                let endpoint = span.endpoint();
-                let votes = candidates
-                    .entry(endpoint.clone())
-                    .or_insert_with(|| CandidateVotes {
-                        endpoint: endpoint.clone(),
-                        traces: 0,
-                        blocked_traces: 0,
-                        excess_ms: 0.0,
-                        modes: [0; 3],
-                        first: None,
-                    });
+                let key = (&*span.service, &*span.operation);
+                let votes = candidates.entry(key).or_insert_with(|| CandidateVotes {
+                    endpoint: span.endpoint(),
+                    traces: 0,
+                    blocked_traces: 0,
+                    excess_ms: 0.0,
+                    modes: [0; 3],
+                    first: None,
+                });
                 votes.excess_ms += origin.excess_ms.max(0.0);
                 votes.modes[origin.mode as usize] += 1;
                 if !origin.blocked
@@ -95,11 +97,14 @@ impl Votes {
                 {
                     votes.first = Some((trace, origin.node, span.start_unix_nanos));
                 }
-                let genuine = named.entry(endpoint).or_insert(false);
-                *genuine |= !origin.blocked;
+                // A trace names few endpoints: a list beats a map.
+                match named.iter_mut().find(|(named, _)| *named == key) {
+                    Some((_, genuine)) => *genuine |= !origin.blocked,
+                    None => named.push((key, !origin.blocked)),
+                }
             }
-            for (endpoint, genuine) in named {
-                if let Some(votes) = candidates.get_mut(&endpoint) {
+            for &(key, genuine) in &named {
+                if let Some(votes) = candidates.get_mut(&key) {
                     if genuine {
                         votes.traces += 1;
                     } else {

@@ -232,7 +232,7 @@ impl TraceBuffer {
         else {
             return Vec::new();
         };
-        let mut seen: Vec<TraceId> = Vec::with_capacity(limit.min(ring.len()));
+        let mut seen: HashSet<TraceId> = HashSet::default();
         let mut sampled = Vec::new();
         for entry in ring.iter().rev() {
             if sampled.len() == limit {
@@ -240,11 +240,10 @@ impl TraceBuffer {
             }
             if !window.contains(entry.start_unix_nanos)
                 || !state.is_live(entry)
-                || seen.contains(&entry.trace_id)
+                || !seen.insert(entry.trace_id)
             {
                 continue;
             }
-            seen.push(entry.trace_id);
             // The entry's start may be that of a span evicted with an older segment while a
             // later span of the trace is still held: check what is held.
             let touches = |span: &Span| {
