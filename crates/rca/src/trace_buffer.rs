@@ -1,7 +1,9 @@
 //! The bounded buffer of recent traces that RCA samples from.
 
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
+use foldhash::fast::RandomState;
 use foldhash::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -18,6 +20,10 @@ const LOCKED_SLICE: usize = 256;
 /// The span budget is split into this many segments; the oldest is evicted whole.
 const SEGMENTS: usize = 16;
 
+/// The presence table has at most this many slots (128 KiB); a buffer of `max_spans` spans
+/// has one per two spans, rounded up to a power of two.
+const MAX_PRESENCE_SLOTS: usize = 1 << 16;
+
 /// End of a trace's chain of spans within a segment.
 const NO_SPAN: u32 = u32::MAX;
 
@@ -33,10 +39,10 @@ const NO_SPAN: u32 = u32::MAX;
 /// # Bounds
 ///
 /// - At most `max_spans` spans are held. Spans are appended, in arrival order, to the newest
-///   of up to 16 segments of `max_spans / 16` spans each (at least one span); when it is full
-///   and no segment is left, the oldest segment is evicted whole and its memory reused. So
-///   the buffer holds the most recent `max_spans` spans, less at most one segment, and
-///   eviction costs no look-up per span. Evictions are counted
+///   of up to 16 segments of `max_spans / 16` spans each (rounded up); when it is full and
+///   no segment is left, the oldest segment is evicted whole and its memory reused. So the
+///   buffer holds the most recent `max_spans` spans, less at most two segments, and eviction
+///   costs no look-up per span. Evictions are counted
 ///   ([`TraceBufferStats::evicted_spans`], [`TraceBufferStats::evicted_traces`]). A trace
 ///   whose spans arrived on both sides of a segment boundary can lose its older spans first;
 ///   its remaining spans are still returned together, and a span arriving for a trace that
@@ -46,7 +52,10 @@ const NO_SPAN: u32 = u32::MAX;
 ///   entries whatever the traffic. Rings are dropped once none of their traces are buffered,
 ///   so the number of rings never exceeds the number of endpoints among buffered spans.
 ///
-/// Memory is therefore about `max_spans` spans (plus 4 bytes each) and one index entry per
+/// A table of which segments hold spans of which traces (2 bytes per two spans, at most
+/// 128 KiB) lets a trace look-up probe only the segments that may hold it, usually one.
+///
+/// Memory is therefore about `max_spans` spans (plus 5 bytes each) and one index entry per
 /// trace and segment, plus `traces_per_endpoint` trace ids (32 bytes each) per endpoint with
 /// buffered spans.
 ///
@@ -113,6 +122,12 @@ struct State {
     /// service -> operation -> recent traces, oldest at the front. Nested so that recording
     /// looks endpoints up by `&str` without allocating a key.
     rings: HashMap<String, HashMap<String, VecDeque<RingEntry>>>,
+    /// Which segments may hold spans of a trace, so that a look-up probes those rather than
+    /// all of them: slot `hash(trace id) % len` has bit `sequence % SEGMENTS` set for every
+    /// segment `sequence` with a span of a trace hashing there. A segment's bit is cleared
+    /// from every slot when it is evicted (a pass over 2 bytes per slot).
+    presence: Vec<u16>,
+    hasher: RandomState,
     spans: usize,
     next_sequence: u64,
     evicted_traces: u64,
@@ -188,7 +203,11 @@ impl TraceBuffer {
     pub fn with_traces_per_endpoint(max_spans: usize, traces_per_endpoint: usize) -> Self {
         let max_spans = max_spans.max(1);
         // Spans live in u32-indexed segments.
-        let segment_spans = (max_spans / SEGMENTS).clamp(1, NO_SPAN as usize - 1);
+        // Rounded up, so that there are never more than SEGMENTS segments.
+        let segment_spans = max_spans.div_ceil(SEGMENTS).clamp(1, NO_SPAN as usize - 1);
+        let presence_slots = (max_spans / 2)
+            .next_power_of_two()
+            .clamp(64, MAX_PRESENCE_SLOTS);
         Self {
             max_spans,
             traces_per_endpoint: traces_per_endpoint.max(1),
@@ -197,6 +216,8 @@ impl TraceBuffer {
                 segment_spans,
                 max_segments: max_spans / segment_spans,
                 rings: HashMap::default(),
+                presence: vec![0; presence_slots],
+                hasher: RandomState::default(),
                 spans: 0,
                 next_sequence: 0,
                 evicted_traces: 0,
@@ -338,11 +359,19 @@ impl State {
             .is_some_and(|oldest| entry.sequence >= oldest.sequence)
     }
 
+    /// The presence slot of `trace_id`.
+    fn presence_slot(&self, trace_id: &TraceId) -> usize {
+        // The table's length is a power of two.
+        self.hasher.hash_one(trace_id) as usize & (self.presence.len() - 1)
+    }
+
     /// Every buffered span of `trace_id`, in start order.
     fn trace(&self, trace_id: &TraceId) -> Option<Vec<Span>> {
+        let present = self.presence[self.presence_slot(trace_id)];
         let mut spans: Vec<Span> = self
             .segments
             .iter()
+            .filter(|segment| present & segment_bit(segment.sequence) != 0)
             .flat_map(|segment| segment.trace_spans(trace_id))
             .cloned()
             .collect();
@@ -361,7 +390,9 @@ impl State {
         {
             self.open_segment();
         }
+        let slot = self.presence_slot(&span.trace_id);
         let segment = self.segments.back_mut().expect("a segment was just opened");
+        self.presence[slot] |= segment_bit(segment.sequence);
         index(
             &mut self.rings,
             &span,
@@ -382,6 +413,10 @@ impl State {
                 .segments
                 .pop_front()
                 .expect("max_segments is at least 1");
+            let gone = !segment_bit(oldest.sequence);
+            for slot in &mut self.presence {
+                *slot &= gone;
+            }
             self.spans -= oldest.spans.len();
             self.evicted_spans += oldest.spans.len() as u64;
             self.evicted_traces += oldest.traces.len() as u64;
@@ -416,6 +451,12 @@ impl State {
             !operations.is_empty()
         });
     }
+}
+
+/// The presence bit of segment `sequence`: at most SEGMENTS segments are held, so
+/// consecutive ones never share a bit.
+fn segment_bit(sequence: u64) -> u16 {
+    1 << (sequence % SEGMENTS as u64)
 }
 
 /// Records that `span`'s trace touched its endpoint in segment `sequence`.
@@ -593,8 +634,9 @@ mod tests {
         assert_eq!(buffer.record_batch(batch), RecordOutcome::accepted(1_200));
 
         let stats = buffer.stats();
-        // 16 segments of 56 spans: 21 full segments and 24 spans, the oldest 6 evicted.
-        assert_eq!((stats.spans, stats.evicted_spans), (15 * 56 + 24, 6 * 56));
+        // Segments of 57 spans (900 / 16 rounded up), so 15 of them: 21 full segments and 3
+        // spans, the oldest 7 evicted.
+        assert_eq!((stats.spans, stats.evicted_spans), (14 * 57 + 3, 7 * 57));
         let newest = buffer.sample_traces(&key("/checkout"), TimeWindow::new(0, u64::MAX), 1);
         assert_eq!(newest[0][0].start_unix_nanos, 39_900);
     }

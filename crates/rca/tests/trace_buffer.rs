@@ -29,13 +29,27 @@ proptest! {
     ) {
         let buffer = TraceBuffer::with_traces_per_endpoint(max_spans, ring);
         let mut recorded = 0;
+        let mut arrivals: Vec<Span> = Vec::new();
         for batch in batches {
             recorded += batch.len();
+            arrivals.extend(batch.iter().cloned());
             let outcome = buffer.record_batch(batch);
             prop_assert_eq!(outcome.dropped, 0);
             let stats = buffer.stats();
             prop_assert!(stats.spans <= max_spans);
             prop_assert_eq!(stats.spans as u64 + stats.evicted_spans, recorded as u64);
+        }
+
+        // Segments are evicted oldest first, so the buffer holds the latest arrivals: a trace
+        // comes back as exactly its spans among them, in start order.
+        let held = &arrivals[arrivals.len() - buffer.stats().spans..];
+        for trace in 1u8..=20 {
+            let id = TraceId::from_bytes([trace; 16]);
+            let mut expected: Vec<Span> =
+                held.iter().filter(|span| span.trace_id == id).cloned().collect();
+            expected.sort_by_key(|span| span.start_unix_nanos);
+            let expected = (!expected.is_empty()).then_some(expected);
+            prop_assert_eq!(buffer.trace(id), expected, "every held span of the trace");
         }
 
         let window = TimeWindow::new(window_start, window_start + window_length);
