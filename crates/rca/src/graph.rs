@@ -2,7 +2,6 @@
 //! incomplete, sometimes wrong), with the exclusive time of every span.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use foldhash::fast::RandomState;
 
@@ -48,65 +47,79 @@ use aiops_telemetry_core::{Span, SpanId, TraceId};
 pub struct TraceGraph<'a> {
     spans: Vec<&'a Span>,
     parent: Vec<Option<usize>>,
-    children: Vec<Vec<usize>>,
+    /// The children of node `i` are `child_list[child_start[i]..child_start[i + 1]]`,
+    /// earliest first: two allocations for any number of nodes.
+    child_start: Vec<usize>,
+    child_list: Vec<usize>,
     roots: Vec<usize>,
     depth: Vec<usize>,
     self_time: Vec<u64>,
-    by_id: HashMap<(TraceId, SpanId), usize, RandomState>,
+    /// Node by (trace, span) id; `None` for a graph of at most [`SMALL_GRAPH`] spans, whose
+    /// look-ups scan the spans instead.
+    by_id: Option<HashMap<(TraceId, SpanId), usize, RandomState>>,
     duplicates: usize,
     broken_cycles: usize,
 }
 
+/// Graphs of at most this many spans (most traces) find spans by id with a scan, which is
+/// cheaper than building a map.
+const SMALL_GRAPH: usize = 16;
+
 impl<'a> TraceGraph<'a> {
     /// Builds the graph of `spans`, which may mix several traces. Never panics.
     pub fn build(spans: &'a [Span]) -> Self {
-        let mut by_id = HashMap::with_capacity_and_hasher(spans.len(), RandomState::default());
-        let mut kept = Vec::with_capacity(spans.len());
+        let mut by_id = (spans.len() > SMALL_GRAPH)
+            .then(|| HashMap::with_capacity_and_hasher(spans.len(), RandomState::default()));
+        let mut kept: Vec<&'a Span> = Vec::with_capacity(spans.len());
         let mut duplicates = 0;
         for span in spans {
-            match by_id.entry((span.trace_id, span.span_id)) {
-                Entry::Occupied(_) => duplicates += 1,
-                Entry::Vacant(slot) => {
-                    slot.insert(kept.len());
-                    kept.push(span);
-                }
+            let id = (span.trace_id, span.span_id);
+            if find_in(by_id.as_ref(), &kept, id).is_some() {
+                duplicates += 1;
+                continue;
             }
+            if let Some(by_id) = &mut by_id {
+                by_id.insert(id, kept.len());
+            }
+            kept.push(span);
         }
         let mut parent: Vec<Option<usize>> = kept
             .iter()
             .map(|span| {
                 span.parent_span_id
-                    .and_then(|id| by_id.get(&(span.trace_id, id)).copied())
+                    .and_then(|id| find_in(by_id.as_ref(), &kept, (span.trace_id, id)))
             })
             .collect();
-        let (mut children, mut roots) = link(&parent);
+        let (mut child_start, mut child_list, mut roots) = link(&parent);
+        let mut depth = vec![0; kept.len()];
         // Every node hangs below a root unless parent links form a cycle, which only bad data
         // does; only then is the cycle search needed.
         let mut broken_cycles = 0;
-        if !all_reachable(&children, &roots) {
+        if fill_depths(&child_start, &child_list, &roots, &mut depth) < kept.len() {
             broken_cycles = break_cycles(&kept, &mut parent);
-            (children, roots) = link(&parent);
+            (child_start, child_list, roots) = link(&parent);
+            fill_depths(&child_start, &child_list, &roots, &mut depth);
         }
         let by_start = |a: &usize, b: &usize| {
             (kept[*a].start_unix_nanos, *a).cmp(&(kept[*b].start_unix_nanos, *b))
         };
         roots.sort_by(by_start);
-        for list in &mut children {
-            list.sort_by(by_start);
+        for node in 0..kept.len() {
+            child_list[child_start[node]..child_start[node + 1]].sort_by(by_start);
         }
 
         let mut graph = Self {
             self_time: Vec::with_capacity(kept.len()),
-            depth: vec![0; kept.len()],
+            depth,
             spans: kept,
             parent,
-            children,
+            child_start,
+            child_list,
             roots,
             by_id,
             duplicates,
             broken_cycles,
         };
-        graph.fill_depths();
         let mut intervals = Vec::new();
         graph.self_time = (0..graph.len())
             .map(|node| graph.compute_self_time(node, &mut intervals))
@@ -136,7 +149,7 @@ impl<'a> TraceGraph<'a> {
 
     /// The node of the span `span_id` in trace `trace_id`, if present.
     pub fn find(&self, trace_id: TraceId, span_id: SpanId) -> Option<usize> {
-        self.by_id.get(&(trace_id, span_id)).copied()
+        find_in(self.by_id.as_ref(), &self.spans, (trace_id, span_id))
     }
 
     /// Nodes without a parent in the graph, earliest first.
@@ -151,7 +164,10 @@ impl<'a> TraceGraph<'a> {
 
     /// The children of `node`, earliest first.
     pub fn children(&self, node: usize) -> &[usize] {
-        self.children.get(node).map_or(&[], Vec::as_slice)
+        match (self.child_start.get(node), self.child_start.get(node + 1)) {
+            (Some(&from), Some(&to)) => &self.child_list[from..to],
+            _ => &[],
+        }
     }
 
     /// Distance from `node` to its root (roots have depth 0).
@@ -197,21 +213,13 @@ impl<'a> TraceGraph<'a> {
         self.broken_cycles
     }
 
-    fn fill_depths(&mut self) {
-        let mut stack: Vec<(usize, usize)> = self.roots.iter().map(|&root| (root, 0)).collect();
-        while let Some((node, depth)) = stack.pop() {
-            self.depth[node] = depth;
-            stack.extend(self.children[node].iter().map(|&child| (child, depth + 1)));
-        }
-    }
-
     /// `intervals` is scratch space, reused across nodes.
     fn compute_self_time(&self, node: usize, intervals: &mut Vec<(u64, u64)>) -> u64 {
         let span = self.spans[node];
         let (start, end) = (span.start_unix_nanos, span.end_unix_nanos());
         intervals.clear();
         intervals.extend(
-            self.children[node]
+            self.children(node)
                 .iter()
                 .map(|&child| {
                     let child = self.spans[child];
@@ -242,25 +250,66 @@ impl<'a> TraceGraph<'a> {
     }
 }
 
-/// Children lists and roots of the parent links, in node order.
-fn link(parent: &[Option<usize>]) -> (Vec<Vec<usize>>, Vec<usize>) {
-    let mut children = vec![Vec::new(); parent.len()];
+/// The node of span `id` among `spans`: from the map when there is one, else by a scan.
+fn find_in(
+    by_id: Option<&HashMap<(TraceId, SpanId), usize, RandomState>>,
+    spans: &[&Span],
+    id: (TraceId, SpanId),
+) -> Option<usize> {
+    match by_id {
+        Some(by_id) => by_id.get(&id).copied(),
+        None => spans
+            .iter()
+            .position(|span| (span.trace_id, span.span_id) == id),
+    }
+}
+
+/// The children of the parent links (offsets and lists, see [`TraceGraph`]) and the roots,
+/// each in node order.
+fn link(parent: &[Option<usize>]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let n = parent.len();
+    let mut start = vec![0; n + 1];
+    for &up in parent.iter().flatten() {
+        start[up + 1] += 1;
+    }
+    for node in 0..n {
+        start[node + 1] += start[node];
+    }
+    let mut list = vec![0; start[n]];
     let mut roots = Vec::new();
+    // `start[up]` runs through `up`'s slots as they are filled, ending where `up + 1` starts.
     for (node, up) in parent.iter().enumerate() {
-        match up {
-            Some(up) => children[*up].push(node),
+        match *up {
+            Some(up) => {
+                list[start[up]] = node;
+                start[up] += 1;
+            }
             None => roots.push(node),
         }
     }
-    (children, roots)
+    start.copy_within(0..n, 1);
+    start[0] = 0;
+    (start, list, roots)
 }
 
-/// True when every node can be reached from a root.
-fn all_reachable(children: &[Vec<usize>], roots: &[usize]) -> bool {
-    let mut reached = vec![false; children.len()];
-    let mut stack = roots.to_vec();
-    mark_reachable(children, &mut reached, &mut stack);
-    reached.iter().all(|&r| r)
+/// Sets the depth of every node reachable from `roots`; returns how many that is. Nodes on
+/// or below a parent-link cycle are not reachable, and the reachable part is a forest, so
+/// this ends and visits each node at most once.
+fn fill_depths(
+    child_start: &[usize],
+    child_list: &[usize],
+    roots: &[usize],
+    depth: &mut [usize],
+) -> usize {
+    let mut reached = 0;
+    let mut stack: Vec<(usize, usize)> = roots.iter().map(|&root| (root, 0)).collect();
+    while let Some((node, node_depth)) = stack.pop() {
+        depth[node] = node_depth;
+        reached += 1;
+        let children = &child_list[child_start[node]..child_start[node + 1]];
+        stack.extend(children.iter().map(|&child| (child, node_depth + 1)));
+    }
+    reached
 }
 
 /// Cuts every cycle in the parent links, making the earliest-starting span of each cycle a
