@@ -87,9 +87,7 @@ struct State {
 /// arrive late for settled buckets need counting apart.
 #[derive(Debug, Default)]
 struct Series {
-    /// `(key, summary)` in ascending key order, without gaps filled: spans mostly arrive in
-    /// time order, so a new bucket is pushed at the back and the oldest popped at the front.
-    buckets: VecDeque<(u64, Summary)>,
+    buckets: Buckets,
     /// The buckets of the last window asked for, merged, and kept up to date as spans
     /// arrive and buckets are evicted: moving it on costs the buckets that entered or left
     /// it, not every bucket in it.
@@ -320,16 +318,16 @@ impl State {
 
 impl Series {
     fn record(&mut self, key: u64, duration_nanos: u64, is_error: bool, max: usize) -> bool {
-        let mut index = match self.buckets.back() {
-            Some(&(last, _)) if last == key => self.buckets.len() - 1,
-            Some(&(last, _)) if last < key => self.buckets.len(),
+        let mut index = match self.buckets.keys.back() {
+            Some(&last) if last == key => self.buckets.len() - 1,
+            Some(&last) if last < key => self.buckets.len(),
             None => 0,
-            Some(_) => self.buckets.partition_point(|&(k, _)| k < key),
+            Some(_) => self.buckets.keys.partition_point(|&k| k < key),
         };
-        if self.buckets.get(index).is_none_or(|&(k, _)| k != key) {
+        if self.buckets.keys.get(index) != Some(&key) {
             if self.buckets.len() >= max {
-                match self.buckets.front() {
-                    Some(&(oldest, _)) if oldest < key => {
+                match self.buckets.keys.front() {
+                    Some(&oldest) if oldest < key => {
                         self.evict_first();
                         // The oldest bucket lay before the new one.
                         index -= 1;
@@ -338,12 +336,11 @@ impl Series {
                 }
             }
             let summary = self.spare.pop().unwrap_or_default();
-            self.buckets.insert(index, (key, summary));
+            self.buckets.keys.insert(index, key);
+            self.buckets.summaries.insert(index, summary);
         }
         let latency_bucket = bucket_of(duration_nanos as f64 / 1e6);
-        self.buckets[index]
-            .1
-            .record_in(latency_bucket, duration_nanos, is_error);
+        self.buckets.summaries[index].record_in(latency_bucket, duration_nanos, is_error);
         if key < self.settled_before {
             self.settled_unlearned
                 .record_in(latency_bucket, duration_nanos, is_error);
@@ -360,8 +357,9 @@ impl Series {
     fn evict_before(&mut self, first_kept: u64) {
         while self
             .buckets
+            .keys
             .front()
-            .is_some_and(|&(key, _)| key < first_kept)
+            .is_some_and(|&key| key < first_kept)
         {
             self.evict_first();
         }
@@ -369,7 +367,10 @@ impl Series {
 
     /// Drops the oldest bucket, taking it out of the running window first.
     fn evict_first(&mut self) {
-        let Some((key, mut evicted)) = self.buckets.pop_front() else {
+        let (Some(key), Some(mut evicted)) = (
+            self.buckets.keys.pop_front(),
+            self.buckets.summaries.pop_front(),
+        ) else {
             return;
         };
         if self.window.keys.contains(&key) {
@@ -395,22 +396,24 @@ impl Series {
             && keys.start <= current.end;
         let window = &mut self.window;
         if incremental {
-            for left in range(&self.buckets, current.start..keys.start) {
+            for left in self.buckets.range(current.start..keys.start) {
                 window.remove(left);
             }
-            for entered in range(&self.buckets, current.end..keys.end) {
+            for entered in self.buckets.range(current.end..keys.end) {
                 window.add(entered);
             }
         } else {
             window.merged.reset();
             window.stale_extremes = false;
-            for summary in range(&self.buckets, keys.clone()) {
+            for summary in self.buckets.range(keys.clone()) {
                 window.add(summary);
             }
         }
         if window.stale_extremes {
             window.stale_extremes = false;
-            let extremes = range(&self.buckets, keys.clone())
+            let extremes = self
+                .buckets
+                .range(keys.clone())
                 .filter(|summary| !summary.is_empty())
                 .map(Summary::extremes)
                 .reduce(|(low, high), (min, max)| (low.min(min), high.max(max)));
@@ -441,7 +444,7 @@ impl Series {
         scratch.add(&self.settled_unlearned);
         self.settled_unlearned.clear();
         if end_key > self.settled_before {
-            for summary in range(&self.buckets, self.settled_before..end_key) {
+            for summary in self.buckets.range(self.settled_before..end_key) {
                 scratch.add(summary);
             }
             self.settled_before = end_key;
@@ -453,19 +456,38 @@ impl Series {
 
     /// Adds the buckets with keys in `keys` to `merged`.
     fn merge_into(&self, keys: Range<u64>, merged: &mut Merged) {
-        for summary in range(&self.buckets, keys) {
+        for summary in self.buckets.range(keys) {
             merged.add(summary);
         }
     }
 }
 
-/// The summaries of the buckets with keys in `keys` (possibly empty), in key order.
-fn range(buckets: &VecDeque<(u64, Summary)>, keys: Range<u64>) -> impl Iterator<Item = &Summary> {
-    let from = buckets.partition_point(|&(k, _)| k < keys.start);
-    let to = buckets.partition_point(|&(k, _)| k < keys.end);
-    buckets
-        .range(from..to.max(from))
-        .map(|(_, summary)| summary)
+/// One endpoint's buckets in ascending key order, without gaps filled: spans mostly arrive in
+/// time order, so a new bucket is pushed at the back and the oldest popped at the front. The
+/// keys are kept apart from the summaries, so that finding a range of keys reads a few
+/// hundred bytes rather than every bucket it passes.
+#[derive(Debug, Default)]
+struct Buckets {
+    keys: VecDeque<u64>,
+    /// `summaries[i]` is the bucket of `keys[i]`.
+    summaries: VecDeque<Summary>,
+}
+
+impl Buckets {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The summaries of the buckets with keys in `keys` (possibly empty), in key order.
+    fn range(&self, keys: Range<u64>) -> impl Iterator<Item = &Summary> {
+        let from = self.keys.partition_point(|&k| k < keys.start);
+        let to = self.keys.partition_point(|&k| k < keys.end);
+        self.summaries.range(from..to.max(from))
+    }
 }
 
 impl RunningWindow {
