@@ -2,6 +2,7 @@
 //! incomplete, sometimes wrong), with the exclusive time of every span.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use foldhash::fast::RandomState;
 
@@ -45,20 +46,39 @@ use aiops_telemetry_core::{Span, SpanId, TraceId};
 /// ```
 #[derive(Clone, Debug)]
 pub struct TraceGraph<'a> {
-    spans: Vec<&'a Span>,
-    parent: Vec<Option<usize>>,
-    /// The children of node `i` are `child_list[child_start[i]..child_start[i + 1]]`,
-    /// earliest first: two allocations for any number of nodes.
-    child_start: Vec<usize>,
+    nodes: Vec<Node<'a>>,
+    /// Every node's children, node after node; see [`Node::first_child`].
     child_list: Vec<usize>,
     roots: Vec<usize>,
-    depth: Vec<usize>,
-    self_time: Vec<u64>,
     /// Node by (trace, span) id; `None` for a graph of at most [`SMALL_GRAPH`] spans, whose
     /// look-ups scan the spans instead.
     by_id: Option<HashMap<(TraceId, SpanId), usize, RandomState>>,
     duplicates: usize,
     broken_cycles: usize,
+}
+
+/// One span of a [`TraceGraph`] and what the graph knows of it.
+#[derive(Clone, Debug)]
+struct Node<'a> {
+    span: &'a Span,
+    parent: Option<usize>,
+    /// Where the node's children (earliest first) start in `child_list`; they end where the
+    /// next node's start, or with the list.
+    first_child: usize,
+    depth: usize,
+    self_time: u64,
+}
+
+impl<'a> Node<'a> {
+    fn new(span: &'a Span) -> Self {
+        Self {
+            span,
+            parent: None,
+            first_child: 0,
+            depth: 0,
+            self_time: 0,
+        }
+    }
 }
 
 /// Graphs of at most this many spans (most traces) find spans by id with a scan, which is
@@ -70,50 +90,50 @@ impl<'a> TraceGraph<'a> {
     pub fn build(spans: &'a [Span]) -> Self {
         let mut by_id = (spans.len() > SMALL_GRAPH)
             .then(|| HashMap::with_capacity_and_hasher(spans.len(), RandomState::default()));
-        let mut kept: Vec<&'a Span> = Vec::with_capacity(spans.len());
+        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(spans.len());
         let mut duplicates = 0;
         for span in spans {
             let id = (span.trace_id, span.span_id);
-            if find_in(by_id.as_ref(), &kept, id).is_some() {
+            if find_in(by_id.as_ref(), &nodes, id).is_some() {
                 duplicates += 1;
                 continue;
             }
             if let Some(by_id) = &mut by_id {
-                by_id.insert(id, kept.len());
+                by_id.insert(id, nodes.len());
             }
-            kept.push(span);
+            nodes.push(Node::new(span));
         }
-        let mut parent: Vec<Option<usize>> = kept
-            .iter()
-            .map(|span| {
-                span.parent_span_id
-                    .and_then(|id| find_in(by_id.as_ref(), &kept, (span.trace_id, id)))
-            })
-            .collect();
-        let (mut child_start, mut child_list, mut roots) = link(&parent);
-        let mut depth = vec![0; kept.len()];
+        for node in 0..nodes.len() {
+            let span = nodes[node].span;
+            nodes[node].parent = span
+                .parent_span_id
+                .and_then(|id| find_in(by_id.as_ref(), &nodes, (span.trace_id, id)));
+        }
+        let (mut child_list, mut roots) = link(&mut nodes);
         // Every node hangs below a root unless parent links form a cycle, which only bad data
         // does; only then is the cycle search needed.
         let mut broken_cycles = 0;
-        if fill_depths(&child_start, &child_list, &roots, &mut depth) < kept.len() {
-            broken_cycles = break_cycles(&kept, &mut parent);
-            (child_start, child_list, roots) = link(&parent);
-            fill_depths(&child_start, &child_list, &roots, &mut depth);
+        if fill_depths(&mut nodes, &child_list, &roots) < nodes.len() {
+            let spans: Vec<&Span> = nodes.iter().map(|node| node.span).collect();
+            let mut parent: Vec<Option<usize>> = nodes.iter().map(|node| node.parent).collect();
+            broken_cycles = break_cycles(&spans, &mut parent);
+            for (node, up) in nodes.iter_mut().zip(parent) {
+                node.parent = up;
+            }
+            (child_list, roots) = link(&mut nodes);
+            fill_depths(&mut nodes, &child_list, &roots);
         }
         let by_start = |a: &usize, b: &usize| {
-            (kept[*a].start_unix_nanos, *a).cmp(&(kept[*b].start_unix_nanos, *b))
+            (nodes[*a].span.start_unix_nanos, *a).cmp(&(nodes[*b].span.start_unix_nanos, *b))
         };
         roots.sort_by(by_start);
-        for node in 0..kept.len() {
-            child_list[child_start[node]..child_start[node + 1]].sort_by(by_start);
+        let children = child_list.len();
+        for node in 0..nodes.len() {
+            child_list[children_range(&nodes, children, node)].sort_by(by_start);
         }
 
         let mut graph = Self {
-            self_time: Vec::with_capacity(kept.len()),
-            depth,
-            spans: kept,
-            parent,
-            child_start,
+            nodes,
             child_list,
             roots,
             by_id,
@@ -121,35 +141,35 @@ impl<'a> TraceGraph<'a> {
             broken_cycles,
         };
         let mut intervals = Vec::new();
-        graph.self_time = (0..graph.len())
-            .map(|node| graph.compute_self_time(node, &mut intervals))
-            .collect();
+        for node in 0..graph.len() {
+            graph.nodes[node].self_time = graph.compute_self_time(node, &mut intervals);
+        }
         graph
     }
 
     /// Number of distinct spans.
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.nodes.len()
     }
 
     /// True when the graph has no spans.
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.nodes.is_empty()
     }
 
     /// The span of `node`. Panics if `node` is not below [`len`](Self::len).
     pub fn span(&self, node: usize) -> &'a Span {
-        self.spans[node]
+        self.nodes[node].span
     }
 
     /// Every kept span with its node number, in input order.
     pub fn nodes(&self) -> impl Iterator<Item = (usize, &'a Span)> + '_ {
-        self.spans.iter().copied().enumerate()
+        self.nodes.iter().map(|node| node.span).enumerate()
     }
 
     /// The node of the span `span_id` in trace `trace_id`, if present.
     pub fn find(&self, trace_id: TraceId, span_id: SpanId) -> Option<usize> {
-        find_in(self.by_id.as_ref(), &self.spans, (trace_id, span_id))
+        find_in(self.by_id.as_ref(), &self.nodes, (trace_id, span_id))
     }
 
     /// Nodes without a parent in the graph, earliest first.
@@ -159,20 +179,21 @@ impl<'a> TraceGraph<'a> {
 
     /// The parent of `node`, if it has one in the graph.
     pub fn parent(&self, node: usize) -> Option<usize> {
-        self.parent.get(node).copied().flatten()
+        self.nodes.get(node).and_then(|node| node.parent)
     }
 
     /// The children of `node`, earliest first.
     pub fn children(&self, node: usize) -> &[usize] {
-        match (self.child_start.get(node), self.child_start.get(node + 1)) {
-            (Some(&from), Some(&to)) => &self.child_list[from..to],
-            _ => &[],
+        if node < self.len() {
+            &self.child_list[children_range(&self.nodes, self.child_list.len(), node)]
+        } else {
+            &[]
         }
     }
 
     /// Distance from `node` to its root (roots have depth 0).
     pub fn depth(&self, node: usize) -> usize {
-        self.depth.get(node).copied().unwrap_or(0)
+        self.nodes.get(node).map_or(0, |node| node.depth)
     }
 
     /// `node` and every node below it, parents before children.
@@ -195,7 +216,7 @@ impl<'a> TraceGraph<'a> {
     /// overlapping children are counted once; a child that outlives its parent (a caller that
     /// gave up) only covers the part inside the parent. Never negative.
     pub fn self_time_nanos(&self, node: usize) -> u64 {
-        self.self_time.get(node).copied().unwrap_or(0)
+        self.nodes.get(node).map_or(0, |node| node.self_time)
     }
 
     /// Exclusive time of `node` in milliseconds.
@@ -215,14 +236,14 @@ impl<'a> TraceGraph<'a> {
 
     /// `intervals` is scratch space, reused across nodes.
     fn compute_self_time(&self, node: usize, intervals: &mut Vec<(u64, u64)>) -> u64 {
-        let span = self.spans[node];
+        let span = self.nodes[node].span;
         let (start, end) = (span.start_unix_nanos, span.end_unix_nanos());
         intervals.clear();
         intervals.extend(
             self.children(node)
                 .iter()
                 .map(|&child| {
-                    let child = self.spans[child];
+                    let child = self.nodes[child].span;
                     (
                         child.start_unix_nanos.clamp(start, end),
                         child.end_unix_nanos().clamp(start, end),
@@ -250,64 +271,78 @@ impl<'a> TraceGraph<'a> {
     }
 }
 
-/// The node of span `id` among `spans`: from the map when there is one, else by a scan.
+/// The node of span `id` among `nodes`: from the map when there is one, else by a scan.
 fn find_in(
     by_id: Option<&HashMap<(TraceId, SpanId), usize, RandomState>>,
-    spans: &[&Span],
+    nodes: &[Node<'_>],
     id: (TraceId, SpanId),
 ) -> Option<usize> {
     match by_id {
         Some(by_id) => by_id.get(&id).copied(),
-        None => spans
+        None => nodes
             .iter()
-            .position(|span| (span.trace_id, span.span_id) == id),
+            .position(|node| (node.span.trace_id, node.span.span_id) == id),
     }
 }
 
-/// The children of the parent links (offsets and lists, see [`TraceGraph`]) and the roots,
-/// each in node order.
-fn link(parent: &[Option<usize>]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
-    let n = parent.len();
-    let mut start = vec![0; n + 1];
-    for &up in parent.iter().flatten() {
-        start[up + 1] += 1;
+/// Where `node`'s children are in the child list, of length `children`.
+fn children_range(nodes: &[Node<'_>], children: usize, node: usize) -> Range<usize> {
+    let end = nodes
+        .get(node + 1)
+        .map_or(children, |next| next.first_child);
+    nodes[node].first_child..end
+}
+
+/// Sets every node's `first_child` from the parent links and returns the child list and the
+/// roots, each in node order.
+fn link(nodes: &mut [Node<'_>]) -> (Vec<usize>, Vec<usize>) {
+    for node in nodes.iter_mut() {
+        node.first_child = 0;
     }
-    for node in 0..n {
-        start[node + 1] += start[node];
+    for node in 0..nodes.len() {
+        if let Some(up) = nodes[node].parent {
+            nodes[up].first_child += 1;
+        }
     }
-    let mut list = vec![0; start[n]];
+    let mut total = 0;
+    for node in nodes.iter_mut() {
+        let count = node.first_child;
+        node.first_child = total;
+        total += count;
+    }
+    let mut list = vec![0; total];
     let mut roots = Vec::new();
-    // `start[up]` runs through `up`'s slots as they are filled, ending where `up + 1` starts.
-    for (node, up) in parent.iter().enumerate() {
-        match *up {
+    // `first_child` of a parent runs through its slots as they are filled, ending where the
+    // next node's start; shifting them back by one node restores the starts.
+    for node in 0..nodes.len() {
+        match nodes[node].parent {
             Some(up) => {
-                list[start[up]] = node;
-                start[up] += 1;
+                list[nodes[up].first_child] = node;
+                nodes[up].first_child += 1;
             }
             None => roots.push(node),
         }
     }
-    start.copy_within(0..n, 1);
-    start[0] = 0;
-    (start, list, roots)
+    for node in (1..nodes.len()).rev() {
+        nodes[node].first_child = nodes[node - 1].first_child;
+    }
+    if let Some(first) = nodes.first_mut() {
+        first.first_child = 0;
+    }
+    (list, roots)
 }
 
 /// Sets the depth of every node reachable from `roots`; returns how many that is. Nodes on
 /// or below a parent-link cycle are not reachable, and the reachable part is a forest, so
 /// this ends and visits each node at most once.
-fn fill_depths(
-    child_start: &[usize],
-    child_list: &[usize],
-    roots: &[usize],
-    depth: &mut [usize],
-) -> usize {
+fn fill_depths(nodes: &mut [Node<'_>], child_list: &[usize], roots: &[usize]) -> usize {
     let mut reached = 0;
     let mut stack: Vec<(usize, usize)> = roots.iter().map(|&root| (root, 0)).collect();
-    while let Some((node, node_depth)) = stack.pop() {
-        depth[node] = node_depth;
+    while let Some((node, depth)) = stack.pop() {
+        nodes[node].depth = depth;
         reached += 1;
-        let children = &child_list[child_start[node]..child_start[node + 1]];
-        stack.extend(children.iter().map(|&child| (child, node_depth + 1)));
+        let children = &child_list[children_range(nodes, child_list.len(), node)];
+        stack.extend(children.iter().map(|&child| (child, depth + 1)));
     }
     reached
 }
