@@ -198,6 +198,8 @@ impl Rca {
                 .leader()
                 .unwrap_or_else(|| (anomaly.endpoint.clone(), Mode::of_kind(anomaly.kind)));
             let group = groups.entry((root, mode.family())).or_default();
+            // A group of one anomaly has that anomaly's votes; only a merged one needs a recount.
+            group.votes = group.anomalies.is_empty().then_some(votes);
             group.anomalies.push(anomaly.clone());
             group.evidence.extend(evidence);
         }
@@ -205,7 +207,9 @@ impl Rca {
         let mut drafts: Vec<IncidentDraft> = groups
             .into_iter()
             .map(|((root, _), group)| {
-                let votes = Votes::tally(&graphs, &group.evidence);
+                let votes = group
+                    .votes
+                    .unwrap_or_else(|| Votes::tally(&graphs, &group.evidence));
                 draft(&root, group.anomalies, &votes, &graphs, &expect)
             })
             .collect();
@@ -224,6 +228,8 @@ impl Rca {
 struct Group {
     anomalies: Vec<Anomaly>,
     evidence: Vec<Evidence>,
+    /// The votes of `evidence`, while it is that of a single anomaly.
+    votes: Option<Votes>,
 }
 
 /// For each trace where `anomaly`'s endpoint shows the symptom, the origins it leads to.
