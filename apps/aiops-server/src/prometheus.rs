@@ -59,6 +59,9 @@ pub struct AnalysisSnapshot {
     pub early_cycles: u64,
     /// How long cycles took.
     pub cycle_duration: HistogramSnapshot,
+    /// Spans left out of live detection because their endpoint was new while the live
+    /// windows tracked as many endpoints as they may.
+    pub untracked_spans: u64,
     /// Active incidents per severity, every severity present.
     pub active_incidents: Vec<(Severity, u64)>,
     /// One entry per learned baseline.
@@ -124,6 +127,7 @@ impl Scrape {
                     cycles: view.cycles,
                     early_cycles: view.early_cycles,
                     cycle_duration: view.cycle_duration.snapshot(),
+                    untracked_spans: view.engine.live_windows().untracked_spans(),
                     active_incidents: severities
                         .into_iter()
                         .map(|severity| {
@@ -294,6 +298,12 @@ fn encode_analysis(
         "Analysis cycles run ahead of the interval because new anomaly evidence showed.",
         analysis.early_cycles,
     )?;
+    counter(
+        encoder,
+        "aiops_spans_untracked",
+        "Spans left out of live detection because the endpoint limit was reached (still stored).",
+        analysis.untracked_spans,
+    )?;
     let histogram = &analysis.cycle_duration;
     encoder
         .encode_descriptor(
@@ -425,6 +435,7 @@ mod tests {
                 cycles: 4,
                 early_cycles: 1,
                 cycle_duration: histogram.snapshot(),
+                untracked_spans: 7,
                 active_incidents: vec![(Severity::High, 1), (Severity::Low, 0)],
                 baselines: vec![BaselineGauges {
                     service: "shop".into(),
@@ -450,12 +461,14 @@ mod tests {
             "# TYPE aiops_spans_rejected_total counter",
             "# TYPE aiops_span_queue_depth gauge",
             "# TYPE aiops_analysis_cycle_duration_seconds histogram",
+            "# TYPE aiops_spans_untracked_total counter",
             "# TYPE aiops_incidents_active gauge",
             "# TYPE aiops_baseline_latency_mean_seconds gauge",
             "# TYPE aiops_baseline_error_ratio gauge",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
+        assert!(text.contains("\naiops_spans_untracked_total 7\n"), "{text}");
         assert!(text.contains(
             "aiops_request_duration_seconds_bucket{service=\"shop\",endpoint=\"GET /items/{id} \\\"quoted\\\"\",le=\"0.05\"} 1"
         ), "{text}");
