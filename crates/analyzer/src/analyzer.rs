@@ -203,12 +203,31 @@ impl Analyzer {
     /// is). `inputs` are sorted by endpoint, each endpoint once.
     fn cycle(&mut self, window: TimeWindow, inputs: Vec<EndpointInput>) -> Assessment {
         let now = window.end_unix_nanos;
-        let guard = self.config.learning_guard();
+        let config = &self.config;
+        let guard = config.learning_guard();
         let mut anomalies = Vec::new();
         let mut traffic = Vec::with_capacity(inputs.len());
+        let mut born = Vec::new();
+        // Inputs and baselines are both sorted by endpoint: walking them side by side finds
+        // each endpoint's baseline without a look-up.
+        let mut baselines = self.baselines.iter_mut().peekable();
         for input in inputs {
+            while baselines
+                .next_if(|(endpoint, _)| **endpoint < input.endpoint)
+                .is_some()
+            {}
+            let baseline = baselines
+                .next_if(|(endpoint, _)| **endpoint == input.endpoint)
+                .map(|(_, baseline)| baseline);
             let first = anomalies.len();
-            anomalies.extend(self.detect(&input));
+            if let Some((stats, endpoint_window)) = &input.current {
+                let evidence = Evidence {
+                    endpoint: &input.endpoint,
+                    window: *endpoint_window,
+                    stats,
+                };
+                anomalies.extend(detect(evidence, baseline.as_deref(), config));
+            }
             let anomalous = anomalies.len() > first;
             if let Some(fresh) = &input.fresh {
                 let evidence = Evidence {
@@ -216,20 +235,19 @@ impl Analyzer {
                     window,
                     stats: fresh,
                 };
-                // One look-up per endpoint: the baseline is judged and then taught through it.
-                match self.baselines.get_mut(&input.endpoint) {
+                match baseline {
                     Some(baseline) => {
                         if anomalous || !detect(evidence, Some(&*baseline), &guard).is_empty() {
                             baseline.hold(now);
                         } else {
-                            baseline.learn(fresh, now, &self.config);
+                            baseline.learn(fresh, now, config);
                         }
                     }
                     None => {
                         if !anomalous && detect(evidence, None, &guard).is_empty() {
                             let mut baseline = Baseline::new(input.endpoint.clone());
-                            baseline.learn(fresh, now, &self.config);
-                            self.baselines.insert(input.endpoint.clone(), baseline);
+                            baseline.learn(fresh, now, config);
+                            born.push(baseline);
                         }
                     }
                 }
@@ -237,6 +255,9 @@ impl Analyzer {
             if let Some((stats, _)) = input.current {
                 traffic.push((input.endpoint, stats, first..anomalies.len()));
             }
+        }
+        for baseline in born {
+            self.baselines.insert(baseline.endpoint.clone(), baseline);
         }
         let endpoints = self.endpoint_assessments(traffic, &anomalies);
         anomalies.sort_by(|a, b| {

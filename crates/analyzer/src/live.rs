@@ -1,7 +1,6 @@
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
-use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use aiops_telemetry_core::{
@@ -67,8 +66,9 @@ pub const DEFAULT_MAX_ENDPOINTS: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct State {
-    /// service -> operation -> buckets, so recording looks up by `&str` without allocating.
-    services: HashMap<String, HashMap<String, Series>>,
+    /// service -> operation -> buckets, so recording looks up by `&str` without allocating,
+    /// and walking it visits endpoints in order (no sort per cycle).
+    services: BTreeMap<String, BTreeMap<String, Series>>,
     /// Series in `services`.
     endpoints: usize,
     /// Spans dropped because their endpoint would have exceeded the endpoint limit.
@@ -211,9 +211,7 @@ impl LiveWindows {
     /// Every endpoint with buckets still held, sorted.
     pub fn endpoints(&self) -> Vec<EndpointKey> {
         let state = self.lock();
-        let mut endpoints: Vec<_> = state.series().map(|(endpoint, _)| endpoint).collect();
-        endpoints.sort();
-        endpoints
+        state.series().map(|(endpoint, _)| endpoint).collect()
     }
 
     /// Forgets every bucket that ends at or before `cutoff_unix_nanos`; spans that would land
@@ -258,7 +256,8 @@ impl LiveWindows {
                 }
             }
         }
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // The maps are walked in (service, operation) order, which is the endpoints' order.
+        debug_assert!(out.is_sorted_by(|a, b| a.0 < b.0));
         out
     }
 
