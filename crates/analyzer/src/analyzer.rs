@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::iter::Peekable;
 use std::ops::Range;
 
 use aiops_telemetry_core::{EndpointKey, TimeWindow, WindowStats};
@@ -42,6 +43,36 @@ struct EndpointInput {
     current: Option<(WindowStats, TimeWindow)>,
     /// Its traffic not learned from yet, if any.
     fresh: Option<WindowStats>,
+}
+
+impl EndpointInput {
+    /// Every anomaly in this endpoint's window against `baseline`.
+    fn anomalies(&self, baseline: Option<&Baseline>, config: &Config) -> Vec<Anomaly> {
+        let Some((stats, window)) = &self.current else {
+            return Vec::new();
+        };
+        let evidence = Evidence {
+            endpoint: &self.endpoint,
+            window: *window,
+            stats,
+        };
+        detect(evidence, baseline, config)
+    }
+}
+
+/// Moves `sorted` (pairs in ascending endpoint order) on to `endpoint`: hands the value of
+/// every pair before it to `skipped`, and returns the value at `endpoint`, if there is one.
+fn seek<'k, V>(
+    sorted: &mut Peekable<impl Iterator<Item = (&'k EndpointKey, V)>>,
+    endpoint: &EndpointKey,
+    mut skipped: impl FnMut(V),
+) -> Option<V> {
+    while let Some((_, value)) = sorted.next_if(|(key, _)| *key < endpoint) {
+        skipped(value);
+    }
+    sorted
+        .next_if(|(key, _)| *key == endpoint)
+        .map(|(_, value)| value)
 }
 
 /// Learns baselines and detects anomalies, one cycle at a time.
@@ -125,20 +156,10 @@ impl Analyzer {
             })
             .collect();
         self.clip_to_watermarks(live, window, &mut inputs);
-        inputs.iter().flat_map(|input| self.detect(input)).collect()
-    }
-
-    /// Every anomaly in `input`'s window against its baseline as it stands.
-    fn detect(&self, input: &EndpointInput) -> Vec<Anomaly> {
-        let Some((stats, window)) = &input.current else {
-            return Vec::new();
-        };
-        let evidence = Evidence {
-            endpoint: &input.endpoint,
-            window: *window,
-            stats,
-        };
-        detect(evidence, self.baselines.get(&input.endpoint), &self.config)
+        inputs
+            .iter()
+            .flat_map(|input| input.anomalies(self.baselines.get(&input.endpoint), &self.config))
+            .collect()
     }
 
     /// Reads the statistics of endpoints whose watermark falls inside the detection `window`
@@ -212,22 +233,9 @@ impl Analyzer {
         // each endpoint's baseline without a look-up.
         let mut baselines = self.baselines.iter_mut().peekable();
         for input in inputs {
-            while baselines
-                .next_if(|(endpoint, _)| **endpoint < input.endpoint)
-                .is_some()
-            {}
-            let baseline = baselines
-                .next_if(|(endpoint, _)| **endpoint == input.endpoint)
-                .map(|(_, baseline)| baseline);
+            let baseline = seek(&mut baselines, &input.endpoint, |_| {});
             let first = anomalies.len();
-            if let Some((stats, endpoint_window)) = &input.current {
-                let evidence = Evidence {
-                    endpoint: &input.endpoint,
-                    window: *endpoint_window,
-                    stats,
-                };
-                anomalies.extend(detect(evidence, baseline.as_deref(), config));
-            }
+            anomalies.extend(input.anomalies(baseline.as_deref(), config));
             let anomalous = anomalies.len() > first;
             if let Some(fresh) = &input.fresh {
                 let evidence = Evidence {
@@ -287,29 +295,22 @@ impl Analyzer {
             }
         };
         let mut out = Vec::with_capacity(traffic.len().max(self.baselines.len()));
+        let quiet = |baseline: &Baseline| {
+            assess(
+                baseline.endpoint.clone(),
+                WindowStats::default(),
+                Some(baseline),
+                0..0,
+            )
+        };
         let mut baselines = self.baselines.iter().peekable();
         for (endpoint, stats, found) in traffic {
-            while let Some((_, quiet)) = baselines.next_if(|(key, _)| **key < endpoint) {
-                out.push(assess(
-                    quiet.endpoint.clone(),
-                    WindowStats::default(),
-                    Some(quiet),
-                    0..0,
-                ));
-            }
-            let baseline = baselines
-                .next_if(|(key, _)| **key == endpoint)
-                .map(|(_, baseline)| baseline);
+            let baseline = seek(&mut baselines, &endpoint, |skipped| {
+                out.push(quiet(skipped))
+            });
             out.push(assess(endpoint, stats, baseline, found));
         }
-        for (_, quiet) in baselines {
-            out.push(assess(
-                quiet.endpoint.clone(),
-                WindowStats::default(),
-                Some(quiet),
-                0..0,
-            ));
-        }
+        out.extend(baselines.map(|(_, baseline)| quiet(baseline)));
         out
     }
 

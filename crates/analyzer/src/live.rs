@@ -30,8 +30,8 @@ const SECOND_NANOS: u64 = 1_000_000_000;
 /// every new bucket and free one for every evicted bucket). Eviction touches only the
 /// buckets it drops.
 ///
-/// Each endpoint also keeps the last window asked for merged into one dense histogram (about
-/// 1.5 KB), updated as spans arrive and buckets are evicted, so that moving the window on to
+/// Each endpoint also keeps the last window asked for merged into one dense histogram (under
+/// 1 KB), updated as spans arrive and buckets are evicted, so that moving the window on to
 /// the next cycle costs the buckets that entered or left it rather than every bucket in it.
 ///
 /// At most `max_endpoints` endpoints are tracked ([`DEFAULT_MAX_ENDPOINTS`] unless told
@@ -317,27 +317,24 @@ impl State {
 
 impl Series {
     fn record(&mut self, key: u64, duration_nanos: u64, is_error: bool, max: usize) -> bool {
-        let mut index = match self.buckets.keys.back() {
-            Some(&last) if last == key => self.buckets.len() - 1,
-            Some(&last) if last < key => self.buckets.len(),
-            None => 0,
-            Some(_) => self.buckets.keys.partition_point(|&k| k < key),
-        };
-        if self.buckets.keys.get(index) != Some(&key) {
-            if self.buckets.len() >= max {
-                match self.buckets.keys.front() {
-                    Some(&oldest) if oldest < key => {
-                        self.evict_first();
-                        // The oldest bucket lay before the new one.
-                        index -= 1;
+        let index = match self.buckets.find(key) {
+            Ok(index) => index,
+            Err(mut index) => {
+                if self.buckets.len() >= max {
+                    match self.buckets.keys.front() {
+                        Some(&oldest) if oldest < key => {
+                            self.evict_first();
+                            // The oldest bucket lay before the new one.
+                            index -= 1;
+                        }
+                        _ => return false,
                     }
-                    _ => return false,
                 }
+                let summary = self.spare.pop().unwrap_or_default();
+                self.buckets.insert(index, key, summary);
+                index
             }
-            let summary = self.spare.pop().unwrap_or_default();
-            self.buckets.keys.insert(index, key);
-            self.buckets.summaries.insert(index, summary);
-        }
+        };
         let latency_bucket = bucket_of(duration_nanos as f64 / 1e6);
         self.buckets.summaries[index].record_in(latency_bucket, duration_nanos, is_error);
         if key < self.settled_before {
@@ -366,10 +363,7 @@ impl Series {
 
     /// Drops the oldest bucket, taking it out of the running window first.
     fn evict_first(&mut self) {
-        let (Some(key), Some(mut evicted)) = (
-            self.buckets.keys.pop_front(),
-            self.buckets.summaries.pop_front(),
-        ) else {
+        let Some((key, mut evicted)) = self.buckets.pop_front() else {
             return;
         };
         if self.window.keys.contains(&key) {
@@ -479,6 +473,25 @@ impl Buckets {
 
     fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The position of bucket `key`, or where it would go. Spans mostly arrive in time
+    /// order, so the newest bucket is checked first.
+    fn find(&self, key: u64) -> Result<usize, usize> {
+        match self.keys.back() {
+            Some(&last) if last == key => Ok(self.len() - 1),
+            Some(&last) if last < key => Err(self.len()),
+            _ => self.keys.binary_search(&key),
+        }
+    }
+
+    fn insert(&mut self, index: usize, key: u64, summary: Summary) {
+        self.keys.insert(index, key);
+        self.summaries.insert(index, summary);
+    }
+
+    fn pop_front(&mut self) -> Option<(u64, Summary)> {
+        Some((self.keys.pop_front()?, self.summaries.pop_front()?))
     }
 
     /// The summaries of the buckets with keys in `keys` (possibly empty), in key order.

@@ -26,15 +26,15 @@ use crate::trace_buffer::TraceBuffer;
 /// lifecycle ([`IncidentBook`]). Spans go in through [`collector`](Self::collector); each
 /// [`run_cycle`](Self::run_cycle) then:
 ///
-/// 1. detects on the window ending at `now` (the analyzer learns baselines from the traffic of
-///    endpoints that are not anomalous, and ignores evidence before resolution watermarks);
+/// 1. evicts live buckets older than the window plus an interval, then detects on the window
+///    ending at `now` (the analyzer learns baselines from the traffic of endpoints that are not
+///    anomalous, and ignores evidence before resolution watermarks);
 /// 2. learns normal self times from a small sample of settled traces of healthy endpoints
 ///    (those that started between the previous learning point and one interval ago);
 /// 3. samples traces of every anomalous endpoint from its anomaly window (after any
 ///    watermark), and lets RCA explain the anomalies as incident drafts;
 /// 4. folds the drafts into the incident book (dedupe, watermark, auto-resolve), and sets a
-///    watermark on every endpoint of every incident resolved;
-/// 5. evicts live buckets older than the window.
+///    watermark on every endpoint of every incident resolved.
 ///
 /// Every step reads a bounded amount of data (buckets of the window per endpoint, a capped
 /// number of traces), so a cycle costs the same whatever the total span count.
@@ -206,8 +206,6 @@ impl Engine {
                 self.watermark_incident(id, now);
             }
         }
-        self.live
-            .evict_before(now.saturating_sub(self.config.retention_nanos()));
         self.forget_moot_watermarks(now);
         self.last_detected = assessment
             .anomalies

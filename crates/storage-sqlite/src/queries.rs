@@ -7,7 +7,6 @@
 //! window, not the spans stored.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use aiops_telemetry_core::{EndpointKey, Span, SpanText, TimeWindow, TraceId, WindowStats};
 use rusqlite::{Connection, params};
@@ -147,28 +146,28 @@ pub(crate) fn trace(conn: &Connection, trace_id: TraceId) -> Result<Vec<Span>, S
         }
     }
     let wanted = trace_id.as_bytes();
-    let mut names: Option<HashMap<i64, EndpointKey>> = None;
-    // The names of the endpoints met so far, shared by their spans.
-    let mut texts: HashMap<i64, (SpanText, SpanText)> = HashMap::new();
+    // Every endpoint's names, read at the first matching span and shared by its spans.
+    let mut names: Option<HashMap<i64, (SpanText, SpanText)>> = None;
     let mut spans = Vec::new();
     for block in candidates {
         for_each_in_block(conn, block, |span| {
             if span.trace_id != wanted {
                 return Ok(());
             }
-            let (service, operation) = match texts.entry(span.endpoint_id) {
-                Entry::Occupied(entry) => entry.into_mut(),
-                Entry::Vacant(entry) => {
-                    let names = match &mut names {
-                        Some(names) => names,
-                        None => names.insert(endpoint_names(conn)?),
-                    };
-                    let endpoint = names.remove(&span.endpoint_id).ok_or_else(|| {
-                        corrupt("span endpoint", format!("unknown id {}", span.endpoint_id))
-                    })?;
-                    entry.insert((endpoint.service.into(), endpoint.operation.into()))
-                }
+            let names = match &mut names {
+                Some(names) => names,
+                None => names.insert(
+                    endpoint_names(conn)?
+                        .into_iter()
+                        .map(|(id, endpoint)| {
+                            (id, (endpoint.service.into(), endpoint.operation.into()))
+                        })
+                        .collect(),
+                ),
             };
+            let (service, operation) = names.get(&span.endpoint_id).ok_or_else(|| {
+                corrupt("span endpoint", format!("unknown id {}", span.endpoint_id))
+            })?;
             spans.push(span.to_span(service.clone(), operation.clone())?);
             Ok(())
         })?;

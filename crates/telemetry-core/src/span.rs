@@ -296,7 +296,7 @@ impl<'de> Deserialize<'de> for SpanText {
             }
 
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SpanText, E> {
-                Ok(SpanText::from(Arc::<str>::from(text)))
+                Ok(SpanText::copied(text))
             }
         }
 
