@@ -111,7 +111,7 @@ def varint(blob, at):
 
 count = 0
 for (blob,) in db.execute("SELECT spans FROM span_chunks"):
-    assert blob[0] == 1, "unknown chunk version"
+    assert blob[0] in (1, 2), "unknown chunk version"
     _, at = varint(blob, 1)  # base start
     while at < len(blob):
         flags = blob[at]
@@ -122,8 +122,9 @@ for (blob,) in db.execute("SELECT spans FROM span_chunks"):
         _, at = varint(blob, at)  # start delta
         _, at = varint(blob, at)  # duration
         at += 16 + 8 + (8 if flags & 1 else 0)  # trace, span and parent ids
-        length, at = varint(blob, at)
-        at += length  # attributes
+        if not flags & 0x80:  # attributes, unless the previous span's are repeated
+            length, at = varint(blob, at)
+            at += length
 print(count)
 PY
 }

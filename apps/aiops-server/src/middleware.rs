@@ -28,6 +28,10 @@ pub struct RequestSpan {
 /// Response header carrying the trace id, for `GET /aiops/traces/{trace_id}`.
 pub const TRACE_ID_HEADER: &str = "x-trace-id";
 
+// Header names built once: a look-up by `&str` parses and validates the name every time.
+static TRACE_ID: HeaderName = HeaderName::from_static(TRACE_ID_HEADER);
+static TRACEPARENT: HeaderName = HeaderName::from_static(TraceParent::HEADER);
+
 /// Current wall-clock time in Unix nanoseconds.
 pub fn now_unix_nanos() -> u64 {
     SystemTime::now()
@@ -52,6 +56,7 @@ pub async fn settle_spans(
 /// Middleware (for `actix_web::middleware::from_fn`) wrapped around each demo-shop resource.
 ///
 /// Requests with a method the route does not serve pass through unrecorded (they get a 405).
+/// With telemetry off, the middleware only applies chaos: no context, span or header.
 pub async fn instrument(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -61,26 +66,66 @@ pub async fn instrument(
     };
     let route = SHOP_ROUTES
         .iter()
-        .find(|(method, path)| *path == request.path() && *method == request.method().as_str());
-    let Some(&(method, path)) = route else {
+        .find(|route| route.path == request.path() && route.method == request.method().as_str());
+    let Some(&route) = route else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
+    if !state.telemetry_enabled() {
+        return serve(request, &state, route.path, next).await;
+    }
 
     let start_unix_nanos = now_unix_nanos();
     let started = Instant::now();
     let parent = request
         .headers()
-        .get(TraceParent::HEADER)
+        .get(&TRACEPARENT)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| TraceParent::parse(value).ok());
     let context = RequestSpan {
         trace_id: parent.map_or_else(TraceId::random, |parent| parent.trace_id),
         span_id: SpanId::random(),
     };
-    if state.telemetry_enabled() {
+    if route.calls_dependencies {
         request.extensions_mut().insert(context);
     }
 
+    let outcome = serve(request, &state, route.path, next).await;
+
+    let status = match &outcome {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => error.as_response_error().status_code().as_u16(),
+    };
+    let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let mut span = Span::new(context.trace_id, context.span_id, SHOP_SERVICE, route.path)
+        .with_kind(SpanKind::Server)
+        .with_timing(start_unix_nanos, elapsed)
+        .with_http_status(status)
+        .with_status(if status >= 500 {
+            SpanStatus::Error
+        } else {
+            SpanStatus::Unset
+        })
+        .with_attribute("service.version", env!("CARGO_PKG_VERSION"))
+        .with_attribute("http.request.method", route.method);
+    if let Some(parent) = parent {
+        span = span.with_parent(parent.parent_id);
+    }
+    state.request_spans.record(span);
+
+    let mut response = outcome?;
+    if let Ok(value) = HeaderValue::from_bytes(&context.trace_id.to_hex_bytes()) {
+        response.headers_mut().insert(TRACE_ID.clone(), value);
+    }
+    Ok(response)
+}
+
+/// Applies chaos to a request to `path`, then serves it.
+async fn serve(
+    request: ServiceRequest,
+    state: &AppState,
+    path: &str,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let decision = state.chaos.decide(path);
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
@@ -88,48 +133,14 @@ pub async fn instrument(
     if let Some(hang) = decision.hang {
         tokio::time::sleep(hang).await;
     }
-    let outcome = if decision.fail {
+    if decision.fail {
         let error = ApiError::internal(format!(
             "injected failure: chaos is failing a share of {path} requests (see GET /simulate/status)"
         ))
         .with("chaos", json!(true));
-        Ok(request.into_response(error.error_response()))
-    } else {
-        next.call(request)
-            .await
-            .map(ServiceResponse::map_into_boxed_body)
-    };
-
-    if state.telemetry_enabled() {
-        let status = match &outcome {
-            Ok(response) => response.status().as_u16(),
-            Err(error) => error.as_response_error().status_code().as_u16(),
-        };
-        let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let mut span = Span::new(context.trace_id, context.span_id, SHOP_SERVICE, path)
-            .with_kind(SpanKind::Server)
-            .with_timing(start_unix_nanos, elapsed)
-            .with_http_status(status)
-            .with_status(if status >= 500 {
-                SpanStatus::Error
-            } else {
-                SpanStatus::Unset
-            })
-            .with_attribute("service.version", env!("CARGO_PKG_VERSION"))
-            .with_attribute("http.request.method", method);
-        if let Some(parent) = parent {
-            span = span.with_parent(parent.parent_id);
-        }
-        state.request_spans.record(span);
+        return Ok(request.into_response(error.error_response()));
     }
-
-    let mut response = outcome?;
-    if state.telemetry_enabled()
-        && let Ok(value) = HeaderValue::from_bytes(&context.trace_id.to_hex_bytes())
-    {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(TRACE_ID_HEADER), value);
-    }
-    Ok(response)
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }

@@ -22,19 +22,41 @@ use crate::state::AppState;
 /// The service name of the demo shop's spans.
 pub const SHOP_SERVICE: &str = "shop";
 
-/// The monitored demo-shop routes: (method, path).
-pub const SHOP_ROUTES: [(&str, &str); 4] = [
-    ("GET", "/health"),
-    ("GET", "/inventory"),
-    ("POST", "/payment"),
-    ("POST", "/checkout"),
+/// A monitored demo-shop route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShopRoute {
+    /// The HTTP method the route serves.
+    pub method: &'static str,
+    /// The route's path, also the operation of its spans.
+    pub path: &'static str,
+    /// Whether the handler calls other endpoints and so reads the request's [`RequestSpan`]
+    /// to propagate the trace.
+    pub calls_dependencies: bool,
+}
+
+impl ShopRoute {
+    const fn new(method: &'static str, path: &'static str, calls_dependencies: bool) -> Self {
+        Self {
+            method,
+            path,
+            calls_dependencies,
+        }
+    }
+}
+
+/// The monitored demo-shop routes.
+pub const SHOP_ROUTES: [ShopRoute; 4] = [
+    ShopRoute::new("GET", "/health", false),
+    ShopRoute::new("GET", "/inventory", false),
+    ShopRoute::new("POST", "/payment", false),
+    ShopRoute::new("POST", "/checkout", true),
 ];
 
 /// The shop's paths, the endpoints chaos rules may name.
 pub fn shop_paths() -> Vec<String> {
     SHOP_ROUTES
         .iter()
-        .map(|(_, path)| (*path).to_owned())
+        .map(|route| route.path.to_owned())
         .collect()
 }
 

@@ -274,34 +274,59 @@ impl LiveWindows {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records one span; false when it is dropped.
-    fn record_one(&self, state: &mut State, span: &Span) -> bool {
-        if span.start_unix_nanos < state.evicted_before_unix_nanos {
-            return false;
+    /// Records `spans`; returns how many were kept. Spans usually come in runs of one
+    /// endpoint: its series is looked up once per run.
+    fn record_spans(&self, state: &mut State, spans: &[Span]) -> usize {
+        let mut kept = 0;
+        let mut rest = spans;
+        while let Some(first) = rest.first() {
+            let run_len = rest
+                .iter()
+                .position(|span| !first.same_endpoint(span))
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(run_len);
+            rest = tail;
+            // Spans older than what was evicted are dropped, and never open an endpoint.
+            let evicted_before = state.evicted_before_unix_nanos;
+            let recent = run
+                .iter()
+                .filter(|span| span.start_unix_nanos >= evicted_before)
+                .count();
+            if recent == 0 {
+                continue;
+            }
+
+            let full = state.endpoints >= self.max_endpoints;
+            let operations = match state.services.get_mut(&*first.service) {
+                Some(operations) => operations,
+                None if full => {
+                    state.untracked_spans += recent as u64;
+                    continue;
+                }
+                None => state.services.entry(first.service.to_string()).or_default(),
+            };
+            let series = match operations.get_mut(&*first.operation) {
+                Some(series) => series,
+                None if full => {
+                    state.untracked_spans += recent as u64;
+                    continue;
+                }
+                None => {
+                    state.endpoints += 1;
+                    operations.entry(first.operation.to_string()).or_default()
+                }
+            };
+            for span in run {
+                if span.start_unix_nanos < evicted_before {
+                    continue;
+                }
+                let key = span.start_unix_nanos / self.bucket_width_nanos;
+                if series.record(key, span.duration_nanos, span.is_error(), self.max_buckets) {
+                    kept += 1;
+                }
+            }
         }
-        let key = span.start_unix_nanos / self.bucket_width_nanos;
-        let is_error = span.is_error();
-        let full = state.endpoints >= self.max_endpoints;
-        let operations = match state.services.get_mut(&*span.service) {
-            Some(operations) => operations,
-            None if full => {
-                state.untracked_spans += 1;
-                return false;
-            }
-            None => state.services.entry(span.service.to_string()).or_default(),
-        };
-        let series = match operations.get_mut(&*span.operation) {
-            Some(series) => series,
-            None if full => {
-                state.untracked_spans += 1;
-                return false;
-            }
-            None => {
-                state.endpoints += 1;
-                operations.entry(span.operation.to_string()).or_default()
-            }
-        };
-        series.record(key, span.duration_nanos, is_error, self.max_buckets)
+        kept
     }
 }
 
@@ -527,7 +552,7 @@ impl Collector for LiveWindows {
     /// evicted.
     fn record(&self, span: Span) -> RecordOutcome {
         let mut state = self.lock();
-        if self.record_one(&mut state, &span) {
+        if self.record_spans(&mut state, std::slice::from_ref(&span)) == 1 {
             RecordOutcome::accepted(1)
         } else {
             RecordOutcome::dropped(1)
@@ -542,12 +567,7 @@ impl Collector for LiveWindows {
     /// Only reads the spans: counters and histograms, no copy.
     fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
         let total = spans.len();
-        let mut state = self.lock();
-        let accepted = spans
-            .iter()
-            .map(|span| self.record_one(&mut state, span))
-            .filter(|&kept| kept)
-            .count();
+        let accepted = self.record_spans(&mut self.lock(), spans);
         RecordOutcome {
             accepted,
             dropped: total - accepted,

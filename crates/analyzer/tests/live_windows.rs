@@ -299,3 +299,48 @@ fn endpoints_beyond_the_limit_are_dropped_and_counted_until_eviction_frees_a_pla
     assert_eq!(live.endpoints(), vec![other_service, endpoint(3)]);
     assert_eq!(live.untracked_spans(), 2);
 }
+
+#[test]
+fn a_batch_records_the_same_as_its_spans_one_by_one() {
+    let endpoint = |n: u32| EndpointKey::new("svc", format!("/op-{n}"));
+    let at = |n: u32, seconds: u64, status: u16| {
+        request(&endpoint(n), T0 + seconds * SECOND, 10 + seconds, status)
+    };
+    // Runs of one endpoint broken by others; a third endpoint beyond the limit of two; spans
+    // older than what was evicted, on a tracked endpoint and on one that was never seen.
+    let spans = vec![
+        at(1, 5, 200),
+        at(1, 6, 500),
+        at(1, 0, 200),
+        at(2, 5, 200),
+        at(3, 0, 200),
+        at(3, 6, 200),
+        at(3, 7, 200),
+        at(1, 7, 200),
+        at(2, 0, 200),
+        at(2, 8, 503),
+    ];
+    let batched = LiveWindows::new(SECOND, 60 * SECOND).with_max_endpoints(2);
+    let single = LiveWindows::new(SECOND, 60 * SECOND).with_max_endpoints(2);
+    batched.evict_before(T0 + 2 * SECOND);
+    single.evict_before(T0 + 2 * SECOND);
+
+    let outcome = batched.record_batch(spans.clone());
+    let (mut accepted, mut dropped) = (0, 0);
+    for span in spans {
+        let one = single.record(span);
+        accepted += one.accepted;
+        dropped += one.dropped;
+    }
+
+    assert_eq!((outcome.accepted, outcome.dropped), (accepted, dropped));
+    assert_eq!((accepted, dropped), (5, 5));
+    assert_eq!(batched.untracked_spans(), single.untracked_spans());
+    assert_eq!(batched.untracked_spans(), 2);
+    assert_eq!(batched.endpoints(), vec![endpoint(1), endpoint(2)]);
+    let window = TimeWindow::new(T0, T0 + 10 * SECOND);
+    assert_eq!(
+        batched.window_stats(window, 5000.0),
+        single.window_stats(window, 5000.0)
+    );
+}

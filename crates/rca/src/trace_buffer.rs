@@ -1,6 +1,7 @@
 //! The bounded buffer of recent traces that RCA samples from.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
@@ -119,9 +120,14 @@ struct State {
     segment_spans: usize,
     /// Segments held at most.
     max_segments: usize,
-    /// service -> operation -> recent traces, oldest at the front. Nested so that recording
-    /// looks endpoints up by `&str` without allocating a key.
-    rings: HashMap<String, HashMap<String, VecDeque<RingEntry>>>,
+    /// Each endpoint's recent traces, oldest at the front.
+    rings: Vec<VecDeque<RingEntry>>,
+    /// service -> operation -> position in `rings`. Nested so that recording looks endpoints
+    /// up by `&str` without allocating a key.
+    ring_index: HashMap<String, HashMap<String, usize>>,
+    /// The ring of the last span inserted: spans come in runs of one endpoint, and a span of
+    /// the same endpoint as the newest segment's last span skips the look-up.
+    last_ring: usize,
     /// Which segments may hold spans of a trace, so that a look-up probes those rather than
     /// all of them: slot `hash(trace id) % len` has bit `sequence % SEGMENTS` set for every
     /// segment `sequence` with a span of a trace hashing there. A segment's bit is cleared
@@ -148,13 +154,14 @@ struct Segment {
 impl Segment {
     fn push(&mut self, span: Span) {
         let index = self.spans.len() as u32;
-        match self.traces.get_mut(&span.trace_id) {
-            Some((_, last)) => {
+        match self.traces.entry(span.trace_id) {
+            Entry::Occupied(mut trace) => {
+                let (_, last) = trace.get_mut();
                 self.next[*last as usize] = index;
                 *last = index;
             }
-            None => {
-                self.traces.insert(span.trace_id, (index, index));
+            Entry::Vacant(trace) => {
+                trace.insert((index, index));
             }
         }
         self.next.push(NO_SPAN);
@@ -215,7 +222,9 @@ impl TraceBuffer {
                 segments: VecDeque::new(),
                 segment_spans,
                 max_segments: max_spans / segment_spans,
-                rings: HashMap::default(),
+                rings: Vec::new(),
+                ring_index: HashMap::default(),
+                last_ring: 0,
                 presence: vec![0; presence_slots],
                 hasher: RandomState::default(),
                 spans: 0,
@@ -247,9 +256,10 @@ impl TraceBuffer {
         }
         let state = self.lock();
         let Some(ring) = state
-            .rings
+            .ring_index
             .get(&endpoint.service)
             .and_then(|operations| operations.get(&endpoint.operation))
+            .map(|&ring| &state.rings[ring])
         else {
             return Vec::new();
         };
@@ -325,7 +335,7 @@ impl TraceBuffer {
         TraceBufferStats {
             spans: state.spans,
             traces: traces.len(),
-            endpoints: state.rings.values().map(HashMap::len).sum(),
+            endpoints: state.rings.len(),
             evicted_traces: state.evicted_traces,
             evicted_spans: state.evicted_spans,
         }
@@ -393,8 +403,13 @@ impl State {
         let slot = self.presence_slot(&span.trace_id);
         let segment = self.segments.back_mut().expect("a segment was just opened");
         self.presence[slot] |= segment_bit(segment.sequence);
+        let ring = match segment.spans.last() {
+            Some(last) if last.same_endpoint(&span) => self.last_ring,
+            _ => ring_of(&mut self.ring_index, &mut self.rings, &span),
+        };
+        self.last_ring = ring;
         index(
-            &mut self.rings,
+            &mut self.rings[ring],
             &span,
             segment.sequence,
             traces_per_endpoint,
@@ -439,14 +454,26 @@ impl State {
     fn prune_rings(&mut self) {
         let Some(oldest) = self.segments.front().map(|segment| segment.sequence) else {
             self.rings.clear();
+            self.ring_index.clear();
             return;
         };
-        self.rings.retain(|_, operations| {
-            operations.retain(|_, ring| {
-                while ring.front().is_some_and(|entry| entry.sequence < oldest) {
-                    ring.pop_front();
+        // Rings left empty are dropped and the others move up to fill their places.
+        let mut rings = std::mem::take(&mut self.rings);
+        for ring in &mut rings {
+            while ring.front().is_some_and(|entry| entry.sequence < oldest) {
+                ring.pop_front();
+            }
+        }
+        let kept = &mut self.rings;
+        self.ring_index.retain(|_, operations| {
+            operations.retain(|_, position| {
+                let ring = std::mem::take(&mut rings[*position]);
+                if ring.is_empty() {
+                    return false;
                 }
-                !ring.is_empty()
+                *position = kept.len();
+                kept.push(ring);
+                true
             });
             !operations.is_empty()
         });
@@ -459,21 +486,28 @@ fn segment_bit(sequence: u64) -> u16 {
     1 << (sequence % SEGMENTS as u64)
 }
 
-/// Records that `span`'s trace touched its endpoint in segment `sequence`.
-fn index(
-    rings: &mut HashMap<String, HashMap<String, VecDeque<RingEntry>>>,
+/// The position of `span`'s endpoint's ring, added if it has none.
+fn ring_of(
+    ring_index: &mut HashMap<String, HashMap<String, usize>>,
+    rings: &mut Vec<VecDeque<RingEntry>>,
     span: &Span,
-    sequence: u64,
-    traces_per_endpoint: usize,
-) {
-    let operations = match rings.get_mut(&*span.service) {
+) -> usize {
+    let operations = match ring_index.get_mut(&*span.service) {
         Some(operations) => operations,
-        None => rings.entry(span.service.to_string()).or_default(),
+        None => ring_index.entry(span.service.to_string()).or_default(),
     };
-    let ring = match operations.get_mut(&*span.operation) {
-        Some(ring) => ring,
-        None => operations.entry(span.operation.to_string()).or_default(),
-    };
+    match operations.get(&*span.operation) {
+        Some(&ring) => ring,
+        None => {
+            rings.push(VecDeque::new());
+            operations.insert(span.operation.to_string(), rings.len() - 1);
+            rings.len() - 1
+        }
+    }
+}
+
+/// Records that `span`'s trace touched the endpoint of `ring` in segment `sequence`.
+fn index(ring: &mut VecDeque<RingEntry>, span: &Span, sequence: u64, traces_per_endpoint: usize) {
     if let Some(back) = ring
         .back_mut()
         .filter(|back| back.trace_id == span.trace_id)
@@ -770,6 +804,44 @@ mod tests {
         }
         let sampled = buffer.sample_traces(&key("/payment"), TimeWindow::new(0, 100_000), 100);
         assert_eq!(sampled.len(), 4, "only the ring's four most recent traces");
+    }
+
+    #[test]
+    fn runs_of_one_endpoint_index_the_right_rings_across_evictions() {
+        // 4 segments of 4 spans; runs of one endpoint cross segment boundaries, and evictions
+        // drop rings and renumber the others while later runs are recorded.
+        let buffer = TraceBuffer::new(16);
+        let operations = ["/a", "/b", "/c", "/a", "/d", "/b", "/b", "/a"];
+        let mut expected: Vec<(&str, TraceId)> = Vec::new();
+        let mut start = 0;
+        for (run, operation) in operations.iter().enumerate() {
+            let batch: Vec<Span> = (0..run % 3 + 2)
+                .map(|_| {
+                    start += 1;
+                    let trace_id = TraceId::random();
+                    expected.push((operation, trace_id));
+                    span(trace_id, operation, start)
+                })
+                .collect();
+            let _ = buffer.record_batch(batch);
+        }
+        let held = &expected[expected.len() - buffer.stats().spans..];
+        for operation in ["/a", "/b", "/c", "/d"] {
+            let mut sampled: Vec<TraceId> = buffer
+                .sample_traces(&key(operation), TimeWindow::new(0, 1_000), 100)
+                .iter()
+                .map(|trace| trace[0].trace_id)
+                .collect();
+            sampled.reverse();
+            let wanted: Vec<TraceId> = held
+                .iter()
+                .filter(|(held, _)| *held == operation)
+                .map(|&(_, trace_id)| trace_id)
+                .collect();
+            assert_eq!(sampled, wanted, "{operation}");
+        }
+        let endpoints: HashSet<&str> = held.iter().map(|&(operation, _)| operation).collect();
+        assert_eq!(buffer.stats().endpoints, endpoints.len());
     }
 
     #[test]

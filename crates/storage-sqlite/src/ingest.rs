@@ -87,8 +87,14 @@ impl Ingest {
             // The last transaction filled its block exactly: this one starts a new block.
             self.filter = (chunk_id >> BLOCK_SHIFT, TraceFilter::default());
         }
+        // The previous span and its endpoint id: spans come in runs of one endpoint.
+        let mut previous: Option<(&Span, i64)> = None;
         for span in spans {
-            let endpoint_id = endpoint_id(&tx, &mut self.endpoints, span)?;
+            let endpoint_id = match previous {
+                Some((previous, id)) if previous.same_endpoint(span) => id,
+                _ => endpoint_id(&tx, &mut self.endpoints, span)?,
+            };
+            previous = Some((span, endpoint_id));
             let id = self.next_id;
             self.next_id += 1;
             if chunk_id >> BLOCK_SHIFT != id >> BLOCK_SHIFT {

@@ -68,7 +68,12 @@ impl MinuteRollup {
 /// Rollup increments gathered while a transaction's spans are inserted.
 #[derive(Debug, Default)]
 pub(crate) struct PendingRollups {
-    deltas: HashMap<(i64, i64), Delta>,
+    /// Increments per (endpoint id, minute), in the order they first appeared.
+    deltas: Vec<((i64, i64), Delta)>,
+    /// Where each (endpoint id, minute) is in `deltas`.
+    index: HashMap<(i64, i64), usize>,
+    /// The slot the last span went to, tried first: spans come in runs of one endpoint.
+    last: usize,
 }
 
 #[derive(Debug, Default)]
@@ -82,8 +87,20 @@ struct Delta {
 
 impl PendingRollups {
     pub(crate) fn add(&mut self, endpoint_id: i64, start_nanos: u64, duration: u64, error: bool) {
-        let minute = to_sql_int(start_nanos / MINUTE_NANOS);
-        let delta = self.deltas.entry((endpoint_id, minute)).or_default();
+        let key = (endpoint_id, to_sql_int(start_nanos / MINUTE_NANOS));
+        let slot = match self.deltas.get(self.last) {
+            Some((last, _)) if *last == key => self.last,
+            _ => {
+                let next = self.deltas.len();
+                let slot = *self.index.entry(key).or_insert(next);
+                if slot == next {
+                    self.deltas.push((key, Delta::default()));
+                }
+                self.last = slot;
+                slot
+            }
+        };
+        let delta = &mut self.deltas[slot].1;
         delta.count += 1;
         delta.errors += u64::from(error);
         delta.sum = delta.sum.saturating_add(duration);
@@ -93,6 +110,7 @@ impl PendingRollups {
 
     pub(crate) fn clear(&mut self) {
         self.deltas.clear();
+        self.index.clear();
     }
 
     /// Merges the increments into the stored rows and forgets them.
@@ -110,7 +128,8 @@ impl PendingRollups {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .sql()?;
-        for ((endpoint_id, minute), mut delta) in self.deltas.drain() {
+        self.index.clear();
+        for ((endpoint_id, minute), mut delta) in self.deltas.drain(..) {
             let stored = select
                 .query_row(params![endpoint_id, minute], |row| {
                     Ok((

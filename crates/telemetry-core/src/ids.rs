@@ -3,7 +3,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::IdError;
@@ -26,8 +26,23 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     thread_local! {
         static IDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
     }
-    IDS.with(|generator| generator.borrow_mut().random())
+    let mut bytes = [0; N];
+    // Filled from whole 64-bit draws, not one draw per byte.
+    IDS.with(|generator| generator.borrow_mut().fill_bytes(&mut bytes));
+    bytes
 }
+
+/// The two lowercase hex digits of every byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [HEX[byte >> 4], HEX[byte & 0x0f]];
+        byte += 1;
+    }
+    pairs
+};
 
 macro_rules! hex_id {
     ($name:ident, $len:expr, $what:expr) => {
@@ -101,11 +116,9 @@ macro_rules! hex_id {
             /// Lowercase hex digits, encoded on the stack (ids are formatted on the request
             /// path, into `traceparent` and `x-trace-id` headers).
             pub fn to_hex_bytes(&self) -> [u8; $len * 2] {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 let mut text = [0u8; $len * 2];
                 for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
-                    pair[0] = HEX[usize::from(byte >> 4)];
-                    pair[1] = HEX[usize::from(byte & 0x0f)];
+                    pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
                 }
                 text
             }

@@ -147,6 +147,7 @@ impl SpanText {
     }
 
     /// The text.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Static(text) => text,
@@ -165,18 +166,21 @@ impl Default for SpanText {
 impl Deref for SpanText {
     type Target = str;
 
+    #[inline]
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl AsRef<str> for SpanText {
+    #[inline]
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl Borrow<str> for SpanText {
+    #[inline]
     fn borrow(&self) -> &str {
         self.as_str()
     }
@@ -220,8 +224,11 @@ impl From<SpanText> for String {
 }
 
 impl PartialEq for SpanText {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        let (text, other) = (self.as_str(), other.as_str());
+        // Clones share their text, so the common case is answered without reading it.
+        std::ptr::eq(text, other) || text == other
     }
 }
 
@@ -234,6 +241,7 @@ impl PartialOrd for SpanText {
 }
 
 impl Ord for SpanText {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.as_str().cmp(other.as_str())
     }
@@ -241,6 +249,7 @@ impl Ord for SpanText {
 
 impl Hash for SpanText {
     /// Hashes as the `str` does, so that look-ups through [`Borrow<str>`] find it.
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
     }
@@ -369,18 +378,21 @@ impl Span {
     }
 
     /// Sets the parent span.
+    #[inline]
     pub fn with_parent(mut self, parent: SpanId) -> Self {
         self.parent_span_id = Some(parent);
         self
     }
 
     /// Sets the kind.
+    #[inline]
     pub fn with_kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
     }
 
     /// Sets start (Unix nanoseconds) and duration (nanoseconds).
+    #[inline]
     pub fn with_timing(mut self, start_unix_nanos: u64, duration_nanos: u64) -> Self {
         self.start_unix_nanos = start_unix_nanos;
         self.duration_nanos = duration_nanos;
@@ -388,12 +400,14 @@ impl Span {
     }
 
     /// Sets the HTTP status code.
+    #[inline]
     pub fn with_http_status(mut self, code: u16) -> Self {
         self.http_status = Some(code);
         self
     }
 
     /// Sets the reported status.
+    #[inline]
     pub fn with_status(mut self, status: SpanStatus) -> Self {
         self.status = status;
         self
@@ -406,8 +420,17 @@ impl Span {
     }
 
     /// True when the span failed: status `Error`, or an HTTP status of 500 or more.
+    #[inline]
     pub fn is_error(&self) -> bool {
         self.status == SpanStatus::Error || self.http_status.is_some_and(|code| code >= 500)
+    }
+
+    /// True when `other` belongs to the same endpoint (service and operation). Spans of a
+    /// batch usually come in runs of one endpoint; recorders compare with the previous span
+    /// before looking an endpoint up.
+    #[inline]
+    pub fn same_endpoint(&self, other: &Span) -> bool {
+        self.operation == other.operation && self.service == other.service
     }
 
     /// The endpoint this span's baseline belongs to.
