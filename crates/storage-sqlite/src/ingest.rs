@@ -51,9 +51,9 @@ impl Ingest {
         })
     }
 
-    /// Commits `spans` in one transaction, or none of them.
-    pub(crate) fn write(&mut self, spans: &[Span]) -> Result<(), StoreError> {
-        let result = self.try_write(spans);
+    /// Commits the spans of `parts`, in order, in one transaction, or none of them.
+    pub(crate) fn write(&mut self, parts: &[&[Span]]) -> Result<(), StoreError> {
+        let result = self.try_write(parts);
         if result.is_err() {
             // The transaction rolled back: forget ids and endpoints it may have handed out.
             self.endpoints.clear();
@@ -71,7 +71,7 @@ impl Ingest {
         result
     }
 
-    fn try_write(&mut self, spans: &[Span]) -> Result<(), StoreError> {
+    fn try_write(&mut self, parts: &[&[Span]]) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -89,7 +89,7 @@ impl Ingest {
         }
         // The previous span and its endpoint id: spans come in runs of one endpoint.
         let mut previous: Option<(&Span, i64)> = None;
-        for span in spans {
+        for span in parts.iter().flat_map(|part| part.iter()) {
             let endpoint_id = match previous {
                 Some((previous, id)) if previous.same_endpoint(span) => id,
                 _ => endpoint_id(&tx, &mut self.endpoints, span)?,

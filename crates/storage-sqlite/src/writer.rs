@@ -27,7 +27,8 @@ pub struct WriterStats {
 
 /// The store's [`Collector`]: spans recorded here are committed by one background thread.
 ///
-/// Recording never blocks: it appends the batch to a pending list under a short mutex. The
+/// Recording never blocks: it appends the batch to a pending list under a short mutex (the
+/// batch itself, not a copy of its spans: the writer thread reads and frees it). The
 /// queue's bound is counted in spans (accepted but not yet committed), and a batch that does
 /// not fit is cut: the prefix that fits is accepted, the rest dropped and counted. The thread
 /// commits a transaction when `batch_max_rows` spans are waiting or the oldest has waited
@@ -62,12 +63,13 @@ struct Queue {
 
 #[derive(Debug, Default)]
 struct Pending {
-    spans: Vec<Span>,
-    /// The emptied vector of the last transaction, handed back by the writer thread so that
-    /// the next batch fills memory that is already allocated (growing a fresh vector to a few
-    /// thousand spans, page faults included, cost recorders several percent of their time).
-    spare: Vec<Span>,
-    /// When the oldest of `spans` was accepted.
+    /// The batches recorded, in order.
+    batches: Vec<Vec<Span>>,
+    /// Spans in `batches`.
+    rows: usize,
+    /// The emptied list of the last transaction, handed back by the writer thread for reuse.
+    spare: Vec<Vec<Span>>,
+    /// When the oldest of `batches` was accepted.
     oldest: Option<Instant>,
     /// Flush requests: answered once everything accepted before them is committed.
     flushes: Vec<SyncSender<Option<String>>>,
@@ -220,17 +222,12 @@ impl Collector for SpanWriter {
             return self.count_dropped(offered);
         }
         spans.truncate(accepted);
-        if pending.spans.is_empty() {
+        if pending.batches.is_empty() {
             pending.oldest = Some(Instant::now());
-            if pending.spans.capacity() < spans.len() {
-                pending.spans = spans;
-            } else {
-                pending.spans.append(&mut spans);
-            }
-        } else {
-            pending.spans.append(&mut spans);
         }
-        let full = pending.spans.len() >= self.queue.max_rows;
+        pending.rows += spans.len();
+        pending.batches.push(spans);
+        let full = pending.rows >= self.queue.max_rows;
         self.queue.wake(pending, full);
         let dropped = offered - accepted;
         if dropped > 0 {
@@ -287,7 +284,7 @@ struct Worker {
 
 /// What the writer takes from the queue in one go.
 struct Work {
-    spans: Vec<Span>,
+    batches: Vec<Vec<Span>>,
     flushes: Vec<SyncSender<Option<String>>>,
     closed: bool,
 }
@@ -298,19 +295,14 @@ impl Worker {
     fn run(mut self) -> Option<String> {
         loop {
             let work = self.next_work();
-            for chunk in work.spans.chunks(self.batching.max_rows.max(1)) {
-                self.commit(chunk);
+            for transaction in transactions(&work.batches, self.batching.max_rows.max(1)) {
+                self.commit(&transaction);
             }
-            // The spans are freed here, off the recorders' threads; the vector goes back for
-            // reuse unless it is oversized (a burst), so an idle writer holds little.
-            let mut emptied = work.spans;
+            // The spans are freed here, off the recorders' threads; the list goes back for
+            // reuse.
+            let mut emptied = work.batches;
             emptied.clear();
-            if emptied.capacity() <= self.batching.max_rows.max(1) * 2 {
-                let mut pending = self.queue.lock();
-                if pending.spare.capacity() < emptied.capacity() {
-                    pending.spare = emptied;
-                }
-            }
+            self.queue.lock().spare = emptied;
             for reply in work.flushes {
                 let _ = reply.send(self.failure.take());
             }
@@ -331,14 +323,15 @@ impl Worker {
             let now = Instant::now();
             let ready = pending.closed
                 || !pending.flushes.is_empty()
-                || pending.spans.len() >= self.queue.max_rows
+                || pending.rows >= self.queue.max_rows
                 || due.is_some_and(|due| now >= due);
             if ready {
                 pending.waiting = Waiting::No;
                 pending.oldest = None;
                 let spare = std::mem::take(&mut pending.spare);
+                pending.rows = 0;
                 return Work {
-                    spans: std::mem::replace(&mut pending.spans, spare),
+                    batches: std::mem::replace(&mut pending.batches, spare),
                     flushes: std::mem::take(&mut pending.flushes),
                     closed: pending.closed,
                 };
@@ -364,9 +357,9 @@ impl Worker {
         }
     }
 
-    fn commit(&mut self, spans: &[Span]) {
-        let rows = spans.len();
-        match self.ingest.write(spans) {
+    fn commit(&mut self, parts: &[&[Span]]) {
+        let rows = parts.iter().map(|part| part.len()).sum();
+        match self.ingest.write(parts) {
             Ok(()) => {
                 self.counters
                     .written
@@ -381,5 +374,70 @@ impl Worker {
             }
         }
         self.counters.queued.fetch_sub(rows, Ordering::AcqRel);
+    }
+}
+
+/// `batches` cut into transactions of `max_rows` spans (the last one may have fewer): each is
+/// the slices of the batches it takes, in order.
+fn transactions(batches: &[Vec<Span>], max_rows: usize) -> Vec<Vec<&[Span]>> {
+    let mut transactions = Vec::new();
+    let mut current: Vec<&[Span]> = Vec::new();
+    let mut room = max_rows;
+    for batch in batches {
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            let (part, tail) = rest.split_at(room.min(rest.len()));
+            current.push(part);
+            room -= part.len();
+            rest = tail;
+            if room == 0 {
+                transactions.push(std::mem::take(&mut current));
+                room = max_rows;
+            }
+        }
+    }
+    if !current.is_empty() {
+        transactions.push(current);
+    }
+    transactions
+}
+
+#[cfg(test)]
+mod tests {
+    use aiops_telemetry_core::{SpanId, TraceId};
+
+    use super::*;
+
+    fn batch(first: u64, len: u64) -> Vec<Span> {
+        (first..first + len)
+            .map(|start| {
+                Span::new(TraceId::random(), SpanId::random(), "svc", "op").with_timing(start, 1)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_are_cut_into_transactions_of_at_most_max_rows_in_order() {
+        let batches = vec![batch(0, 3), batch(3, 0), batch(3, 7), batch(10, 1)];
+        for max_rows in 1..13 {
+            let transactions = transactions(&batches, max_rows);
+            let sizes: Vec<usize> = transactions
+                .iter()
+                .map(|parts| parts.iter().map(|part| part.len()).sum())
+                .collect();
+            let (last, full) = sizes.split_last().expect("some transactions");
+            assert!(
+                full.iter().all(|&size| size == max_rows),
+                "{max_rows}: {sizes:?}"
+            );
+            assert!((1..=max_rows).contains(last), "{max_rows}: {sizes:?}");
+            let starts: Vec<u64> = transactions
+                .iter()
+                .flatten()
+                .flat_map(|part| part.iter().map(|span| span.start_unix_nanos))
+                .collect();
+            assert_eq!(starts, (0..11).collect::<Vec<_>>(), "{max_rows}");
+        }
+        assert!(transactions(&[], 5).is_empty());
     }
 }
