@@ -9,7 +9,8 @@ use foldhash::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use aiops_telemetry_core::{
-    Collector, CollectorError, EndpointKey, RecordOutcome, Span, TimeWindow, TraceId,
+    Collector, CollectorError, EndpointKey, RecordOutcome, Span, SpanId, SpanKind, SpanStatus,
+    SpanText, TimeWindow, TraceId,
 };
 
 /// How many recent trace ids [`TraceBuffer`] remembers per endpoint, unless told otherwise.
@@ -33,9 +34,9 @@ const NO_SPAN: u32 = u32::MAX;
 /// Root cause analysis needs whole traces of the requests that touched an anomalous endpoint.
 /// Looking those up in a database would need an index on the random trace id, which makes
 /// every insert several times slower; recent traces are all RCA needs, so they live here.
-/// Spans are kept without their attributes, which RCA never reads (a store keeps them): the
-/// copy then allocates nothing, since span text is static or shared
-/// ([`SpanText`](aiops_telemetry_core::SpanText)).
+/// Spans are kept as 64-byte records without their attributes, which RCA never reads (a store
+/// keeps them), and with their endpoint as a number: recording copies no text and allocates
+/// nothing, and a buffered span takes less than half the memory of a [`Span`].
 ///
 /// # Bounds
 ///
@@ -56,8 +57,8 @@ const NO_SPAN: u32 = u32::MAX;
 /// A table of which segments hold spans of which traces (2 bytes per two spans, at most
 /// 128 KiB) lets a trace look-up probe only the segments that may hold it, usually one.
 ///
-/// Memory is therefore about `max_spans` spans (plus 5 bytes each) and one index entry per
-/// trace and segment, plus `traces_per_endpoint` trace ids (32 bytes each) per endpoint with
+/// Memory is therefore about 100 bytes per span of `max_spans` (the record, its link to the
+/// next span of its trace and an index entry per trace and segment), plus `traces_per_endpoint` trace ids (32 bytes each) per endpoint with
 /// buffered spans.
 ///
 /// # Concurrency
@@ -120,14 +121,18 @@ struct State {
     segment_spans: usize,
     /// Segments held at most.
     max_segments: usize,
-    /// Each endpoint's recent traces, oldest at the front.
-    rings: Vec<VecDeque<RingEntry>>,
-    /// service -> operation -> position in `rings`. Nested so that recording looks endpoints
-    /// up by `&str` without allocating a key.
-    ring_index: HashMap<String, HashMap<String, usize>>,
-    /// The ring of the last span inserted: spans come in runs of one endpoint, and a span of
-    /// the same endpoint as the newest segment's last span skips the look-up.
-    last_ring: usize,
+    /// The endpoints of buffered spans, each with its recent traces; buffered spans refer to
+    /// them by position. A slot is freed (and later reused) only once its ring is empty, and a
+    /// ring is not empty while a span of its endpoint is buffered.
+    endpoints: Vec<Option<Endpoint>>,
+    /// Free slots of `endpoints`.
+    free_endpoints: Vec<u32>,
+    /// service -> operation -> position in `endpoints`. Nested so that recording looks
+    /// endpoints up by `&str` without allocating a key.
+    endpoint_index: HashMap<String, HashMap<String, u32>>,
+    /// The endpoint of the last span inserted: spans come in runs of one endpoint, and a span
+    /// of the same endpoint skips the look-up.
+    last_endpoint: Option<(SpanText, SpanText, u32)>,
     /// Which segments may hold spans of a trace, so that a look-up probes those rather than
     /// all of them: slot `hash(trace id) % len` has bit `sequence % SEGMENTS` set for every
     /// segment `sequence` with a span of a trace hashing there. A segment's bit is cleared
@@ -140,11 +145,54 @@ struct State {
     evicted_spans: u64,
 }
 
+/// An endpoint with buffered spans.
+#[derive(Debug)]
+struct Endpoint {
+    service: SpanText,
+    operation: SpanText,
+    /// Its recent traces, oldest at the front, in segment order.
+    ring: VecDeque<RingEntry>,
+}
+
+/// A span as the buffer holds it: what RCA reads, its endpoint as a position in
+/// `State::endpoints`.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_span_id: Option<SpanId>,
+    start_unix_nanos: u64,
+    duration_nanos: u64,
+    endpoint: u32,
+    http_status: Option<u16>,
+    kind: SpanKind,
+    status: SpanStatus,
+}
+
+impl Held {
+    /// The span again, without attributes, named after `endpoint`.
+    fn to_span(self, endpoint: &Endpoint) -> Span {
+        Span {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_span_id: self.parent_span_id,
+            service: endpoint.service.clone(),
+            operation: endpoint.operation.clone(),
+            kind: self.kind,
+            start_unix_nanos: self.start_unix_nanos,
+            duration_nanos: self.duration_nanos,
+            http_status: self.http_status,
+            status: self.status,
+            attributes: Vec::new(),
+        }
+    }
+}
+
 /// A run of consecutive arrivals.
 #[derive(Debug, Default)]
 struct Segment {
     sequence: u64,
-    spans: Vec<Span>,
+    spans: Vec<Held>,
     /// For each span, the next span of the same trace in this segment ([`NO_SPAN`] if none).
     next: Vec<u32>,
     /// Trace id -> its first and last span in this segment.
@@ -152,7 +200,7 @@ struct Segment {
 }
 
 impl Segment {
-    fn push(&mut self, span: Span) {
+    fn push(&mut self, span: Held) {
         let index = self.spans.len() as u32;
         match self.traces.entry(span.trace_id) {
             Entry::Occupied(mut trace) => {
@@ -169,7 +217,7 @@ impl Segment {
     }
 
     /// This segment's spans of `trace_id`, in arrival order.
-    fn trace_spans(&self, trace_id: &TraceId) -> impl Iterator<Item = &Span> {
+    fn trace_spans(&self, trace_id: &TraceId) -> impl Iterator<Item = &Held> {
         let mut index = self
             .traces
             .get(trace_id)
@@ -222,9 +270,10 @@ impl TraceBuffer {
                 segments: VecDeque::new(),
                 segment_spans,
                 max_segments: max_spans / segment_spans,
-                rings: Vec::new(),
-                ring_index: HashMap::default(),
-                last_ring: 0,
+                endpoints: Vec::new(),
+                free_endpoints: Vec::new(),
+                endpoint_index: HashMap::default(),
+                last_endpoint: None,
                 presence: vec![0; presence_slots],
                 hasher: RandomState::default(),
                 spans: 0,
@@ -255,11 +304,14 @@ impl TraceBuffer {
             return Vec::new();
         }
         let state = self.lock();
-        let Some(ring) = state
-            .ring_index
+        let Some((position, ring)) = state
+            .endpoint_index
             .get(&endpoint.service)
             .and_then(|operations| operations.get(&endpoint.operation))
-            .map(|&ring| &state.rings[ring])
+            .and_then(|&position| {
+                let ring = &state.endpoints[position as usize].as_ref()?.ring;
+                Some((position, ring))
+            })
         else {
             return Vec::new();
         };
@@ -277,14 +329,11 @@ impl TraceBuffer {
             }
             // The entry's start may be that of a span evicted with an older segment while a
             // later span of the trace is still held: check what is held.
-            let touches = |span: &Span| {
-                *span.service == endpoint.service
-                    && *span.operation == endpoint.operation
-                    && window.contains(span.start_unix_nanos)
+            let touches = |span: &Held| {
+                span.endpoint == position && window.contains(span.start_unix_nanos)
             };
-            if let Some(trace) = state
-                .trace(&entry.trace_id)
-                .filter(|trace| trace.iter().any(touches))
+            if state.held(&entry.trace_id).any(touches)
+                && let Some(trace) = state.trace(&entry.trace_id)
             {
                 sampled.push(trace);
             }
@@ -335,7 +384,7 @@ impl TraceBuffer {
         TraceBufferStats {
             spans: state.spans,
             traces: traces.len(),
-            endpoints: state.rings.len(),
+            endpoints: state.endpoints.iter().flatten().count(),
             evicted_traces: state.evicted_traces,
             evicted_spans: state.evicted_spans,
         }
@@ -347,15 +396,14 @@ impl TraceBuffer {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records `spans` (a slice at a time under the lock), copying each one `copy` returns.
-    fn record_with<T>(&self, spans: impl IntoIterator<Item = T>, copy: impl Fn(T) -> Span) {
-        let mut spans = spans.into_iter().peekable();
-        while spans.peek().is_some() {
-            // Large batches (an OTLP export) take the lock in slices, so that a request
-            // recording its one span never waits behind thousands.
+    /// Records `spans`, a slice at a time under the lock.
+    fn record_spans(&self, spans: &[Span]) {
+        // Large batches (an OTLP export) take the lock in slices, so that a request recording
+        // its one span never waits behind thousands.
+        for slice in spans.chunks(LOCKED_SLICE) {
             let mut state = self.lock();
-            for span in spans.by_ref().take(LOCKED_SLICE) {
-                state.insert(copy(span), self.traces_per_endpoint);
+            for span in slice {
+                state.insert(span, self.traces_per_endpoint);
             }
         }
     }
@@ -375,15 +423,25 @@ impl State {
         self.hasher.hash_one(trace_id) as usize & (self.presence.len() - 1)
     }
 
+    /// Every buffered span of `trace_id`, in arrival order.
+    fn held<'a>(&'a self, trace_id: &'a TraceId) -> impl Iterator<Item = &'a Held> {
+        let present = self.presence[self.presence_slot(trace_id)];
+        self.segments
+            .iter()
+            .filter(move |segment| present & segment_bit(segment.sequence) != 0)
+            .flat_map(move |segment| segment.trace_spans(trace_id))
+    }
+
     /// Every buffered span of `trace_id`, in start order.
     fn trace(&self, trace_id: &TraceId) -> Option<Vec<Span>> {
-        let present = self.presence[self.presence_slot(trace_id)];
         let mut spans: Vec<Span> = self
-            .segments
-            .iter()
-            .filter(|segment| present & segment_bit(segment.sequence) != 0)
-            .flat_map(|segment| segment.trace_spans(trace_id))
-            .cloned()
+            .held(trace_id)
+            .map(|held| {
+                let endpoint = self.endpoints[held.endpoint as usize]
+                    .as_ref()
+                    .expect("a buffered span's endpoint is kept");
+                held.to_span(endpoint)
+            })
             .collect();
         if spans.is_empty() {
             return None;
@@ -392,7 +450,7 @@ impl State {
         Some(spans)
     }
 
-    fn insert(&mut self, span: Span, traces_per_endpoint: usize) {
+    fn insert(&mut self, span: &Span, traces_per_endpoint: usize) {
         if self
             .segments
             .back()
@@ -403,18 +461,40 @@ impl State {
         let slot = self.presence_slot(&span.trace_id);
         let segment = self.segments.back_mut().expect("a segment was just opened");
         self.presence[slot] |= segment_bit(segment.sequence);
-        let ring = match segment.spans.last() {
-            Some(last) if last.same_endpoint(&span) => self.last_ring,
-            _ => ring_of(&mut self.ring_index, &mut self.rings, &span),
+        let endpoint = match &self.last_endpoint {
+            Some((service, operation, endpoint))
+                if *operation == span.operation && *service == span.service =>
+            {
+                *endpoint
+            }
+            _ => {
+                let endpoint = endpoint_of(
+                    &mut self.endpoint_index,
+                    &mut self.endpoints,
+                    &mut self.free_endpoints,
+                    span,
+                );
+                self.last_endpoint =
+                    Some((span.service.clone(), span.operation.clone(), endpoint));
+                endpoint
+            }
         };
-        self.last_ring = ring;
-        index(
-            &mut self.rings[ring],
-            &span,
-            segment.sequence,
-            traces_per_endpoint,
-        );
-        segment.push(span);
+        let ring = &mut self.endpoints[endpoint as usize]
+            .as_mut()
+            .expect("the endpoint of a recorded span is kept")
+            .ring;
+        index(ring, span, segment.sequence, traces_per_endpoint);
+        segment.push(Held {
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            parent_span_id: span.parent_span_id,
+            start_unix_nanos: span.start_unix_nanos,
+            duration_nanos: span.duration_nanos,
+            endpoint,
+            http_status: span.http_status,
+            kind: span.kind,
+            status: span.status,
+        });
         self.spans += 1;
     }
 
@@ -452,28 +532,26 @@ impl State {
     /// never outlive the traces they point at. Costs one pass over the rings per evicted
     /// segment, not a look-up per span.
     fn prune_rings(&mut self) {
-        let Some(oldest) = self.segments.front().map(|segment| segment.sequence) else {
-            self.rings.clear();
-            self.ring_index.clear();
-            return;
-        };
-        // Rings left empty are dropped and the others move up to fill their places.
-        let mut rings = std::mem::take(&mut self.rings);
-        for ring in &mut rings {
-            while ring.front().is_some_and(|entry| entry.sequence < oldest) {
-                ring.pop_front();
-            }
-        }
-        let kept = &mut self.rings;
-        self.ring_index.retain(|_, operations| {
+        // The endpoint of the next span is looked up again: its slot may be freed here.
+        self.last_endpoint = None;
+        let oldest = self.segments.front().map(|segment| segment.sequence);
+        let (endpoints, free) = (&mut self.endpoints, &mut self.free_endpoints);
+        self.endpoint_index.retain(|_, operations| {
             operations.retain(|_, position| {
-                let ring = std::mem::take(&mut rings[*position]);
-                if ring.is_empty() {
-                    return false;
+                let slot = &mut endpoints[*position as usize];
+                let ring = &mut slot.as_mut().expect("indexed endpoints are kept").ring;
+                while ring
+                    .front()
+                    .is_some_and(|entry| oldest.is_none_or(|oldest| entry.sequence < oldest))
+                {
+                    ring.pop_front();
                 }
-                *position = kept.len();
-                kept.push(ring);
-                true
+                if !ring.is_empty() {
+                    return true;
+                }
+                *slot = None;
+                free.push(*position);
+                false
             });
             !operations.is_empty()
         });
@@ -486,24 +564,39 @@ fn segment_bit(sequence: u64) -> u16 {
     1 << (sequence % SEGMENTS as u64)
 }
 
-/// The position of `span`'s endpoint's ring, added if it has none.
-fn ring_of(
-    ring_index: &mut HashMap<String, HashMap<String, usize>>,
-    rings: &mut Vec<VecDeque<RingEntry>>,
+/// The position of `span`'s endpoint in `endpoints`, added (in a free slot if there is one)
+/// if it is not there.
+fn endpoint_of(
+    index: &mut HashMap<String, HashMap<String, u32>>,
+    endpoints: &mut Vec<Option<Endpoint>>,
+    free: &mut Vec<u32>,
     span: &Span,
-) -> usize {
-    let operations = match ring_index.get_mut(&*span.service) {
+) -> u32 {
+    let operations = match index.get_mut(&*span.service) {
         Some(operations) => operations,
-        None => ring_index.entry(span.service.to_string()).or_default(),
+        None => index.entry(span.service.to_string()).or_default(),
     };
-    match operations.get(&*span.operation) {
-        Some(&ring) => ring,
-        None => {
-            rings.push(VecDeque::new());
-            operations.insert(span.operation.to_string(), rings.len() - 1);
-            rings.len() - 1
-        }
+    if let Some(&position) = operations.get(&*span.operation) {
+        return position;
     }
+    let endpoint = Endpoint {
+        service: span.service.clone(),
+        operation: span.operation.clone(),
+        ring: VecDeque::new(),
+    };
+    let position = match free.pop() {
+        Some(position) => {
+            endpoints[position as usize] = Some(endpoint);
+            position
+        }
+        None => {
+            // A span's endpoint is a u32; more endpoints than spans are never buffered.
+            endpoints.push(Some(endpoint));
+            u32::try_from(endpoints.len() - 1).expect("fewer endpoints than u32::MAX")
+        }
+    };
+    operations.insert(span.operation.to_string(), position);
+    position
 }
 
 /// Records that `span`'s trace touched the endpoint of `ring` in segment `sequence`.
@@ -527,37 +620,14 @@ fn index(ring: &mut VecDeque<RingEntry>, span: &Span, sequence: u64, traces_per_
     }
 }
 
-/// `span` as the buffer keeps it: everything but its attributes.
-fn without_attributes(span: &Span) -> Span {
-    Span {
-        trace_id: span.trace_id,
-        span_id: span.span_id,
-        parent_span_id: span.parent_span_id,
-        service: span.service.clone(),
-        operation: span.operation.clone(),
-        kind: span.kind,
-        start_unix_nanos: span.start_unix_nanos,
-        duration_nanos: span.duration_nanos,
-        http_status: span.http_status,
-        status: span.status,
-        attributes: Vec::new(),
-    }
-}
-
 impl Collector for TraceBuffer {
     fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
-        let count = spans.len();
-        self.record_with(spans, |mut span| {
-            span.attributes = Vec::new();
-            span
-        });
-        RecordOutcome::accepted(count)
+        self.record_borrowed(&spans)
     }
 
-    /// Copies each span (but its attributes) straight into the buffer, without an
-    /// intermediate batch.
+    /// Copies what RCA reads of each span straight into the buffer.
     fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
-        self.record_with(spans, without_attributes);
+        self.record_spans(spans);
         RecordOutcome::accepted(spans.len())
     }
 
@@ -804,6 +874,27 @@ mod tests {
         }
         let sampled = buffer.sample_traces(&key("/payment"), TimeWindow::new(0, 100_000), 100);
         assert_eq!(sampled.len(), 4, "only the ring's four most recent traces");
+    }
+
+    #[test]
+    fn a_run_of_one_endpoint_survives_its_ring_being_dropped() {
+        // One segment of one span: each span evicts the previous one, and with it the ring of
+        // the endpoint the next span of the run is recorded for.
+        let buffer = TraceBuffer::new(1);
+        let spans: Vec<Span> = (0..3)
+            .map(|start| span(TraceId::random(), "/a", start))
+            .collect();
+        let _ = buffer.record_batch(spans.clone());
+        assert_eq!(buffer.trace(spans[2].trace_id), Some(vec![spans[2].clone()]));
+        let sampled = buffer.sample_traces(&key("/a"), TimeWindow::new(0, 10), 5);
+        assert_eq!(sampled, vec![vec![spans[2].clone()]]);
+        assert_eq!(buffer.stats().endpoints, 1);
+    }
+
+    #[test]
+    fn a_buffered_span_takes_less_than_half_a_span() {
+        assert!(size_of::<Held>() <= 64, "{} bytes", size_of::<Held>());
+        assert!(2 * size_of::<Held>() <= size_of::<Span>());
     }
 
     #[test]
