@@ -18,8 +18,8 @@
 #           settings) to the incident being listed by GET /aiops/incidents
 #
 # Knobs (environment): BENCH_OUT (logs and results; default /tmp/aiops-bench-<time>),
-# CARGO_TARGET_DIR, BENCH_PORT (first port used, default 5100), ROUNDS (on/off pairs, 5),
-# WRK_SECS (8), INGEST_RATE (spans/s, 210000), INGEST_SPANS (10000000), INGEST_CONNECTIONS (4),
+# CARGO_TARGET_DIR, BENCH_PORT (first port used, default 5100), ROUNDS (on/off pairs, 9),
+# WRK_SECS (5), INGEST_RATE (spans/s, 210000), INGEST_SPANS (10000000), INGEST_CONNECTIONS (4),
 # DETECT_TRIALS (5).
 #
 # Needs: cargo, curl, python3 (its sqlite3 module reads the span counts), wrk (installed with
@@ -32,8 +32,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${BENCH_OUT:-/tmp/aiops-bench-$(date +%Y%m%d-%H%M%S)}
 PORT=${BENCH_PORT:-5100}
-ROUNDS=${ROUNDS:-5}
-WRK_SECS=${WRK_SECS:-8}
+ROUNDS=${ROUNDS:-9}
+WRK_SECS=${WRK_SECS:-5}
 # 5% above the 200,000 spans/s target: a paced generator lands a hair under its rate.
 INGEST_RATE=${INGEST_RATE:-210000}
 INGEST_SPANS=${INGEST_SPANS:-10000000}
