@@ -154,7 +154,10 @@ mod tests {
         for _ in 0..MAX_PENDING_SPANS - 1 {
             batcher.record(span());
         }
-        assert_eq!((collector.len(), batcher.pending()), (0, MAX_PENDING_SPANS - 1));
+        assert_eq!(
+            (collector.len(), batcher.pending()),
+            (0, MAX_PENDING_SPANS - 1)
+        );
 
         // The flusher is late: the thread records its full list itself.
         batcher.record(span());
@@ -163,7 +166,10 @@ mod tests {
 
         batcher.record(span());
         batcher.flush_pending();
-        assert_eq!((collector.len(), batcher.pending()), (MAX_PENDING_SPANS + 1, 0));
+        assert_eq!(
+            (collector.len(), batcher.pending()),
+            (MAX_PENDING_SPANS + 1, 0)
+        );
         assert_eq!(counters.accepted(), MAX_PENDING_SPANS as u64 + 1);
         batcher.flush_pending();
         assert_eq!(collector.len(), MAX_PENDING_SPANS + 1, "nothing twice");

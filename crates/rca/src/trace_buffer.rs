@@ -329,9 +329,8 @@ impl TraceBuffer {
             }
             // The entry's start may be that of a span evicted with an older segment while a
             // later span of the trace is still held: check what is held.
-            let touches = |span: &Held| {
-                span.endpoint == position && window.contains(span.start_unix_nanos)
-            };
+            let touches =
+                |span: &Held| span.endpoint == position && window.contains(span.start_unix_nanos);
             if state.held(&entry.trace_id).any(touches)
                 && let Some(trace) = state.trace(&entry.trace_id)
             {
@@ -474,8 +473,7 @@ impl State {
                     &mut self.free_endpoints,
                     span,
                 );
-                self.last_endpoint =
-                    Some((span.service.clone(), span.operation.clone(), endpoint));
+                self.last_endpoint = Some((span.service.clone(), span.operation.clone(), endpoint));
                 endpoint
             }
         };
@@ -885,7 +883,10 @@ mod tests {
             .map(|start| span(TraceId::random(), "/a", start))
             .collect();
         let _ = buffer.record_batch(spans.clone());
-        assert_eq!(buffer.trace(spans[2].trace_id), Some(vec![spans[2].clone()]));
+        assert_eq!(
+            buffer.trace(spans[2].trace_id),
+            Some(vec![spans[2].clone()])
+        );
         let sampled = buffer.sample_traces(&key("/a"), TimeWindow::new(0, 10), 5);
         assert_eq!(sampled, vec![vec![spans[2].clone()]]);
         assert_eq!(buffer.stats().endpoints, 1);
