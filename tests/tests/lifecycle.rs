@@ -141,14 +141,28 @@ async fn one_checkout_is_one_trace_of_three_spans() {
         roots[0]["attributes"]["http.request.method"], "POST",
         "attributes come back with the trace: {trace:#}"
     );
-    let mut children: Vec<&str> = roots[0]["children"]
+    let mut children: Vec<(&str, &str)> = roots[0]["children"]
         .as_array()
         .expect("children")
         .iter()
-        .filter_map(|child| child["endpoint"].as_str())
+        .filter_map(|child| {
+            Some((
+                child["endpoint"].as_str()?,
+                child["attributes"]["http.request.method"].as_str()?,
+            ))
+        })
         .collect();
     children.sort_unstable();
-    assert_eq!(children, ["/inventory", "/payment"]);
+    assert_eq!(
+        children,
+        [("/inventory", "GET"), ("/payment", "POST")],
+        "{trace:#}"
+    );
+    assert_eq!(
+        roots[0]["attributes"]["service.version"],
+        env!("CARGO_PKG_VERSION"),
+        "{trace:#}"
+    );
     let (status, topology) = app.get("/aiops/topology").await;
     assert_eq!(status, StatusCode::OK, "{topology}");
     let edges = topology["endpoint_edges"]

@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
-use aiops_telemetry_core::{Span, SpanId, SpanKind, SpanStatus, TraceId, TraceParent};
+use aiops_telemetry_core::{Attributes, Span, SpanId, SpanKind, SpanStatus, TraceId, TraceParent};
 use serde_json::json;
 
 use crate::api_error::ApiError;
@@ -104,9 +104,9 @@ pub async fn instrument(
             SpanStatus::Error
         } else {
             SpanStatus::Unset
-        })
-        .with_attribute("service.version", env!("CARGO_PKG_VERSION"))
-        .with_attribute("http.request.method", route.method);
+        });
+    // The route's attributes are one static list: nothing to allocate per span.
+    span.attributes = Attributes::Borrowed(route.attributes);
     if let Some(parent) = parent {
         span = span.with_parent(parent.parent_id);
     }

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use aiops_telemetry_core::TraceParent;
+use aiops_telemetry_core::{SpanText, TraceParent};
 use rand::Rng;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -32,24 +32,53 @@ pub struct ShopRoute {
     /// Whether the handler calls other endpoints and so reads the request's [`RequestSpan`]
     /// to propagate the trace.
     pub calls_dependencies: bool,
+    /// The attributes of the route's spans, shared by all of them.
+    pub attributes: &'static [(SpanText, SpanText)],
 }
 
+/// The attributes of a shop span served with `method`.
+const fn attributes(method: &'static str) -> [(SpanText, SpanText); 2] {
+    [
+        (
+            SpanText::from_static("service.version"),
+            SpanText::from_static(env!("CARGO_PKG_VERSION")),
+        ),
+        (
+            SpanText::from_static("http.request.method"),
+            SpanText::from_static(method),
+        ),
+    ]
+}
+
+const GET_ATTRIBUTES: &[(SpanText, SpanText)] = &attributes("GET");
+const POST_ATTRIBUTES: &[(SpanText, SpanText)] = &attributes("POST");
+
 impl ShopRoute {
-    const fn new(method: &'static str, path: &'static str, calls_dependencies: bool) -> Self {
+    const fn get(path: &'static str, calls_dependencies: bool) -> Self {
         Self {
-            method,
+            method: "GET",
             path,
             calls_dependencies,
+            attributes: GET_ATTRIBUTES,
+        }
+    }
+
+    const fn post(path: &'static str, calls_dependencies: bool) -> Self {
+        Self {
+            method: "POST",
+            path,
+            calls_dependencies,
+            attributes: POST_ATTRIBUTES,
         }
     }
 }
 
 /// The monitored demo-shop routes.
 pub const SHOP_ROUTES: [ShopRoute; 4] = [
-    ShopRoute::new("GET", "/health", false),
-    ShopRoute::new("GET", "/inventory", false),
-    ShopRoute::new("POST", "/payment", false),
-    ShopRoute::new("POST", "/checkout", true),
+    ShopRoute::get("/health", false),
+    ShopRoute::get("/inventory", false),
+    ShopRoute::post("/payment", false),
+    ShopRoute::post("/checkout", true),
 ];
 
 /// The shop's paths, the endpoints chaos rules may name.

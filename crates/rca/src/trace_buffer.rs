@@ -9,8 +9,8 @@ use foldhash::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use aiops_telemetry_core::{
-    Collector, CollectorError, EndpointKey, RecordOutcome, Span, SpanId, SpanKind, SpanStatus,
-    SpanText, TimeWindow, TraceId,
+    Attributes, Collector, CollectorError, EndpointKey, RecordOutcome, Span, SpanId, SpanKind,
+    SpanStatus, SpanText, TimeWindow, TraceId,
 };
 
 /// How many recent trace ids [`TraceBuffer`] remembers per endpoint, unless told otherwise.
@@ -183,7 +183,7 @@ impl Held {
             duration_nanos: self.duration_nanos,
             http_status: self.http_status,
             status: self.status,
-            attributes: Vec::new(),
+            attributes: Attributes::Borrowed(&[]),
         }
     }
 }
@@ -802,7 +802,7 @@ mod tests {
         let expected: Vec<Span> = [borrowed, owned]
             .into_iter()
             .map(|mut span| {
-                span.attributes.clear();
+                span.attributes = Attributes::Borrowed(&[]);
                 span
             })
             .collect();

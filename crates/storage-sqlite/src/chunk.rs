@@ -23,7 +23,7 @@
 //! bit 7 existed) are read as they are. Fields a window query needs come first, the ids and
 //! attributes last.
 
-use aiops_telemetry_core::{Span, SpanId, SpanStatus, SpanText, TraceId};
+use aiops_telemetry_core::{Attributes, Span, SpanId, SpanStatus, SpanText, TraceId};
 
 use rusqlite::{Connection, Row, Rows, params};
 
@@ -52,7 +52,7 @@ pub(crate) struct ChunkEncoder {
     min_start: u64,
     max_start: u64,
     /// The attributes of the chunk's last span that wrote its attributes.
-    previous_attributes: Vec<(SpanText, SpanText)>,
+    previous_attributes: Attributes,
 }
 
 impl ChunkEncoder {
@@ -92,7 +92,10 @@ impl ChunkEncoder {
             self.max_start = start;
         }
         // The first span of a chunk always writes its attributes.
-        let same_attributes = self.count > 0 && span.attributes == self.previous_attributes;
+        // Spans of instrumented code usually share one static list: same address, same list.
+        let same_attributes = self.count > 0
+            && (std::ptr::eq(&*span.attributes, &*self.previous_attributes)
+                || span.attributes == self.previous_attributes);
         if self.count > 0 {
             self.min_start = self.min_start.min(start);
             self.max_start = self.max_start.max(start);
@@ -139,7 +142,7 @@ impl ChunkEncoder {
             })
             .sum();
         put_varint(out, length as u64);
-        for (key, value) in &span.attributes {
+        for (key, value) in span.attributes.iter() {
             put_varint(out, key.len() as u64);
             out.extend_from_slice(key.as_bytes());
             put_varint(out, value.len() as u64);
@@ -194,7 +197,7 @@ impl RawSpan<'_> {
             duration_nanos: self.duration_nanos,
             http_status: self.http_status,
             status: status_from_code(i64::from((self.flags >> STATUS_SHIFT) & 0b11))?,
-            attributes,
+            attributes: attributes.into(),
         })
     }
 }
@@ -620,6 +623,36 @@ mod tests {
         );
         mixed.push(attributed(7));
         round_trip(&mixed);
+    }
+
+    #[test]
+    fn a_shared_static_list_is_written_once_per_run() {
+        static SHARED: [(SpanText, SpanText); 1] = [(
+            SpanText::from_static("service.version"),
+            SpanText::from_static("2.0"),
+        )];
+        let shared = |start| {
+            let mut span = base(start);
+            span.attributes = Attributes::Borrowed(&SHARED);
+            span
+        };
+        // The same pairs owned by a span compare equal to the shared list.
+        let owned = base(3).with_attribute("service.version", "2.0");
+        let spans = [shared(1), shared(2), owned, shared(4), base(5), shared(6)];
+        round_trip(&spans);
+        let mut encoder = ChunkEncoder::default();
+        for span in &spans {
+            encoder.push(span, 7);
+        }
+        let written = encoder
+            .as_bytes()
+            .windows("service.version".len())
+            .filter(|window| *window == b"service.version")
+            .count();
+        assert_eq!(
+            written, 2,
+            "once, and again after the span without attributes"
+        );
     }
 
     #[test]

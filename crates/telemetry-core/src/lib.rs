@@ -60,6 +60,6 @@ pub use error::{CollectorError, IdError, TraceContextError};
 pub use ids::{SpanId, TraceId};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::InMemoryCollector;
-pub use span::{EndpointKey, Span, SpanKind, SpanStatus, SpanText};
+pub use span::{Attributes, EndpointKey, Span, SpanKind, SpanStatus, SpanText};
 pub use traceparent::TraceParent;
 pub use window::{TimeWindow, WindowStats};

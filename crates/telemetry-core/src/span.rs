@@ -313,6 +313,20 @@ impl<'de> Deserialize<'de> for SpanText {
     }
 }
 
+/// The attributes of a span: key-value pairs of text, borrowed from a static list or owned.
+///
+/// ```
+/// use aiops_telemetry_core::{Attributes, SpanText};
+///
+/// static SHOP: [(SpanText, SpanText); 1] =
+///     [(SpanText::from_static("service.version"), SpanText::from_static("1.4.2"))];
+/// let shared = Attributes::Borrowed(&SHOP); // no allocation
+/// let mut owned = shared.clone();
+/// owned.to_mut().push(("region".into(), "eu".into())); // copied on the first change
+/// assert_eq!((shared.len(), owned.len()), (1, 2));
+/// ```
+pub type Attributes = Cow<'static, [(SpanText, SpanText)]>;
+
 /// One unit of work: a request handled, a call made.
 ///
 /// Times are Unix nanoseconds (start) and nanoseconds (duration), as in OTLP. Build one with
@@ -350,8 +364,10 @@ pub struct Span {
     pub http_status: Option<u16>,
     /// The outcome the span reported.
     pub status: SpanStatus,
-    /// A small set of extra attributes; at least `service.version` when known.
-    pub attributes: Vec<(SpanText, SpanText)>,
+    /// A small set of extra attributes; at least `service.version` when known. Instrumented
+    /// code whose attributes are known at compile time borrows a static list (no allocation
+    /// per span, and every span shares it); [`Span::with_attribute`] and decoders own theirs.
+    pub attributes: Attributes,
 }
 
 impl Span {
@@ -373,7 +389,7 @@ impl Span {
             duration_nanos: 0,
             http_status: None,
             status: SpanStatus::Unset,
-            attributes: Vec::new(),
+            attributes: Attributes::Borrowed(&[]),
         }
     }
 
@@ -415,7 +431,7 @@ impl Span {
 
     /// Adds an attribute.
     pub fn with_attribute(mut self, key: impl Into<SpanText>, value: impl Into<SpanText>) -> Self {
-        self.attributes.push((key.into(), value.into()));
+        self.attributes.to_mut().push((key.into(), value.into()));
         self
     }
 
