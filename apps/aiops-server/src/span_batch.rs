@@ -8,7 +8,7 @@
 //! [`SpanBatcher::flush_pending`]); a request only appends its span. The server's flusher takes
 //! every list each [`FLUSH_PERIOD`] and records them on its own thread, hundreds of spans at a
 //! time at high rates, where the collectors' data stays in one core's cache. Measured on two
-//! cores at 60,000-75,000 requests a second, the server spent about 9% less CPU per request
+//! cores at 60,000-75,000 requests a second, the server spent about 8% less CPU per request
 //! than when the worker threads recorded batches of 64 themselves (docs/BENCHMARKS.md).
 //!
 //! A span waits at most until the next [`SpanBatcher::flush_pending`], which the flusher runs
