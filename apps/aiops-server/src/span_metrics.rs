@@ -2,10 +2,10 @@
 //! engine, for `GET /metrics`.
 //!
 //! [`MeteredCollector`] wraps the engine's collector: it reads each batch by reference (no
-//! copy) before handing it on, so the per-span cost is a comparison with the previous span
-//! (batches come in runs of one endpoint) or two string-keyed map look-ups, under a
-//! shared read lock and a handful of relaxed atomic increments. A lock is taken for writing only
-//! the first time an endpoint is seen. Series are capped so that an OTLP sender with unbounded
+//! copy) before handing it on, under a shared read lock. Batches come in runs of one endpoint:
+//! a run costs two string-keyed map look-ups and a handful of relaxed atomic additions, each of
+//! its spans a comparison and a local count. A lock is taken for writing only the first time an
+//! endpoint is seen. Series are capped so that an OTLP sender with unbounded
 //! operation names cannot grow the exposition without limit.
 
 use std::fmt;
@@ -203,31 +203,24 @@ impl SpanMetrics {
                 .by_service
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
-            // The current run of spans of one endpoint: its first span and its series.
-            let mut run: Option<(&Span, &EndpointSeries)> = None;
-            let mut tally = Tally::default();
-            for span in spans.iter().filter(|span| is_request(span)) {
-                if let Some((first, series)) = run {
-                    if first.same_endpoint(span) {
-                        tally.observe(span);
-                        continue;
-                    }
-                    series.add(&std::mem::take(&mut tally));
-                    run = None;
-                }
+            // Spans come in runs of one endpoint: its series is looked up once per run, and the
+            // run's requests are counted locally, then added at once.
+            for run in spans.chunk_by(Span::same_endpoint) {
+                let mut requests = run.iter().filter(|span| is_request(span)).peekable();
+                let Some(first) = requests.peek() else {
+                    continue;
+                };
                 let series = by_service
-                    .get(&*span.service)
-                    .and_then(|operations| operations.get(&*span.operation));
+                    .get(&*first.service)
+                    .and_then(|operations| operations.get(&*first.operation));
                 match series {
                     Some(series) => {
-                        tally.observe(span);
-                        run = Some((span, series));
+                        let mut tally = Tally::default();
+                        requests.for_each(|span| tally.observe(span));
+                        series.add(&tally);
                     }
-                    None => unseen.push(span),
+                    None => unseen.extend(requests),
                 }
-            }
-            if let Some((_, series)) = run {
-                series.add(&tally);
             }
         }
         if !unseen.is_empty() {

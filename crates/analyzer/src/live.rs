@@ -278,14 +278,8 @@ impl LiveWindows {
     /// endpoint: its series is looked up once per run.
     fn record_spans(&self, state: &mut State, spans: &[Span]) -> usize {
         let mut kept = 0;
-        let mut rest = spans;
-        while let Some(first) = rest.first() {
-            let run_len = rest
-                .iter()
-                .position(|span| !first.same_endpoint(span))
-                .unwrap_or(rest.len());
-            let (run, tail) = rest.split_at(run_len);
-            rest = tail;
+        for run in spans.chunk_by(Span::same_endpoint) {
+            let first = &run[0];
             // Spans older than what was evicted are dropped, and never open an endpoint.
             let evicted_before = state.evicted_before_unix_nanos;
             let recent = run

@@ -130,9 +130,10 @@ struct State {
     /// service -> operation -> position in `endpoints`. Nested so that recording looks
     /// endpoints up by `&str` without allocating a key.
     endpoint_index: HashMap<String, HashMap<String, u32>>,
-    /// The endpoint of the last span inserted: spans come in runs of one endpoint, and a span
-    /// of the same endpoint skips the look-up.
-    last_endpoint: Option<(SpanText, SpanText, u32)>,
+    /// The slot of the last span's endpoint: spans come in runs of one endpoint, and a span
+    /// whose names match that slot's skips the look-up (a slot freed or reused since then
+    /// does not match).
+    last_endpoint: u32,
     /// Which segments may hold spans of a trace, so that a look-up probes those rather than
     /// all of them: slot `hash(trace id) % len` has bit `sequence % SEGMENTS` set for every
     /// segment `sequence` with a span of a trace hashing there. A segment's bit is cleared
@@ -167,6 +168,13 @@ struct Held {
     http_status: Option<u16>,
     kind: SpanKind,
     status: SpanStatus,
+}
+
+impl Endpoint {
+    /// True when `span` belongs to this endpoint.
+    fn is_of(&self, span: &Span) -> bool {
+        self.operation == span.operation && self.service == span.service
+    }
 }
 
 impl Held {
@@ -273,7 +281,7 @@ impl TraceBuffer {
                 endpoints: Vec::new(),
                 free_endpoints: Vec::new(),
                 endpoint_index: HashMap::default(),
-                last_endpoint: None,
+                last_endpoint: 0,
                 presence: vec![0; presence_slots],
                 hasher: RandomState::default(),
                 spans: 0,
@@ -460,23 +468,21 @@ impl State {
         let slot = self.presence_slot(&span.trace_id);
         let segment = self.segments.back_mut().expect("a segment was just opened");
         self.presence[slot] |= segment_bit(segment.sequence);
-        let endpoint = match &self.last_endpoint {
-            Some((service, operation, endpoint))
-                if *operation == span.operation && *service == span.service =>
-            {
-                *endpoint
-            }
-            _ => {
-                let endpoint = endpoint_of(
-                    &mut self.endpoint_index,
-                    &mut self.endpoints,
-                    &mut self.free_endpoints,
-                    span,
-                );
-                self.last_endpoint = Some((span.service.clone(), span.operation.clone(), endpoint));
-                endpoint
-            }
+        let last = self
+            .endpoints
+            .get(self.last_endpoint as usize)
+            .and_then(Option::as_ref);
+        let endpoint = if last.is_some_and(|last| last.is_of(span)) {
+            self.last_endpoint
+        } else {
+            endpoint_of(
+                &mut self.endpoint_index,
+                &mut self.endpoints,
+                &mut self.free_endpoints,
+                span,
+            )
         };
+        self.last_endpoint = endpoint;
         let ring = &mut self.endpoints[endpoint as usize]
             .as_mut()
             .expect("the endpoint of a recorded span is kept")
@@ -530,8 +536,6 @@ impl State {
     /// never outlive the traces they point at. Costs one pass over the rings per evicted
     /// segment, not a look-up per span.
     fn prune_rings(&mut self) {
-        // The endpoint of the next span is looked up again: its slot may be freed here.
-        self.last_endpoint = None;
         let oldest = self.segments.front().map(|segment| segment.sequence);
         let (endpoints, free) = (&mut self.endpoints, &mut self.free_endpoints);
         self.endpoint_index.retain(|_, operations| {
