@@ -27,6 +27,32 @@ pub(crate) fn bucket_of(ms: f64) -> usize {
     index.min(BUCKETS - 1)
 }
 
+/// For each bucket after the first, the shortest duration in whole nanoseconds that
+/// [`bucket_of`] puts in it or a later one, found once by bisection with [`bucket_of`] itself.
+static NANOS_EDGES: LazyLock<[u64; BUCKETS - 1]> = LazyLock::new(|| {
+    let bucket_of_nanos = |nanos: u64| bucket_of(nanos as f64 / 1e6);
+    std::array::from_fn(|k| {
+        // The first `nanos` in bucket `k + 1` or later: `bucket_of` never decreases.
+        let (mut low, mut high) = (0_u64, u64::MAX);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if bucket_of_nanos(middle) > k {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        low
+    })
+});
+
+/// The bucket of a latency given in nanoseconds: the same as
+/// `bucket_of(duration_nanos as f64 / 1e6)`, read from a table of edges instead of taking a
+/// logarithm, since the live windows do it for every span.
+pub(crate) fn bucket_of_nanos(duration_nanos: u64) -> usize {
+    NANOS_EDGES.partition_point(|&edge| edge <= duration_nanos)
+}
+
 /// `FIRST_EDGE_MS * GROWTH^k` for `k` in `0..=REGULAR`, computed once: reading statistics
 /// looks edges up on every cycle for every endpoint.
 static EDGES_MS: LazyLock<[f64; REGULAR + 1]> =
@@ -97,14 +123,10 @@ impl Summary {
     /// Adds one request.
     #[cfg(test)]
     pub(crate) fn record(&mut self, duration_nanos: u64, is_error: bool) {
-        self.record_in(
-            bucket_of(duration_nanos as f64 / 1e6),
-            duration_nanos,
-            is_error,
-        );
+        self.record_in(bucket_of_nanos(duration_nanos), duration_nanos, is_error);
     }
 
-    /// Adds one request whose histogram bucket ([`bucket_of`]) is already known.
+    /// Adds one request whose histogram bucket ([`bucket_of_nanos`]) is already known.
     pub(crate) fn record_in(&mut self, bucket: usize, duration_nanos: u64, is_error: bool) {
         if self.count == 0 {
             self.min_nanos = duration_nanos;
@@ -198,7 +220,7 @@ impl Merged {
         };
     }
 
-    /// Adds one request whose histogram bucket ([`bucket_of`]) is already known.
+    /// Adds one request whose histogram bucket ([`bucket_of_nanos`]) is already known.
     pub(crate) fn record_in(&mut self, bucket: usize, duration_nanos: u64, is_error: bool) {
         self.count += 1;
         self.errors += u64::from(is_error);
@@ -367,6 +389,25 @@ mod tests {
             assert_eq!(bucket_of(middle), index);
             assert!(upper / middle <= 1.05 && middle / lower <= 1.05);
         }
+    }
+
+    #[test]
+    fn the_edge_table_buckets_every_duration_as_the_logarithm_does() {
+        let by_log = |nanos: u64| bucket_of(nanos as f64 / 1e6);
+        for &edge in NANOS_EDGES.iter() {
+            for nanos in [edge.saturating_sub(1), edge, edge + 1] {
+                assert_eq!(bucket_of_nanos(nanos), by_log(nanos), "{nanos} ns");
+            }
+        }
+        let mut nanos = 1_u64;
+        while nanos < u64::MAX / 32 {
+            for probe in [nanos - 1, nanos, nanos + nanos / 3, nanos + nanos / 7] {
+                assert_eq!(bucket_of_nanos(probe), by_log(probe), "{probe} ns");
+            }
+            nanos = nanos * 21 / 20 + 1;
+        }
+        assert_eq!(bucket_of_nanos(0), 0);
+        assert_eq!(bucket_of_nanos(u64::MAX), BUCKETS - 1);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use aiops_telemetry_core::{
     Collector, CollectorError, EndpointKey, RecordOutcome, Span, TimeWindow, WindowStats,
 };
 
-use crate::histogram::{Merged, Summary, bucket_of};
+use crate::histogram::{Merged, Summary, bucket_of_nanos};
 
 const SECOND_NANOS: u64 = 1_000_000_000;
 
@@ -354,7 +354,7 @@ impl Series {
                 index
             }
         };
-        let latency_bucket = bucket_of(duration_nanos as f64 / 1e6);
+        let latency_bucket = bucket_of_nanos(duration_nanos);
         self.buckets.summaries[index].record_in(latency_bucket, duration_nanos, is_error);
         if key < self.settled_before {
             self.settled_unlearned

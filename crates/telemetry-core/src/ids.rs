@@ -27,8 +27,19 @@ fn random_bytes<const N: usize>() -> [u8; N] {
         static IDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
     }
     let mut bytes = [0; N];
-    // Filled from whole 64-bit draws, not one draw per byte.
-    IDS.with(|generator| generator.borrow_mut().fill_bytes(&mut bytes));
+    // Filled from whole 64-bit draws, not one draw per byte (ids are 8 or 16 bytes).
+    IDS.with(|generator| {
+        let mut generator = generator.borrow_mut();
+        let mut chunks = bytes.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            chunk.copy_from_slice(&generator.next_u64().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            let draw = generator.next_u64().to_le_bytes();
+            rest.copy_from_slice(&draw[..rest.len()]);
+        }
+    });
     bytes
 }
 
