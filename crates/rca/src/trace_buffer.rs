@@ -323,8 +323,11 @@ impl TraceBuffer {
         else {
             return Vec::new();
         };
-        let mut seen: HashSet<TraceId> = HashSet::default();
+        let mut seen: HashSet<TraceId> =
+            HashSet::with_capacity_and_hasher(ring.len(), Default::default());
         let mut sampled = Vec::new();
+        // The held spans of the trace being examined, reused from trace to trace.
+        let mut held: Vec<&Held> = Vec::new();
         for entry in ring.iter().rev() {
             if sampled.len() == limit {
                 break;
@@ -335,14 +338,14 @@ impl TraceBuffer {
             {
                 continue;
             }
+            held.clear();
+            held.extend(state.held(&entry.trace_id));
             // The entry's start may be that of a span evicted with an older segment while a
             // later span of the trace is still held: check what is held.
             let touches =
-                |span: &Held| span.endpoint == position && window.contains(span.start_unix_nanos);
-            if state.held(&entry.trace_id).any(touches)
-                && let Some(trace) = state.trace(&entry.trace_id)
-            {
-                sampled.push(trace);
+                |span: &&Held| span.endpoint == position && window.contains(span.start_unix_nanos);
+            if held.iter().any(touches) {
+                sampled.push(state.spans(&held));
             }
         }
         sampled
@@ -441,8 +444,14 @@ impl State {
 
     /// Every buffered span of `trace_id`, in start order.
     fn trace(&self, trace_id: &TraceId) -> Option<Vec<Span>> {
-        let mut spans: Vec<Span> = self
-            .held(trace_id)
+        let held: Vec<&Held> = self.held(trace_id).collect();
+        (!held.is_empty()).then(|| self.spans(&held))
+    }
+
+    /// Buffered spans as spans again, in start order.
+    fn spans(&self, held: &[&Held]) -> Vec<Span> {
+        let mut spans: Vec<Span> = held
+            .iter()
             .map(|held| {
                 let endpoint = self.endpoints[held.endpoint as usize]
                     .as_ref()
@@ -450,11 +459,8 @@ impl State {
                 held.to_span(endpoint)
             })
             .collect();
-        if spans.is_empty() {
-            return None;
-        }
         spans.sort_by_key(|span| span.start_unix_nanos);
-        Some(spans)
+        spans
     }
 
     fn insert(&mut self, span: &Span, traces_per_endpoint: usize) {
