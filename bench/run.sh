@@ -295,7 +295,9 @@ section_cycle() {
         [ "$scenario" = incident ] && local incident_ok
         [ "$scenario" = incident ] && incident_ok=$(verdict "$hi <= 20 and $hi <= 2 * $lo")
     done
-    ROWS+=("| 4 | Analysis cycle (Engine::run_cycle, 50 endpoints), 10k / 100k / 1M spans in the last hour, median | ${cells[0]}; ${cells[1]} | <= 2x from 10k to 1M, <= 20 ms at 1M | healthy $healthy_ok, incident $incident_ok |")
+    # The incident scenario is stricter than the target: an incident opens at 1M only, so its
+    # ratio compares a cycle with root cause analysis against cycles without.
+    ROWS+=("| 4 | Analysis cycle (Engine::run_cycle, 50 endpoints), 10k / 100k / 1M spans in the last hour, median | ${cells[0]}; ${cells[1]} | <= 2x from 10k to 1M, <= 20 ms at 1M | healthy (the target's scenario) $healthy_ok; incident (root cause analysis at 1M only) $incident_ok |")
 }
 
 section_detect() {
