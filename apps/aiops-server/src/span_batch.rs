@@ -11,9 +11,9 @@
 //! cores at 60,000-75,000 requests a second, the server spent about 8% less CPU per request
 //! than when the worker threads recorded batches of 64 themselves (docs/BENCHMARKS.md).
 //!
-//! A span waits at most until the next [`SpanBatcher::flush_pending`], which the flusher runs
-//! every [`FLUSH_PERIOD`], which runs before every `/aiops` and `/metrics` request (so what a
-//! client reads includes its own earlier requests), and at shutdown. A list is bounded: should
+//! A span waits at most until the next [`SpanBatcher::flush_pending`]: the flusher runs it
+//! every [`FLUSH_PERIOD`], and it also runs before every `/aiops` and `/metrics` request (so
+//! what a client reads includes its own earlier requests) and at shutdown. A list is bounded: should
 //! the flusher fall behind, the thread records its list itself once it holds
 //! [`MAX_PENDING_SPANS`].
 

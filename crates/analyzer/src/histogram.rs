@@ -32,13 +32,13 @@ pub(crate) fn bucket_of(ms: f64) -> usize {
 /// For each bucket after the first, the shortest duration in whole nanoseconds that
 /// [`bucket_of`] puts in it or a later one, found once by bisection with [`bucket_of`] itself.
 static NANOS_EDGES: LazyLock<[u64; BUCKETS - 1]> = LazyLock::new(|| {
-    let bucket_of_nanos = |nanos: u64| bucket_of(nanos as f64 / 1e6);
+    let by_log = |nanos: u64| bucket_of(nanos as f64 / 1e6);
     std::array::from_fn(|k| {
         // The first `nanos` in bucket `k + 1` or later: `bucket_of` never decreases.
         let (mut low, mut high) = (0_u64, u64::MAX);
         while low < high {
             let middle = low + (high - low) / 2;
-            if bucket_of_nanos(middle) > k {
+            if by_log(middle) > k {
                 high = middle;
             } else {
                 low = middle + 1;

@@ -25,10 +25,9 @@ const SECOND_NANOS: u64 = 1_000_000_000;
 /// Memory is bounded: buckets older than the retention are evicted by
 /// [`evict_before`](Self::evict_before) (which [`Analyzer::observe_live`] calls every cycle),
 /// spans older than what was evicted are dropped and counted as such, and no endpoint ever
-/// holds more than `retention / width + 2` buckets, whatever the span timestamps say (plus a
-/// few emptied ones kept for reuse, so that steady traffic does not allocate a histogram for
-/// every new bucket and free one for every evicted bucket). Eviction touches only the
-/// buckets it drops.
+/// holds more than `retention / width + 2` buckets, whatever the span timestamps say. A
+/// bucket keeps up to 16 latency counts inline, so steady traffic opens and evicts buckets
+/// without allocating. Eviction touches only the buckets it drops.
 ///
 /// Each endpoint also keeps the last window asked for merged into one dense histogram (under
 /// 1 KB), updated as spans arrive and buckets are evicted, so that moving the window on to
@@ -97,14 +96,7 @@ struct Series {
     settled_before: u64,
     /// Unlearned spans that arrived for buckets already handed out.
     settled_unlearned: Summary,
-    /// Evicted buckets, emptied, whose histograms are reused by the next new buckets, so that
-    /// steady traffic neither allocates when it opens a bucket nor frees when one is evicted.
-    spare: Vec<Summary>,
 }
-
-/// At most this many emptied buckets are kept per endpoint for reuse: a few cycles' worth of
-/// one-second buckets.
-const MAX_SPARE_BUCKETS: usize = 16;
 
 /// The sum of the buckets with keys in `keys`.
 #[derive(Debug, Default)]
@@ -282,19 +274,17 @@ impl LiveWindows {
             let first = &run[0];
             // Spans older than what was evicted are dropped, and never open an endpoint.
             let evicted_before = state.evicted_before_unix_nanos;
-            let recent = run
-                .iter()
-                .filter(|span| span.start_unix_nanos >= evicted_before)
-                .count();
-            if recent == 0 {
+            let is_recent = |span: &&Span| span.start_unix_nanos >= evicted_before;
+            if !run.iter().any(|span| is_recent(&span)) {
                 continue;
             }
+            let recent = || run.iter().filter(is_recent).count() as u64;
 
             let full = state.endpoints >= self.max_endpoints;
             let operations = match state.services.get_mut(&*first.service) {
                 Some(operations) => operations,
                 None if full => {
-                    state.untracked_spans += recent as u64;
+                    state.untracked_spans += recent();
                     continue;
                 }
                 None => state.services.entry(first.service.to_string()).or_default(),
@@ -302,7 +292,7 @@ impl LiveWindows {
             let series = match operations.get_mut(&*first.operation) {
                 Some(series) => series,
                 None if full => {
-                    state.untracked_spans += recent as u64;
+                    state.untracked_spans += recent();
                     continue;
                 }
                 None => {
@@ -310,10 +300,7 @@ impl LiveWindows {
                     operations.entry(first.operation.to_string()).or_default()
                 }
             };
-            for span in run {
-                if span.start_unix_nanos < evicted_before {
-                    continue;
-                }
+            for span in run.iter().filter(is_recent) {
                 let key = span.start_unix_nanos / self.bucket_width_nanos;
                 if series.record(key, span.duration_nanos, span.is_error(), self.max_buckets) {
                     kept += 1;
@@ -349,8 +336,7 @@ impl Series {
                         _ => return false,
                     }
                 }
-                let summary = self.spare.pop().unwrap_or_default();
-                self.buckets.insert(index, key, summary);
+                self.buckets.insert(index, key, Summary::default());
                 index
             }
         };
@@ -382,15 +368,11 @@ impl Series {
 
     /// Drops the oldest bucket, taking it out of the running window first.
     fn evict_first(&mut self) {
-        let Some((key, mut evicted)) = self.buckets.pop_front() else {
+        let Some((key, evicted)) = self.buckets.pop_front() else {
             return;
         };
         if self.window.keys.contains(&key) {
             self.window.remove(&evicted);
-        }
-        if self.spare.len() < MAX_SPARE_BUCKETS {
-            evicted.clear();
-            self.spare.push(evicted);
         }
     }
 

@@ -58,8 +58,8 @@ const NO_SPAN: u32 = u32::MAX;
 /// 128 KiB) lets a trace look-up probe only the segments that may hold it, usually one.
 ///
 /// Memory is therefore about 100 bytes per span of `max_spans` (the record, its link to the
-/// next span of its trace and an index entry per trace and segment), plus `traces_per_endpoint` trace ids (32 bytes each) per endpoint with
-/// buffered spans.
+/// next span of its trace and an index entry per trace and segment), plus
+/// `traces_per_endpoint` trace ids (32 bytes each) per endpoint with buffered spans.
 ///
 /// # Concurrency
 ///

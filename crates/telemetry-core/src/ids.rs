@@ -26,18 +26,13 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     thread_local! {
         static IDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
     }
+    // Filled from whole 64-bit draws, not one draw per byte: ids are 8 or 16 bytes.
+    const { assert!(N.is_multiple_of(8)) };
     let mut bytes = [0; N];
-    // Filled from whole 64-bit draws, not one draw per byte (ids are 8 or 16 bytes).
     IDS.with(|generator| {
         let mut generator = generator.borrow_mut();
-        let mut chunks = bytes.chunks_exact_mut(8);
-        for chunk in &mut chunks {
+        for chunk in bytes.chunks_exact_mut(8) {
             chunk.copy_from_slice(&generator.next_u64().to_le_bytes());
-        }
-        let rest = chunks.into_remainder();
-        if !rest.is_empty() {
-            let draw = generator.next_u64().to_le_bytes();
-            rest.copy_from_slice(&draw[..rest.len()]);
         }
     });
     bytes
