@@ -1,11 +1,9 @@
 //! One test per detection rule (latency spikes, error storms, timeouts), through the public
 //! API.
 
-mod support;
-
+use crate::support::*;
 use aiops_analyzer::{Analyzer, AnomalyKind, Config, Severity};
 use aiops_telemetry_core::WindowStats;
-use support::*;
 
 // Latency spikes.
 

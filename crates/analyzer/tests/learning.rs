@@ -1,10 +1,8 @@
 //! Learning, freezing and the assessment each cycle returns, through the public API.
 
-mod support;
-
+use crate::support::*;
 use aiops_analyzer::{Analyzer, AnomalyKind, Config, ConfigError, HealthStatus, Severity};
 use aiops_telemetry_core::{EndpointKey, TimeWindow};
-use support::*;
 
 // Learning and freezing.
 

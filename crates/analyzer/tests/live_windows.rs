@@ -1,12 +1,10 @@
 //! Live windows: bucketing by start time, bounded memory, and the analyzer's live cycle.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use aiops_analyzer::{Analyzer, AnomalyKind, Config, LiveWindows};
 use aiops_telemetry_core::{Collector, EndpointKey, Span, SpanId, TimeWindow, TraceId};
-use support::*;
 
 fn request(endpoint: &EndpointKey, start: u64, duration_ms: u64, status: u16) -> Span {
     Span::new(

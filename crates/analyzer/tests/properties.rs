@@ -1,11 +1,9 @@
 //! The detection contract as properties over simulated lognormal traffic.
 
-mod support;
-
+use crate::support::*;
 use aiops_analyzer::{AnomalyKind, Assessment, Config, LiveWindows};
 use aiops_telemetry_core::{Collector, Span, SpanId, TimeWindow, TraceId};
 use proptest::prelude::*;
-use support::*;
 
 /// A baseline mean drawn log-uniformly from 0.5 ms to 5 s.
 fn baseline_ms() -> impl Strategy<Value = f64> {

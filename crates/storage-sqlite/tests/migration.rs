@@ -1,10 +1,8 @@
 //! Files of schema 4 (one row per span) keep their spans when opened by this version.
 
-mod common;
-
+use crate::common::*;
 use aiops_storage_sqlite::Store;
 use aiops_telemetry_core::{EndpointKey, Span, SpanId, SpanKind, SpanStatus, TimeWindow, TraceId};
-use common::*;
 use rusqlite::{Connection, params};
 
 /// Schema 4 as released: migrations 1 to 4 applied.

@@ -1,10 +1,8 @@
 //! Window statistics, trace look-up and trace sampling.
 
-mod common;
-
+use crate::common::*;
 use aiops_storage_sqlite::{Store, StoreConfig};
 use aiops_telemetry_core::{EndpointKey, Span, SpanStatus, TimeWindow, TraceId, WindowStats};
-use common::*;
 use proptest::prelude::*;
 use rand::Rng;
 

@@ -1,10 +1,8 @@
 //! Retention and rollups: what is old goes, what is summarised stays consistent.
 
-mod common;
-
+use crate::common::*;
 use aiops_storage_sqlite::{MinuteRollup, Store};
 use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId};
-use common::*;
 use rand::Rng;
 
 const MINUTE: u64 = 60 * SECOND;

@@ -1,9 +1,7 @@
 //! Snapshots, incidents, migrations and opening errors.
 
-mod common;
-
+use crate::common::*;
 use aiops_storage_sqlite::{IncidentRecord, Store, StoreConfig, StoreError};
-use common::*;
 use serde_json::json;
 
 fn incident(id: &str, status: &str, first: u64) -> IncidentRecord {

@@ -1,13 +1,11 @@
 //! The span writer: durability, shutdown, back-pressure.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use aiops_storage_sqlite::{Store, StoreConfig, WriterStats};
 use aiops_telemetry_core::{Collector, RecordOutcome, Span, SpanId, SpanStatus, TraceId};
-use common::*;
 
 #[test]
 fn spans_survive_closing_and_reopening() {

@@ -1,0 +1,8 @@
+//! Integration tests of the SQLite store, as one test binary.
+
+mod common;
+mod migration;
+mod queries;
+mod retention;
+mod state;
+mod writer;

@@ -1,0 +1,3 @@
+//! Integration tests of the span vocabulary, as one test binary.
+
+mod otlp;
