@@ -56,25 +56,26 @@
 
 #![deny(missing_docs)]
 
+mod analysis_state;
 mod chunk;
 mod codec;
 mod config;
 mod error;
 mod histogram;
-mod ingest;
+mod layout;
 mod queries;
 mod retention;
 mod rollup;
 mod schema;
-mod state;
 mod store;
 mod trace_filter;
+mod transaction;
 mod writer;
 
+pub use analysis_state::IncidentRecord;
 pub use config::StoreConfig;
 pub use error::StoreError;
 pub use histogram::LatencyHistogram;
 pub use rollup::MinuteRollup;
-pub use state::IncidentRecord;
 pub use store::Store;
 pub use writer::{SpanWriter, WriterStats};

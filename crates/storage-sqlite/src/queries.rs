@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 use crate::chunk::{RawSpan, for_each_in_block, for_each_in_rows};
 use crate::codec::{corrupt, from_sql_int, to_sql_int};
 use crate::error::{SqlResultExt, StoreError};
-use crate::schema::BLOCK_SHIFT;
+use crate::layout::BLOCK_SHIFT;
 use crate::trace_filter::blob_may_contain;
 
 /// The chunks that may hold spans that started in a window: `?1`/`?2` are the window bounds

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::chunk::{ChunkDecoder, ChunkEncoder, blob};
 use crate::codec::to_sql_int;
 use crate::error::{SqlResultExt, StoreError};
-use crate::schema::BLOCK_SHIFT;
+use crate::layout::BLOCK_SHIFT;
 
 /// Deletes spans with `start < cutoff` in transactions that each take whole chunks until they
 /// have removed at least `batch_rows` spans; returns how many were deleted. Rollups, snapshots

@@ -12,14 +12,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use aiops_telemetry_core::{Span, SpanId, TraceId};
+use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior, params};
 
+use crate::chunk::{ChunkEncoder, insert_chunk};
+use crate::codec::{corrupt, from_sql_int, kind_from_code, status_from_code};
 use crate::error::{SqlResultExt, StoreError};
-
-/// log2 of the number of span ids in one block.
-pub(crate) const BLOCK_SHIFT: u32 = 11;
-/// Span ids per block.
-pub(crate) const BLOCK_ROWS: i64 = 1 << BLOCK_SHIFT;
+use crate::layout::{BLOCK_ROWS, BLOCK_SHIFT};
 
 /// A migration step's data conversion, run on the migration's transaction.
 type Convert = fn(&Connection) -> Result<(), StoreError>;
@@ -105,7 +104,7 @@ const MIGRATIONS: &[Step] = &[
              max_start_ns INTEGER NOT NULL,
              spans BLOB NOT NULL
          );",
-        then: Some(crate::chunk::convert_span_rows),
+        then: Some(convert_span_rows),
     },
 ];
 
@@ -249,6 +248,88 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
         log::info!("from={found} to={SCHEMA_VERSION} Migrated the database schema.");
     }
     Ok(SCHEMA_VERSION)
+}
+
+/// Spans read per batch when converting rows of schema 4.
+const CONVERT_BATCH: i64 = 4 * BLOCK_ROWS;
+
+/// Migration 5: converts every row of the per-span table of schema 4 into chunks, a batch of
+/// rows at a time, then drops the table. Chunks never straddle a block; a span keeps its block.
+/// Ids inside a block may close up where retention had left gaps: a chunk of `n` spans whose
+/// first span had id `i` covers ids `i..i + n`, all within the block of `i` because the old ids
+/// were distinct and increasing.
+pub(crate) fn convert_span_rows(conn: &Connection) -> Result<(), StoreError> {
+    let mut select = conn
+        .prepare(
+            "SELECT id, trace_id, span_id, parent_span_id, endpoint_id, kind, status, \
+             start_ns, duration_ns, http_status, attributes \
+             FROM spans WHERE id >= ?1 ORDER BY id LIMIT ?2",
+        )
+        .sql()?;
+    let mut encoder = ChunkEncoder::default();
+    let mut cursor = i64::MIN;
+    loop {
+        let mut rows = select.query(params![cursor, CONVERT_BATCH]).sql()?;
+        let mut first_id = 0;
+        let mut read = 0;
+        while let Some(row) = rows.next().sql()? {
+            read += 1;
+            let id: i64 = row.get(0).sql()?;
+            if !encoder.is_empty() && id >> BLOCK_SHIFT != first_id >> BLOCK_SHIFT {
+                insert_chunk(conn, first_id, &mut encoder)?;
+            }
+            if encoder.is_empty() {
+                first_id = id;
+            }
+            let (span, endpoint_id) = span_from_row(row)?;
+            encoder.push(&span, endpoint_id);
+            cursor = id + 1;
+        }
+        drop(rows);
+        insert_chunk(conn, first_id, &mut encoder)?;
+        if read < CONVERT_BATCH {
+            break;
+        }
+    }
+    drop(select);
+    conn.execute_batch("DROP TABLE spans").sql()
+}
+
+/// A span of schema 4's per-span table, and its endpoint id.
+fn span_from_row(row: &Row<'_>) -> Result<(Span, i64), StoreError> {
+    let read = |error: rusqlite::Error| corrupt("span row", error.to_string());
+    let id_error = |error: aiops_telemetry_core::IdError| corrupt("span id", error.to_string());
+    let trace_id: Vec<u8> = row.get(1).map_err(read)?;
+    let span_id: Vec<u8> = row.get(2).map_err(read)?;
+    let parent: Option<Vec<u8>> = row.get(3).map_err(read)?;
+    let http_status: Option<i64> = row.get(9).map_err(read)?;
+    let attributes: Option<String> = row.get(10).map_err(read)?;
+    let kind: i64 = row.get(5).map_err(read)?;
+    let status: i64 = row.get(6).map_err(read)?;
+    let span = Span {
+        trace_id: TraceId::from_slice(&trace_id).map_err(id_error)?,
+        span_id: SpanId::from_slice(&span_id).map_err(id_error)?,
+        parent_span_id: parent
+            .map(|bytes| SpanId::from_slice(&bytes))
+            .transpose()
+            .map_err(id_error)?,
+        // The chunk records the endpoint id, not the names.
+        service: "".into(),
+        operation: "".into(),
+        kind: kind_from_code(kind)?,
+        start_unix_nanos: from_sql_int(row.get(7).map_err(read)?),
+        duration_nanos: from_sql_int(row.get(8).map_err(read)?),
+        http_status: http_status
+            .map(|code| u16::try_from(code).map_err(|_| corrupt("http status", code.to_string())))
+            .transpose()?,
+        status: status_from_code(status)?,
+        attributes: attributes
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|error| corrupt("span attributes", error.to_string()))?
+            .unwrap_or_default(),
+    };
+    Ok((span, row.get(4).map_err(read)?))
 }
 
 /// The schema version recorded in the file.

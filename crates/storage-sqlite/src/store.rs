@@ -5,14 +5,14 @@ use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 
+use crate::analysis_state::IncidentRecord;
 use crate::config::StoreConfig;
 use crate::error::StoreError;
-use crate::ingest::Ingest;
 use crate::rollup::MinuteRollup;
 use crate::schema::{Location, configure, prepare};
-use crate::state::IncidentRecord;
+use crate::transaction::Ingest;
 use crate::writer::{Batching, SpanWriter};
-use crate::{queries, retention, rollup, state};
+use crate::{analysis_state, queries, retention, rollup};
 
 /// Page cache of the writer's connection, in KiB. Inserts append chunks to one table and
 /// update the current block's directory row, so the working set is small; 32 MiB commits as fast as
@@ -141,7 +141,7 @@ impl Store {
 
     /// The snapshot stored under `key`.
     pub fn load_snapshot(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        state::load_snapshot(&*self.connection()?, key)
+        analysis_state::load_snapshot(&*self.connection()?, key)
     }
 
     /// Inserts or replaces incidents by id, in one transaction.
@@ -151,7 +151,7 @@ impl Store {
 
     /// Every stored incident, oldest first.
     pub fn load_incidents(&self) -> Result<Vec<IncidentRecord>, StoreError> {
-        state::load_incidents(&*self.connection()?)
+        analysis_state::load_incidents(&*self.connection()?)
     }
 
     /// Saves a snapshot (if given) and upserts incidents in ONE transaction: after a crash
@@ -161,7 +161,7 @@ impl Store {
         snapshot: Option<(&str, &serde_json::Value)>,
         incidents: &[IncidentRecord],
     ) -> Result<(), StoreError> {
-        state::save_state(&mut *self.connection()?, snapshot, incidents)
+        analysis_state::save_state(&mut *self.connection()?, snapshot, incidents)
     }
 
     /// Deletes spans that started before `cutoff_unix_nanos`, in short transactions of whole

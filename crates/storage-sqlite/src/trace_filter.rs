@@ -12,7 +12,7 @@
 
 use aiops_telemetry_core::TraceId;
 
-use crate::schema::BLOCK_ROWS;
+use crate::layout::BLOCK_ROWS;
 
 /// Filter size in bytes: 16 bits for each span a block can hold.
 pub(crate) const FILTER_BYTES: usize = BLOCK_ROWS as usize * 16 / 8;

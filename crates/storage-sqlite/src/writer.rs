@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aiops_telemetry_core::{Collector, CollectorError, RecordOutcome, Span};
 
 use crate::error::StoreError;
-use crate::ingest::Ingest;
+use crate::transaction::Ingest;
 
 /// What a [`SpanWriter`] has done since the store opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::chunk::{ChunkEncoder, for_each_in_block, insert_chunk};
 use crate::codec::to_sql_int;
 use crate::error::{SqlResultExt, StoreError};
+use crate::layout::BLOCK_SHIFT;
 use crate::rollup::PendingRollups;
-use crate::schema::BLOCK_SHIFT;
 use crate::trace_filter::TraceFilter;
 
 const WIDEN_BLOCK: &str = "INSERT INTO span_blocks (block, min_start_ns, max_start_ns, traces) \
