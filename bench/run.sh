@@ -277,8 +277,8 @@ section_ingest() {
 }
 
 section_cycle() {
-    log "Analysis cycle: cargo bench -p aiops-rca --bench cycle"
-    (cd "$ROOT" && cargo bench -p aiops-rca --bench cycle -- --noplot) | tee "$OUT/cycle.txt" >&2
+    log "Analysis cycle: cargo bench -p aiops-engine --bench cycle"
+    (cd "$ROOT" && cargo bench -p aiops-engine --bench cycle -- --noplot) | tee "$OUT/cycle.txt" >&2
     local scenario n ms cells=() lo hi
     for scenario in healthy incident; do
         local row=()

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::ops::Range;
 
@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::detect::{Evidence, detect};
 use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
+use crate::watermarks::EndpointWatermarks;
 
 /// The outcome of one analysis cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,13 +88,13 @@ fn seek<'k, V>(
 ///    the baselines of the others are held, and time held does not age them;
 /// 3. grades every endpoint that had traffic or has a baseline.
 ///
-/// The analyzer owns its configuration, baselines and watermarks, and nothing else: persist
+/// The analyzer owns its configuration and baselines, and nothing else (resolution watermarks
+/// are lent to each cycle by their owner): persist
 /// [`baselines`](Self::baselines) and resume with [`with_baselines`](Self::with_baselines).
 #[derive(Clone, Debug)]
 pub struct Analyzer {
     config: Config,
     baselines: BTreeMap<EndpointKey, Baseline>,
-    watermarks: HashMap<EndpointKey, u64>,
 }
 
 impl Analyzer {
@@ -111,23 +112,25 @@ impl Analyzer {
                 .into_iter()
                 .map(|baseline| (baseline.endpoint.clone(), baseline))
                 .collect(),
-            watermarks: HashMap::new(),
         })
     }
 
     /// One cycle at `now`.
     ///
     /// Detection looks at the window of `analysis_window_secs` ending at `now`, per endpoint
-    /// starting no earlier than its watermark ([`set_watermark`](Self::set_watermark)).
+    /// starting no earlier than its resolution watermark in `watermarks`.
     /// Learning looks at the fresh slice: every span recorded since the previous cycle that
     /// started in a bucket ending by `now`, late arrivals included, so each request is learned
     /// exactly once although windows overlap. Buckets older than the live windows' retention
     /// are evicted first.
-    pub fn observe_live(&mut self, live: &LiveWindows, now_unix_nanos: u64) -> Assessment {
+    pub fn observe_live(
+        &mut self,
+        live: &LiveWindows,
+        now_unix_nanos: u64,
+        watermarks: &EndpointWatermarks,
+    ) -> Assessment {
         live.evict_before(now_unix_nanos.saturating_sub(live.retention_nanos()));
         let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
-        self.watermarks
-            .retain(|_, not_before| *not_before > window.start_unix_nanos);
         let mut inputs: Vec<EndpointInput> = live
             .cycle_stats(window, now_unix_nanos, self.config.timeout_ms)
             .into_iter()
@@ -137,14 +140,19 @@ impl Analyzer {
                 fresh: stats.fresh,
             })
             .collect();
-        self.clip_to_watermarks(live, window, &mut inputs);
+        self.clip_to_watermarks(live, window, watermarks, &mut inputs);
         self.cycle(window, inputs)
     }
 
     /// The anomalies a cycle at `now` would detect, without learning, evicting or taking
     /// anything: a cheap look between cycles (it merges the live buckets of the detection window
     /// and nothing else), so that a caller can run the cycle early when something new shows.
-    pub fn preview_live(&self, live: &LiveWindows, now_unix_nanos: u64) -> Vec<Anomaly> {
+    pub fn preview_live(
+        &self,
+        live: &LiveWindows,
+        now_unix_nanos: u64,
+        watermarks: &EndpointWatermarks,
+    ) -> Vec<Anomaly> {
         let window = TimeWindow::ending_at(now_unix_nanos, self.config.window_nanos());
         let mut inputs: Vec<EndpointInput> = live
             .window_stats(window, self.config.timeout_ms)
@@ -155,7 +163,7 @@ impl Analyzer {
                 fresh: None,
             })
             .collect();
-        self.clip_to_watermarks(live, window, &mut inputs);
+        self.clip_to_watermarks(live, window, watermarks, &mut inputs);
         inputs
             .iter()
             .flat_map(|input| input.anomalies(self.baselines.get(&input.endpoint), &self.config))
@@ -163,21 +171,21 @@ impl Analyzer {
     }
 
     /// Reads the statistics of endpoints whose watermark falls inside the detection `window`
-    /// from the watermark on (older watermarks clip nothing; `observe_live` forgets them).
+    /// from the watermark on (older watermarks clip nothing).
     /// Such an endpoint's clipped window lies in `window`, so it is among `inputs` if it had
     /// traffic there.
     fn clip_to_watermarks(
         &self,
         live: &LiveWindows,
         window: TimeWindow,
+        watermarks: &EndpointWatermarks,
         inputs: &mut [EndpointInput],
     ) {
         let now_unix_nanos = window.end_unix_nanos;
-        let clipping = self
-            .watermarks
+        let clipping = watermarks
             .iter()
-            .filter(|(_, not_before)| **not_before > window.start_unix_nanos);
-        for (endpoint, &not_before) in clipping {
+            .filter(|&(_, not_before)| not_before > window.start_unix_nanos);
+        for (endpoint, not_before) in clipping {
             let Ok(index) = inputs.binary_search_by(|input| input.endpoint.cmp(endpoint)) else {
                 continue;
             };
@@ -312,13 +320,6 @@ impl Analyzer {
         }
         out.extend(baselines.map(|(_, baseline)| quiet(baseline)));
         out
-    }
-
-    /// Evidence before `not_before_unix_nanos` no longer counts for `endpoint` (resolution
-    /// watermark).
-    pub fn set_watermark(&mut self, endpoint: &EndpointKey, not_before_unix_nanos: u64) {
-        let mark = self.watermarks.entry(endpoint.clone()).or_default();
-        *mark = (*mark).max(not_before_unix_nanos);
     }
 
     /// Every baseline, sorted by endpoint.

@@ -35,7 +35,9 @@
 //! seconds; when its payment provider slows down, the next cycles report it.
 //!
 //! ```
-//! use aiops_analyzer::{Analyzer, AnomalyKind, Config, HealthStatus, LiveWindows, Severity};
+//! use aiops_analyzer::{
+//!     Analyzer, AnomalyKind, Config, EndpointWatermarks, HealthStatus, LiveWindows, Severity,
+//! };
 //! use aiops_telemetry_core::{Collector, EndpointKey, Span, SpanId, TraceId};
 //!
 //! const SECOND: u64 = 1_000_000_000;
@@ -57,7 +59,8 @@
 //!         let _ = live.record(payment(t0 + second * SECOND + i * SECOND / 10, duration));
 //!     }
 //!     if (second + 1) % 5 == 0 {
-//!         last = Some(analyzer.observe_live(&live, t0 + (second + 1) * SECOND));
+//!         let now = t0 + (second + 1) * SECOND;
+//!         last = Some(analyzer.observe_live(&live, now, &EndpointWatermarks::default()));
 //!     }
 //! }
 //!
@@ -84,6 +87,7 @@ mod detect;
 mod health;
 mod histogram;
 mod live;
+mod watermarks;
 
 pub use analyzer::{Analyzer, Assessment, EndpointAssessment};
 pub use anomaly::{Anomaly, AnomalyKind, Severity};
@@ -91,3 +95,4 @@ pub use baseline::Baseline;
 pub use config::{Config, ConfigError};
 pub use health::{Health, HealthStatus};
 pub use live::{DEFAULT_MAX_ENDPOINTS, LiveWindows};
+pub use watermarks::EndpointWatermarks;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::support::*;
-use aiops_analyzer::{Analyzer, AnomalyKind, Config, LiveWindows};
+use aiops_analyzer::{Analyzer, AnomalyKind, Config, EndpointWatermarks, LiveWindows};
 use aiops_telemetry_core::{Collector, EndpointKey, Span, SpanId, TimeWindow, TraceId};
 
 fn request(endpoint: &EndpointKey, start: u64, duration_ms: u64, status: u16) -> Span {
@@ -139,12 +139,12 @@ fn each_span_is_learned_once_even_when_it_arrives_late() {
     for i in 0..10 {
         let _ = live.record(request(&payment(), T0 + i * 100 * MS, 100, 200));
     }
-    analyzer.observe_live(&live, T0 + 5 * SECOND);
+    analyzer.observe_live(&live, T0 + 5 * SECOND, &EndpointWatermarks::default());
     // A request that started at T0 + 4 s but took long arrives after the cycle.
     let _ = live.record(request(&payment(), T0 + 4 * SECOND, 120, 200));
 
-    analyzer.observe_live(&live, T0 + 10 * SECOND);
-    analyzer.observe_live(&live, T0 + 15 * SECOND);
+    analyzer.observe_live(&live, T0 + 10 * SECOND, &EndpointWatermarks::default());
+    analyzer.observe_live(&live, T0 + 15 * SECOND, &EndpointWatermarks::default());
 
     let baseline = analyzer.baseline(&payment()).expect("learned");
     assert_eq!(baseline.sample_count, 11);
@@ -159,9 +159,9 @@ fn spans_in_the_bucket_still_open_at_now_wait_for_the_next_cycle() {
         let _ = live.record(request(&payment(), T0 + 5 * SECOND + i * MS, 100, 200));
     }
 
-    analyzer.observe_live(&live, now);
+    analyzer.observe_live(&live, now, &EndpointWatermarks::default());
     assert!(analyzer.baseline(&payment()).is_none());
-    analyzer.observe_live(&live, now + 5 * SECOND);
+    analyzer.observe_live(&live, now + 5 * SECOND, &EndpointWatermarks::default());
     assert_eq!(
         analyzer.baseline(&payment()).expect("learned").sample_count,
         10
@@ -177,10 +177,14 @@ fn watermark_hides_evidence_from_before_a_resolution() {
         let _ = live.record(request(&payment(), T0 + i * 500 * MS, 100, 500));
     }
     assert_eq!(
-        analyzer.observe_live(&live, T0 + 10 * SECOND).anomalies[0].kind,
+        analyzer
+            .observe_live(&live, T0 + 10 * SECOND, &EndpointWatermarks::default())
+            .anomalies[0]
+            .kind,
         AnomalyKind::ErrorStorm
     );
-    analyzer.set_watermark(&payment(), T0 + 10 * SECOND);
+    let mut marks = EndpointWatermarks::default();
+    marks.raise(&payment(), T0 + 10 * SECOND);
     for i in 0..10 {
         let _ = live.record(request(
             &payment(),
@@ -190,7 +194,7 @@ fn watermark_hides_evidence_from_before_a_resolution() {
         ));
     }
 
-    let assessment = analyzer.observe_live(&live, T0 + 15 * SECOND);
+    let assessment = analyzer.observe_live(&live, T0 + 15 * SECOND, &marks);
 
     assert!(assessment.anomalies.is_empty());
     let reported = &assessment.endpoints[0];
@@ -206,12 +210,12 @@ fn window_clears_once_the_fault_has_left_it() {
     }
     assert!(
         !analyzer
-            .observe_live(&live, T0 + 10 * SECOND)
+            .observe_live(&live, T0 + 10 * SECOND, &EndpointWatermarks::default())
             .anomalies
             .is_empty()
     );
 
-    let later = analyzer.observe_live(&live, T0 + 45 * SECOND);
+    let later = analyzer.observe_live(&live, T0 + 45 * SECOND, &EndpointWatermarks::default());
 
     assert!(later.anomalies.is_empty());
 }

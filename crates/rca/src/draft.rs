@@ -3,7 +3,7 @@
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_telemetry_core::EndpointKey;
 
-use crate::explain::Expectations;
+use crate::expect::Expectations;
 use crate::graph::TraceGraph;
 use crate::provenance::{Mode, hung};
 use crate::rank::Votes;

@@ -5,71 +5,17 @@ use std::collections::BTreeMap;
 
 use foldhash::HashMap;
 
-use aiops_analyzer::Anomaly;
+use aiops_analyzer::{Anomaly, Config};
 use aiops_telemetry_core::{EndpointKey, Span};
 use serde::{Deserialize, Serialize};
 
 use crate::draft::draft;
+use crate::expect::{BaselineMap, Detection, Expectations, RcaConfig, lookup, observe_span};
 use crate::graph::TraceGraph;
 use crate::provenance::{Mode, origins, shows_symptom};
 use crate::rank::{Evidence, Votes};
 use crate::root_cause::{FaultFamily, IncidentDraft};
 use crate::selftime::{SelfTimeBaseline, alpha_for_half_life};
-
-/// Knobs of root cause analysis. Every field has a documented default.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RcaConfig {
-    /// How many sampled traces per anomalous endpoint a caller should hand to
-    /// [`Rca::explain`]; more traces give steadier confidence. Default 50.
-    pub max_traces_per_anomaly: usize,
-    /// How many candidates a root cause lists (the root cause included). Default 5.
-    pub max_candidates: usize,
-    /// Successful spans an endpoint needs before its self-time baseline is trusted; a younger
-    /// baseline is used with a wider noise band (p95 at least twice the mean). Default 10.
-    pub min_samples_for_baseline: u64,
-    /// Half-life of the self-time baselines, in spans: a span learned this many spans of its
-    /// endpoint ago weighs half as much as the newest. Default 500.
-    pub baseline_half_life_samples: f64,
-    /// A request slower than this is a timeout, as in the analyzer's `timeout_ms`. Default 5000.
-    pub timeout_ms: f64,
-    /// Self-time excess over the endpoint's baseline mean below which a span is not
-    /// considered slow, in milliseconds. Default 5.
-    pub min_excess_ms: f64,
-}
-
-impl Default for RcaConfig {
-    fn default() -> Self {
-        Self {
-            max_traces_per_anomaly: 50,
-            max_candidates: 5,
-            min_samples_for_baseline: 10,
-            baseline_half_life_samples: 500.0,
-            timeout_ms: 5000.0,
-            min_excess_ms: 5.0,
-        }
-    }
-}
-
-type BaselineMap = HashMap<String, HashMap<String, SelfTimeBaseline>>;
-
-/// Teaches the baseline of `span`'s endpoint one observation, creating the baseline if
-/// needed; looks up by `&str` first, so only a new endpoint allocates its names.
-fn observe_span(baselines: &mut BaselineMap, span: &Span, observe: impl Fn(&mut SelfTimeBaseline)) {
-    let known = baselines
-        .get_mut(&*span.service)
-        .and_then(|operations| operations.get_mut(&*span.operation));
-    if let Some(baseline) = known {
-        observe(baseline);
-        return;
-    }
-    let mut baseline = SelfTimeBaseline::new(span.endpoint());
-    observe(&mut baseline);
-    baselines
-        .entry(span.service.to_string())
-        .or_default()
-        .insert(span.operation.to_string(), baseline);
-}
 
 /// Root cause analysis over sampled traces.
 ///
@@ -79,6 +25,7 @@ fn observe_span(baselines: &mut BaselineMap, span: &Span, observe: impl Fn(&mut 
 #[serde(from = "RcaState", into = "RcaState")]
 pub struct Rca {
     config: RcaConfig,
+    detection: Detection,
     baselines: BaselineMap,
 }
 
@@ -87,12 +34,19 @@ pub struct Rca {
 #[serde(default)]
 struct RcaState {
     config: RcaConfig,
+    detection: Detection,
     baselines: Vec<SelfTimeBaseline>,
 }
 
 impl From<RcaState> for Rca {
     fn from(state: RcaState) -> Self {
-        Self::with_baselines(state.config, state.baselines)
+        let mut rca = Self {
+            config: state.config,
+            detection: state.detection,
+            baselines: HashMap::default(),
+        };
+        rca.insert_baselines(state.baselines);
+        rca
     }
 }
 
@@ -101,30 +55,42 @@ impl From<Rca> for RcaState {
         Self {
             baselines: rca.self_time_baselines(),
             config: rca.config,
+            detection: rca.detection,
         }
     }
 }
 
 impl Rca {
-    /// Analysis with `config` and nothing learned yet.
-    pub fn new(config: RcaConfig) -> Self {
+    /// Analysis with `config` and nothing learned yet. `detection` is the analyzer's
+    /// configuration: RCA takes what a timeout is (`timeout_ms`) and when a baseline is
+    /// trusted (`min_samples_for_baseline`) from it.
+    pub fn new(config: RcaConfig, detection: &Config) -> Self {
         Self {
             config,
+            detection: Detection::from(detection),
             baselines: HashMap::default(),
         }
     }
 
-    /// Analysis with `config` and previously learned `baselines` (a later one for the same
-    /// endpoint replaces an earlier one).
-    pub fn with_baselines(config: RcaConfig, baselines: Vec<SelfTimeBaseline>) -> Self {
-        let mut rca = Self::new(config);
+    /// Analysis as [`new`](Self::new) with previously learned `baselines` (a later one for
+    /// the same endpoint replaces an earlier one).
+    pub fn with_baselines(
+        config: RcaConfig,
+        detection: &Config,
+        baselines: Vec<SelfTimeBaseline>,
+    ) -> Self {
+        let mut rca = Self::new(config, detection);
+        rca.insert_baselines(baselines);
+        rca
+    }
+
+    fn insert_baselines(&mut self, baselines: Vec<SelfTimeBaseline>) {
         for baseline in baselines {
-            rca.baselines
+            self.baselines
                 .entry(baseline.endpoint.service.clone())
                 .or_default()
                 .insert(baseline.endpoint.operation.clone(), baseline);
         }
-        rca
     }
 
     /// The configuration in use.
@@ -188,6 +154,7 @@ impl Rca {
         let expect = Expectations {
             baselines: &self.baselines,
             config: &self.config,
+            detection: self.detection,
         };
 
         let mut groups: BTreeMap<(EndpointKey, FaultFamily), Group> = BTreeMap::new();
@@ -281,50 +248,5 @@ impl<'a> EndpointIndex<'a> {
         self.spans
             .get(&(endpoint.service.as_str(), endpoint.operation.as_str()))
             .map_or(&[], Vec::as_slice)
-    }
-}
-
-fn lookup<'m>(
-    map: &'m BaselineMap,
-    service: &str,
-    operation: &str,
-) -> Option<&'m SelfTimeBaseline> {
-    map.get(service)
-        .and_then(|by_operation| by_operation.get(operation))
-}
-
-/// What RCA expects of a span: its endpoint's learned self time, and the configured limits.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Expectations<'a> {
-    baselines: &'a BaselineMap,
-    config: &'a RcaConfig,
-}
-
-impl Expectations<'_> {
-    /// Expected self time of `span`'s endpoint: (mean, p95) in milliseconds. Unknown endpoints
-    /// expect nothing, so their whole self time counts as excess.
-    pub(crate) fn self_time(&self, span: &Span) -> (f64, f64) {
-        match lookup(self.baselines, &span.service, &span.operation) {
-            Some(b) if b.is_ready(self.config.min_samples_for_baseline) => (b.mean_ms, b.p95_ms),
-            Some(b) if b.sample_count > 0 => (b.mean_ms, b.p95_ms.max(2.0 * b.mean_ms)),
-            _ => (0.0, 0.0),
-        }
-    }
-
-    /// The learned baseline of `endpoint`, if any.
-    pub(crate) fn baseline(&self, endpoint: &EndpointKey) -> Option<&SelfTimeBaseline> {
-        lookup(self.baselines, &endpoint.service, &endpoint.operation)
-    }
-
-    pub(crate) fn timeout_ms(&self) -> f64 {
-        self.config.timeout_ms
-    }
-
-    pub(crate) fn min_excess_ms(&self) -> f64 {
-        self.config.min_excess_ms
-    }
-
-    pub(crate) fn max_candidates(&self) -> usize {
-        self.config.max_candidates
     }
 }

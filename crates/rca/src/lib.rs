@@ -35,7 +35,9 @@
 //! parents, duplicates, even cycles) without panicking, and computes exclusive time;
 //! [`dependency_graph`] aggregates caller-to-callee edges between services as a by-product.
 //!
-//! The crate is pure: no I/O, no threads, no clock.
+//! The crate is pure: no I/O, no clock, no threads and no shared state. It works on the traces
+//! it is handed; keeping recent traces, running cycles and tracking incidents over time is the
+//! job of `aiops-engine`, which builds on it.
 //!
 //! # Example
 //!
@@ -43,7 +45,7 @@
 //! the shop's own analysis gets a latency spike on both endpoints and asks for the root cause.
 //!
 //! ```
-//! use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
+//! use aiops_analyzer::{Anomaly, AnomalyKind, Config, Severity};
 //! use aiops_rca::{Rca, RcaConfig};
 //! use aiops_telemetry_core::{EndpointKey, Span, SpanId, TimeWindow, TraceId};
 //!
@@ -62,7 +64,7 @@
 //!     ]
 //! }
 //!
-//! let mut rca = Rca::new(RcaConfig::default());
+//! let mut rca = Rca::new(RcaConfig::default(), &Config::default());
 //! let healthy: Vec<_> = (0..50).map(|i| checkout(i * 1_000 * MS, 160 + i % 5)).collect();
 //! rca.learn(&healthy, |_endpoint| true);
 //!
@@ -102,6 +104,7 @@
 #![deny(missing_docs)]
 
 mod draft;
+mod expect;
 mod explain;
 mod graph;
 mod provenance;
@@ -109,20 +112,10 @@ mod rank;
 mod root_cause;
 mod selftime;
 mod topology;
-mod trace_buffer;
 
-pub use explain::{Rca, RcaConfig};
+pub use expect::RcaConfig;
+pub use explain::Rca;
 pub use graph::TraceGraph;
 pub use root_cause::{Candidate, FaultFamily, IncidentDraft, RootCause, SpanRef};
 pub use selftime::SelfTimeBaseline;
 pub use topology::{DependencyEdge, DependencyGraph, EndpointEdge, dependency_graph};
-pub use trace_buffer::{DEFAULT_TRACES_PER_ENDPOINT, TraceBuffer, TraceBufferStats};
-
-mod engine;
-mod incident;
-
-pub use engine::{CycleReport, EndpointWatermark, Engine, EngineConfig, EngineSnapshot};
-pub use incident::{
-    DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, Incident, IncidentBook,
-    IncidentChange, IncidentError, IncidentStatus,
-};

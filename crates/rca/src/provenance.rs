@@ -15,7 +15,7 @@
 
 use aiops_analyzer::{Anomaly, AnomalyKind};
 
-use crate::explain::Expectations;
+use crate::expect::Expectations;
 use crate::graph::TraceGraph;
 use crate::root_cause::FaultFamily;
 

@@ -1,16 +1,15 @@
 //! Root cause analysis as a specification: error provenance, self-time excess, hangs,
 //! confidence and grouping.
 
-mod common;
-
+use crate::common::{TraceBuilder, anomaly, endpoint, shop_trace};
 use aiops_analyzer::AnomalyKind::{ErrorStorm, LatencySpike, Timeout};
+use aiops_analyzer::Config;
 use aiops_rca::{FaultFamily, Rca, RcaConfig};
-use common::{TraceBuilder, anomaly, endpoint, shop_trace};
 
 /// An `Rca` that learned from 100 healthy shop traces: checkout 20 ms of own work, payment
 /// 30 ms, bank 20 ms, with a little jitter.
 fn trained() -> Rca {
-    let mut rca = Rca::new(RcaConfig::default());
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
     let healthy: Vec<_> = (0..100)
         .map(|i| shop_trace(i * 100, 18 + i % 5, 28 + i % 5, &[]))
         .collect();
@@ -211,7 +210,7 @@ fn confidence_is_the_share_of_anomalous_traces_a_candidate_explains() {
 fn anomaly_without_traces_is_explained_by_its_own_endpoint() {
     let anomalies = [anomaly(ErrorStorm, "shop", "/inventory", 0.8, 0.01)];
 
-    let drafts = Rca::new(RcaConfig::default()).explain(&anomalies, &[]);
+    let drafts = Rca::new(RcaConfig::default(), &Config::default()).explain(&anomalies, &[]);
 
     assert_eq!(drafts.len(), 1);
     let root = &drafts[0].root_cause;
@@ -257,7 +256,7 @@ fn errors_and_slowness_at_the_same_endpoint_are_different_causes() {
         anomaly(Timeout, "shop", "/inventory", 0.5, 0.0),
     ];
 
-    let drafts = Rca::new(RcaConfig::default()).explain(&anomalies, &[]);
+    let drafts = Rca::new(RcaConfig::default(), &Config::default()).explain(&anomalies, &[]);
 
     assert_eq!(drafts.len(), 2);
     let families: Vec<_> = drafts
@@ -284,7 +283,7 @@ fn learned_baselines_survive_a_serde_round_trip() {
 
 #[test]
 fn unhealthy_endpoints_are_not_learned() {
-    let mut rca = Rca::new(RcaConfig::default());
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
     let traces: Vec<_> = (0..20).map(|i| shop_trace(i * 100, 20, 900, &[])).collect();
 
     rca.learn(&traces, |e| e.service != "payments");
@@ -302,7 +301,7 @@ fn unhealthy_endpoints_are_not_learned() {
 #[test]
 fn root_cause_serializes_with_the_documented_field_names() {
     let anomalies = [anomaly(LatencySpike, "shop", "/payment", 1_250.0, 180.0)];
-    let drafts = Rca::new(RcaConfig::default()).explain(&anomalies, &[]);
+    let drafts = Rca::new(RcaConfig::default(), &Config::default()).explain(&anomalies, &[]);
 
     let json = serde_json::to_value(&drafts[0]).expect("serializes");
 

@@ -1,11 +1,9 @@
 //! Properties of root cause analysis on arbitrary (including nonsensical) span data.
 
-mod common;
-
-use aiops_analyzer::AnomalyKind;
+use crate::common::anomaly;
+use aiops_analyzer::{AnomalyKind, Config};
 use aiops_rca::{Rca, RcaConfig};
 use aiops_telemetry_core::{Span, SpanId, TraceId};
-use common::anomaly;
 use proptest::prelude::*;
 
 const SERVICES: [&str; 3] = ["a", "b", "c"];
@@ -48,7 +46,7 @@ proptest! {
         sampled in proptest::collection::vec(arbitrary_span(), 0..30),
         kinds in proptest::collection::vec((arbitrary_kind(), 0usize..3), 1..5),
     ) {
-        let mut rca = Rca::new(RcaConfig::default());
+        let mut rca = Rca::new(RcaConfig::default(), &Config::default());
         rca.learn(&[learned], |_| true);
         let anomalies: Vec<_> = kinds
             .iter()

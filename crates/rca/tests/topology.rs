@@ -1,9 +1,7 @@
 //! The service dependency graph.
 
-mod common;
-
+use crate::common::{TraceBuilder, shop_trace};
 use aiops_rca::dependency_graph;
-use common::{TraceBuilder, shop_trace};
 
 #[test]
 fn edges_count_calls_errors_and_latency_between_services() {

@@ -1,23 +1,20 @@
 //! [`Engine`]: one analysis cycle, exactly as the server, the replay command and the accuracy
-//! benchmark run it.
+//! benchmarks run it.
 
-mod config;
-mod report;
-
-use foldhash::{HashMap, HashSet};
+use foldhash::HashSet;
 use std::sync::Arc;
 
-use aiops_analyzer::{
-    Analyzer, Anomaly, AnomalyKind, Assessment, ConfigError, HealthStatus, LiveWindows,
-};
-use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow, TraceId};
+use aiops_analyzer::{Analyzer, Anomaly, AnomalyKind, LiveWindows};
+use aiops_rca::Rca;
+use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow};
 
-pub use self::config::EngineConfig;
-pub use self::report::{CycleReport, EndpointWatermark, EngineSnapshot};
-use crate::explain::Rca;
-use crate::incident::{Incident, IncidentBook, IncidentChange, IncidentError};
-use crate::topology::{DependencyGraph, dependency_graph};
+use crate::config::{EngineConfig, EngineConfigError};
+use crate::incident::{Incident, IncidentBook, IncidentError};
+use crate::learn::Learning;
+use crate::reader::EngineReader;
+use crate::report::{CycleReport, EndpointWatermark, EngineSnapshot};
 use crate::trace_buffer::TraceBuffer;
+use crate::watermarks::Watermarks;
 
 /// One analysis cycle as the server, the replay command and the accuracy benchmark all run it.
 ///
@@ -41,7 +38,9 @@ use crate::trace_buffer::TraceBuffer;
 ///
 /// The engine never reads the clock: `now` is an argument, so the same code runs on the wall
 /// clock, a replayed file's clock or a virtual one. One owner drives it (the server keeps it in
-/// its analysis task); only [`collector`](Self::collector) is shared, with the request path.
+/// its analysis task); [`collector`](Self::collector) is shared with the request path and
+/// [`reader`](Self::reader) with whoever reads traces and topology, neither waiting for a
+/// cycle.
 ///
 /// # Example
 ///
@@ -50,7 +49,7 @@ use crate::trace_buffer::TraceBuffer;
 /// as affected, although checkout's latency rose just as much.
 ///
 /// ```
-/// use aiops_rca::{Engine, EngineConfig};
+/// use aiops_engine::{Engine, EngineConfig};
 /// use aiops_telemetry_core::{Span, SpanId, TraceId};
 ///
 /// const SEC: u64 = 1_000_000_000;
@@ -91,7 +90,7 @@ use crate::trace_buffer::TraceBuffer;
 /// assert_eq!(incident.root_cause.service, "payment");
 /// assert_eq!(incident.root_cause.endpoint, "/payment");
 /// assert!(incident.affected_endpoints.iter().any(|e| e.operation == "/checkout"));
-/// # Ok::<(), aiops_analyzer::ConfigError>(())
+/// # Ok::<(), aiops_engine::EngineConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct Engine {
@@ -102,10 +101,8 @@ pub struct Engine {
     analyzer: Analyzer,
     rca: Rca,
     incidents: IncidentBook,
-    watermarks: HashMap<EndpointKey, u64>,
-    learned_until_unix_nanos: Option<u64>,
-    /// Where the next cycle's turn of self-time learning starts among healthy endpoints.
-    learn_cursor: usize,
+    watermarks: Watermarks,
+    learning: Learning,
     /// What the last cycle detected, so that [`has_news`](Self::has_news) reports only what is
     /// new since.
     last_detected: HashSet<(EndpointKey, AnomalyKind)>,
@@ -113,14 +110,10 @@ pub struct Engine {
 
 impl Engine {
     /// An engine with nothing learned yet. Fails when `config` does not validate.
-    pub fn new(mut config: EngineConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: EngineConfig) -> Result<Self, EngineConfigError> {
         config.validate()?;
-        // One knob, one meaning: RCA judges timeouts and baseline readiness exactly as
-        // detection does.
-        config.rca.timeout_ms = config.analyzer.timeout_ms;
-        config.rca.min_samples_for_baseline = config.analyzer.min_samples_for_baseline;
         let analyzer = Analyzer::new(config.analyzer.clone())?;
-        let rca = Rca::new(config.rca.clone());
+        let rca = Rca::new(config.rca.clone(), &config.analyzer);
         let incidents = IncidentBook::new(config.auto_resolve_cycles)
             .with_max_resolved(config.max_resolved_incidents);
         let live = Arc::new(LiveWindows::new(
@@ -143,30 +136,42 @@ impl Engine {
             analyzer,
             rca,
             incidents,
-            watermarks: HashMap::default(),
-            learned_until_unix_nanos: None,
-            learn_cursor: 0,
+            watermarks: Watermarks::default(),
+            learning: Learning::default(),
             last_detected: HashSet::default(),
         })
     }
 
     /// An engine that resumes from `snapshot` under `config` (the configuration wins over the
     /// knobs saved in the snapshot).
-    pub fn restore(config: EngineConfig, snapshot: EngineSnapshot) -> Result<Self, ConfigError> {
+    pub fn restore(
+        config: EngineConfig,
+        snapshot: EngineSnapshot,
+    ) -> Result<Self, EngineConfigError> {
         let mut engine = Self::new(config)?;
-        engine.analyzer =
-            Analyzer::with_baselines(engine.config.analyzer.clone(), snapshot.baselines)?;
-        engine.rca = Rca::with_baselines(engine.config.rca.clone(), snapshot.self_time_baselines);
+        let config = &engine.config;
+        engine.analyzer = Analyzer::with_baselines(config.analyzer.clone(), snapshot.baselines)?;
+        engine.rca = Rca::with_baselines(
+            config.rca.clone(),
+            &config.analyzer,
+            snapshot.self_time_baselines,
+        );
         engine.incidents = snapshot
             .incidents
-            .with_max_resolved(engine.config.max_resolved_incidents);
+            .with_max_resolved(config.max_resolved_incidents);
         engine
             .incidents
-            .set_auto_resolve_cycles(engine.config.auto_resolve_cycles);
+            .set_auto_resolve_cycles(config.auto_resolve_cycles);
+        let legacy = engine.incidents.take_legacy_watermarks();
+        engine
+            .watermarks
+            .restore_causes(legacy.into_iter().chain(snapshot.cause_watermarks));
         for watermark in snapshot.watermarks {
-            engine.set_watermark(&watermark.endpoint, watermark.not_before_unix_nanos);
+            engine
+                .watermarks
+                .raise_endpoint(&watermark.endpoint, watermark.not_before_unix_nanos);
         }
-        engine.learned_until_unix_nanos = snapshot.learned_until_unix_nanos;
+        engine.learning = Learning::resume(snapshot.learned_until_unix_nanos);
         Ok(engine)
     }
 
@@ -174,6 +179,17 @@ impl Engine {
     /// clone and share with the request path; it never blocks.
     pub fn collector(&self) -> Arc<dyn Collector> {
         self.collector.clone()
+    }
+
+    /// A handle that reads buffered traces, the topology and the live windows' counters
+    /// concurrently with the cycle (each read takes the buffer's short lock, never the
+    /// engine's). Cheap to clone and share.
+    pub fn reader(&self) -> EngineReader {
+        EngineReader::new(
+            self.traces.clone(),
+            self.live.clone(),
+            self.config.topology_max_traces,
+        )
     }
 
     /// Whether a cycle at `now_unix_nanos` would detect an anomaly (an endpoint and kind) that
@@ -184,7 +200,7 @@ impl Engine {
     /// incident upkeep still run once per interval.
     pub fn has_news(&self, now_unix_nanos: u64) -> bool {
         self.analyzer
-            .preview_live(&self.live, now_unix_nanos)
+            .preview_live(&self.live, now_unix_nanos, self.watermarks.endpoints())
             .into_iter()
             .any(|anomaly| {
                 !self
@@ -196,17 +212,20 @@ impl Engine {
     /// Runs one analysis cycle at `now_unix_nanos`; see the type's docs for the steps.
     pub fn run_cycle(&mut self, now_unix_nanos: u64) -> CycleReport {
         let now = now_unix_nanos;
-        let assessment = self.analyzer.observe_live(&self.live, now);
-        let learned_traces = self.learn(&assessment, now);
+        let assessment = self
+            .analyzer
+            .observe_live(&self.live, now, self.watermarks.endpoints());
+        let learned_traces =
+            self.learning
+                .learn(&mut self.rca, &self.traces, &self.config, &assessment, now);
         let sampled = self.sample_anomalous(&assessment.anomalies);
         let drafts = self.rca.explain(&assessment.anomalies, &sampled);
-        let changes = self.incidents.apply(drafts, &assessment, now);
-        for change in &changes {
-            if let IncidentChange::Resolved { id } = change {
-                self.watermark_incident(id, now);
-            }
-        }
-        self.forget_moot_watermarks(now);
+        let changes = self
+            .incidents
+            .apply(drafts, &assessment, now, &mut self.watermarks);
+        // Endpoint marks older than any window still read clip nothing any more.
+        self.watermarks
+            .forget_endpoints_until(now.saturating_sub(self.config.retention_nanos()));
         self.last_detected = assessment
             .anomalies
             .iter()
@@ -226,9 +245,10 @@ impl Engine {
     /// Resolves incident `id` at `now_unix_nanos`: evidence on its endpoints that started
     /// earlier no longer counts, so it cannot re-open or re-create the incident.
     pub fn resolve(&mut self, id: &str, now_unix_nanos: u64) -> Result<Incident, IncidentError> {
-        let incident = self.incidents.resolve(id, now_unix_nanos)?.clone();
-        self.watermark_incident(id, now_unix_nanos);
-        Ok(incident)
+        Ok(self
+            .incidents
+            .resolve(id, now_unix_nanos, &mut self.watermarks)?
+            .clone())
     }
 
     /// The incident book.
@@ -236,37 +256,18 @@ impl Engine {
         &self.incidents
     }
 
-    /// Detection, with its baselines.
-    pub fn analyzer(&self) -> &Analyzer {
-        &self.analyzer
-    }
-
-    /// Root cause analysis, with its self-time baselines.
-    pub fn rca(&self) -> &Rca {
-        &self.rca
-    }
-
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    /// The recent-trace buffer (for its statistics).
-    pub fn trace_buffer(&self) -> &TraceBuffer {
-        &self.traces
-    }
-
-    /// The live per-endpoint statistics.
-    pub fn live_windows(&self) -> &LiveWindows {
-        &self.live
     }
 
     /// The learned state, for persistence.
     pub fn snapshot(&self) -> EngineSnapshot {
         let mut watermarks: Vec<EndpointWatermark> = self
             .watermarks
+            .endpoints()
             .iter()
-            .map(|(endpoint, &not_before)| EndpointWatermark {
+            .map(|(endpoint, not_before)| EndpointWatermark {
                 endpoint: endpoint.clone(),
                 not_before_unix_nanos: not_before,
             })
@@ -277,102 +278,14 @@ impl Engine {
             self_time_baselines: self.rca.self_time_baselines(),
             incidents: self.incidents.clone(),
             watermarks,
-            learned_until_unix_nanos: self.learned_until_unix_nanos,
+            cause_watermarks: self.watermarks.causes().to_vec(),
+            learned_until_unix_nanos: self.learning.learned_until(),
         }
     }
 
-    /// The service dependency graph of the buffered traces with a span in `window` (at most
-    /// `topology_max_traces` of the most recent).
-    pub fn topology(&self, window: TimeWindow) -> DependencyGraph {
-        dependency_graph(
-            &self
-                .traces
-                .recent_traces(window, self.config.topology_max_traces),
-        )
-    }
-
-    /// The spans of trace `trace_id`, if it is still buffered.
-    pub fn trace(&self, trace_id: TraceId) -> Option<Vec<Span>> {
-        self.traces.trace(trace_id)
-    }
-
-    /// Learns self times from settled traces of healthy endpoints; returns how many traces.
-    fn learn(&mut self, assessment: &Assessment, now: u64) -> usize {
-        let settled_until = now.saturating_sub(self.config.interval_nanos());
-        let from = self
-            .learned_until_unix_nanos
-            .unwrap_or_else(|| now.saturating_sub(self.config.window_nanos()));
-        if settled_until <= from {
-            return 0;
-        }
-        let window = TimeWindow::new(from, settled_until);
-        self.learned_until_unix_nanos = Some(settled_until);
-
-        let anomalous: HashSet<&EndpointKey> =
-            assessment.anomalies.iter().map(|a| &a.endpoint).collect();
-        let unhealthy: HashSet<&EndpointKey> = assessment
-            .endpoints
-            .iter()
-            .filter(|e| e.health.status != HealthStatus::Healthy)
-            .map(|e| &e.endpoint)
-            .chain(anomalous.iter().copied())
-            .collect();
-        // Endpoints without a trusted self-time baseline come first and get their full share,
-        // so a new endpoint is learned within a few cycles; the others share what is left of
-        // the cycle's budget evenly. Both take turns from a cursor that moves on by the
-        // endpoints visited. The budget is fixed, so a cycle learns as much at any traffic.
-        let min_samples = self.config.rca.min_samples_for_baseline;
-        let (mut young, mut grown): (Vec<&EndpointKey>, Vec<&EndpointKey>) = assessment
-            .endpoints
-            .iter()
-            .map(|e| &e.endpoint)
-            .filter(|endpoint| !unhealthy.contains(endpoint))
-            .partition(|endpoint| {
-                !self
-                    .rca
-                    .self_time_baseline(endpoint)
-                    .is_some_and(|baseline| baseline.is_ready(min_samples))
-            });
-        if young.is_empty() && grown.is_empty() {
-            return 0;
-        }
-        let budget = self.config.max_learn_traces;
-        let per_endpoint = self.config.learn_traces_per_endpoint;
-        let grown_share = per_endpoint.min(budget.div_ceil(grown.len().max(1)).max(1));
-        for endpoints in [&mut young, &mut grown] {
-            if !endpoints.is_empty() {
-                let offset = self.learn_cursor % endpoints.len();
-                endpoints.rotate_left(offset);
-            }
-        }
-        let mut seen = HashSet::default();
-        let mut traces = Vec::new();
-        let mut visited = 0;
-        let turns = young
-            .iter()
-            .map(|endpoint| (endpoint, per_endpoint))
-            .chain(grown.iter().map(|endpoint| (endpoint, grown_share)));
-        for (endpoint, share) in turns {
-            let room = budget.saturating_sub(traces.len());
-            if room == 0 {
-                break;
-            }
-            visited += 1;
-            for trace in self.traces.sample_traces(endpoint, window, share.min(room)) {
-                // A trace belongs to the learning window its first span started in, so that
-                // consecutive windows never learn the same trace twice.
-                let first = trace
-                    .first()
-                    .map(|span| (span.trace_id, span.start_unix_nanos));
-                if first.is_some_and(|(id, start)| window.contains(start) && seen.insert(id)) {
-                    traces.push(trace);
-                }
-            }
-        }
-        self.learn_cursor = self.learn_cursor.wrapping_add(visited.max(1));
-        self.rca
-            .learn(&traces, |endpoint| !unhealthy.contains(endpoint));
-        traces.len()
+    /// What detection has learned: the baseline of `endpoint`, if it has one.
+    pub fn baseline(&self, endpoint: &EndpointKey) -> Option<&aiops_analyzer::Baseline> {
+        self.analyzer.baseline(endpoint)
     }
 
     /// Whole traces of every anomalous endpoint from its anomaly window, after any watermark.
@@ -381,7 +294,7 @@ impl Engine {
         let mut windows: Vec<(&EndpointKey, TimeWindow)> = Vec::new();
         for anomaly in anomalies {
             let mut window = anomaly.window;
-            if let Some(&not_before) = self.watermarks.get(&anomaly.endpoint) {
+            if let Some(not_before) = self.watermarks.endpoints().get(&anomaly.endpoint) {
                 window.start_unix_nanos = window.start_unix_nanos.max(not_before);
             }
             match windows.iter_mut().find(|(e, _)| **e == anomaly.endpoint) {
@@ -402,30 +315,5 @@ impl Engine {
             }
         }
         traces
-    }
-
-    fn watermark_incident(&mut self, id: &str, now: u64) {
-        let Some(incident) = self.incidents.get(id) else {
-            return;
-        };
-        let mut endpoints = incident.affected_endpoints.clone();
-        endpoints.push(incident.root_cause.endpoint_key());
-        for endpoint in endpoints {
-            self.set_watermark(&endpoint, now);
-        }
-    }
-
-    fn set_watermark(&mut self, endpoint: &EndpointKey, not_before: u64) {
-        self.analyzer.set_watermark(endpoint, not_before);
-        let mark = self.watermarks.entry(endpoint.clone()).or_default();
-        *mark = (*mark).max(not_before);
-    }
-
-    /// Drops engine-side watermarks older than any window still read, keeping the map small.
-    /// The analyzer keeps its own copy.
-    fn forget_moot_watermarks(&mut self, now: u64) {
-        let oldest_read = now.saturating_sub(self.config.retention_nanos());
-        self.watermarks
-            .retain(|_, &mut not_before| not_before > oldest_read);
     }
 }

@@ -3,9 +3,8 @@
 use aiops_analyzer::{
     Anomaly, AnomalyKind, Assessment, EndpointAssessment, Health, HealthStatus, Severity,
 };
-use aiops_rca::{
-    IncidentBook, IncidentChange, IncidentDraft, IncidentError, IncidentStatus, RootCause, SpanRef,
-};
+use aiops_engine::{IncidentBook, IncidentChange, IncidentError, IncidentStatus, Watermarks};
+use aiops_rca::{IncidentDraft, RootCause, SpanRef};
 use aiops_telemetry_core::{EndpointKey, SpanId, TimeWindow, TraceId, WindowStats};
 
 const SEC: u64 = 1_000_000_000;
@@ -115,10 +114,15 @@ fn all_healthy(now: u64) -> Assessment {
 }
 
 /// Applies `drafts` with an assessment holding exactly their anomalies.
-fn apply(book: &mut IncidentBook, drafts: Vec<IncidentDraft>, now: u64) -> Vec<IncidentChange> {
+fn apply(
+    book: &mut IncidentBook,
+    marks: &mut Watermarks,
+    drafts: Vec<IncidentDraft>,
+    now: u64,
+) -> Vec<IncidentChange> {
     let anomalies: Vec<Anomaly> = drafts.iter().flat_map(|d| d.anomalies.clone()).collect();
     let assessment = assessment(now, &anomalies, &[]);
-    book.apply(drafts, &assessment, now)
+    book.apply(drafts, &assessment, now, marks)
 }
 
 fn opened_id(changes: &[IncidentChange]) -> String {
@@ -131,8 +135,9 @@ fn opened_id(changes: &[IncidentChange]) -> String {
 #[test]
 fn new_draft_opens_an_incident_in_the_seed_shape() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
 
-    let changes = apply(&mut book, vec![payment_latency(T0, Severity::High)], T0);
+    let changes = apply(&mut book, &mut marks, vec![payment_latency(T0, Severity::High)], T0);
 
     let id = opened_id(&changes);
     assert_eq!(id, "INC-1737404800-1");
@@ -162,8 +167,10 @@ fn new_draft_opens_an_incident_in_the_seed_shape() {
 #[test]
 fn same_root_cause_updates_the_active_incident() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::Medium)],
         T0,
     ));
@@ -187,7 +194,7 @@ fn same_root_cause_updates_the_active_incident() {
         ],
     );
 
-    let changes = apply(&mut book, vec![wider], later);
+    let changes = apply(&mut book, &mut marks, vec![wider], later);
 
     assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
     assert_eq!(book.all().len(), 1);
@@ -211,6 +218,7 @@ fn same_root_cause_updates_the_active_incident() {
     let even_later = later + 5 * SEC;
     let changes = apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(even_later, Severity::Medium)],
         even_later,
     );
@@ -224,8 +232,10 @@ fn same_root_cause_updates_the_active_incident() {
 #[test]
 fn a_timeout_and_a_latency_spike_at_one_endpoint_are_one_incident() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
@@ -240,7 +250,7 @@ fn a_timeout_and_a_latency_spike_at_one_endpoint_are_one_incident() {
         )],
     );
 
-    let changes = apply(&mut book, vec![timeouts], T0 + SEC);
+    let changes = apply(&mut book, &mut marks, vec![timeouts], T0 + SEC);
 
     assert_eq!(changes, [IncidentChange::Updated { id }]);
 }
@@ -248,6 +258,7 @@ fn a_timeout_and_a_latency_spike_at_one_endpoint_are_one_incident() {
 #[test]
 fn different_root_causes_open_separate_incidents() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let inventory_errors = draft(
         "/inventory",
         AnomalyKind::ErrorStorm,
@@ -271,6 +282,7 @@ fn different_root_causes_open_separate_incidents() {
 
     let changes = apply(
         &mut book,
+        &mut marks,
         vec![
             payment_latency(T0, Severity::High),
             inventory_errors,
@@ -304,6 +316,7 @@ fn different_root_causes_open_separate_incidents() {
 #[test]
 fn ids_are_unique_and_increasing() {
     let mut book = IncidentBook::new(0);
+    let mut marks = Watermarks::default();
     let mut ids = Vec::new();
     for (i, root) in ["/a", "/b", "/c", "/d"].iter().enumerate() {
         let now = T0 + (i as u64 / 2) * SEC;
@@ -312,7 +325,7 @@ fn ids_are_unique_and_increasing() {
             AnomalyKind::ErrorStorm,
             vec![anomaly(root, AnomalyKind::ErrorStorm, Severity::High, now)],
         );
-        ids.push(opened_id(&apply(&mut book, vec![errors], now)));
+        ids.push(opened_id(&apply(&mut book, &mut marks, vec![errors], now)));
     }
     assert_eq!(
         ids,
@@ -334,7 +347,7 @@ fn ids_are_unique_and_increasing() {
         vec![anomaly("/e", AnomalyKind::ErrorStorm, Severity::High, T0)],
     );
     assert_eq!(
-        opened_id(&apply(&mut reloaded, vec![next], T0 + 2 * SEC)),
+        opened_id(&apply(&mut reloaded, &mut marks, vec![next], T0 + 2 * SEC)),
         "INC-1737404802-5"
     );
 }
@@ -342,8 +355,9 @@ fn ids_are_unique_and_increasing() {
 #[test]
 fn resolving_unknown_id_is_an_error() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
 
-    let error = book.resolve("INC-1-1", T0).expect_err("nothing to resolve");
+    let error = book.resolve("INC-1-1", T0, &mut marks).expect_err("nothing to resolve");
 
     assert_eq!(
         error,
@@ -360,17 +374,19 @@ fn resolving_unknown_id_is_an_error() {
 #[test]
 fn resolving_twice_is_an_error() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
-    let resolved = book.resolve(&id, T0 + SEC).expect("active");
+    let resolved = book.resolve(&id, T0 + SEC, &mut marks).expect("active");
     assert_eq!(resolved.status, IncidentStatus::Resolved);
     assert_eq!(resolved.resolved_at_unix_nanos, Some(T0 + SEC));
 
     let error = book
-        .resolve(&id, T0 + 2 * SEC)
+        .resolve(&id, T0 + 2 * SEC, &mut marks)
         .expect_err("already resolved");
 
     assert_eq!(
@@ -390,13 +406,15 @@ fn resolving_twice_is_an_error() {
 #[test]
 fn resolved_incident_is_not_reopened_by_old_evidence() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
     let resolved_at = T0 + 10 * SEC;
-    book.resolve(&id, resolved_at).expect("active");
+    book.resolve(&id, resolved_at, &mut marks).expect("active");
 
     // Every cycle for a whole window after the resolution still sees the old evidence.
     for cycle in 1..=6 {
@@ -404,7 +422,7 @@ fn resolved_incident_is_not_reopened_by_old_evidence() {
         let stale = payment_latency(now, Severity::Critical);
         assert!(stale.anomalies[0].window.start_unix_nanos < resolved_at);
 
-        let changes = apply(&mut book, vec![stale], now);
+        let changes = apply(&mut book, &mut marks, vec![stale], now);
 
         assert!(changes.is_empty(), "cycle {cycle}: {changes:?}");
     }
@@ -418,18 +436,20 @@ fn resolved_incident_is_not_reopened_by_old_evidence() {
 #[test]
 fn evidence_from_after_the_resolution_opens_a_new_incident() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
     let resolved_at = T0 + 10 * SEC;
-    book.resolve(&id, resolved_at).expect("active");
+    book.resolve(&id, resolved_at, &mut marks).expect("active");
     let now = resolved_at + 20 * SEC;
     let mut fresh = payment_latency(now, Severity::High);
     fresh.anomalies[0].window = TimeWindow::new(resolved_at, now);
 
-    let new_id = opened_id(&apply(&mut book, vec![fresh], now));
+    let new_id = opened_id(&apply(&mut book, &mut marks, vec![fresh], now));
 
     assert_ne!(new_id, id);
     assert_eq!(book.active().len(), 1);
@@ -442,13 +462,15 @@ fn evidence_from_after_the_resolution_opens_a_new_incident() {
 #[test]
 fn stale_anomalies_are_dropped_from_an_otherwise_fresh_draft() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
     let resolved_at = T0 + 10 * SEC;
-    book.resolve(&id, resolved_at).expect("active");
+    book.resolve(&id, resolved_at, &mut marks).expect("active");
     let now = resolved_at + 20 * SEC;
     let mut fresh_payment = anomaly("/payment", AnomalyKind::LatencySpike, Severity::High, now);
     fresh_payment.window.start_unix_nanos = resolved_at;
@@ -464,7 +486,7 @@ fn stale_anomalies_are_dropped_from_an_otherwise_fresh_draft() {
         vec![stale_checkout, fresh_payment],
     );
 
-    let new_id = opened_id(&apply(&mut book, vec![mixed], now));
+    let new_id = opened_id(&apply(&mut book, &mut marks, vec![mixed], now));
 
     let incident = book.get(&new_id).expect("kept");
     assert_eq!(incident.affected_endpoints, [key("/payment")]);
@@ -476,13 +498,15 @@ fn stale_anomalies_are_dropped_from_an_otherwise_fresh_draft() {
 #[test]
 fn a_root_cause_found_in_spans_from_before_the_resolution_is_ignored() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
     let resolved_at = T0 + 10 * SEC;
-    book.resolve(&id, resolved_at).expect("active");
+    book.resolve(&id, resolved_at, &mut marks).expect("active");
     let now = resolved_at + 40 * SEC;
     let mut draft = payment_latency(now, Severity::High);
     draft.root_cause.first_failing_span = Some(SpanRef {
@@ -493,28 +517,30 @@ fn a_root_cause_found_in_spans_from_before_the_resolution_is_ignored() {
         start_unix_nanos: resolved_at - SEC,
     });
 
-    assert!(apply(&mut book, vec![draft], now).is_empty());
+    assert!(apply(&mut book, &mut marks, vec![draft], now).is_empty());
 }
 
 #[test]
 fn incident_auto_resolves_after_n_healthy_cycles() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
     let cycle = |n: u64| T0 + n * 5 * SEC;
 
     assert!(
-        book.apply(Vec::new(), &all_healthy(cycle(1)), cycle(1))
+        book.apply(Vec::new(), &all_healthy(cycle(1)), cycle(1), &mut marks)
             .is_empty()
     );
     assert!(
-        book.apply(Vec::new(), &all_healthy(cycle(2)), cycle(2))
+        book.apply(Vec::new(), &all_healthy(cycle(2)), cycle(2), &mut marks)
             .is_empty()
     );
-    let changes = book.apply(Vec::new(), &all_healthy(cycle(3)), cycle(3));
+    let changes = book.apply(Vec::new(), &all_healthy(cycle(3)), cycle(3), &mut marks);
 
     assert_eq!(changes, [IncidentChange::Resolved { id: id.clone() }]);
     let incident = book.get(&id).expect("kept");
@@ -526,28 +552,30 @@ fn incident_auto_resolves_after_n_healthy_cycles() {
 #[test]
 fn an_unhealthy_cycle_restarts_the_auto_resolve_count() {
     let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
     let cycle = |n: u64| T0 + n * 5 * SEC;
-    let _ = book.apply(Vec::new(), &all_healthy(cycle(1)), cycle(1));
-    let _ = book.apply(Vec::new(), &all_healthy(cycle(2)), cycle(2));
+    let _ = book.apply(Vec::new(), &all_healthy(cycle(1)), cycle(1), &mut marks);
+    let _ = book.apply(Vec::new(), &all_healthy(cycle(2)), cycle(2), &mut marks);
     // The endpoint is degraded (no anomaly, no draft): not healthy.
     let degraded = Assessment {
         endpoints: vec![endpoint("/payment", HealthStatus::Degraded)],
         ..all_healthy(cycle(3))
     };
-    assert!(book.apply(Vec::new(), &degraded, cycle(3)).is_empty());
+    assert!(book.apply(Vec::new(), &degraded, cycle(3), &mut marks).is_empty());
     for n in 4..=5 {
         assert!(
-            book.apply(Vec::new(), &all_healthy(cycle(n)), cycle(n))
+            book.apply(Vec::new(), &all_healthy(cycle(n)), cycle(n), &mut marks)
                 .is_empty()
         );
     }
 
-    let changes = book.apply(Vec::new(), &all_healthy(cycle(6)), cycle(6));
+    let changes = book.apply(Vec::new(), &all_healthy(cycle(6)), cycle(6), &mut marks);
 
     assert_eq!(changes, [IncidentChange::Resolved { id }]);
 }
@@ -555,8 +583,10 @@ fn an_unhealthy_cycle_restarts_the_auto_resolve_count() {
 #[test]
 fn problems_elsewhere_do_not_keep_an_incident_open() {
     let mut book = IncidentBook::new(2);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
@@ -573,8 +603,8 @@ fn problems_elsewhere_do_not_keep_an_incident_open() {
         )
     };
 
-    let _ = book.apply(Vec::new(), &elsewhere(T0 + 5 * SEC), T0 + 5 * SEC);
-    let changes = book.apply(Vec::new(), &elsewhere(T0 + 10 * SEC), T0 + 10 * SEC);
+    let _ = book.apply(Vec::new(), &elsewhere(T0 + 5 * SEC), T0 + 5 * SEC, &mut marks);
+    let changes = book.apply(Vec::new(), &elsewhere(T0 + 10 * SEC), T0 + 10 * SEC, &mut marks);
 
     assert_eq!(changes, [IncidentChange::Resolved { id }]);
 }
@@ -582,10 +612,11 @@ fn problems_elsewhere_do_not_keep_an_incident_open() {
 #[test]
 fn zero_auto_resolve_cycles_never_resolves() {
     let mut book = IncidentBook::new(0);
-    let _ = apply(&mut book, vec![payment_latency(T0, Severity::High)], T0);
+    let mut marks = Watermarks::default();
+    let _ = apply(&mut book, &mut marks, vec![payment_latency(T0, Severity::High)], T0);
     for n in 1..=20 {
         let now = T0 + n * 5 * SEC;
-        assert!(book.apply(Vec::new(), &all_healthy(now), now).is_empty());
+        assert!(book.apply(Vec::new(), &all_healthy(now), now, &mut marks).is_empty());
     }
     assert_eq!(book.active().len(), 1);
 }
@@ -593,19 +624,21 @@ fn zero_auto_resolve_cycles_never_resolves() {
 #[test]
 fn auto_resolution_sets_the_watermark_too() {
     let mut book = IncidentBook::new(1);
+    let mut marks = Watermarks::default();
     let id = opened_id(&apply(
         &mut book,
+        &mut marks,
         vec![payment_latency(T0, Severity::High)],
         T0,
     ));
     let resolved_at = T0 + 5 * SEC;
-    let changes = book.apply(Vec::new(), &all_healthy(resolved_at), resolved_at);
+    let changes = book.apply(Vec::new(), &all_healthy(resolved_at), resolved_at, &mut marks);
     assert_eq!(changes, [IncidentChange::Resolved { id }]);
 
     let stale = payment_latency(resolved_at + SEC, Severity::High);
-    assert!(apply(&mut book, vec![stale], resolved_at + SEC).is_empty());
+    assert!(apply(&mut book, &mut marks, vec![stale], resolved_at + SEC).is_empty());
     assert_eq!(
-        book.watermark(&payment_latency(T0, Severity::High).root_cause),
+        marks.of_cause(&payment_latency(T0, Severity::High).root_cause),
         Some(resolved_at)
     );
 }
@@ -613,6 +646,7 @@ fn auto_resolution_sets_the_watermark_too() {
 #[test]
 fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
     let mut book = IncidentBook::new(3).with_max_resolved(2);
+    let mut marks = Watermarks::default();
     let roots = ["/a", "/b", "/c"];
     let mut ids = Vec::new();
     for root in roots {
@@ -621,12 +655,12 @@ fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
             AnomalyKind::ErrorStorm,
             vec![anomaly(root, AnomalyKind::ErrorStorm, Severity::High, T0)],
         );
-        ids.push(opened_id(&apply(&mut book, vec![errors], T0)));
+        ids.push(opened_id(&apply(&mut book, &mut marks, vec![errors], T0)));
     }
     for (i, id) in ids.iter().enumerate() {
-        book.resolve(id, T0 + (i as u64 + 1) * SEC).expect("active");
+        book.resolve(id, T0 + (i as u64 + 1) * SEC, &mut marks).expect("active");
     }
-    let _ = book.apply(Vec::new(), &all_healthy(T0 + 5 * SEC), T0 + 5 * SEC);
+    let _ = book.apply(Vec::new(), &all_healthy(T0 + 5 * SEC), T0 + 5 * SEC, &mut marks);
 
     assert!(
         book.get(&ids[0]).is_none(),
@@ -643,5 +677,5 @@ fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
             T0 + 6 * SEC,
         )],
     );
-    assert!(apply(&mut book, vec![stale], T0 + 6 * SEC).is_empty());
+    assert!(apply(&mut book, &mut marks, vec![stale], T0 + 6 * SEC).is_empty());
 }

@@ -14,12 +14,12 @@
 //! The bench links the allocator the server ships with (mimalloc), so the figure is the cycle
 //! as the server runs it, including what freeing the previous interval's spans costs there.
 //!
-//! Run with `cargo bench -p aiops-rca --bench cycle`; `bench/run.sh` reads the medians.
+//! Run with `cargo bench -p aiops-engine --bench cycle`; `bench/run.sh` reads the medians.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use aiops_rca::{CycleReport, Engine, EngineConfig};
+use aiops_engine::{CycleReport, Engine, EngineConfig};
 use aiops_telemetry_core::{Collector, Span, SpanId, SpanKind, SpanText, TraceId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;

@@ -1,7 +1,7 @@
 //! The demo shop's traffic on a virtual clock: `/checkout` calls `/payment` then `/inventory`,
 //! and both are also called directly, with lognormal latencies and optional chaos.
 
-use aiops_rca::{CycleReport, Engine, EngineConfig};
+use aiops_engine::{CycleReport, Engine, EngineConfig};
 use aiops_telemetry_core::{Collector, Span, SpanId, TraceId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

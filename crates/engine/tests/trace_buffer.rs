@@ -1,6 +1,6 @@
 //! Properties of the recent-trace buffer under arbitrary traffic.
 
-use aiops_rca::TraceBuffer;
+use aiops_engine::TraceBuffer;
 use aiops_telemetry_core::{Collector, EndpointKey, Span, SpanId, TimeWindow, TraceId};
 use proptest::prelude::*;
 

@@ -7,7 +7,7 @@
 //! false incidents. Prints a markdown table.
 //!
 //! ```text
-//! cargo run -p aiops-rca --release --example accuracy [CASES_PER_KIND [SEED [NO_FAULT_CASES]]]
+//! cargo run -p aiops-engine --release --example accuracy [CASES_PER_KIND [SEED [NO_FAULT_CASES]]]
 //! ```
 //!
 //! `CASES_PER_KIND` (default 200) fault cases of each kind are run, plus `NO_FAULT_CASES`
@@ -25,7 +25,7 @@ mod traffic;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aiops_rca::{Engine, EngineConfig, Incident};
+use aiops_engine::{Engine, EngineConfig, Incident};
 use aiops_telemetry_core::Span;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

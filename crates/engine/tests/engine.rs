@@ -1,14 +1,12 @@
 //! End-to-end analysis cycles on a virtual clock: the seed's three scenarios, healthy traffic,
 //! resolution and persistence.
 
-mod demo_shop;
-
+use crate::demo_shop::{Harness, MS, SEC, T0, opened};
 use aiops_analyzer::AnomalyKind;
-use aiops_rca::{
+use aiops_engine::{
     Engine, EngineConfig, EngineSnapshot, Incident, IncidentChange, IncidentError, IncidentStatus,
 };
 use aiops_telemetry_core::{Collector, EndpointKey, Span, SpanId, TimeWindow, TraceId};
-use demo_shop::{Harness, MS, SEC, T0, opened};
 
 /// Two minutes of healthy traffic: baselines are learned and nothing is reported.
 fn warmed_up() -> Harness {
@@ -215,14 +213,11 @@ fn snapshot_round_trip_restores_incidents_and_baselines() {
     let restored = Engine::restore(config, exact).expect("valid config");
 
     assert_eq!(restored.incidents().all(), harness.engine.incidents().all());
-    assert_eq!(
-        restored.analyzer().baselines(),
-        harness.engine.analyzer().baselines()
-    );
-    assert_eq!(
-        restored.rca().self_time_baselines(),
-        harness.engine.rca().self_time_baselines()
-    );
+    let (before, after) = (harness.engine.snapshot(), restored.snapshot());
+    assert_eq!(after.baselines, before.baselines);
+    assert_eq!(after.self_time_baselines, before.self_time_baselines);
+    assert_eq!(after.watermarks, before.watermarks);
+    assert_eq!(after.cause_watermarks, before.cause_watermarks);
     assert_eq!(restored.incidents().auto_resolve_cycles(), 5);
     assert_eq!(parsed.incidents.get(&id).map(|i| i.is_active()), Some(true));
 }
@@ -259,10 +254,10 @@ fn the_first_failing_span_can_be_looked_up_by_trace() {
         .first_failing_span
         .expect("traces were sampled");
 
-    let trace = harness.engine.trace(span.trace_id).expect("still buffered");
+    let trace = harness.engine.reader().trace(span.trace_id).expect("still buffered");
 
     assert!(trace.iter().any(|s| s.span_id == span.span_id));
-    assert!(harness.engine.trace(TraceId::random()).is_none());
+    assert!(harness.engine.reader().trace(TraceId::random()).is_none());
 }
 
 #[test]
@@ -281,13 +276,13 @@ fn topology_comes_from_the_buffered_traces() {
         let _ = collector.record_batch(vec![root, call]);
     }
 
-    let graph = engine.topology(TimeWindow::new(T0, T0 + 10 * SEC));
+    let graph = engine.reader().topology(TimeWindow::new(T0, T0 + 10 * SEC));
 
     let edge = graph
         .edge("frontend", "payments")
         .expect("frontend calls payments");
     assert_eq!((edge.calls, edge.errors), (10, 2));
-    assert!(engine.topology(TimeWindow::new(0, T0)).edges.is_empty());
+    assert!(engine.reader().topology(TimeWindow::new(0, T0)).edges.is_empty());
 }
 
 #[test]
@@ -313,11 +308,11 @@ fn a_cycle_reads_a_bounded_number_of_traces() {
 #[test]
 fn live_buckets_older_than_the_window_are_evicted() {
     let mut harness = warmed_up();
-    assert!(!harness.engine.live_windows().endpoints().is_empty());
+    assert!(!harness.engine.reader().live_endpoints().is_empty());
 
     let _ = harness.idle(60);
 
-    assert!(harness.engine.live_windows().endpoints().is_empty());
+    assert!(harness.engine.reader().live_endpoints().is_empty());
 }
 
 #[test]
@@ -330,7 +325,7 @@ fn trace_buffer_stays_within_its_span_budget() {
 
     let _ = harness.run(120);
 
-    let stats = harness.engine.trace_buffer().stats();
+    let stats = harness.engine.reader().trace_buffer_stats();
     assert!(stats.spans <= 500);
     assert!(stats.evicted_traces > 0);
 }
@@ -362,7 +357,7 @@ fn engine_config_rejects_nonsense_with_the_field_named() {
             .map(|_| ())
             .unwrap_err()
             .to_string(),
-        "invalid analyzer config: live_bucket_secs is 0, expected a finite number greater than 0 and at most analysis_window_secs"
+        "invalid engine config: live_bucket_secs is 0, expected a finite number greater than 0 and at most analysis_window_secs"
     );
     let no_buffer = EngineConfig {
         trace_buffer_max_spans: 0,
@@ -370,7 +365,7 @@ fn engine_config_rejects_nonsense_with_the_field_named() {
     };
     assert_eq!(
         no_buffer.validate().unwrap_err().to_string(),
-        "invalid analyzer config: trace_buffer_max_spans is 0, expected an integer of at least 1"
+        "invalid engine config: trace_buffer_max_spans is 0, expected an integer of at least 1"
     );
     let partial: EngineConfig = serde_json::from_str(
         r#"{"auto_resolve_cycles": 5, "analyzer": {"latency_multiplier": 4.0}}"#,
@@ -379,19 +374,6 @@ fn engine_config_rejects_nonsense_with_the_field_named() {
     assert_eq!(partial.auto_resolve_cycles, 5);
     assert_eq!(partial.analyzer.latency_multiplier, 4.0);
     assert!(serde_json::from_str::<EngineConfig>(r#"{"auto_resolve_cycle": 5}"#).is_err());
-}
-
-#[test]
-fn rca_judges_timeouts_and_readiness_with_the_analyzer_knobs() {
-    let mut config = EngineConfig::default();
-    config.analyzer.timeout_ms = 1500.0;
-    config.analyzer.min_samples_for_baseline = 25;
-
-    let engine = Engine::new(config).expect("valid config");
-
-    assert_eq!(engine.config().rca.timeout_ms, 1500.0);
-    assert_eq!(engine.config().rca.min_samples_for_baseline, 25);
-    assert_eq!(engine.rca().config().timeout_ms, 1500.0);
 }
 
 #[test]
@@ -405,16 +387,16 @@ fn a_small_learning_budget_still_gives_every_endpoint_a_self_time_baseline() {
     let reports = harness.run(120);
 
     assert!(reports.iter().all(|r| r.learned_traces <= 2));
-    let endpoints = harness.engine.analyzer().baselines();
-    assert!(!endpoints.is_empty());
-    for baseline in endpoints {
-        let learned = harness
-            .engine
-            .rca()
-            .self_time_baseline(&baseline.endpoint)
+    let snapshot = harness.engine.snapshot();
+    assert!(!snapshot.baselines.is_empty());
+    for baseline in &snapshot.baselines {
+        let learned = snapshot
+            .self_time_baselines
+            .iter()
+            .find(|learned| learned.endpoint == baseline.endpoint)
             .unwrap_or_else(|| panic!("no self-time baseline for {}", baseline.endpoint));
         assert!(
-            learned.is_ready(config.rca.min_samples_for_baseline),
+            learned.is_ready(config.analyzer.min_samples_for_baseline),
             "{learned:?}"
         );
     }

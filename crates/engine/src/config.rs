@@ -2,12 +2,13 @@
 
 use aiops_analyzer::{Config, ConfigError};
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
-use crate::explain::RcaConfig;
 use crate::incident::{DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS};
 use crate::trace_buffer::DEFAULT_TRACES_PER_ENDPOINT;
+use aiops_rca::RcaConfig;
 
-/// Everything an [`Engine`](super::Engine) needs to know. Every field has a documented
+/// Everything an [`Engine`](crate::Engine) needs to know. Every field has a documented
 /// default, so a configuration file only names what it changes; unknown fields are rejected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -15,9 +16,9 @@ pub struct EngineConfig {
     /// Detection knobs (window, interval, thresholds).
     pub analyzer: Config,
     /// Root cause analysis knobs; `max_traces_per_anomaly` bounds how many traces each
-    /// anomalous endpoint contributes per cycle. Its `timeout_ms` and
-    /// `min_samples_for_baseline` are taken from `analyzer` when the engine is built, so the
-    /// two stages never disagree on what a timeout or a ready baseline is.
+    /// anomalous endpoint contributes per cycle. What a timeout is and when a baseline is
+    /// ready are `analyzer`'s knobs (`timeout_ms`, `min_samples_for_baseline`), which root
+    /// cause analysis shares, so the two stages never disagree.
     pub rca: RcaConfig,
     /// Consecutive healthy cycles after which an incident resolves itself; 0 never. Default 3.
     pub auto_resolve_cycles: u32,
@@ -40,7 +41,7 @@ pub struct EngineConfig {
     pub max_learn_traces: usize,
     /// Resolved incidents kept in memory (and in snapshots). Default 1000.
     pub max_resolved_incidents: usize,
-    /// Traces [`Engine::topology`](super::Engine::topology) reads at most. Default 1000.
+    /// Traces [`Engine::topology`](crate::Engine::topology) reads at most. Default 1000.
     pub topology_max_traces: usize,
 }
 
@@ -63,11 +64,11 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// Checks the analyzer knobs and the engine's own, reporting the first out of range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), EngineConfigError> {
         self.analyzer.validate()?;
         let bucket = self.live_bucket_secs;
         if !(bucket.is_finite() && bucket > 0.0 && bucket <= self.analyzer.analysis_window_secs) {
-            return Err(ConfigError::OutOfRange {
+            return Err(EngineConfigError::OutOfRange {
                 field: "live_bucket_secs",
                 value: bucket,
                 accepted: "a finite number greater than 0 and at most analysis_window_secs",
@@ -78,7 +79,7 @@ impl EngineConfig {
             ("traces_per_endpoint", self.traces_per_endpoint),
         ] {
             if value == 0 {
-                return Err(ConfigError::OutOfRange {
+                return Err(EngineConfigError::OutOfRange {
                     field,
                     value: 0.0,
                     accepted: "an integer of at least 1",
@@ -88,28 +89,86 @@ impl EngineConfig {
         Ok(())
     }
 
-    pub(super) fn bucket_nanos(&self) -> u64 {
+    pub(crate) fn bucket_nanos(&self) -> u64 {
         secs_to_nanos(self.live_bucket_secs).max(1)
     }
 
-    pub(super) fn window_nanos(&self) -> u64 {
+    pub(crate) fn window_nanos(&self) -> u64 {
         secs_to_nanos(self.analyzer.analysis_window_secs)
     }
 
-    pub(super) fn interval_nanos(&self) -> u64 {
+    pub(crate) fn interval_nanos(&self) -> u64 {
         secs_to_nanos(self.analyzer.analysis_interval_secs)
     }
 
     /// How long live buckets are kept: one window, plus the interval and a bucket of slack
     /// for cycles that run late.
-    pub(super) fn retention_nanos(&self) -> u64 {
+    pub(crate) fn retention_nanos(&self) -> u64 {
         self.window_nanos()
             .saturating_add(self.interval_nanos())
             .saturating_add(self.bucket_nanos())
     }
 }
 
+/// Why an [`EngineConfig`] was rejected.
+#[derive(Clone, Debug, PartialEq, Error)]
+#[non_exhaustive]
+pub enum EngineConfigError {
+    /// A detection knob is out of range.
+    #[error(transparent)]
+    Analyzer(#[from] ConfigError),
+    /// One of the engine's own knobs is out of range.
+    #[error("invalid engine config: {field} is {value}, expected {accepted}")]
+    OutOfRange {
+        /// The knob, by its configuration name.
+        field: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// What the knob accepts.
+        accepted: &'static str,
+    },
+}
+
 fn secs_to_nanos(secs: f64) -> u64 {
     // Saturating float-to-int conversion; validated configs are finite and positive.
     (secs * 1e9) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_knob_and_what_it_accepts() {
+        let config = EngineConfig {
+            traces_per_endpoint: 0,
+            ..EngineConfig::default()
+        };
+        assert_eq!(
+            config.validate().expect_err("rejected").to_string(),
+            "invalid engine config: traces_per_endpoint is 0, expected an integer of at least 1"
+        );
+        let config = EngineConfig {
+            live_bucket_secs: 60.0,
+            ..EngineConfig::default()
+        };
+        assert_eq!(
+            config.validate().expect_err("rejected").to_string(),
+            "invalid engine config: live_bucket_secs is 60, expected a finite number greater than \
+             0 and at most analysis_window_secs"
+        );
+    }
+
+    #[test]
+    fn analyzer_errors_pass_through_unchanged() {
+        let mut config = EngineConfig::default();
+        config.analyzer.latency_multiplier = f64::NAN;
+        let error = config.validate().expect_err("rejected");
+        assert!(matches!(error, EngineConfigError::Analyzer(_)));
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid analyzer config: latency_multiplier")
+        );
+    }
 }

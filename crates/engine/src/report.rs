@@ -5,9 +5,10 @@ use aiops_telemetry_core::{EndpointKey, TimeWindow};
 use serde::{Deserialize, Serialize};
 
 use crate::incident::{IncidentBook, IncidentChange};
-use crate::selftime::SelfTimeBaseline;
+use crate::watermarks::CauseWatermark;
+use aiops_rca::SelfTimeBaseline;
 
-/// What one [`Engine::run_cycle`](super::Engine::run_cycle) saw and did. Deliberately free
+/// What one [`Engine::run_cycle`](crate::Engine::run_cycle) saw and did. Deliberately free
 /// of durations: the engine never reads a clock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CycleReport {
@@ -52,7 +53,7 @@ impl CycleReport {
     }
 }
 
-/// The learned state of an [`Engine`](super::Engine): what a server persists every cycle and
+/// The learned state of an [`Engine`](crate::Engine): what a server persists every cycle and
 /// reloads at start.
 ///
 /// Live windows and buffered traces are not part of it: they refill within one analysis
@@ -63,11 +64,14 @@ pub struct EngineSnapshot {
     pub baselines: Vec<Baseline>,
     /// Normal self (exclusive) time per endpoint, learned by root cause analysis.
     pub self_time_baselines: Vec<SelfTimeBaseline>,
-    /// Incidents, their sequence counter and resolution watermarks.
+    /// Incidents and their sequence counter.
     pub incidents: IncidentBook,
     /// Per-endpoint resolution watermarks: evidence that started earlier does not count.
     #[serde(default)]
     pub watermarks: Vec<EndpointWatermark>,
+    /// Per-cause resolution watermarks: a draft of that cause ignores earlier evidence.
+    #[serde(default)]
+    pub cause_watermarks: Vec<CauseWatermark>,
     /// Traces that started before this instant were already learned from.
     #[serde(default)]
     pub learned_until_unix_nanos: Option<u64>,

@@ -6,8 +6,10 @@ use aiops_analyzer::{Anomaly, Assessment, HealthStatus};
 use aiops_telemetry_core::EndpointKey;
 use serde::{Deserialize, Serialize};
 
+use aiops_rca::IncidentDraft;
+
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
-use crate::root_cause::{FaultFamily, IncidentDraft, RootCause};
+use crate::watermarks::{CauseWatermark, Watermarks};
 
 /// How many consecutive healthy cycles resolve an incident, unless told otherwise.
 pub const DEFAULT_AUTO_RESOLVE_CYCLES: u32 = 3;
@@ -21,7 +23,8 @@ pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
 ///   [same cause](RootCause::same_cause) (same service and endpoint, same fault family) updates
 ///   it instead of opening another: affected endpoints and anomalies are merged, severity only
 ///   rises, `last_updated` and `alert_count` move on.
-/// - **Resolution watermark.** Resolving an incident at time `t` records `t` for its cause.
+/// - **Resolution watermark.** Resolving an incident at time `t` records `t` for its cause in
+///   the [`Watermarks`] lent to [`apply`](Self::apply) and [`resolve`](Self::resolve).
 ///   Afterwards, a draft for that cause only counts the evidence that started at or after `t`:
 ///   anomalies whose window starts before `t` are dropped from it, and a draft whose first
 ///   failing span started before `t`, or with no anomaly left, is ignored. Fresh evidence opens a
@@ -38,8 +41,7 @@ pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
 ///
 /// Memory is bounded: active incidents are at most one per cause, each keeping the latest
 /// anomaly per endpoint and kind; of resolved incidents only the `max_resolved` most recent are
-/// kept (older ones are expected to live in the caller's store), while the watermark of every
-/// cause ever resolved is kept, one number per cause.
+/// kept (older ones are expected to live in the caller's store).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentBook {
     auto_resolve_cycles: u32,
@@ -49,16 +51,10 @@ pub struct IncidentBook {
     incidents: Vec<Incident>,
     /// Consecutive healthy cycles of each active incident, by id.
     healthy_cycles: BTreeMap<String, u32>,
-    /// Latest resolution time per cause.
-    watermarks: Vec<CauseWatermark>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct CauseWatermark {
-    service: String,
-    endpoint: String,
-    family: FaultFamily,
-    not_before_unix_nanos: u64,
+    /// Cause watermarks of books saved when the book kept them itself; read once, handed to
+    /// the engine's [`Watermarks`] on restore, never written again.
+    #[serde(default, rename = "watermarks", skip_serializing)]
+    legacy_watermarks: Vec<CauseWatermark>,
 }
 
 impl Default for IncidentBook {
@@ -77,7 +73,7 @@ impl IncidentBook {
             next_sequence: 1,
             incidents: Vec::new(),
             healthy_cycles: BTreeMap::new(),
-            watermarks: Vec::new(),
+            legacy_watermarks: Vec::new(),
         }
     }
 
@@ -102,18 +98,20 @@ impl IncidentBook {
     /// Folds one cycle's drafts into the book and auto-resolves what stayed healthy.
     ///
     /// `assessment` is the cycle's detection result (its anomalies and endpoint health decide
-    /// which incidents were healthy); `now_unix_nanos` stamps every change. Returns one change
-    /// per incident touched, in the order they happened.
+    /// which incidents were healthy); `now_unix_nanos` stamps every change; evidence from
+    /// before a cause's mark in `watermarks` is dropped, and every incident resolved marks
+    /// `watermarks`. Returns one change per incident touched, in the order they happened.
     pub fn apply(
         &mut self,
         drafts: Vec<IncidentDraft>,
         assessment: &Assessment,
         now_unix_nanos: u64,
+        watermarks: &mut Watermarks,
     ) -> Vec<IncidentChange> {
         let mut changes = Vec::new();
         let mut touched = HashSet::new();
         for draft in drafts {
-            let Some(draft) = self.fresh_evidence(draft) else {
+            let Some(draft) = fresh_evidence(draft, watermarks) else {
                 continue;
             };
             let change = self.absorb(draft, now_unix_nanos);
@@ -122,13 +120,18 @@ impl IncidentBook {
                 changes.push(change);
             }
         }
-        changes.extend(self.auto_resolve(&touched, assessment, now_unix_nanos));
+        changes.extend(self.auto_resolve(&touched, assessment, now_unix_nanos, watermarks));
         self.prune_resolved();
         changes
     }
 
-    /// Resolves incident `id` at `now_unix_nanos` and records its resolution watermark.
-    pub fn resolve(&mut self, id: &str, now_unix_nanos: u64) -> Result<&Incident, IncidentError> {
+    /// Resolves incident `id` at `now_unix_nanos` and records its resolution in `watermarks`.
+    pub fn resolve(
+        &mut self,
+        id: &str,
+        now_unix_nanos: u64,
+        watermarks: &mut Watermarks,
+    ) -> Result<&Incident, IncidentError> {
         let index = self
             .incidents
             .iter()
@@ -140,7 +143,7 @@ impl IncidentBook {
                 resolved_at_unix_nanos: resolved_at,
             });
         }
-        self.close(index, now_unix_nanos);
+        self.close(index, now_unix_nanos, watermarks);
         Ok(&self.incidents[index])
     }
 
@@ -159,44 +162,9 @@ impl IncidentBook {
         self.incidents.iter().collect()
     }
 
-    /// The time before which evidence no longer counts for `root_cause`'s cause: its latest
-    /// resolution, if it was ever resolved.
-    pub fn watermark(&self, root_cause: &RootCause) -> Option<u64> {
-        let family = FaultFamily::of(root_cause.kind);
-        self.watermarks
-            .iter()
-            .find(|w| {
-                w.service == root_cause.service
-                    && w.endpoint == root_cause.endpoint
-                    && w.family == family
-            })
-            .map(|w| w.not_before_unix_nanos)
-    }
-
-    /// Keeps only the part of `draft` that started after its cause's watermark, or nothing.
-    fn fresh_evidence(&self, mut draft: IncidentDraft) -> Option<IncidentDraft> {
-        let Some(not_before) = self.watermark(&draft.root_cause) else {
-            return Some(draft);
-        };
-        if draft
-            .root_cause
-            .first_failing_span
-            .as_ref()
-            .is_some_and(|span| span.start_unix_nanos < not_before)
-        {
-            return None;
-        }
-        draft
-            .anomalies
-            .retain(|anomaly| anomaly.window.start_unix_nanos >= not_before);
-        let severity = draft.anomalies.iter().map(|a| a.severity).max()?;
-        let root = draft.root_cause.endpoint_key();
-        let anomalies = &draft.anomalies;
-        draft.affected_endpoints.retain(|endpoint| {
-            *endpoint == root || anomalies.iter().any(|a| a.endpoint == *endpoint)
-        });
-        draft.severity = severity;
-        Some(draft)
+    /// Cause watermarks read from a book saved by an older version, once.
+    pub(crate) fn take_legacy_watermarks(&mut self) -> Vec<CauseWatermark> {
+        std::mem::take(&mut self.legacy_watermarks)
     }
 
     /// Updates the active incident with the draft's cause, or opens one.
@@ -242,6 +210,7 @@ impl IncidentBook {
         touched: &HashSet<String>,
         assessment: &Assessment,
         now: u64,
+        watermarks: &mut Watermarks,
     ) -> Vec<IncidentChange> {
         if self.auto_resolve_cycles == 0 {
             return Vec::new();
@@ -256,7 +225,7 @@ impl IncidentBook {
             let streak = self.healthy_cycles.entry(incident.id.clone()).or_insert(0);
             *streak = if healthy { *streak + 1 } else { 0 };
             if *streak >= self.auto_resolve_cycles {
-                self.close(index, now);
+                self.close(index, now, watermarks);
                 resolved.push(IncidentChange::Resolved {
                     id: self.incidents[index].id.clone(),
                 });
@@ -265,27 +234,13 @@ impl IncidentBook {
         resolved
     }
 
-    fn close(&mut self, index: usize, now: u64) {
+    fn close(&mut self, index: usize, now: u64, watermarks: &mut Watermarks) {
         let incident = &mut self.incidents[index];
         incident.status = IncidentStatus::Resolved;
         incident.resolved_at_unix_nanos = Some(now);
         incident.last_updated_unix_nanos = incident.last_updated_unix_nanos.max(now);
         self.healthy_cycles.remove(&incident.id);
-        let root = &incident.root_cause;
-        let family = FaultFamily::of(root.kind);
-        match self.watermarks.iter_mut().find(|w| {
-            w.service == root.service && w.endpoint == root.endpoint && w.family == family
-        }) {
-            Some(watermark) => {
-                watermark.not_before_unix_nanos = watermark.not_before_unix_nanos.max(now);
-            }
-            None => self.watermarks.push(CauseWatermark {
-                service: root.service.clone(),
-                endpoint: root.endpoint.clone(),
-                family,
-                not_before_unix_nanos: now,
-            }),
-        }
+        watermarks.resolve(incident, now);
     }
 
     fn prune_resolved(&mut self) {
@@ -317,6 +272,32 @@ impl IncidentBook {
             keep
         });
     }
+}
+
+/// Keeps only the part of `draft` that started after its cause's watermark, or nothing.
+fn fresh_evidence(mut draft: IncidentDraft, watermarks: &Watermarks) -> Option<IncidentDraft> {
+    let Some(not_before) = watermarks.of_cause(&draft.root_cause) else {
+        return Some(draft);
+    };
+    if draft
+        .root_cause
+        .first_failing_span
+        .as_ref()
+        .is_some_and(|span| span.start_unix_nanos < not_before)
+    {
+        return None;
+    }
+    draft
+        .anomalies
+        .retain(|anomaly| anomaly.window.start_unix_nanos >= not_before);
+    let severity = draft.anomalies.iter().map(|a| a.severity).max()?;
+    let root = draft.root_cause.endpoint_key();
+    let anomalies = &draft.anomalies;
+    draft
+        .affected_endpoints
+        .retain(|endpoint| *endpoint == root || anomalies.iter().any(|a| a.endpoint == *endpoint));
+    draft.severity = severity;
+    Some(draft)
 }
 
 /// True when none of the incident's endpoints showed a problem in the assessment.

@@ -1,0 +1,6 @@
+//! Integration tests of the analysis tier, as one test binary.
+
+mod demo_shop;
+mod engine;
+mod incident_book;
+mod trace_buffer;

@@ -1,0 +1,7 @@
+//! Integration tests of root cause analysis, as one test binary.
+
+mod common;
+mod explain;
+mod graph;
+mod properties;
+mod topology;
