@@ -1,11 +1,20 @@
+use std::error::Error as StdError;
+
 use thiserror::Error;
+
+/// The driver's error behind [`StoreError::Busy`] and [`StoreError::Query`], boxed so that its
+/// type stays out of this crate's API while [`source`](StdError::source) chains keep it.
+type DriverError = Box<dyn StdError + Send + Sync>;
 
 /// Why a [`Store`](crate::Store) operation failed.
 ///
 /// Messages are lowercase and start with `storage:` so that they read well inside a caller's
-/// own error chain. The variants carry text rather than driver errors: no type of the SQLite
-/// driver or the connection pool appears in this crate's public API.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
+/// own error chain. No type of the SQLite driver or the connection pool appears in this crate's
+/// public API: variants carry text, or the driver's error boxed as a `dyn Error` source.
+///
+/// [`Busy`](Self::Busy) is the one transient failure: the same call may succeed if tried
+/// again later. Everything else will fail the same way until something changes.
+#[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// A configuration value is out of range.
@@ -45,9 +54,15 @@ pub enum StoreError {
     /// No pooled connection became available within the busy timeout.
     #[error("storage: no database connection available: {0}")]
     Pool(String),
-    /// A statement failed (busy past the timeout, disk full, I/O error, ...).
+    /// Another connection held the database past the busy timeout (SQLite's `SQLITE_BUSY` or
+    /// `SQLITE_LOCKED`). Transient: the call may be retried. The message is that of any failed
+    /// statement; the driver's own words say busy or locked.
     #[error("storage: query failed: {0}")]
-    Query(String),
+    Busy(#[source] DriverError),
+    /// A statement failed for a reason that waiting does not cure (disk full, I/O error, a
+    /// constraint, ...).
+    #[error("storage: query failed: {0}")]
+    Query(#[source] DriverError),
     /// A stored value could not be decoded.
     #[error("storage: corrupt {what} in the database: {message}")]
     Corrupt {
@@ -69,15 +84,31 @@ pub enum StoreError {
     Writer(String),
 }
 
-/// Turns driver errors into [`StoreError::Query`] without a public `From` impl, which would
-/// leak the driver's type into the API.
+impl PartialEq for StoreError {
+    /// Same variant, same message. Every field shows in the message, and a driver error can
+    /// only be compared by what it says.
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for StoreError {}
+
+/// Turns driver errors into [`StoreError::Busy`] or [`StoreError::Query`] without a public
+/// `From` impl, which would leak the driver's type into the API.
 pub(crate) trait SqlResultExt<T> {
     fn sql(self) -> Result<T, StoreError>;
 }
 
 impl<T> SqlResultExt<T> for rusqlite::Result<T> {
     fn sql(self) -> Result<T, StoreError> {
-        self.map_err(|error| StoreError::Query(error.to_string()))
+        self.map_err(|error| match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Busy(Box::new(error))
+            }
+            _ => StoreError::Query(Box::new(error)),
+        })
     }
 }
 
@@ -121,8 +152,12 @@ mod tests {
                 "storage: no database connection available: timed out waiting for connection",
             ),
             (
-                StoreError::Query("database is locked".into()),
+                StoreError::Busy("database is locked".into()),
                 "storage: query failed: database is locked",
+            ),
+            (
+                StoreError::Query("database or disk is full".into()),
+                "storage: query failed: database or disk is full",
             ),
             (
                 StoreError::Corrupt {
@@ -148,9 +183,35 @@ mod tests {
         }
     }
 
+    fn sqlite_failure(code: std::ffi::c_int, message: &str) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(message.into()))
+    }
+
     #[test]
     fn driver_errors_become_query_errors() {
         let result: rusqlite::Result<()> = Err(rusqlite::Error::QueryReturnedNoRows);
         assert!(matches!(result.sql(), Err(StoreError::Query(_))));
+        let full: rusqlite::Result<()> = Err(sqlite_failure(
+            rusqlite::ffi::SQLITE_FULL,
+            "database or disk is full",
+        ));
+        assert!(matches!(full.sql(), Err(StoreError::Query(_))));
+    }
+
+    #[test]
+    fn busy_and_locked_databases_are_busy_errors_that_keep_the_driver_error() {
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+            let result: rusqlite::Result<()> = Err(sqlite_failure(code, "database is locked"));
+            let error = result.sql().expect_err("fails");
+            assert!(matches!(error, StoreError::Busy(_)), "{error:?}");
+            assert_eq!(
+                error.to_string(),
+                "storage: query failed: database is locked"
+            );
+            let source = error.source().expect("keeps the driver error");
+            assert_eq!(source.to_string(), "database is locked");
+            assert_ne!(error, StoreError::Query("database is locked".into()));
+            assert_eq!(error, StoreError::Busy("database is locked".into()));
+        }
     }
 }
