@@ -106,24 +106,6 @@ impl<C: Collector + ?Sized> Collector for Arc<C> {
     }
 }
 
-impl<C: Collector + ?Sized> Collector for Box<C> {
-    fn record(&self, span: Span) -> RecordOutcome {
-        (**self).record(span)
-    }
-
-    fn record_batch(&self, spans: Vec<Span>) -> RecordOutcome {
-        (**self).record_batch(spans)
-    }
-
-    fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
-        (**self).record_borrowed(spans)
-    }
-
-    fn flush(&self) -> Result<(), CollectorError> {
-        (**self).flush()
-    }
-}
-
 /// Sends every span to several collectors: the first is the primary (usually the store), whose
 /// outcome is returned; the others (live statistics, recent-trace buffers) see the spans
 /// through [`Collector::record_borrowed`] before the primary takes them, so a secondary that

@@ -52,6 +52,7 @@ mod memory;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod span;
+mod text;
 mod traceparent;
 mod window;
 
@@ -60,6 +61,7 @@ pub use error::{CollectorError, IdError, TraceContextError};
 pub use ids::{SpanId, TraceId};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::InMemoryCollector;
-pub use span::{Attributes, EndpointKey, Span, SpanKind, SpanStatus, SpanText};
+pub use span::{Attributes, EndpointKey, Span, SpanKind, SpanStatus};
+pub use text::SpanText;
 pub use traceparent::TraceParent;
 pub use window::{TimeWindow, WindowStats};

@@ -56,7 +56,8 @@ pub use opentelemetry_proto::tonic::collector::trace::v1::{
 
 use crate::error::IdError;
 use crate::ids::{SpanId, TraceId};
-use crate::span::{Span, SpanKind, SpanStatus, SpanText};
+use crate::span::{Span, SpanKind, SpanStatus};
+use crate::text::SpanText;
 
 /// The service name of a resource that does not say, per the OpenTelemetry specification.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
