@@ -4,7 +4,7 @@ use std::io::Write;
 
 use aiops_e2e::otlp_system::{Fault, Scenario, replay_lines};
 use aiops_server::ServerConfig;
-use aiops_server::replay::{ReplayFormat, print, replay_file, to_json};
+use aiops_server::tools::replay::{ReplayFormat, print, replay_file, to_json};
 use tempfile::NamedTempFile;
 
 fn file_of(lines: &[String]) -> NamedTempFile {

@@ -9,15 +9,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiops_rca::{CycleReport, Engine, Incident, IncidentError};
+use aiops_engine::{CycleReport, Engine, Incident, IncidentError};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::middleware::now_unix_nanos;
+use crate::clock::now_unix_nanos;
 use crate::persistence::Persistence;
-use crate::span_metrics::DurationHistogram;
+use crate::pipeline::span_metrics::DurationHistogram;
 
 /// How many commands may wait for the actor before senders wait too.
 const MAILBOX_CAPACITY: usize = 64;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{FileConfig, ServerConfig, parse_duration, parse_switch};
-use crate::demo::DemoArgs;
-use crate::replay::ReplayArgs;
+use crate::tools::demo::DemoArgs;
+use crate::tools::replay::ReplayArgs;
 
 /// A self-learning monitor for request-serving systems, with a demo shop to watch it work.
 ///

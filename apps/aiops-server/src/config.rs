@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aiops_analyzer::Config as AnalyzerConfig;
-use aiops_rca::EngineConfig;
+use aiops_engine::EngineConfig;
 use serde::Deserialize;
 
 /// Everything the server needs to start, resolved from flags, environment and file.
@@ -41,7 +41,7 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Size limits of OTLP ingest (`POST /v1/traces`), as sent and decompressed.
-    pub ingest: crate::ingest::IngestLimits,
+    pub ingest: IngestLimits,
     /// HTTP worker threads (0: one per CPU core).
     pub workers: usize,
     /// Spans that may wait for the database writer before new ones are dropped.
@@ -133,7 +133,7 @@ impl Default for ServerConfig {
             early_detection: true,
             checkout_timeout: Duration::from_secs(2),
             max_body_bytes: 1024 * 1024,
-            ingest: crate::ingest::IngestLimits::default(),
+            ingest: IngestLimits::default(),
             workers: 0,
             span_queue_capacity: 65_536,
             warmup_requests: 20,
@@ -160,6 +160,49 @@ impl std::fmt::Debug for ServerConfig {
             .field("workers", &self.workers)
             .field("warmup_requests", &self.warmup_requests)
             .finish_non_exhaustive()
+    }
+}
+
+/// How large an OTLP request may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Largest body accepted as sent (compressed, when it is), in bytes.
+    pub max_body_bytes: usize,
+    /// Largest body accepted once decompressed, in bytes.
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for IngestLimits {
+    /// 8 MiB as sent, 32 MiB decompressed: several times the largest batch an OpenTelemetry
+    /// Collector sends with its default batch sizes.
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_decompressed_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl IngestLimits {
+    /// Checks the limits, naming the option and what it accepts.
+    pub fn validate(&self) -> Result<(), String> {
+        const RANGE: std::ops::RangeInclusive<usize> = 1024..=1 << 30;
+        if !RANGE.contains(&self.max_body_bytes) {
+            return Err(format!(
+                "invalid otlp-max-body-bytes {}; accepted: 1024 to 1073741824",
+                self.max_body_bytes
+            ));
+        }
+        if !RANGE.contains(&self.max_decompressed_bytes)
+            || self.max_decompressed_bytes < self.max_body_bytes
+        {
+            return Err(format!(
+                "invalid otlp-max-decompressed-bytes {}; accepted: at least \
+                 otlp-max-body-bytes ({}) and at most 1073741824",
+                self.max_decompressed_bytes, self.max_body_bytes
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -234,6 +277,51 @@ impl FileConfig {
         serde_json::from_str(&text)
             .map_err(|err| format!("invalid config file {}: {err}", path.display()))
     }
+}
+
+/// The analysis engine's configuration described by the configuration file at `path` (the
+/// defaults without one): the detection knobs of the file over the defaults, validated. Options
+/// that only concern serving are ignored. For `aiops replay`, which analyses without serving.
+pub fn engine_config_from_file(path: Option<&Path>) -> Result<EngineConfig, String> {
+    let file = path.map(FileConfig::load).transpose()?.unwrap_or_default();
+    let secs = |value: &Option<DurationValue>| {
+        value
+            .as_ref()
+            .map(|value| value.to_duration().map(|duration| duration.as_secs_f64()))
+            .transpose()
+    };
+    let mut config = ServerConfig::default();
+    let analyzer = &mut config.analyzer;
+    let knobs = [
+        (&mut analyzer.latency_multiplier, file.latency_multiplier),
+        (&mut analyzer.error_rate_threshold, file.error_rate_threshold),
+        (&mut analyzer.min_latency_increase_ms, file.min_latency_increase_ms),
+        (&mut analyzer.timeout_ms, file.timeout_ms),
+        (&mut analyzer.analysis_window_secs, secs(&file.analysis_window)?),
+        (&mut analyzer.analysis_interval_secs, secs(&file.analysis_interval)?),
+        (&mut analyzer.baseline_half_life_secs, secs(&file.baseline_half_life)?),
+    ];
+    for (slot, value) in knobs {
+        if let Some(value) = value {
+            *slot = value;
+        }
+    }
+    let counts = [
+        (&mut analyzer.min_samples_for_baseline, file.min_samples_for_baseline),
+        (&mut analyzer.min_latency_samples, file.min_latency_samples),
+        (&mut analyzer.min_error_count, file.min_error_count),
+    ];
+    for (slot, value) in counts {
+        if let Some(value) = value {
+            *slot = value;
+        }
+    }
+    if let Some(cycles) = file.auto_resolve_cycles {
+        config.auto_resolve_cycles = cycles;
+    }
+    let engine = config.engine_config();
+    engine.validate().map_err(|err| err.to_string())?;
+    Ok(engine)
 }
 
 /// A duration in the configuration file: a number of seconds, or a string such as `"500ms"`,
@@ -341,6 +429,21 @@ mod tests {
         assert_eq!(
             file.retention.map(|value| value.to_duration()),
             Some(Ok(Duration::from_secs(12 * 3600)))
+        );
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        assert!(IngestLimits::default().validate().is_ok());
+        let inverted = IngestLimits {
+            max_body_bytes: 1 << 20,
+            max_decompressed_bytes: 1 << 19,
+        };
+        assert!(
+            inverted
+                .validate()
+                .expect_err("inverted")
+                .contains("accepted")
         );
     }
 }

@@ -44,20 +44,20 @@ pub async fn require_token(
     Ok(next.call(request).await?.map_into_boxed_body())
 }
 
-/// Middleware for the whole application: a declared `Content-Length` above the limit is
-/// refused with 413 before anything reads the body. Bodies without a length are limited by
-/// the extractors (`PayloadConfig`, `JsonConfig`) with the same limit.
+/// The largest request body a scope or resource accepts, in bytes: the app data
+/// [`limit_body`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
+
+/// Middleware for a scope or resource registered with a [`BodyLimit`]: a declared
+/// `Content-Length` above the limit is refused with 413 before anything reads the body.
+/// Bodies without a length are limited by the extractors (`PayloadConfig`, `JsonConfig`) with
+/// the same limit.
 pub async fn limit_body(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let limit = request.app_data::<web::Data<AppState>>().map(|state| {
-        if request.path() == crate::ingest::PATH {
-            state.settings.ingest.max_body_bytes
-        } else {
-            state.settings.max_body_bytes
-        }
-    });
+    let limit = request.app_data::<BodyLimit>().map(|limit| limit.0);
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)

@@ -22,23 +22,19 @@
 pub mod actor;
 pub mod api_error;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod demo;
 mod guards;
-pub mod ingest;
-pub mod middleware;
-pub mod openapi;
 pub mod persistence;
-pub mod prometheus;
+pub mod pipeline;
 pub mod render;
-pub mod replay;
+pub mod retention;
 pub mod routes;
 pub mod shop;
-pub mod span_batch;
-pub mod span_metrics;
 pub mod startup;
 pub mod state;
-mod warmup;
+pub mod tools;
+pub mod views;
 
 pub use config::ServerConfig;
 pub use startup::{Application, StopHandle, configure_routes};

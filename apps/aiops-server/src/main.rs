@@ -25,8 +25,8 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
-        Some(Command::Replay(args)) => aiops_server::replay::run(&args),
-        Some(Command::Demo(args)) => match aiops_server::demo::run(args).await {
+        Some(Command::Replay(args)) => aiops_server::tools::replay::run(&args),
+        Some(Command::Demo(args)) => match aiops_server::tools::demo::run(args).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
             Err(error) => Err(error),

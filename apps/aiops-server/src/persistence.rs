@@ -1,23 +1,15 @@
-//! Saving and reloading the engine's state (baselines, incidents and the rest of its snapshot)
-//! and purging old spans. Every SQLite call runs on the blocking pool, never on a runtime
-//! thread.
+//! Saving and reloading the engine's state (baselines, incidents and the rest of its
+//! snapshot). Every SQLite call runs on the blocking pool, never on a runtime thread.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aiops_rca::{Engine, EngineConfig, EngineSnapshot, Incident, IncidentStatus};
+use aiops_engine::{Engine, EngineConfig, EngineSnapshot, Incident, IncidentStatus};
 use aiops_storage_sqlite::{IncidentRecord, Store};
 use anyhow::Context;
 use thiserror::Error;
-use tokio::task::JoinHandle;
-
-use crate::middleware::now_unix_nanos;
 
 /// The key under which the engine's snapshot is saved.
 pub const SNAPSHOT_KEY: &str = "engine";
-
-/// Rows deleted per retention transaction, so that the writer is never blocked for long.
-const PURGE_BATCH_ROWS: usize = 2_000;
 
 /// Why the state could not be saved.
 #[derive(Debug, Error)]
@@ -120,47 +112,5 @@ fn record(incident: &Incident) -> Result<IncidentRecord, serde_json::Error> {
         first_detected_unix_nanos: incident.first_detected_unix_nanos,
         last_updated_unix_nanos: incident.last_updated_unix_nanos,
         body: serde_json::to_value(incident)?,
-    })
-}
-
-/// Spawns the retention task: every `every`, deletes spans older than `retention` in small
-/// batches. Failures are logged and retried at the next round.
-pub fn spawn_retention(store: Store, retention: Duration, every: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every.max(Duration::from_secs(1)));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            ticker.tick().await;
-            let retention_nanos = u64::try_from(retention.as_nanos()).unwrap_or(u64::MAX);
-            let cutoff = now_unix_nanos().saturating_sub(retention_nanos);
-            let mut purged = 0u64;
-            loop {
-                let store = store.clone();
-                let batch = tokio::task::spawn_blocking(move || {
-                    store.purge_before(cutoff, PURGE_BATCH_ROWS)
-                })
-                .await;
-                match batch {
-                    Ok(Ok(rows)) => {
-                        purged += rows;
-                        if rows < PURGE_BATCH_ROWS as u64 {
-                            break;
-                        }
-                        tokio::task::yield_now().await;
-                    }
-                    Ok(Err(error)) => {
-                        log::warn!("error={error} Could not purge old spans; will retry.");
-                        break;
-                    }
-                    Err(error) => {
-                        log::warn!("error={error} The purge task failed; will retry.");
-                        break;
-                    }
-                }
-            }
-            if purged > 0 {
-                log::info!("spans={purged} Purged spans older than the retention period.");
-            }
-        }
     })
 }

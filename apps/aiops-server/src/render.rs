@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aiops_analyzer::{Anomaly, Config as AnalyzerConfig, EndpointAssessment};
-use aiops_rca::{DependencyGraph, Incident, RootCause};
+use aiops_engine::{CycleReport, Incident};
+use aiops_rca::{DependencyGraph, RootCause};
 use aiops_telemetry_core::{EndpointKey, Span, SpanId, TimeWindow};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::actor::CycleOutcome;
-use crate::shop::SHOP_SERVICE;
 
 /// Unix nanoseconds as ISO 8601 in UTC, to the second (`2026-01-20T10:30:15Z`).
 pub fn iso(unix_nanos: u64) -> String {
@@ -30,17 +29,35 @@ fn iso_with(unix_nanos: u64, format: SecondsFormat) -> String {
         .to_rfc3339_opts(format, true)
 }
 
-/// An endpoint as users name it: the path for the shop's own service (`/payment`), otherwise
-/// `service operation` (`checkout-svc POST /orders`).
-pub fn endpoint_label(endpoint: &EndpointKey) -> String {
-    label(&endpoint.service, &endpoint.operation)
+/// How endpoints are named for people: `service operation` (`checkout-svc POST /orders`),
+/// except the operations of one service whose operations are its paths (the demo shop's
+/// `/payment`), which are named by the operation alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointNaming {
+    /// The service named by its operations alone, if any.
+    pub path_service: Option<String>,
 }
 
-fn label(service: &str, operation: &str) -> String {
-    if service == SHOP_SERVICE {
-        operation.to_owned()
-    } else {
-        format!("{service} {operation}")
+impl EndpointNaming {
+    /// Endpoints of `service` are named by their operation alone.
+    pub fn by_path(service: impl Into<String>) -> Self {
+        Self {
+            path_service: Some(service.into()),
+        }
+    }
+
+    /// An endpoint as users name it.
+    pub fn endpoint_label(&self, endpoint: &EndpointKey) -> String {
+        self.label(&endpoint.service, &endpoint.operation)
+    }
+
+    /// The operation `operation` of `service` as users name it.
+    pub fn label(&self, service: &str, operation: &str) -> String {
+        if self.path_service.as_deref() == Some(service) {
+            operation.to_owned()
+        } else {
+            format!("{service} {operation}")
+        }
     }
 }
 
@@ -61,10 +78,10 @@ fn window(window: &TimeWindow) -> Value {
 }
 
 /// One anomaly.
-pub fn anomaly(anomaly: &Anomaly) -> Value {
+pub fn anomaly(naming: &EndpointNaming, anomaly: &Anomaly) -> Value {
     json!({
         "kind": anomaly.kind,
-        "endpoint": endpoint_label(&anomaly.endpoint),
+        "endpoint": naming.endpoint_label(&anomaly.endpoint),
         "service": anomaly.endpoint.service,
         "severity": anomaly.severity,
         "description": anomaly.description,
@@ -76,14 +93,14 @@ pub fn anomaly(anomaly: &Anomaly) -> Value {
     })
 }
 
-fn root_cause(cause: &RootCause) -> Value {
+fn root_cause(naming: &EndpointNaming, cause: &RootCause) -> Value {
     let candidates: Vec<Value> = cause
         .candidates
         .iter()
         .map(|candidate| {
             json!({
                 "service": candidate.service,
-                "endpoint": label(&candidate.service, &candidate.endpoint),
+                "endpoint": naming.label(&candidate.service, &candidate.endpoint),
                 "score": round(candidate.score),
             })
         })
@@ -93,13 +110,13 @@ fn root_cause(cause: &RootCause) -> Value {
             "trace_id": span.trace_id,
             "span_id": span.span_id,
             "service": span.service,
-            "endpoint": label(&span.service, &span.operation),
+            "endpoint": naming.label(&span.service, &span.operation),
             "started_at": iso_millis(span.start_unix_nanos),
         })
     });
     json!({
         "service": cause.service,
-        "endpoint": label(&cause.service, &cause.endpoint),
+        "endpoint": naming.label(&cause.service, &cause.endpoint),
         "kind": cause.kind,
         "description": cause.description,
         "confidence": round(cause.confidence),
@@ -109,15 +126,15 @@ fn root_cause(cause: &RootCause) -> Value {
 }
 
 /// One incident.
-pub fn incident(incident: &Incident) -> Value {
+pub fn incident(naming: &EndpointNaming, incident: &Incident) -> Value {
     json!({
         "id": incident.id,
         "severity": incident.severity,
         "title": incident.title,
         "status": incident.status,
-        "root_cause": root_cause(&incident.root_cause),
-        "affected_endpoints": incident.affected_endpoints.iter().map(endpoint_label).collect::<Vec<_>>(),
-        "anomalies": incident.anomalies.iter().map(anomaly).collect::<Vec<_>>(),
+        "root_cause": root_cause(naming, &incident.root_cause),
+        "affected_endpoints": incident.affected_endpoints.iter().map(|endpoint| naming.endpoint_label(endpoint)).collect::<Vec<_>>(),
+        "anomalies": incident.anomalies.iter().map(|found| anomaly(naming, found)).collect::<Vec<_>>(),
         "first_detected": iso(incident.first_detected_unix_nanos),
         "last_updated": iso(incident.last_updated_unix_nanos),
         "resolved_at": incident.resolved_at_unix_nanos.map(iso),
@@ -126,18 +143,28 @@ pub fn incident(incident: &Incident) -> Value {
 }
 
 /// Incidents, newest first (by first detection, then by id).
-pub fn incidents<'a>(incidents: impl IntoIterator<Item = &'a Incident>) -> Vec<Value> {
+pub fn incidents<'a>(
+    naming: &EndpointNaming,
+    incidents: impl IntoIterator<Item = &'a Incident>,
+) -> Vec<Value> {
     let mut sorted: Vec<&Incident> = incidents.into_iter().collect();
     sorted.sort_by(|a, b| {
         b.first_detected_unix_nanos
             .cmp(&a.first_detected_unix_nanos)
             .then_with(|| b.id.cmp(&a.id))
     });
-    sorted.into_iter().map(incident).collect()
+    sorted
+        .into_iter()
+        .map(|found| incident(naming, found))
+        .collect()
 }
 
 /// The `metrics` map of `GET /aiops/metrics`, keyed by endpoint label.
-pub fn endpoint_metrics(endpoints: &[EndpointAssessment], config: &AnalyzerConfig) -> Value {
+pub fn endpoint_metrics(
+    naming: &EndpointNaming,
+    endpoints: &[EndpointAssessment],
+    config: &AnalyzerConfig,
+) -> Value {
     let map: BTreeMap<String, Value> = endpoints
         .iter()
         .map(|assessment| {
@@ -162,29 +189,36 @@ pub fn endpoint_metrics(endpoints: &[EndpointAssessment], config: &AnalyzerConfi
                     "health_score": round(assessment.health.health_score),
                 },
             });
-            (endpoint_label(&assessment.endpoint), value)
+            (naming.endpoint_label(&assessment.endpoint), value)
         })
         .collect();
     json!(map)
 }
 
-/// The report of `POST /aiops/analyze`.
-pub fn cycle(outcome: &CycleOutcome, config: &AnalyzerConfig) -> Value {
-    let report = &outcome.report;
+/// The report of `POST /aiops/analyze`: the cycle run at `at_unix_nanos`, the incidents it
+/// changed and every active one.
+pub fn cycle(
+    naming: &EndpointNaming,
+    at_unix_nanos: u64,
+    report: &CycleReport,
+    changed: &[Incident],
+    active: &[Incident],
+    config: &AnalyzerConfig,
+) -> Value {
     json!({
-        "analyzed_at": iso_millis(outcome.at_unix_nanos),
+        "analyzed_at": iso_millis(at_unix_nanos),
         "window": window(&report.window),
-        "anomalies": report.anomalies.iter().map(anomaly).collect::<Vec<_>>(),
+        "anomalies": report.anomalies.iter().map(|found| anomaly(naming, found)).collect::<Vec<_>>(),
         "changes": report.changes,
-        "changed_incidents": incidents(&outcome.changed),
-        "active_incidents": incidents(&outcome.active),
-        "metrics": endpoint_metrics(&report.endpoints, config),
+        "changed_incidents": incidents(naming, changed),
+        "active_incidents": incidents(naming, active),
+        "metrics": endpoint_metrics(naming, &report.endpoints, config),
     })
 }
 
 /// `GET /aiops/topology`: caller -> callee edges between services, and between endpoints
 /// (the demo shop is one service, so its calls only show at endpoint level).
-pub fn topology(graph: &DependencyGraph, over: &TimeWindow) -> Value {
+pub fn topology(naming: &EndpointNaming, graph: &DependencyGraph, over: &TimeWindow) -> Value {
     let edges: Vec<Value> = graph
         .edges
         .iter()
@@ -204,8 +238,8 @@ pub fn topology(graph: &DependencyGraph, over: &TimeWindow) -> Value {
         .iter()
         .map(|edge| {
             json!({
-                "caller": endpoint_label(&edge.caller),
-                "callee": endpoint_label(&edge.callee),
+                "caller": naming.endpoint_label(&edge.caller),
+                "callee": naming.endpoint_label(&edge.callee),
                 "calls": edge.calls,
                 "errors": edge.errors,
                 "error_rate": round(edge.error_rate),
@@ -227,7 +261,7 @@ const MAX_TREE_DEPTH: usize = 64;
 
 /// `GET /aiops/traces/{id}`: the spans of one trace as a tree, roots first by start time.
 /// Spans whose parent is missing are roots; cycles and duplicates cannot loop.
-pub fn trace_tree(spans: &[Span]) -> Value {
+pub fn trace_tree(naming: &EndpointNaming, spans: &[Span]) -> Value {
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|&index| (spans[index].start_unix_nanos, spans[index].span_id));
     let ids: HashSet<SpanId> = spans.iter().map(|span| span.span_id).collect();
@@ -244,12 +278,12 @@ pub fn trace_tree(spans: &[Span]) -> Value {
     let mut visited = HashSet::new();
     let mut tree: Vec<Value> = roots
         .iter()
-        .filter_map(|&root| node(spans, root, &children, &mut visited, 0))
+        .filter_map(|&root| node(naming, spans, root, &children, &mut visited, 0))
         .collect();
     // Spans only reachable through a cycle of parents are shown as roots too.
     for &index in &order {
         if !visited.contains(&spans[index].span_id)
-            && let Some(value) = node(spans, index, &children, &mut visited, 0)
+            && let Some(value) = node(naming, spans, index, &children, &mut visited, 0)
         {
             tree.push(value);
         }
@@ -271,6 +305,7 @@ pub fn trace_tree(spans: &[Span]) -> Value {
 }
 
 fn node(
+    naming: &EndpointNaming,
     spans: &[Span],
     index: usize,
     children: &HashMap<SpanId, Vec<usize>>,
@@ -286,7 +321,7 @@ fn node(
             .get(&span.span_id)
             .into_iter()
             .flatten()
-            .filter_map(|&child| node(spans, child, children, visited, depth + 1))
+            .filter_map(|&child| node(naming, spans, child, children, visited, depth + 1))
             .collect()
     } else {
         Vec::new()
@@ -301,7 +336,7 @@ fn node(
         "parent_span_id": span.parent_span_id,
         "service": span.service,
         "operation": span.operation,
-        "endpoint": label(&span.service, &span.operation),
+        "endpoint": naming.label(&span.service, &span.operation),
         "kind": span.kind,
         "started_at": iso_millis(span.start_unix_nanos),
         "duration_ms": round(span.duration_ms()),
@@ -329,11 +364,11 @@ mod tests {
     #[test]
     fn shop_endpoints_are_named_by_path_and_others_by_service() {
         assert_eq!(
-            endpoint_label(&EndpointKey::new("shop", "/payment")),
+            EndpointNaming::by_path("shop").endpoint_label(&EndpointKey::new("shop", "/payment")),
             "/payment"
         );
         assert_eq!(
-            endpoint_label(&EndpointKey::new("cart", "GET /cart")),
+            EndpointNaming::by_path("shop").endpoint_label(&EndpointKey::new("cart", "GET /cart")),
             "cart GET /cart"
         );
     }
@@ -345,7 +380,7 @@ mod tests {
         let child = Span::new(trace, SpanId::random(), "shop", "/payment")
             .with_parent(root.span_id)
             .with_timing(2, 5);
-        let tree = trace_tree(&[child.clone(), root.clone()]);
+        let tree = trace_tree(&EndpointNaming::by_path("shop"), &[child.clone(), root.clone()]);
         assert_eq!(tree["span_count"], 2);
         assert_eq!(tree["roots"][0]["endpoint"], "/checkout");
         assert_eq!(tree["roots"][0]["children"][0]["endpoint"], "/payment");
@@ -354,7 +389,7 @@ mod tests {
         let b_id = SpanId::random();
         let a = Span::new(trace, a_id, "x", "a").with_parent(b_id);
         let b = Span::new(trace, b_id, "x", "b").with_parent(a_id);
-        let tree = trace_tree(&[a, b]);
+        let tree = trace_tree(&EndpointNaming::by_path("shop"), &[a, b]);
         assert_eq!(tree["roots"].as_array().map(Vec::len), Some(1));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{App, FromRequest, Handler, HttpServer, Resource, Responder, web};
+use actix_web::{App, HttpServer, web};
 use aiops_chaos::Chaos;
 use aiops_storage_sqlite::{Store, StoreConfig};
 use aiops_telemetry_core::{Collector, Fanout};
@@ -17,14 +17,21 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 
 use crate::actor::AnalysisHandle;
-use crate::config::ServerConfig;
-use crate::persistence::{Persistence, spawn_retention};
-use crate::routes::{self, aiops, method_not_allowed, simulate, traces};
-use crate::shop::{self, ShopClient, shop_paths};
-use crate::span_batch::{FLUSH_PERIOD, SpanBatcher};
-use crate::span_metrics::{MeteredCollector, SpanMetrics};
-use crate::state::{AppState, Settings, SpanCounters};
-use crate::{guards, ingest, middleware, openapi, prometheus, warmup};
+use crate::config::{IngestLimits, ServerConfig};
+use crate::guards::{self, BodyLimit};
+use crate::persistence::Persistence;
+use crate::pipeline::counters::SpanCounters;
+use crate::pipeline::settle::settle_spans;
+use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
+use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
+use crate::retention::spawn_retention;
+use crate::routes::resource::{get_resource, post_resource};
+use crate::routes::{self, aiops, ingest, openapi, prometheus, traces};
+use crate::shop::handlers::ShopClient;
+use crate::render::EndpointNaming;
+use crate::shop::table::{SHOP_SERVICE, shop_paths};
+use crate::shop::{self, simulate, warmup};
+use crate::state::{AppState, Settings};
 
 /// How long in-flight requests get to finish once the server is asked to stop.
 const SHUTDOWN_GRACE: u64 = 10;
@@ -113,6 +120,7 @@ impl Application {
             default_hang: Duration::from_secs_f64(hang_ms / 1000.0),
             analysis_window: Duration::from_secs_f64(config.analyzer.analysis_window_secs),
             analyzer: config.analyzer.clone(),
+            endpoint_naming: EndpointNaming::by_path(SHOP_SERVICE),
         };
         let counters = Arc::new(SpanCounters::default());
         let request_spans = Arc::new(SpanBatcher::new(collector.clone(), counters.clone()));
@@ -133,7 +141,9 @@ impl Application {
         let fallback_client = ShopClient::new(base_url.clone(), config.checkout_timeout)
             .context("building the HTTP client of /checkout")?;
         let server_state = state.clone();
+        let request_spans = web::Data::from(state.request_spans.clone());
         let max_body_bytes = config.max_body_bytes;
+        let ingest_limits = config.ingest;
         let checkout_timeout = config.checkout_timeout;
         let mut server = HttpServer::new(move || {
             // One client per worker keeps each connection on the runtime that opened it.
@@ -141,9 +151,9 @@ impl Application {
                 .unwrap_or_else(|_| fallback_client.clone());
             App::new()
                 .app_data(server_state.clone())
+                .app_data(request_spans.clone())
                 .app_data(web::Data::new(client))
-                .wrap(from_fn(guards::limit_body))
-                .configure(|cfg| configure_routes(cfg, max_body_bytes))
+                .configure(|cfg| configure_routes(cfg, max_body_bytes, ingest_limits))
         })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE);
@@ -236,8 +246,13 @@ fn spawn_batch_flusher(batcher: Arc<SpanBatcher>) -> JoinHandle<()> {
     })
 }
 
-/// Registers every route, the extractor error handlers and the JSON fallbacks.
-pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+/// Registers every route, the extractor error handlers and the JSON fallbacks. Every request
+/// body is limited to `max_body_bytes`, except OTLP ingest's, limited by `ingest`.
+pub fn configure_routes(
+    cfg: &mut web::ServiceConfig,
+    max_body_bytes: usize,
+    ingest: IngestLimits,
+) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(max_body_bytes)
@@ -247,85 +262,40 @@ pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .app_data(web::QueryConfig::default().error_handler(routes::query_error))
     .app_data(web::PathConfig::default().error_handler(routes::path_error));
 
-    const GET: &[&str] = &["GET"];
-    const POST: &[&str] = &["POST"];
-    let instrumented = || from_fn(middleware::instrument);
+    // Ingest first: it has its own body limit, and the scope below takes every other path.
+    cfg.configure(|cfg| ingest::configure(cfg, ingest));
     cfg.service(
-        web::resource("/health")
-            .wrap(instrumented())
-            .route(web::get().to(shop::health))
-            .default_service(web::to(method_not_allowed(GET))),
-    )
-    .service(
-        web::resource("/inventory")
-            .wrap(instrumented())
-            .route(web::get().to(shop::inventory))
-            .default_service(web::to(method_not_allowed(GET))),
-    )
-    .service(
-        web::resource("/payment")
-            .wrap(instrumented())
-            .route(web::post().to(shop::payment))
-            .default_service(web::to(method_not_allowed(POST))),
-    )
-    .service(
-        web::resource("/checkout")
-            .wrap(instrumented())
-            .route(web::post().to(shop::checkout))
-            .default_service(web::to(method_not_allowed(POST))),
+        web::scope("")
+            .app_data(BodyLimit(max_body_bytes))
+            .wrap(from_fn(guards::limit_body))
+            .configure(shop::configure)
+            .service(
+                web::scope("/aiops")
+                    .wrap(from_fn(settle_spans))
+                    .wrap(from_fn(guards::require_token))
+                    .service(get_resource("/metrics", aiops::metrics))
+                    .service(get_resource("/incidents", aiops::incidents))
+                    .service(get_resource("/incidents/{id}", aiops::incident))
+                    .service(post_resource("/incidents/{id}/resolve", aiops::resolve))
+                    .service(post_resource("/analyze", aiops::analyze))
+                    .service(get_resource("/topology", aiops::topology))
+                    .service(get_resource("/traces/{trace_id}", traces::trace))
+                    .default_service(web::to(routes::not_found)),
+            )
+            .service(
+                web::scope("/simulate")
+                    .wrap(from_fn(guards::require_token))
+                    .service(post_resource("/delay", simulate::delay))
+                    .service(post_resource("/error", simulate::error))
+                    .service(post_resource("/timeout", simulate::timeout))
+                    .service(post_resource("/clear", simulate::clear))
+                    .service(get_resource("/status", simulate::status))
+                    .default_service(web::to(routes::not_found)),
+            )
+            .configure(prometheus::configure)
+            .configure(openapi::configure)
+            .default_service(web::to(routes::not_found)),
     );
-
-    cfg.service(
-        web::scope("/aiops")
-            .wrap(from_fn(middleware::settle_spans))
-            .wrap(from_fn(guards::require_token))
-            .service(get_resource("/metrics", aiops::metrics))
-            .service(get_resource("/incidents", aiops::incidents))
-            .service(get_resource("/incidents/{id}", aiops::incident))
-            .service(post_resource("/incidents/{id}/resolve", aiops::resolve))
-            .service(post_resource("/analyze", aiops::analyze))
-            .service(get_resource("/topology", aiops::topology))
-            .service(get_resource("/traces/{trace_id}", traces::trace))
-            .default_service(web::to(routes::not_found)),
-    )
-    .service(
-        web::scope("/simulate")
-            .wrap(from_fn(guards::require_token))
-            .service(post_resource("/delay", simulate::delay))
-            .service(post_resource("/error", simulate::error))
-            .service(post_resource("/timeout", simulate::timeout))
-            .service(post_resource("/clear", simulate::clear))
-            .service(get_resource("/status", simulate::status))
-            .default_service(web::to(routes::not_found)),
-    )
-    .configure(ingest::configure)
-    .configure(prometheus::configure)
-    .configure(openapi::configure)
-    .default_service(web::to(routes::not_found));
-}
-
-/// A resource serving `GET` with `handler`, answering 405 JSON to other methods.
-fn get_resource<F, Args>(path: &str, handler: F) -> Resource
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::resource(path)
-        .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed(&["GET"])))
-}
-
-/// A resource serving `POST` with `handler`, answering 405 JSON to other methods.
-fn post_resource<F, Args>(path: &str, handler: F) -> Resource
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(web::to(method_not_allowed(&["POST"])))
 }
 
 /// The loopback address to reach a server bound to `address` (an unspecified bind address

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aiops_analyzer::Config as AnalyzerConfig;
@@ -11,9 +10,11 @@ use aiops_storage_sqlite::{SpanWriter, Store};
 use aiops_telemetry_core::{Collector, RecordOutcome, Span};
 
 use crate::actor::AnalysisHandle;
-use crate::ingest::IngestLimits;
-use crate::span_batch::SpanBatcher;
-use crate::span_metrics::SpanMetrics;
+use crate::config::IngestLimits;
+use crate::pipeline::counters::SpanCounters;
+use crate::pipeline::span_batch::SpanBatcher;
+use crate::pipeline::span_metrics::SpanMetrics;
+use crate::render::EndpointNaming;
 
 /// Settings the HTTP layer reads on every request.
 #[derive(Clone)]
@@ -34,6 +35,8 @@ pub struct Settings {
     pub analysis_window: Duration,
     /// The detection knobs, for the views that judge baselines.
     pub analyzer: AnalyzerConfig,
+    /// How views name endpoints.
+    pub endpoint_naming: EndpointNaming,
 }
 
 impl fmt::Debug for Settings {
@@ -47,35 +50,8 @@ impl fmt::Debug for Settings {
             .field("default_hang", &self.default_hang)
             .field("analysis_window", &self.analysis_window)
             .field("analyzer", &self.analyzer)
+            .field("endpoint_naming", &self.endpoint_naming)
             .finish()
-    }
-}
-
-/// Spans accepted and dropped on their way into the engine, by every producer (the shop's
-/// middleware, OTLP ingest).
-#[derive(Debug, Default)]
-pub struct SpanCounters {
-    accepted: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl SpanCounters {
-    /// Adds one recording's outcome.
-    pub fn add(&self, outcome: RecordOutcome) {
-        self.accepted
-            .fetch_add(outcome.accepted as u64, Ordering::Relaxed);
-        self.dropped
-            .fetch_add(outcome.dropped as u64, Ordering::Relaxed);
-    }
-
-    /// Spans accepted so far.
-    pub fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
-    }
-
-    /// Spans dropped so far because the writer's queue was full or closed.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }
 

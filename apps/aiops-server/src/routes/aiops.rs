@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use aiops_rca::{IncidentError, IncidentStatus};
+use aiops_engine::{IncidentError, IncidentStatus};
 use aiops_telemetry_core::TimeWindow;
 use serde_json::json;
 
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
-use crate::middleware::now_unix_nanos;
+use crate::clock::now_unix_nanos;
 use crate::render;
 use crate::routes::params::Params;
 use crate::state::AppState;
@@ -31,20 +31,21 @@ impl From<AnalysisStopped> for ApiError {
     get,
     path = "/aiops/metrics",
     tag = "aiops",
-    responses((status = 200, description = "Per-endpoint live figures, baselines and health", body = crate::openapi::MetricsReport))
+    responses((status = 200, description = "Per-endpoint live figures, baselines and health", body = crate::views::MetricsReport))
 )]
 pub async fn metrics(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     Params::parse(&request, &[])?;
+    let naming = state.settings.endpoint_naming.clone();
     let (metrics, analyzed_at, cycles, early_cycles, persist_failures, window_secs) = state
         .analysis
-        .inspect(|view| {
+        .inspect(move |view| {
             let config = view.engine.analyzer().config();
             let metrics = view.last_cycle.map_or_else(
                 || json!({}),
-                |(_, report)| render::endpoint_metrics(&report.endpoints, config),
+                |(_, report)| render::endpoint_metrics(&naming, &report.endpoints, config),
             );
             (
                 metrics,
@@ -85,8 +86,8 @@ pub async fn metrics(
     tag = "aiops",
     params(("status" = Option<String>, Query, description = "active (default), resolved or all")),
     responses(
-        (status = 200, description = "`active_incidents` (default), or `incidents` with `status`", body = crate::openapi::ActiveIncidents),
-        (status = 400, description = "Unknown status", body = crate::openapi::ErrorBody),
+        (status = 200, description = "`active_incidents` (default), or `incidents` with `status`", body = crate::views::ActiveIncidents),
+        (status = 400, description = "Unknown status", body = crate::views::ErrorBody),
     )
 )]
 pub async fn incidents(
@@ -107,11 +108,13 @@ pub async fn incidents(
             .with("accepted", json!(["active", "resolved", "all"])));
         }
     };
+    let naming = state.settings.endpoint_naming.clone();
     let list = state
         .analysis
         .inspect(move |view| {
             let book = view.engine.incidents();
             render::incidents(
+                &naming,
                 book.all()
                     .into_iter()
                     .filter(|incident| wanted.is_none_or(|wanted| incident.status == wanted)),
@@ -133,8 +136,8 @@ pub async fn incidents(
     tag = "aiops",
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     responses(
-        (status = 200, description = "The incident", body = crate::openapi::Incident),
-        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The incident", body = crate::views::Incident),
+        (status = 404, description = "No such incident", body = crate::views::ErrorBody),
     )
 )]
 pub async fn incident(
@@ -145,9 +148,15 @@ pub async fn incident(
     Params::parse(&request, &[])?;
     let id = id.into_inner();
     let lookup = id.clone();
+    let naming = state.settings.endpoint_naming.clone();
     let found = state
         .analysis
-        .inspect(move |view| view.engine.incidents().get(&lookup).map(render::incident))
+        .inspect(move |view| {
+            view.engine
+                .incidents()
+                .get(&lookup)
+                .map(|incident| render::incident(&naming, incident))
+        })
         .await?;
     found
         .map(|incident| HttpResponse::Ok().json(incident))
@@ -162,9 +171,9 @@ pub async fn incident(
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Resolved; older evidence never re-opens it", body = crate::openapi::Resolution),
-        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody),
-        (status = 409, description = "Already resolved", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Resolved; older evidence never re-opens it", body = crate::views::Resolution),
+        (status = 404, description = "No such incident", body = crate::views::ErrorBody),
+        (status = 409, description = "Already resolved", body = crate::views::ErrorBody),
     )
 )]
 pub async fn resolve(
@@ -177,7 +186,7 @@ pub async fn resolve(
     match state.analysis.resolve(id.clone()).await? {
         Ok(incident) => Ok(HttpResponse::Ok().json(json!({
             "message": format!("Incident {} resolved", incident.id),
-            "incident": render::incident(&incident),
+            "incident": render::incident(&state.settings.endpoint_naming, &incident),
         }))),
         Err(IncidentError::AlreadyResolved {
             resolved_at_unix_nanos,
@@ -205,7 +214,7 @@ fn unknown_incident(id: &str) -> ApiError {
     path = "/aiops/analyze",
     tag = "aiops",
     security((), ("bearer" = [])),
-    responses((status = 200, description = "The cycle's anomalies and incident changes", body = crate::openapi::AnalysisReport))
+    responses((status = 200, description = "The cycle's anomalies and incident changes", body = crate::views::AnalysisReport))
 )]
 pub async fn analyze(
     request: HttpRequest,
@@ -213,7 +222,14 @@ pub async fn analyze(
 ) -> Result<HttpResponse, ApiError> {
     Params::parse(&request, &[])?;
     let outcome = state.analysis.analyze_now().await?;
-    Ok(HttpResponse::Ok().json(render::cycle(&outcome, &state.settings.analyzer)))
+    Ok(HttpResponse::Ok().json(render::cycle(
+        &state.settings.endpoint_naming,
+        outcome.at_unix_nanos,
+        &outcome.report,
+        &outcome.changed,
+        &outcome.active,
+        &state.settings.analyzer,
+    )))
 }
 
 /// `GET /aiops/topology[?window=DURATION]`: the service dependency graph of recent traces.
@@ -223,8 +239,8 @@ pub async fn analyze(
     tag = "aiops",
     params(("window" = Option<String>, Query, description = "How far back, 1s to 24h (e.g. 5m); default the analysis window")),
     responses(
-        (status = 200, description = "Service dependency graph", body = crate::openapi::Topology),
-        (status = 400, description = "Invalid window", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Service dependency graph", body = crate::views::Topology),
+        (status = 400, description = "Invalid window", body = crate::views::ErrorBody),
     )
 )]
 pub async fn topology(
@@ -250,9 +266,10 @@ pub async fn topology(
         now_unix_nanos(),
         u64::try_from(length.as_nanos()).unwrap_or(u64::MAX),
     );
+    let naming = state.settings.endpoint_naming.clone();
     let body = state
         .analysis
-        .inspect(move |view| render::topology(&view.engine.topology(over), &over))
+        .inspect(move |view| render::topology(&naming, &view.engine.topology(over), &over))
         .await?;
     Ok(HttpResponse::Ok().json(body))
 }

@@ -1,8 +1,12 @@
-//! HTTP handlers of the API, and the fallbacks that keep every error JSON.
+//! The HTTP routes of the engine (`/aiops/*`, OTLP ingest, `/metrics`, `/openapi.json`), and
+//! the fallbacks that keep every error JSON. The demo shop's routes live in `crate::shop`.
 
 pub mod aiops;
+pub mod ingest;
+pub mod openapi;
 pub mod params;
-pub mod simulate;
+pub mod prometheus;
+pub mod resource;
 pub mod traces;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -47,18 +51,6 @@ pub async fn not_found(request: HttpRequest) -> HttpResponse {
     ))
     .with("routes", json!(routes))
     .error_response()
-}
-
-/// A resource's fallback for methods it does not serve: 405 naming the accepted ones.
-pub fn method_not_allowed(
-    allowed: &'static [&'static str],
-) -> impl Fn(HttpRequest) -> std::future::Ready<HttpResponse> + Clone + 'static {
-    move |request: HttpRequest| {
-        std::future::ready(
-            ApiError::method_not_allowed(request.method().as_str(), request.path(), allowed)
-                .error_response(),
-        )
-    }
 }
 
 /// `JsonConfig` error handler: 413 for a body over the limit, 415 for a wrong content type,

@@ -20,9 +20,9 @@ const TRACE_ID_FORMAT: &str = "32 lower-case hexadecimal digits, not all zero \
     tag = "aiops",
     params(("trace_id" = String, Path, description = "32 lower-case hex digits (the x-trace-id response header)")),
     responses(
-        (status = 200, description = "The trace as a span tree", body = crate::openapi::TraceTree),
-        (status = 400, description = "Invalid trace id", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No spans of that trace are kept", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The trace as a span tree", body = crate::views::TraceTree),
+        (status = 400, description = "Invalid trace id", body = crate::views::ErrorBody),
+        (status = 404, description = "No spans of that trace are kept", body = crate::views::ErrorBody),
     )
 )]
 pub async fn trace(
@@ -77,5 +77,5 @@ pub async fn trace(
         ))
         .with("trace_id", json!(text)));
     }
-    Ok(HttpResponse::Ok().json(render::trace_tree(&spans)))
+    Ok(HttpResponse::Ok().json(render::trace_tree(&state.settings.endpoint_naming, &spans)))
 }

@@ -7,9 +7,8 @@
 //! (each on its own cache line, locked only by its thread and by
 //! [`SpanBatcher::flush_pending`]); a request only appends its span. The server's flusher takes
 //! every list each [`FLUSH_PERIOD`] and records them on its own thread, hundreds of spans at a
-//! time at high rates, where the collectors' data stays in one core's cache. Measured on two
-//! cores at 60,000-75,000 requests a second, the server spent about 8% less CPU per request
-//! than when the worker threads recorded batches of 64 themselves (docs/BENCHMARKS.md).
+//! time at high rates, where the collectors' data stays in one core's cache (docs/BENCHMARKS.md
+//! has the measurement).
 //!
 //! A span waits at most until the next [`SpanBatcher::flush_pending`]: the flusher runs it
 //! every [`FLUSH_PERIOD`], and it also runs before every `/aiops` and `/metrics` request (so
@@ -23,7 +22,7 @@ use std::time::Duration;
 
 use aiops_telemetry_core::{Collector, Span};
 
-use crate::state::SpanCounters;
+use super::counters::SpanCounters;
 
 /// Spans a thread holds at most: at this many (the flusher is late) it records them itself.
 pub const MAX_PENDING_SPANS: usize = 4096;

@@ -25,9 +25,9 @@ const RATE_ACCEPTS: &str = "a number from 0 to 1, the share of requests that fai
     ),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Delay added; the rules now in force", body = crate::openapi::ChaosStatus),
-        (status = 400, description = "Invalid parameter", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Chaos is switched off", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Delay added; the rules now in force", body = crate::views::ChaosStatus),
+        (status = 400, description = "Invalid parameter", body = crate::views::ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = crate::views::ErrorBody),
     )
 )]
 pub async fn delay(
@@ -65,9 +65,9 @@ pub async fn delay(
     ),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Error rate set; the rules now in force", body = crate::openapi::ChaosStatus),
-        (status = 400, description = "Invalid parameter", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Chaos is switched off", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Error rate set; the rules now in force", body = crate::views::ChaosStatus),
+        (status = 400, description = "Invalid parameter", body = crate::views::ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = crate::views::ErrorBody),
     )
 )]
 pub async fn error(
@@ -106,9 +106,9 @@ pub async fn error(
     ),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Requests will hang; the rules now in force", body = crate::openapi::ChaosStatus),
-        (status = 400, description = "Invalid parameter", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Chaos is switched off", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Requests will hang; the rules now in force", body = crate::views::ChaosStatus),
+        (status = 400, description = "Invalid parameter", body = crate::views::ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = crate::views::ErrorBody),
     )
 )]
 pub async fn timeout(
@@ -144,7 +144,7 @@ pub async fn timeout(
     path = "/simulate/clear",
     tag = "simulate",
     security((), ("bearer" = [])),
-    responses((status = 200, description = "Every rule removed", body = crate::openapi::ChaosStatus))
+    responses((status = 200, description = "Every rule removed", body = crate::views::ChaosStatus))
 )]
 pub async fn clear(
     request: HttpRequest,
@@ -164,7 +164,7 @@ pub async fn clear(
     get,
     path = "/simulate/status",
     tag = "simulate",
-    responses((status = 200, description = "The rules in force", body = crate::openapi::ChaosStatus))
+    responses((status = 200, description = "The rules in force", body = crate::views::ChaosStatus))
 )]
 pub async fn status(
     request: HttpRequest,

@@ -1,7 +1,6 @@
-//! The demo shop: four endpoints that do a little simulated work, so that the engine has
-//! realistic traffic to learn from. `/checkout` calls `/payment` and `/inventory` over real
-//! HTTP on the server's own address and propagates the W3C `traceparent`, so one checkout is
-//! one trace of three spans.
+//! The demo shop's handlers: four endpoints that do a little simulated work. `/checkout` calls
+//! `/payment` and `/inventory` over real HTTP on the server's own address and propagates the
+//! W3C `traceparent`, so one checkout is one trace of three spans.
 
 use std::time::Duration;
 
@@ -9,85 +8,16 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use aiops_telemetry_core::{SpanText, TraceParent};
+use aiops_telemetry_core::TraceParent;
 use rand::Rng;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::instrument::RequestSpan;
+use super::table::SHOP_SERVICE;
 use crate::api_error::ApiError;
-use crate::middleware::RequestSpan;
 use crate::state::AppState;
-
-/// The service name of the demo shop's spans.
-pub const SHOP_SERVICE: &str = "shop";
-
-/// A monitored demo-shop route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShopRoute {
-    /// The HTTP method the route serves.
-    pub method: &'static str,
-    /// The route's path, also the operation of its spans.
-    pub path: &'static str,
-    /// Whether the handler calls other endpoints and so reads the request's [`RequestSpan`]
-    /// to propagate the trace.
-    pub calls_dependencies: bool,
-    /// The attributes of the route's spans, shared by all of them.
-    pub attributes: &'static [(SpanText, SpanText)],
-}
-
-/// The attributes of a shop span served with `method`.
-const fn attributes(method: &'static str) -> [(SpanText, SpanText); 2] {
-    [
-        (
-            SpanText::from_static("service.version"),
-            SpanText::from_static(env!("CARGO_PKG_VERSION")),
-        ),
-        (
-            SpanText::from_static("http.request.method"),
-            SpanText::from_static(method),
-        ),
-    ]
-}
-
-const GET_ATTRIBUTES: &[(SpanText, SpanText)] = &attributes("GET");
-const POST_ATTRIBUTES: &[(SpanText, SpanText)] = &attributes("POST");
-
-impl ShopRoute {
-    const fn get(path: &'static str, calls_dependencies: bool) -> Self {
-        Self {
-            method: "GET",
-            path,
-            calls_dependencies,
-            attributes: GET_ATTRIBUTES,
-        }
-    }
-
-    const fn post(path: &'static str, calls_dependencies: bool) -> Self {
-        Self {
-            method: "POST",
-            path,
-            calls_dependencies,
-            attributes: POST_ATTRIBUTES,
-        }
-    }
-}
-
-/// The monitored demo-shop routes.
-pub const SHOP_ROUTES: [ShopRoute; 4] = [
-    ShopRoute::get("/health", false),
-    ShopRoute::get("/inventory", false),
-    ShopRoute::post("/payment", false),
-    ShopRoute::post("/checkout", true),
-];
-
-/// The shop's paths, the endpoints chaos rules may name.
-pub fn shop_paths() -> Vec<String> {
-    SHOP_ROUTES
-        .iter()
-        .map(|route| route.path.to_owned())
-        .collect()
-}
 
 /// The HTTP client `/checkout` uses to call its dependencies on the server's own address.
 /// One per worker thread, so connections stay on the runtime that opened them.
@@ -116,7 +46,7 @@ impl ShopClient {
     get,
     path = "/health",
     tag = "shop",
-    responses((status = 200, description = "The shop is up", body = crate::openapi::ShopHealth))
+    responses((status = 200, description = "The shop is up", body = crate::views::ShopHealth))
 )]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({
@@ -133,7 +63,7 @@ pub async fn health() -> HttpResponse {
     tag = "shop",
     responses(
         (status = 200, description = "Items in stock", body = Object),
-        (status = 500, description = "A failure injected by chaos", body = crate::openapi::ErrorBody),
+        (status = 500, description = "A failure injected by chaos", body = crate::views::ErrorBody),
     )
 )]
 pub async fn inventory() -> HttpResponse {
@@ -167,11 +97,11 @@ struct CheckoutRequest {
     post,
     path = "/payment",
     tag = "shop",
-    request_body(content = Option<crate::openapi::Order>, content_type = "application/json"),
+    request_body(content = Option<crate::views::Order>, content_type = "application/json"),
     responses(
         (status = 200, description = "Payment approved", body = Object),
-        (status = 400, description = "Invalid amount, currency or body", body = crate::openapi::ErrorBody),
-        (status = 500, description = "A failure injected by chaos", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Invalid amount, currency or body", body = crate::views::ErrorBody),
+        (status = 500, description = "A failure injected by chaos", body = crate::views::ErrorBody),
     )
 )]
 pub async fn payment(
@@ -202,12 +132,12 @@ pub async fn payment(
     post,
     path = "/checkout",
     tag = "shop",
-    request_body(content = Option<crate::openapi::Order>, content_type = "application/json"),
+    request_body(content = Option<crate::views::Order>, content_type = "application/json"),
     responses(
         (status = 200, description = "Order completed (payment, then inventory, over HTTP)", body = Object),
-        (status = 400, description = "Invalid amount or body", body = crate::openapi::ErrorBody),
-        (status = 502, description = "A dependency failed", body = crate::openapi::ErrorBody),
-        (status = 504, description = "A dependency did not answer in time", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Invalid amount or body", body = crate::views::ErrorBody),
+        (status = 502, description = "A dependency failed", body = crate::views::ErrorBody),
+        (status = 504, description = "A dependency did not answer in time", body = crate::views::ErrorBody),
     )
 )]
 pub async fn checkout(

@@ -1,8 +1,8 @@
 //! Instrumentation of the demo shop: every request becomes a server span, recorded without
-//! waiting for storage (batched per worker thread, see [`crate::span_batch`]), and chaos is
-//! applied before the handler runs.
+//! waiting for storage (batched per worker thread, see [`crate::pipeline::span_batch`]), and
+//! chaos is applied before the handler runs.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,8 +12,9 @@ use actix_web::{HttpMessage, ResponseError, web};
 use aiops_telemetry_core::{Attributes, Span, SpanId, SpanKind, SpanStatus, TraceId, TraceParent};
 use serde_json::json;
 
+use super::table::{SHOP_ROUTES, SHOP_SERVICE};
 use crate::api_error::ApiError;
-use crate::shop::{SHOP_ROUTES, SHOP_SERVICE};
+use crate::clock::now_unix_nanos;
 use crate::state::AppState;
 
 /// The span of the request being served, for handlers that call other services.
@@ -31,27 +32,6 @@ pub const TRACE_ID_HEADER: &str = "x-trace-id";
 // Header names built once: a look-up by `&str` parses and validates the name every time.
 static TRACE_ID: HeaderName = HeaderName::from_static(TRACE_ID_HEADER);
 static TRACEPARENT: HeaderName = HeaderName::from_static(TraceParent::HEADER);
-
-/// Current wall-clock time in Unix nanoseconds.
-pub fn now_unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// Hands every request span waiting in the per-thread batches on to the collectors before the
-/// request is served, so that reads see the spans of requests answered before them.
-/// Wrapped around the `/aiops` scope and `GET /metrics`.
-pub async fn settle_spans(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(state) = request.app_data::<web::Data<AppState>>() {
-        state.request_spans.flush_pending();
-    }
-    next.call(request).await
-}
 
 /// Middleware (for `actix_web::middleware::from_fn`) wrapped around each demo-shop resource.
 ///

@@ -25,9 +25,10 @@ use flate2::read::MultiGzDecoder;
 use serde_json::json;
 use thiserror::Error;
 
+use super::resource::method_not_allowed;
 use crate::api_error::ApiError;
-use crate::guards;
-use crate::routes::method_not_allowed;
+use crate::config::IngestLimits;
+use crate::guards::{self, BodyLimit};
 use crate::state::AppState;
 
 /// The route, as OTLP/HTTP exporters default to it.
@@ -41,49 +42,6 @@ pub const CONTENT_ENCODINGS: [&str; 2] = ["gzip", "identity"];
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-
-/// How large an OTLP request may be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IngestLimits {
-    /// Largest body accepted as sent (compressed, when it is), in bytes.
-    pub max_body_bytes: usize,
-    /// Largest body accepted once decompressed, in bytes.
-    pub max_decompressed_bytes: usize,
-}
-
-impl Default for IngestLimits {
-    /// 8 MiB as sent, 32 MiB decompressed: several times the largest batch an OpenTelemetry
-    /// Collector sends with its default batch sizes.
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 8 * 1024 * 1024,
-            max_decompressed_bytes: 32 * 1024 * 1024,
-        }
-    }
-}
-
-impl IngestLimits {
-    /// Checks the limits, naming the option and what it accepts.
-    pub fn validate(&self) -> Result<(), String> {
-        const RANGE: std::ops::RangeInclusive<usize> = 1024..=1 << 30;
-        if !RANGE.contains(&self.max_body_bytes) {
-            return Err(format!(
-                "invalid otlp-max-body-bytes {}; accepted: 1024 to 1073741824",
-                self.max_body_bytes
-            ));
-        }
-        if !RANGE.contains(&self.max_decompressed_bytes)
-            || self.max_decompressed_bytes < self.max_body_bytes
-        {
-            return Err(format!(
-                "invalid otlp-max-decompressed-bytes {}; accepted: at least \
-                 otlp-max-body-bytes ({}) and at most 1073741824",
-                self.max_decompressed_bytes, self.max_body_bytes
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The two OTLP/HTTP encodings; the response uses the request's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,12 +143,15 @@ impl From<IngestError> for ApiError {
     }
 }
 
-/// Registers `POST /v1/traces`; when an API token is configured, exporters send it as
+/// Registers `POST /v1/traces` with its own body limit (`limits.max_body_bytes`, checked
+/// before the token); when an API token is configured, exporters send it as
 /// `Authorization: Bearer <token>` (e.g. `OTEL_EXPORTER_OTLP_HEADERS`).
-pub fn configure(config: &mut web::ServiceConfig) {
+pub fn configure(config: &mut web::ServiceConfig, limits: IngestLimits) {
     config.service(
         web::resource(PATH)
+            .app_data(BodyLimit(limits.max_body_bytes))
             .wrap(from_fn(guards::require_token))
+            .wrap(from_fn(guards::limit_body))
             .route(web::post().to(export_traces))
             .default_service(web::to(method_not_allowed(&["POST"]))),
     );
@@ -204,19 +165,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
     request_body(
         description = "An OTLP ExportTraceServiceRequest; `Content-Encoding: gzip` is accepted",
         content(
-            (crate::openapi::ExportTraceServiceRequest = "application/x-protobuf"),
-            (crate::openapi::ExportTraceServiceRequest = "application/json"),
+            (crate::views::ExportTraceServiceRequest = "application/x-protobuf"),
+            (crate::views::ExportTraceServiceRequest = "application/json"),
         )
     ),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Accepted; partial success names rejected spans", content(
-            (crate::openapi::ExportTraceServiceResponse = "application/x-protobuf"),
-            (crate::openapi::ExportTraceServiceResponse = "application/json"),
+            (crate::views::ExportTraceServiceResponse = "application/x-protobuf"),
+            (crate::views::ExportTraceServiceResponse = "application/json"),
         )),
-        (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = crate::openapi::ErrorBody),
-        (status = 413, description = "Body too large, as sent or decompressed", body = crate::openapi::ErrorBody),
-        (status = 415, description = "Unsupported content type or encoding", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = crate::views::ErrorBody),
+        (status = 413, description = "Body too large, as sent or decompressed", body = crate::views::ErrorBody),
+        (status = 415, description = "Unsupported content type or encoding", body = crate::views::ErrorBody),
     )
 )]
 pub async fn export_traces(
@@ -437,21 +398,6 @@ mod tests {
         assert!(matches!(empty, Err(IngestError::NoSpans)));
         let no_spans = decode_and_map(b"", Encoding::Protobuf, false, IngestLimits::default());
         assert!(matches!(no_spans, Err(IngestError::NoSpans)));
-    }
-
-    #[test]
-    fn limits_are_validated() {
-        assert!(IngestLimits::default().validate().is_ok());
-        let inverted = IngestLimits {
-            max_body_bytes: 1 << 20,
-            max_decompressed_bytes: 1 << 19,
-        };
-        assert!(
-            inverted
-                .validate()
-                .expect_err("inverted")
-                .contains("accepted")
-        );
     }
 
     #[test]

@@ -13,16 +13,16 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use aiops_analyzer::ConfigError;
-use aiops_rca::{Engine, EngineConfig, Incident};
+use aiops_engine::{Engine, EngineConfig, EngineConfigError, Incident};
 use aiops_telemetry_core::Span;
 use aiops_telemetry_core::otlp::{self, OtlpDecodeError};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::cli::ServeArgs;
-use crate::render;
+use crate::config::engine_config_from_file;
+use crate::render::{self, EndpointNaming};
+use crate::shop::table::SHOP_SERVICE;
 
 /// Options of `aiops replay`.
 #[derive(Clone, Debug, Args)]
@@ -78,7 +78,7 @@ pub enum ReplayError {
     NoSpans,
     /// The detection configuration is invalid.
     #[error("replay: {0}")]
-    Config(#[from] ConfigError),
+    Config(#[from] EngineConfigError),
 }
 
 /// The spans of a file, and what was rejected on the way.
@@ -212,8 +212,9 @@ pub fn replay_file(path: &Path, config: EngineConfig) -> Result<ReplayReport, Re
 
 /// `{"incidents": [...], "replay": {...}}`, incidents in the HTTP API's shape.
 pub fn to_json(report: &ReplayReport) -> Value {
+    let naming = EndpointNaming::by_path(SHOP_SERVICE);
     json!({
-        "incidents": report.incidents.iter().map(render::incident).collect::<Vec<_>>(),
+        "incidents": report.incidents.iter().map(|incident| render::incident(&naming, incident)).collect::<Vec<_>>(),
         "replay": {
             "spans": report.spans,
             "rejected_spans": report.rejected,
@@ -305,12 +306,8 @@ pub fn to_text(report: &ReplayReport, source: &str) -> String {
 /// `aiops replay`: resolves the detection knobs (defaults, then `--config`), replays the file
 /// and prints the report to standard output.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    let serve = ServeArgs {
-        config: args.config.clone(),
-        ..ServeArgs::default()
-    };
-    let config = serve.resolve().map_err(anyhow::Error::msg)?;
-    let report = replay_file(&args.otlp_file, config.engine_config())?;
+    let config = engine_config_from_file(args.config.as_deref()).map_err(anyhow::Error::msg)?;
+    let report = replay_file(&args.otlp_file, config)?;
     let mut out = std::io::stdout().lock();
     print(
         &report,

@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 document of every route, generated at compile time by
 //! `utoipa` from the `#[utoipa::path]` attributes on the handlers and the schemas in
-//! [`schemas`]. Nothing is fetched or generated at build time beyond the macros.
+//! [`crate::views`]. Nothing is fetched or generated at build time beyond the macros.
 
 use std::sync::OnceLock;
 
@@ -8,11 +8,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::method_not_allowed;
-
-mod schemas;
-
-pub use schemas::*;
+use super::resource::method_not_allowed;
 
 /// The route.
 pub const PATH: &str = "/openapi.json";
@@ -32,10 +28,10 @@ pub const BEARER: &str = "bearer";
             `{\"error\": \"...\"}` bodies saying what is accepted."
     ),
     paths(
-        crate::shop::health,
-        crate::shop::inventory,
-        crate::shop::payment,
-        crate::shop::checkout,
+        crate::shop::handlers::health,
+        crate::shop::handlers::inventory,
+        crate::shop::handlers::payment,
+        crate::shop::handlers::checkout,
         crate::routes::aiops::metrics,
         crate::routes::aiops::incidents,
         crate::routes::aiops::incident,
@@ -43,13 +39,13 @@ pub const BEARER: &str = "bearer";
         crate::routes::aiops::analyze,
         crate::routes::aiops::topology,
         crate::routes::traces::trace,
-        crate::routes::simulate::delay,
-        crate::routes::simulate::error,
-        crate::routes::simulate::timeout,
-        crate::routes::simulate::clear,
-        crate::routes::simulate::status,
-        crate::ingest::export_traces,
-        crate::prometheus::metrics,
+        crate::shop::simulate::delay,
+        crate::shop::simulate::error,
+        crate::shop::simulate::timeout,
+        crate::shop::simulate::clear,
+        crate::shop::simulate::status,
+        crate::routes::ingest::export_traces,
+        crate::routes::prometheus::metrics,
         document,
     ),
     modifiers(&BearerToken),
@@ -117,7 +113,7 @@ pub async fn document() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::ROUTES;
+    use super::super::ROUTES;
     use std::collections::BTreeSet;
 
     fn documented() -> BTreeSet<(String, String)> {

@@ -3,7 +3,7 @@
 //! Every scrape gathers a [`Scrape`] (per-endpoint request series counted from spans, ingest
 //! and queue counters, and what the analysis actor knows: cycles, incidents, baselines) and
 //! encodes it with `prometheus-client`. Nothing is computed per request beyond the span
-//! counters of [`SpanMetrics`](crate::span_metrics::SpanMetrics); the rest is read when
+//! counters of [`SpanMetrics`](crate::pipeline::span_metrics::SpanMetrics); the rest is read when
 //! Prometheus asks. Names follow `aiops_<name>_<unit>[_total]`.
 
 use actix_web::{HttpResponse, web};
@@ -13,8 +13,9 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet, prometheus_text
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::routes::method_not_allowed;
-use crate::span_metrics::{EndpointSnapshot, HistogramSnapshot};
+use super::resource::method_not_allowed;
+use crate::pipeline::settle::settle_spans;
+use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
 use crate::state::AppState;
 
 /// The route.
@@ -24,9 +25,7 @@ pub const PATH: &str = "/metrics";
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(
         web::resource(PATH)
-            .wrap(actix_web::middleware::from_fn(
-                crate::middleware::settle_spans,
-            ))
+            .wrap(actix_web::middleware::from_fn(settle_spans))
             .route(web::get().to(metrics))
             .default_service(web::to(method_not_allowed(&["GET"]))),
     );
@@ -411,7 +410,7 @@ fn gauge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span_metrics::DurationHistogram;
+    use crate::pipeline::span_metrics::DurationHistogram;
 
     fn sample() -> Scrape {
         let histogram = DurationHistogram::default();

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use reqwest::Url;
 use tokio::task::JoinHandle;
 
-use crate::{Application, ServerConfig, StopHandle};
+use crate::config::ServerConfig;
+use crate::startup::{Application, StopHandle};
 
 /// Detection window of the demo's server: long enough to hold a whole scenario's traffic.
 const WINDOW_SECS: f64 = 20.0;

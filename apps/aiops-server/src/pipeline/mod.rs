@@ -1,0 +1,8 @@
+//! The span pipeline between the producers (the shop's middleware, OTLP ingest) and the
+//! engine and store: per-thread batching, per-endpoint request metrics, and the counts of
+//! what was accepted and dropped.
+
+pub mod counters;
+pub mod settle;
+pub mod span_batch;
+pub mod span_metrics;

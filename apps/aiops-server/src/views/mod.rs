@@ -1,0 +1,5 @@
+//! The JSON bodies of the API.
+
+mod schemas;
+
+pub use schemas::*;
