@@ -8,7 +8,10 @@ use aiops_telemetry_core::EndpointKey;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use self::book::{DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, IncidentBook};
+pub use self::book::{
+    DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
+    IncidentBook,
+};
 use aiops_rca::RootCause;
 
 /// Whether an incident is still going on.

@@ -254,7 +254,11 @@ fn the_first_failing_span_can_be_looked_up_by_trace() {
         .first_failing_span
         .expect("traces were sampled");
 
-    let trace = harness.engine.reader().trace(span.trace_id).expect("still buffered");
+    let trace = harness
+        .engine
+        .reader()
+        .trace(span.trace_id)
+        .expect("still buffered");
 
     assert!(trace.iter().any(|s| s.span_id == span.span_id));
     assert!(harness.engine.reader().trace(TraceId::random()).is_none());
@@ -282,7 +286,13 @@ fn topology_comes_from_the_buffered_traces() {
         .edge("frontend", "payments")
         .expect("frontend calls payments");
     assert_eq!((edge.calls, edge.errors), (10, 2));
-    assert!(engine.reader().topology(TimeWindow::new(0, T0)).edges.is_empty());
+    assert!(
+        engine
+            .reader()
+            .topology(TimeWindow::new(0, T0))
+            .edges
+            .is_empty()
+    );
 }
 
 #[test]

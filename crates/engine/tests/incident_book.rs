@@ -137,7 +137,12 @@ fn new_draft_opens_an_incident_in_the_seed_shape() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
 
-    let changes = apply(&mut book, &mut marks, vec![payment_latency(T0, Severity::High)], T0);
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![payment_latency(T0, Severity::High)],
+        T0,
+    );
 
     let id = opened_id(&changes);
     assert_eq!(id, "INC-1737404800-1");
@@ -357,7 +362,9 @@ fn resolving_unknown_id_is_an_error() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
 
-    let error = book.resolve("INC-1-1", T0, &mut marks).expect_err("nothing to resolve");
+    let error = book
+        .resolve("INC-1-1", T0, &mut marks)
+        .expect_err("nothing to resolve");
 
     assert_eq!(
         error,
@@ -567,7 +574,10 @@ fn an_unhealthy_cycle_restarts_the_auto_resolve_count() {
         endpoints: vec![endpoint("/payment", HealthStatus::Degraded)],
         ..all_healthy(cycle(3))
     };
-    assert!(book.apply(Vec::new(), &degraded, cycle(3), &mut marks).is_empty());
+    assert!(
+        book.apply(Vec::new(), &degraded, cycle(3), &mut marks)
+            .is_empty()
+    );
     for n in 4..=5 {
         assert!(
             book.apply(Vec::new(), &all_healthy(cycle(n)), cycle(n), &mut marks)
@@ -603,8 +613,18 @@ fn problems_elsewhere_do_not_keep_an_incident_open() {
         )
     };
 
-    let _ = book.apply(Vec::new(), &elsewhere(T0 + 5 * SEC), T0 + 5 * SEC, &mut marks);
-    let changes = book.apply(Vec::new(), &elsewhere(T0 + 10 * SEC), T0 + 10 * SEC, &mut marks);
+    let _ = book.apply(
+        Vec::new(),
+        &elsewhere(T0 + 5 * SEC),
+        T0 + 5 * SEC,
+        &mut marks,
+    );
+    let changes = book.apply(
+        Vec::new(),
+        &elsewhere(T0 + 10 * SEC),
+        T0 + 10 * SEC,
+        &mut marks,
+    );
 
     assert_eq!(changes, [IncidentChange::Resolved { id }]);
 }
@@ -613,10 +633,18 @@ fn problems_elsewhere_do_not_keep_an_incident_open() {
 fn zero_auto_resolve_cycles_never_resolves() {
     let mut book = IncidentBook::new(0);
     let mut marks = Watermarks::default();
-    let _ = apply(&mut book, &mut marks, vec![payment_latency(T0, Severity::High)], T0);
+    let _ = apply(
+        &mut book,
+        &mut marks,
+        vec![payment_latency(T0, Severity::High)],
+        T0,
+    );
     for n in 1..=20 {
         let now = T0 + n * 5 * SEC;
-        assert!(book.apply(Vec::new(), &all_healthy(now), now, &mut marks).is_empty());
+        assert!(
+            book.apply(Vec::new(), &all_healthy(now), now, &mut marks)
+                .is_empty()
+        );
     }
     assert_eq!(book.active().len(), 1);
 }
@@ -632,7 +660,12 @@ fn auto_resolution_sets_the_watermark_too() {
         T0,
     ));
     let resolved_at = T0 + 5 * SEC;
-    let changes = book.apply(Vec::new(), &all_healthy(resolved_at), resolved_at, &mut marks);
+    let changes = book.apply(
+        Vec::new(),
+        &all_healthy(resolved_at),
+        resolved_at,
+        &mut marks,
+    );
     assert_eq!(changes, [IncidentChange::Resolved { id }]);
 
     let stale = payment_latency(resolved_at + SEC, Severity::High);
@@ -658,9 +691,15 @@ fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
         ids.push(opened_id(&apply(&mut book, &mut marks, vec![errors], T0)));
     }
     for (i, id) in ids.iter().enumerate() {
-        book.resolve(id, T0 + (i as u64 + 1) * SEC, &mut marks).expect("active");
+        book.resolve(id, T0 + (i as u64 + 1) * SEC, &mut marks)
+            .expect("active");
     }
-    let _ = book.apply(Vec::new(), &all_healthy(T0 + 5 * SEC), T0 + 5 * SEC, &mut marks);
+    let _ = book.apply(
+        Vec::new(),
+        &all_healthy(T0 + 5 * SEC),
+        T0 + 5 * SEC,
+        &mut marks,
+    );
 
     assert!(
         book.get(&ids[0]).is_none(),
@@ -678,4 +717,145 @@ fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
         )],
     );
     assert!(apply(&mut book, &mut marks, vec![stale], T0 + 6 * SEC).is_empty());
+}
+
+fn latency(operation: &str, now: u64) -> Anomaly {
+    anomaly(operation, AnomalyKind::LatencySpike, Severity::High, now)
+}
+
+#[test]
+fn a_service_wide_slowdown_of_two_endpoints_is_one_incident() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/payment",
+            AnomalyKind::LatencySpike,
+            vec![latency("/payment", T0), latency("/checkout", T0)],
+        )],
+        T0,
+    ));
+
+    // The same service's other operation slows down too, hurting the same caller.
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/inventory",
+            AnomalyKind::LatencySpike,
+            vec![
+                latency("/inventory", T0 + SEC),
+                latency("/checkout", T0 + SEC),
+            ],
+        )],
+        T0 + SEC,
+    );
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
+    assert_eq!(book.active().len(), 1);
+    assert!(
+        book.get(&id)
+            .expect("kept")
+            .affected_endpoints
+            .contains(&key("/inventory"))
+    );
+}
+
+#[test]
+fn leftover_symptoms_of_an_incident_join_it_without_taking_its_root_cause() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/payment",
+            AnomalyKind::LatencySpike,
+            vec![latency("/payment", T0), latency("/checkout", T0)],
+        )],
+        T0,
+    ));
+
+    // The fault clears; the caller is still slow for a while and now looks like its own cause.
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/checkout",
+            AnomalyKind::LatencySpike,
+            vec![latency("/checkout", T0 + 10 * SEC)],
+        )],
+        T0 + 10 * SEC,
+    );
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
+    assert_eq!(book.get(&id).expect("kept").root_cause.endpoint, "/payment");
+}
+
+#[test]
+fn a_deeper_cause_found_soon_after_opening_revises_the_incident() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    // The callee's spans have not arrived yet: the caller is blamed first.
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/checkout",
+            AnomalyKind::LatencySpike,
+            vec![latency("/checkout", T0)],
+        )],
+        T0,
+    ));
+
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/payment",
+            AnomalyKind::LatencySpike,
+            vec![
+                latency("/payment", T0 + 5 * SEC),
+                latency("/checkout", T0 + 5 * SEC),
+            ],
+        )],
+        T0 + 5 * SEC,
+    );
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
+    assert_eq!(book.active().len(), 1);
+    assert_eq!(book.get(&id).expect("kept").root_cause.endpoint, "/payment");
+}
+
+#[test]
+fn a_deeper_cause_long_after_opening_is_an_incident_of_its_own() {
+    let mut book = IncidentBook::new(0).with_revise_window(10 * SEC);
+    let mut marks = Watermarks::default();
+    let _ = apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/checkout",
+            AnomalyKind::LatencySpike,
+            vec![latency("/checkout", T0)],
+        )],
+        T0,
+    );
+
+    let later = T0 + 60 * SEC;
+    let mut payment = draft(
+        "/payment",
+        AnomalyKind::LatencySpike,
+        vec![latency("/payment", later), latency("/checkout", later)],
+    );
+    payment.root_cause.service = "payments".into();
+    let changes = apply(&mut book, &mut marks, vec![payment], later);
+
+    assert!(matches!(
+        changes.as_slice(),
+        [IncidentChange::Opened { .. }]
+    ));
+    assert_eq!(book.active().len(), 2);
 }

@@ -6,7 +6,7 @@ use aiops_analyzer::{Anomaly, Assessment, HealthStatus};
 use aiops_telemetry_core::EndpointKey;
 use serde::{Deserialize, Serialize};
 
-use aiops_rca::IncidentDraft;
+use aiops_rca::{FaultFamily, IncidentDraft, RootCause};
 
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
 use crate::watermarks::{CauseWatermark, Watermarks};
@@ -14,15 +14,25 @@ use crate::watermarks::{CauseWatermark, Watermarks};
 /// How many consecutive healthy cycles resolve an incident, unless told otherwise.
 pub const DEFAULT_AUTO_RESOLVE_CYCLES: u32 = 3;
 
+/// How long after opening an incident a deeper root cause may still replace its own, unless
+/// told otherwise: 30 s, several times the few seconds SDKs hold spans before exporting them.
+pub const DEFAULT_REVISE_WINDOW_NANOS: u64 = 30_000_000_000;
+
+fn default_revise_window_nanos() -> u64 {
+    DEFAULT_REVISE_WINDOW_NANOS
+}
+
 /// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
 pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
 
 /// The incidents of one engine and the rules that keep them one per problem.
 ///
 /// - **Deduplication.** While an incident is active, a draft whose root cause is the
-///   [same cause](RootCause::same_cause) (same service and endpoint, same fault family) updates
-///   it instead of opening another: affected endpoints and anomalies are merged, severity only
-///   rises, `last_updated` and `alert_count` move on.
+///   [same cause](RootCause::same_cause) (same service and endpoint, same fault family), or
+///   another endpoint of the same service and family hurting the same callers, or only the
+///   incident's own symptoms, or a deeper cause found soon after opening, updates it instead
+///   of opening another (see `absorb` for the rules): affected endpoints and anomalies are
+///   merged, severity only rises, `last_updated` and `alert_count` move on.
 /// - **Resolution watermark.** Resolving an incident at time `t` records `t` for its cause in
 ///   the [`Watermarks`] lent to [`apply`](Self::apply) and [`resolve`](Self::resolve).
 ///   Afterwards, a draft for that cause only counts the evidence that started at or after `t`:
@@ -51,6 +61,9 @@ pub struct IncidentBook {
     incidents: Vec<Incident>,
     /// Consecutive healthy cycles of each active incident, by id.
     healthy_cycles: BTreeMap<String, u32>,
+    /// How long after opening an incident's root cause may still be revised by a deeper one.
+    #[serde(default = "default_revise_window_nanos")]
+    revise_window_nanos: u64,
     /// Cause watermarks of books saved when the book kept them itself; read once, handed to
     /// the engine's [`Watermarks`] on restore, never written again.
     #[serde(default, rename = "watermarks", skip_serializing)]
@@ -73,6 +86,7 @@ impl IncidentBook {
             next_sequence: 1,
             incidents: Vec::new(),
             healthy_cycles: BTreeMap::new(),
+            revise_window_nanos: DEFAULT_REVISE_WINDOW_NANOS,
             legacy_watermarks: Vec::new(),
         }
     }
@@ -81,6 +95,13 @@ impl IncidentBook {
     pub fn with_max_resolved(mut self, max_resolved: usize) -> Self {
         self.max_resolved = max_resolved;
         self.prune_resolved();
+        self
+    }
+
+    /// Lets a deeper root cause replace an incident's own for `revise_window_nanos` after it
+    /// opened (zero: never).
+    pub fn with_revise_window(mut self, revise_window_nanos: u64) -> Self {
+        self.revise_window_nanos = revise_window_nanos;
         self
     }
 
@@ -167,15 +188,72 @@ impl IncidentBook {
         std::mem::take(&mut self.legacy_watermarks)
     }
 
-    /// Updates the active incident with the draft's cause, or opens one.
+    /// Folds `draft` into the active incident it belongs to, or opens one. A draft belongs to
+    /// an active incident (tried in this order) when:
+    ///
+    /// 1. it has the [same cause](aiops_rca::RootCause::same_cause);
+    /// 2. everything it blames and everything it saw is already listed as affected by the
+    ///    incident, and it blames one of the incident's symptoms rather than its root cause
+    ///    (a different fault there is a different problem): the leftovers of the incident's
+    ///    own symptoms (callers still slow while the fault clears) are not a new fault;
+    /// 3. its cause is another endpoint of the incident's root-cause service with the same
+    ///    fault family, and the two share an affected endpoint: a service-wide fault (CPU
+    ///    saturation, a bad dependency pool) slows several of its operations at once, and that
+    ///    is one problem;
+    /// 4. it names a deeper cause for an incident opened within the revision window whose
+    ///    root cause it lists as affected: spans of the deepest service often arrive last, so an
+    ///    early verdict is revised rather than left open beside the right one.
+    ///
+    /// In cases 1, 3 and 4 the incident takes the draft's root cause; in case 2 it keeps its own.
     fn absorb(&mut self, draft: IncidentDraft, now: u64) -> IncidentChange {
-        let existing = self
-            .incidents
-            .iter_mut()
-            .find(|i| i.is_active() && i.root_cause.same_cause(&draft.root_cause));
-        match existing {
-            Some(incident) => {
-                merge(incident, draft, now);
+        let family = FaultFamily::of(draft.root_cause.kind);
+        let root = draft.root_cause.endpoint_key();
+        let revise_after = now.saturating_sub(self.revise_window_nanos);
+        let active = || {
+            self.incidents
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.is_active())
+        };
+        let same_cause = active().find(|(_, i)| i.root_cause.same_cause(&draft.root_cause));
+        let symptoms = || {
+            active().find(|(_, i)| {
+                i.root_cause.endpoint_key() != root
+                    && i.affected_endpoints.contains(&root)
+                    && draft
+                        .anomalies
+                        .iter()
+                        .all(|a| i.affected_endpoints.contains(&a.endpoint))
+            })
+        };
+        let same_service = || {
+            active().find(|(_, i)| {
+                i.root_cause.service == draft.root_cause.service
+                    && FaultFamily::of(i.root_cause.kind) == family
+                    && draft
+                        .affected_endpoints
+                        .iter()
+                        .any(|e| i.affected_endpoints.contains(e))
+            })
+        };
+        let deeper = || {
+            active().find(|(_, i)| {
+                i.first_detected_unix_nanos >= revise_after
+                    && i.root_cause.endpoint_key() != root
+                    && draft
+                        .affected_endpoints
+                        .contains(&i.root_cause.endpoint_key())
+            })
+        };
+        let found = same_cause
+            .map(|(index, _)| (index, true))
+            .or_else(|| symptoms().map(|(index, _)| (index, false)))
+            .or_else(|| same_service().map(|(index, _)| (index, true)))
+            .or_else(|| deeper().map(|(index, _)| (index, true)));
+        match found {
+            Some((index, take_cause)) => {
+                let incident = &mut self.incidents[index];
+                merge(incident, draft, now, take_cause);
                 self.healthy_cycles.insert(incident.id.clone(), 0);
                 IncidentChange::Updated {
                     id: incident.id.clone(),
@@ -311,21 +389,15 @@ fn is_healthy(incident: &Incident, assessment: &Assessment) -> bool {
     !anomalous && !unwell
 }
 
-fn merge(incident: &mut Incident, draft: IncidentDraft, now: u64) {
+/// Merges `draft` into `incident`; with `take_cause`, the draft's root cause (and title)
+/// replaces the incident's, otherwise only its anomalies and affected endpoints join.
+fn merge(incident: &mut Incident, draft: IncidentDraft, now: u64, take_cause: bool) {
     incident.severity = incident.severity.max(draft.severity);
-    incident.title = draft.title;
     incident.alert_count += draft.anomalies.len() as u64;
     incident.last_updated_unix_nanos = incident.last_updated_unix_nanos.max(now);
-    let earliest_span = match (
-        incident.root_cause.first_failing_span.take(),
-        draft.root_cause.first_failing_span.clone(),
-    ) {
-        (Some(old), Some(new)) if new.start_unix_nanos < old.start_unix_nanos => Some(new),
-        (Some(old), _) => Some(old),
-        (None, new) => new,
-    };
-    incident.root_cause = draft.root_cause;
-    incident.root_cause.first_failing_span = earliest_span;
+    if take_cause {
+        take_root_cause(incident, draft.title, draft.root_cause);
+    }
     for endpoint in draft.affected_endpoints {
         if !incident.affected_endpoints.contains(&endpoint) {
             incident.affected_endpoints.push(endpoint);
@@ -342,6 +414,23 @@ fn merge(incident: &mut Incident, draft: IncidentDraft, now: u64) {
         }
     }
     sort_by_severity(&mut incident.anomalies);
+}
+
+/// The incident's root cause becomes `root_cause`, keeping the earliest first failing span of
+/// the two when both name the same endpoint.
+fn take_root_cause(incident: &mut Incident, title: String, root_cause: RootCause) {
+    incident.title = title;
+    let same_endpoint = incident.root_cause.endpoint_key() == root_cause.endpoint_key();
+    let draft_span = root_cause.first_failing_span.clone();
+    let earliest_span = match (incident.root_cause.first_failing_span.take(), draft_span) {
+        (Some(old), Some(new)) if same_endpoint && old.start_unix_nanos <= new.start_unix_nanos => {
+            Some(old)
+        }
+        (Some(old), None) if same_endpoint => Some(old),
+        (_, new) => new,
+    };
+    incident.root_cause = root_cause;
+    incident.root_cause.first_failing_span = earliest_span;
 }
 
 fn sort_by_severity(anomalies: &mut [Anomaly]) {
