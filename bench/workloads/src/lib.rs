@@ -1,0 +1,96 @@
+//! The realistic workload suite: the reference benchmark of detection quality.
+//!
+//! ```text
+//! cargo run -p aiops-workloads --release -- --seeds report
+//! ```
+//!
+//! Each case draws a random microservice system, runs healthy traffic through it, injects a
+//! fault (or, in healthy cases, only changes the traffic), and drives the engine on a virtual
+//! clock exactly as the server does. The engine's incidents are scored against the ground
+//! truth, and the runner prints markdown tables per fault class and magnitude and per healthy
+//! class. Options: `--seeds tune|report|<first seed>`, `--cases N` per scenario (default 8),
+//! `--class TEXT` (only scenarios whose name contains it), `--threads N`, `--verbose` (every
+//! miss on standard error). `WORKLOADS_LATENCY_MULTIPLIER` and
+//! `WORKLOADS_MIN_LATENCY_INCREASE_MS` change the detection sensitivity.
+//!
+//! # Tuning and reporting seeds
+//!
+//! `--seeds tune` draws cases from seeds 1 upwards, `--seeds report` from 1,000,000 upwards
+//! (scenario `i`, case `j` has seed `first + 1000 i + j`). Tune the engine on `tune` only;
+//! `report` measures it on systems it was never tuned on. A case depends only on its scenario
+//! and seed.
+//!
+//! # The traces
+//!
+//! Traces are shaped as OpenTelemetry instrumentation makes them ([`topology`], [`trace`],
+//! [`instrument`]):
+//!
+//! - 5 to 30 services in levels below one or two entry services (`frontend`,
+//!   `api-gateway`...), HTTP or gRPC, 1 to 4 operations each. Calls form a DAG: every
+//!   operation of a non-entry service has a caller; some services have several (fan-in);
+//!   operations call in stages, the calls of a stage concurrently. 30% of calls are made only
+//!   sometimes; 10% do not propagate failures.
+//! - Every call between services is the caller's CLIENT span and the callee's SERVER span as
+//!   its child, with a network gap of a few hundred microseconds to a few milliseconds
+//!   (lognormal) on each side. HTTP client spans are named `GET` or `HTTP GET` (no route) and
+//!   carry `server.address` (`cartservice` or `cartservice.shop.svc.cluster.local`),
+//!   `http.request.method`, `http.response.status_code`, and in some services
+//!   `peer.service`; gRPC spans are named `package.Service/Method` on both sides with
+//!   `rpc.system`, `rpc.service`, `rpc.method` and `rpc.grpc.status_code`. Server spans are
+//!   named `GET /api/cart/{id}` or `oteldemo.CartService/GetCart`.
+//! - Databases (PostgreSQL, MySQL, MongoDB), caches (Redis, Memcached) and external APIs
+//!   (`api.stripe.com`...) have no spans of their own: their callers' CLIENT spans
+//!   (`SELECT orders`, `HGET`, `redis GET`, `POST`) carry `db.system`, `db.name` or
+//!   `db.namespace`, `server.address` and sometimes `peer.service`. Database calls take 0.3 to
+//!   3 ms with a Pareto tail of multiples; some are N+1 loops; cache-aside look-ups skip the
+//!   database on a hit.
+//! - Own time is lognormal per operation (1 to 25 ms median), partly covered by 1 to 3
+//!   INTERNAL spans in some operations; 0.2% of requests are healthy outliers (3 to 10 times).
+//! - 15% of services run older instrumentation: no span kind (read as internal), no status;
+//!   their HTTP spans still carry the status code, their gRPC spans show no error at all.
+//! - Traffic is Poisson at about 10 requests/s at the entry operations. Each service's SDK
+//!   exports its spans in batches every 1 to 5 s (its own delay and phase); the collector
+//!   receives them when they arrive ([`export`]), late and out of order.
+//!
+//! # The cases
+//!
+//! Fault classes ([`case::FaultClass`]), each in magnitude buckets, starting after the
+//! warm-up (10 minutes, or 1 minute in a quarter of the cases) and lasting 60 to 120 s:
+//! network delay into a service; CPU saturation of a service; a slow database, cache or
+//! external API; one slow operation (own time about 10 ms, +20 ms, +50 ms, or +0.1 to 1 s);
+//! errors with status (5% to 80%); a defect that returns early and stops calling downstream,
+//! with no error status (or only a 500 at the entry); a callee hanging past its callers'
+//! client timeout; two concurrent faults in unrelated services. Healthy classes
+//! ([`case::HealthyClass`]): steady traffic, load doubling, a diurnal ramp, a one-second burst
+//! of outliers, a noisy 1 ms database, and a 60 s warm-up.
+//!
+//! The ground truth is the faulty service, or for a dependency its node name by the rule
+//! the engine applies to client span attributes: `peer.service`, else
+//! `{db.system}/{db.name}`, else `server.address` ([`topology::Dependency::node_name`]).
+//! For a network delay into a service, that service is the answer. [`score`] describes how
+//! incidents are ranked and counted.
+
+#![deny(missing_docs)]
+
+pub mod case;
+pub mod dependency;
+pub mod draw;
+pub mod engine;
+pub mod export;
+pub mod fault;
+pub mod generate;
+pub mod instrument;
+pub mod naming;
+pub mod report;
+pub mod runner;
+pub mod sample;
+pub mod score;
+pub mod suite;
+pub mod topology;
+pub mod trace;
+pub mod traffic;
+
+pub use generate::generate;
+
+#[cfg(test)]
+mod tests;
