@@ -7,14 +7,12 @@
 //! written as OTLP JSON lines, the OpenTelemetry Collector file exporter's format
 //! ([`replay_lines`], `cargo run -p aiops-e2e --example replay_fixture`).
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
+use aiops_telemetry_core::otlp::ExportTraceServiceRequest;
+use aiops_telemetry_core::otlp::testing::{
+    OtlpRequestBuilder, OtlpSpanBuilder, int_attribute, string_attribute,
 };
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 /// 2026-01-20T10:00:00Z: generated files start here, so they replay the same anywhere.
 pub const FIXTURE_EPOCH_UNIX_NANOS: u64 = 1_768_903_200_000_000_000;
@@ -292,83 +290,48 @@ fn finish(span: &mut SimSpan, end: u64, method: &str, route: Option<&str>, faile
 /// The traces as one OTLP request, one resource per service.
 pub fn to_request<'a>(spans: impl IntoIterator<Item = &'a [SimSpan]>) -> ExportTraceServiceRequest {
     let traces: Vec<&[SimSpan]> = spans.into_iter().collect();
-    let resource_spans = SERVICES
-        .iter()
-        .filter_map(|service| {
-            let spans: Vec<Span> = traces
-                .iter()
-                .flat_map(|trace| {
-                    trace
-                        .iter()
-                        .filter(|span| span.service == *service)
-                        .map(|span| to_otlp_span(span, trace))
-                })
-                .collect();
-            (!spans.is_empty()).then(|| ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![
-                        string("service.name", service),
-                        string("service.version", "1.4.2"),
-                    ],
-                    ..Resource::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "shop-sim".into(),
-                        ..InstrumentationScope::default()
-                    }),
-                    spans,
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
+    let mut request = OtlpRequestBuilder::new();
+    for service in SERVICES {
+        let spans: Vec<Span> = traces
+            .iter()
+            .flat_map(|trace| {
+                trace
+                    .iter()
+                    .filter(|span| span.service == service)
+                    .map(|span| to_otlp_span(span, trace))
             })
-        })
-        .collect();
-    ExportTraceServiceRequest { resource_spans }
+            .collect();
+        if !spans.is_empty() {
+            request = request
+                .resource([
+                    string_attribute("service.name", service),
+                    string_attribute("service.version", "1.4.2"),
+                ])
+                .scope("shop-sim")
+                .spans(spans);
+        }
+    }
+    request.build()
 }
 
 fn to_otlp_span(span: &SimSpan, trace: &[SimSpan]) -> Span {
-    Span {
-        trace_id: span.trace_id.to_vec(),
-        span_id: span.span_id.to_vec(),
-        parent_span_id: span
-            .parent
-            .map(|parent| trace[parent].span_id.to_vec())
-            .unwrap_or_default(),
-        name: span.name.clone(),
-        kind: span.kind as i32,
-        start_time_unix_nano: span.start_unix_nanos,
-        end_time_unix_nano: span.end_unix_nanos,
-        attributes: span
-            .attributes
-            .iter()
-            .map(|(key, value)| match value {
-                AttributeValue::Text(text) => string(key, text),
-                AttributeValue::Int(number) => KeyValue {
-                    key: (*key).into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::IntValue(*number)),
-                    }),
-                    ..KeyValue::default()
-                },
-            })
-            .collect(),
-        status: span.error.as_ref().map(|message| Status {
-            code: StatusCode::Error as i32,
-            message: message.clone(),
-        }),
-        ..Span::default()
+    let mut otlp = OtlpSpanBuilder::new(span.name.clone(), span.kind)
+        .trace_id(&span.trace_id)
+        .span_id(&span.span_id)
+        .timing(span.start_unix_nanos, span.end_unix_nanos);
+    if let Some(parent) = span.parent {
+        otlp = otlp.parent(&trace[parent].span_id);
     }
-}
-
-fn string(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(value.into())),
-        }),
-        ..KeyValue::default()
+    for (key, value) in &span.attributes {
+        otlp = otlp.attribute(match value {
+            AttributeValue::Text(text) => string_attribute(key, text),
+            AttributeValue::Int(number) => int_attribute(key, *number),
+        });
     }
+    if let Some(message) = &span.error {
+        otlp = otlp.error(message.clone());
+    }
+    otlp.build()
 }
 
 /// A recorded incident-to-be: steady traffic with a fault for a while.

@@ -8,12 +8,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use aiops_telemetry_core::otlp::ExportTraceServiceRequest;
+use aiops_telemetry_core::otlp::testing::{
+    OtlpRequestBuilder, OtlpSpanBuilder, OtlpSpanKind, int_attribute, string_attribute,
+};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -54,30 +53,18 @@ impl ExportGenerator {
             }
             traces.push(positions);
         }
-        let resource_spans = resources
-            .into_iter()
-            .enumerate()
-            .map(|(service, spans)| ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![
-                        string("service.name", &format!("svc-{service:02}")),
-                        string("service.version", "1.4.2"),
-                    ],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "aiops-loadgen".into(),
-                        ..Default::default()
-                    }),
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect();
+        let mut request = OtlpRequestBuilder::new();
+        for (service, spans) in resources.into_iter().enumerate() {
+            request = request
+                .resource([
+                    string_attribute("service.name", &format!("svc-{service:02}")),
+                    string_attribute("service.version", "1.4.2"),
+                ])
+                .scope("aiops-loadgen")
+                .spans(spans);
+        }
         Self {
-            request: ExportTraceServiceRequest { resource_spans },
+            request: request.build(),
             traces,
             rng,
         }
@@ -125,36 +112,15 @@ impl ExportGenerator {
 
 fn span_template(route: usize, status: i64) -> Span {
     let route = format!("/api/v1/op-{route}");
-    Span {
-        trace_id: vec![0; 16],
-        span_id: vec![0; 8],
+    OtlpSpanBuilder::new(format!("GET {route}"), OtlpSpanKind::Server)
+        .trace_id(&[0; 16])
+        .span_id(&[0; 8])
         // Callers overwrite it with their id; roots keep an absent parent.
-        parent_span_id: vec![0; 8],
-        name: format!("GET {route}"),
-        kind: SpanKind::Server as i32,
-        attributes: vec![
-            string("http.request.method", "GET"),
-            string("http.route", &route),
-            KeyValue {
-                key: "http.response.status_code".into(),
-                value: Some(AnyValue {
-                    value: Some(Value::IntValue(status)),
-                }),
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    }
-}
-
-fn string(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
+        .parent(&[0; 8])
+        .attribute(string_attribute("http.request.method", "GET"))
+        .attribute(string_attribute("http.route", &route))
+        .attribute(int_attribute("http.response.status_code", status))
+        .build()
 }
 
 /// Current wall-clock time in Unix nanoseconds.

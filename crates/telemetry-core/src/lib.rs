@@ -39,7 +39,8 @@
 //!
 //! # Features
 //!
-//! - `testing`: `InMemoryCollector`, a collector that keeps spans in memory.
+//! - `testing`: `InMemoryCollector`, a collector that keeps spans in memory; with `otlp`, also
+//!   `otlp::testing`, builders of OTLP requests for tests and load generators.
 //! - `otlp`: mapping from OpenTelemetry OTLP `ExportTraceServiceRequest` messages to spans.
 
 #![deny(missing_docs)]

@@ -59,6 +59,9 @@ use crate::ids::{SpanId, TraceId};
 use crate::span::{Span, SpanKind, SpanStatus};
 use crate::text::SpanText;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// The service name of a resource that does not say, per the OpenTelemetry specification.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
 

@@ -1,16 +1,18 @@
 //! The OTLP-to-span mapping, specified by example.
 
+use aiops_telemetry_core::otlp::testing::{
+    OtlpRequestBuilder, OtlpSpanBuilder, int_attribute, string_attribute,
+};
 use aiops_telemetry_core::otlp::{
     ExportTraceServiceRequest, ExportTraceServiceResponse, MAX_REJECTION_REASONS, OtlpDecodeError,
     OtlpSpans, UNKNOWN_SERVICE, decode_json, decode_protobuf, encode_json_response,
     encode_protobuf_response, spans_from_request,
 };
 use aiops_telemetry_core::{SpanId, SpanKind, SpanStatus, TraceId};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as OtlpKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan, Status};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span as OtlpSpan, Status};
 use prost::Message;
 
 const START: u64 = 1_700_000_000_000_000_000;
@@ -25,56 +27,23 @@ fn fixture() -> ExportTraceServiceRequest {
     decode_json(&body).expect("fixture is valid OTLP JSON")
 }
 
-fn string(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(value.into())),
-        }),
-        ..KeyValue::default()
-    }
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::IntValue(value)),
-        }),
-        ..KeyValue::default()
-    }
-}
-
 fn otlp_span(span_id: u8, name: &str, kind: OtlpKind) -> OtlpSpan {
-    OtlpSpan {
-        trace_id: TRACE.to_vec(),
-        span_id: vec![span_id; 8],
-        name: name.into(),
-        kind: kind as i32,
-        start_time_unix_nano: START,
-        end_time_unix_nano: START + 30_000_000,
-        ..OtlpSpan::default()
-    }
+    OtlpSpanBuilder::new(name, kind)
+        .trace_id(&TRACE)
+        .span_id(&[span_id; 8])
+        .timing(START, START + 30_000_000)
+        .build()
 }
 
 fn request(resource: Vec<KeyValue>, spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: resource,
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    }
+    OtlpRequestBuilder::new()
+        .resource(resource)
+        .spans(spans)
+        .build()
 }
 
 fn shop(spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
-    request(vec![string("service.name", "shop")], spans)
+    request(vec![string_attribute("service.name", "shop")], spans)
 }
 
 fn map_one(span: OtlpSpan) -> OtlpSpans {
@@ -181,17 +150,20 @@ fn full_success_response_is_empty() {
 fn server_operation_is_method_and_route_when_both_are_present() {
     let mut with_route = otlp_span(1, "GET", OtlpKind::Server);
     with_route.attributes = vec![
-        string("http.request.method", "GET"),
-        string("http.route", "/users/{id}"),
+        string_attribute("http.request.method", "GET"),
+        string_attribute("http.route", "/users/{id}"),
     ];
     let mut old_conventions = otlp_span(2, "GET", OtlpKind::Server);
-    old_conventions.attributes = vec![string("http.method", "GET"), string("http.route", "/a")];
+    old_conventions.attributes = vec![
+        string_attribute("http.method", "GET"),
+        string_attribute("http.route", "/a"),
+    ];
     let mut no_route = otlp_span(3, "GET /users/42", OtlpKind::Server);
-    no_route.attributes = vec![string("http.request.method", "GET")];
+    no_route.attributes = vec![string_attribute("http.request.method", "GET")];
     let mut client = otlp_span(4, "GET", OtlpKind::Client);
     client.attributes = vec![
-        string("http.request.method", "GET"),
-        string("http.route", "/x"),
+        string_attribute("http.request.method", "GET"),
+        string_attribute("http.route", "/x"),
     ];
 
     let mapped = spans_from_request(&shop(vec![with_route, old_conventions, no_route, client]));
@@ -208,15 +180,15 @@ fn spans_of_a_request_share_their_service_version_and_operation_text() {
     let routed = |span_id| {
         let mut span = otlp_span(span_id, "GET", OtlpKind::Server);
         span.attributes = vec![
-            string("http.request.method", "GET"),
-            string("http.route", "/users/{id}"),
+            string_attribute("http.request.method", "GET"),
+            string_attribute("http.route", "/users/{id}"),
         ];
         span
     };
     let request = request(
         vec![
-            string("service.name", "shop"),
-            string("service.version", "1.2.3"),
+            string_attribute("service.name", "shop"),
+            string_attribute("service.version", "1.2.3"),
         ],
         vec![
             routed(1),
@@ -245,16 +217,16 @@ fn spans_of_a_request_share_their_service_version_and_operation_text() {
 #[test]
 fn status_error_or_5xx_marks_an_error_and_4xx_does_not() {
     let mut server_error = otlp_span(1, "a", OtlpKind::Server);
-    server_error.attributes = vec![int("http.response.status_code", 503)];
+    server_error.attributes = vec![int_attribute("http.response.status_code", 503)];
     let mut not_found = otlp_span(2, "b", OtlpKind::Server);
-    not_found.attributes = vec![int("http.response.status_code", 404)];
+    not_found.attributes = vec![int_attribute("http.response.status_code", 404)];
     let mut status_error = otlp_span(3, "c", OtlpKind::Internal);
     status_error.status = Some(Status {
         code: StatusCode::Error as i32,
         message: "boom".into(),
     });
     let mut string_code = otlp_span(4, "d", OtlpKind::Server);
-    string_code.attributes = vec![string("http.status_code", "500")];
+    string_code.attributes = vec![string_attribute("http.status_code", "500")];
 
     let mapped = spans_from_request(&shop(vec![
         server_error,
@@ -272,7 +244,7 @@ fn status_error_or_5xx_marks_an_error_and_4xx_does_not() {
 fn missing_service_name_falls_back_to_unknown_service() {
     let bare = request(vec![], vec![otlp_span(1, "work", OtlpKind::Internal)]);
     let with_executable = request(
-        vec![string("process.executable.name", "worker")],
+        vec![string_attribute("process.executable.name", "worker")],
         vec![otlp_span(1, "work", OtlpKind::Internal)],
     );
     let no_resource = ExportTraceServiceRequest {
@@ -377,14 +349,14 @@ fn rejection_reasons_are_capped_but_counted() {
 fn protobuf_requests_decode_to_the_same_spans() {
     let mut server = otlp_span(7, "GET", OtlpKind::Server);
     server.attributes = vec![
-        string("http.request.method", "GET"),
-        string("http.route", "/inventory"),
-        int("http.response.status_code", 200),
+        string_attribute("http.request.method", "GET"),
+        string_attribute("http.route", "/inventory"),
+        int_attribute("http.response.status_code", 200),
     ];
     let original = request(
         vec![
-            string("service.name", "inventory"),
-            string("service.version", "1.0.0"),
+            string_attribute("service.name", "inventory"),
+            string_attribute("service.version", "1.0.0"),
         ],
         vec![server],
     );
@@ -401,7 +373,7 @@ fn protobuf_requests_decode_to_the_same_spans() {
 #[test]
 fn requests_serialize_to_otlp_json_and_back() {
     let original = request(
-        vec![string("service.name", "shop")],
+        vec![string_attribute("service.name", "shop")],
         vec![otlp_span(9, "GET /health", OtlpKind::Server)],
     );
 
