@@ -10,6 +10,7 @@ use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow};
 
 use crate::config::{EngineConfig, EngineConfigError};
 use crate::incident::{Incident, IncidentBook, IncidentError};
+use crate::keying::PeerKeyed;
 use crate::learn::Learning;
 use crate::reader::EngineReader;
 use crate::report::{CycleReport, EndpointWatermark, EngineSnapshot};
@@ -97,7 +98,7 @@ pub struct Engine {
     config: EngineConfig,
     live: Arc<LiveWindows>,
     traces: Arc<TraceBuffer>,
-    collector: Arc<Fanout>,
+    collector: Arc<PeerKeyed>,
     analyzer: Analyzer,
     rca: Rca,
     incidents: IncidentBook,
@@ -124,10 +125,10 @@ impl Engine {
             config.trace_buffer_max_spans,
             config.traces_per_endpoint,
         ));
-        let collector = Arc::new(Fanout::new(vec![
+        let collector = Arc::new(PeerKeyed::new(Fanout::new(vec![
             live.clone() as Arc<dyn Collector>,
             traces.clone() as Arc<dyn Collector>,
-        ]));
+        ])));
         Ok(Self {
             config,
             live,

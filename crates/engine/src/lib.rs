@@ -79,6 +79,7 @@
 mod config;
 mod engine;
 mod incident;
+mod keying;
 mod learn;
 mod reader;
 mod report;

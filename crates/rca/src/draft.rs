@@ -3,6 +3,7 @@
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_telemetry_core::EndpointKey;
 
+use crate::edge::edge_blame;
 use crate::expect::Expectations;
 use crate::graph::TraceGraph;
 use crate::provenance::{Mode, hung};
@@ -38,7 +39,19 @@ pub(crate) fn draft(
     );
     candidates.truncate(expect.max_candidates().max(1));
 
-    let description = describe(root, kind, &anomalies, graphs, expect);
+    // A client span as root cause is a call that lost time: blame the side of the edge the
+    // evidence points at, in words that say so.
+    let edge = match Mode::of_kind(kind) {
+        Mode::Error => None,
+        Mode::Latency | Mode::Timeout => edge_blame(root, votes, graphs, expect),
+    };
+    let (service, description) = match &edge {
+        Some(edge) => (edge.blamed_service().to_owned(), edge.describe(format_ms)),
+        None => (
+            root.service.clone(),
+            describe(root, kind, &anomalies, graphs, expect),
+        ),
+    };
     let severity = anomalies
         .iter()
         .map(|a| a.severity)
@@ -60,9 +73,13 @@ pub(crate) fn draft(
     });
 
     IncidentDraft {
-        title: format!("{} detected in {}", title_label(kind), root.operation),
+        title: format!(
+            "{} detected in {}",
+            title_label(kind),
+            place(&service, &root.operation)
+        ),
         root_cause: RootCause {
-            service: root.service.clone(),
+            service,
             endpoint: root.operation.clone(),
             kind,
             description,
@@ -92,6 +109,17 @@ fn own_kind(root: &EndpointKey, anomalies: &[Anomaly]) -> AnomalyKind {
         .max_by_key(|a| a.severity)
         .or(anomalies.first())
         .map_or(AnomalyKind::ErrorStorm, |a| a.kind)
+}
+
+/// Where a title says the problem is: the service and the operation (`payments POST /charge`),
+/// or the operation alone when it is a path of the service (`/payment`), as the demo shop and
+/// many single-service setups name their endpoints.
+fn place(service: &str, operation: &str) -> String {
+    if operation.starts_with('/') {
+        operation.to_owned()
+    } else {
+        format!("{service} {operation}")
+    }
 }
 
 fn title_label(kind: AnomalyKind) -> &'static str {

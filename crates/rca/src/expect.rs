@@ -109,7 +109,16 @@ impl Expectations<'_> {
     /// Expected self time of `span`'s endpoint: (mean, p95) in milliseconds. Unknown endpoints
     /// expect nothing, so their whole self time counts as excess.
     pub(crate) fn self_time(&self, span: &Span) -> (f64, f64) {
-        match lookup(self.baselines, &span.service, &span.operation) {
+        self.self_time_at(&span.service, &span.operation)
+    }
+
+    /// Expected self time of `endpoint`, as [`self_time`](Self::self_time).
+    pub(crate) fn self_time_of(&self, endpoint: &EndpointKey) -> (f64, f64) {
+        self.self_time_at(&endpoint.service, &endpoint.operation)
+    }
+
+    fn self_time_at(&self, service: &str, operation: &str) -> (f64, f64) {
+        match lookup(self.baselines, service, operation) {
             Some(b) if b.is_ready(self.detection.min_samples_for_baseline) => (b.mean_ms, b.p95_ms),
             Some(b) if b.sample_count > 0 => (b.mean_ms, b.p95_ms.max(2.0 * b.mean_ms)),
             _ => (0.0, 0.0),

@@ -104,6 +104,7 @@
 #![deny(missing_docs)]
 
 mod draft;
+mod edge;
 mod expect;
 mod explain;
 mod graph;

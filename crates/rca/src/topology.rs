@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aiops_telemetry_core::{EndpointKey, Span};
+use aiops_telemetry_core::{EndpointKey, Span, SpanKind, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
 use crate::graph::TraceGraph;
@@ -22,6 +22,10 @@ pub struct DependencyEdge {
     pub error_rate: f64,
     /// Mean duration of the callee's spans, in milliseconds.
     pub mean_latency_ms: f64,
+    /// True when the callee has no spans of its own (a database, a cache, an external API):
+    /// it is named after the caller's client spans' peer, and they are what is measured.
+    #[serde(default)]
+    pub uninstrumented: bool,
 }
 
 /// Calls from one endpoint to another, aggregated over traces.
@@ -48,7 +52,9 @@ pub struct EndpointEdge {
 /// calling another service directly, or a client span whose server-side child runs elsewhere.
 /// Calls within one service are not service edges, but they are endpoint edges when the
 /// operations differ, so a single service whose routes call each other (the demo shop's
-/// `/checkout` calling `/payment`) still has a call graph.
+/// `/checkout` calling `/payment`) still has a call graph. A client span with no child, keyed
+/// by its peer (`SELECT orders -> postgresql/orders`), is a call to a dependency without spans
+/// of its own: the peer becomes a node, and the client span is the call measured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DependencyGraph {
     /// Every service edge seen, sorted by caller then callee.
@@ -101,10 +107,18 @@ impl DependencyGraph {
 /// ```
 pub fn dependency_graph(traces: &[Vec<Span>]) -> DependencyGraph {
     let mut services: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
+    let mut dependencies: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
     let mut endpoints: BTreeMap<(Endpoint<'_>, Endpoint<'_>), Tally> = BTreeMap::new();
     for trace in traces {
         let graph = TraceGraph::build(trace);
         for (node, callee) in graph.nodes() {
+            let leaf_client = callee.kind == SpanKind::Client && graph.children(node).is_empty();
+            if let Some(peer) = peer_in_operation(&callee.operation).filter(|_| leaf_client) {
+                dependencies
+                    .entry((&callee.service, peer))
+                    .or_default()
+                    .add(callee);
+            }
             let Some(parent) = graph.parent(node) else {
                 continue;
             };
@@ -126,17 +140,21 @@ pub fn dependency_graph(traces: &[Vec<Span>]) -> DependencyGraph {
             }
         }
     }
-    let edges = services
+    let edge = |((caller, callee), tally): ((&str, &str), Tally), uninstrumented| DependencyEdge {
+        caller: caller.to_owned(),
+        callee: callee.to_owned(),
+        calls: tally.calls,
+        errors: tally.errors,
+        error_rate: tally.error_rate(),
+        mean_latency_ms: tally.mean_ms(),
+        uninstrumented,
+    };
+    let mut edges: Vec<DependencyEdge> = services
         .into_iter()
-        .map(|((caller, callee), tally)| DependencyEdge {
-            caller: caller.to_owned(),
-            callee: callee.to_owned(),
-            calls: tally.calls,
-            errors: tally.errors,
-            error_rate: tally.error_rate(),
-            mean_latency_ms: tally.mean_ms(),
-        })
+        .map(|entry| edge(entry, false))
+        .chain(dependencies.into_iter().map(|entry| edge(entry, true)))
         .collect();
+    edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
     let endpoint_edges = endpoints
         .into_iter()
         .map(|((caller, callee), tally)| EndpointEdge {

@@ -52,6 +52,7 @@ mod ids;
 mod memory;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+mod peer;
 mod span;
 mod text;
 mod traceparent;
@@ -62,6 +63,9 @@ pub use error::{CollectorError, IdError, TraceContextError};
 pub use ids::{SpanId, TraceId};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::InMemoryCollector;
+pub use peer::{
+    PEER_ATTRIBUTES, PEER_SEPARATOR, key_by_peer, peer_in_operation, peer_keyed_operation, peer_of,
+};
 pub use span::{Attributes, EndpointKey, Span, SpanKind, SpanStatus};
 pub use text::SpanText;
 pub use traceparent::TraceParent;

@@ -1,0 +1,156 @@
+//! Edges: when the time was lost between a caller's client span and the callee.
+//!
+//! A call is two spans, the caller's CLIENT span and the callee's SERVER span below it; the gap
+//! between them is network, connection pools, proxies and the callee's accept queue. Exclusive
+//! time puts that gap on the client span, so a delay in front of a service looks like the
+//! caller's own work. A client span with no child at all is a call to a dependency that is not
+//! instrumented (a database, a cache, an external API): all of its time is the dependency's.
+//!
+//! So when the root-cause endpoint is a client span (keyed by its peer, see
+//! [`aiops_telemetry_core::peer_of`]), the blame goes to the edge, and the evidence decides the
+//! side:
+//!
+//! - one caller sees the gap towards several callees at once: the caller's side (its pool, its
+//!   network, its own CPU) is where the time goes;
+//! - otherwise (one or several callers towards one callee): the callee's side, which is named
+//!   as the place where the time is lost; with one caller and one callee the description says
+//!   that it is the calls between the two that slowed.
+
+use foldhash::HashMap;
+
+use aiops_telemetry_core::{EndpointKey, peer_in_operation};
+
+use crate::expect::Expectations;
+use crate::graph::TraceGraph;
+use crate::rank::Votes;
+
+/// Share of the anomalous traces another client edge of the same caller needs to count as the
+/// caller seeing the gap towards several callees.
+const CO_EDGE_SHARE: f64 = 0.25;
+
+/// Which side of a call the lost time is attributed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The callee (or the network in front of it); also every uninstrumented dependency.
+    Callee,
+    /// The caller: it was slow towards several callees at once.
+    Caller,
+}
+
+/// The verdict on a root cause that is a client span.
+#[derive(Clone, Debug)]
+pub(crate) struct EdgeBlame {
+    /// The calling service.
+    pub caller: String,
+    /// The called service (its SERVER spans' service) or dependency (from the peer).
+    pub callee: String,
+    pub side: Side,
+    /// Mean duration of the slow client spans, milliseconds.
+    pub client_ms: f64,
+    /// Mean duration of the callee's server spans under those client spans, if any.
+    pub server_ms: Option<f64>,
+    /// The client endpoint's normal duration, if learned.
+    pub baseline_ms: Option<f64>,
+}
+
+impl EdgeBlame {
+    /// The service named as the root cause.
+    pub fn blamed_service(&self) -> &str {
+        match self.side {
+            Side::Callee => &self.callee,
+            Side::Caller => &self.caller,
+        }
+    }
+
+    /// What moved, where, by how much, against which baseline.
+    pub fn describe(&self, format_ms: impl Fn(f64) -> String) -> String {
+        let baseline = self.baseline_ms.map_or_else(
+            || "no baseline".to_owned(),
+            |b| format!("baseline {}", format_ms(b)),
+        );
+        let calls = format!(
+            "calls from {} to {} took {} ({baseline})",
+            self.caller,
+            self.callee,
+            format_ms(self.client_ms)
+        );
+        match (self.side, self.server_ms) {
+            (Side::Caller, _) => format!(
+                "Latency spike: {calls}, and {} was slow towards other services too",
+                self.caller
+            ),
+            (Side::Callee, Some(server)) => format!(
+                "Latency spike: {calls}, while {} handled them in {}",
+                self.callee,
+                format_ms(server)
+            ),
+            (Side::Callee, None) => format!("Latency spike: {calls}"),
+        }
+    }
+}
+
+/// The edge verdict when `root` is a client endpoint keyed by its peer, else `None`.
+pub(crate) fn edge_blame(
+    root: &EndpointKey,
+    votes: &Votes,
+    graphs: &[TraceGraph<'_>],
+    expect: &Expectations<'_>,
+) -> Option<EdgeBlame> {
+    let peer = peer_in_operation(&root.operation)?;
+    let (mut client_total, mut slow) = (0.0, 0usize);
+    let (mut server_total, mut served) = (0.0, 0usize);
+    let mut callees: HashMap<&str, usize> = HashMap::default();
+    let (expected_self, _) = expect.self_time_of(root);
+    for graph in graphs {
+        for (node, span) in graph.nodes() {
+            if span.service != root.service || span.operation != root.operation {
+                continue;
+            }
+            let excess = graph.self_time_ms(node) - expected_self;
+            if excess < expect.min_excess_ms() {
+                continue;
+            }
+            slow += 1;
+            client_total += span.duration_ms();
+            for &child in graph.children(node) {
+                let callee = graph.span(child);
+                if callee.service != span.service {
+                    *callees.entry(&callee.service).or_default() += 1;
+                    server_total += callee.duration_ms();
+                    served += 1;
+                }
+            }
+        }
+    }
+    let instrumented = callees.into_iter().max_by_key(|&(_, count)| count);
+    let callee = instrumented.map_or(peer, |(service, _)| service).to_owned();
+
+    let root_peer = peer;
+    let co_edges = votes
+        .candidates
+        .iter()
+        .filter(|v| v.endpoint.service == root.service && votes.score(v) >= CO_EDGE_SHARE)
+        .filter_map(|v| peer_in_operation(&v.endpoint.operation))
+        .filter(|other| *other != root_peer)
+        .count();
+    let side = if co_edges > 0 {
+        Side::Caller
+    } else {
+        Side::Callee
+    };
+    Some(EdgeBlame {
+        caller: root.service.clone(),
+        callee,
+        side,
+        client_ms: if slow == 0 {
+            0.0
+        } else {
+            client_total / slow as f64
+        },
+        server_ms: (served > 0).then(|| server_total / served as f64),
+        baseline_ms: expect
+            .baseline(root)
+            .map(|b| b.duration_mean_ms)
+            .filter(|&b| b > 0.0),
+    })
+}

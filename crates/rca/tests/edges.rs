@@ -1,0 +1,156 @@
+//! Calls as two spans: time lost between a caller's client span and the callee is blamed on
+//! the side of the edge the evidence points at, and uninstrumented dependencies can be the root
+//! cause.
+
+use aiops_analyzer::AnomalyKind::LatencySpike;
+use aiops_analyzer::Config;
+use aiops_rca::{Rca, RcaConfig};
+use aiops_telemetry_core::{Span, SpanId, SpanKind, TraceId};
+
+use crate::common::{MS, T0, anomaly};
+
+/// One frontend request: 10 ms of own work, then a client call to each of `calls` (peer, gap in
+/// front of the callee, the callee's own time; a callee of `None` is an uninstrumented
+/// dependency answering in the gap alone).
+fn request(offset_ms: u64, calls: &[(&str, Option<&str>, u64, u64)]) -> Vec<Span> {
+    let trace = TraceId::random();
+    let start = T0 + offset_ms * MS;
+    let root_id = SpanId::random();
+    let mut spans = Vec::new();
+    let mut at = start + 5 * MS;
+    for &(peer, callee, gap_ms, server_ms) in calls {
+        let client_id = SpanId::random();
+        let client_ms = gap_ms + server_ms;
+        spans.push(
+            Span::new(trace, client_id, "frontend", format!("GET -> {peer}"))
+                .with_kind(SpanKind::Client)
+                .with_parent(root_id)
+                .with_timing(at, client_ms * MS)
+                .with_http_status(200),
+        );
+        if let Some(service) = callee {
+            spans.push(
+                Span::new(trace, SpanId::random(), service.to_owned(), "GET /work")
+                    .with_parent(client_id)
+                    .with_timing(at + gap_ms / 2 * MS, server_ms * MS)
+                    .with_http_status(200),
+            );
+        }
+        at += client_ms * MS;
+    }
+    let total = (at - start) / MS + 5;
+    spans.push(
+        Span::new(trace, root_id, "frontend", "GET /")
+            .with_timing(start, total * MS)
+            .with_http_status(200),
+    );
+    spans
+}
+
+fn trained(calls: &[(&str, Option<&str>, u64, u64)]) -> Rca {
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+    let healthy: Vec<_> = (0..100).map(|i| request(i * 100, calls)).collect();
+    rca.learn(&healthy, |_| true);
+    rca
+}
+
+#[test]
+fn a_delay_in_front_of_one_callee_is_the_callees() {
+    let normal = [
+        ("currency", Some("currency"), 2, 3),
+        ("cart", Some("cart"), 2, 8),
+    ];
+    let delayed = [
+        ("currency", Some("currency"), 600, 3),
+        ("cart", Some("cart"), 2, 8),
+    ];
+    let traces: Vec<_> = (0..10)
+        .map(|i| request(10_000 + i * 100, &delayed))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "GET /", 620.0, 25.0)];
+
+    let drafts = trained(&normal).explain(&anomalies, &traces);
+
+    assert_eq!(drafts.len(), 1);
+    let root = &drafts[0].root_cause;
+    assert_eq!(root.service, "currency");
+    assert_eq!(root.endpoint, "GET -> currency");
+    assert_eq!(
+        root.description,
+        "Latency spike: calls from frontend to currency took 603ms (baseline 5.0ms), while \
+         currency handled them in 3.0ms"
+    );
+    assert_eq!(
+        drafts[0].title,
+        "Latency spike detected in currency GET -> currency"
+    );
+}
+
+#[test]
+fn a_slow_uninstrumented_dependency_is_named_from_its_client_spans() {
+    let normal = [("postgresql/orders", None, 3, 0)];
+    let slow = [("postgresql/orders", None, 300, 0)];
+    let traces: Vec<_> = (0..10).map(|i| request(10_000 + i * 100, &slow)).collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "GET /", 310.0, 13.0)];
+
+    let drafts = trained(&normal).explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(root.service, "postgresql/orders");
+    assert_eq!(
+        root.description,
+        "Latency spike: calls from frontend to postgresql/orders took 300ms (baseline 3.0ms)"
+    );
+}
+
+#[test]
+fn a_caller_slow_towards_several_callees_is_the_callers() {
+    let normal = [
+        ("currency", Some("currency"), 2, 3),
+        ("cart", Some("cart"), 2, 8),
+    ];
+    let starved = [
+        ("currency", Some("currency"), 300, 3),
+        ("cart", Some("cart"), 300, 8),
+    ];
+    let traces: Vec<_> = (0..10)
+        .map(|i| request(10_000 + i * 100, &starved))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "GET /", 630.0, 25.0)];
+
+    let drafts = trained(&normal).explain(&anomalies, &traces);
+
+    assert_eq!(drafts.len(), 1);
+    let root = &drafts[0].root_cause;
+    assert_eq!(root.service, "frontend");
+    assert!(
+        root.description
+            .ends_with("and frontend was slow towards other services too"),
+        "{}",
+        root.description
+    );
+}
+
+#[test]
+fn uninstrumented_dependencies_are_nodes_of_the_topology() {
+    let traces = vec![request(
+        0,
+        &[
+            ("postgresql/orders", None, 3, 0),
+            ("cart", Some("cart"), 2, 8),
+        ],
+    )];
+
+    let graph = aiops_rca::dependency_graph(&traces);
+
+    let database = graph
+        .edge("frontend", "postgresql/orders")
+        .expect("the database is a node");
+    assert!(database.uninstrumented);
+    assert_eq!((database.calls, database.mean_latency_ms), (1, 3.0));
+    let cart = graph
+        .edge("frontend", "cart")
+        .expect("an instrumented callee");
+    assert!(!cart.uninstrumented);
+    assert!(graph.services().contains(&"postgresql/orders".to_owned()));
+}
