@@ -94,27 +94,6 @@ pub struct Anomaly {
     pub description: String,
 }
 
-/// Milliseconds as people write them: `1250ms`, `4.2ms`, `0.35ms`.
-pub(crate) fn format_ms(ms: f64) -> String {
-    if ms >= 10.0 {
-        format!("{ms:.0}ms")
-    } else if ms >= 1.0 {
-        format!("{ms:.1}ms")
-    } else {
-        format!("{ms:.2}ms")
-    }
-}
-
-/// A share as a percentage: `80%`, `0.5%`, `0%`.
-pub(crate) fn format_percent(share: f64) -> String {
-    let percent = share * 100.0;
-    if percent == 0.0 || percent >= 1.0 {
-        format!("{percent:.0}%")
-    } else {
-        format!("{percent:.1}%")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,15 +124,5 @@ mod tests {
         assert!(Severity::Low < Severity::Medium);
         assert!(Severity::Medium < Severity::High);
         assert!(Severity::High < Severity::Critical);
-    }
-
-    #[test]
-    fn numbers_are_formatted_like_people_write_them() {
-        assert_eq!(format_ms(1250.4), "1250ms");
-        assert_eq!(format_ms(4.24), "4.2ms");
-        assert_eq!(format_ms(0.354), "0.35ms");
-        assert_eq!(format_percent(0.8), "80%");
-        assert_eq!(format_percent(0.005), "0.5%");
-        assert_eq!(format_percent(0.0), "0%");
     }
 }

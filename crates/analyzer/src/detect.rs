@@ -3,9 +3,10 @@
 
 use aiops_telemetry_core::{EndpointKey, TimeWindow, WindowStats};
 
-use crate::anomaly::{Anomaly, AnomalyKind, Severity, format_ms, format_percent};
+use crate::anomaly::{Anomaly, AnomalyKind, Severity};
 use crate::baseline::Baseline;
 use crate::config::Config;
+use crate::describe;
 
 /// A timeout anomaly needs at least this share of the window's requests over `timeout_ms`:
 /// a healthy endpoint's p95 sits well below its timeout, so more than 5% of requests past it
@@ -86,11 +87,7 @@ fn latency_spike(
         AnomalyKind::LatencySpike,
         (stats.mean_ms, baseline.mean_ms, ratio),
         severity,
-        format!(
-            "Latency spike: {} (baseline: {}, {ratio:.1}x slower)",
-            format_ms(stats.mean_ms),
-            format_ms(baseline.mean_ms)
-        ),
+        describe::latency_spike(stats.mean_ms, baseline.mean_ms, ratio),
     ))
 }
 
@@ -124,16 +121,12 @@ fn error_storm(
         r if r >= 0.5 => Severity::High,
         _ => Severity::Medium,
     };
-    let against = match baseline {
-        Some(_) => format!("baseline: {}", format_percent(baseline_rate)),
-        None => "no baseline yet".to_owned(),
-    };
     Some(anomaly(
         evidence,
         AnomalyKind::ErrorStorm,
         (rate, baseline_rate, rate / baseline_rate.max(RATE_FLOOR)),
         severity,
-        format!("Error storm: {} errors ({against})", format_percent(rate)),
+        describe::error_storm(rate, baseline.map(|_| baseline_rate)),
     ))
 }
 
@@ -167,12 +160,7 @@ fn timeouts(
         AnomalyKind::Timeout,
         (share, 0.0, share / RATE_FLOOR),
         severity,
-        format!(
-            "Timeouts: {} of {} requests over {}",
-            stats.timeouts,
-            stats.count,
-            format_ms(config.timeout_ms)
-        ),
+        describe::timeouts(stats.timeouts, stats.count, config.timeout_ms),
     ))
 }
 

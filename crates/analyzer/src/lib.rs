@@ -6,7 +6,8 @@
 //! Each cycle also grades every endpoint's [`Health`]. [`LiveWindows`] is the in-memory feed:
 //! a [`Collector`](aiops_telemetry_core::Collector) that buckets spans by their start time so
 //! that window statistics cost the same however busy the service is. The knobs are in
-//! [`Config`], whose defaults detect within seconds.
+//! [`Config`], whose defaults detect within seconds. [`describe`] puts anomalies into words:
+//! the detectors' sentences and their number formats, which root cause analysis uses too.
 //!
 //! # Learn from fresh slices, detect on windows, freeze while anomalous
 //!
@@ -83,6 +84,7 @@ mod analyzer;
 mod anomaly;
 mod baseline;
 mod config;
+pub mod describe;
 mod detect;
 mod health;
 mod histogram;

@@ -1,5 +1,6 @@
 //! Turning a root cause and the anomalies it explains into an [`IncidentDraft`].
 
+use aiops_analyzer::describe::{error_storm, format_ms, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_telemetry_core::EndpointKey;
 
@@ -176,49 +177,23 @@ fn describe(
                 total_ms / count as f64
             };
             match baseline.map(|b| b.duration_mean_ms).filter(|&b| b > 0.0) {
-                Some(normal) => format!(
-                    "Latency spike: {} (baseline: {}, {:.1}x slower)",
-                    format_ms(observed),
-                    format_ms(normal),
-                    observed / normal
-                ),
+                Some(normal) => latency_spike(observed, normal, observed / normal),
                 None => format!("Latency spike: {} (no baseline)", format_ms(observed)),
             }
         }
-        Mode::Error => format!(
-            "Error storm: {} errors (baseline: {})",
-            format_percent(if count == 0 {
+        // Without a baseline, RCA compares with a perfect endpoint (0%).
+        Mode::Error => error_storm(
+            if count == 0 {
                 0.0
             } else {
                 errors as f64 / count as f64
-            }),
-            format_percent(baseline.map_or(0.0, |b| b.error_rate))
+            },
+            Some(baseline.map_or(0.0, |b| b.error_rate)),
         ),
         Mode::Timeout => format!(
             "Timeouts: {hangs} of {count} requests outlived their callers or {} (slowest {})",
             format_ms(expect.timeout_ms()),
             format_ms(slowest_ms)
         ),
-    }
-}
-
-/// Milliseconds as people write them: `1250ms`, `4.2ms`, `0.35ms`.
-fn format_ms(ms: f64) -> String {
-    if ms >= 10.0 {
-        format!("{ms:.0}ms")
-    } else if ms >= 1.0 {
-        format!("{ms:.1}ms")
-    } else {
-        format!("{ms:.2}ms")
-    }
-}
-
-/// A share as a percentage: `80%`, `0.5%`, `0%`.
-fn format_percent(share: f64) -> String {
-    let percent = share * 100.0;
-    if percent == 0.0 || percent >= 1.0 {
-        format!("{percent:.0}%")
-    } else {
-        format!("{percent:.1}%")
     }
 }
