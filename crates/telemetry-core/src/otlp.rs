@@ -11,7 +11,11 @@
 //!   routes are low-cardinality where span names may not be. Every other span keeps its name.
 //! - A span failed when its status code is `ERROR` or its HTTP status
 //!   (`http.response.status_code`, or the older `http.status_code`) is 500 or more.
-//! - The resource's `service.version` is kept as an attribute.
+//! - The resource's `service.version` is kept as an attribute; client and producer spans also
+//!   keep the attributes that name whom they called ([`PEER_ATTRIBUTES`](crate::PEER_ATTRIBUTES):
+//!   `peer.service`, `db.system`, `db.name`, `server.address`, ...; at most 256 bytes each).
+//! - A span of unspecified kind that names `peer.service` or `db.system` is a client span; any
+//!   other unspecified kind is internal, as the specification says.
 //!
 //! A span that cannot be used (an id of the wrong length or all zeros, no start time, an end
 //! before its start, no name) is rejected with a reason rather than failing the request: OTLP's
@@ -56,6 +60,7 @@ pub use opentelemetry_proto::tonic::collector::trace::v1::{
 
 use crate::error::IdError;
 use crate::ids::{SpanId, TraceId};
+use crate::peer::PEER_ATTRIBUTES;
 use crate::span::{Span, SpanKind, SpanStatus};
 use crate::text::SpanText;
 
@@ -272,7 +277,7 @@ fn map_span(
     if end < start {
         return Err(Rejection::EndBeforeStart { start, end });
     }
-    let kind = span_kind(otlp.kind);
+    let kind = inferred_kind(otlp);
     let operation = operations.of(otlp, kind).ok_or(Rejection::MissingName)?;
 
     let mut span = Span::new(trace_id, span_id, resource.service.clone(), operation)
@@ -284,7 +289,43 @@ fn map_span(
     if let Some(version) = &resource.version {
         span = span.with_attribute("service.version", version.clone());
     }
+    if matches!(kind, SpanKind::Client | SpanKind::Producer) {
+        for key in PEER_ATTRIBUTES {
+            if let Some(value) = string_attribute(&otlp.attributes, key).filter(|v| !v.is_empty()) {
+                span = span.with_attribute(key, SpanText::copied(capped(value)));
+            }
+        }
+    }
     Ok(span)
+}
+
+/// Longest attribute value kept, in bytes: names of peers, not payloads.
+const MAX_ATTRIBUTE_BYTES: usize = 256;
+
+/// `value` cut to at most [`MAX_ATTRIBUTE_BYTES`], on a character boundary.
+fn capped(value: &str) -> &str {
+    if value.len() <= MAX_ATTRIBUTE_BYTES {
+        return value;
+    }
+    let mut end = MAX_ATTRIBUTE_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+/// The span's kind; a span whose instrumentation left the kind unspecified but names the
+/// service or database it calls (`peer.service`, `db.system`) is a client span.
+fn inferred_kind(otlp: &OtlpSpan) -> SpanKind {
+    let unspecified = otlp.kind == OtlpSpanKind::Unspecified as i32;
+    if unspecified
+        && ["peer.service", "db.system"]
+            .iter()
+            .any(|key| string_attribute(&otlp.attributes, key).is_some_and(|v| !v.is_empty()))
+    {
+        return SpanKind::Client;
+    }
+    span_kind(otlp.kind)
 }
 
 fn span_kind(kind: i32) -> SpanKind {

@@ -275,6 +275,48 @@ fn unspecified_kind_is_internal() {
 }
 
 #[test]
+fn unspecified_kind_naming_a_peer_service_or_database_is_a_client() {
+    let query = OtlpSpanBuilder::new("SELECT orders", OtlpKind::Unspecified)
+        .trace_id(&TRACE)
+        .span_id(&[1; 8])
+        .timing(START, START + 3_000_000)
+        .attribute(string_attribute("db.system", "postgresql"))
+        .build();
+    assert_eq!(map_one(query).spans[0].kind, SpanKind::Client);
+}
+
+#[test]
+fn client_spans_keep_the_attributes_that_name_their_peer_and_nothing_else() {
+    let long_host = "h".repeat(1_000);
+    let call = OtlpSpanBuilder::new("GET", OtlpKind::Client)
+        .trace_id(&TRACE)
+        .span_id(&[1; 8])
+        .timing(START, START + 3_000_000)
+        .attribute(string_attribute("peer.service", "currency"))
+        .attribute(string_attribute("server.address", &long_host))
+        .attribute(string_attribute("http.request.header.cookie", "secret"))
+        .build();
+    let served = OtlpSpanBuilder::new("GET", OtlpKind::Server)
+        .trace_id(&TRACE)
+        .span_id(&[2; 8])
+        .timing(START, START + 3_000_000)
+        .attribute(string_attribute("server.address", "shop"))
+        .build();
+
+    let mapped = spans_from_request(&shop(vec![call, served]));
+
+    let client = &mapped.spans[0];
+    assert_eq!(client.attribute("peer.service"), Some("currency"));
+    assert_eq!(client.attribute("server.address").map(str::len), Some(256));
+    assert_eq!(client.attribute("http.request.header.cookie"), None);
+    assert_eq!(
+        mapped.spans[1].attribute("server.address"),
+        None,
+        "a server's own address"
+    );
+}
+
+#[test]
 fn ids_of_the_wrong_length_or_all_zeros_are_rejected() {
     let mut short_trace = otlp_span(1, "a", OtlpKind::Server);
     short_trace.trace_id = vec![1; 15];
