@@ -9,11 +9,13 @@
 //! Each subcommand prints one human-readable summary and one `RESULT {json}` line for scripts.
 
 mod detect;
+mod duration;
 mod ingest;
 mod metrics;
 mod traffic;
 
 use clap::{Parser, Subcommand};
+use duration::parse_duration;
 
 /// Traffic for the aiops performance suite.
 #[derive(Debug, Parser)]
@@ -32,9 +34,6 @@ enum Command {
     /// Wait until the server's span queue is empty; print its span counters.
     Drain(metrics::DrainArgs),
 }
-
-/// Durations as the server's options take them (`500ms`, `30s`, `2m`, a bare number of seconds).
-use aiops_server::config::parse_duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
