@@ -4,11 +4,12 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::fault::{Effect, Injected, Truth};
+use crate::fault::{Effect, Injected};
 use crate::generate::generate;
 use crate::sample::{log_uniform, mix, pick};
 use crate::topology::{DependencyKind, Topology};
 use crate::traffic::Load;
+use crate::truth::Truth;
 
 const SECOND: u64 = 1_000_000_000;
 /// The virtual clock's start, Unix nanoseconds.

@@ -88,13 +88,13 @@ fn cache(rng: &mut StdRng, owner: &str) -> Dependency {
             } else {
                 SpanText::from(*command)
             },
-            method: *command,
+            method: command,
         })
         .collect();
-    let host = if rng.random_bool(0.5) {
-        format!("redis-{owner}")
-    } else {
-        format!("{owner}-cache")
+    let host = match (redis, rng.random_bool(0.5)) {
+        (true, true) => format!("redis-{owner}"),
+        (false, true) => format!("memcached-{owner}"),
+        (_, false) => format!("{owner}-cache"),
     };
     Dependency {
         kind: DependencyKind::Cache,

@@ -220,6 +220,16 @@ pub fn client(
     finish(span, attrs)
 }
 
+/// The name of the CLIENT span `caller` writes for operation `operation` of `dependency`:
+/// the query or command, or for an external API the HTTP client's name.
+pub fn dependency_name(caller: &Service, dependency: &Dependency, operation: usize) -> SpanText {
+    let op = &dependency.operations[operation];
+    match dependency.kind {
+        DependencyKind::ExternalApi => http_client_name(caller, op.method),
+        DependencyKind::Database | DependencyKind::Cache => op.name.clone(),
+    }
+}
+
 /// The CLIENT span of `caller` using operation `operation` of an uninstrumented dependency.
 pub fn dependency(
     caller: &Service,
@@ -229,10 +239,7 @@ pub fn dependency(
     failed: bool,
 ) -> Span {
     let op = &dependency.operations[operation];
-    let name = match dependency.kind {
-        DependencyKind::ExternalApi => http_client_name(caller, op.method),
-        DependencyKind::Database | DependencyKind::Cache => op.name.clone(),
-    };
+    let name = dependency_name(caller, dependency, operation);
     let (mut span, mut attrs) = base(caller, name, SpanKind::Client, place);
     attrs.push(("server.address".into(), dependency.host.clone()));
     if let Some(peer) = &dependency.peer_service {

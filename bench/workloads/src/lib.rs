@@ -8,9 +8,10 @@
 //! fault (or, in healthy cases, only changes the traffic), and drives the engine on a virtual
 //! clock exactly as the server does. The engine's incidents are scored against the ground
 //! truth, and the runner prints markdown tables per fault class and magnitude and per healthy
-//! class. Options: `--seeds tune|report|<first seed>`, `--cases N` per scenario (default 8),
-//! `--class TEXT` (only scenarios whose name contains it), `--threads N`, `--verbose` (every
-//! miss on standard error). `WORKLOADS_LATENCY_MULTIPLIER` and
+//! class. Options: `--seeds tune|report|<first seed>`, `--cases N` per scenario (default 16),
+//! `--class TEXT` (only scenarios whose name contains it), `--seed S` (only the case with
+//! seed `S`, to look again at a case from a listing), `--threads N`, `--verbose` (every miss
+//! and false incident on standard error). `WORKLOADS_LATENCY_MULTIPLIER` and
 //! `WORKLOADS_MIN_LATENCY_INCREASE_MS` change the detection sensitivity.
 //!
 //! # Tuning and reporting seeds
@@ -67,8 +68,8 @@
 //! The ground truth is the faulty service, or for a dependency its node name by the rule
 //! the engine applies to client span attributes: `peer.service`, else
 //! `{db.system}/{db.name}`, else `server.address` ([`topology::Dependency::node_name`]).
-//! For a network delay into a service, that service is the answer. [`score`] describes how
-//! incidents are ranked and counted.
+//! For a network delay into a service, that service is the answer. [`truth`] says which
+//! endpoints and edges are right answers, and [`score`] how incidents are ranked and counted.
 
 #![deny(missing_docs)]
 
@@ -89,6 +90,7 @@ pub mod suite;
 pub mod topology;
 pub mod trace;
 pub mod traffic;
+pub mod truth;
 
 pub use generate::generate;
 

@@ -4,8 +4,8 @@
 //! cargo run -p aiops-workloads --release -- --seeds report
 //! ```
 //!
-//! Tune on `--seeds tune`; report on `--seeds report`. See the library's documentation for
-//! what the cases are and how they are scored.
+//! Tune the engine on `--seeds tune` only; report on `--seeds report`, a disjoint range. See
+//! the library's documentation for what the cases are and how they are scored.
 
 use std::io::Write as _;
 use std::time::Instant;
@@ -22,11 +22,15 @@ struct Args {
     #[arg(long, default_value = "report", value_parser = suite::Seeds::parse)]
     seeds: suite::Seeds,
     /// Cases per scenario (fault class and magnitude, or healthy class).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     cases: usize,
     /// Only the scenarios whose name contains this text (e.g. `timeout`, `CPU`, `steady`).
     #[arg(long)]
     class: Option<String>,
+    /// Run only the case with this seed (of each scenario matching `--class`), e.g. to look
+    /// again at a case listed by `--verbose`.
+    #[arg(long)]
+    seed: Option<u64>,
     /// Worker threads (default: the available cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -41,7 +45,10 @@ fn main() {
         eprintln!("error: {error}");
         std::process::exit(2);
     });
-    let plan = suite::plan(args.seeds, args.cases, args.class.as_deref());
+    let plan = match args.seed {
+        Some(seed) => suite::plan_seed(seed, args.class.as_deref()),
+        None => suite::plan(args.seeds, args.cases, args.class.as_deref()),
+    };
     if plan.is_empty() {
         eprintln!("error: no scenario matches the filter");
         std::process::exit(2);
@@ -52,7 +59,7 @@ fn main() {
     let started = Instant::now();
     let total = plan.len();
     let progress = |done: usize| {
-        if done % 10 == 0 || done == total {
+        if done.is_multiple_of(10) || done == total {
             eprint!("\r{done}/{total} cases");
             let _ = std::io::stderr().flush();
         }

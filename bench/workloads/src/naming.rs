@@ -131,7 +131,8 @@ pub fn service_bases(rng: &mut StdRng, count: usize, entries: usize) -> Vec<&'st
 
 /// A gRPC package for one system.
 pub fn grpc_package(rng: &mut StdRng) -> &'static str {
-    *pick(rng, &PACKAGES)
+    let package: &&str = pick(rng, &PACKAGES);
+    package
 }
 
 /// The host name callers use for a service: the bare name or the cluster's full name.

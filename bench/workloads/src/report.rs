@@ -17,6 +17,7 @@ struct Row {
     top1: usize,
     top3: usize,
     top1_endpoint: usize,
+    top3_endpoint: usize,
     incidents: usize,
     to_right: Vec<f64>,
     to_any: Vec<f64>,
@@ -43,6 +44,7 @@ impl Row {
         self.top1 += usize::from(fault.top1);
         self.top3 += usize::from(fault.top3);
         self.top1_endpoint += usize::from(fault.top1_endpoint);
+        self.top3_endpoint += usize::from(fault.top3_endpoint);
         self.to_right.extend(fault.to_right_secs);
         self.to_any.extend(fault.to_any_secs);
     }
@@ -57,12 +59,13 @@ impl Row {
 
     fn fault_cells(&self) -> String {
         format!(
-            "{} | {} | {} | {} | {} | {} | {} | {} |",
+            "{} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.cases,
             self.share(self.detected),
             self.share(self.top1),
             self.share(self.top3),
             self.share(self.top1_endpoint),
+            self.share(self.top3_endpoint),
             if self.faults == 0 {
                 "-".to_owned()
             } else {
@@ -95,9 +98,9 @@ pub fn tables(scores: &[CaseScore]) -> String {
     let mut faults = Row::default();
     let mut healthy = Row::default();
     out.push_str(
-        "| fault class | magnitude | cases | detected | top-1 svc | top-3 svc | top-1 endpoint/edge | incidents per fault | to right cause, median / p90 (s) | to any incident, median / p90 (s) |\n",
+        "| fault class | magnitude | cases | detected | top-1 svc | top-3 svc | top-1 endpoint/edge | top-3 endpoint/edge | incidents per fault | to right cause, median / p90 (s) | to any incident, median / p90 (s) |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     let mut two_faults = Row::default();
     for (scenario, row) in &rows {
         if let Scenario::Fault(class, bucket) = scenario {

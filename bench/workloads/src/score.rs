@@ -6,8 +6,8 @@
 //!   root-cause services, followed by their candidates' services, form the ranked list.
 //! - With `k` faults in a case (1, or 2 for concurrent faults), a fault is a top-1 hit when
 //!   its place is among the first `k` entries of the list, a top-3 hit among the first
-//!   `k + 2`, and an endpoint/edge hit when one of the first `k` incidents' root cause is an
-//!   acceptable endpoint or edge.
+//!   `k + 2`. At endpoint or edge level the list holds root-cause endpoints, then candidate
+//!   endpoints, and an entry is a hit when it is an acceptable answer ([`crate::truth`]).
 //! - Time to detect runs from the fault's start to the first cycle that reported an incident
 //!   (opened during the faults) whose root cause is the fault's place ("right"), or to the
 //!   first incident opened after the fault started ("any").
@@ -26,6 +26,8 @@ pub struct FaultScore {
     pub top3: bool,
     /// Top-1 at endpoint or edge level.
     pub top1_endpoint: bool,
+    /// Top-3 at endpoint or edge level.
+    pub top3_endpoint: bool,
     /// Seconds to the first right root cause.
     pub to_right_secs: Option<f64>,
     /// Seconds to the first incident.
@@ -72,6 +74,7 @@ pub fn score(case: &Case, outcome: &Outcome) -> CaseScore {
             .then(a.opened_ns.cmp(&b.opened_ns))
     });
     let ranked = ranked_places(&during);
+    let endpoints = ranked_endpoints(&during);
     let k = case.faults.len();
     let faults = case
         .faults
@@ -96,10 +99,14 @@ pub fn score(case: &Case, outcome: &Outcome) -> CaseScore {
                 detected: !during.is_empty(),
                 top1: ranked.iter().take(k).any(|p| *p == truth.node),
                 top3: ranked.iter().take(k + 2).any(|p| *p == truth.node),
-                top1_endpoint: during
+                top1_endpoint: endpoints
                     .iter()
                     .take(k)
-                    .any(|i| truth.endpoint_matches(&i.service, &i.endpoint)),
+                    .any(|(service, endpoint)| truth.endpoint_matches(service, endpoint)),
+                top3_endpoint: endpoints
+                    .iter()
+                    .take(k + 2)
+                    .any(|(service, endpoint)| truth.endpoint_matches(service, endpoint)),
                 to_right_secs: to_right,
                 to_any_secs: to_any,
             }
@@ -130,6 +137,23 @@ fn ranked_places(incidents: &[&NamedIncident]) -> Vec<String> {
     for place in roots.chain(candidates) {
         if !ranked.contains(place) {
             ranked.push(place.clone());
+        }
+    }
+    ranked
+}
+
+/// Root-cause endpoints of the ranked incidents, then their candidates' endpoints; each once.
+fn ranked_endpoints(incidents: &[&NamedIncident]) -> Vec<(String, String)> {
+    let mut ranked: Vec<(String, String)> = Vec::new();
+    let roots = incidents.iter().map(|i| (&i.service, &i.endpoint));
+    let candidates = incidents.iter().flat_map(|i| {
+        i.candidates
+            .iter()
+            .map(|(service, endpoint, _)| (service, endpoint))
+    });
+    for (service, endpoint) in roots.chain(candidates) {
+        if !ranked.iter().any(|(s, e)| s == service && e == endpoint) {
+            ranked.push((service.clone(), endpoint.clone()));
         }
     }
     ranked
@@ -199,7 +223,8 @@ mod tests {
         );
         assert_eq!((scored.false_incidents, scored.incidents_during), (1, 2));
         let fault = &scored.faults[0];
-        assert!(fault.detected && !fault.top1 && fault.top3 && !fault.top1_endpoint);
+        assert!(fault.detected && !fault.top1 && fault.top3);
+        assert!(!fault.top1_endpoint && fault.top3_endpoint);
         assert_eq!(fault.to_any_secs, Some(3.0));
         assert_eq!(fault.to_right_secs, Some(8.0));
     }

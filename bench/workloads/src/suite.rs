@@ -72,6 +72,16 @@ pub fn plan(seeds: Seeds, cases: usize, filter: Option<&str>) -> Vec<Planned> {
         .collect()
 }
 
+/// The case with seed `seed` of every scenario whose name contains `filter`: reruns a case
+/// from a verbose listing.
+pub fn plan_seed(seed: u64, filter: Option<&str>) -> Vec<Planned> {
+    Scenario::all()
+        .into_iter()
+        .filter(|scenario| filter.is_none_or(|f| scenario.name().contains(f)))
+        .map(|scenario| Planned { scenario, seed })
+        .collect()
+}
+
 /// A case run and scored.
 #[derive(Debug)]
 pub struct Finished {

@@ -150,7 +150,8 @@ impl Builder<'_> {
         post: f64,
     ) {
         let spec = self.topology.operation(op);
-        let (mut before_cursor, mut after_cursor) = (start, after);
+        // Internal work starts a moment after its segment does.
+        let (mut before_cursor, mut after_cursor) = (start + 0.02 * pre, after + 0.02 * post);
         for internal in &spec.internals {
             let (cursor, length) = if internal.before_calls {
                 (&mut before_cursor, pre)
