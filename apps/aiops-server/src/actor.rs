@@ -9,15 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiops_engine::{CycleReport, Engine, Incident, IncidentError};
+use aiops_analyzer::Baseline;
+use aiops_engine::{CycleReport, Engine, Incident, IncidentError, IncidentStatus};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::clock::now_unix_nanos;
-use crate::persistence::Persistence;
-use crate::pipeline::span_metrics::DurationHistogram;
+use crate::clock::Clock;
+use crate::persistence::StateStore;
+use crate::pipeline::span_metrics::{DurationHistogram, HistogramSnapshot};
 
 /// How many commands may wait for the actor before senders wait too.
 const MAILBOX_CAPACITY: usize = 64;
@@ -46,13 +47,20 @@ pub struct CycleOutcome {
     pub active: Vec<Incident>,
 }
 
-/// What queries see: the engine and the latest cycle.
-#[derive(Debug)]
-pub struct ActorView<'a> {
-    /// The engine, read-only.
-    pub engine: &'a Engine,
-    /// The latest cycle's report and when it ran, if any cycle has run.
-    pub last_cycle: Option<(u64, &'a Arc<CycleReport>)>,
+/// The latest cycle: when it ran and what it found.
+#[derive(Clone, Debug)]
+pub struct LastCycle {
+    /// When the cycle ran, in Unix nanoseconds.
+    pub at_unix_nanos: u64,
+    /// What the engine found.
+    pub report: Arc<CycleReport>,
+}
+
+/// The actor's progress since start.
+#[derive(Clone, Debug, Default)]
+pub struct ActorStatus {
+    /// The latest cycle, once one has run.
+    pub last_cycle: Option<LastCycle>,
     /// Cycles run since start.
     pub cycles: u64,
     /// Of those, cycles run ahead of the interval because new anomaly evidence showed.
@@ -60,10 +68,8 @@ pub struct ActorView<'a> {
     /// Persistence attempts that failed since start.
     pub persist_failures: u64,
     /// How long cycles took.
-    pub cycle_duration: &'a DurationHistogram,
+    pub cycle_duration: HistogramSnapshot,
 }
-
-type Query = Box<dyn FnOnce(&ActorView<'_>) + Send>;
 
 enum Message {
     AnalyzeNow {
@@ -73,7 +79,20 @@ enum Message {
         id: String,
         reply: oneshot::Sender<Result<Incident, IncidentError>>,
     },
-    Inspect(Query),
+    Incidents {
+        status: Option<IncidentStatus>,
+        reply: oneshot::Sender<Vec<Incident>>,
+    },
+    Incident {
+        id: String,
+        reply: oneshot::Sender<Option<Incident>>,
+    },
+    Status {
+        reply: oneshot::Sender<ActorStatus>,
+    },
+    Baselines {
+        reply: oneshot::Sender<Vec<Baseline>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -85,35 +104,46 @@ pub struct AnalysisHandle {
     sender: mpsc::Sender<Message>,
 }
 
+/// When the actor runs its cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// A cycle every `interval` (at least 10 ms).
+    pub interval: Duration,
+    /// Between cycles, look for new anomalies every [`PROBE_PERIOD`] and run the cycle at once
+    /// when one shows (only when the interval is longer than the probe period).
+    pub early_detection: bool,
+    /// Where the cycle reads the time.
+    pub clock: Clock,
+}
+
 impl AnalysisHandle {
-    /// Spawns the actor that owns `engine`, runs a cycle every `interval` and persists through
-    /// `persistence`. The task ends on [`shutdown`](Self::shutdown) or when every handle is gone.
+    /// Spawns the actor that owns `engine`, runs its cycle on `schedule` and saves the state
+    /// to `store` after every cycle and resolution. The task ends on
+    /// [`shutdown`](Self::shutdown) or when every handle is gone.
     pub fn spawn(
         engine: Engine,
-        persistence: Persistence,
-        interval: Duration,
-        early_detection: bool,
+        store: impl StateStore,
+        schedule: Schedule,
     ) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(MAILBOX_CAPACITY);
         let actor = AnalysisActor {
             engine,
-            persistence,
+            store,
             receiver,
+            clock: schedule.clock,
             last_cycle: None,
             cycles: 0,
             early_cycles: 0,
             persist_failures: 0,
             cycle_duration: DurationHistogram::default(),
         };
-        let task = tokio::spawn(actor.run(interval, early_detection));
+        let task = tokio::spawn(actor.run(schedule.interval, schedule.early_detection));
         (Self { sender }, task)
     }
 
     /// Runs a cycle now and returns what it found.
     pub async fn analyze_now(&self) -> Result<CycleOutcome, AnalysisStopped> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Message::AnalyzeNow { reply }).await?;
-        answer.await.map_err(|_| AnalysisStopped)
+        self.ask(|reply| Message::AnalyzeNow { reply }).await
     }
 
     /// Resolves incident `id` now; its old evidence will not bring it back.
@@ -121,43 +151,57 @@ impl AnalysisHandle {
         &self,
         id: String,
     ) -> Result<Result<Incident, IncidentError>, AnalysisStopped> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Message::Resolve { id, reply }).await?;
-        answer.await.map_err(|_| AnalysisStopped)
+        self.ask(|reply| Message::Resolve { id, reply }).await
     }
 
-    /// Runs `query` inside the actor, between cycles, and returns its result.
-    pub async fn inspect<R, F>(&self, query: F) -> Result<R, AnalysisStopped>
-    where
-        R: Send + 'static,
-        F: FnOnce(&ActorView<'_>) -> R + Send + 'static,
-    {
-        let (reply, answer) = oneshot::channel();
-        let query: Query = Box::new(move |view| {
-            let _ = reply.send(query(view));
-        });
-        self.send(Message::Inspect(query)).await?;
-        answer.await.map_err(|_| AnalysisStopped)
+    /// The incidents of `status` (every incident with `None`), in no particular order.
+    pub async fn incidents(
+        &self,
+        status: Option<IncidentStatus>,
+    ) -> Result<Vec<Incident>, AnalysisStopped> {
+        self.ask(|reply| Message::Incidents { status, reply }).await
+    }
+
+    /// Incident `id`, active or resolved, if the engine keeps it.
+    pub async fn incident(&self, id: String) -> Result<Option<Incident>, AnalysisStopped> {
+        self.ask(|reply| Message::Incident { id, reply }).await
+    }
+
+    /// The latest cycle and the actor's counters.
+    pub async fn status(&self) -> Result<ActorStatus, AnalysisStopped> {
+        self.ask(|reply| Message::Status { reply }).await
+    }
+
+    /// Every learned baseline.
+    pub async fn baselines(&self) -> Result<Vec<Baseline>, AnalysisStopped> {
+        self.ask(|reply| Message::Baselines { reply }).await
     }
 
     /// Persists the state one last time and stops the actor; returns once it has.
     pub async fn shutdown(&self) {
-        let (reply, answer) = oneshot::channel();
-        if self.send(Message::Shutdown { reply }).await.is_ok() {
-            let _ = answer.await;
-        }
+        let _ = self.ask(|reply| Message::Shutdown { reply }).await;
     }
 
-    async fn send(&self, message: Message) -> Result<(), AnalysisStopped> {
-        self.sender.send(message).await.map_err(|_| AnalysisStopped)
+    /// Sends the message `ask` builds around a reply channel, and waits for the reply.
+    async fn ask<R>(
+        &self,
+        ask: impl FnOnce(oneshot::Sender<R>) -> Message,
+    ) -> Result<R, AnalysisStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(ask(reply))
+            .await
+            .map_err(|_| AnalysisStopped)?;
+        answer.await.map_err(|_| AnalysisStopped)
     }
 }
 
-struct AnalysisActor {
+struct AnalysisActor<S> {
     engine: Engine,
-    persistence: Persistence,
+    store: S,
     receiver: mpsc::Receiver<Message>,
-    last_cycle: Option<(u64, Arc<CycleReport>)>,
+    clock: Clock,
+    last_cycle: Option<LastCycle>,
     cycles: u64,
     /// Cycles run ahead of the interval because a probe found new evidence.
     early_cycles: u64,
@@ -165,7 +209,7 @@ struct AnalysisActor {
     cycle_duration: DurationHistogram,
 }
 
-impl AnalysisActor {
+impl<S: StateStore> AnalysisActor<S> {
     async fn run(mut self, interval: Duration, early_detection: bool) {
         let interval = interval.max(Duration::from_millis(10));
         let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
@@ -192,7 +236,7 @@ impl AnalysisActor {
                     self.cycle().await;
                 }
                 _ = probe.tick(), if probing => {
-                    if self.engine.has_news(now_unix_nanos()) {
+                    if self.engine.has_news(self.clock.now_unix_nanos()) {
                         log::debug!("New anomaly evidence between cycles; running the cycle now.");
                         self.early_cycles += 1;
                         self.cycle().await;
@@ -213,7 +257,7 @@ impl AnalysisActor {
                 None
             }
             Message::Resolve { id, reply } => {
-                let result = self.engine.resolve(&id, now_unix_nanos());
+                let result = self.engine.resolve(&id, self.clock.now_unix_nanos());
                 if result.is_ok() {
                     log::info!("incident={id} Incident resolved by request.");
                     self.persist().await;
@@ -221,16 +265,36 @@ impl AnalysisActor {
                 let _ = reply.send(result);
                 None
             }
-            Message::Inspect(query) => {
-                let view = ActorView {
-                    engine: &self.engine,
-                    last_cycle: self.last_cycle.as_ref().map(|(at, report)| (*at, report)),
+            Message::Incidents { status, reply } => {
+                let book = self.engine.incidents();
+                let incidents = match status {
+                    Some(status) => book
+                        .all()
+                        .into_iter()
+                        .filter(|incident| incident.status == status)
+                        .cloned()
+                        .collect(),
+                    None => book.all().into_iter().cloned().collect(),
+                };
+                let _ = reply.send(incidents);
+                None
+            }
+            Message::Incident { id, reply } => {
+                let _ = reply.send(self.engine.incidents().get(&id).cloned());
+                None
+            }
+            Message::Status { reply } => {
+                let _ = reply.send(ActorStatus {
+                    last_cycle: self.last_cycle.clone(),
                     cycles: self.cycles,
                     early_cycles: self.early_cycles,
                     persist_failures: self.persist_failures,
-                    cycle_duration: &self.cycle_duration,
-                };
-                query(&view);
+                    cycle_duration: self.cycle_duration.snapshot(),
+                });
+                None
+            }
+            Message::Baselines { reply } => {
+                let _ = reply.send(self.engine.snapshot().baselines);
                 None
             }
             Message::Shutdown { reply } => Some(reply),
@@ -238,13 +302,16 @@ impl AnalysisActor {
     }
 
     async fn cycle(&mut self) -> CycleOutcome {
-        let now = now_unix_nanos();
+        let now = self.clock.now_unix_nanos();
         let started = std::time::Instant::now();
         let report = Arc::new(self.engine.run_cycle(now));
         self.cycle_duration
             .observe_nanos(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
         self.cycles += 1;
-        self.last_cycle = Some((now, report.clone()));
+        self.last_cycle = Some(LastCycle {
+            at_unix_nanos: now,
+            report: report.clone(),
+        });
         let book = self.engine.incidents();
         let changed: Vec<Incident> = report
             .changes
@@ -268,7 +335,7 @@ impl AnalysisActor {
     }
 
     async fn persist(&mut self) {
-        if let Err(error) = self.persistence.save(&self.engine).await {
+        if let Err(error) = self.store.save(&self.engine).await {
             self.persist_failures += 1;
             log::warn!("error={error} Could not persist analysis state; will retry next cycle.");
         }

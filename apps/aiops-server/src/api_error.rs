@@ -4,14 +4,15 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+
+use crate::views::error::ErrorBody;
 
 /// An error answered to an HTTP client.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    message: String,
-    details: Map<String, Value>,
+    body: ErrorBody,
     headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
@@ -20,8 +21,10 @@ impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
-            details: Map::new(),
+            body: ErrorBody {
+                error: message.into(),
+                details: Default::default(),
+            },
             headers: Vec::new(),
         }
     }
@@ -93,7 +96,7 @@ impl ApiError {
 
     /// Adds a field to the JSON body beside `error`.
     pub fn with(mut self, key: &str, value: Value) -> Self {
-        self.details.insert(key.to_owned(), value);
+        self.body.details.insert(key.to_owned(), value);
         self
     }
 
@@ -104,13 +107,13 @@ impl ApiError {
 
     /// The message in the `error` field.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.body.error
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.body.error)
     }
 }
 
@@ -120,14 +123,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = Map::new();
-        body.insert("error".to_owned(), Value::String(self.message.clone()));
-        body.extend(self.details.clone());
         let mut response = HttpResponse::build(self.status);
         for (name, value) in &self.headers {
             response.insert_header((name.clone(), value.clone()));
         }
-        response.json(Value::Object(body))
+        response.json(&self.body)
     }
 }
 

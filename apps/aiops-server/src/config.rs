@@ -294,12 +294,27 @@ pub fn engine_config_from_file(path: Option<&Path>) -> Result<EngineConfig, Stri
     let analyzer = &mut config.analyzer;
     let knobs = [
         (&mut analyzer.latency_multiplier, file.latency_multiplier),
-        (&mut analyzer.error_rate_threshold, file.error_rate_threshold),
-        (&mut analyzer.min_latency_increase_ms, file.min_latency_increase_ms),
+        (
+            &mut analyzer.error_rate_threshold,
+            file.error_rate_threshold,
+        ),
+        (
+            &mut analyzer.min_latency_increase_ms,
+            file.min_latency_increase_ms,
+        ),
         (&mut analyzer.timeout_ms, file.timeout_ms),
-        (&mut analyzer.analysis_window_secs, secs(&file.analysis_window)?),
-        (&mut analyzer.analysis_interval_secs, secs(&file.analysis_interval)?),
-        (&mut analyzer.baseline_half_life_secs, secs(&file.baseline_half_life)?),
+        (
+            &mut analyzer.analysis_window_secs,
+            secs(&file.analysis_window)?,
+        ),
+        (
+            &mut analyzer.analysis_interval_secs,
+            secs(&file.analysis_interval)?,
+        ),
+        (
+            &mut analyzer.baseline_half_life_secs,
+            secs(&file.baseline_half_life)?,
+        ),
     ];
     for (slot, value) in knobs {
         if let Some(value) = value {
@@ -307,7 +322,10 @@ pub fn engine_config_from_file(path: Option<&Path>) -> Result<EngineConfig, Stri
         }
     }
     let counts = [
-        (&mut analyzer.min_samples_for_baseline, file.min_samples_for_baseline),
+        (
+            &mut analyzer.min_samples_for_baseline,
+            file.min_samples_for_baseline,
+        ),
         (&mut analyzer.min_latency_samples, file.min_latency_samples),
         (&mut analyzer.min_error_count, file.min_error_count),
     ];

@@ -27,7 +27,6 @@ pub mod config;
 mod guards;
 pub mod persistence;
 pub mod pipeline;
-pub mod render;
 pub mod retention;
 pub mod routes;
 pub mod shop;

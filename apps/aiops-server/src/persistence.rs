@@ -54,7 +54,7 @@ impl Persistence {
                 log::info!(
                     "incidents={} baselines={} Restored the saved analysis state.",
                     engine.incidents().all().len(),
-                    engine.analyzer().baselines().len()
+                    engine.snapshot().baselines.len()
                 );
                 engine
             }
@@ -74,6 +74,7 @@ impl Persistence {
     }
 
     /// Saves the snapshot and every incident changed since the last save, in one transaction.
+    /// After a failure nothing counts as saved, so the next save writes it all again.
     pub async fn save(&mut self, engine: &Engine) -> Result<(), PersistError> {
         let snapshot = serde_json::to_value(engine.snapshot())?;
         let mut records = Vec::new();
@@ -95,6 +96,21 @@ impl Persistence {
         .map_err(|error| PersistError::Store(error.to_string()))??;
         self.saved.extend(versions);
         Ok(())
+    }
+}
+
+/// Where the analysis actor saves the engine's state after every cycle and resolution.
+///
+/// A failed save is the actor's to retry: it counts the failure and saves again after the next
+/// cycle, with whatever changed since.
+pub trait StateStore: Send + 'static {
+    /// Saves `engine`'s state.
+    fn save(&mut self, engine: &Engine) -> impl Future<Output = Result<(), PersistError>> + Send;
+}
+
+impl StateStore for Persistence {
+    fn save(&mut self, engine: &Engine) -> impl Future<Output = Result<(), PersistError>> + Send {
+        Persistence::save(self, engine)
     }
 }
 

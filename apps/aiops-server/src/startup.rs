@@ -16,7 +16,8 @@ use aiops_telemetry_core::{Collector, Fanout};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
-use crate::actor::AnalysisHandle;
+use crate::actor::{AnalysisHandle, Schedule};
+use crate::clock::Clock;
 use crate::config::{IngestLimits, ServerConfig};
 use crate::guards::{self, BodyLimit};
 use crate::persistence::Persistence;
@@ -25,13 +26,13 @@ use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
 use crate::retention::spawn_retention;
-use crate::routes::resource::{get_resource, post_resource};
+use crate::routes::resource::Registered;
 use crate::routes::{self, aiops, ingest, openapi, prometheus, traces};
 use crate::shop::handlers::ShopClient;
-use crate::render::EndpointNaming;
 use crate::shop::table::{SHOP_SERVICE, shop_paths};
 use crate::shop::{self, simulate, warmup};
 use crate::state::{AppState, Settings};
+use crate::views::format::EndpointNaming;
 
 /// How long in-flight requests get to finish once the server is asked to stop.
 const SHUTDOWN_GRACE: u64 = 10;
@@ -101,9 +102,13 @@ impl Application {
             Arc::new(Fanout::new(vec![writer.clone(), engine.collector()])),
             span_metrics.clone(),
         ));
-        let interval = Duration::from_secs_f64(config.analyzer.analysis_interval_secs);
-        let (analysis, actor) =
-            AnalysisHandle::spawn(engine, persistence, interval, config.early_detection);
+        let engine_reader = engine.reader();
+        let schedule = Schedule {
+            interval: Duration::from_secs_f64(config.analyzer.analysis_interval_secs),
+            early_detection: config.early_detection,
+            clock: Clock::Wall,
+        };
+        let (analysis, actor) = AnalysisHandle::spawn(engine, persistence, schedule);
         let retention = spawn_retention(store.clone(), config.retention, config.retention_interval);
 
         let chaos = Chaos::new(shop_paths(), config.chaos_seed);
@@ -133,6 +138,7 @@ impl Application {
             request_spans,
             span_metrics,
             analysis,
+            engine: engine_reader,
             store: store.clone(),
             writer,
         });
@@ -248,10 +254,16 @@ fn spawn_batch_flusher(batcher: Arc<SpanBatcher>) -> JoinHandle<()> {
 
 /// Registers every route, the extractor error handlers and the JSON fallbacks. Every request
 /// body is limited to `max_body_bytes`, except OTLP ingest's, limited by `ingest`.
-pub fn configure_routes(
+pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize, ingest: IngestLimits) {
+    register(cfg, max_body_bytes, ingest, &mut Registered::default());
+}
+
+/// [`configure_routes`], noting each route in `registered`.
+fn register(
     cfg: &mut web::ServiceConfig,
     max_body_bytes: usize,
     ingest: IngestLimits,
+    registered: &mut Registered,
 ) {
     cfg.app_data(
         web::JsonConfig::default()
@@ -263,37 +275,38 @@ pub fn configure_routes(
     .app_data(web::PathConfig::default().error_handler(routes::path_error));
 
     // Ingest first: it has its own body limit, and the scope below takes every other path.
-    cfg.configure(|cfg| ingest::configure(cfg, ingest));
+    cfg.configure(|cfg| ingest::configure(cfg, &mut registered.under(""), ingest));
+    let mut engine_api = registered.under("/aiops");
+    let aiops_scope = web::scope(engine_api.prefix())
+        .wrap(from_fn(settle_spans))
+        .wrap(from_fn(guards::require_token))
+        .service(engine_api.get("/metrics", aiops::metrics))
+        .service(engine_api.get("/incidents", aiops::incidents))
+        .service(engine_api.get("/incidents/{id}", aiops::incident))
+        .service(engine_api.post("/incidents/{id}/resolve", aiops::resolve))
+        .service(engine_api.post("/analyze", aiops::analyze))
+        .service(engine_api.get("/topology", aiops::topology))
+        .service(engine_api.get("/traces/{trace_id}", traces::trace))
+        .default_service(web::to(routes::not_found));
+    let mut chaos = registered.under("/simulate");
+    let simulate_scope = web::scope(chaos.prefix())
+        .wrap(from_fn(guards::require_token))
+        .service(chaos.post("/delay", simulate::delay))
+        .service(chaos.post("/error", simulate::error))
+        .service(chaos.post("/timeout", simulate::timeout))
+        .service(chaos.post("/clear", simulate::clear))
+        .service(chaos.get("/status", simulate::status))
+        .default_service(web::to(routes::not_found));
+    let mut root = registered.under("");
     cfg.service(
         web::scope("")
             .app_data(BodyLimit(max_body_bytes))
             .wrap(from_fn(guards::limit_body))
-            .configure(shop::configure)
-            .service(
-                web::scope("/aiops")
-                    .wrap(from_fn(settle_spans))
-                    .wrap(from_fn(guards::require_token))
-                    .service(get_resource("/metrics", aiops::metrics))
-                    .service(get_resource("/incidents", aiops::incidents))
-                    .service(get_resource("/incidents/{id}", aiops::incident))
-                    .service(post_resource("/incidents/{id}/resolve", aiops::resolve))
-                    .service(post_resource("/analyze", aiops::analyze))
-                    .service(get_resource("/topology", aiops::topology))
-                    .service(get_resource("/traces/{trace_id}", traces::trace))
-                    .default_service(web::to(routes::not_found)),
-            )
-            .service(
-                web::scope("/simulate")
-                    .wrap(from_fn(guards::require_token))
-                    .service(post_resource("/delay", simulate::delay))
-                    .service(post_resource("/error", simulate::error))
-                    .service(post_resource("/timeout", simulate::timeout))
-                    .service(post_resource("/clear", simulate::clear))
-                    .service(get_resource("/status", simulate::status))
-                    .default_service(web::to(routes::not_found)),
-            )
-            .configure(prometheus::configure)
-            .configure(openapi::configure)
+            .configure(|cfg| shop::configure(cfg, &mut root))
+            .service(aiops_scope)
+            .service(simulate_scope)
+            .configure(|cfg| prometheus::configure(cfg, &mut root))
+            .configure(|cfg| openapi::configure(cfg, &mut root))
             .default_service(web::to(routes::not_found)),
     );
 }
@@ -346,5 +359,30 @@ async fn next_signal() -> bool {
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_registered_route_is_documented_and_every_documented_route_registered() {
+        let mut registered = Registered::default();
+        let _app = App::new().configure(|cfg| {
+            register(cfg, 1024 * 1024, IngestLimits::default(), &mut registered);
+        });
+
+        let routes: Vec<(String, String)> = registered
+            .routes()
+            .iter()
+            .map(|(method, path)| ((*method).to_owned(), path.clone()))
+            .collect();
+        let unique: BTreeSet<&(String, String)> = routes.iter().collect();
+        assert_eq!(unique.len(), routes.len(), "a route registered twice");
+        let documented: BTreeSet<&(String, String)> = routes::routes().iter().collect();
+        assert_eq!(unique, documented);
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aiops_analyzer::Config as AnalyzerConfig;
 use aiops_chaos::Chaos;
+use aiops_engine::EngineReader;
 use aiops_storage_sqlite::{SpanWriter, Store};
 use aiops_telemetry_core::{Collector, RecordOutcome, Span};
 
@@ -14,7 +15,7 @@ use crate::config::IngestLimits;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::span_batch::SpanBatcher;
 use crate::pipeline::span_metrics::SpanMetrics;
-use crate::render::EndpointNaming;
+use crate::views::format::EndpointNaming;
 
 /// Settings the HTTP layer reads on every request.
 #[derive(Clone)]
@@ -69,8 +70,10 @@ pub struct AppState {
     pub request_spans: Arc<SpanBatcher>,
     /// Per-endpoint request metrics for `GET /metrics`, counted as spans pass the collector.
     pub span_metrics: Arc<SpanMetrics>,
-    /// The analysis actor.
+    /// The analysis actor: the incidents, the latest cycle, running a cycle now.
     pub analysis: AnalysisHandle,
+    /// What the engine buffers (recent traces, the topology), read without the actor.
+    pub engine: EngineReader,
     /// The database, for trace look-ups that the in-memory buffer no longer holds.
     pub store: Store,
     /// The store's span writer, for its queue statistics.

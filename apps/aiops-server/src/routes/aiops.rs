@@ -4,17 +4,23 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use aiops_engine::{IncidentError, IncidentStatus};
 use aiops_telemetry_core::TimeWindow;
 use serde_json::json;
 
+use super::params::Params;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
 use crate::clock::now_unix_nanos;
-use crate::render;
-use crate::routes::params::Params;
+use crate::config::parse_duration;
 use crate::state::AppState;
+use crate::views::cycle::AnalysisReport;
+use crate::views::error::ErrorBody;
+use crate::views::format::{iso, iso_millis};
+use crate::views::incident::{ActiveIncidents, Incident, IncidentList, Incidents, Resolution};
+use crate::views::metrics::{AnalysisProgress, EndpointMetrics, MetricsReport, SpanCounts};
+use crate::views::topology::Topology;
 
 const ID_FORMAT: &str =
     "an incident id such as INC-1737404800-1, as listed by GET /aiops/incidents";
@@ -31,54 +37,49 @@ impl From<AnalysisStopped> for ApiError {
     get,
     path = "/aiops/metrics",
     tag = "aiops",
-    responses((status = 200, description = "Per-endpoint live figures, baselines and health", body = crate::views::MetricsReport))
+    responses((status = 200, description = "Per-endpoint live figures, baselines and health", body = MetricsReport))
 )]
 pub async fn metrics(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<MetricsReport>, ApiError> {
     Params::parse(&request, &[])?;
-    let naming = state.settings.endpoint_naming.clone();
-    let (metrics, analyzed_at, cycles, early_cycles, persist_failures, window_secs) = state
-        .analysis
-        .inspect(move |view| {
-            let config = view.engine.analyzer().config();
-            let metrics = view.last_cycle.map_or_else(
-                || json!({}),
-                |(_, report)| render::endpoint_metrics(&naming, &report.endpoints, config),
-            );
-            (
-                metrics,
-                view.last_cycle.map(|(at, _)| render::iso_millis(at)),
-                view.cycles,
-                view.early_cycles,
-                view.persist_failures,
-                config.analysis_window_secs,
-            )
-        })
-        .await?;
+    let status = state.analysis.status().await?;
+    let settings = &state.settings;
     let writer = state.writer.stats();
-    Ok(HttpResponse::Ok().json(json!({
-        "metrics": metrics,
-        "spans": {
-            "ingested": state.counters.accepted(),
-            "dropped": state.counters.dropped().max(writer.dropped),
-            "written": writer.written,
-            "queued": writer.queued,
+    Ok(web::Json(MetricsReport {
+        metrics: status
+            .last_cycle
+            .as_ref()
+            .map(|cycle| {
+                EndpointMetrics::by_endpoint(
+                    &settings.endpoint_naming,
+                    &cycle.report.endpoints,
+                    &settings.analyzer,
+                )
+            })
+            .unwrap_or_default(),
+        spans: SpanCounts {
+            ingested: state.counters.accepted(),
+            dropped: state.counters.dropped().max(writer.dropped),
+            written: writer.written,
+            queued: writer.queued as u64,
         },
-        "analysis": {
-            "analyzed_at": analyzed_at,
-            "window_secs": window_secs,
-            "cycles": cycles,
-            "early_cycles": early_cycles,
-            "persist_failures": persist_failures,
+        analysis: AnalysisProgress {
+            analyzed_at: status
+                .last_cycle
+                .map(|cycle| iso_millis(cycle.at_unix_nanos)),
+            window_secs: settings.analyzer.analysis_window_secs,
+            cycles: status.cycles,
+            early_cycles: status.early_cycles,
+            persist_failures: status.persist_failures,
         },
-    })))
+    }))
 }
 
 /// `GET /aiops/incidents[?status=active|resolved|all]`.
 ///
-/// `active` (the default) answers `{"active_incidents": [...]}` as the quick reference shows;
+/// `active` (the default) answers `{"active_incidents": [...]}` as docs/API.md shows;
 /// `resolved` and `all` answer `{"status": ..., "incidents": [...]}`.
 #[utoipa::path(
     get,
@@ -86,14 +87,14 @@ pub async fn metrics(
     tag = "aiops",
     params(("status" = Option<String>, Query, description = "active (default), resolved or all")),
     responses(
-        (status = 200, description = "`active_incidents` (default), or `incidents` with `status`", body = crate::views::ActiveIncidents),
-        (status = 400, description = "Unknown status", body = crate::views::ErrorBody),
+        (status = 200, description = "`active_incidents` (default), or `incidents` with `status`", body = Incidents),
+        (status = 400, description = "Unknown status", body = ErrorBody),
     )
 )]
 pub async fn incidents(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Incidents>, ApiError> {
     let params = Params::parse(&request, &["status"])?;
     let status = params.get("status").unwrap_or("active");
     let wanted: Option<IncidentStatus> = match status {
@@ -108,25 +109,21 @@ pub async fn incidents(
             .with("accepted", json!(["active", "resolved", "all"])));
         }
     };
-    let naming = state.settings.endpoint_naming.clone();
-    let list = state
-        .analysis
-        .inspect(move |view| {
-            let book = view.engine.incidents();
-            render::incidents(
-                &naming,
-                book.all()
-                    .into_iter()
-                    .filter(|incident| wanted.is_none_or(|wanted| incident.status == wanted)),
-            )
+    let found = state.analysis.incidents(wanted).await?;
+    let list = Incident::newest_first(&state.settings.endpoint_naming, &found);
+    let count = list.len();
+    Ok(web::Json(if wanted == Some(IncidentStatus::Active) {
+        Incidents::Active(ActiveIncidents {
+            active_incidents: list,
+            count,
         })
-        .await?;
-    let body = if wanted == Some(IncidentStatus::Active) {
-        json!({ "active_incidents": list, "count": list.len() })
     } else {
-        json!({ "status": status, "incidents": list, "count": list.len() })
-    };
-    Ok(HttpResponse::Ok().json(body))
+        Incidents::Listed(IncidentList {
+            status: status.to_owned(),
+            incidents: list,
+            count,
+        })
+    }))
 }
 
 /// `GET /aiops/incidents/{id}`.
@@ -136,30 +133,20 @@ pub async fn incidents(
     tag = "aiops",
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     responses(
-        (status = 200, description = "The incident", body = crate::views::Incident),
-        (status = 404, description = "No such incident", body = crate::views::ErrorBody),
+        (status = 200, description = "The incident", body = Incident),
+        (status = 404, description = "No such incident", body = ErrorBody),
     )
 )]
 pub async fn incident(
     request: HttpRequest,
     id: web::Path<String>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Incident>, ApiError> {
     Params::parse(&request, &[])?;
     let id = id.into_inner();
-    let lookup = id.clone();
-    let naming = state.settings.endpoint_naming.clone();
-    let found = state
-        .analysis
-        .inspect(move |view| {
-            view.engine
-                .incidents()
-                .get(&lookup)
-                .map(|incident| render::incident(&naming, incident))
-        })
-        .await?;
+    let found = state.analysis.incident(id.clone()).await?;
     found
-        .map(|incident| HttpResponse::Ok().json(incident))
+        .map(|incident| web::Json(Incident::new(&state.settings.endpoint_naming, &incident)))
         .ok_or_else(|| unknown_incident(&id))
 }
 
@@ -171,23 +158,23 @@ pub async fn incident(
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Resolved; older evidence never re-opens it", body = crate::views::Resolution),
-        (status = 404, description = "No such incident", body = crate::views::ErrorBody),
-        (status = 409, description = "Already resolved", body = crate::views::ErrorBody),
+        (status = 200, description = "Resolved; older evidence never re-opens it", body = Resolution),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "Already resolved", body = ErrorBody),
     )
 )]
 pub async fn resolve(
     request: HttpRequest,
     id: web::Path<String>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Resolution>, ApiError> {
     Params::parse(&request, &[])?;
     let id = id.into_inner();
     match state.analysis.resolve(id.clone()).await? {
-        Ok(incident) => Ok(HttpResponse::Ok().json(json!({
-            "message": format!("Incident {} resolved", incident.id),
-            "incident": render::incident(&state.settings.endpoint_naming, &incident),
-        }))),
+        Ok(incident) => Ok(web::Json(Resolution::new(
+            &state.settings.endpoint_naming,
+            &incident,
+        ))),
         Err(IncidentError::AlreadyResolved {
             resolved_at_unix_nanos,
             ..
@@ -195,10 +182,10 @@ pub async fn resolve(
             StatusCode::CONFLICT,
             format!(
                 "incident {id} is already resolved (at {}); accepted: an active incident id",
-                render::iso(resolved_at_unix_nanos)
+                iso(resolved_at_unix_nanos)
             ),
         )
-        .with("resolved_at", json!(render::iso(resolved_at_unix_nanos)))),
+        .with("resolved_at", json!(iso(resolved_at_unix_nanos)))),
         Err(_) => Err(unknown_incident(&id)),
     }
 }
@@ -214,15 +201,15 @@ fn unknown_incident(id: &str) -> ApiError {
     path = "/aiops/analyze",
     tag = "aiops",
     security((), ("bearer" = [])),
-    responses((status = 200, description = "The cycle's anomalies and incident changes", body = crate::views::AnalysisReport))
+    responses((status = 200, description = "The cycle's anomalies and incident changes", body = AnalysisReport))
 )]
 pub async fn analyze(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<AnalysisReport>, ApiError> {
     Params::parse(&request, &[])?;
     let outcome = state.analysis.analyze_now().await?;
-    Ok(HttpResponse::Ok().json(render::cycle(
+    Ok(web::Json(AnalysisReport::new(
         &state.settings.endpoint_naming,
         outcome.at_unix_nanos,
         &outcome.report,
@@ -232,25 +219,26 @@ pub async fn analyze(
     )))
 }
 
-/// `GET /aiops/topology[?window=DURATION]`: the service dependency graph of recent traces.
+/// `GET /aiops/topology[?window=DURATION]`: the service dependency graph of recent traces,
+/// read from the engine's trace buffer without waiting for a cycle.
 #[utoipa::path(
     get,
     path = "/aiops/topology",
     tag = "aiops",
     params(("window" = Option<String>, Query, description = "How far back, 1s to 24h (e.g. 5m); default the analysis window")),
     responses(
-        (status = 200, description = "Service dependency graph", body = crate::views::Topology),
-        (status = 400, description = "Invalid window", body = crate::views::ErrorBody),
+        (status = 200, description = "Service dependency graph", body = Topology),
+        (status = 400, description = "Invalid window", body = ErrorBody),
     )
 )]
 pub async fn topology(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Topology>, ApiError> {
     let params = Params::parse(&request, &["window"])?;
     let length = match params.get("window") {
         None => state.settings.analysis_window,
-        Some(text) => crate::config::parse_duration(text)
+        Some(text) => parse_duration(text)
             .ok()
             .filter(|length| {
                 (Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(length)
@@ -266,10 +254,10 @@ pub async fn topology(
         now_unix_nanos(),
         u64::try_from(length.as_nanos()).unwrap_or(u64::MAX),
     );
-    let naming = state.settings.endpoint_naming.clone();
-    let body = state
-        .analysis
-        .inspect(move |view| render::topology(&naming, &view.engine.topology(over), &over))
-        .await?;
-    Ok(HttpResponse::Ok().json(body))
+    let graph = state.engine.topology(over);
+    Ok(web::Json(Topology::new(
+        &state.settings.endpoint_naming,
+        &graph,
+        &over,
+    )))
 }

@@ -25,11 +25,13 @@ use flate2::read::MultiGzDecoder;
 use serde_json::json;
 use thiserror::Error;
 
-use super::resource::method_not_allowed;
+use super::resource::Resources;
 use crate::api_error::ApiError;
 use crate::config::IngestLimits;
 use crate::guards::{self, BodyLimit};
 use crate::state::AppState;
+use crate::views::error::ErrorBody;
+use crate::views::otlp as otlp_body;
 
 /// The route, as OTLP/HTTP exporters default to it.
 pub const PATH: &str = "/v1/traces";
@@ -146,14 +148,17 @@ impl From<IngestError> for ApiError {
 /// Registers `POST /v1/traces` with its own body limit (`limits.max_body_bytes`, checked
 /// before the token); when an API token is configured, exporters send it as
 /// `Authorization: Bearer <token>` (e.g. `OTEL_EXPORTER_OTLP_HEADERS`).
-pub fn configure(config: &mut web::ServiceConfig, limits: IngestLimits) {
+pub fn configure(
+    config: &mut web::ServiceConfig,
+    resources: &mut Resources<'_>,
+    limits: IngestLimits,
+) {
     config.service(
-        web::resource(PATH)
+        resources
+            .post(PATH, export_traces)
             .app_data(BodyLimit(limits.max_body_bytes))
             .wrap(from_fn(guards::require_token))
-            .wrap(from_fn(guards::limit_body))
-            .route(web::post().to(export_traces))
-            .default_service(web::to(method_not_allowed(&["POST"]))),
+            .wrap(from_fn(guards::limit_body)),
     );
 }
 
@@ -165,19 +170,19 @@ pub fn configure(config: &mut web::ServiceConfig, limits: IngestLimits) {
     request_body(
         description = "An OTLP ExportTraceServiceRequest; `Content-Encoding: gzip` is accepted",
         content(
-            (crate::views::ExportTraceServiceRequest = "application/x-protobuf"),
-            (crate::views::ExportTraceServiceRequest = "application/json"),
+            (otlp_body::ExportTraceServiceRequest = "application/x-protobuf"),
+            (otlp_body::ExportTraceServiceRequest = "application/json"),
         )
     ),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Accepted; partial success names rejected spans", content(
-            (crate::views::ExportTraceServiceResponse = "application/x-protobuf"),
-            (crate::views::ExportTraceServiceResponse = "application/json"),
+            (otlp_body::ExportTraceServiceResponse = "application/x-protobuf"),
+            (otlp_body::ExportTraceServiceResponse = "application/json"),
         )),
-        (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = crate::views::ErrorBody),
-        (status = 413, description = "Body too large, as sent or decompressed", body = crate::views::ErrorBody),
-        (status = 415, description = "Unsupported content type or encoding", body = crate::views::ErrorBody),
+        (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = ErrorBody),
+        (status = 413, description = "Body too large, as sent or decompressed", body = ErrorBody),
+        (status = 415, description = "Unsupported content type or encoding", body = ErrorBody),
     )
 )]
 pub async fn export_traces(

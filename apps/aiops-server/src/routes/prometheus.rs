@@ -6,14 +6,17 @@
 //! counters of [`SpanMetrics`](crate::pipeline::span_metrics::SpanMetrics); the rest is read when
 //! Prometheus asks. Names follow `aiops_<name>_<unit>[_total]`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use aiops_analyzer::Severity;
+use aiops_engine::IncidentStatus;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet, prometheus_text};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::resource::method_not_allowed;
+use super::resource::Resources;
+use crate::actor::AnalysisStopped;
+use crate::api_error::ApiError;
 use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
 use crate::state::AppState;
@@ -22,12 +25,11 @@ use crate::state::AppState;
 pub const PATH: &str = "/metrics";
 
 /// Registers `GET /metrics`.
-pub fn configure(config: &mut web::ServiceConfig) {
+pub fn configure(config: &mut web::ServiceConfig, resources: &mut Resources<'_>) {
     config.service(
-        web::resource(PATH)
-            .wrap(actix_web::middleware::from_fn(settle_spans))
-            .route(web::get().to(metrics))
-            .default_service(web::to(method_not_allowed(&["GET"]))),
+        resources
+            .get(PATH, metrics)
+            .wrap(actix_web::middleware::from_fn(settle_spans)),
     );
 }
 
@@ -44,8 +46,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Ok(text) => HttpResponse::Ok()
             .content_type(prometheus_text::CONTENT_TYPE)
             .body(text),
-        Err(_) => HttpResponse::InternalServerError()
-            .json(serde_json::json!({"error": "metrics: could not encode the exposition"})),
+        Err(_) => ApiError::internal("metrics: could not encode the exposition").error_response(),
     }
 }
 
@@ -65,6 +66,51 @@ pub struct AnalysisSnapshot {
     pub active_incidents: Vec<(Severity, u64)>,
     /// One entry per learned baseline.
     pub baselines: Vec<BaselineGauges>,
+}
+
+impl AnalysisSnapshot {
+    /// Asks the analysis actor; fails when it has stopped.
+    async fn gather(state: &AppState) -> Result<Self, AnalysisStopped> {
+        let status = state.analysis.status().await?;
+        let active = state
+            .analysis
+            .incidents(Some(IncidentStatus::Active))
+            .await?;
+        let baselines = state.analysis.baselines().await?;
+        let severities = [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ];
+        Ok(Self {
+            cycles: status.cycles,
+            early_cycles: status.early_cycles,
+            cycle_duration: status.cycle_duration,
+            untracked_spans: state.engine.untracked_spans(),
+            active_incidents: severities
+                .into_iter()
+                .map(|severity| {
+                    let count = active
+                        .iter()
+                        .filter(|incident| incident.severity == severity)
+                        .count();
+                    (severity, count as u64)
+                })
+                .collect(),
+            baselines: baselines
+                .into_iter()
+                .map(|baseline| BaselineGauges {
+                    service: baseline.endpoint.service,
+                    endpoint: baseline.endpoint.operation,
+                    mean_seconds: baseline.mean_ms / 1e3,
+                    p95_seconds: baseline.p95_ms / 1e3,
+                    error_ratio: baseline.error_rate,
+                    samples: baseline.sample_count,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// One endpoint's baseline, as gauges.
@@ -111,50 +157,6 @@ impl Scrape {
     /// Reads every source once.
     pub async fn gather(state: &AppState) -> Self {
         let writer = state.writer.stats();
-        let analysis = state
-            .analysis
-            .inspect(|view| {
-                let book = view.engine.incidents();
-                let active = book.active();
-                let severities = [
-                    Severity::Low,
-                    Severity::Medium,
-                    Severity::High,
-                    Severity::Critical,
-                ];
-                AnalysisSnapshot {
-                    cycles: view.cycles,
-                    early_cycles: view.early_cycles,
-                    cycle_duration: view.cycle_duration.snapshot(),
-                    untracked_spans: view.engine.live_windows().untracked_spans(),
-                    active_incidents: severities
-                        .into_iter()
-                        .map(|severity| {
-                            let count = active
-                                .iter()
-                                .filter(|incident| incident.severity == severity)
-                                .count();
-                            (severity, count as u64)
-                        })
-                        .collect(),
-                    baselines: view
-                        .engine
-                        .analyzer()
-                        .baselines()
-                        .into_iter()
-                        .map(|baseline| BaselineGauges {
-                            service: baseline.endpoint.service,
-                            endpoint: baseline.endpoint.operation,
-                            mean_seconds: baseline.mean_ms / 1e3,
-                            p95_seconds: baseline.p95_ms / 1e3,
-                            error_ratio: baseline.error_rate,
-                            samples: baseline.sample_count,
-                        })
-                        .collect(),
-                }
-            })
-            .await
-            .ok();
         Self {
             endpoints: state.span_metrics.snapshot(),
             spans_ingested: state.counters.accepted(),
@@ -164,7 +166,7 @@ impl Scrape {
             spans_written: writer.written,
             spans_write_failed: writer.failed,
             queue_capacity: state.writer.capacity() as u64,
-            analysis,
+            analysis: AnalysisSnapshot::gather(state).await.ok(),
         }
     }
 

@@ -1,7 +1,10 @@
 //! Resources that answer JSON to every method: the one they serve, and 405 naming it for the
-//! others.
+//! others. Each is noted in a [`Registered`] list as it is built, so that a test can check the
+//! routing table against the OpenAPI document.
 
-use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, ResponseError, Responder, web};
+use actix_web::{
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, web,
+};
 
 use crate::api_error::ApiError;
 
@@ -17,26 +20,68 @@ pub fn method_not_allowed(
     }
 }
 
-/// A resource serving `GET` with `handler`, answering 405 JSON to other methods.
-pub fn get_resource<F, Args>(path: &str, handler: F) -> Resource
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::resource(path)
-        .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed(&["GET"])))
+/// The routes registered so far, as (method, full path).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Registered(Vec<(&'static str, String)>);
+
+impl Registered {
+    /// A builder of resources at paths below `prefix` (`""` at the root, `/aiops` for the
+    /// resources of the `/aiops` scope).
+    pub fn under(&mut self, prefix: &'static str) -> Resources<'_> {
+        Resources {
+            prefix,
+            registered: self,
+        }
+    }
+
+    /// The routes, in registration order.
+    pub fn routes(&self) -> &[(&'static str, String)] {
+        &self.0
+    }
 }
 
-/// A resource serving `POST` with `handler`, answering 405 JSON to other methods.
-pub fn post_resource<F, Args>(path: &str, handler: F) -> Resource
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(web::to(method_not_allowed(&["POST"])))
+/// Builds resources that serve one method each below a prefix, noting each in [`Registered`].
+#[derive(Debug)]
+pub struct Resources<'a> {
+    prefix: &'static str,
+    registered: &'a mut Registered,
+}
+
+impl Resources<'_> {
+    /// The prefix of the scope the resources go into.
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
+    }
+
+    /// A resource serving `GET` at `path` with `handler`, answering 405 JSON to other methods.
+    pub fn get<F, Args>(&mut self, path: &str, handler: F) -> Resource
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.note("GET", path);
+        web::resource(path)
+            .route(web::get().to(handler))
+            .default_service(web::to(method_not_allowed(&["GET"])))
+    }
+
+    /// A resource serving `POST` at `path` with `handler`, answering 405 JSON to other methods.
+    pub fn post<F, Args>(&mut self, path: &str, handler: F) -> Resource
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.note("POST", path);
+        web::resource(path)
+            .route(web::post().to(handler))
+            .default_service(web::to(method_not_allowed(&["POST"])))
+    }
+
+    fn note(&mut self, method: &'static str, path: &str) {
+        self.registered
+            .0
+            .push((method, format!("{}{path}", self.prefix)));
+    }
 }

@@ -1,14 +1,15 @@
 //! `GET /aiops/traces/{trace_id}`: one trace's spans as a tree, from the database or, for spans
 //! it does not hold, from the engine's buffer of recent traces.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use aiops_telemetry_core::{Collector, TraceId};
 use serde_json::json;
 
+use super::params::Params;
 use crate::api_error::ApiError;
-use crate::render;
-use crate::routes::params::Params;
 use crate::state::AppState;
+use crate::views::error::ErrorBody;
+use crate::views::trace::TraceTree;
 
 const TRACE_ID_FORMAT: &str = "32 lower-case hexadecimal digits, not all zero \
      (e.g. 4bf92f3577b34da6a3ce929d0e0e4736), as in the x-trace-id response header";
@@ -20,16 +21,16 @@ const TRACE_ID_FORMAT: &str = "32 lower-case hexadecimal digits, not all zero \
     tag = "aiops",
     params(("trace_id" = String, Path, description = "32 lower-case hex digits (the x-trace-id response header)")),
     responses(
-        (status = 200, description = "The trace as a span tree", body = crate::views::TraceTree),
-        (status = 400, description = "Invalid trace id", body = crate::views::ErrorBody),
-        (status = 404, description = "No spans of that trace are kept", body = crate::views::ErrorBody),
+        (status = 200, description = "The trace as a span tree", body = TraceTree),
+        (status = 400, description = "Invalid trace id", body = ErrorBody),
+        (status = 404, description = "No spans of that trace are kept", body = ErrorBody),
     )
 )]
 pub async fn trace(
     request: HttpRequest,
     trace_id: web::Path<String>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<TraceTree>, ApiError> {
     Params::parse(&request, &[])?;
     let text = trace_id.into_inner();
     let id = TraceId::from_hex(&text).map_err(|error| {
@@ -55,11 +56,7 @@ pub async fn trace(
         // Not stored (the queue was full, or the database is not answering): the engine's
         // buffer of recent traces may still hold it, without attributes.
         stored => {
-            let buffered = state
-                .analysis
-                .inspect(move |view| view.engine.trace(id))
-                .await?
-                .unwrap_or_default();
+            let buffered = state.engine.trace(id).unwrap_or_default();
             match stored {
                 Err(error) if buffered.is_empty() => {
                     log::warn!("error={error} Trace look-up in the database failed.");
@@ -77,5 +74,8 @@ pub async fn trace(
         ))
         .with("trace_id", json!(text)));
     }
-    Ok(HttpResponse::Ok().json(render::trace_tree(&state.settings.endpoint_naming, &spans)))
+    Ok(web::Json(TraceTree::new(
+        &state.settings.endpoint_naming,
+        &spans,
+    )))
 }

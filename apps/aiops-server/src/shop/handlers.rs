@@ -7,17 +7,20 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest};
 use aiops_telemetry_core::TraceParent;
 use rand::Rng;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::instrument::RequestSpan;
 use super::table::SHOP_SERVICE;
 use crate::api_error::ApiError;
 use crate::state::AppState;
+use crate::views::error::ErrorBody;
+use crate::views::shop::{Checkout, Inventory, Payment, ShopHealth, StockItem};
 
 /// The HTTP client `/checkout` uses to call its dependencies on the server's own address.
 /// One per worker thread, so connections stay on the runtime that opened them.
@@ -46,14 +49,14 @@ impl ShopClient {
     get,
     path = "/health",
     tag = "shop",
-    responses((status = 200, description = "The shop is up", body = crate::views::ShopHealth))
+    responses((status = 200, description = "The shop is up", body = ShopHealth))
 )]
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "status": "healthy",
-        "service": SHOP_SERVICE,
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+pub async fn health() -> web::Json<ShopHealth> {
+    web::Json(ShopHealth {
+        status: "healthy",
+        service: SHOP_SERVICE,
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// `GET /inventory`: a stock look-up taking about 5-15 ms.
@@ -62,33 +65,44 @@ pub async fn health() -> HttpResponse {
     path = "/inventory",
     tag = "shop",
     responses(
-        (status = 200, description = "Items in stock", body = Object),
-        (status = 500, description = "A failure injected by chaos", body = crate::views::ErrorBody),
+        (status = 200, description = "Items in stock", body = Inventory),
+        (status = 500, description = "A failure injected by chaos", body = ErrorBody),
     )
 )]
-pub async fn inventory() -> HttpResponse {
+pub async fn inventory() -> web::Json<Inventory> {
     work(5..=15).await;
-    HttpResponse::Ok().json(json!({
-        "available": true,
-        "items": [
-            {"sku": "SKU-1001", "name": "Coffee beans", "in_stock": 42},
-            {"sku": "SKU-1002", "name": "Grinder", "in_stock": 7},
+    web::Json(Inventory {
+        available: true,
+        items: vec![
+            StockItem {
+                sku: "SKU-1001",
+                name: "Coffee beans",
+                in_stock: 42,
+            },
+            StockItem {
+                sku: "SKU-1002",
+                name: "Grinder",
+                in_stock: 7,
+            },
         ],
-    }))
+    })
 }
 
 /// Optional body of `POST /payment`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentRequest {
+    /// Amount to charge, greater than 0 and at most 1000000; random when absent.
     amount: Option<f64>,
+    /// ISO 4217 currency code; `EUR` when absent.
     currency: Option<String>,
 }
 
 /// Optional body of `POST /checkout`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutRequest {
+    /// Amount to charge, passed on to `/payment`.
     amount: Option<f64>,
 }
 
@@ -97,18 +111,18 @@ struct CheckoutRequest {
     post,
     path = "/payment",
     tag = "shop",
-    request_body(content = Option<crate::views::Order>, content_type = "application/json"),
+    request_body(content = Option<PaymentRequest>, content_type = "application/json"),
     responses(
-        (status = 200, description = "Payment approved", body = Object),
-        (status = 400, description = "Invalid amount, currency or body", body = crate::views::ErrorBody),
-        (status = 500, description = "A failure injected by chaos", body = crate::views::ErrorBody),
+        (status = 200, description = "Payment approved", body = Payment),
+        (status = 400, description = "Invalid amount, currency or body", body = ErrorBody),
+        (status = 500, description = "A failure injected by chaos", body = ErrorBody),
     )
 )]
 pub async fn payment(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Payment>, ApiError> {
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let payment: Option<PaymentRequest> = optional_json(&request, &body, PAYMENT_SHAPE)?;
     let (amount, currency) = match payment {
@@ -118,12 +132,12 @@ pub async fn payment(
     let amount = validate_amount(amount)?;
     let currency = validate_currency(currency)?;
     work(20..=60).await;
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "approved",
-        "transaction_id": format!("TX-{}", uuid::Uuid::new_v4().simple()),
-        "amount": amount,
-        "currency": currency,
-    })))
+    Ok(web::Json(Payment {
+        status: "approved",
+        transaction_id: format!("TX-{}", uuid::Uuid::new_v4().simple()),
+        amount,
+        currency,
+    }))
 }
 
 /// `POST /checkout`: takes payment, then checks inventory, each over HTTP. Answers 502 when a
@@ -132,12 +146,12 @@ pub async fn payment(
     post,
     path = "/checkout",
     tag = "shop",
-    request_body(content = Option<crate::views::Order>, content_type = "application/json"),
+    request_body(content = Option<CheckoutRequest>, content_type = "application/json"),
     responses(
-        (status = 200, description = "Order completed (payment, then inventory, over HTTP)", body = Object),
-        (status = 400, description = "Invalid amount or body", body = crate::views::ErrorBody),
-        (status = 502, description = "A dependency failed", body = crate::views::ErrorBody),
-        (status = 504, description = "A dependency did not answer in time", body = crate::views::ErrorBody),
+        (status = 200, description = "Order completed (payment, then inventory, over HTTP)", body = Checkout),
+        (status = 400, description = "Invalid amount or body", body = ErrorBody),
+        (status = 502, description = "A dependency failed", body = ErrorBody),
+        (status = 504, description = "A dependency did not answer in time", body = ErrorBody),
     )
 )]
 pub async fn checkout(
@@ -145,7 +159,7 @@ pub async fn checkout(
     payload: web::Payload,
     state: web::Data<AppState>,
     client: web::Data<ShopClient>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Checkout>, ApiError> {
     let body = read_body(payload, state.settings.max_body_bytes).await?;
     let order: Option<CheckoutRequest> = optional_json(&request, &body, CHECKOUT_SHAPE)?;
     let amount = validate_amount(order.and_then(|order| order.amount))?;
@@ -154,8 +168,8 @@ pub async fn checkout(
         .get::<RequestSpan>()
         .map(|span| TraceParent::new(span.trace_id, span.span_id).to_string());
 
-    // Payment first, then inventory, as the quick reference describes the checkout ("calls
-    // payment + inventory"); the first failure ends the checkout.
+    // Payment first, then inventory, as docs/API.md describes the checkout; the first failure
+    // ends the checkout.
     let payment_body = json!({ "amount": amount });
     let payment = call(
         &client,
@@ -173,12 +187,12 @@ pub async fn checkout(
         &traceparent,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "completed",
-        "order_id": format!("ORD-{}", uuid::Uuid::new_v4().simple()),
-        "inventory": inventory,
-        "payment": payment,
-    })))
+    Ok(web::Json(Checkout {
+        status: "completed",
+        order_id: format!("ORD-{}", uuid::Uuid::new_v4().simple()),
+        inventory,
+        payment,
+    }))
 }
 
 /// Calls one dependency of `/checkout`, mapping its failure to 502 or 504.

@@ -11,14 +11,30 @@ pub mod warmup;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
-use crate::routes::resource::{get_resource, post_resource};
+use crate::routes::resource::Resources;
 
 /// Registers the shop's monitored routes, each wrapped in the instrumentation.
-pub fn configure(config: &mut web::ServiceConfig) {
+pub fn configure(config: &mut web::ServiceConfig, resources: &mut Resources<'_>) {
     let instrumented = || from_fn(instrument::instrument);
     config
-        .service(get_resource("/health", handlers::health).wrap(instrumented()))
-        .service(get_resource("/inventory", handlers::inventory).wrap(instrumented()))
-        .service(post_resource("/payment", handlers::payment).wrap(instrumented()))
-        .service(post_resource("/checkout", handlers::checkout).wrap(instrumented()));
+        .service(
+            resources
+                .get("/health", handlers::health)
+                .wrap(instrumented()),
+        )
+        .service(
+            resources
+                .get("/inventory", handlers::inventory)
+                .wrap(instrumented()),
+        )
+        .service(
+            resources
+                .post("/payment", handlers::payment)
+                .wrap(instrumented()),
+        )
+        .service(
+            resources
+                .post("/checkout", handlers::checkout)
+                .wrap(instrumented()),
+        );
 }

@@ -3,13 +3,15 @@
 //! changes, so a rejected request changes nothing.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use aiops_chaos::{Chaos, ChaosError, MAX_DURATION_MS};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::api_error::ApiError;
 use crate::routes::params::Params;
 use crate::state::AppState;
+use crate::views::chaos::{Applied, ChaosChange, ChaosStatus};
+use crate::views::error::ErrorBody;
 
 const DURATION_ACCEPTS: &str = "a number of milliseconds from 0 to 60000 (0 removes it)";
 const RATE_ACCEPTS: &str = "a number from 0 to 1, the share of requests that fail (0 removes it)";
@@ -25,15 +27,15 @@ const RATE_ACCEPTS: &str = "a number from 0 to 1, the share of requests that fai
     ),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Delay added; the rules now in force", body = crate::views::ChaosStatus),
-        (status = 400, description = "Invalid parameter", body = crate::views::ErrorBody),
-        (status = 403, description = "Chaos is switched off", body = crate::views::ErrorBody),
+        (status = 200, description = "Delay added; the rules now in force", body = ChaosChange),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = ErrorBody),
     )
 )]
 pub async fn delay(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<ChaosChange>, ApiError> {
     ensure_enabled(&state.chaos)?;
     let params = Params::parse(&request, &["endpoint", "duration"])?;
     let endpoint = endpoint(&params, &state.chaos)?;
@@ -47,11 +49,14 @@ pub async fn delay(
     } else {
         format!("Removed the delay from {endpoint}")
     };
-    Ok(applied(
+    Ok(web::Json(ChaosChange::new(
         &state.chaos,
         message,
-        json!({"endpoint": endpoint, "delay_ms": duration}),
-    ))
+        Applied::Delay {
+            endpoint: endpoint.to_owned(),
+            delay_ms: duration,
+        },
+    )))
 }
 
 /// `POST /simulate/error?endpoint=&rate=`: fails a share `rate` of requests with 500.
@@ -65,15 +70,15 @@ pub async fn delay(
     ),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Error rate set; the rules now in force", body = crate::views::ChaosStatus),
-        (status = 400, description = "Invalid parameter", body = crate::views::ErrorBody),
-        (status = 403, description = "Chaos is switched off", body = crate::views::ErrorBody),
+        (status = 200, description = "Error rate set; the rules now in force", body = ChaosChange),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = ErrorBody),
     )
 )]
 pub async fn error(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<ChaosChange>, ApiError> {
     ensure_enabled(&state.chaos)?;
     let params = Params::parse(&request, &["endpoint", "rate"])?;
     let endpoint = endpoint(&params, &state.chaos)?;
@@ -87,11 +92,14 @@ pub async fn error(
     } else {
         format!("Removed the error rate from {endpoint}")
     };
-    Ok(applied(
+    Ok(web::Json(ChaosChange::new(
         &state.chaos,
         message,
-        json!({"endpoint": endpoint, "error_rate": rate}),
-    ))
+        Applied::Error {
+            endpoint: endpoint.to_owned(),
+            error_rate: rate,
+        },
+    )))
 }
 
 /// `POST /simulate/timeout?endpoint=[&duration=]`: every request hangs for `duration` ms
@@ -106,15 +114,15 @@ pub async fn error(
     ),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Requests will hang; the rules now in force", body = crate::views::ChaosStatus),
-        (status = 400, description = "Invalid parameter", body = crate::views::ErrorBody),
-        (status = 403, description = "Chaos is switched off", body = crate::views::ErrorBody),
+        (status = 200, description = "Requests will hang; the rules now in force", body = ChaosChange),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 403, description = "Chaos is switched off", body = ErrorBody),
     )
 )]
 pub async fn timeout(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<ChaosChange>, ApiError> {
     ensure_enabled(&state.chaos)?;
     let params = Params::parse(&request, &["endpoint", "duration"])?;
     let endpoint = endpoint(&params, &state.chaos)?;
@@ -131,11 +139,14 @@ pub async fn timeout(
     } else {
         format!("Removed the timeout from {endpoint}")
     };
-    Ok(applied(
+    Ok(web::Json(ChaosChange::new(
         &state.chaos,
         message,
-        json!({"endpoint": endpoint, "hang_ms": duration}),
-    ))
+        Applied::Timeout {
+            endpoint: endpoint.to_owned(),
+            hang_ms: duration,
+        },
+    )))
 }
 
 /// `POST /simulate/clear`: removes every rule.
@@ -144,19 +155,19 @@ pub async fn timeout(
     path = "/simulate/clear",
     tag = "simulate",
     security((), ("bearer" = [])),
-    responses((status = 200, description = "Every rule removed", body = crate::views::ChaosStatus))
+    responses((status = 200, description = "Every rule removed", body = ChaosChange))
 )]
 pub async fn clear(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<ChaosChange>, ApiError> {
     Params::parse(&request, &[])?;
     let cleared = state.chaos.clear();
-    Ok(applied(
+    Ok(web::Json(ChaosChange::new(
         &state.chaos,
         format!("Cleared {cleared} simulation(s)"),
-        json!({"cleared": cleared}),
-    ))
+        Applied::Cleared { cleared },
+    )))
 }
 
 /// `GET /simulate/status`: the active rules, per endpoint.
@@ -164,14 +175,14 @@ pub async fn clear(
     get,
     path = "/simulate/status",
     tag = "simulate",
-    responses((status = 200, description = "The rules in force", body = crate::views::ChaosStatus))
+    responses((status = 200, description = "The rules in force", body = ChaosStatus))
 )]
 pub async fn status(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<ChaosStatus>, ApiError> {
     Params::parse(&request, &[])?;
-    Ok(HttpResponse::Ok().json(status_body(&state.chaos)))
+    Ok(web::Json(ChaosStatus::of(&state.chaos)))
 }
 
 /// Setting a rule on a server started without chaos is refused before anything else.
@@ -188,39 +199,6 @@ fn endpoint<'a>(params: &'a Params, chaos: &Chaos) -> Result<&'a str, ApiError> 
     params
         .required("endpoint", &accepts)
         .map_err(|error| error.with("accepted_endpoints", json!(chaos.monitored())))
-}
-
-fn applied(chaos: &Chaos, message: String, details: Value) -> HttpResponse {
-    let mut body = Map::new();
-    body.insert("message".into(), Value::String(message));
-    if let Value::Object(details) = details {
-        body.extend(details);
-    }
-    if let Value::Object(status) = status_body(chaos) {
-        body.extend(status);
-    }
-    HttpResponse::Ok().json(Value::Object(body))
-}
-
-/// `{"enabled": bool, "active_simulations": {"/payment": {"delay_ms": 3000.0}}, "monitored_endpoints": [...]}`
-fn status_body(chaos: &Chaos) -> Value {
-    let active: Map<String, Value> = chaos
-        .status()
-        .into_iter()
-        .map(|rule| {
-            let endpoint = rule.endpoint.clone();
-            let mut value = serde_json::to_value(rule).unwrap_or(Value::Null);
-            if let Value::Object(fields) = &mut value {
-                fields.remove("endpoint");
-            }
-            (endpoint, value)
-        })
-        .collect();
-    json!({
-        "enabled": chaos.is_enabled(),
-        "active_simulations": active,
-        "monitored_endpoints": chaos.monitored(),
-    })
 }
 
 fn chaos_error(error: ChaosError) -> ApiError {

@@ -17,12 +17,14 @@ use aiops_engine::{Engine, EngineConfig, EngineConfigError, Incident};
 use aiops_telemetry_core::Span;
 use aiops_telemetry_core::otlp::{self, OtlpDecodeError};
 use clap::{Args, ValueEnum};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::config::engine_config_from_file;
-use crate::render::{self, EndpointNaming};
 use crate::shop::table::SHOP_SERVICE;
+use crate::views::format::{EndpointNaming, iso};
+use crate::views::incident::Incident as IncidentView;
 
 /// Options of `aiops replay`.
 #[derive(Clone, Debug, Args)]
@@ -213,17 +215,40 @@ pub fn replay_file(path: &Path, config: EngineConfig) -> Result<ReplayReport, Re
 /// `{"incidents": [...], "replay": {...}}`, incidents in the HTTP API's shape.
 pub fn to_json(report: &ReplayReport) -> Value {
     let naming = EndpointNaming::by_path(SHOP_SERVICE);
-    json!({
-        "incidents": report.incidents.iter().map(|incident| render::incident(&naming, incident)).collect::<Vec<_>>(),
-        "replay": {
-            "spans": report.spans,
-            "rejected_spans": report.rejected,
-            "rejection_reasons": report.rejection_reasons,
-            "cycles": report.cycles,
-            "first_cycle": render::iso(report.first_cycle_unix_nanos),
-            "last_cycle": render::iso(report.last_cycle_unix_nanos),
+    let output = ReplayOutput {
+        incidents: report
+            .incidents
+            .iter()
+            .map(|incident| IncidentView::new(&naming, incident))
+            .collect(),
+        replay: ReplaySummary {
+            spans: report.spans,
+            rejected_spans: report.rejected,
+            rejection_reasons: &report.rejection_reasons,
+            cycles: report.cycles,
+            first_cycle: iso(report.first_cycle_unix_nanos),
+            last_cycle: iso(report.last_cycle_unix_nanos),
         },
-    })
+    };
+    serde_json::to_value(output).unwrap_or(Value::Null)
+}
+
+/// What `aiops replay --format json` prints.
+#[derive(Serialize)]
+struct ReplayOutput<'a> {
+    incidents: Vec<IncidentView>,
+    replay: ReplaySummary<'a>,
+}
+
+/// The replay's own figures.
+#[derive(Serialize)]
+struct ReplaySummary<'a> {
+    spans: usize,
+    rejected_spans: u64,
+    rejection_reasons: &'a [String],
+    cycles: u64,
+    first_cycle: String,
+    last_cycle: String,
 }
 
 /// A summary for people: one paragraph per incident.
@@ -235,8 +260,8 @@ pub fn to_text(report: &ReplayReport, source: &str) -> String {
         report.spans,
         report.rejected,
         report.cycles,
-        render::iso(report.first_cycle_unix_nanos),
-        render::iso(report.last_cycle_unix_nanos),
+        iso(report.first_cycle_unix_nanos),
+        iso(report.last_cycle_unix_nanos),
     );
     for reason in &report.rejection_reasons {
         let _ = writeln!(text, "  rejected: {reason}");
@@ -295,8 +320,8 @@ pub fn to_text(report: &ReplayReport, source: &str) -> String {
         let _ = writeln!(
             text,
             "  detected:    {}, last updated {}, {} alerts",
-            render::iso(incident.first_detected_unix_nanos),
-            render::iso(incident.last_updated_unix_nanos),
+            iso(incident.first_detected_unix_nanos),
+            iso(incident.last_updated_unix_nanos),
             incident.alert_count
         );
     }

@@ -1,5 +1,15 @@
-//! The JSON bodies of the API.
+//! The typed view layer: every JSON body the API answers, each a `Serialize` + `ToSchema` type
+//! that handlers return and the OpenAPI document describes, so the two cannot drift. Views are
+//! built from the engine's types and know nothing of HTTP; handlers and `aiops replay` use
+//! them.
 
-mod schemas;
-
-pub use schemas::*;
+pub mod chaos;
+pub mod cycle;
+pub mod error;
+pub mod format;
+pub mod incident;
+pub mod metrics;
+pub mod otlp;
+pub mod shop;
+pub mod topology;
+pub mod trace;

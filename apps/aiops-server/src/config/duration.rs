@@ -1,0 +1,184 @@
+//! Durations and switches as people write them: `500ms`, `30s`, `2m`, `24h`, `7d` or a bare
+//! number of seconds; `on`/`off`. One syntax for flags, environment variables, the
+//! configuration file and the API's query parameters.
+
+use std::time::Duration;
+
+/// Largest duration accepted, so that arithmetic on nanoseconds never overflows.
+const MAX_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Units from the largest down, in milliseconds, for writing a duration back.
+const UNITS: [(&str, u128); 4] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)];
+
+/// Parses `500ms`, `30s`, `2.5m`, `24h`, `7d`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(duration_help(text)),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| duration_help(text))?;
+    seconds(value * scale, text)
+}
+
+/// Parses a bare number of milliseconds (`5000`) or a duration with a unit (`5s`): the options
+/// whose flags are named `-ms`.
+pub fn parse_millis(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(millis) => seconds(millis / 1000.0, text),
+        Err(_) => parse_duration(text),
+    }
+}
+
+/// Writes `duration` in the largest unit that keeps it whole: `30s`, `2m`, `24h`, `250ms`.
+pub fn format_duration(duration: Duration) -> String {
+    if duration.is_zero() {
+        return "0s".to_owned();
+    }
+    let millis = duration.as_millis();
+    if Duration::from_millis(millis as u64) != duration {
+        return format!("{}s", duration.as_secs_f64());
+    }
+    UNITS
+        .iter()
+        .find(|(_, size)| millis % size == 0)
+        .map(|(unit, size)| format!("{}{unit}", millis / size))
+        .unwrap_or_else(|| format!("{millis}ms"))
+}
+
+/// Parses an on/off switch: `on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`.
+pub fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!(
+            "invalid switch {text:?}; accepted: on, off, true, false, yes, no, 1, 0"
+        )),
+    }
+}
+
+fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
+    if !secs.is_finite() || !(0.0..=MAX_SECS).contains(&secs) {
+        return Err(duration_help(text));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn duration_help(text: &str) -> String {
+    format!(
+        "invalid duration {text:?}; accepted: a non-negative number of seconds, or a number \
+         with a unit ms, s, m, h or d (e.g. 500ms, 30s, 2m, 24h), at most 365d"
+    )
+}
+
+/// Serde form of a [`Duration`] in the configuration file: written back as text with a unit,
+/// read from text with a unit or from a bare number of seconds.
+pub(crate) mod human {
+    use std::fmt;
+    use std::time::Duration;
+
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::{Serialize, Serializer};
+
+    /// Writes `"30s"`, `"24h"`, `"250ms"`.
+    pub(crate) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        super::format_duration(*duration).serialize(serializer)
+    }
+
+    /// Reads `"30s"`, `"2m"`, or `30` (seconds).
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        deserializer.deserialize_any(HumanDuration)
+    }
+
+    struct HumanDuration;
+
+    impl Visitor<'_> for HumanDuration {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as \"30s\" or a number of seconds")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+            super::parse_duration(text).map_err(E::custom)
+        }
+
+        fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
+            super::seconds(secs, &secs.to_string()).map_err(E::custom)
+        }
+
+        fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Duration, E> {
+            self.visit_f64(secs as f64)
+        }
+
+        fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Duration, E> {
+            self.visit_f64(secs as f64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_accepted() {
+        for text in ["", "-1s", "NaN", "5 parsecs", "1e400", "400d", "ms"] {
+            let error = parse_duration(text).expect_err(text);
+            assert!(error.contains("accepted"), "{error}");
+        }
+    }
+
+    #[test]
+    fn millisecond_options_take_bare_milliseconds_or_units() {
+        assert_eq!(parse_millis("5000"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_millis("20.5"), Ok(Duration::from_micros(20_500)));
+        assert_eq!(parse_millis("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_millis("-1").is_err());
+    }
+
+    #[test]
+    fn durations_are_written_in_the_largest_whole_unit_and_read_back() {
+        for (duration, text) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(1800), "30m"),
+            (Duration::from_secs(86_400), "1d"),
+            (Duration::from_micros(1500), "0.0015s"),
+        ] {
+            assert_eq!(format_duration(duration), text);
+            assert_eq!(parse_duration(text), Ok(duration), "{text}");
+        }
+    }
+
+    #[test]
+    fn switches_accept_common_spellings() {
+        assert_eq!(parse_switch("OFF"), Ok(false));
+        assert_eq!(parse_switch("on"), Ok(true));
+        assert!(parse_switch("maybe").is_err());
+    }
+}

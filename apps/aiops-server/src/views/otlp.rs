@@ -1,0 +1,25 @@
+//! The OTLP/HTTP bodies of `POST /v1/traces`, for the document only: their encoding (protobuf
+//! or OTLP JSON) is OpenTelemetry's, read and written by `aiops_telemetry_core::otlp`, not by
+//! serde here.
+
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// `POST /v1/traces` body: an OTLP `ExportTraceServiceRequest`, protobuf or OTLP JSON
+/// (see <https://opentelemetry.io/docs/specs/otlp/#otlphttp>).
+#[derive(Clone, Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportTraceServiceRequest {
+    /// Spans grouped by resource (`service.name`) and instrumentation scope.
+    #[schema(value_type = Vec<Object>)]
+    pub resource_spans: Vec<Value>,
+}
+
+/// `POST /v1/traces` answer: empty on full success (`{}`), otherwise a partial success.
+#[derive(Clone, Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportTraceServiceResponse {
+    /// `{"rejectedSpans": N, "errorMessage": "..."}` when spans were rejected.
+    #[schema(value_type = Option<Object>)]
+    pub partial_success: Option<Value>,
+}
