@@ -228,10 +228,6 @@ mod tests {
     use crate::ids::{SpanId, TraceId};
     use crate::span::Span;
 
-    fn span() -> Span {
-        Span::new(TraceId::random(), SpanId::random(), "shop", "/payment")
-    }
-
     fn shared(text: &str) -> SpanText {
         SpanText::from(Arc::<str>::from(text))
     }
@@ -351,7 +347,8 @@ mod tests {
             panic!("text made at run time is shared");
         };
         assert_eq!(Arc::strong_count(arc), 2);
-        let span = span().with_attribute("service.version", text.clone());
+        let span = Span::new(TraceId::random(), SpanId::random(), "shop", "/payment")
+            .with_attribute("service.version", text.clone());
         let copy = span.clone();
         assert_eq!(copy.service.as_ptr(), span.service.as_ptr());
         assert_eq!(
