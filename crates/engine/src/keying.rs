@@ -24,7 +24,7 @@ impl PeerKeyed {
 impl Collector for PeerKeyed {
     fn record_batch(&self, mut spans: Vec<Span>) -> RecordOutcome {
         for span in &mut spans {
-            if span.kind == SpanKind::Client {
+            if span.kind != SpanKind::Server {
                 key_by_peer(span);
             }
         }
@@ -32,9 +32,8 @@ impl Collector for PeerKeyed {
     }
 
     fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
-        let needs_keying = |span: &Span| {
-            span.kind == SpanKind::Client && peer_keyed_operation(span).is_some()
-        };
+        let needs_keying =
+            |span: &Span| span.kind != SpanKind::Server && peer_keyed_operation(span).is_some();
         if spans.iter().any(needs_keying) {
             self.record_batch(spans.to_vec())
         } else {

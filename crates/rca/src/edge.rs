@@ -123,7 +123,13 @@ pub(crate) fn edge_blame(
         }
     }
     let instrumented = callees.into_iter().max_by_key(|&(_, count)| count);
-    let callee = instrumented.map_or(peer, |(service, _)| service).to_owned();
+    // Without the callee's spans in these traces (a hang: they arrive when it finally answers),
+    // the service that answered this peer before is the callee; else the peer names it.
+    let callee = match instrumented {
+        Some((service, _)) => service,
+        None => expect.service_of_peer(peer).unwrap_or(peer),
+    }
+    .to_owned();
 
     let root_peer = peer;
     let co_edges = votes

@@ -103,9 +103,23 @@ pub(crate) struct Expectations<'a> {
     pub(crate) baselines: &'a BaselineMap,
     pub(crate) config: &'a RcaConfig,
     pub(crate) detection: Detection,
+    pub(crate) peers: &'a PeerServices,
 }
 
+/// Peers of client spans (`server.address`, `peer.service`, as keyed) and the service whose
+/// server spans answered them, learned from traces where both sides were seen; at most
+/// [`MAX_PEERS`] are remembered.
+pub(crate) type PeerServices = HashMap<String, String>;
+
+/// Most peers whose serving service is remembered.
+pub(crate) const MAX_PEERS: usize = 10_000;
+
 impl Expectations<'_> {
+    /// The service that answers calls to `peer`, if a trace ever showed both sides.
+    pub(crate) fn service_of_peer(&self, peer: &str) -> Option<&str> {
+        self.peers.get(peer).map(String::as_str)
+    }
+
     /// Expected self time of `span`'s endpoint: (mean, p95) in milliseconds. Unknown endpoints
     /// expect nothing, so their whole self time counts as excess.
     pub(crate) fn self_time(&self, span: &Span) -> (f64, f64) {

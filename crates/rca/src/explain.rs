@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use foldhash::HashMap;
 
 use aiops_analyzer::{Anomaly, Config};
-use aiops_telemetry_core::{EndpointKey, Span};
+use aiops_telemetry_core::{EndpointKey, Span, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
 use crate::draft::draft;
-use crate::expect::{BaselineMap, Detection, Expectations, RcaConfig, lookup, observe_span};
+use crate::expect::{
+    BaselineMap, Detection, Expectations, MAX_PEERS, PeerServices, RcaConfig, lookup, observe_span,
+};
 use crate::graph::TraceGraph;
 use crate::provenance::{Mode, origins, shows_symptom};
 use crate::rank::{Evidence, Votes};
@@ -27,6 +29,7 @@ pub struct Rca {
     config: RcaConfig,
     detection: Detection,
     baselines: BaselineMap,
+    peers: PeerServices,
 }
 
 /// The serialized form of [`Rca`]: baselines as a list, since JSON map keys are strings.
@@ -36,6 +39,7 @@ struct RcaState {
     config: RcaConfig,
     detection: Detection,
     baselines: Vec<SelfTimeBaseline>,
+    peers: Vec<(String, String)>,
 }
 
 impl From<RcaState> for Rca {
@@ -44,6 +48,7 @@ impl From<RcaState> for Rca {
             config: state.config,
             detection: state.detection,
             baselines: HashMap::default(),
+            peers: state.peers.into_iter().take(MAX_PEERS).collect(),
         };
         rca.insert_baselines(state.baselines);
         rca
@@ -56,6 +61,7 @@ impl From<Rca> for RcaState {
             baselines: rca.self_time_baselines(),
             config: rca.config,
             detection: rca.detection,
+            peers: rca.peers.into_iter().collect(),
         }
     }
 }
@@ -69,6 +75,7 @@ impl Rca {
             config,
             detection: Detection::from(detection),
             baselines: HashMap::default(),
+            peers: HashMap::default(),
         }
     }
 
@@ -125,6 +132,9 @@ impl Rca {
         for trace in traces {
             let graph = TraceGraph::build(trace);
             for (node, span) in graph.nodes() {
+                if let Some(peer) = peer_in_operation(&span.operation) {
+                    self.learn_peer(peer, &graph, node);
+                }
                 let key = (&*span.service, &*span.operation);
                 let healthy = *verdicts
                     .entry(key)
@@ -137,6 +147,29 @@ impl Rca {
                     baseline.observe(self_ms, span.duration_ms(), span.is_error(), alpha);
                 });
             }
+        }
+    }
+
+    /// Remembers which service answered the client span `node`, whose peer is `peer`.
+    fn learn_peer(&mut self, peer: &str, graph: &TraceGraph<'_>, node: usize) {
+        let caller = &graph.span(node).service;
+        let Some(callee) = graph
+            .children(node)
+            .iter()
+            .map(|&child| &graph.span(child).service)
+            .find(|service| *service != caller)
+        else {
+            return;
+        };
+        if self
+            .peers
+            .get(peer)
+            .is_some_and(|known| known == callee.as_str())
+        {
+            return;
+        }
+        if self.peers.len() < MAX_PEERS || self.peers.contains_key(peer) {
+            self.peers.insert(peer.to_owned(), callee.to_string());
         }
     }
 
@@ -155,6 +188,7 @@ impl Rca {
             baselines: &self.baselines,
             config: &self.config,
             detection: self.detection,
+            peers: &self.peers,
         };
 
         let mut groups: BTreeMap<(EndpointKey, FaultFamily), Group> = BTreeMap::new();

@@ -154,3 +154,24 @@ fn uninstrumented_dependencies_are_nodes_of_the_topology() {
     assert!(!cart.uninstrumented);
     assert!(graph.services().contains(&"postgresql/orders".to_owned()));
 }
+
+#[test]
+fn a_hung_callee_whose_spans_are_missing_is_named_as_the_service_that_answered_before() {
+    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
+    // The callee hangs: its server spans arrive only when it answers, long after the caller
+    // gave up, so the sampled traces hold the client spans alone.
+    let hung = [("currency.prod.svc", None, 5_000, 0)];
+    let traces: Vec<_> = (0..10).map(|i| request(10_000 + i * 100, &hung)).collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "GET /", 5_010.0, 20.0)];
+
+    let drafts = trained(&normal).explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(root.service, "currency");
+    assert!(
+        root.description
+            .starts_with("Latency spike: calls from frontend to currency took"),
+        "{}",
+        root.description
+    );
+}

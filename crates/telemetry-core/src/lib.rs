@@ -64,7 +64,8 @@ pub use ids::{SpanId, TraceId};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::InMemoryCollector;
 pub use peer::{
-    PEER_ATTRIBUTES, PEER_SEPARATOR, key_by_peer, peer_in_operation, peer_keyed_operation, peer_of,
+    PEER_ATTRIBUTES, PEER_SEPARATOR, is_outgoing_call, key_by_peer, peer_in_operation,
+    peer_keyed_operation, peer_of,
 };
 pub use span::{Attributes, EndpointKey, Span, SpanKind, SpanStatus};
 pub use text::SpanText;

@@ -28,8 +28,8 @@ pub const PEER_ATTRIBUTES: [&str; 6] = [
 
 /// The peer a client span called, from its attributes: `peer.service` when the
 /// instrumentation names the logical service; else a database as `db.system/db.name` (or
-/// `db.namespace`; the system alone without one); else the host called (`server.address`, or
-/// the older `net.peer.name`). `None` when none is set.
+/// `db.namespace`); else the host called (`server.address`, or the older `net.peer.name`);
+/// else the database system alone (`redis`). `None` when none is set.
 ///
 /// ```
 /// use aiops_telemetry_core::{Span, SpanId, SpanKind, TraceId, peer_of};
@@ -46,21 +46,35 @@ pub fn peer_of(span: &Span) -> Option<Cow<'_, str>> {
     if let Some(service) = named("peer.service") {
         return Some(Cow::Borrowed(service));
     }
-    if let Some(system) = named("db.system") {
-        return Some(match named("db.name").or_else(|| named("db.namespace")) {
-            Some(database) => Cow::Owned(format!("{system}/{database}")),
-            None => Cow::Borrowed(system),
-        });
+    let system = named("db.system");
+    if let (Some(system), Some(database)) =
+        (system, named("db.name").or_else(|| named("db.namespace")))
+    {
+        return Some(Cow::Owned(format!("{system}/{database}")));
     }
     named("server.address")
         .or_else(|| named("net.peer.name"))
+        .or(system)
         .map(Cow::Borrowed)
 }
 
+/// True when `span` is a call out: a client span, or a span whose instrumentation left the
+/// kind unspecified (internal) but names the service or database it called (`peer.service`,
+/// `db.system`).
+pub fn is_outgoing_call(span: &Span) -> bool {
+    match span.kind {
+        SpanKind::Client => true,
+        SpanKind::Internal => ["peer.service", "db.system"]
+            .iter()
+            .any(|key| span.attribute(key).is_some_and(|value| !value.is_empty())),
+        _ => false,
+    }
+}
+
 /// The peer-keyed operation of a client span (`GET -> currency`), or `None` when the span is
-/// not a client span, names no peer, or is keyed already.
+/// not an [outgoing call](is_outgoing_call), names no peer, or is keyed already.
 pub fn peer_keyed_operation(span: &Span) -> Option<SpanText> {
-    if span.kind != SpanKind::Client || peer_in_operation(&span.operation).is_some() {
+    if !is_outgoing_call(span) || peer_in_operation(&span.operation).is_some() {
         return None;
     }
     let peer = peer_of(span)?;
@@ -70,12 +84,13 @@ pub fn peer_keyed_operation(span: &Span) -> Option<SpanText> {
     )))
 }
 
-/// Keys `span` by its peer when it is a client span that names one (see
-/// [`peer_keyed_operation`]); returns whether it changed.
+/// Keys `span` by its peer when it is an outgoing call that names one (see
+/// [`peer_keyed_operation`]), and marks it a client span; returns whether it changed.
 pub fn key_by_peer(span: &mut Span) -> bool {
     match peer_keyed_operation(span) {
         Some(operation) => {
             span.operation = operation;
+            span.kind = SpanKind::Client;
             true
         }
         None => false,
@@ -112,6 +127,12 @@ mod tests {
     fn a_database_is_named_by_system_and_database() {
         let span = client("HGET").with_attribute("db.system", "redis");
         assert_eq!(peer_of(&span).as_deref(), Some("redis"));
+        let span = span.with_attribute("server.address", "cart-cache");
+        assert_eq!(
+            peer_of(&span).as_deref(),
+            Some("cart-cache"),
+            "the host is more specific"
+        );
         let span = client("find")
             .with_attribute("db.system", "mongodb")
             .with_attribute("db.namespace", "carts");

@@ -197,9 +197,11 @@ impl IncidentBook {
     ///    (a different fault there is a different problem): the leftovers of the incident's
     ///    own symptoms (callers still slow while the fault clears) are not a new fault;
     /// 3. its cause is another endpoint of the incident's root-cause service with the same
-    ///    fault family, and the two share an affected endpoint: a service-wide fault (CPU
-    ///    saturation, a bad dependency pool) slows several of its operations at once, and that
-    ///    is one problem;
+    ///    fault family, and either the family is slowness or the two share an affected
+    ///    endpoint: a service-wide fault (CPU saturation, a hung thread pool, a slow
+    ///    dependency) slows all of its operations at once, and that is one problem, while
+    ///    failures of separate operations are separate problems unless they hurt the same
+    ///    callers;
     /// 4. it names a deeper cause for an incident opened within the revision window whose
     ///    root cause it lists as affected: spans of the deepest service often arrive last, so an
     ///    early verdict is revised rather than left open beside the right one.
@@ -230,10 +232,11 @@ impl IncidentBook {
             active().find(|(_, i)| {
                 i.root_cause.service == draft.root_cause.service
                     && FaultFamily::of(i.root_cause.kind) == family
-                    && draft
-                        .affected_endpoints
-                        .iter()
-                        .any(|e| i.affected_endpoints.contains(e))
+                    && (family == FaultFamily::Slowness
+                        || draft
+                            .affected_endpoints
+                            .iter()
+                            .any(|e| i.affected_endpoints.contains(e)))
             })
         };
         let deeper = || {
