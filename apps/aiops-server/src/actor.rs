@@ -341,3 +341,211 @@ impl<S: StateStore> AnalysisActor<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aiops_engine::EngineConfig;
+    use aiops_telemetry_core::{Collector, Span, SpanId, SpanKind, SpanStatus, TraceId};
+
+    use super::*;
+    use crate::persistence::PersistError;
+
+    const MS: u64 = 1_000_000;
+    const START_UNIX_NANOS: u64 = 1_700_000_000_000_000_000;
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    /// A state store that counts saves and fails the first `failing` of them.
+    #[derive(Clone, Debug, Default)]
+    struct CountingStore {
+        saves: Arc<AtomicU32>,
+        failing: Arc<AtomicU32>,
+    }
+
+    impl StateStore for CountingStore {
+        fn save(
+            &mut self,
+            _engine: &Engine,
+        ) -> impl Future<Output = Result<(), PersistError>> + Send {
+            self.saves.fetch_add(1, Ordering::Relaxed);
+            let failed = self
+                .failing
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1))
+                .is_ok();
+            std::future::ready(if failed {
+                Err(PersistError::Store("store: disk full".to_owned()))
+            } else {
+                Ok(())
+            })
+        }
+    }
+
+    /// An actor on paused tokio time, its engine's collector, its clock and its store.
+    struct Harness {
+        analysis: AnalysisHandle,
+        collector: Arc<dyn Collector>,
+        clock: Clock,
+        store: CountingStore,
+        started: Instant,
+    }
+
+    impl Harness {
+        /// Spawns the actor and lets it start its timers.
+        async fn spawn(early_detection: bool, store: CountingStore) -> Self {
+            let engine = Engine::new(EngineConfig::default()).expect("valid configuration");
+            let collector = engine.collector();
+            let clock = Clock::tokio_from(START_UNIX_NANOS);
+            let schedule = Schedule {
+                interval: INTERVAL,
+                early_detection,
+                clock,
+            };
+            let started = Instant::now();
+            let (analysis, _task) = AnalysisHandle::spawn(engine, store.clone(), schedule);
+            settle().await;
+            Self {
+                analysis,
+                collector,
+                clock,
+                store,
+                started,
+            }
+        }
+
+        /// Moves the paused clock on to `at` after the start, 100 ms at a time, letting the
+        /// actor act on every tick that falls due.
+        async fn run_until(&self, at: Duration) {
+            while Instant::now() < self.started + at {
+                let step = (self.started + at - Instant::now()).min(Duration::from_millis(100));
+                tokio::time::advance(step).await;
+                settle().await;
+            }
+        }
+
+        /// Ten failing `/payment` requests that ended just now: an error storm.
+        fn record_failures(&self) {
+            let now = self.clock.now_unix_nanos();
+            let spans = (0..10)
+                .map(|_| {
+                    Span::new(TraceId::random(), SpanId::random(), "shop", "/payment")
+                        .with_kind(SpanKind::Server)
+                        .with_timing(now - 60 * MS, 50 * MS)
+                        .with_http_status(500)
+                        .with_status(SpanStatus::Error)
+                })
+                .collect();
+            let _ = self.collector.record_batch(spans);
+        }
+
+        async fn cycles(&self) -> (u64, u64) {
+            let status = self.analysis.status().await.expect("the actor runs");
+            (status.cycles, status.early_cycles)
+        }
+    }
+
+    /// Lets the actor act on what fell due before the test goes on.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cycles_run_once_per_interval_and_not_before() {
+        // Arrange
+        let harness = Harness::spawn(false, CountingStore::default()).await;
+
+        // Act + Assert
+        harness.run_until(Duration::from_millis(9_900)).await;
+        assert_eq!(harness.cycles().await, (0, 0));
+        harness.run_until(INTERVAL).await;
+        assert_eq!(harness.cycles().await, (1, 0));
+        harness.run_until(3 * INTERVAL).await;
+        assert_eq!(harness.cycles().await, (3, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_evidence_runs_the_cycle_at_the_next_probe_and_restarts_the_interval() {
+        // Arrange
+        let harness = Harness::spawn(true, CountingStore::default()).await;
+        harness.run_until(Duration::from_millis(2_500)).await;
+
+        // Act: an error storm shows between the probes at 2 s and 3 s.
+        harness.record_failures();
+
+        // Assert: the probe at 3 s runs the cycle; the next regular one comes a whole interval
+        // later (13 s), not at 10 s; the same anomaly is no news to later probes.
+        harness.run_until(Duration::from_millis(2_900)).await;
+        assert_eq!(harness.cycles().await, (0, 0));
+        harness.run_until(Duration::from_secs(3)).await;
+        assert_eq!(harness.cycles().await, (1, 1));
+        harness.run_until(Duration::from_millis(12_900)).await;
+        assert_eq!(harness.cycles().await, (1, 1));
+        harness.run_until(Duration::from_secs(13)).await;
+        assert_eq!(harness.cycles().await, (2, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_early_detection_new_evidence_waits_for_the_interval() {
+        // Arrange
+        let harness = Harness::spawn(false, CountingStore::default()).await;
+        harness.run_until(Duration::from_millis(2_500)).await;
+
+        // Act
+        harness.record_failures();
+
+        // Assert
+        harness.run_until(Duration::from_millis(9_900)).await;
+        assert_eq!(harness.cycles().await, (0, 0));
+        harness.run_until(INTERVAL).await;
+        assert_eq!(harness.cycles().await, (1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_save_is_counted_and_retried_after_the_next_cycle() {
+        // Arrange: the first save fails.
+        let store = CountingStore::default();
+        store.failing.store(1, Ordering::Relaxed);
+        let harness = Harness::spawn(false, store).await;
+
+        // Act
+        harness.run_until(INTERVAL).await;
+        let after_first = harness.analysis.status().await.expect("the actor runs");
+        harness.run_until(2 * INTERVAL).await;
+        let after_second = harness.analysis.status().await.expect("the actor runs");
+
+        // Assert: analysis went on, and the next cycle saved again, successfully.
+        assert_eq!((after_first.cycles, after_first.persist_failures), (1, 1));
+        assert_eq!((after_second.cycles, after_second.persist_failures), (2, 1));
+        assert_eq!(harness.store.saves.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queries_answer_between_cycles_and_shutdown_saves_once_more() {
+        // Arrange
+        let harness = Harness::spawn(false, CountingStore::default()).await;
+        harness.record_failures();
+
+        // Act
+        let outcome = harness.analysis.analyze_now().await.expect("the actor runs");
+        let active = harness
+            .analysis
+            .incidents(Some(IncidentStatus::Active))
+            .await
+            .expect("the actor runs");
+        let one = harness
+            .analysis
+            .incident(active[0].id.clone())
+            .await
+            .expect("the actor runs");
+        harness.analysis.shutdown().await;
+
+        // Assert
+        assert_eq!(outcome.active.len(), 1, "{:?}", outcome.report.anomalies);
+        assert_eq!(active.len(), 1);
+        assert_eq!(one.as_ref().map(|incident| &incident.id), Some(&active[0].id));
+        assert_eq!(harness.store.saves.load(Ordering::Relaxed), 2, "cycle, shutdown");
+        assert_eq!(harness.analysis.status().await.err(), Some(AnalysisStopped));
+    }
+}
