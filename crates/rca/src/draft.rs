@@ -46,12 +46,18 @@ pub(crate) fn draft(
         Mode::Error => None,
         Mode::Latency | Mode::Timeout => edge_blame(root, votes, graphs, expect),
     };
-    let (service, description) = match &edge {
-        Some(edge) => (edge.blamed_service().to_owned(), edge.describe(format_ms)),
-        None => (
-            root.service.clone(),
-            describe(root, kind, &anomalies, graphs, expect),
+    // Kind, title and description say the same thing: when the root's own anomaly of the same
+    // family is quoted, its kind is the root cause's kind.
+    let (service, kind, description) = match &edge {
+        Some(edge) => (
+            edge.blamed_service().to_owned(),
+            kind,
+            edge.describe(title_label(kind), format_ms),
         ),
+        None => {
+            let (kind, description) = describe(root, kind, &anomalies, graphs, expect);
+            (root.service.clone(), kind, description)
+        }
     };
     let severity = anomalies
         .iter()
@@ -140,22 +146,27 @@ fn describe(
     anomalies: &[Anomaly],
     graphs: &[TraceGraph<'_>],
     expect: &Expectations<'_>,
-) -> String {
+) -> (AnomalyKind, String) {
     let own = |accept: &dyn Fn(AnomalyKind) -> bool| {
         anomalies
             .iter()
             .filter(|a| &a.endpoint == root && accept(a.kind))
             .max_by_key(|a| a.severity)
-            .map(|a| a.description.clone())
+            .map(|a| (a.kind, a.description.clone()))
     };
-    if let Some(sentence) =
+    if let Some(quoted) =
         own(&|k| k == kind).or_else(|| own(&|k| FaultFamily::of(k) == FaultFamily::of(kind)))
     {
-        return sentence;
+        return quoted;
     }
 
+    // The sampled traces span the whole anomaly window, healthy requests included: quote the
+    // slow ones (self time past the baseline by the minimum excess) when there are any, so the
+    // figure is what the anomalous requests took, not a mean diluted by healthy traffic.
     let (mut count, mut errors, mut hangs) = (0u64, 0u64, 0u64);
     let (mut total_ms, mut slowest_ms) = (0.0f64, 0.0f64);
+    let (mut slow, mut slow_ms) = (0u64, 0.0f64);
+    let (expected_self, _) = expect.self_time_of(root);
     for graph in graphs {
         for (node, span) in graph.nodes() {
             if span.service != root.service || span.operation != root.operation {
@@ -166,15 +177,19 @@ fn describe(
             hangs += u64::from(hung(graph, node, expect.timeout_ms()));
             total_ms += span.duration_ms();
             slowest_ms = slowest_ms.max(span.duration_ms());
+            if graph.self_time_ms(node) - expected_self >= expect.min_excess_ms() {
+                slow += 1;
+                slow_ms += span.duration_ms();
+            }
         }
     }
     let baseline = expect.baseline(root);
-    match Mode::of_kind(kind) {
+    let sentence = match Mode::of_kind(kind) {
         Mode::Latency => {
-            let observed = if count == 0 {
-                0.0
-            } else {
-                total_ms / count as f64
+            let observed = match (slow, count) {
+                (0, 0) => 0.0,
+                (0, count) => total_ms / count as f64,
+                (slow, _) => slow_ms / slow as f64,
             };
             match baseline.map(|b| b.duration_mean_ms).filter(|&b| b > 0.0) {
                 Some(normal) => latency_spike(observed, normal, observed / normal),
@@ -195,5 +210,6 @@ fn describe(
             format_ms(expect.timeout_ms()),
             format_ms(slowest_ms)
         ),
-    }
+    };
+    (kind, sentence)
 }

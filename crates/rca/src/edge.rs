@@ -63,7 +63,8 @@ impl EdgeBlame {
     }
 
     /// What moved, where, by how much, against which baseline.
-    pub fn describe(&self, format_ms: impl Fn(f64) -> String) -> String {
+    /// `label` names the kind (`Latency spike`, `Timeouts`).
+    pub fn describe(&self, label: &str, format_ms: impl Fn(f64) -> String) -> String {
         let baseline = self.baseline_ms.map_or_else(
             || "no baseline".to_owned(),
             |b| format!("baseline {}", format_ms(b)),
@@ -76,15 +77,15 @@ impl EdgeBlame {
         );
         match (self.side, self.server_ms) {
             (Side::Caller, _) => format!(
-                "Latency spike: {calls}, and {} was slow towards other services too",
+                "{label}: {calls}, and {} was slow towards other services too",
                 self.caller
             ),
             (Side::Callee, Some(server)) => format!(
-                "Latency spike: {calls}, while {} handled them in {}",
+                "{label}: {calls}, while {} handled them in {}",
                 self.callee,
                 format_ms(server)
             ),
-            (Side::Callee, None) => format!("Latency spike: {calls}"),
+            (Side::Callee, None) => format!("{label}: {calls}"),
         }
     }
 }

@@ -168,9 +168,14 @@ fn a_hung_callee_whose_spans_are_missing_is_named_as_the_service_that_answered_b
 
     let root = &drafts[0].root_cause;
     assert_eq!(root.service, "currency");
+    assert_eq!(
+        root.kind,
+        aiops_analyzer::AnomalyKind::Timeout,
+        "past the 5 s timeout"
+    );
     assert!(
         root.description
-            .starts_with("Latency spike: calls from frontend to currency took"),
+            .starts_with("Timeouts: calls from frontend to currency took 5000ms"),
         "{}",
         root.description
     );
