@@ -371,7 +371,9 @@ mod tests {
             self.saves.fetch_add(1, Ordering::Relaxed);
             let failed = self
                 .failing
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1))
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(1)
+                })
                 .is_ok();
             std::future::ready(if failed {
                 Err(PersistError::Store("store: disk full".to_owned()))
@@ -528,7 +530,11 @@ mod tests {
         harness.record_failures();
 
         // Act
-        let outcome = harness.analysis.analyze_now().await.expect("the actor runs");
+        let outcome = harness
+            .analysis
+            .analyze_now()
+            .await
+            .expect("the actor runs");
         let active = harness
             .analysis
             .incidents(Some(IncidentStatus::Active))
@@ -544,8 +550,15 @@ mod tests {
         // Assert
         assert_eq!(outcome.active.len(), 1, "{:?}", outcome.report.anomalies);
         assert_eq!(active.len(), 1);
-        assert_eq!(one.as_ref().map(|incident| &incident.id), Some(&active[0].id));
-        assert_eq!(harness.store.saves.load(Ordering::Relaxed), 2, "cycle, shutdown");
+        assert_eq!(
+            one.as_ref().map(|incident| &incident.id),
+            Some(&active[0].id)
+        );
+        assert_eq!(
+            harness.store.saves.load(Ordering::Relaxed),
+            2,
+            "cycle, shutdown"
+        );
         assert_eq!(harness.analysis.status().await.err(), Some(AnalysisStopped));
     }
 }

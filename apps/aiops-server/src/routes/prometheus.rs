@@ -186,94 +186,99 @@ fn endpoint_labels<'a>(service: &'a str, endpoint: &'a str) -> Labels<'a> {
     [("service", service), ("endpoint", endpoint)]
 }
 
+/// A metric family with one value and no labels: (name, help, type, value).
+type Scalar = (&'static str, &'static str, MetricType, u64);
+
+/// A counter family with one series per endpoint: (name, help, the series' value).
+type EndpointCounter = (&'static str, &'static str, fn(&EndpointSnapshot) -> u64);
+
+/// A gauge family with one series per baseline: (name, help, unit, the series' value).
+type BaselineGauge<'a> = (
+    &'static str,
+    &'static str,
+    Option<&'a Unit>,
+    fn(&BaselineGauges) -> f64,
+);
+
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let seconds = Unit::Seconds;
-        let mut family = encoder.encode_descriptor(
-            "aiops_requests",
-            "Requests served per monitored endpoint (server and consumer spans).",
-            None,
-            MetricType::Counter,
-        )?;
-        for series in &self.endpoints {
-            let labels = endpoint_labels(&series.service, &series.endpoint);
-            family
-                .encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(&series.duration.count, None)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "aiops_request_errors",
-            "Requests that failed (status ERROR or HTTP 5xx) per monitored endpoint.",
-            None,
-            MetricType::Counter,
-        )?;
-        for series in &self.endpoints {
-            let labels = endpoint_labels(&series.service, &series.endpoint);
-            family
-                .encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(&series.errors, None)?;
+        let per_endpoint: [EndpointCounter; 2] = [
+            (
+                "aiops_requests",
+                "Requests served per monitored endpoint (server and consumer spans).",
+                |series| series.duration.count,
+            ),
+            (
+                "aiops_request_errors",
+                "Requests that failed (status ERROR or HTTP 5xx) per monitored endpoint.",
+                |series| series.errors,
+            ),
+        ];
+        for (name, help, value) in per_endpoint {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for series in &self.endpoints {
+                let labels = endpoint_labels(&series.service, &series.endpoint);
+                family
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&value(series), None)?;
+            }
         }
         let mut family = encoder.encode_descriptor(
             "aiops_request_duration",
             "Latency of requests per monitored endpoint.",
-            Some(&seconds),
+            Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
         for series in &self.endpoints {
             let labels = endpoint_labels(&series.service, &series.endpoint);
-            let histogram = &series.duration;
-            family
-                .encode_family(&labels)?
-                .encode_histogram::<NoLabelSet>(
-                    histogram.sum_seconds,
-                    histogram.count,
-                    &histogram.bounded_buckets(),
-                    None,
-                )?;
+            histogram(family.encode_family(&labels)?, &series.duration)?;
         }
 
-        counter(
-            &mut encoder,
-            "aiops_spans_ingested",
-            "Spans accepted by the engine.",
-            self.spans_ingested,
-        )?;
-        counter(
-            &mut encoder,
-            "aiops_spans_dropped",
-            "Spans not stored because the storage queue was full (still analysed live).",
-            self.spans_dropped,
-        )?;
-        counter(
-            &mut encoder,
-            "aiops_spans_rejected",
-            "OTLP spans refused as unusable (invalid ids or timing), reported as partial success.",
-            self.spans_rejected,
-        )?;
-        counter(
-            &mut encoder,
-            "aiops_spans_written",
-            "Spans written to storage.",
-            self.spans_written,
-        )?;
-        counter(
-            &mut encoder,
-            "aiops_spans_write_failed",
-            "Spans accepted but lost because their storage transaction failed.",
-            self.spans_write_failed,
-        )?;
-        gauge(
-            &mut encoder,
-            "aiops_span_queue_depth",
-            "Spans waiting for the storage writer.",
-            self.queue_depth,
-        )?;
-        gauge(
-            &mut encoder,
-            "aiops_span_queue_capacity",
-            "Spans that may wait for the storage writer before new ones are dropped.",
-            self.queue_capacity,
-        )?;
+        let scalars: [Scalar; 7] = [
+            (
+                "aiops_spans_ingested",
+                "Spans accepted by the engine.",
+                MetricType::Counter,
+                self.spans_ingested,
+            ),
+            (
+                "aiops_spans_dropped",
+                "Spans not stored because the storage queue was full (still analysed live).",
+                MetricType::Counter,
+                self.spans_dropped,
+            ),
+            (
+                "aiops_spans_rejected",
+                "OTLP spans refused as unusable (invalid ids or timing), reported as partial success.",
+                MetricType::Counter,
+                self.spans_rejected,
+            ),
+            (
+                "aiops_spans_written",
+                "Spans written to storage.",
+                MetricType::Counter,
+                self.spans_written,
+            ),
+            (
+                "aiops_spans_write_failed",
+                "Spans accepted but lost because their storage transaction failed.",
+                MetricType::Counter,
+                self.spans_write_failed,
+            ),
+            (
+                "aiops_span_queue_depth",
+                "Spans waiting for the storage writer.",
+                MetricType::Gauge,
+                self.queue_depth,
+            ),
+            (
+                "aiops_span_queue_capacity",
+                "Spans that may wait for the storage writer before new ones are dropped.",
+                MetricType::Gauge,
+                self.queue_capacity,
+            ),
+        ];
+        encode_scalars(&mut encoder, &scalars)?;
 
         if let Some(analysis) = &self.analysis {
             encode_analysis(&mut encoder, analysis)?;
@@ -287,38 +292,36 @@ fn encode_analysis(
     analysis: &AnalysisSnapshot,
 ) -> Result<(), std::fmt::Error> {
     let seconds = Unit::Seconds;
-    counter(
-        encoder,
-        "aiops_analysis_cycles",
-        "Analysis cycles run since start.",
-        analysis.cycles,
-    )?;
-    counter(
-        encoder,
-        "aiops_analysis_early_cycles",
-        "Analysis cycles run ahead of the interval because new anomaly evidence showed.",
-        analysis.early_cycles,
-    )?;
-    counter(
-        encoder,
-        "aiops_spans_untracked",
-        "Spans left out of live detection because the endpoint limit was reached (still stored).",
-        analysis.untracked_spans,
-    )?;
-    let histogram = &analysis.cycle_duration;
-    encoder
-        .encode_descriptor(
+    let scalars: [Scalar; 3] = [
+        (
+            "aiops_analysis_cycles",
+            "Analysis cycles run since start.",
+            MetricType::Counter,
+            analysis.cycles,
+        ),
+        (
+            "aiops_analysis_early_cycles",
+            "Analysis cycles run ahead of the interval because new anomaly evidence showed.",
+            MetricType::Counter,
+            analysis.early_cycles,
+        ),
+        (
+            "aiops_spans_untracked",
+            "Spans left out of live detection because the endpoint limit was reached (still stored).",
+            MetricType::Counter,
+            analysis.untracked_spans,
+        ),
+    ];
+    encode_scalars(encoder, &scalars)?;
+    histogram(
+        encoder.encode_descriptor(
             "aiops_analysis_cycle_duration",
             "Time one analysis cycle took (window stats, detection, RCA, incidents).",
             Some(&seconds),
             MetricType::Histogram,
-        )?
-        .encode_histogram::<NoLabelSet>(
-            histogram.sum_seconds,
-            histogram.count,
-            &histogram.bounded_buckets(),
-            None,
-        )?;
+        )?,
+        &analysis.cycle_duration,
+    )?;
 
     let mut family = encoder.encode_descriptor(
         "aiops_incidents_active",
@@ -333,39 +336,63 @@ fn encode_analysis(
             .encode_gauge(&(*count as i64))?;
     }
 
-    let baselines = &analysis.baselines;
-    baseline_gauge(
-        encoder,
-        "aiops_baseline_latency_mean",
-        "Learned mean latency per endpoint.",
-        Some(&seconds),
-        baselines,
-        |b| b.mean_seconds,
-    )?;
-    baseline_gauge(
-        encoder,
-        "aiops_baseline_latency_p95",
-        "Learned 95th percentile latency per endpoint.",
-        Some(&seconds),
-        baselines,
-        |b| b.p95_seconds,
-    )?;
-    baseline_gauge(
-        encoder,
-        "aiops_baseline_error_ratio",
-        "Learned share of failing requests per endpoint.",
+    let gauges: [BaselineGauge<'_>; 4] = [
+        (
+            "aiops_baseline_latency_mean",
+            "Learned mean latency per endpoint.",
+            Some(&seconds),
+            |b| b.mean_seconds,
+        ),
+        (
+            "aiops_baseline_latency_p95",
+            "Learned 95th percentile latency per endpoint.",
+            Some(&seconds),
+            |b| b.p95_seconds,
+        ),
+        (
+            "aiops_baseline_error_ratio",
+            "Learned share of failing requests per endpoint.",
+            None,
+            |b| b.error_ratio,
+        ),
+        (
+            "aiops_baseline_samples",
+            "Requests the baseline was learned from, per endpoint.",
+            None,
+            |b| b.samples as f64,
+        ),
+    ];
+    for (name, help, unit, value) in gauges {
+        baseline_gauge(encoder, name, help, unit, &analysis.baselines, value)?;
+    }
+    Ok(())
+}
+
+/// Encodes one histogram value.
+fn histogram(
+    mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    histogram: &HistogramSnapshot,
+) -> Result<(), std::fmt::Error> {
+    encoder.encode_histogram::<NoLabelSet>(
+        histogram.sum_seconds,
+        histogram.count,
+        &histogram.bounded_buckets(),
         None,
-        baselines,
-        |b| b.error_ratio,
-    )?;
-    baseline_gauge(
-        encoder,
-        "aiops_baseline_samples",
-        "Requests the baseline was learned from, per endpoint.",
-        None,
-        baselines,
-        |b| b.samples as f64,
-    )?;
+    )
+}
+
+/// Encodes families of one value each, counters and gauges.
+fn encode_scalars(
+    encoder: &mut DescriptorEncoder<'_>,
+    scalars: &[Scalar],
+) -> Result<(), std::fmt::Error> {
+    for (name, help, kind, value) in scalars {
+        let mut metric = encoder.encode_descriptor(name, help, None, *kind)?;
+        match kind {
+            MetricType::Gauge => metric.encode_gauge(value)?,
+            _ => metric.encode_counter::<NoLabelSet, _, u64>(value, None)?,
+        }
+    }
     Ok(())
 }
 
@@ -385,28 +412,6 @@ fn baseline_gauge(
             .encode_gauge(&value(baseline))?;
     }
     Ok(())
-}
-
-fn counter(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    value: u64,
-) -> Result<(), std::fmt::Error> {
-    encoder
-        .encode_descriptor(name, help, None, MetricType::Counter)?
-        .encode_counter::<NoLabelSet, _, u64>(&value, None)
-}
-
-fn gauge(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    value: u64,
-) -> Result<(), std::fmt::Error> {
-    encoder
-        .encode_descriptor(name, help, None, MetricType::Gauge)?
-        .encode_gauge(&value)
 }
 
 #[cfg(test)]
