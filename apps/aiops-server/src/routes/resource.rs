@@ -3,7 +3,7 @@
 //! routing table against the OpenAPI document.
 
 use actix_web::{
-    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, web,
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, Route, web,
 };
 
 use crate::api_error::ApiError;
@@ -60,10 +60,7 @@ impl Resources<'_> {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.note("GET", path);
-        web::resource(path)
-            .route(web::get().to(handler))
-            .default_service(web::to(method_not_allowed(&["GET"])))
+        self.serve(&["GET"], web::get(), path, handler)
     }
 
     /// A resource serving `POST` at `path` with `handler`, answering 405 JSON to other methods.
@@ -73,15 +70,27 @@ impl Resources<'_> {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.note("POST", path);
-        web::resource(path)
-            .route(web::post().to(handler))
-            .default_service(web::to(method_not_allowed(&["POST"])))
+        self.serve(&["POST"], web::post(), path, handler)
     }
 
-    fn note(&mut self, method: &'static str, path: &str) {
+    /// A resource serving `route` (for `method`) at `path` with `handler`.
+    fn serve<F, Args>(
+        &mut self,
+        method: &'static [&'static str; 1],
+        route: Route,
+        path: &str,
+        handler: F,
+    ) -> Resource
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
         self.registered
             .0
-            .push((method, format!("{}{path}", self.prefix)));
+            .push((method[0], format!("{}{path}", self.prefix)));
+        web::resource(path)
+            .route(route.to(handler))
+            .default_service(web::to(method_not_allowed(method)))
     }
 }

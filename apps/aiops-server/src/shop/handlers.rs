@@ -123,8 +123,8 @@ pub async fn payment(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Payment>, ApiError> {
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
-    let payment: Option<PaymentRequest> = optional_json(&request, &body, PAYMENT_SHAPE)?;
+    let payment: Option<PaymentRequest> =
+        optional_body(&request, payload, &state, PAYMENT_SHAPE).await?;
     let (amount, currency) = match payment {
         Some(payment) => (payment.amount, payment.currency),
         None => (None, None),
@@ -160,8 +160,8 @@ pub async fn checkout(
     state: web::Data<AppState>,
     client: web::Data<ShopClient>,
 ) -> Result<web::Json<Checkout>, ApiError> {
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
-    let order: Option<CheckoutRequest> = optional_json(&request, &body, CHECKOUT_SHAPE)?;
+    let order: Option<CheckoutRequest> =
+        optional_body(&request, payload, &state, CHECKOUT_SHAPE).await?;
     let amount = validate_amount(order.and_then(|order| order.amount))?;
     let traceparent = request
         .extensions()
@@ -266,6 +266,18 @@ const PAYMENT_SHAPE: &str =
     r#"no body, or a JSON object {"amount": number > 0, "currency": "EUR"} (both optional)"#;
 const CHECKOUT_SHAPE: &str = r#"no body, or a JSON object {"amount": number > 0} (optional)"#;
 const MAX_AMOUNT: f64 = 1_000_000.0;
+
+/// Reads the whole body (at most the server's body limit) and parses it with
+/// [`optional_json`].
+async fn optional_body<T: DeserializeOwned>(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    shape: &str,
+) -> Result<Option<T>, ApiError> {
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    optional_json(request, &body, shape)
+}
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 async fn read_body(payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
