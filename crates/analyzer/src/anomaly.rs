@@ -11,16 +11,25 @@ pub enum AnomalyKind {
     ErrorStorm,
     /// Requests took longer than the timeout threshold.
     Timeout,
+    /// An endpoint's own (exclusive) time moved significantly and stayed there: a slowdown too
+    /// small to triple its latency, found by comparing recent requests with the learned spread.
+    LatencyShift,
 }
 
 impl AnomalyKind {
-    /// The name used in JSON: `latency_spike`, `error_storm` or `timeout`.
+    /// The name used in JSON: `latency_spike`, `error_storm`, `timeout` or `latency_shift`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::LatencySpike => "latency_spike",
             Self::ErrorStorm => "error_storm",
             Self::Timeout => "timeout",
+            Self::LatencyShift => "latency_shift",
         }
+    }
+
+    /// True for the kinds that are about time (spikes, shifts, timeouts), false for errors.
+    pub const fn is_slowness(self) -> bool {
+        !matches!(self, Self::ErrorStorm)
     }
 }
 
@@ -104,6 +113,7 @@ mod tests {
             AnomalyKind::LatencySpike,
             AnomalyKind::ErrorStorm,
             AnomalyKind::Timeout,
+            AnomalyKind::LatencyShift,
         ] {
             let json = serde_json::to_string(&kind).expect("serializes");
             assert_eq!(json, format!("\"{}\"", kind.as_str()));

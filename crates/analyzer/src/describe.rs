@@ -69,6 +69,25 @@ pub fn timeouts(timeouts: u64, count: u64, timeout_ms: f64) -> String {
     )
 }
 
+/// `Latency shift: own time 31ms in 42 of 60 recent requests (baseline: 10ms, usually under
+/// 14ms)`: the median of recent requests' own (exclusive) time, how many of them were past
+/// the usual 95th percentile, against the baseline mean and 95th percentile.
+pub fn latency_shift(
+    median_ms: f64,
+    slow: u64,
+    count: u64,
+    baseline_ms: f64,
+    baseline_p95_ms: f64,
+) -> String {
+    format!(
+        "Latency shift: own time {} in {slow} of {count} recent requests (baseline: {}, usually \
+         under {})",
+        format_ms(median_ms),
+        format_ms(baseline_ms),
+        format_ms(baseline_p95_ms)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

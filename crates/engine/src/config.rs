@@ -41,8 +41,19 @@ pub struct EngineConfig {
     pub max_learn_traces: usize,
     /// Resolved incidents kept in memory (and in snapshots). Default 1000.
     pub max_resolved_incidents: usize,
-    /// Traces [`Engine::topology`](crate::Engine::topology) reads at most. Default 1000.
+    /// Traces [`EngineReader::topology`](crate::EngineReader::topology) reads at most.
+    /// Default 1000.
     pub topology_max_traces: usize,
+    /// Whether sustained shifts of an endpoint's own (exclusive) time are detected, in the
+    /// traces read for learning, against its learned self-time baseline (anomaly kind
+    /// `latency_shift`). Default true.
+    pub shift_detection: bool,
+    /// Recent spans of an endpoint a shift needs at least, within two analysis windows.
+    /// Default 20.
+    pub shift_min_samples: usize,
+    /// How far the median own time must rise above the baseline mean, in milliseconds (and at
+    /// least 1.3 times it). Default 10.
+    pub shift_min_increase_ms: f64,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +69,9 @@ impl Default for EngineConfig {
             max_learn_traces: 20,
             max_resolved_incidents: DEFAULT_MAX_RESOLVED_INCIDENTS,
             topology_max_traces: 1000,
+            shift_detection: true,
+            shift_min_samples: 20,
+            shift_min_increase_ms: 10.0,
         }
     }
 }
@@ -74,6 +88,14 @@ impl EngineConfig {
                 accepted: "a finite number greater than 0 and at most analysis_window_secs",
             });
         }
+        let increase = self.shift_min_increase_ms;
+        if !(increase.is_finite() && increase >= 0.0) {
+            return Err(EngineConfigError::OutOfRange {
+                field: "shift_min_increase_ms",
+                value: increase,
+                accepted: "a finite number of at least 0",
+            });
+        }
         for (field, value) in [
             ("trace_buffer_max_spans", self.trace_buffer_max_spans),
             ("traces_per_endpoint", self.traces_per_endpoint),
@@ -87,6 +109,15 @@ impl EngineConfig {
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn shift_rule(&self) -> crate::shift::ShiftRule {
+        crate::shift::ShiftRule {
+            window_nanos: 2 * self.window_nanos(),
+            min_samples: self.shift_min_samples,
+            min_increase_ms: self.shift_min_increase_ms,
+            min_samples_for_baseline: self.analyzer.min_samples_for_baseline,
+        }
     }
 
     pub(crate) fn bucket_nanos(&self) -> u64 {

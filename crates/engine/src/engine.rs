@@ -4,7 +4,7 @@
 use foldhash::HashSet;
 use std::sync::Arc;
 
-use aiops_analyzer::{Analyzer, Anomaly, AnomalyKind, LiveWindows};
+use aiops_analyzer::{Analyzer, Anomaly, AnomalyKind, EndpointWatermarks, LiveWindows};
 use aiops_rca::Rca;
 use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow};
 
@@ -14,6 +14,7 @@ use crate::keying::PeerKeyed;
 use crate::learn::Learning;
 use crate::reader::EngineReader;
 use crate::report::{CycleReport, EndpointWatermark, EngineSnapshot};
+use crate::shift::ShiftMonitor;
 use crate::trace_buffer::TraceBuffer;
 use crate::watermarks::Watermarks;
 
@@ -104,6 +105,7 @@ pub struct Engine {
     incidents: IncidentBook,
     watermarks: Watermarks,
     learning: Learning,
+    shifts: ShiftMonitor,
     /// What the last cycle detected, so that [`has_news`](Self::has_news) reports only what is
     /// new since.
     last_detected: HashSet<(EndpointKey, AnomalyKind)>,
@@ -139,6 +141,7 @@ impl Engine {
             incidents,
             watermarks: Watermarks::default(),
             learning: Learning::default(),
+            shifts: ShiftMonitor::default(),
             last_detected: HashSet::default(),
         })
     }
@@ -213,12 +216,24 @@ impl Engine {
     /// Runs one analysis cycle at `now_unix_nanos`; see the type's docs for the steps.
     pub fn run_cycle(&mut self, now_unix_nanos: u64) -> CycleReport {
         let now = now_unix_nanos;
-        let assessment = self
-            .analyzer
-            .observe_live(&self.live, now, self.watermarks.endpoints());
-        let learned_traces =
+        let mut assessment =
+            self.analyzer
+                .observe_live(&self.live, now, self.watermarks.endpoints());
+        if self.config.shift_detection {
+            let shifts = self.shifts.detect(&self.rca, self.config.shift_rule(), now);
+            add_shifts(
+                &mut assessment.anomalies,
+                shifts,
+                self.watermarks.endpoints(),
+            );
+        }
+        let learned =
             self.learning
                 .learn(&mut self.rca, &self.traces, &self.config, &assessment, now);
+        if self.config.shift_detection {
+            self.shifts.observe(&learned);
+        }
+        let learned_traces = learned.len();
         let sampled = self.sample_anomalous(&assessment.anomalies);
         let drafts = self.rca.explain(&assessment.anomalies, &sampled);
         let changes = self
@@ -316,5 +331,22 @@ impl Engine {
             }
         }
         traces
+    }
+}
+
+/// Adds the self-time shifts to a cycle's anomalies: those of endpoints without a slowness
+/// anomaly of their own (a spike says more), and none whose evidence predates a resolution
+/// watermark (the window would hold the resolved fault).
+fn add_shifts(anomalies: &mut Vec<Anomaly>, shifts: Vec<Anomaly>, marks: &EndpointWatermarks) {
+    for shift in shifts {
+        let slow_already = anomalies
+            .iter()
+            .any(|a| a.endpoint == shift.endpoint && a.kind.is_slowness());
+        let resolved_within = marks
+            .get(&shift.endpoint)
+            .is_some_and(|mark| mark > shift.window.start_unix_nanos);
+        if !slow_already && !resolved_within {
+            anomalies.push(shift);
+        }
     }
 }

@@ -5,7 +5,7 @@ use foldhash::HashSet;
 
 use aiops_analyzer::{Assessment, HealthStatus};
 use aiops_rca::Rca;
-use aiops_telemetry_core::{EndpointKey, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, Span, TimeWindow};
 
 use crate::config::EngineConfig;
 use crate::trace_buffer::TraceBuffer;
@@ -38,7 +38,7 @@ impl Learning {
     }
 
     /// Learns self times into `rca` from settled traces of healthy endpoints in `buffer`;
-    /// returns how many traces.
+    /// returns the traces learned from, for whoever else reads them.
     pub(crate) fn learn(
         &mut self,
         rca: &mut Rca,
@@ -46,13 +46,13 @@ impl Learning {
         config: &EngineConfig,
         assessment: &Assessment,
         now: u64,
-    ) -> usize {
+    ) -> Vec<Vec<Span>> {
         let settled_until = now.saturating_sub(config.interval_nanos());
         let from = self
             .learned_until
             .unwrap_or_else(|| now.saturating_sub(config.window_nanos()));
         if settled_until <= from {
-            return 0;
+            return Vec::new();
         }
         let window = TimeWindow::new(from, settled_until);
         self.learned_until = Some(settled_until);
@@ -81,7 +81,7 @@ impl Learning {
                     .is_some_and(|baseline| baseline.is_ready(min_samples))
             });
         if young.is_empty() && grown.is_empty() {
-            return 0;
+            return Vec::new();
         }
         let budget = config.max_learn_traces;
         let per_endpoint = config.learn_traces_per_endpoint;
@@ -118,6 +118,6 @@ impl Learning {
         }
         self.cursor = self.cursor.wrapping_add(visited.max(1));
         rca.learn(&traces, |endpoint| !unhealthy.contains(endpoint));
-        traces.len()
+        traces
     }
 }

@@ -83,6 +83,7 @@ mod keying;
 mod learn;
 mod reader;
 mod report;
+mod shift;
 mod trace_buffer;
 mod watermarks;
 

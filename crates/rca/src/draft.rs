@@ -132,6 +132,7 @@ fn place(service: &str, operation: &str) -> String {
 fn title_label(kind: AnomalyKind) -> &'static str {
     match kind {
         AnomalyKind::LatencySpike => "Latency spike",
+        AnomalyKind::LatencyShift => "Latency shift",
         AnomalyKind::ErrorStorm => "Error storm",
         AnomalyKind::Timeout => "Timeouts",
     }

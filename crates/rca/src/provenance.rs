@@ -53,7 +53,7 @@ impl Mode {
         match kind {
             AnomalyKind::ErrorStorm => Self::Error,
             AnomalyKind::Timeout => Self::Timeout,
-            AnomalyKind::LatencySpike => Self::Latency,
+            AnomalyKind::LatencySpike | AnomalyKind::LatencyShift => Self::Latency,
         }
     }
 }
@@ -89,6 +89,9 @@ pub(crate) fn shows_symptom(
             let threshold = anomaly.baseline + (anomaly.observed - anomaly.baseline) / 2.0;
             span.duration_ms() > threshold.max(anomaly.baseline)
         }
+        // A shift is judged on own time, not duration: every span of the endpoint is a
+        // witness, and the self-time walk below it finds the ones that moved.
+        AnomalyKind::LatencyShift => true,
     }
 }
 
@@ -102,7 +105,7 @@ pub(crate) fn origins(
 ) -> Vec<Origin> {
     match kind {
         AnomalyKind::ErrorStorm => error_origins(graph, node, expect),
-        AnomalyKind::LatencySpike | AnomalyKind::Timeout => {
+        AnomalyKind::LatencySpike | AnomalyKind::Timeout | AnomalyKind::LatencyShift => {
             latency_origins(graph, node, expect, None)
         }
     }

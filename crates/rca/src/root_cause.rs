@@ -120,7 +120,9 @@ impl FaultFamily {
     pub fn of(kind: AnomalyKind) -> Self {
         match kind {
             AnomalyKind::ErrorStorm => Self::Errors,
-            AnomalyKind::LatencySpike | AnomalyKind::Timeout => Self::Slowness,
+            AnomalyKind::LatencySpike | AnomalyKind::Timeout | AnomalyKind::LatencyShift => {
+                Self::Slowness
+            }
         }
     }
 }
