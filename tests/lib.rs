@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aiops_server::{Application, ServerConfig, StopHandle};
+use aiops_server::{Application, Settings, StopHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -22,21 +22,19 @@ pub const TEST_MAX_BODY_BYTES: usize = 4096;
 /// A configuration for tests: port 0, a database in `dir`, cycles only on demand (no early
 /// detection either), no warm-up,
 /// reproducible chaos.
-pub fn test_config(dir: &TempDir) -> ServerConfig {
-    let mut config = ServerConfig {
-        bind: "127.0.0.1:0".to_owned(),
-        db: dir.path().join("aiops.db"),
-        warmup_requests: 0,
-        workers: 2,
-        chaos_seed: Some(7),
-        max_body_bytes: TEST_MAX_BODY_BYTES,
-        checkout_timeout: Duration::from_secs(2),
-        ..ServerConfig::default()
-    };
+pub fn test_config(dir: &TempDir) -> Settings {
+    let mut config = Settings::default();
+    config.http.bind = "127.0.0.1:0".to_owned();
+    config.http.workers = 2;
+    config.http.max_body_bytes = TEST_MAX_BODY_BYTES;
+    config.storage.db = dir.path().join("aiops.db");
+    config.shop.warmup_requests = 0;
+    config.shop.chaos_seed = Some(7);
+    config.shop.checkout_timeout = Duration::from_secs(2);
     // One window holds the whole test; cycles run only when a test asks for one.
-    config.analyzer.analysis_window_secs = 600.0;
-    config.analyzer.analysis_interval_secs = 600.0;
-    config.early_detection = false;
+    config.detection.analysis_window = Duration::from_secs(600);
+    config.detection.analysis_interval = Duration::from_secs(600);
+    config.detection.early_detection = false;
     config
 }
 
@@ -51,7 +49,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The database file.
     pub db_path: PathBuf,
-    config: ServerConfig,
+    config: Settings,
     token: Option<String>,
     stop: StopHandle,
     server: JoinHandle<anyhow::Result<()>>,
@@ -65,14 +63,14 @@ impl TestApp {
     }
 
     /// Starts a server with [`test_config`] changed by `adjust`.
-    pub async fn spawn_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = Arc::new(TempDir::new().expect("temporary directory"));
         let mut config = test_config(&dir);
         adjust(&mut config);
         Self::start(config, dir).await
     }
 
-    async fn start(config: ServerConfig, dir: Arc<TempDir>) -> Self {
+    async fn start(config: Settings, dir: Arc<TempDir>) -> Self {
         let application = Application::build(config.clone())
             .await
             .expect("the server builds");
@@ -86,8 +84,8 @@ impl TestApp {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
-            db_path: config.db.clone(),
-            token: config.api_token.clone(),
+            db_path: config.storage.db.clone(),
+            token: config.http.api_token.clone(),
             config,
             stop,
             server,
@@ -96,7 +94,7 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits until it has persisted its state.
-    pub async fn stop(self) -> (ServerConfig, Arc<TempDir>) {
+    pub async fn stop(self) -> (Settings, Arc<TempDir>) {
         self.stop.stop().await;
         self.server
             .await
@@ -108,7 +106,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same database.
     pub async fn restart(self) -> Self {
         let (mut config, dir) = self.stop().await;
-        config.bind = "127.0.0.1:0".to_owned();
+        config.http.bind = "127.0.0.1:0".to_owned();
         Self::start(config, dir).await
     }
 

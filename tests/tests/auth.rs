@@ -9,7 +9,7 @@ const TOKEN: &str = "s3cret-token";
 #[tokio::test]
 async fn mutating_routes_need_the_bearer_token() {
     // Arrange
-    let app = TestApp::spawn_with(|config| config.api_token = Some(TOKEN.to_owned())).await;
+    let app = TestApp::spawn_with(|config| config.http.api_token = Some(TOKEN.to_owned())).await;
     let url = |path: &str| format!("{}{path}", app.address);
 
     for path in [
@@ -54,7 +54,7 @@ async fn mutating_routes_need_the_bearer_token() {
 #[tokio::test]
 async fn reads_and_the_shop_need_no_token() {
     // Arrange
-    let app = TestApp::spawn_with(|config| config.api_token = Some(TOKEN.to_owned())).await;
+    let app = TestApp::spawn_with(|config| config.http.api_token = Some(TOKEN.to_owned())).await;
 
     for (method, path) in [
         (Method::GET, "/simulate/status"),

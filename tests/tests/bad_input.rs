@@ -1,6 +1,7 @@
 //! Every bad input gets a 4xx JSON error that says what is accepted, and changes nothing.
 
 use aiops_e2e::{TEST_MAX_BODY_BYTES, TestApp, json_of};
+use aiops_server::Settings;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -386,7 +387,7 @@ async fn oversized_bodies_get_413_json() {
 #[tokio::test]
 async fn chaos_switched_off_refuses_rules_and_says_why() {
     // Arrange
-    let app = TestApp::spawn_with(|config| config.chaos_enabled = false).await;
+    let app = TestApp::spawn_with(|config| config.shop.chaos = false).await;
 
     // Act
     let (status, body) = app
@@ -404,4 +405,29 @@ async fn chaos_switched_off_refuses_rules_and_says_why() {
     assert_eq!(status_code, StatusCode::OK);
     assert_eq!(status_body["enabled"], false);
     assert_eq!(status_body["active_simulations"], json!({}));
+}
+
+#[tokio::test]
+async fn chaos_switched_off_by_the_configuration_file_is_refused_naming_the_file_setting() {
+    // Arrange
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), r#"{"shop": {"chaos": false}}"#).expect("written");
+    let from_file = Settings::from_file(file.path()).expect("a valid file");
+    let app = TestApp::spawn_with(|config| {
+        config.shop.chaos = from_file.shop.chaos;
+        config.origins = from_file.origins;
+    })
+    .await;
+
+    // Act
+    let (status, body) = app.post("/simulate/error?endpoint=/payment&rate=0.5").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let expected = format!(
+        "chaos: injection is disabled; enable it to set rules (switched off by `shop.chaos` in \
+         the configuration file {})",
+        file.path().display()
+    );
+    assert_eq!(body["error"], json!(expected));
 }

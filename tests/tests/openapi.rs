@@ -51,7 +51,7 @@ async fn every_registered_route_is_in_the_openapi_document() {
 #[tokio::test]
 async fn every_listed_route_is_registered() {
     // Arrange: the list the document is checked against must be the server's routing table.
-    let app = TestApp::spawn_with(|config| config.chaos_enabled = false).await;
+    let app = TestApp::spawn_with(|config| config.shop.chaos = false).await;
 
     for (method, path) in routes() {
         // Act

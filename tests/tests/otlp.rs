@@ -329,8 +329,8 @@ async fn unsupported_content_types_and_encodings_are_415() {
 async fn bodies_over_either_limit_are_413() {
     // Arrange: small limits, well above one checkout.
     let app = TestApp::spawn_with(|config| {
-        config.ingest.max_body_bytes = 16 * 1024;
-        config.ingest.max_decompressed_bytes = 64 * 1024;
+        config.http.otlp_max_body_bytes = 16 * 1024;
+        config.http.otlp_max_decompressed_bytes = 64 * 1024;
     })
     .await;
 
@@ -363,7 +363,7 @@ async fn bodies_over_either_limit_are_413() {
 
 #[tokio::test]
 async fn otlp_ingest_needs_the_token_when_one_is_configured() {
-    let app = TestApp::spawn_with(|config| config.api_token = Some("s3cret".into())).await;
+    let app = TestApp::spawn_with(|config| config.http.api_token = Some("s3cret".into())).await;
     let body = serde_json::to_vec(&one_checkout()).expect("JSON");
     let response = app
         .client

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use aiops_e2e::otlp_system::{Fault, Scenario, replay_lines};
-use aiops_server::ServerConfig;
+use aiops_server::Settings;
 use aiops_server::tools::replay::{ReplayFormat, print, replay_file, to_json};
 use tempfile::NamedTempFile;
 
@@ -21,8 +21,7 @@ fn a_recorded_payments_slowdown_replays_to_one_incident_rooted_at_payments() {
     let file = file_of(&replay_lines(7, &Scenario::payments_latency()));
 
     // Act
-    let report =
-        replay_file(file.path(), ServerConfig::default().engine_config()).expect("replays");
+    let report = replay_file(file.path(), Settings::default().engine_config()).expect("replays");
 
     // Assert
     let json = to_json(&report);
@@ -51,8 +50,7 @@ fn an_error_storm_in_inventory_is_rooted_at_inventory() {
     };
     let file = file_of(&replay_lines(11, &scenario));
 
-    let report =
-        replay_file(file.path(), ServerConfig::default().engine_config()).expect("replays");
+    let report = replay_file(file.path(), Settings::default().engine_config()).expect("replays");
 
     let json = to_json(&report);
     let incidents = json["incidents"].as_array().expect("incidents");
@@ -70,7 +68,7 @@ fn an_error_storm_in_inventory_is_rooted_at_inventory() {
 #[test]
 fn replays_are_deterministic() {
     let file = file_of(&replay_lines(7, &Scenario::payments_latency()));
-    let config = ServerConfig::default().engine_config();
+    let config = Settings::default().engine_config();
 
     let first = to_json(&replay_file(file.path(), config.clone()).expect("replays"));
     let second = to_json(&replay_file(file.path(), config).expect("replays"));
@@ -81,8 +79,7 @@ fn replays_are_deterministic() {
 #[test]
 fn text_summary_names_the_root_cause_and_its_runners_up() {
     let file = file_of(&replay_lines(7, &Scenario::payments_latency()));
-    let report =
-        replay_file(file.path(), ServerConfig::default().engine_config()).expect("replays");
+    let report = replay_file(file.path(), Settings::default().engine_config()).expect("replays");
 
     let mut out = Vec::new();
     print(&report, ReplayFormat::Text, "recording.jsonl", &mut out).expect("printed");
@@ -109,7 +106,7 @@ fn a_malformed_line_is_an_error_naming_its_number() {
     lines[1] = r#"{"resourceSpans": [{"scopeSpans": "#.to_owned();
     let file = file_of(&lines);
 
-    let error = replay_file(file.path(), ServerConfig::default().engine_config())
+    let error = replay_file(file.path(), Settings::default().engine_config())
         .expect_err("line 2 is malformed");
 
     let message = error.to_string();
@@ -123,7 +120,7 @@ fn a_malformed_line_is_an_error_naming_its_number() {
 fn a_file_without_spans_is_an_error() {
     let file = file_of(&["".to_owned(), "{}".to_owned()]);
     let error =
-        replay_file(file.path(), ServerConfig::default().engine_config()).expect_err("no spans");
+        replay_file(file.path(), Settings::default().engine_config()).expect_err("no spans");
     assert!(error.to_string().contains("no usable spans"), "{error}");
 }
 
@@ -131,7 +128,7 @@ fn a_file_without_spans_is_an_error() {
 fn a_missing_file_is_an_error_naming_it() {
     let error = replay_file(
         std::path::Path::new("/nonexistent/recording.jsonl"),
-        ServerConfig::default().engine_config(),
+        Settings::default().engine_config(),
     )
     .expect_err("missing");
     assert!(

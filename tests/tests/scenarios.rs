@@ -178,7 +178,7 @@ async fn healthy_traffic_yields_no_incident_and_learns_baselines() {
 #[tokio::test]
 async fn early_detection_opens_the_incident_without_waiting_for_the_interval() {
     // Arrange: a ten-minute interval, so only early detection can run a cycle in this test.
-    let app = TestApp::spawn_with(|config| config.early_detection = true).await;
+    let app = TestApp::spawn_with(|config| config.detection.early_detection = true).await;
     app.learn_baselines().await;
 
     // Act: no POST /aiops/analyze from here on.

@@ -12,7 +12,8 @@ use serde_json::json;
 async fn a_hanging_dependency_makes_checkout_answer_504_naming_it() {
     // Arrange
     let app =
-        TestApp::spawn_with(|config| config.checkout_timeout = Duration::from_millis(300)).await;
+        TestApp::spawn_with(|config| config.shop.checkout_timeout = Duration::from_millis(300))
+            .await;
     let (status, body) = app
         .post("/simulate/timeout?endpoint=/payment&duration=800")
         .await;
@@ -57,7 +58,7 @@ async fn injected_failures_answer_500_json_and_clear_restores_the_shop() {
 #[tokio::test]
 async fn telemetry_off_serves_the_shop_without_recording_spans() {
     // Arrange
-    let app = TestApp::spawn_with(|config| config.telemetry_enabled = false).await;
+    let app = TestApp::spawn_with(|config| config.shop.telemetry = false).await;
 
     // Act
     let response = app
@@ -95,7 +96,7 @@ async fn invalid_configuration_is_refused_before_serving() {
     // Arrange
     let dir = tempfile::TempDir::new().expect("temporary directory");
     let mut config = test_config(&dir);
-    config.analyzer.latency_multiplier = 0.5;
+    config.detection.latency_multiplier = 0.5;
 
     // Act
     let error = Application::build(config)

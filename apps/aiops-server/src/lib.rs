@@ -8,10 +8,12 @@
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
-//! use aiops_server::{Application, ServerConfig};
+//! use aiops_server::{Application, Settings};
 //!
-//! let config = ServerConfig { bind: "127.0.0.1:0".into(), db: ":memory:".into(), ..ServerConfig::default() };
-//! let app = Application::build(config).await?;
+//! let mut settings = Settings::default();
+//! settings.http.bind = "127.0.0.1:0".into();
+//! settings.storage.db = ":memory:".into();
+//! let app = Application::build(settings).await?;
 //! println!("listening on port {}", app.port());
 //! app.run_until_stopped().await
 //! # }
@@ -35,5 +37,5 @@ pub mod state;
 pub mod tools;
 pub mod views;
 
-pub use config::ServerConfig;
+pub use config::Settings;
 pub use startup::{Application, StopHandle, configure_routes};

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use aiops_server::Application;
 use aiops_server::cli::{Cli, Command, ServeArgs};
+use aiops_server::config::SettingsError;
 use clap::{CommandFactory, Parser};
 
 /// Every recorded span is a handful of small allocations made on an HTTP worker and freed on
@@ -25,7 +26,12 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
-        Some(Command::Replay(args)) => aiops_server::tools::replay::run(&args),
+        Some(Command::Replay(args)) => {
+            let config = args
+                .engine_config()
+                .unwrap_or_else(|error| usage_error(error));
+            aiops_server::tools::replay::run(&args, config)
+        }
         Some(Command::Demo(args)) => match aiops_server::tools::demo::run(args).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -43,12 +49,17 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match args.resolve() {
-        Ok(config) => config,
-        Err(message) => Cli::command()
-            .error(clap::error::ErrorKind::ValueValidation, message)
-            .exit(),
-    };
-    config.handle_signals = true;
-    Application::build(config).await?.run_until_stopped().await
+    let settings = args.resolve().unwrap_or_else(|error| usage_error(error));
+    Application::build(settings)
+        .await?
+        .stop_on_signals()
+        .run_until_stopped()
+        .await
+}
+
+/// Settings the user got wrong are a usage error: the message, and exit status 2.
+fn usage_error(error: SettingsError) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ValueValidation, error)
+        .exit()
 }

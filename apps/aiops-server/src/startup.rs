@@ -11,14 +11,14 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use aiops_chaos::Chaos;
-use aiops_storage_sqlite::{Store, StoreConfig};
+use aiops_storage_sqlite::Store;
 use aiops_telemetry_core::{Collector, Fanout};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
 use crate::actor::{AnalysisHandle, Schedule};
 use crate::clock::Clock;
-use crate::config::{IngestLimits, ServerConfig};
+use crate::config::{IngestLimits, Settings};
 use crate::guards::{self, BodyLimit};
 use crate::persistence::Persistence;
 use crate::pipeline::counters::SpanCounters;
@@ -31,11 +31,14 @@ use crate::routes::{self, aiops, ingest, openapi, prometheus, traces};
 use crate::shop::handlers::ShopClient;
 use crate::shop::table::{SHOP_SERVICE, shop_paths};
 use crate::shop::{self, simulate, warmup};
-use crate::state::{AppState, Settings};
+use crate::state::AppState;
 use crate::views::format::EndpointNaming;
 
 /// How long in-flight requests get to finish once the server is asked to stop.
 const SHUTDOWN_GRACE: u64 = 10;
+
+/// How often spans older than the retention period are deleted.
+const RETENTION_SWEEP: Duration = Duration::from_secs(60);
 
 /// A built server, listening but not yet serving.
 pub struct Application {
@@ -77,22 +80,26 @@ impl StopHandle {
 }
 
 impl Application {
-    /// Checks the configuration, binds the listener (`bind` may use port 0), opens the
-    /// database, restores the engine and spawns the analysis actor.
-    pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
-        config.validate().map_err(anyhow::Error::msg)?;
+    /// Checks the settings, binds the listener (`bind` may use port 0), opens the database,
+    /// restores the engine and spawns the analysis actor.
+    pub async fn build(config: Settings) -> anyhow::Result<Self> {
+        config.validate()?;
+        let Settings {
+            http,
+            detection,
+            storage,
+            shop,
+            ..
+        } = &config;
         // Bind first: a taken port should fail before the database is touched.
         let listener =
-            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
+            TcpListener::bind(&http.bind).with_context(|| format!("binding {}", http.bind))?;
         let address = listener.local_addr().context("reading the bound address")?;
-        let store_config = StoreConfig {
-            queue_capacity: config.span_queue_capacity,
-            ..StoreConfig::new(config.db.clone())
-        };
+        let store_config = storage.store_config();
         let store = tokio::task::spawn_blocking(move || Store::open(store_config))
             .await
             .context("opening the database")?
-            .with_context(|| format!("opening the database {}", config.db.display()))?;
+            .with_context(|| format!("opening the database {}", storage.db.display()))?;
 
         let mut persistence = Persistence::new(store.clone());
         let engine = persistence.load(config.engine_config()).await?;
@@ -104,28 +111,29 @@ impl Application {
         ));
         let engine_reader = engine.reader();
         let schedule = Schedule {
-            interval: Duration::from_secs_f64(config.analyzer.analysis_interval_secs),
-            early_detection: config.early_detection,
+            interval: detection.analysis_interval,
+            early_detection: detection.early_detection,
             clock: Clock::Wall,
         };
         let (analysis, actor) = AnalysisHandle::spawn(engine, persistence, schedule);
-        let retention = spawn_retention(store.clone(), config.retention, config.retention_interval);
+        let retention = spawn_retention(store.clone(), storage.retention, RETENTION_SWEEP);
 
-        let chaos = Chaos::new(shop_paths(), config.chaos_seed);
-        chaos.set_enabled(config.chaos_enabled);
-        let hang_ms = (config.analyzer.timeout_ms + 1000.0)
-            .max(config.checkout_timeout.as_secs_f64() * 1000.0 + 1000.0)
-            .min(aiops_chaos::MAX_DURATION_MS);
-        let settings = Settings {
-            api_token: config.api_token.clone(),
-            max_body_bytes: config.max_body_bytes,
-            ingest: config.ingest,
-            telemetry_enabled: config.telemetry_enabled,
-            checkout_timeout: config.checkout_timeout,
-            default_hang: Duration::from_secs_f64(hang_ms / 1000.0),
-            analysis_window: Duration::from_secs_f64(config.analyzer.analysis_window_secs),
-            analyzer: config.analyzer.clone(),
+        let chaos = Chaos::new(shop_paths(), shop.chaos_seed);
+        chaos.set_enabled(shop.chaos);
+        let hang = (detection.timeout.max(shop.checkout_timeout) + Duration::from_secs(1)).min(
+            Duration::from_secs_f64(aiops_chaos::MAX_DURATION_MS / 1000.0),
+        );
+        let settings = crate::state::Settings {
+            api_token: http.api_token.clone(),
+            max_body_bytes: http.max_body_bytes,
+            ingest: http.ingest_limits(),
+            telemetry_enabled: shop.telemetry,
+            checkout_timeout: shop.checkout_timeout,
+            default_hang: hang,
+            analysis_window: detection.analysis_window,
+            analyzer: config.engine_config().analyzer,
             endpoint_naming: EndpointNaming::by_path(SHOP_SERVICE),
+            chaos_off: config.chaos_off_reason(),
         };
         let counters = Arc::new(SpanCounters::default());
         let request_spans = Arc::new(SpanBatcher::new(collector.clone(), counters.clone()));
@@ -144,13 +152,13 @@ impl Application {
         });
 
         let base_url = format!("http://{}", loopback(address));
-        let fallback_client = ShopClient::new(base_url.clone(), config.checkout_timeout)
+        let fallback_client = ShopClient::new(base_url.clone(), shop.checkout_timeout)
             .context("building the HTTP client of /checkout")?;
         let server_state = state.clone();
         let request_spans = web::Data::from(state.request_spans.clone());
-        let max_body_bytes = config.max_body_bytes;
-        let ingest_limits = config.ingest;
-        let checkout_timeout = config.checkout_timeout;
+        let max_body_bytes = http.max_body_bytes;
+        let ingest_limits = http.ingest_limits();
+        let checkout_timeout = shop.checkout_timeout;
         let mut server = HttpServer::new(move || {
             // One client per worker keeps each connection on the runtime that opened it.
             let client = ShopClient::new(base_url.clone(), checkout_timeout)
@@ -163,14 +171,14 @@ impl Application {
         })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE);
-        if config.workers > 0 {
-            server = server.workers(config.workers);
+        if http.workers > 0 {
+            server = server.workers(http.workers);
         }
         let server = server
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
             .run();
-        log::info!("address={address} db={} Listening.", config.db.display());
+        log::info!("address={address} db={} Listening.", storage.db.display());
         Ok(Self {
             address,
             server,
@@ -179,9 +187,16 @@ impl Application {
             retention,
             batch_flusher,
             store,
-            handle_signals: config.handle_signals,
-            warmup_requests: config.warmup_requests,
+            handle_signals: false,
+            warmup_requests: shop.warmup_requests,
         })
+    }
+
+    /// Makes [`Application::run_until_stopped`] stop gracefully on SIGINT or SIGTERM (the
+    /// binary does; tests stop the server with a [`StopHandle`]).
+    pub fn stop_on_signals(mut self) -> Self {
+        self.handle_signals = true;
+        self
     }
 
     /// The port actually bound (useful with port 0).

@@ -38,6 +38,8 @@ pub struct Settings {
     pub analyzer: AnalyzerConfig,
     /// How views name endpoints.
     pub endpoint_naming: EndpointNaming,
+    /// When chaos injection is off, what switched it off, for the 403 of `/simulate/*`.
+    pub chaos_off: String,
 }
 
 impl fmt::Debug for Settings {
@@ -52,6 +54,7 @@ impl fmt::Debug for Settings {
             .field("analysis_window", &self.analysis_window)
             .field("analyzer", &self.analyzer)
             .field("endpoint_naming", &self.endpoint_naming)
+            .field("chaos_off", &self.chaos_off)
             .finish()
     }
 }

@@ -144,4 +144,24 @@ pub enum SettingsError {
     /// The engine refused its configuration for a reason the settings cannot name.
     #[error(transparent)]
     Engine(EngineConfigError),
+    /// The parsed command line did not fit the settings.
+    #[error("the command line does not fit the settings: {0}")]
+    Arguments(#[from] clap::Error),
+}
+
+impl SettingsError {
+    /// `option` holds `value`, outside what it accepts; names what set it, from `origins`.
+    pub(crate) fn out_of_range(
+        option: &str,
+        value: impl fmt::Display,
+        origins: &Origins,
+        accepted: impl Into<String>,
+    ) -> Self {
+        Self::OutOfRange {
+            option: option.to_owned(),
+            value: value.to_string(),
+            origin: origins.get(option).cloned(),
+            accepted: accepted.into(),
+        }
+    }
 }

@@ -36,7 +36,7 @@ pub async fn delay(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ChaosChange>, ApiError> {
-    ensure_enabled(&state.chaos)?;
+    ensure_enabled(&state)?;
     let params = Params::parse(&request, &["endpoint", "duration"])?;
     let endpoint = endpoint(&params, &state.chaos)?;
     let duration = params.required_number("duration", 0.0, MAX_DURATION_MS, DURATION_ACCEPTS)?;
@@ -79,7 +79,7 @@ pub async fn error(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ChaosChange>, ApiError> {
-    ensure_enabled(&state.chaos)?;
+    ensure_enabled(&state)?;
     let params = Params::parse(&request, &["endpoint", "rate"])?;
     let endpoint = endpoint(&params, &state.chaos)?;
     let rate = params.required_number("rate", 0.0, 1.0, RATE_ACCEPTS)?;
@@ -123,7 +123,7 @@ pub async fn timeout(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ChaosChange>, ApiError> {
-    ensure_enabled(&state.chaos)?;
+    ensure_enabled(&state)?;
     let params = Params::parse(&request, &["endpoint", "duration"])?;
     let endpoint = endpoint(&params, &state.chaos)?;
     let default_ms = state.settings.default_hang.as_secs_f64() * 1000.0;
@@ -186,11 +186,13 @@ pub async fn status(
 }
 
 /// Setting a rule on a server started without chaos is refused before anything else.
-fn ensure_enabled(chaos: &Chaos) -> Result<(), ApiError> {
-    if chaos.is_enabled() {
+fn ensure_enabled(state: &AppState) -> Result<(), ApiError> {
+    if state.chaos.is_enabled() {
         Ok(())
     } else {
-        Err(chaos_error(ChaosError::Disabled))
+        let error = ChaosError::Disabled;
+        let message = format!("{error} ({})", state.settings.chaos_off);
+        Err(ApiError::new(StatusCode::FORBIDDEN, message))
     }
 }
 
@@ -203,10 +205,7 @@ fn endpoint<'a>(params: &'a Params, chaos: &Chaos) -> Result<&'a str, ApiError> 
 
 fn chaos_error(error: ChaosError) -> ApiError {
     match &error {
-        ChaosError::Disabled => ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("{error} (the server was started with --no-chaos or AIOPS_CHAOS=off)"),
-        ),
+        ChaosError::Disabled => ApiError::new(StatusCode::FORBIDDEN, error.to_string()),
         ChaosError::UnknownEndpoint { accepted, .. } => ApiError::bad_request(error.to_string())
             .with("parameter", json!("endpoint"))
             .with("accepted_endpoints", json!(accepted)),

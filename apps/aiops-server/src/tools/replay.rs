@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::config::engine_config_from_file;
+use crate::config::{Settings, SettingsError};
 use crate::shop::table::SHOP_SERVICE;
 use crate::views::format::{EndpointNaming, iso};
 use crate::views::incident::Incident as IncidentView;
@@ -42,6 +42,19 @@ pub struct ReplayArgs {
     /// reads; options that only concern serving are ignored).
     #[arg(long, env = "AIOPS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+impl ReplayArgs {
+    /// The engine's configuration: the detection settings of `--config` (the defaults
+    /// without it), validated.
+    pub fn engine_config(&self) -> Result<EngineConfig, SettingsError> {
+        let settings = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        settings.validate_detection()?;
+        Ok(settings.engine_config())
+    }
 }
 
 /// How `aiops replay` prints its result.
@@ -328,10 +341,9 @@ pub fn to_text(report: &ReplayReport, source: &str) -> String {
     text
 }
 
-/// `aiops replay`: resolves the detection knobs (defaults, then `--config`), replays the file
-/// and prints the report to standard output.
-pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    let config = engine_config_from_file(args.config.as_deref()).map_err(anyhow::Error::msg)?;
+/// `aiops replay`: replays the file with `config` ([`ReplayArgs::engine_config`]) and prints
+/// the report to standard output.
+pub fn run(args: &ReplayArgs, config: EngineConfig) -> anyhow::Result<()> {
     let report = replay_file(&args.otlp_file, config)?;
     let mut out = std::io::stdout().lock();
     print(

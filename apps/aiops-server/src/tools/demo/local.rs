@@ -1,22 +1,22 @@
 //! The demo's own server, for runs without `--url`.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use reqwest::Url;
 use tokio::task::JoinHandle;
 
-use crate::config::ServerConfig;
+use crate::config::Settings;
 use crate::startup::{Application, StopHandle};
 
 /// Detection window of the demo's server: long enough to hold a whole scenario's traffic.
-const WINDOW_SECS: f64 = 20.0;
+const WINDOW: Duration = Duration::from_secs(20);
 /// Background analysis interval of the demo's server. Not shorter: each cycle learns from
 /// the traffic that arrived since the previous one, and a slice holding only a few requests
 /// of a fresh fault is too small to look anomalous on its own, so it would be learned as
 /// normal.
-const INTERVAL_SECS: f64 = 5.0;
+const INTERVAL: Duration = Duration::from_secs(5);
 
 /// A server started in-process on a free local port with a temporary database.
 #[derive(Debug)]
@@ -30,16 +30,14 @@ pub(super) struct LocalServer {
 impl LocalServer {
     pub(super) async fn start() -> Result<Self> {
         let db = TemporaryDatabase::new();
-        let mut config = ServerConfig {
-            bind: "127.0.0.1:0".to_owned(),
-            db: db.path.clone(),
-            // The demo warms the shop up itself, so that the report shows it.
-            warmup_requests: 0,
-            ..ServerConfig::default()
-        };
-        config.analyzer.analysis_window_secs = WINDOW_SECS;
-        config.analyzer.analysis_interval_secs = INTERVAL_SECS;
-        let app = Application::build(config)
+        let mut settings = Settings::default();
+        settings.http.bind = "127.0.0.1:0".to_owned();
+        settings.storage.db = db.path.clone();
+        // The demo warms the shop up itself, so that the report shows it.
+        settings.shop.warmup_requests = 0;
+        settings.detection.analysis_window = WINDOW;
+        settings.detection.analysis_interval = INTERVAL;
+        let app = Application::build(settings)
             .await
             .context("starting the demo's own server")?;
         let port = app.port();

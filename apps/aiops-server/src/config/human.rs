@@ -1,14 +1,15 @@
 //! Durations and switches as people write them: `500ms`, `30s`, `2m`, `24h`, `7d` or a bare
 //! number of seconds; `on`/`off`. One syntax for flags, environment variables, the
-//! configuration file and the API's query parameters.
+//! configuration file (through the serde forms below) and the API's query parameters.
 
 use std::time::Duration;
 
 /// Largest duration accepted, so that arithmetic on nanoseconds never overflows.
 const MAX_SECS: f64 = 365.0 * 24.0 * 3600.0;
 
-/// Units from the largest down, in milliseconds, for writing a duration back.
-const UNITS: [(&str, u128); 4] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)];
+/// Units from the largest down, in milliseconds, for writing a duration back (in hours rather
+/// than days: `24h` reads better than `1d`).
+const UNITS: [(&str, u128); 3] = [("h", 3_600_000), ("m", 60_000), ("s", 1000)];
 
 /// Parses `500ms`, `30s`, `2.5m`, `24h`, `7d`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -49,9 +50,21 @@ pub fn format_duration(duration: Duration) -> String {
     }
     UNITS
         .iter()
-        .find(|(_, size)| millis % size == 0)
+        .find(|(_, size)| millis.is_multiple_of(*size))
         .map(|(unit, size)| format!("{}{unit}", millis / size))
         .unwrap_or_else(|| format!("{millis}ms"))
+}
+
+/// Writes a value of the settings tree as people write it: text without quotes, switches
+/// as `on`/`off`, an unset option as `none`.
+pub fn render_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Bool(true) => "on".to_owned(),
+        serde_json::Value::Bool(false) => "off".to_owned(),
+        serde_json::Value::Null => "none".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Parses an on/off switch: `on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`.
@@ -81,52 +94,111 @@ fn duration_help(text: &str) -> String {
 
 /// Serde form of a [`Duration`] in the configuration file: written back as text with a unit,
 /// read from text with a unit or from a bare number of seconds.
-pub(crate) mod human {
-    use std::fmt;
+pub(crate) mod duration {
     use std::time::Duration;
+
+    use serde::{Deserializer, Serialize, Serializer};
+
+    /// Writes `"30s"`, `"24h"`, `"250ms"`.
+    pub(crate) fn serialize<S: Serializer>(value: &Duration, out: S) -> Result<S::Ok, S::Error> {
+        super::format_duration(*value).serialize(out)
+    }
+
+    /// Reads `"30s"`, `"2m"`, or `30` (seconds).
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Duration, D::Error> {
+        input.deserialize_any(super::DurationVisitor {
+            bare_unit_secs: 1.0,
+        })
+    }
+}
+
+/// Like [`duration`], for the options named in milliseconds: a bare number is milliseconds.
+pub(crate) mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    /// Writes `"5s"`, `"20ms"`.
+    pub(crate) fn serialize<S: Serializer>(value: &Duration, out: S) -> Result<S::Ok, S::Error> {
+        super::duration::serialize(value, out)
+    }
+
+    /// Reads `"5s"`, `"20ms"`, or `5000` (milliseconds).
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Duration, D::Error> {
+        input.deserialize_any(super::DurationVisitor {
+            bare_unit_secs: 1e-3,
+        })
+    }
+}
+
+/// Serde form of a switch in the configuration file: `true`/`false`, or any spelling
+/// [`parse_switch`] takes (`"on"`, `"off"`, ...); written back as `true`/`false`.
+pub(crate) mod switch {
+    use std::fmt;
 
     use serde::de::{self, Deserializer, Visitor};
     use serde::{Serialize, Serializer};
 
-    /// Writes `"30s"`, `"24h"`, `"250ms"`.
-    pub(crate) fn serialize<S: Serializer>(
-        duration: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        super::format_duration(*duration).serialize(serializer)
+    /// Writes `true` or `false`.
+    pub(crate) fn serialize<S: Serializer>(value: &bool, out: S) -> Result<S::Ok, S::Error> {
+        value.serialize(out)
     }
 
-    /// Reads `"30s"`, `"2m"`, or `30` (seconds).
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Duration, D::Error> {
-        deserializer.deserialize_any(HumanDuration)
+    /// Reads `true`, `false`, `"on"`, `"off"`, ...
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<bool, D::Error> {
+        input.deserialize_any(SwitchVisitor)
     }
 
-    struct HumanDuration;
+    struct SwitchVisitor;
 
-    impl Visitor<'_> for HumanDuration {
-        type Value = Duration;
+    impl Visitor<'_> for SwitchVisitor {
+        type Value = bool;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a duration such as \"30s\" or a number of seconds")
+            f.write_str("true, false, \"on\" or \"off\"")
         }
 
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
-            super::parse_duration(text).map_err(E::custom)
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
         }
 
-        fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
-            super::seconds(secs, &secs.to_string()).map_err(E::custom)
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<bool, E> {
+            super::parse_switch(text).map_err(E::custom)
         }
+    }
+}
 
-        fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Duration, E> {
-            self.visit_f64(secs as f64)
-        }
+/// Reads a duration from text with a unit, or from a bare number of `bare_unit_secs` seconds.
+struct DurationVisitor {
+    bare_unit_secs: f64,
+}
 
-        fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Duration, E> {
-            self.visit_f64(secs as f64)
-        }
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = if self.bare_unit_secs == 1.0 {
+            "seconds"
+        } else {
+            "milliseconds"
+        };
+        write!(f, "a duration such as \"30s\" or a number of {unit}")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+        parse_duration(text).map_err(E::custom)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Duration, E> {
+        seconds(number * self.bare_unit_secs, &number.to_string()).map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Duration, E> {
+        self.visit_f64(number as f64)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Duration, E> {
+        self.visit_f64(number as f64)
     }
 }
 
@@ -167,7 +239,7 @@ mod tests {
             (Duration::from_secs(30), "30s"),
             (Duration::from_secs(90), "90s"),
             (Duration::from_secs(1800), "30m"),
-            (Duration::from_secs(86_400), "1d"),
+            (Duration::from_secs(86_400), "24h"),
             (Duration::from_micros(1500), "0.0015s"),
         ] {
             assert_eq!(format_duration(duration), text);

@@ -1,0 +1,169 @@
+//! `detection`: what counts as an anomaly, and how often the analysis runs. These keep the
+//! names and meaning of the original prototype's knobs (`LATENCY_MULTIPLIER`,
+//! `ERROR_RATE_THRESHOLD`, `MIN_SAMPLES_FOR_BASELINE`, `ANALYSIS_WINDOW_MINUTES`), plus what
+//! robust detection needs on real traffic. The section builds the engine's configuration.
+
+use std::time::Duration;
+
+use aiops_analyzer::{Config as AnalyzerConfig, ConfigError};
+use aiops_engine::{EngineConfig, EngineConfigError};
+use clap::{ArgAction, Args};
+use serde::{Deserialize, Serialize};
+
+use super::error::{Origins, SettingsError};
+use super::human::{self, format_duration, parse_duration, parse_millis, parse_switch};
+
+/// The detection knobs. Their defaults are the engine's ([`EngineConfig::default`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Detection")]
+pub struct Detection {
+    /// A latency spike needs the window's mean latency at least this many times the baseline
+    /// mean; more than 1, and lower is more sensitive [default: 3.0].
+    #[arg(long, value_name = "X")]
+    pub latency_multiplier: f64,
+
+    /// An error storm needs at least this share of the window's requests to fail, in (0, 1]
+    /// [default: 0.2].
+    #[arg(long, value_name = "RATE")]
+    pub error_rate_threshold: f64,
+
+    /// Requests an endpoint's baseline learns from before it is used; at least 1
+    /// [default: 10].
+    #[arg(long, value_name = "N")]
+    pub min_samples_for_baseline: u64,
+
+    /// How much recent traffic each cycle judges, e.g. 30s or 2m [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub analysis_window: Duration,
+
+    /// How often the background cycle runs, no longer than the window [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub analysis_interval: Duration,
+
+    /// Between cycles, look for new anomalies once a second (detectors only, on the live
+    /// window) and run the cycle at once when one shows; off, detection waits for the next
+    /// interval [default: on].
+    #[arg(long, value_name = "on|off", action = ArgAction::Set, value_parser = parse_switch)]
+    #[serde(with = "human::switch")]
+    pub early_detection: bool,
+
+    /// A latency spike also needs the mean this much above the baseline, so that a 1 ms
+    /// endpoint going to 4 ms pages nobody; a bare number is milliseconds [default: 20ms].
+    #[arg(long = "min-latency-increase-ms", value_name = "MS", value_parser = parse_millis)]
+    #[serde(alias = "min_latency_increase_ms", with = "human::millis")]
+    pub min_latency_increase: Duration,
+
+    /// A latency spike needs at least this many requests in the window [default: 5].
+    #[arg(long, value_name = "N")]
+    pub min_latency_samples: u64,
+
+    /// An error storm needs at least this many failing requests in the window, and a timeout
+    /// anomaly this many timed-out ones [default: 5].
+    #[arg(long, value_name = "N")]
+    pub min_error_count: u64,
+
+    /// A request slower than this counts as a timeout; a bare number is milliseconds
+    /// [default: 5s].
+    #[arg(long = "timeout-ms", value_name = "MS", value_parser = parse_millis)]
+    #[serde(alias = "timeout_ms", with = "human::millis")]
+    pub timeout: Duration,
+
+    /// Baselines forget old traffic with this half-life, following slow drift; they freeze
+    /// while an endpoint is anomalous, so a fault is never learned as normal [default: 30m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub baseline_half_life: Duration,
+
+    /// An incident resolves itself once its endpoints have been healthy for this many
+    /// consecutive cycles; 0 never [default: 3].
+    #[arg(long, value_name = "N")]
+    pub auto_resolve_cycles: u32,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        let analyzer = engine.analyzer;
+        Self {
+            latency_multiplier: analyzer.latency_multiplier,
+            error_rate_threshold: analyzer.error_rate_threshold,
+            min_samples_for_baseline: analyzer.min_samples_for_baseline,
+            analysis_window: Duration::from_secs_f64(analyzer.analysis_window_secs),
+            analysis_interval: Duration::from_secs_f64(analyzer.analysis_interval_secs),
+            early_detection: true,
+            min_latency_increase: Duration::from_secs_f64(analyzer.min_latency_increase_ms / 1e3),
+            min_latency_samples: analyzer.min_latency_samples,
+            min_error_count: analyzer.min_error_count,
+            timeout: Duration::from_secs_f64(analyzer.timeout_ms / 1e3),
+            baseline_half_life: Duration::from_secs_f64(analyzer.baseline_half_life_secs),
+            auto_resolve_cycles: engine.auto_resolve_cycles,
+        }
+    }
+}
+
+impl Detection {
+    /// The analysis engine's configuration: these knobs over the engine's defaults, with live
+    /// buckets of a second (or the whole window, when it is shorter).
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            analyzer: AnalyzerConfig {
+                latency_multiplier: self.latency_multiplier,
+                error_rate_threshold: self.error_rate_threshold,
+                min_samples_for_baseline: self.min_samples_for_baseline,
+                analysis_window_secs: self.analysis_window.as_secs_f64(),
+                analysis_interval_secs: self.analysis_interval.as_secs_f64(),
+                min_latency_increase_ms: self.min_latency_increase.as_secs_f64() * 1e3,
+                min_latency_samples: self.min_latency_samples,
+                min_error_count: self.min_error_count,
+                timeout_ms: self.timeout.as_secs_f64() * 1e3,
+                baseline_half_life_secs: self.baseline_half_life.as_secs_f64(),
+            },
+            auto_resolve_cycles: self.auto_resolve_cycles,
+            live_bucket_secs: self.analysis_window.as_secs_f64().min(1.0),
+            ..EngineConfig::default()
+        }
+    }
+
+    /// Checks the knobs as the engine does, naming a refused one by its option.
+    pub(super) fn validate(&self, origins: &Origins) -> Result<(), SettingsError> {
+        let refused = match self.engine_config().validate() {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        let (option, accepted) = match &refused {
+            EngineConfigError::Analyzer(ConfigError::OutOfRange {
+                field, accepted, ..
+            }) => (option_of(field), (*accepted).to_owned()),
+            EngineConfigError::Analyzer(ConfigError::IntervalExceedsWindow { .. }) => (
+                "analysis_interval",
+                format!(
+                    "at most the analysis window ({})",
+                    format_duration(self.analysis_window)
+                ),
+            ),
+            _ => return Err(SettingsError::Engine(refused)),
+        };
+        let value = self
+            .value_of(option)
+            .ok_or(SettingsError::Engine(refused))?;
+        Err(SettingsError::out_of_range(
+            option, value, origins, accepted,
+        ))
+    }
+
+    /// The value of `option`, as people write it.
+    fn value_of(&self, option: &str) -> Option<String> {
+        let tree = serde_json::to_value(self).ok()?;
+        tree.get(option).map(human::render_value)
+    }
+}
+
+/// The option behind an analyzer knob: the knob's name without its unit.
+fn option_of(knob: &str) -> &str {
+    knob.strip_suffix("_secs")
+        .or_else(|| knob.strip_suffix("_ms"))
+        .unwrap_or(knob)
+}

@@ -1,0 +1,160 @@
+//! `http`: where the server listens, who may change things, and how large a request may be.
+
+use std::fmt;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use super::error::{Origins, SettingsError};
+
+/// Largest body limit accepted, for both the API and OTLP ingest.
+const MAX_BODY_LIMIT: usize = 1 << 30;
+
+/// Listening, access control and request size limits.
+#[derive(Clone, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "HTTP")]
+pub struct Http {
+    /// Address to listen on; 0.0.0.0:5000 accepts remote clients, port 0 picks a free port
+    /// [default: 127.0.0.1:5000].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: String,
+
+    /// HTTP worker threads, 0 to 1024; 0 is one per CPU core [default: 0].
+    #[arg(long, value_name = "N")]
+    pub workers: usize,
+
+    /// When set, POST /aiops/*, POST /simulate/* and POST /v1/traces need the header
+    /// "Authorization: Bearer TOKEN"; prefer the variable, a flag shows in the process list
+    /// [default: none].
+    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// Largest request body accepted, in bytes, 1024 to 1073741824; a larger one gets 413.
+    /// OTLP ingest (POST /v1/traces) has its own two limits [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// Largest POST /v1/traces body as sent (compressed or not), in bytes: OTLP exporters batch
+    /// hundreds of spans per request [default: 8388608].
+    #[arg(long, value_name = "BYTES")]
+    pub otlp_max_body_bytes: usize,
+
+    /// Largest POST /v1/traces body once gzip-decompressed, in bytes, up to 1073741824 and at
+    /// least the limit as sent; enforced while decompressing, so a small body that expands
+    /// without bound is cut off at the limit [default: 33554432].
+    #[arg(long, value_name = "BYTES")]
+    pub otlp_max_decompressed_bytes: usize,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        let ingest = IngestLimits::default();
+        Self {
+            bind: "127.0.0.1:5000".to_owned(),
+            workers: 0,
+            api_token: None,
+            max_body_bytes: 1024 * 1024,
+            otlp_max_body_bytes: ingest.max_body_bytes,
+            otlp_max_decompressed_bytes: ingest.max_decompressed_bytes,
+        }
+    }
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http")
+            .field("bind", &self.bind)
+            .field("workers", &self.workers)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("otlp_max_body_bytes", &self.otlp_max_body_bytes)
+            .field(
+                "otlp_max_decompressed_bytes",
+                &self.otlp_max_decompressed_bytes,
+            )
+            .finish()
+    }
+}
+
+impl Http {
+    /// The size limits of OTLP ingest.
+    pub fn ingest_limits(&self) -> IngestLimits {
+        IngestLimits {
+            max_body_bytes: self.otlp_max_body_bytes,
+            max_decompressed_bytes: self.otlp_max_decompressed_bytes,
+        }
+    }
+
+    pub(super) fn validate(&self, origins: &Origins) -> Result<(), SettingsError> {
+        let refuse = |option, value: usize, accepted: String| {
+            Err(SettingsError::out_of_range(
+                option, value, origins, accepted,
+            ))
+        };
+        let limits = 1024..=MAX_BODY_LIMIT;
+        if self.workers > 1024 {
+            return refuse("workers", self.workers, "0 to 1024".into());
+        }
+        if !limits.contains(&self.max_body_bytes) {
+            return refuse("max_body_bytes", self.max_body_bytes, body_range());
+        }
+        if !limits.contains(&self.otlp_max_body_bytes) {
+            return refuse(
+                "otlp_max_body_bytes",
+                self.otlp_max_body_bytes,
+                body_range(),
+            );
+        }
+        if !limits.contains(&self.otlp_max_decompressed_bytes)
+            || self.otlp_max_decompressed_bytes < self.otlp_max_body_bytes
+        {
+            let accepted = format!(
+                "at least otlp_max_body_bytes ({}) and at most {MAX_BODY_LIMIT}",
+                self.otlp_max_body_bytes
+            );
+            return refuse(
+                "otlp_max_decompressed_bytes",
+                self.otlp_max_decompressed_bytes,
+                accepted,
+            );
+        }
+        if self
+            .api_token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty())
+        {
+            return Err(SettingsError::out_of_range(
+                "api_token",
+                "\"\"",
+                origins,
+                "a non-empty token",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn body_range() -> String {
+    format!("1024 to {MAX_BODY_LIMIT}")
+}
+
+/// How large an OTLP request may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Largest body accepted as sent (compressed, when it is), in bytes.
+    pub max_body_bytes: usize,
+    /// Largest body accepted once decompressed, in bytes.
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for IngestLimits {
+    /// 8 MiB as sent, 32 MiB decompressed: several times the largest batch an OpenTelemetry
+    /// Collector sends with its default batch sizes.
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_decompressed_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
