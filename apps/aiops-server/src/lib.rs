@@ -38,4 +38,5 @@ pub mod tools;
 pub mod views;
 
 pub use config::Settings;
-pub use startup::{Application, StopHandle, configure_routes};
+pub use routes::configure_routes;
+pub use startup::{Application, StopHandle};

@@ -1,14 +1,13 @@
 //! Building and running the server: [`Application::build`] wires storage, the engine, the
 //! actor and the HTTP server; [`Application::run_until_stopped`] serves until stopped, then
-//! drains the span queue and persists the state. [`configure_routes`] is the one place routes
-//! are registered, for the binary and the tests alike.
+//! drains the span queue and persists the state. Routes are registered by
+//! [`configure_routes`].
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use aiops_chaos::Chaos;
 use aiops_storage_sqlite::Store;
@@ -18,19 +17,16 @@ use tokio::task::JoinHandle;
 
 use crate::actor::{AnalysisHandle, Schedule};
 use crate::clock::Clock;
-use crate::config::{IngestLimits, Settings};
-use crate::guards::{self, BodyLimit};
+use crate::config::Settings;
 use crate::persistence::Persistence;
 use crate::pipeline::counters::SpanCounters;
-use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
 use crate::retention::spawn_retention;
-use crate::routes::resource::Registered;
-use crate::routes::{self, aiops, ingest, openapi, prometheus, traces};
+use crate::routes::configure_routes;
 use crate::shop::handlers::ShopClient;
 use crate::shop::table::{SHOP_SERVICE, shop_paths};
-use crate::shop::{self, simulate, warmup};
+use crate::shop::warmup;
 use crate::state::AppState;
 use crate::views::format::EndpointNaming;
 
@@ -267,65 +263,6 @@ fn spawn_batch_flusher(batcher: Arc<SpanBatcher>) -> JoinHandle<()> {
     })
 }
 
-/// Registers every route, the extractor error handlers and the JSON fallbacks. Every request
-/// body is limited to `max_body_bytes`, except OTLP ingest's, limited by `ingest`.
-pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize, ingest: IngestLimits) {
-    register(cfg, max_body_bytes, ingest, &mut Registered::default());
-}
-
-/// [`configure_routes`], noting each route in `registered`.
-fn register(
-    cfg: &mut web::ServiceConfig,
-    max_body_bytes: usize,
-    ingest: IngestLimits,
-    registered: &mut Registered,
-) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(max_body_bytes)
-            .error_handler(routes::json_error),
-    )
-    .app_data(web::PayloadConfig::default().limit(max_body_bytes))
-    .app_data(web::QueryConfig::default().error_handler(routes::query_error))
-    .app_data(web::PathConfig::default().error_handler(routes::path_error));
-
-    // Ingest first: it has its own body limit, and the scope below takes every other path.
-    cfg.configure(|cfg| ingest::configure(cfg, &mut registered.under(""), ingest));
-    let mut engine_api = registered.under("/aiops");
-    let aiops_scope = web::scope(engine_api.prefix())
-        .wrap(from_fn(settle_spans))
-        .wrap(from_fn(guards::require_token))
-        .service(engine_api.get("/metrics", aiops::metrics))
-        .service(engine_api.get("/incidents", aiops::incidents))
-        .service(engine_api.get("/incidents/{id}", aiops::incident))
-        .service(engine_api.post("/incidents/{id}/resolve", aiops::resolve))
-        .service(engine_api.post("/analyze", aiops::analyze))
-        .service(engine_api.get("/topology", aiops::topology))
-        .service(engine_api.get("/traces/{trace_id}", traces::trace))
-        .default_service(web::to(routes::not_found));
-    let mut chaos = registered.under("/simulate");
-    let simulate_scope = web::scope(chaos.prefix())
-        .wrap(from_fn(guards::require_token))
-        .service(chaos.post("/delay", simulate::delay))
-        .service(chaos.post("/error", simulate::error))
-        .service(chaos.post("/timeout", simulate::timeout))
-        .service(chaos.post("/clear", simulate::clear))
-        .service(chaos.get("/status", simulate::status))
-        .default_service(web::to(routes::not_found));
-    let mut root = registered.under("");
-    cfg.service(
-        web::scope("")
-            .app_data(BodyLimit(max_body_bytes))
-            .wrap(from_fn(guards::limit_body))
-            .configure(|cfg| shop::configure(cfg, &mut root))
-            .service(aiops_scope)
-            .service(simulate_scope)
-            .configure(|cfg| prometheus::configure(cfg, &mut root))
-            .configure(|cfg| openapi::configure(cfg, &mut root))
-            .default_service(web::to(routes::not_found)),
-    );
-}
-
 /// The loopback address to reach a server bound to `address` (an unspecified bind address
 /// such as 0.0.0.0 is reached through 127.0.0.1).
 fn loopback(address: SocketAddr) -> SocketAddr {
@@ -374,30 +311,5 @@ async fn next_signal() -> bool {
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await.is_ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use super::*;
-
-    #[test]
-    fn every_registered_route_is_documented_and_every_documented_route_registered() {
-        let mut registered = Registered::default();
-        let _app = App::new().configure(|cfg| {
-            register(cfg, 1024 * 1024, IngestLimits::default(), &mut registered);
-        });
-
-        let routes: Vec<(String, String)> = registered
-            .routes()
-            .iter()
-            .map(|(method, path)| ((*method).to_owned(), path.clone()))
-            .collect();
-        let unique: BTreeSet<&(String, String)> = routes.iter().collect();
-        assert_eq!(unique.len(), routes.len(), "a route registered twice");
-        let documented: BTreeSet<&(String, String)> = routes::routes().iter().collect();
-        assert_eq!(unique, documented);
     }
 }

@@ -1,5 +1,6 @@
-//! The HTTP routes of the engine (`/aiops/*`, OTLP ingest, `/metrics`, `/openapi.json`), and
-//! the fallbacks that keep every error JSON. The demo shop's routes live in `crate::shop`.
+//! The routing table ([`configure_routes`]), the HTTP routes of the engine (`/aiops/*`, OTLP
+//! ingest, `/metrics`, `/openapi.json`), and the fallbacks that keep every error JSON. The demo
+//! shop's routes and the chaos routes live in `crate::shop`.
 
 pub mod aiops;
 pub mod ingest;
@@ -12,15 +13,21 @@ pub mod traces;
 use std::sync::OnceLock;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use self::openapi::documented_routes;
+use self::resource::Registered;
 use crate::api_error::ApiError;
+use crate::config::IngestLimits;
+use crate::guards::{self, BodyLimit};
+use crate::pipeline::settle::settle_spans;
+use crate::shop::{self, simulate};
 
 /// Every route as (method, path), as the OpenAPI document lists them (grouped by tag): the
 /// list the 404 answer gives. Read from the document once; a route is added by registering
-/// it (`startup::configure_routes`) and documenting it (`openapi::ApiDoc`), and a test checks
+/// it ([`configure_routes`]) and documenting it (`openapi::ApiDoc`), and a test checks
 /// that the two agree.
 pub fn routes() -> &'static [(String, String)] {
     static ROUTES: OnceLock<Vec<(String, String)>> = OnceLock::new();
@@ -66,4 +73,90 @@ pub fn query_error(error: QueryPayloadError, _request: &HttpRequest) -> actix_we
 /// `PathConfig` error handler.
 pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("invalid path parameter: {error}")).into()
+}
+
+/// Registers every route, the extractor error handlers and the JSON fallbacks. Every request
+/// body is limited to `max_body_bytes`, except OTLP ingest's, limited by `ingest`.
+pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize, ingest: IngestLimits) {
+    register(cfg, max_body_bytes, ingest, &mut Registered::default());
+}
+
+/// [`configure_routes`], noting each route in `registered`.
+fn register(
+    cfg: &mut web::ServiceConfig,
+    max_body_bytes: usize,
+    ingest: IngestLimits,
+    registered: &mut Registered,
+) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_body_bytes)
+            .error_handler(json_error),
+    )
+    .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+    .app_data(web::QueryConfig::default().error_handler(query_error))
+    .app_data(web::PathConfig::default().error_handler(path_error));
+
+    // Ingest first: it has its own body limit, and the scope below takes every other path.
+    cfg.configure(|cfg| ingest::configure(cfg, &mut registered.under(""), ingest));
+    let mut engine_api = registered.under("/aiops");
+    let aiops_scope = web::scope(engine_api.prefix())
+        .wrap(from_fn(settle_spans))
+        .wrap(from_fn(guards::require_token))
+        .service(engine_api.get("/metrics", aiops::metrics))
+        .service(engine_api.get("/incidents", aiops::incidents))
+        .service(engine_api.get("/incidents/{id}", aiops::incident))
+        .service(engine_api.post("/incidents/{id}/resolve", aiops::resolve))
+        .service(engine_api.post("/analyze", aiops::analyze))
+        .service(engine_api.get("/topology", aiops::topology))
+        .service(engine_api.get("/traces/{trace_id}", traces::trace))
+        .default_service(web::to(not_found));
+    let mut chaos = registered.under("/simulate");
+    let simulate_scope = web::scope(chaos.prefix())
+        .wrap(from_fn(guards::require_token))
+        .service(chaos.post("/delay", simulate::delay))
+        .service(chaos.post("/error", simulate::error))
+        .service(chaos.post("/timeout", simulate::timeout))
+        .service(chaos.post("/clear", simulate::clear))
+        .service(chaos.get("/status", simulate::status))
+        .default_service(web::to(not_found));
+    let mut root = registered.under("");
+    cfg.service(
+        web::scope("")
+            .app_data(BodyLimit(max_body_bytes))
+            .wrap(from_fn(guards::limit_body))
+            .configure(|cfg| shop::configure(cfg, &mut root))
+            .service(aiops_scope)
+            .service(simulate_scope)
+            .configure(|cfg| prometheus::configure(cfg, &mut root))
+            .configure(|cfg| openapi::configure(cfg, &mut root))
+            .default_service(web::to(not_found)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use actix_web::App;
+
+    use super::*;
+
+    #[test]
+    fn every_registered_route_is_documented_and_every_documented_route_registered() {
+        let mut registered = Registered::default();
+        let _app = App::new().configure(|cfg| {
+            register(cfg, 1024 * 1024, IngestLimits::default(), &mut registered);
+        });
+
+        let registered: Vec<(String, String)> = registered
+            .routes()
+            .iter()
+            .map(|(method, path)| ((*method).to_owned(), path.clone()))
+            .collect();
+        let unique: BTreeSet<&(String, String)> = registered.iter().collect();
+        assert_eq!(unique.len(), registered.len(), "a route registered twice");
+        let documented: BTreeSet<&(String, String)> = routes().iter().collect();
+        assert_eq!(unique, documented);
+    }
 }

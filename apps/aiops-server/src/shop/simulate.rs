@@ -36,27 +36,7 @@ pub async fn delay(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ChaosChange>, ApiError> {
-    ensure_enabled(&state)?;
-    let params = Params::parse(&request, &["endpoint", "duration"])?;
-    let endpoint = endpoint(&params, &state.chaos)?;
-    let duration = params.required_number("duration", 0.0, MAX_DURATION_MS, DURATION_ACCEPTS)?;
-    state
-        .chaos
-        .set_delay(endpoint, duration)
-        .map_err(chaos_error)?;
-    let message = if duration > 0.0 {
-        format!("Added {duration}ms delay to {endpoint}")
-    } else {
-        format!("Removed the delay from {endpoint}")
-    };
-    Ok(web::Json(ChaosChange::new(
-        &state.chaos,
-        message,
-        Applied::Delay {
-            endpoint: endpoint.to_owned(),
-            delay_ms: duration,
-        },
-    )))
+    set_rule(&request, &state, Part::Delay)
 }
 
 /// `POST /simulate/error?endpoint=&rate=`: fails a share `rate` of requests with 500.
@@ -79,27 +59,7 @@ pub async fn error(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ChaosChange>, ApiError> {
-    ensure_enabled(&state)?;
-    let params = Params::parse(&request, &["endpoint", "rate"])?;
-    let endpoint = endpoint(&params, &state.chaos)?;
-    let rate = params.required_number("rate", 0.0, 1.0, RATE_ACCEPTS)?;
-    state
-        .chaos
-        .set_error_rate(endpoint, rate)
-        .map_err(chaos_error)?;
-    let message = if rate > 0.0 {
-        format!("{endpoint} will fail {}% of requests", percent(rate))
-    } else {
-        format!("Removed the error rate from {endpoint}")
-    };
-    Ok(web::Json(ChaosChange::new(
-        &state.chaos,
-        message,
-        Applied::Error {
-            endpoint: endpoint.to_owned(),
-            error_rate: rate,
-        },
-    )))
+    set_rule(&request, &state, Part::ErrorRate)
 }
 
 /// `POST /simulate/timeout?endpoint=[&duration=]`: every request hangs for `duration` ms
@@ -123,30 +83,7 @@ pub async fn timeout(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ChaosChange>, ApiError> {
-    ensure_enabled(&state)?;
-    let params = Params::parse(&request, &["endpoint", "duration"])?;
-    let endpoint = endpoint(&params, &state.chaos)?;
-    let default_ms = state.settings.default_hang.as_secs_f64() * 1000.0;
-    let duration = params
-        .number("duration", 0.0, MAX_DURATION_MS, DURATION_ACCEPTS)?
-        .unwrap_or(default_ms.min(MAX_DURATION_MS));
-    state
-        .chaos
-        .set_timeout(endpoint, duration)
-        .map_err(chaos_error)?;
-    let message = if duration > 0.0 {
-        format!("{endpoint} requests will hang for {duration}ms")
-    } else {
-        format!("Removed the timeout from {endpoint}")
-    };
-    Ok(web::Json(ChaosChange::new(
-        &state.chaos,
-        message,
-        Applied::Timeout {
-            endpoint: endpoint.to_owned(),
-            hang_ms: duration,
-        },
-    )))
+    set_rule(&request, &state, Part::Hang)
 }
 
 /// `POST /simulate/clear`: removes every rule.
@@ -183,6 +120,92 @@ pub async fn status(
 ) -> Result<web::Json<ChaosStatus>, ApiError> {
     Params::parse(&request, &[])?;
     Ok(web::Json(ChaosStatus::of(&state.chaos)))
+}
+
+/// The part of an endpoint's rule a setter changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// `POST /simulate/delay`: milliseconds added to every request.
+    Delay,
+    /// `POST /simulate/error`: the share of requests that fail.
+    ErrorRate,
+    /// `POST /simulate/timeout`: milliseconds every request hangs.
+    Hang,
+}
+
+impl Part {
+    /// The query parameter holding the value, its largest value and what it accepts.
+    fn parameter(self) -> (&'static str, f64, &'static str) {
+        match self {
+            Self::Delay | Self::Hang => ("duration", MAX_DURATION_MS, DURATION_ACCEPTS),
+            Self::ErrorRate => ("rate", 1.0, RATE_ACCEPTS),
+        }
+    }
+
+    fn apply(self, chaos: &Chaos, endpoint: &str, value: f64) -> Result<(), ChaosError> {
+        match self {
+            Self::Delay => chaos.set_delay(endpoint, value),
+            Self::ErrorRate => chaos.set_error_rate(endpoint, value),
+            Self::Hang => chaos.set_timeout(endpoint, value),
+        }
+    }
+
+    fn message(self, endpoint: &str, value: f64) -> String {
+        match (self, value > 0.0) {
+            (Self::Delay, true) => format!("Added {value}ms delay to {endpoint}"),
+            (Self::Delay, false) => format!("Removed the delay from {endpoint}"),
+            (Self::ErrorRate, true) => {
+                format!("{endpoint} will fail {}% of requests", percent(value))
+            }
+            (Self::ErrorRate, false) => format!("Removed the error rate from {endpoint}"),
+            (Self::Hang, true) => format!("{endpoint} requests will hang for {value}ms"),
+            (Self::Hang, false) => format!("Removed the timeout from {endpoint}"),
+        }
+    }
+
+    fn applied(self, endpoint: &str, value: f64) -> Applied {
+        let endpoint = endpoint.to_owned();
+        match self {
+            Self::Delay => Applied::Delay {
+                endpoint,
+                delay_ms: value,
+            },
+            Self::ErrorRate => Applied::Error {
+                endpoint,
+                error_rate: value,
+            },
+            Self::Hang => Applied::Timeout {
+                endpoint,
+                hang_ms: value,
+            },
+        }
+    }
+}
+
+/// Sets `part` of an endpoint's rule from the request's parameters, every one checked before
+/// the rule changes. A hang without a duration lasts the server's default hang.
+fn set_rule(
+    request: &HttpRequest,
+    state: &AppState,
+    part: Part,
+) -> Result<web::Json<ChaosChange>, ApiError> {
+    ensure_enabled(state)?;
+    let (name, max, accepts) = part.parameter();
+    let params = Params::parse(request, &["endpoint", name])?;
+    let endpoint = endpoint(&params, &state.chaos)?;
+    let value = match part {
+        Part::Hang => params.number(name, 0.0, max, accepts)?.unwrap_or_else(|| {
+            (state.settings.default_hang.as_secs_f64() * 1000.0).min(MAX_DURATION_MS)
+        }),
+        Part::Delay | Part::ErrorRate => params.required_number(name, 0.0, max, accepts)?,
+    };
+    part.apply(&state.chaos, endpoint, value)
+        .map_err(chaos_error)?;
+    Ok(web::Json(ChaosChange::new(
+        &state.chaos,
+        part.message(endpoint, value),
+        part.applied(endpoint, value),
+    )))
 }
 
 /// Setting a rule on a server started without chaos is refused before anything else.
