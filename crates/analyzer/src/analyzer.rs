@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::Anomaly;
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
-use crate::detect::{Evidence, detect};
+use crate::detect::{Evidence, detect, few_requests, slow_half, slow_tail};
 use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
 use crate::watermarks::EndpointWatermarks;
@@ -44,6 +44,8 @@ struct EndpointInput {
     current: Option<(WindowStats, TimeWindow)>,
     /// Its traffic not learned from yet, if any.
     fresh: Option<WindowStats>,
+    /// Its window's slow tail lies in one half of the window only.
+    transient_tail: bool,
 }
 
 impl EndpointInput {
@@ -56,6 +58,7 @@ impl EndpointInput {
             endpoint: &self.endpoint,
             window: *window,
             stats,
+            transient_tail: self.transient_tail,
         };
         detect(evidence, baseline, config)
     }
@@ -138,9 +141,11 @@ impl Analyzer {
                 endpoint,
                 current: stats.current.map(|current| (current, window)),
                 fresh: stats.fresh,
+                transient_tail: false,
             })
             .collect();
         self.clip_to_watermarks(live, window, watermarks, &mut inputs);
+        self.mark_transient_tails(live, &mut inputs);
         self.cycle(window, inputs)
     }
 
@@ -161,9 +166,11 @@ impl Analyzer {
                 endpoint,
                 current: Some((current, window)),
                 fresh: None,
+                transient_tail: false,
             })
             .collect();
         self.clip_to_watermarks(live, window, watermarks, &mut inputs);
+        self.mark_transient_tails(live, &mut inputs);
         inputs
             .iter()
             .flat_map(|input| input.anomalies(self.baselines.get(&input.endpoint), &self.config))
@@ -196,6 +203,41 @@ impl Analyzer {
         }
     }
 
+    /// Marks the inputs whose window would make a latency spike by its slow tail alone, or by
+    /// the median of few requests, but which are slow in one half of the window only: a burst
+    /// of outliers (a garbage collection, a cold cache, one slow client), not a sustained
+    /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
+    fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {
+        let config = &self.config;
+        for input in inputs.iter_mut() {
+            let Some((stats, window)) = input.current else {
+                continue;
+            };
+            let Some(baseline) = self
+                .baselines
+                .get(&input.endpoint)
+                .filter(|baseline| baseline.is_ready(config))
+            else {
+                continue;
+            };
+            let by_tail = stats.p50_ms <= baseline.mean_ms && slow_tail(&stats, baseline, config);
+            let by_few = stats.p50_ms > baseline.mean_ms && few_requests(&stats);
+            if !(by_tail || by_few) {
+                continue;
+            }
+            let middle =
+                window.start_unix_nanos + (window.end_unix_nanos - window.start_unix_nanos) / 2;
+            let halves = [
+                TimeWindow::new(window.start_unix_nanos, middle),
+                TimeWindow::new(middle, window.end_unix_nanos),
+            ];
+            input.transient_tail = !halves.iter().all(|half| {
+                live.endpoint_stats(&input.endpoint, *half, config.timeout_ms)
+                    .is_some_and(|stats| slow_half(&stats, baseline, config))
+            });
+        }
+    }
+
     /// Same, from precomputed stats: `current` over the detection `window`, `fresh` over the
     /// traffic not learned from yet (each request should appear in `fresh` exactly once over
     /// successive cycles). Watermarks do not apply here: `current` is taken as given.
@@ -210,6 +252,7 @@ impl Analyzer {
             endpoint: endpoint.clone(),
             current: None,
             fresh: None,
+            transient_tail: false,
         };
         for (endpoint, stats) in current {
             inputs
@@ -250,6 +293,7 @@ impl Analyzer {
                     endpoint: &input.endpoint,
                     window,
                     stats: fresh,
+                    transient_tail: false,
                 };
                 match baseline {
                     Some(baseline) => {

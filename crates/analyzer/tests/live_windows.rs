@@ -346,3 +346,74 @@ fn a_batch_records_the_same_as_its_spans_one_by_one() {
         single.window_stats(window, 5000.0)
     );
 }
+
+/// A mature payment baseline (100 ms, p95 150 ms) and a live window holding 30 s of one
+/// request a second at 100 ms, plus six requests of 2 s spread evenly over the given seconds:
+/// the window's mean is more than 4x the baseline's, its median normal, its p95 slow.
+fn window_with_slow_requests(slow_seconds: &[u64]) -> (Analyzer, LiveWindows) {
+    let analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+    let live = live();
+    for second in 0..30 {
+        let _ = live.record(request(&payment(), T0 + second * SECOND, 100, 200));
+    }
+    for &second in slow_seconds {
+        for i in 0..6 / slow_seconds.len() as u64 {
+            let _ = live.record(request(
+                &payment(),
+                T0 + second * SECOND + i * MS,
+                2000,
+                200,
+            ));
+        }
+    }
+    (analyzer, live)
+}
+
+#[test]
+fn a_one_second_burst_of_outliers_is_not_a_latency_spike() {
+    // Six 2 s requests in one second among 30 normal ones: the window's p95 is 2 s, but the
+    // other half of the window is untouched.
+    let (mut analyzer, live) = window_with_slow_requests(&[7]);
+
+    let assessment = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert!(
+        assessment.anomalies.is_empty(),
+        "{:?}",
+        assessment.anomalies
+    );
+}
+
+#[test]
+fn a_slow_tail_in_both_halves_of_the_window_is_a_latency_spike() {
+    let (mut analyzer, live) = window_with_slow_requests(&[7, 22]);
+
+    let assessment = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert_eq!(assessment.anomalies.len(), 1);
+    assert_eq!(assessment.anomalies[0].kind, AnomalyKind::LatencySpike);
+}
+
+#[test]
+fn a_burst_at_an_endpoint_with_few_requests_is_not_a_latency_spike() {
+    // Five requests in 30 s, three of them caught in one slow second: the median is slow, but
+    // only one half of the window saw anything slow.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+    let live = live();
+    for second in [3, 25] {
+        let _ = live.record(request(&payment(), T0 + second * SECOND, 100, 200));
+    }
+    for i in 0..3 {
+        let _ = live.record(request(&payment(), T0 + 20 * SECOND + i * MS, 2000, 200));
+    }
+
+    let quiet = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert!(quiet.anomalies.is_empty(), "{:?}", quiet.anomalies);
+
+    // The same endpoint slow in both halves is a spike, few requests or not.
+    let _ = live.record(request(&payment(), T0 + 32 * SECOND, 2000, 200));
+    let _ = live.record(request(&payment(), T0 + 33 * SECOND, 2000, 200));
+    let slow = analyzer.observe_live(&live, T0 + 40 * SECOND, &EndpointWatermarks::default());
+    assert_eq!(slow.anomalies.len(), 1, "{:?}", slow.anomalies);
+}
