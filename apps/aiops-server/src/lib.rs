@@ -2,9 +2,9 @@
 //! API, the background analysis actor and the `aiops` command line.
 //!
 //! Everything that is not HTTP, configuration or scheduling lives in the library crates
-//! (`aiops-analyzer`, `aiops-rca`, `aiops-engine`, `aiops-storage-sqlite`, `aiops-chaos`); this crate wires
-//! them together. [`startup::Application`] is the entry point shared by the binary and the
-//! end-to-end tests:
+//! (`aiops-analyzer`, `aiops-rca`, `aiops-engine`, `aiops-storage-sqlite`, `aiops-chaos`);
+//! this crate wires them together. [`startup::Application`] is the entry point shared by the
+//! binary and the end-to-end tests:
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
