@@ -118,6 +118,45 @@ fn own_kind(root: &EndpointKey, anomalies: &[Anomaly]) -> AnomalyKind {
         .map_or(AnomalyKind::ErrorStorm, |a| a.kind)
 }
 
+/// Share by which a root cause's slow spans must outlast its endpoint's usual duration.
+const MIN_SLOWDOWN: f64 = 1.2;
+
+/// True when `endpoint` is slow in `graphs`: its spans whose own time exceeds the baseline by
+/// the minimum excess took, on average, at least a fifth longer than the endpoint usually
+/// takes, and the minimum excess more. An endpoint without a learned baseline counts as slow
+/// (nothing says otherwise).
+pub(crate) fn runs_slow(
+    endpoint: &EndpointKey,
+    graphs: &[TraceGraph<'_>],
+    expect: &Expectations<'_>,
+) -> bool {
+    let Some(usual) = expect
+        .baseline(endpoint)
+        .map(|b| b.duration_mean_ms)
+        .filter(|&usual| usual > 0.0)
+    else {
+        return true;
+    };
+    let (expected_self, _) = expect.self_time_of(endpoint);
+    let (mut slow, mut total_ms) = (0u64, 0.0);
+    for graph in graphs {
+        for (node, span) in graph.nodes() {
+            if span.service == endpoint.service
+                && span.operation == endpoint.operation
+                && graph.self_time_ms(node) - expected_self >= expect.min_excess_ms()
+            {
+                slow += 1;
+                total_ms += span.duration_ms();
+            }
+        }
+    }
+    if slow == 0 {
+        return false;
+    }
+    let observed = total_ms / slow as f64;
+    observed >= MIN_SLOWDOWN * usual && observed - usual >= expect.min_excess_ms()
+}
+
 /// Where a title says the problem is: the service and the operation (`payments POST /charge`),
 /// or the operation alone when it is a path of the service (`/payment`), as the demo shop and
 /// many single-service setups name their endpoints.

@@ -9,7 +9,7 @@ use aiops_analyzer::{Anomaly, Config};
 use aiops_telemetry_core::{EndpointKey, Span, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
-use crate::draft::draft;
+use crate::draft::{draft, runs_slow};
 use crate::expect::{
     BaselineMap, Detection, Expectations, MAX_PEERS, PeerServices, RcaConfig, lookup, observe_span,
 };
@@ -195,8 +195,13 @@ impl Rca {
         for anomaly in anomalies {
             let evidence = gather(anomaly, &graphs, &index, &expect);
             let votes = Votes::tally(&graphs, &evidence);
+            // A root cause is itself anomalous: a slow candidate whose slow spans took no longer
+            // than its endpoint usually does is passed over for the next.
             let (root, mode) = votes
-                .leader()
+                .leader_where(|candidate| {
+                    candidate.mode() != Mode::Latency
+                        || runs_slow(&candidate.endpoint, &graphs, &expect)
+                })
                 .unwrap_or_else(|| (anomaly.endpoint.clone(), Mode::of_kind(anomaly.kind)));
             let group = groups.entry((root, mode.family())).or_default();
             // A group of one anomaly has that anomaly's votes; only a merged one needs a recount.

@@ -134,11 +134,15 @@ impl Votes {
         }
     }
 
-    /// The best candidate and how it failed, unless no trace named any.
-    pub fn leader(&self) -> Option<(EndpointKey, Mode)> {
+    /// The best candidate that `accept` accepts and how it failed, unless no trace named any.
+    pub fn leader_where(
+        &self,
+        accept: impl Fn(&CandidateVotes) -> bool,
+    ) -> Option<(EndpointKey, Mode)> {
         self.candidates
-            .first()
-            .filter(|best| best.traces + best.blocked_traces > 0)
+            .iter()
+            .filter(|candidate| candidate.traces + candidate.blocked_traces > 0)
+            .find(|candidate| accept(candidate))
             .map(|best| (best.endpoint.clone(), best.mode()))
     }
 

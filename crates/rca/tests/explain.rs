@@ -316,3 +316,35 @@ fn root_cause_serializes_with_the_documented_field_names() {
     assert_eq!(json["title"], "Latency spike detected in /payment");
     assert_eq!(json["affected_endpoints"][0]["operation"], "/payment");
 }
+
+/// A frontend request: `/a` (own work `a_self_ms` around a 100 ms call to `/c`), then `/b`
+/// (`b_ms`, a leaf).
+fn fan_out(offset_ms: u64, a_self_ms: u64, b_ms: u64) -> Vec<aiops_telemetry_core::Span> {
+    let mut trace = TraceBuilder::new(offset_ms);
+    let a_ms = a_self_ms + 100;
+    let root = trace.ok(None, "frontend", "/", 0, a_ms + b_ms + 10);
+    let a = trace.ok(Some(root), "alpha", "/a", 2, a_ms);
+    trace.ok(Some(a), "gamma", "/c", 2 + a_self_ms / 2, 100);
+    trace.ok(Some(root), "beta", "/b", 4 + a_ms, b_ms);
+    trace.build()
+}
+
+#[test]
+fn a_root_cause_is_itself_slow_not_just_busier_on_its_own() {
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+    let healthy: Vec<_> = (0..100)
+        .map(|i| fan_out(i * 100, 9 + i % 3, 9 + i % 3))
+        .collect();
+    rca.learn(&healthy, |_| true);
+    // `/a` does 6 ms more of its own work in every trace, which its 110 ms hardly notice;
+    // `/b` takes 40 ms instead of 10 in four traces of ten.
+    let traces: Vec<_> = (0..10)
+        .map(|i| fan_out(20_000 + i * 100, 16, if i % 10 < 4 { 40 } else { 10 }))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "/", 140.0, 125.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!((&*root.service, root.endpoint.as_str()), ("beta", "/b"));
+}

@@ -123,6 +123,7 @@ pub fn anomaly(
             baseline * 100.0
         ),
         AnomalyKind::Timeout => format!("Timeouts: {:.0}% of requests", observed * 100.0),
+        AnomalyKind::LatencyShift => format!("Latency shift: own time {observed:.0}ms"),
     };
     Anomaly {
         kind,
