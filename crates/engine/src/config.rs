@@ -71,7 +71,7 @@ impl Default for EngineConfig {
             topology_max_traces: 1000,
             shift_detection: true,
             shift_min_samples: 20,
-            shift_min_increase_ms: 10.0,
+            shift_min_increase_ms: 5.0,
         }
     }
 }
@@ -117,6 +117,8 @@ impl EngineConfig {
             min_samples: self.shift_min_samples,
             min_increase_ms: self.shift_min_increase_ms,
             min_samples_for_baseline: self.analyzer.min_samples_for_baseline,
+            latency_multiplier: self.analyzer.latency_multiplier,
+            min_latency_increase_ms: self.analyzer.min_latency_increase_ms,
         }
     }
 

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 
 use foldhash::HashMap;
 
-use aiops_analyzer::describe::latency_shift;
+use aiops_analyzer::describe::{latency_shift, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_rca::{Rca, TraceGraph};
 use aiops_telemetry_core::{EndpointKey, Span, TimeWindow};
@@ -36,7 +36,7 @@ const TAIL_SHARE: f64 = 0.05;
 const MIN_Z: f64 = 5.0;
 
 /// The median must be at least this many times the baseline mean.
-const MIN_RATIO: f64 = 1.3;
+const MIN_RATIO: f64 = 1.5;
 
 /// Recent self times of the endpoints seen in the traces the engine reads.
 #[derive(Debug, Default)]
@@ -51,6 +51,9 @@ pub(crate) struct ShiftRule {
     pub min_samples: usize,
     pub min_increase_ms: f64,
     pub min_samples_for_baseline: u64,
+    /// The spike rule's thresholds: a shift that clears them is reported as a spike.
+    pub latency_multiplier: f64,
+    pub min_latency_increase_ms: f64,
 }
 
 impl ShiftMonitor {
@@ -120,8 +123,28 @@ fn test(
         return None;
     }
     let ratio = median / baseline.mean_ms.max(f64::MIN_POSITIVE);
+    // Own time that clears the spike rule is a spike, whatever found it; the rest is a shift.
+    let spike = ratio >= rule.latency_multiplier
+        && median - baseline.mean_ms >= rule.min_latency_increase_ms;
+    let (kind, description) = if spike {
+        (
+            AnomalyKind::LatencySpike,
+            latency_spike(median, baseline.mean_ms, ratio),
+        )
+    } else {
+        (
+            AnomalyKind::LatencyShift,
+            latency_shift(
+                median,
+                past as u64,
+                n as u64,
+                baseline.mean_ms,
+                baseline.p95_ms,
+            ),
+        )
+    };
     Some(Anomaly {
-        kind: AnomalyKind::LatencyShift,
+        kind,
         endpoint: endpoint.clone(),
         observed: median,
         baseline: baseline.mean_ms,
@@ -133,12 +156,6 @@ fn test(
         } else {
             Severity::Medium
         },
-        description: latency_shift(
-            median,
-            past as u64,
-            n as u64,
-            baseline.mean_ms,
-            baseline.p95_ms,
-        ),
+        description,
     })
 }
