@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::Anomaly;
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
-use crate::detect::{Evidence, detect, few_requests, slow_half, slow_tail};
+use crate::detect::{Evidence, detect, few_requests, slow_part, slow_tail};
 use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
 use crate::watermarks::EndpointWatermarks;
@@ -44,7 +44,7 @@ struct EndpointInput {
     current: Option<(WindowStats, TimeWindow)>,
     /// Its traffic not learned from yet, if any.
     fresh: Option<WindowStats>,
-    /// Its window's slow tail lies in one half of the window only.
+    /// Its window's slowness is missing from its first or its last third.
     transient_tail: bool,
 }
 
@@ -204,7 +204,8 @@ impl Analyzer {
     }
 
     /// Marks the inputs whose window would make a latency spike by its slow tail alone, or by
-    /// the median of few requests, but which are slow in one half of the window only: a burst
+    /// the median of few requests, but which are not slow in both its first and its last third
+    /// of the window: a burst
     /// of outliers (a garbage collection, a cold cache, one slow client), not a sustained
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
     fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {
@@ -225,15 +226,16 @@ impl Analyzer {
             if !(by_tail || by_few) {
                 continue;
             }
-            let middle =
-                window.start_unix_nanos + (window.end_unix_nanos - window.start_unix_nanos) / 2;
-            let halves = [
-                TimeWindow::new(window.start_unix_nanos, middle),
-                TimeWindow::new(middle, window.end_unix_nanos),
+            // The first and the last third of the window: a burst, however it straddles a
+            // boundary, cannot reach both, as they lie a third of the window apart.
+            let third = (window.end_unix_nanos - window.start_unix_nanos) / 3;
+            let ends = [
+                TimeWindow::new(window.start_unix_nanos, window.start_unix_nanos + third),
+                TimeWindow::new(window.end_unix_nanos - third, window.end_unix_nanos),
             ];
-            input.transient_tail = !halves.iter().all(|half| {
-                live.endpoint_stats(&input.endpoint, *half, config.timeout_ms)
-                    .is_some_and(|stats| slow_half(&stats, baseline, config))
+            input.transient_tail = !ends.iter().all(|part| {
+                live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
+                    .is_some_and(|stats| slow_part(&stats, baseline, config))
             });
         }
     }

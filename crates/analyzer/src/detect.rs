@@ -27,8 +27,9 @@ pub(crate) struct Evidence<'a> {
     pub(crate) endpoint: &'a EndpointKey,
     pub(crate) window: TimeWindow,
     pub(crate) stats: &'a WindowStats,
-    /// The window's slowness sits in one half of it only (a burst, not a fault): its slow
-    /// tail cannot make a latency spike, nor can a slow median of a window of few requests.
+    /// The window's slowness is missing from its first or its last third (a burst, not a
+    /// fault): its slow tail cannot make a latency spike, nor can a slow median of a window of
+    /// few requests.
     pub(crate) transient_tail: bool,
 }
 
@@ -60,7 +61,8 @@ fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> b
 /// and the absolute threshold, and a slowdown that is broad rather than one slow outlier:
 /// either the median request is slower than the baseline mean, or (with at least 20 requests,
 /// so that p95 is not the single slowest one) the p95 clears the same thresholds against the
-/// baseline p95 in both halves of the window (a burst of outliers lies in one).
+/// baseline p95 in the first and the last third of the window alike (a burst of outliers
+/// cannot reach both).
 fn latency_spike(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -103,15 +105,15 @@ pub(crate) fn slow_tail(stats: &WindowStats, baseline: &Baseline, config: &Confi
         && clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
 }
 
-/// True when a half window is slow against the baseline: its median past the baseline mean,
-/// or its p95 past the latency thresholds against the baseline p95.
-pub(crate) fn slow_half(stats: &WindowStats, baseline: &Baseline, config: &Config) -> bool {
+/// True when a part of a window is slow against the baseline: its median past the baseline
+/// mean, or its p95 past the latency thresholds against the baseline p95.
+pub(crate) fn slow_part(stats: &WindowStats, baseline: &Baseline, config: &Config) -> bool {
     stats.p50_ms > baseline.mean_ms
         || clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
 }
 
-/// True when a window of this many requests needs both of its halves to be slow before its
-/// slowness counts: with fewer than 20 requests a median is a handful of them, and one burst
+/// True when a window of this many requests needs its first and last thirds to be slow before
+/// its slowness counts: with fewer than 20 requests a median is a handful of them, and one burst
 /// can move it.
 pub(crate) fn few_requests(stats: &WindowStats) -> bool {
     stats.count < MIN_REQUESTS_FOR_P95

@@ -14,8 +14,8 @@
 //! - at least `shift_min_samples` recent spans;
 //! - most of them past the baseline's 95th percentile: the median is, and the count past it is
 //!   at least five standard deviations above the 5% a healthy endpoint shows;
-//! - sustained: the median of each half of the window is past that percentile too, so a burst
-//!   of slow requests (which lies in one half) is not a shift;
+//! - sustained: the median of the first and of the last third of the window is past that
+//!   percentile too, so a burst of slow requests (which cannot reach both) is not a shift;
 //! - the median at least `shift_min_increase_ms` above the baseline mean, and at least 1.3
 //!   times it.
 
@@ -119,15 +119,25 @@ fn test(
     let expected = TAIL_SHARE * n as f64;
     let spread = (n as f64 * TAIL_SHARE * (1.0 - TAIL_SHARE)).sqrt();
     let significant = median > baseline.p95_ms && (past as f64 - expected) / spread >= MIN_Z;
-    let middle = window.start_unix_nanos + (window.end_unix_nanos - window.start_unix_nanos) / 2;
-    let sustained = [true, false].into_iter().all(|early| {
-        let mut half: Vec<f64> = samples
+    let third = (window.end_unix_nanos - window.start_unix_nanos) / 3;
+    let (first_end, last_start) = (
+        window.start_unix_nanos + third,
+        window.end_unix_nanos - third,
+    );
+    let sustained = [true, false].into_iter().all(|first| {
+        let mut part: Vec<f64> = samples
             .iter()
-            .filter(|&&(start, _)| (start < middle) == early)
+            .filter(|&&(start, _)| {
+                if first {
+                    start < first_end
+                } else {
+                    start >= last_start
+                }
+            })
             .map(|&(_, ms)| ms)
             .collect();
-        half.sort_by(f64::total_cmp);
-        half.len() * 4 >= rule.min_samples && half[half.len() / 2] > baseline.p95_ms
+        part.sort_by(f64::total_cmp);
+        part.len() * 5 >= rule.min_samples && part[part.len() / 2] > baseline.p95_ms
     });
     let large =
         median - baseline.mean_ms >= rule.min_increase_ms && median >= MIN_RATIO * baseline.mean_ms;
