@@ -62,7 +62,8 @@ fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> b
 /// either the median request is slower than the baseline mean, or (with at least 20 requests,
 /// so that p95 is not the single slowest one) the p95 clears the same thresholds against the
 /// baseline p95 in the first and the last third of the window alike (a burst of outliers
-/// cannot reach both).
+/// cannot reach both). With fewer than 20 requests the median itself must clear the
+/// thresholds against the baseline mean, in both thirds.
 fn latency_spike(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -75,8 +76,12 @@ fn latency_spike(
     {
         return None;
     }
-    let broad = if evidence.transient_tail {
-        stats.p50_ms > baseline.mean_ms && stats.count >= MIN_REQUESTS_FOR_P95
+    // With few requests one outlier makes the mean: their median must spike itself.
+    let broad = if few_requests(stats) {
+        !evidence.transient_tail
+            && clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
+    } else if evidence.transient_tail {
+        stats.p50_ms > baseline.mean_ms
     } else {
         stats.p50_ms > baseline.mean_ms || slow_tail(stats, baseline, config)
     };

@@ -121,6 +121,28 @@ fn one_slow_outlier_does_not_fire() {
 }
 
 #[test]
+fn with_few_requests_one_outlier_over_a_busy_median_does_not_fire() {
+    // Nine requests: eight a little slower than usual (busier), one at 2 s. The mean is 3.2x
+    // the baseline's, the median just above it: too few requests to call that a spike.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+    let mut requests = vec![(110.0, false); 8];
+    requests.push((2000.0, false));
+
+    let assessment = detect_once(&mut analyzer, stats_of(&requests, 5000.0));
+
+    assert!(assessment.anomalies.is_empty(), "{:?}", assessment.anomalies);
+}
+
+#[test]
+fn with_few_requests_a_median_that_spikes_fires() {
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+
+    let assessment = detect_once(&mut analyzer, uniform(9, 0, 400.0));
+
+    assert_eq!(assessment.anomalies[0].kind, AnomalyKind::LatencySpike);
+}
+
+#[test]
 fn slowdown_of_a_minority_of_requests_fires_through_p95() {
     // A quarter of the requests take 2 s: the median is unchanged, the p95 is not.
     let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));

@@ -44,6 +44,11 @@ pub struct EngineConfig {
     /// Traces [`EngineReader::topology`](crate::EngineReader::topology) reads at most.
     /// Default 1000.
     pub topology_max_traces: usize,
+    /// How long after a request starts its trace is taken as complete for learning and shift
+    /// detection, in seconds (at least one analysis interval is waited in any case). SDKs hold
+    /// spans for a few seconds before exporting them, so a trace read too early misses its
+    /// deepest spans and makes their callers look slow. Default 10.
+    pub trace_settle_secs: f64,
     /// Whether sustained shifts of an endpoint's own (exclusive) time are detected, in the
     /// traces read for learning, against its learned self-time baseline (anomaly kind
     /// `latency_shift`). Default true.
@@ -69,6 +74,7 @@ impl Default for EngineConfig {
             max_learn_traces: 20,
             max_resolved_incidents: DEFAULT_MAX_RESOLVED_INCIDENTS,
             topology_max_traces: 1000,
+            trace_settle_secs: 10.0,
             shift_detection: true,
             shift_min_samples: 20,
             shift_min_increase_ms: 5.0,
@@ -86,6 +92,14 @@ impl EngineConfig {
                 field: "live_bucket_secs",
                 value: bucket,
                 accepted: "a finite number greater than 0 and at most analysis_window_secs",
+            });
+        }
+        let settle = self.trace_settle_secs;
+        if !(settle.is_finite() && settle >= 0.0) {
+            return Err(EngineConfigError::OutOfRange {
+                field: "trace_settle_secs",
+                value: settle,
+                accepted: "a finite number of seconds of at least 0",
             });
         }
         let increase = self.shift_min_increase_ms;
@@ -120,6 +134,12 @@ impl EngineConfig {
             latency_multiplier: self.analyzer.latency_multiplier,
             min_latency_increase_ms: self.analyzer.min_latency_increase_ms,
         }
+    }
+
+    /// How long learning waits for a trace to be complete: the settle time, and at least one
+    /// interval.
+    pub(crate) fn settle_nanos(&self) -> u64 {
+        secs_to_nanos(self.trace_settle_secs).max(self.interval_nanos())
     }
 
     pub(crate) fn bucket_nanos(&self) -> u64 {

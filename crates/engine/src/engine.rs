@@ -29,7 +29,8 @@ use crate::watermarks::Watermarks;
 ///    ending at `now` (the analyzer learns baselines from the traffic of endpoints that are not
 ///    anomalous, and ignores evidence before resolution watermarks);
 /// 2. learns normal self times from a small sample of settled traces of healthy endpoints
-///    (those that started between the previous learning point and one interval ago);
+///    (those that started between the previous learning point and `trace_settle_secs` ago,
+///    at least one interval, so that their deepest spans have arrived);
 /// 3. samples traces of every anomalous endpoint from its anomaly window (after any
 ///    watermark), and lets RCA explain the anomalies as incident drafts;
 /// 4. folds the drafts into the incident book (dedupe, watermark, auto-resolve), and sets a

@@ -12,8 +12,8 @@ use crate::trace_buffer::TraceBuffer;
 
 /// Where learning stands between cycles: up to when traces were learned, and whose turn it is.
 ///
-/// Each cycle learns from the traces that started between the previous learning point and one
-/// interval ago (so they have settled), of endpoints that are healthy in that cycle: a fault is
+/// Each cycle learns from the traces that started between the previous learning point and the
+/// settle time ago (so their late spans have arrived), of endpoints that are healthy in that cycle: a fault is
 /// never learned as normal. The budget is fixed (`max_learn_traces`), so a cycle learns as much
 /// at any traffic; endpoints without a trusted baseline come first.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +47,7 @@ impl Learning {
         assessment: &Assessment,
         now: u64,
     ) -> Vec<Vec<Span>> {
-        let settled_until = now.saturating_sub(config.interval_nanos());
+        let settled_until = now.saturating_sub(config.settle_nanos());
         let from = self
             .learned_until
             .unwrap_or_else(|| now.saturating_sub(config.window_nanos()));

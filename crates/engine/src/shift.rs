@@ -59,19 +59,39 @@ pub(crate) struct ShiftRule {
 }
 
 impl ShiftMonitor {
-    /// Records the self time of every span of `traces`, each at its start time.
+    /// Records, per trace of `traces` and endpoint in it, the mean self time of the endpoint's
+    /// successful spans, at the trace's start: one sample per request, so a trace that calls an
+    /// endpoint in a loop does not outvote the others, and a burst of slow requests counts
+    /// when the requests came in, however long they then took.
     pub(crate) fn observe(&mut self, traces: &[Vec<Span>]) {
+        let mut per_trace: HashMap<(&str, &str), (u64, f64, u32)> = HashMap::default();
         for trace in traces {
             let graph = TraceGraph::build(trace);
+            let began = trace
+                .iter()
+                .map(|span| span.start_unix_nanos)
+                .min()
+                .unwrap_or(0);
+            per_trace.clear();
             for (node, span) in graph.nodes() {
                 if span.is_error() {
                     continue;
                 }
-                let samples = self.samples.entry(span.endpoint()).or_default();
+                let entry = per_trace
+                    .entry((&span.service, &span.operation))
+                    .or_insert((began, 0.0, 0));
+                entry.1 += graph.self_time_ms(node);
+                entry.2 += 1;
+            }
+            for (&(service, operation), &(start, total_ms, count)) in &per_trace {
+                let samples = self
+                    .samples
+                    .entry(EndpointKey::new(service, operation))
+                    .or_default();
                 if samples.len() == MAX_SAMPLES {
                     samples.pop_front();
                 }
-                samples.push_back((span.start_unix_nanos, graph.self_time_ms(node)));
+                samples.push_back((start, total_ms / f64::from(count)));
             }
         }
     }
