@@ -196,17 +196,18 @@ impl IncidentBook {
     ///    incident, and it blames one of the incident's symptoms rather than its root cause
     ///    (a different fault there is a different problem): the leftovers of the incident's
     ///    own symptoms (callers still slow while the fault clears) are not a new fault;
-    /// 3. its cause is another endpoint of the incident's root-cause service with the same
+    /// 3. it names a deeper cause for an incident opened within the revision window whose
+    ///    root cause it lists as affected: spans of the deepest service often arrive last, so an
+    ///    early verdict is revised rather than left open beside the right one;
+    /// 4. its cause is another endpoint of the incident's root-cause service with the same
     ///    fault family, and either the family is slowness or the two share an affected
     ///    endpoint: a service-wide fault (CPU saturation, a hung thread pool, a slow
     ///    dependency) slows all of its operations at once, and that is one problem, while
     ///    failures of separate operations are separate problems unless they hurt the same
-    ///    callers;
-    /// 4. it names a deeper cause for an incident opened within the revision window whose
-    ///    root cause it lists as affected: spans of the deepest service often arrive last, so an
-    ///    early verdict is revised rather than left open beside the right one.
+    ///    callers.
     ///
-    /// In cases 1, 3 and 4 the incident takes the draft's root cause; in case 2 it keeps its own.
+    /// In cases 1 and 3 the incident takes the draft's root cause; in cases 2 and 4 it keeps its
+    /// own (the first operation of a service found slow is the one named).
     fn absorb(&mut self, draft: IncidentDraft, now: u64) -> IncidentChange {
         let family = FaultFamily::of(draft.root_cause.kind);
         let root = draft.root_cause.endpoint_key();
@@ -251,8 +252,8 @@ impl IncidentBook {
         let found = same_cause
             .map(|(index, _)| (index, true))
             .or_else(|| symptoms().map(|(index, _)| (index, false)))
-            .or_else(|| same_service().map(|(index, _)| (index, true)))
-            .or_else(|| deeper().map(|(index, _)| (index, true)));
+            .or_else(|| deeper().map(|(index, _)| (index, true)))
+            .or_else(|| same_service().map(|(index, _)| (index, false)));
         match found {
             Some((index, take_cause)) => {
                 let incident = &mut self.incidents[index];
