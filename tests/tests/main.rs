@@ -1,0 +1,12 @@
+//! The end-to-end tests, as one test binary: each module starts real servers on port 0 and
+//! checks one part of the HTTP API or the command line.
+
+mod auth;
+mod bad_input;
+mod lifecycle;
+mod openapi;
+mod otlp;
+mod prometheus;
+mod replay;
+mod scenarios;
+mod shop;
