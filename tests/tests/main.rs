@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod endpoints;
 mod lifecycle;
 mod openapi;
 mod otlp;

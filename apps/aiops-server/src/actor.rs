@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use aiops_analyzer::Baseline;
 use aiops_engine::{CycleReport, Engine, Incident, IncidentError, IncidentStatus};
+use aiops_telemetry_core::EndpointKey;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -92,6 +93,10 @@ enum Message {
     },
     Baselines {
         reply: oneshot::Sender<Vec<Baseline>>,
+    },
+    Baseline {
+        endpoint: EndpointKey,
+        reply: oneshot::Sender<Option<Baseline>>,
     },
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -175,6 +180,15 @@ impl AnalysisHandle {
     /// Every learned baseline.
     pub async fn baselines(&self) -> Result<Vec<Baseline>, AnalysisStopped> {
         self.ask(|reply| Message::Baselines { reply }).await
+    }
+
+    /// The baseline learned for `endpoint`, if the engine has one.
+    pub async fn baseline(
+        &self,
+        endpoint: EndpointKey,
+    ) -> Result<Option<Baseline>, AnalysisStopped> {
+        self.ask(|reply| Message::Baseline { endpoint, reply })
+            .await
     }
 
     /// Persists the state one last time and stops the actor; returns once it has.
@@ -295,6 +309,10 @@ impl<S: StateStore> AnalysisActor<S> {
             }
             Message::Baselines { reply } => {
                 let _ = reply.send(self.engine.snapshot().baselines);
+                None
+            }
+            Message::Baseline { endpoint, reply } => {
+                let _ = reply.send(self.engine.baseline(&endpoint).cloned());
                 None
             }
             Message::Shutdown { reply } => Some(reply),

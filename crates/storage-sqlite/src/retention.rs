@@ -1,5 +1,6 @@
 //! Retention: deleting spans that started before a cutoff, a few chunks per transaction so the
-//! writer thread is never locked out for long.
+//! writer thread is never locked out for long, and the minute rollups of the minutes they
+//! filled.
 //!
 //! A chunk whose spans all started before the cutoff is deleted. A chunk that also holds newer
 //! spans (late arrivals, or a cutoff inside the chunk's time range) is rewritten in place
@@ -14,9 +15,11 @@ use crate::chunk::{ChunkDecoder, ChunkEncoder, blob};
 use crate::codec::to_sql_int;
 use crate::error::{SqlResultExt, StoreError};
 use crate::layout::BLOCK_SHIFT;
+use crate::rollup::MINUTE_NANOS;
 
 /// Deletes spans with `start < cutoff` in transactions that each take whole chunks until they
-/// have removed at least `batch_rows` spans; returns how many were deleted. Rollups, snapshots
+/// have removed at least `batch_rows` spans, then the rollups of every minute that ended by the
+/// cutoff, `batch_rows` rows per transaction; returns how many spans were deleted. Snapshots
 /// and incidents are kept.
 pub(crate) fn purge_before(
     conn: &mut Connection,
@@ -65,7 +68,39 @@ pub(crate) fn purge_before(
         }
         shrink_block(conn, block, first, end)?;
     }
+    purge_rollups(conn, cutoff_unix_nanos, batch)?;
     Ok(deleted)
+}
+
+/// Deletes up to `?2` rollups of minutes before `?1`, the oldest first, found through the
+/// minute index.
+const PURGE_ROLLUPS: &str = "DELETE FROM rollups WHERE (endpoint_id, minute) IN
+     (SELECT endpoint_id, minute FROM rollups WHERE minute < ?1 ORDER BY minute LIMIT ?2)";
+
+/// Deletes the rollups of the minutes that ended by the cutoff, whose spans are all gone; the
+/// minute the cutoff falls in keeps its rollup, like the spans after the cutoff. A late span
+/// older than the cutoff brings its minute's row back until the next purge, as it does its
+/// own chunk.
+fn purge_rollups(
+    conn: &mut Connection,
+    cutoff_unix_nanos: u64,
+    batch: u64,
+) -> Result<(), StoreError> {
+    let first_kept = to_sql_int(cutoff_unix_nanos / MINUTE_NANOS);
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .sql()?;
+        let removed = tx
+            .prepare_cached(PURGE_ROLLUPS)
+            .sql()?
+            .execute(params![first_kept, to_sql_int(batch)])
+            .sql()?;
+        tx.commit().sql()?;
+        if (removed as u64) < batch {
+            return Ok(());
+        }
+    }
 }
 
 /// Removes the spans of chunk `id` that started before the cutoff; returns how many.
@@ -152,4 +187,26 @@ fn shrink_block(conn: &mut Connection, block: i64, first: i64, end: i64) -> Resu
             .sql()?,
     };
     tx.commit().sql()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollups_are_purged_through_the_minute_index_not_a_table_scan() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        crate::schema::migrate(&mut conn).expect("migrates");
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {PURGE_ROLLUPS}"))
+            .expect("explains");
+        let mut rows = statement.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().expect("runs") {
+            plan.push(row.get::<_, String>(3).expect("reads"));
+        }
+        let plan = plan.join("; ");
+        assert!(plan.contains("rollups_by_minute"), "{plan}");
+        assert!(!plan.contains("SCAN rollups"), "{plan}");
+    }
 }

@@ -166,9 +166,10 @@ impl Store {
 
     /// Deletes spans that started before `cutoff_unix_nanos`, in short transactions of whole
     /// chunks that each end once they removed `batch_rows` spans or more (a chunk holds at most
-    /// 2,048), so that the writer keeps going meanwhile; returns how many were deleted. A chunk
-    /// that also holds newer spans is rewritten without the old ones. Rollups, snapshots and
-    /// incidents are kept.
+    /// 2,048), so that the writer keeps going meanwhile; returns how many spans were deleted. A
+    /// chunk that also holds newer spans is rewritten without the old ones. The rollups of the
+    /// minutes that ended by the cutoff go too, `batch_rows` rows per transaction, so they are
+    /// kept exactly as long as their spans. Snapshots and incidents are kept.
     pub fn purge_before(
         &self,
         cutoff_unix_nanos: u64,

@@ -1,4 +1,5 @@
-//! Retention and rollups: what is old goes, what is summarised stays consistent.
+//! Retention and rollups: what is old goes, spans and their rollups alike; what is summarised
+//! stays consistent.
 
 use crate::common::*;
 use aiops_storage_sqlite::{MinuteRollup, Store};
@@ -144,7 +145,7 @@ fn check_rollups(store: &Store, spans: &[Span], minutes: u64) {
 }
 
 #[test]
-fn rollups_match_the_spans_and_survive_retention_and_reopening() {
+fn rollups_match_the_spans_and_survive_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("aiops.db");
     let spans = traffic(6_000, 5);
@@ -157,8 +158,6 @@ fn rollups_match_the_spans_and_survive_retention_and_reopening() {
     // After a restart the writer merges into the minute rows it finds.
     let store = Store::open(config(&path)).expect("reopens");
     record_all(&store, late.to_vec());
-    check_rollups(&store, &spans, 5);
-    store.purge_before(u64::MAX, 500).expect("purges");
     check_rollups(&store, &spans, 5);
 
     let partial = TimeWindow::new(BASE + 90 * SECOND, BASE + 150 * SECOND);
@@ -173,6 +172,42 @@ fn rollups_match_the_spans_and_survive_retention_and_reopening() {
         vec![1, 2, 1, 2],
         "minutes overlapping the window, per endpoint"
     );
+}
+
+#[test]
+fn retention_purges_the_rollups_of_the_minutes_whose_spans_it_purged() {
+    on_each_backend(|backend| {
+        // Arrange: 30 minutes of traffic, two endpoints each minute.
+        let store = &backend.store;
+        record_all(store, traffic(9_000, 30));
+        let everything = TimeWindow::new(BASE, BASE + 30 * MINUTE);
+
+        // Act: the cutoff falls 7 s into minute 12, in batches smaller than what goes.
+        store
+            .purge_before(BASE + 12 * MINUTE + 7 * SECOND, 5)
+            .expect("purges");
+
+        // Assert: minutes 0 to 11 ended before the cutoff and went with their spans; minute
+        // 12 still holds spans, so it keeps its rollup, as do the later ones.
+        let kept = store.rollups(None, everything).expect("queries");
+        assert_eq!(kept.len(), 2 * 18, "{}", backend.name);
+        assert!(
+            kept.iter()
+                .all(|rollup| rollup.minute_start_unix_nanos >= BASE + 12 * MINUTE)
+        );
+        let payment = EndpointKey::new("shop", "/payment");
+        let first_payment = store.rollups(Some(&payment), everything).expect("queries");
+        assert_eq!(
+            first_payment
+                .first()
+                .map(|rollup| rollup.minute_start_unix_nanos),
+            Some(BASE + 12 * MINUTE)
+        );
+
+        // Everything goes once every span has.
+        store.purge_before(u64::MAX, 1_000).expect("purges");
+        assert_eq!(store.rollups(None, everything), Ok(vec![]));
+    });
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! shop's routes and the chaos routes live in `crate::shop`.
 
 pub mod aiops;
+pub mod endpoints;
 pub mod ingest;
 pub mod openapi;
 pub mod params;
@@ -109,6 +110,7 @@ fn register(
         .service(engine_api.post("/incidents/{id}/resolve", aiops::resolve))
         .service(engine_api.post("/analyze", aiops::analyze))
         .service(engine_api.get("/topology", aiops::topology))
+        .service(engine_api.get("/endpoints/history", endpoints::history))
         .service(engine_api.get("/traces/{trace_id}", traces::trace))
         .default_service(web::to(not_found));
     let mut chaos = registered.under("/simulate");

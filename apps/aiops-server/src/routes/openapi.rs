@@ -38,6 +38,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::aiops::resolve,
         crate::routes::aiops::analyze,
         crate::routes::aiops::topology,
+        crate::routes::endpoints::history,
         crate::routes::traces::trace,
         crate::shop::simulate::delay,
         crate::shop::simulate::error,
@@ -51,7 +52,7 @@ pub const BEARER: &str = "bearer";
     modifiers(&BearerToken),
     tags(
         (name = "shop", description = "The demo shop: monitored, and a target for chaos."),
-        (name = "aiops", description = "Detection, incidents, topology and traces."),
+        (name = "aiops", description = "Detection, incidents, topology, traces and endpoint history."),
         (name = "simulate", description = "Chaos injection into the demo shop."),
         (name = "ingest", description = "OpenTelemetry traces (OTLP/HTTP)."),
         (name = "operations", description = "Prometheus metrics and this document."),

@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod cycle;
+pub mod endpoint;
 pub mod error;
 pub mod format;
 pub mod incident;

@@ -1,0 +1,114 @@
+//! One endpoint over time, from the database: `GET /aiops/endpoints/history`.
+
+use aiops_analyzer::{Baseline, Config as AnalyzerConfig};
+use aiops_storage_sqlite::MinuteRollup;
+use aiops_telemetry_core::{EndpointKey, TimeWindow};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::format::{EndpointNaming, Window, iso, iso_millis, rounded};
+
+/// One minute of an endpoint's requests, by start time.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct MinutePoint {
+    /// ISO 8601 start of the minute.
+    #[schema(example = "2026-01-20T10:30:00Z")]
+    pub minute: String,
+    /// Requests that started in the minute.
+    pub request_count: u64,
+    /// Of those, how many failed.
+    pub error_count: u64,
+    /// Share of failing requests.
+    pub error_rate: Option<f64>,
+    /// Mean latency (exact).
+    pub avg_latency_ms: Option<f64>,
+    /// 95th percentile latency, estimated from a histogram: never below the exact value, at
+    /// most a quarter above it.
+    pub p95_latency_ms: Option<f64>,
+    /// The slowest request (exact).
+    pub max_latency_ms: Option<f64>,
+}
+
+impl From<&MinuteRollup> for MinutePoint {
+    fn from(rollup: &MinuteRollup) -> Self {
+        Self {
+            minute: iso(rollup.minute_start_unix_nanos),
+            request_count: rollup.count,
+            error_count: rollup.errors,
+            error_rate: rounded(rollup.error_rate()),
+            avg_latency_ms: rounded(rollup.mean_ms()),
+            p95_latency_ms: rounded(rollup.latency_quantile_ms(0.95)),
+            max_latency_ms: rounded(rollup.latency_max_nanos as f64 / 1e6),
+        }
+    }
+}
+
+/// What the engine has learned as normal for an endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct BaselineFigures {
+    /// Learned mean latency; null until the baseline has learned from enough requests.
+    pub avg_latency_ms: Option<f64>,
+    /// Learned 95th percentile latency; null until then.
+    pub p95_latency_ms: Option<f64>,
+    /// Learned share of failing requests; null until then.
+    pub error_rate: Option<f64>,
+    /// Requests the baseline learned from.
+    pub samples: u64,
+    /// ISO 8601 end of the last traffic the baseline accounted for, to the millisecond.
+    pub updated_at: String,
+}
+
+impl BaselineFigures {
+    /// The view of `baseline`; its figures show once `config` deems it ready, as in
+    /// `GET /aiops/metrics`.
+    pub fn new(baseline: &Baseline, config: &AnalyzerConfig) -> Self {
+        let ready = baseline.is_ready(config).then_some(baseline);
+        Self {
+            avg_latency_ms: ready.and_then(|baseline| rounded(baseline.mean_ms)),
+            p95_latency_ms: ready.and_then(|baseline| rounded(baseline.p95_ms)),
+            error_rate: ready.and_then(|baseline| rounded(baseline.error_rate)),
+            samples: baseline.sample_count,
+            updated_at: iso_millis(baseline.updated_at_unix_nanos),
+        }
+    }
+}
+
+/// `GET /aiops/endpoints/history`: an endpoint's requests minute by minute, and its baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct EndpointHistory {
+    /// The service.
+    pub service: String,
+    /// The operation, e.g. `/payment` or `POST /charge`.
+    pub operation: String,
+    /// The endpoint as other answers name it: `/payment` for the shop, `service operation`
+    /// otherwise.
+    pub endpoint: String,
+    /// The range asked for.
+    pub window: Window,
+    /// Every minute of the range with at least one request, oldest first; minutes without
+    /// requests are left out.
+    pub points: Vec<MinutePoint>,
+    /// The endpoint's baseline now; null when the engine has learned none.
+    pub baseline: Option<BaselineFigures>,
+}
+
+impl EndpointHistory {
+    /// The history of `endpoint` over `window` from its stored `rollups`.
+    pub fn new(
+        naming: &EndpointNaming,
+        endpoint: &EndpointKey,
+        window: &TimeWindow,
+        rollups: &[MinuteRollup],
+        baseline: Option<&Baseline>,
+        config: &AnalyzerConfig,
+    ) -> Self {
+        Self {
+            service: endpoint.service.clone(),
+            operation: endpoint.operation.clone(),
+            endpoint: naming.endpoint(endpoint),
+            window: Window::from(window),
+            points: rollups.iter().map(MinutePoint::from).collect(),
+            baseline: baseline.map(|baseline| BaselineFigures::new(baseline, config)),
+        }
+    }
+}
