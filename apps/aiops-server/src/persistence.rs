@@ -1,10 +1,16 @@
 //! Saving and reloading the engine's state (baselines, incidents and the rest of its
-//! snapshot). Every SQLite call runs on the blocking pool, never on a runtime thread.
+//! snapshot), and reading back the incident archive. Every SQLite call runs on the blocking
+//! pool, never on a runtime thread.
+//!
+//! Each incident is also saved as a row of its own whenever it changes. The engine keeps only
+//! the most recently resolved incidents in memory (`max_resolved_incidents`); the rows keep
+//! every one, and the resolved ones the engine has let go of are the *archive*, which the
+//! incident routes read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aiops_engine::{Engine, EngineConfig, EngineSnapshot, Incident, IncidentStatus};
-use aiops_storage_sqlite::{IncidentRecord, Store};
+use aiops_storage_sqlite::{IncidentRecord, Store, StoreError};
 use anyhow::Context;
 use thiserror::Error;
 
@@ -114,6 +120,48 @@ impl StateStore for Persistence {
     }
 }
 
+/// The status of resolved incidents in their rows.
+const RESOLVED: &str = "resolved";
+
+/// The resolved incident `id` from the archive, if stored. Blocks on SQLite.
+pub fn archived_incident(store: &Store, id: &str) -> Result<Option<Incident>, StoreError> {
+    Ok(store
+        .load_incident(id)?
+        .filter(|record| record.status == RESOLVED)
+        .and_then(incident_of))
+}
+
+/// At most `limit` resolved incidents from the archive, newest first, leaving out those in
+/// `kept` (the ones the engine still holds). Blocks on SQLite.
+pub fn archived_resolved(
+    store: &Store,
+    kept: &HashSet<String>,
+    limit: usize,
+) -> Result<Vec<Incident>, StoreError> {
+    let mut archived = Vec::new();
+    for record in store.latest_incidents(RESOLVED, kept.len().saturating_add(limit))? {
+        if archived.len() == limit {
+            break;
+        }
+        if !kept.contains(&record.id) {
+            archived.extend(incident_of(record));
+        }
+    }
+    Ok(archived)
+}
+
+/// The incident a row holds; `None`, logged, for a row this build cannot read.
+fn incident_of(record: IncidentRecord) -> Option<Incident> {
+    serde_json::from_value(record.body)
+        .inspect_err(|error| {
+            log::warn!(
+                "incident={} error={error} A stored incident is unreadable; leaving it out.",
+                record.id
+            );
+        })
+        .ok()
+}
+
 fn version(incident: &Incident) -> (u64, IncidentStatus) {
     (incident.last_updated_unix_nanos, incident.status)
 }
@@ -123,7 +171,7 @@ fn record(incident: &Incident) -> Result<IncidentRecord, serde_json::Error> {
         id: incident.id.clone(),
         status: match incident.status {
             IncidentStatus::Active => "active".to_owned(),
-            IncidentStatus::Resolved => "resolved".to_owned(),
+            IncidentStatus::Resolved => RESOLVED.to_owned(),
         },
         first_detected_unix_nanos: incident.first_detected_unix_nanos,
         last_updated_unix_nanos: incident.last_updated_unix_nanos,

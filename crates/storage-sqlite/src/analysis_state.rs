@@ -110,7 +110,40 @@ pub(crate) fn load_incidents(conn: &Connection) -> Result<Vec<IncidentRecord>, S
              ORDER BY first_detected_ns, id",
         )
         .sql()?;
-    let mut rows = statement.query([]).sql()?;
+    read_incidents(statement.query([]).sql()?)
+}
+
+/// The incident `id`, if stored.
+pub(crate) fn load_incident(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<IncidentRecord>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT id, status, first_detected_ns, last_updated_ns, body FROM incidents
+             WHERE id = ?1",
+        )
+        .sql()?;
+    Ok(read_incidents(statement.query(params![id]).sql()?)?.pop())
+}
+
+/// At most `limit` incidents of `status`, newest first (by first detection, then id).
+pub(crate) fn latest_incidents(
+    conn: &Connection,
+    status: &str,
+    limit: usize,
+) -> Result<Vec<IncidentRecord>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT id, status, first_detected_ns, last_updated_ns, body FROM incidents
+             WHERE status = ?1 ORDER BY first_detected_ns DESC, id DESC LIMIT ?2",
+        )
+        .sql()?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    read_incidents(statement.query(params![status, limit]).sql()?)
+}
+
+fn read_incidents(mut rows: rusqlite::Rows<'_>) -> Result<Vec<IncidentRecord>, StoreError> {
     let mut incidents = Vec::new();
     while let Some(row) = rows.next().sql()? {
         let body: String = row.get(4).sql()?;

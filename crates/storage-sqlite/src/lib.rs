@@ -8,7 +8,9 @@
 //! keeping per-minute [`MinuteRollup`]s per endpoint in the same transaction. Queries
 //! ([`Store::window_stats`], [`Store::trace`], [`Store::sample_trace_ids`],
 //! [`Store::rollups`]) run on a small connection pool beside the writer, which WAL mode
-//! allows. Snapshots and [`IncidentRecord`]s are saved together in one transaction.
+//! allows. Snapshots and [`IncidentRecord`]s are saved together in one transaction, and
+//! incidents are read back by id or newest first. Retention ([`Store::purge_before`]) deletes
+//! old spans and the rollups of the minutes they filled.
 //!
 //! The key design decision is the span layout (`docs/adr/0001-span-storage-layout.md`): a
 //! B-tree index on the random trace id costs several times the insert rate, so spans carry no

@@ -154,6 +154,22 @@ impl Store {
         analysis_state::load_incidents(&*self.connection()?)
     }
 
+    /// The stored incident `id`, if any.
+    pub fn load_incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        analysis_state::load_incident(&*self.connection()?, id)
+    }
+
+    /// At most `limit` stored incidents whose status is `status`, newest first (by first
+    /// detection, then by id). The incidents table has no index but its key, so this reads
+    /// every row; it holds one row per incident.
+    pub fn latest_incidents(
+        &self,
+        status: &str,
+        limit: usize,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        analysis_state::latest_incidents(&*self.connection()?, status, limit)
+    }
+
     /// Saves a snapshot (if given) and upserts incidents in ONE transaction: after a crash
     /// either both are saved or neither.
     pub fn save_state(

@@ -56,6 +56,43 @@ fn incidents_round_trip_and_upsert_by_id() {
 }
 
 #[test]
+fn an_incident_is_read_back_by_id_and_the_latest_of_a_status_newest_first() {
+    on_each_backend(|backend| {
+        // Arrange
+        let store = &backend.store;
+        let oldest = incident("INC-1700000000-1", "resolved", T0);
+        let active = incident("INC-1700000050-2", "active", T0 + 50 * SECOND);
+        let middle = incident("INC-1700000100-3", "resolved", T0 + 100 * SECOND);
+        let newest = incident("INC-1700000200-4", "resolved", T0 + 200 * SECOND);
+        store
+            .save_incidents(&[
+                middle.clone(),
+                oldest.clone(),
+                newest.clone(),
+                active.clone(),
+            ])
+            .expect("saves");
+
+        // Act + Assert
+        assert_eq!(
+            store.load_incident("INC-1700000100-3"),
+            Ok(Some(middle.clone()))
+        );
+        assert_eq!(store.load_incident("INC-0-0"), Ok(None));
+        assert_eq!(
+            store.latest_incidents("resolved", 2),
+            Ok(vec![newest.clone(), middle.clone()])
+        );
+        assert_eq!(
+            store.latest_incidents("resolved", 10),
+            Ok(vec![newest, middle, oldest])
+        );
+        assert_eq!(store.latest_incidents("active", 10), Ok(vec![active]));
+        assert_eq!(store.latest_incidents("resolved", 0), Ok(vec![]));
+    });
+}
+
+#[test]
 fn state_saves_snapshot_and_incidents_together_and_survives_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("aiops.db");

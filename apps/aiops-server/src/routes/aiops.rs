@@ -1,19 +1,22 @@
 //! The engine's JSON API: `/aiops/metrics`, `/aiops/incidents`, `/aiops/analyze`,
 //! `/aiops/topology`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use aiops_engine::{IncidentError, IncidentStatus};
+use aiops_engine::{Incident as EngineIncident, IncidentError, IncidentStatus};
 use aiops_telemetry_core::TimeWindow;
 use serde_json::json;
 
+use super::database;
 use super::params::Params;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
 use crate::clock::now_unix_nanos;
 use crate::config::parse_duration;
+use crate::persistence::{archived_incident, archived_resolved};
 use crate::state::AppState;
 use crate::views::cycle::AnalysisReport;
 use crate::views::error::ErrorBody;
@@ -24,6 +27,10 @@ use crate::views::topology::Topology;
 
 const ID_FORMAT: &str =
     "an incident id such as INC-1737404800-1, as listed by GET /aiops/incidents";
+
+/// At most this many resolved incidents the engine no longer keeps are added from the
+/// database to `GET /aiops/incidents?status=resolved|all`.
+pub const ARCHIVED_LISTED: usize = 1000;
 
 impl From<AnalysisStopped> for ApiError {
     fn from(error: AnalysisStopped) -> Self {
@@ -80,12 +87,14 @@ pub async fn metrics(
 /// `GET /aiops/incidents[?status=active|resolved|all]`.
 ///
 /// `active` (the default) answers `{"active_incidents": [...]}` as docs/API.md shows;
-/// `resolved` and `all` answer `{"status": ..., "incidents": [...]}`.
+/// `resolved` and `all` answer `{"status": ..., "incidents": [...]}`, with up to
+/// [`ARCHIVED_LISTED`] older resolved incidents from the database beside those the engine
+/// keeps.
 #[utoipa::path(
     get,
     path = "/aiops/incidents",
     tag = "aiops",
-    params(("status" = Option<String>, Query, description = "active (default), resolved or all")),
+    params(("status" = Option<String>, Query, description = "active (default), resolved or all; resolved and all include up to 1000 older resolved incidents from the database")),
     responses(
         (status = 200, description = "`active_incidents` (default), or `incidents` with `status`", body = Incidents),
         (status = 400, description = "Unknown status", body = ErrorBody),
@@ -109,7 +118,11 @@ pub async fn incidents(
             .with("accepted", json!(["active", "resolved", "all"])));
         }
     };
-    let found = state.analysis.incidents(wanted).await?;
+    let mut found = state.analysis.incidents(wanted).await?;
+    if wanted != Some(IncidentStatus::Active) {
+        let archived = archived_beside(&state, &found).await;
+        found.extend(archived);
+    }
     let list = Incident::newest_first(&state.settings.endpoint_naming, &found);
     let count = list.len();
     Ok(web::Json(if wanted == Some(IncidentStatus::Active) {
@@ -124,6 +137,26 @@ pub async fn incidents(
             count,
         })
     }))
+}
+
+/// The resolved incidents the database keeps beyond `kept`, the engine's; none when the
+/// database does not answer, so that the list still shows what the engine keeps.
+async fn archived_beside(state: &AppState, kept: &[EngineIncident]) -> Vec<EngineIncident> {
+    let kept: HashSet<String> = kept.iter().map(|incident| incident.id.clone()).collect();
+    database::query(&state.store, move |store| {
+        archived_resolved(store, &kept, ARCHIVED_LISTED)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Incident `id`: from the engine, or else from the archive of resolved incidents.
+async fn find_incident(state: &AppState, id: &str) -> Result<Option<EngineIncident>, ApiError> {
+    if let Some(incident) = state.analysis.incident(id.to_owned()).await? {
+        return Ok(Some(incident));
+    }
+    let id = id.to_owned();
+    database::query(&state.store, move |store| archived_incident(store, &id)).await
 }
 
 /// `GET /aiops/incidents/{id}`.
@@ -144,8 +177,8 @@ pub async fn incident(
 ) -> Result<web::Json<Incident>, ApiError> {
     Params::parse(&request, &[])?;
     let id = id.into_inner();
-    let found = state.analysis.incident(id.clone()).await?;
-    found
+    find_incident(&state, &id)
+        .await?
         .map(|incident| web::Json(Incident::new(&state.settings.endpoint_naming, &incident)))
         .ok_or_else(|| unknown_incident(&id))
 }
@@ -178,16 +211,27 @@ pub async fn resolve(
         Err(IncidentError::AlreadyResolved {
             resolved_at_unix_nanos,
             ..
-        }) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "incident {id} is already resolved (at {}); accepted: an active incident id",
-                iso(resolved_at_unix_nanos)
-            ),
-        )
-        .with("resolved_at", json!(iso(resolved_at_unix_nanos)))),
-        Err(_) => Err(unknown_incident(&id)),
+        }) => Err(already_resolved(&id, resolved_at_unix_nanos)),
+        // An incident resolved long ago is in the archive, no longer in the engine.
+        Err(_) => match find_incident(&state, &id)
+            .await?
+            .and_then(|incident| incident.resolved_at_unix_nanos)
+        {
+            Some(resolved_at_unix_nanos) => Err(already_resolved(&id, resolved_at_unix_nanos)),
+            None => Err(unknown_incident(&id)),
+        },
     }
+}
+
+fn already_resolved(id: &str, resolved_at_unix_nanos: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "incident {id} is already resolved (at {}); accepted: an active incident id",
+            iso(resolved_at_unix_nanos)
+        ),
+    )
+    .with("resolved_at", json!(iso(resolved_at_unix_nanos)))
 }
 
 fn unknown_incident(id: &str) -> ApiError {

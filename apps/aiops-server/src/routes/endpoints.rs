@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
-use aiops_storage_sqlite::{Store, StoreError};
-use aiops_telemetry_core::{Collector, EndpointKey, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, TimeWindow};
 use chrono::DateTime;
 use serde_json::json;
 
+use super::database::query_committed;
 use super::params::Params;
 use crate::api_error::ApiError;
 use crate::clock::now_unix_nanos;
@@ -55,7 +55,7 @@ pub async fn history(
         HISTORY_MAX_RANGE,
     )?;
     let key = endpoint.clone();
-    let rollups = read_store(&state, move |store| store.rollups(Some(&key), window)).await?;
+    let rollups = query_committed(&state, move |store| store.rollups(Some(&key), window)).await?;
     let baseline = state.analysis.baseline(endpoint.clone()).await?;
     Ok(web::Json(EndpointHistory::new(
         &state.settings.endpoint_naming,
@@ -123,30 +123,6 @@ fn time_of(params: &Params, name: &str) -> Result<Option<u64>, ApiError> {
             ApiError::bad_request(format!("invalid {name} {text:?}; accepted: {TIME_FORMAT}"))
                 .with("parameter", json!(name))
         })
-}
-
-/// Runs `query` on the blocking pool once the spans of requests answered before this one are
-/// committed; 503 when the database does not answer.
-async fn read_store<T: Send + 'static>(
-    state: &AppState,
-    query: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    let writer = state.writer.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(error) = writer.flush() {
-            log::warn!("error={error} Flushing the span writer before a query failed.");
-        }
-        query(&store)
-    })
-    .await
-    .map_err(|error| ApiError::internal(format!("the database query failed: {error}")))?
-    .map_err(|error| {
-        log::warn!("error={error} A database query failed.");
-        ApiError::unavailable(format!(
-            "the span database is not answering ({error}); try again shortly"
-        ))
-    })
 }
 
 #[cfg(test)]

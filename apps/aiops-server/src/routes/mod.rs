@@ -3,6 +3,7 @@
 //! shop's routes and the chaos routes live in `crate::shop`.
 
 pub mod aiops;
+pub mod database;
 pub mod endpoints;
 pub mod ingest;
 pub mod openapi;
