@@ -14,22 +14,28 @@ pub enum AnomalyKind {
     /// An endpoint's own (exclusive) time moved significantly and stayed there: a slowdown too
     /// small to triple its latency, found by comparing recent requests with the learned spread.
     LatencyShift,
+    /// An endpoint stopped making a call it usually makes on most requests: a defect that
+    /// returns early or skips work, visible in the call graph rather than in timing or status.
+    CallDrop,
 }
 
 impl AnomalyKind {
-    /// The name used in JSON: `latency_spike`, `error_storm`, `timeout` or `latency_shift`.
+    /// The name used in JSON: `latency_spike`, `error_storm`, `timeout`, `latency_shift` or
+    /// `call_drop`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::LatencySpike => "latency_spike",
             Self::ErrorStorm => "error_storm",
             Self::Timeout => "timeout",
             Self::LatencyShift => "latency_shift",
+            Self::CallDrop => "call_drop",
         }
     }
 
-    /// True for the kinds that are about time (spikes, shifts, timeouts), false for errors.
+    /// True for the kinds that are about time (spikes, shifts, timeouts), false for failures
+    /// (error storms, dropped calls).
     pub const fn is_slowness(self) -> bool {
-        !matches!(self, Self::ErrorStorm)
+        !matches!(self, Self::ErrorStorm | Self::CallDrop)
     }
 }
 
@@ -114,6 +120,7 @@ mod tests {
             AnomalyKind::ErrorStorm,
             AnomalyKind::Timeout,
             AnomalyKind::LatencyShift,
+            AnomalyKind::CallDrop,
         ] {
             let json = serde_json::to_string(&kind).expect("serializes");
             assert_eq!(json, format!("\"{}\"", kind.as_str()));

@@ -88,6 +88,14 @@ pub fn latency_shift(
     )
 }
 
+/// `Dropped calls: 0.31 calls to cart GET /items per request (usually 1.00)`: an endpoint
+/// calls `callee` `observed` times per request where it usually calls it `usual` times.
+pub fn call_drop(service: &str, operation: &str, observed: f64, usual: f64) -> String {
+    format!(
+        "Dropped calls: {observed:.2} calls to {service} {operation} per request (usually {usual:.2})"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

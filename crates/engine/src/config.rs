@@ -49,10 +49,11 @@ pub struct EngineConfig {
     /// spans for a few seconds before exporting them, so a trace read too early misses its
     /// deepest spans and makes their callers look slow. Default 10.
     pub trace_settle_secs: f64,
-    /// Whether sustained shifts of an endpoint's own (exclusive) time are detected, in the
-    /// traces read for learning, against its learned self-time baseline (anomaly kind
-    /// `latency_shift`). Default true.
-    pub shift_detection: bool,
+    /// Whether the traces read every cycle (for learning) are also tested: for sustained
+    /// shifts of an endpoint's own (exclusive) time against its learned self-time baseline
+    /// (anomaly kind `latency_shift`), and for calls an endpoint usually makes and stopped
+    /// making (`call_drop`). Default true.
+    pub trace_detection: bool,
     /// Recent spans of an endpoint a shift needs at least, within two analysis windows.
     /// Default 20.
     pub shift_min_samples: usize,
@@ -75,7 +76,7 @@ impl Default for EngineConfig {
             max_resolved_incidents: DEFAULT_MAX_RESOLVED_INCIDENTS,
             topology_max_traces: 1000,
             trace_settle_secs: 10.0,
-            shift_detection: true,
+            trace_detection: true,
             shift_min_samples: 20,
             shift_min_increase_ms: 5.0,
         }
@@ -140,6 +141,13 @@ impl EngineConfig {
     /// interval.
     pub(crate) fn settle_nanos(&self) -> u64 {
         secs_to_nanos(self.trace_settle_secs).max(self.interval_nanos())
+    }
+
+    pub(crate) fn call_rule(&self) -> crate::calls::CallRule {
+        crate::calls::CallRule {
+            window_nanos: 2 * self.window_nanos(),
+            min_samples: self.shift_min_samples,
+        }
     }
 
     pub(crate) fn bucket_nanos(&self) -> u64 {

@@ -8,6 +8,7 @@ use aiops_analyzer::{Analyzer, Anomaly, AnomalyKind, EndpointWatermarks, LiveWin
 use aiops_rca::Rca;
 use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow};
 
+use crate::calls::CallPatterns;
 use crate::config::{EngineConfig, EngineConfigError};
 use crate::incident::{Incident, IncidentBook, IncidentError};
 use crate::keying::PeerKeyed;
@@ -107,6 +108,7 @@ pub struct Engine {
     watermarks: Watermarks,
     learning: Learning,
     shifts: ShiftMonitor,
+    calls: CallPatterns,
     /// What the last cycle detected, so that [`has_news`](Self::has_news) reports only what is
     /// new since.
     last_detected: HashSet<(EndpointKey, AnomalyKind)>,
@@ -143,6 +145,7 @@ impl Engine {
             watermarks: Watermarks::default(),
             learning: Learning::default(),
             shifts: ShiftMonitor::default(),
+            calls: CallPatterns::default(),
             last_detected: HashSet::default(),
         })
     }
@@ -220,19 +223,24 @@ impl Engine {
         let mut assessment =
             self.analyzer
                 .observe_live(&self.live, now, self.watermarks.endpoints());
-        if self.config.shift_detection {
-            let shifts = self.shifts.detect(&self.rca, self.config.shift_rule(), now);
-            add_shifts(
+        if self.config.trace_detection {
+            let mut found = self.shifts.detect(&self.rca, self.config.shift_rule(), now);
+            found.extend(self.calls.detect(self.config.call_rule(), now));
+            add_trace_findings(
                 &mut assessment.anomalies,
-                shifts,
+                found,
                 self.watermarks.endpoints(),
             );
         }
         let learned =
             self.learning
                 .learn(&mut self.rca, &self.traces, &self.config, &assessment, now);
-        if self.config.shift_detection {
+        if self.config.trace_detection {
             self.shifts.observe(&learned);
+            let anomalous: HashSet<&EndpointKey> =
+                assessment.anomalies.iter().map(|a| &a.endpoint).collect();
+            self.calls
+                .observe(&learned, |endpoint| !anomalous.contains(endpoint));
         }
         let learned_traces = learned.len();
         let sampled = self.sample_anomalous(&assessment.anomalies);
@@ -335,19 +343,24 @@ impl Engine {
     }
 }
 
-/// Adds the self-time shifts to a cycle's anomalies: those of endpoints without a slowness
-/// anomaly of their own (a spike says more), and none whose evidence predates a resolution
-/// watermark (the window would hold the resolved fault).
-fn add_shifts(anomalies: &mut Vec<Anomaly>, shifts: Vec<Anomaly>, marks: &EndpointWatermarks) {
-    for shift in shifts {
-        let slow_already = anomalies
-            .iter()
-            .any(|a| a.endpoint == shift.endpoint && a.kind.is_slowness());
+/// Adds what the traces showed (self-time shifts, dropped calls) to a cycle's anomalies:
+/// those of endpoints without an anomaly of the same family from the live windows (which says
+/// more), and none whose evidence predates a resolution watermark (the window would hold the
+/// resolved fault).
+fn add_trace_findings(
+    anomalies: &mut Vec<Anomaly>,
+    found: Vec<Anomaly>,
+    marks: &EndpointWatermarks,
+) {
+    for finding in found {
+        let known = anomalies.iter().any(|a| {
+            a.endpoint == finding.endpoint && a.kind.is_slowness() == finding.kind.is_slowness()
+        });
         let resolved_within = marks
-            .get(&shift.endpoint)
-            .is_some_and(|mark| mark > shift.window.start_unix_nanos);
-        if !slow_already && !resolved_within {
-            anomalies.push(shift);
+            .get(&finding.endpoint)
+            .is_some_and(|mark| mark > finding.window.start_unix_nanos);
+        if !known && !resolved_within {
+            anomalies.push(finding);
         }
     }
 }

@@ -76,6 +76,7 @@
 
 #![deny(missing_docs)]
 
+mod calls;
 mod config;
 mod engine;
 mod incident;

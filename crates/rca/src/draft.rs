@@ -172,6 +172,7 @@ fn title_label(kind: AnomalyKind) -> &'static str {
     match kind {
         AnomalyKind::LatencySpike => "Latency spike",
         AnomalyKind::LatencyShift => "Latency shift",
+        AnomalyKind::CallDrop => "Dropped calls",
         AnomalyKind::ErrorStorm => "Error storm",
         AnomalyKind::Timeout => "Timeouts",
     }

@@ -51,7 +51,7 @@ impl Mode {
 
     pub(crate) fn of_kind(kind: AnomalyKind) -> Self {
         match kind {
-            AnomalyKind::ErrorStorm => Self::Error,
+            AnomalyKind::ErrorStorm | AnomalyKind::CallDrop => Self::Error,
             AnomalyKind::Timeout => Self::Timeout,
             AnomalyKind::LatencySpike | AnomalyKind::LatencyShift => Self::Latency,
         }
@@ -92,6 +92,9 @@ pub(crate) fn shows_symptom(
         // A shift is judged on own time, not duration: every span of the endpoint is a
         // witness, and the self-time walk below it finds the ones that moved.
         AnomalyKind::LatencyShift => true,
+        // A dropped call leaves no span to walk from: the endpoint that stopped calling is the
+        // evidence, and it is its own root cause.
+        AnomalyKind::CallDrop => false,
     }
 }
 
@@ -105,6 +108,7 @@ pub(crate) fn origins(
 ) -> Vec<Origin> {
     match kind {
         AnomalyKind::ErrorStorm => error_origins(graph, node, expect),
+        AnomalyKind::CallDrop => Vec::new(),
         AnomalyKind::LatencySpike | AnomalyKind::Timeout | AnomalyKind::LatencyShift => {
             latency_origins(graph, node, expect, None)
         }

@@ -119,7 +119,7 @@ impl FaultFamily {
     /// The family an anomaly kind belongs to.
     pub fn of(kind: AnomalyKind) -> Self {
         match kind {
-            AnomalyKind::ErrorStorm => Self::Errors,
+            AnomalyKind::ErrorStorm | AnomalyKind::CallDrop => Self::Errors,
             AnomalyKind::LatencySpike | AnomalyKind::Timeout | AnomalyKind::LatencyShift => {
                 Self::Slowness
             }

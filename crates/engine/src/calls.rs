@@ -1,0 +1,264 @@
+//! [`CallPatterns`]: which calls each endpoint makes per request, and when that drops.
+//!
+//! Some defects change what a request does, not how long it takes or whether it says it
+//! failed: a handler that returns early on bad data stops calling the service behind it, and
+//! no span reports an error. The call graph shows it: the endpoint that used to call `cart`
+//! once per request now calls it on a third of them. So the traces the engine reads every
+//! cycle also teach, per calling endpoint, the usual number of calls per request to each
+//! endpoint it calls (learned from healthy endpoints only, as self times are), and keep a
+//! window of recent requests to test against it.
+//!
+//! A drop is reported when the calling endpoint was seen in at least `min_samples` recent
+//! requests, the calls it made are at least 20% fewer than usual and at least five standard
+//! deviations fewer (against the learned spread of calls per request), and the
+//! drop shows in the first and the last third of the window alike. While an endpoint's calls
+//! are reported dropped, its usual pattern is not learned, so the defect is never learned as
+//! normal. Rises are not reported: more calls (retries) are a symptom of a callee's
+//! trouble, which other evidence names.
+
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet};
+
+use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
+use aiops_rca::TraceGraph;
+use aiops_telemetry_core::{EndpointKey, Span, TimeWindow};
+
+/// Most recent requests kept per calling endpoint.
+const MAX_SAMPLES: usize = 256;
+
+/// Most callees learned per calling endpoint.
+const MAX_CALLEES: usize = 64;
+
+/// Calling endpoints whose patterns are learned at most.
+const MAX_CALLERS: usize = 10_000;
+
+/// Requests after which a usual rate is trusted, and the horizon of its moving average.
+const MATURE: f64 = 50.0;
+const HORIZON: f64 = 500.0;
+
+/// Least share by which calls must drop.
+const MIN_DROP: f64 = 0.2;
+
+/// Standard deviations of the drop.
+const MIN_Z: f64 = 5.0;
+
+/// Floor of the variance of calls per request, so a call made on every request is not judged
+/// certain.
+const MIN_VARIANCE: f64 = 0.02;
+
+/// Only calls made on at least this share of requests are watched.
+const MIN_USUAL_RATE: f64 = 0.3;
+
+/// The calls of one calling endpoint: usual rates per callee and recent requests.
+#[derive(Debug, Default)]
+struct Caller {
+    /// Requests learned from.
+    learned: f64,
+    /// Usual calls per request, by callee: the mean and the mean square.
+    usual: HashMap<EndpointKey, Usual>,
+    /// Recent requests: when the request began and how many calls it made to each callee.
+    recent: VecDeque<(u64, Vec<(EndpointKey, u32)>)>,
+    /// Whether the last test found a drop: learning waits until it is gone.
+    dropped: bool,
+}
+
+/// The usual number of calls per request to one callee, as moving averages.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usual {
+    mean: f64,
+    square: f64,
+}
+
+impl Usual {
+    fn observe(&mut self, count: f64, alpha: f64) {
+        self.mean += alpha * (count - self.mean);
+        self.square += alpha * (count * count - self.square);
+    }
+
+    fn variance(&self) -> f64 {
+        (self.square - self.mean * self.mean).max(MIN_VARIANCE)
+    }
+}
+
+/// Call patterns per calling endpoint.
+#[derive(Debug, Default)]
+pub(crate) struct CallPatterns {
+    callers: HashMap<EndpointKey, Caller>,
+}
+
+/// What a call-pattern test needs to know.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallRule {
+    pub window_nanos: u64,
+    pub min_samples: usize,
+}
+
+impl CallPatterns {
+    /// Records the calls of every span in `traces`; spans of endpoints `is_healthy` accepts
+    /// also teach their endpoint's usual pattern.
+    pub(crate) fn observe(
+        &mut self,
+        traces: &[Vec<Span>],
+        is_healthy: impl Fn(&EndpointKey) -> bool,
+    ) {
+        for trace in traces {
+            let graph = TraceGraph::build(trace);
+            let began = trace
+                .iter()
+                .map(|span| span.start_unix_nanos)
+                .min()
+                .unwrap_or(0);
+            for (node, span) in graph.nodes() {
+                if span.is_error() {
+                    continue;
+                }
+                let caller = span.endpoint();
+                if !self.callers.contains_key(&caller) && self.callers.len() >= MAX_CALLERS {
+                    continue;
+                }
+                let mut calls: Vec<(EndpointKey, u32)> = Vec::new();
+                for &child in graph.children(node) {
+                    let callee = graph.span(child).endpoint();
+                    match calls.iter_mut().find(|(known, _)| *known == callee) {
+                        Some((_, count)) => *count += 1,
+                        None => calls.push((callee, 1)),
+                    }
+                }
+                let healthy = is_healthy(&caller);
+                let entry = self.callers.entry(caller).or_default();
+                if healthy && !entry.dropped {
+                    entry.learn(&calls);
+                }
+                if entry.recent.len() == MAX_SAMPLES {
+                    entry.recent.pop_front();
+                }
+                entry.recent.push_back((began, calls));
+            }
+        }
+    }
+
+    /// The calling endpoints whose usual calls dropped, as anomalies; forgets requests older
+    /// than the rule's window first.
+    pub(crate) fn detect(&mut self, rule: CallRule, now: u64) -> Vec<Anomaly> {
+        let since = now.saturating_sub(rule.window_nanos);
+        let window = TimeWindow::new(since, now);
+        let mut anomalies = Vec::new();
+        for (caller, entry) in &mut self.callers {
+            while entry
+                .recent
+                .front()
+                .is_some_and(|(began, _)| *began < since)
+            {
+                entry.recent.pop_front();
+            }
+            let found = entry.test(caller, rule, window);
+            entry.dropped = found.is_some();
+            anomalies.extend(found);
+        }
+        self.callers
+            .retain(|_, entry| !entry.recent.is_empty() || entry.learned > 0.0);
+        anomalies.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        anomalies
+    }
+}
+
+impl Caller {
+    fn learn(&mut self, calls: &[(EndpointKey, u32)]) {
+        self.learned += 1.0;
+        let alpha = 1.0 / self.learned.min(HORIZON);
+        let mut seen: HashSet<&EndpointKey> = HashSet::default();
+        for (callee, count) in calls {
+            seen.insert(callee);
+            let room = self.usual.len() < MAX_CALLEES;
+            let count = f64::from(*count);
+            match self.usual.get_mut(callee) {
+                Some(usual) => usual.observe(count, alpha),
+                None if room => {
+                    // A callee first seen now was called zero times on every request before.
+                    let usual = Usual {
+                        mean: count / self.learned,
+                        square: count * count / self.learned,
+                    };
+                    self.usual.insert(callee.clone(), usual);
+                }
+                None => {}
+            }
+        }
+        for (callee, usual) in &mut self.usual {
+            if !seen.contains(callee) {
+                usual.observe(0.0, alpha);
+            }
+        }
+    }
+
+    /// The largest significant drop of a usual call, as an anomaly on `caller`.
+    fn test(&self, caller: &EndpointKey, rule: CallRule, window: TimeWindow) -> Option<Anomaly> {
+        let n = self.recent.len();
+        if self.learned < MATURE || n < rule.min_samples.max(1) {
+            return None;
+        }
+        let third = (window.end_unix_nanos - window.start_unix_nanos) / 3;
+        let (first_end, last_start) = (
+            window.start_unix_nanos + third,
+            window.end_unix_nanos - third,
+        );
+        let calls_to = |callee: &EndpointKey, keep: &dyn Fn(u64) -> bool| {
+            let (mut requests, mut calls) = (0u64, 0u64);
+            for (began, made) in &self.recent {
+                if keep(*began) {
+                    requests += 1;
+                    calls += made
+                        .iter()
+                        .find(|(known, _)| known == callee)
+                        .map_or(0, |&(_, count)| u64::from(count));
+                }
+            }
+            (requests, calls)
+        };
+        self.usual
+            .iter()
+            .filter(|&(_, usual)| usual.mean >= MIN_USUAL_RATE)
+            .filter_map(|(callee, &learned)| {
+                let usual = learned.mean;
+                let (requests, calls) = calls_to(callee, &|_| true);
+                let expected = usual * requests as f64;
+                let drop = expected - calls as f64;
+                let deviation = (learned.variance() * requests as f64).sqrt();
+                let significant = drop >= MIN_DROP * expected && drop / deviation >= MIN_Z;
+                let sustained = [
+                    calls_to(callee, &|began| began < first_end),
+                    calls_to(callee, &|began| began >= last_start),
+                ]
+                .iter()
+                .all(|&(requests, calls)| {
+                    requests > 0 && (calls as f64) < (1.0 - MIN_DROP) * usual * requests as f64
+                });
+                (significant && sustained).then(|| {
+                    let observed = calls as f64 / requests as f64;
+                    (callee, usual, observed, requests)
+                })
+            })
+            .max_by(|a, b| (a.1 - a.2).total_cmp(&(b.1 - b.2)))
+            .map(|(callee, usual, observed, requests)| Anomaly {
+                kind: AnomalyKind::CallDrop,
+                endpoint: caller.clone(),
+                observed,
+                baseline: usual,
+                ratio: observed / usual,
+                sample_count: requests,
+                window,
+                severity: if observed <= 0.5 * usual {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                description: aiops_analyzer::describe::call_drop(
+                    &callee.service,
+                    &callee.operation,
+                    observed,
+                    usual,
+                ),
+            })
+    }
+}
