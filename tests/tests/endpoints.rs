@@ -1,4 +1,5 @@
-//! One endpoint over time, from the database: `GET /aiops/endpoints/history`.
+//! One endpoint over time, from the database: `GET /aiops/endpoints/history` (minute by
+//! minute) and `GET /aiops/endpoints/window` (one window, exactly, with example traces).
 
 use aiops_e2e::TestApp;
 use reqwest::{Method, StatusCode};
@@ -86,4 +87,56 @@ async fn an_endpoint_without_traffic_has_an_empty_history_and_no_baseline() {
     );
     assert_eq!(history["points"], serde_json::json!([]));
     assert_eq!(history["baseline"], Value::Null);
+}
+
+#[tokio::test]
+async fn endpoint_window_figures_every_stored_request_and_lists_failing_traces_first() {
+    // Arrange: 10 healthy checkouts, then 5 whose payment fails.
+    let app = TestApp::spawn().await;
+    app.traffic(Method::POST, "/checkout", 10, 5).await;
+    app.simulate_error("/payment", 1.0).await;
+    app.traffic(Method::POST, "/checkout", 5, 5).await;
+
+    // Act
+    let (status, window) = app
+        .get("/aiops/endpoints/window?service=shop&operation=/payment&limit=5")
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{window:#}");
+    assert_eq!(window["endpoint"], "/payment");
+    assert_eq!(
+        (&window["request_count"], &window["error_count"]),
+        (&15.into(), &5.into()),
+        "{window:#}"
+    );
+    assert_eq!(window["error_rate"].as_f64(), Some(0.33));
+    let p50 = window["p50_latency_ms"].as_f64().expect("p50");
+    let p99 = window["p99_latency_ms"].as_f64().expect("p99");
+    assert!(0.0 < p50 && p50 <= p99, "{window:#}");
+    let traces = window["trace_ids"].as_array().expect("trace_ids");
+    assert_eq!(traces.len(), 5);
+    for trace_id in traces {
+        let trace_id = trace_id.as_str().expect("an id");
+        let (status, trace) = app.get(&format!("/aiops/traces/{trace_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{trace}");
+        assert_eq!(trace["error"], true, "failing traces come first: {trace:#}");
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_window_without_requests_has_no_figures() {
+    // Arrange
+    let app = TestApp::spawn().await;
+
+    // Act
+    let (status, window) = app
+        .get("/aiops/endpoints/window?service=shop&operation=/payment&from=2026-01-20T10:00:00Z&to=2026-01-20T10:05:00Z")
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{window:#}");
+    assert_eq!(window["request_count"], 0);
+    assert_eq!(window["p95_latency_ms"], Value::Null);
+    assert_eq!(window["trace_ids"], serde_json::json!([]));
 }

@@ -167,6 +167,29 @@ impl PendingRollups {
     }
 }
 
+/// The columns a rollup is read from, `?1`/`?2` bounding the minutes.
+const ROLLUP_COLUMNS: &str = "SELECT e.service, e.operation, r.minute, r.count, r.errors,
+        r.latency_sum_ns, r.latency_max_ns, r.histogram";
+
+/// Every endpoint's rollups of minutes `?1` to `?2` (exclusive), through the minute index.
+fn all_rollups() -> String {
+    format!(
+        "{ROLLUP_COLUMNS} FROM rollups r JOIN endpoints e ON e.id = r.endpoint_id
+         WHERE r.minute >= ?1 AND r.minute < ?2
+         ORDER BY e.service, e.operation, r.minute"
+    )
+}
+
+/// The rollups of endpoint `?3 ?4` of minutes `?1` to `?2` (exclusive), through the primary
+/// key: they cost what the endpoint has, not what every endpoint has in those minutes.
+fn endpoint_rollups() -> String {
+    format!(
+        "{ROLLUP_COLUMNS} FROM endpoints e JOIN rollups r ON r.endpoint_id = e.id
+         WHERE e.service = ?3 AND e.operation = ?4 AND r.minute >= ?1 AND r.minute < ?2
+         ORDER BY r.minute"
+    )
+}
+
 /// Rollups of every minute that overlaps `window`, for one endpoint or all, ordered by
 /// endpoint then minute.
 pub(crate) fn rollups(
@@ -179,22 +202,19 @@ pub(crate) fn rollups(
     }
     let first = to_sql_int(window.start_unix_nanos / MINUTE_NANOS);
     let end = to_sql_int(window.end_unix_nanos.div_ceil(MINUTE_NANOS));
-    let (service, operation) = endpoint.map_or((None, None), |key| {
-        (Some(&*key.service), Some(&*key.operation))
-    });
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT e.service, e.operation, r.minute, r.count, r.errors, r.latency_sum_ns,
-                    r.latency_max_ns, r.histogram
-             FROM rollups r JOIN endpoints e ON e.id = r.endpoint_id
-             WHERE r.minute >= ?1 AND r.minute < ?2
-               AND (?3 IS NULL OR (e.service = ?3 AND e.operation = ?4))
-             ORDER BY e.service, e.operation, r.minute",
-        )
-        .sql()?;
-    let mut rows = statement
-        .query(params![first, end, service, operation])
-        .sql()?;
+    let mut statement;
+    let mut rows = match endpoint {
+        Some(key) => {
+            statement = conn.prepare_cached(&endpoint_rollups()).sql()?;
+            statement
+                .query(params![first, end, key.service, key.operation])
+                .sql()?
+        }
+        None => {
+            statement = conn.prepare_cached(&all_rollups()).sql()?;
+            statement.query(params![first, end]).sql()?
+        }
+    };
     let mut out = Vec::new();
     while let Some(row) = rows.next().sql()? {
         let histogram: Vec<u8> = row.get(7).sql()?;
@@ -212,4 +232,32 @@ pub(crate) fn rollups(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(sql: &str) -> String {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        crate::schema::migrate(&mut conn).expect("migrates");
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explains");
+        let mut rows = statement.raw_query();
+        let mut details = Vec::new();
+        while let Some(row) = rows.next().expect("runs") {
+            details.push(row.get::<_, String>(3).expect("reads"));
+        }
+        details.join("; ")
+    }
+
+    #[test]
+    fn one_endpoints_rollups_are_read_by_primary_key_and_all_by_the_minute_index() {
+        let one = plan(&endpoint_rollups());
+        assert!(one.contains("SEARCH r USING PRIMARY KEY"), "{one}");
+        assert!(!one.contains("rollups_by_minute"), "{one}");
+        let all = plan(&all_rollups());
+        assert!(all.contains("rollups_by_minute"), "{all}");
+    }
 }

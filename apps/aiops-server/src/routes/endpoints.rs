@@ -1,5 +1,6 @@
 //! One endpoint over a time range, read from the database: `/aiops/endpoints/history`, its
-//! requests minute by minute from the stored rollups.
+//! requests minute by minute from the stored rollups, and `/aiops/endpoints/window`, one
+//! shorter window figured exactly from the stored spans, with the traces to look at.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use super::params::Params;
 use crate::api_error::ApiError;
 use crate::clock::now_unix_nanos;
 use crate::state::AppState;
-use crate::views::endpoint::EndpointHistory;
+use crate::views::endpoint::{EndpointHistory, EndpointWindow};
 use crate::views::error::ErrorBody;
 use crate::views::format::iso_millis;
 
@@ -22,6 +23,16 @@ pub const HISTORY_DEFAULT_RANGE: Duration = Duration::from_secs(3600);
 /// The longest range of `GET /aiops/endpoints/history`: a day, so at most 1,441 minutes (a
 /// range that does not start on a minute touches one more than it spans).
 pub const HISTORY_MAX_RANGE: Duration = Duration::from_secs(24 * 3600);
+
+/// The window of `GET /aiops/endpoints/window` when none is given: the last five minutes.
+pub const WINDOW_DEFAULT_RANGE: Duration = Duration::from_secs(5 * 60);
+/// The longest window of `GET /aiops/endpoints/window`: an hour, as it reads every span of
+/// the window.
+pub const WINDOW_MAX_RANGE: Duration = Duration::from_secs(3600);
+/// How many trace ids `GET /aiops/endpoints/window` lists when not told.
+pub const WINDOW_DEFAULT_TRACES: usize = 10;
+/// The most trace ids `GET /aiops/endpoints/window` lists.
+pub const WINDOW_MAX_TRACES: usize = 100;
 
 const TIME_FORMAT: &str = "an ISO 8601 time with a time zone, e.g. 2026-01-20T10:30:00Z";
 
@@ -65,6 +76,71 @@ pub async fn history(
         baseline.as_ref(),
         &state.settings.analyzer,
     )))
+}
+
+/// `GET /aiops/endpoints/window?service=&operation=[&from=&to=&limit=]`.
+#[utoipa::path(
+    get,
+    path = "/aiops/endpoints/window",
+    tag = "aiops",
+    params(
+        ("service" = String, Query, description = "The endpoint's service, e.g. shop"),
+        ("operation" = String, Query, description = "The endpoint's operation, e.g. /payment or POST /charge"),
+        ("from" = Option<String>, Query, description = "ISO 8601 start; default five minutes before `to`"),
+        ("to" = Option<String>, Query, description = "ISO 8601 end; default now. At most an hour after `from`"),
+        ("limit" = Option<u32>, Query, description = "How many trace ids, 1 to 100; default 10"),
+    ),
+    responses(
+        (status = 200, description = "Exact figures of the window, and the traces that best show trouble", body = EndpointWindow),
+        (status = 400, description = "A missing or invalid parameter", body = ErrorBody),
+        (status = 503, description = "The database is not answering", body = ErrorBody),
+    )
+)]
+pub async fn window(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<web::Json<EndpointWindow>, ApiError> {
+    let params = Params::parse(&request, &["service", "operation", "from", "to", "limit"])?;
+    let endpoint = endpoint_of(&params)?;
+    let window = range_of(
+        &params,
+        now_unix_nanos(),
+        WINDOW_DEFAULT_RANGE,
+        WINDOW_MAX_RANGE,
+    )?;
+    let limit = traces_limit(&params)?;
+    let key = endpoint.clone();
+    let timeout_ms = state.settings.analyzer.timeout_ms;
+    let (stats, traces) = query_committed(&state, move |store| {
+        let stats = store
+            .window_stats(window, timeout_ms)?
+            .into_iter()
+            .find_map(|(found, stats)| (found == key).then_some(stats));
+        let traces = store.sample_trace_ids(&key, window, limit)?;
+        Ok((stats, traces))
+    })
+    .await?;
+    Ok(web::Json(EndpointWindow::new(
+        &state.settings.endpoint_naming,
+        &endpoint,
+        &window,
+        stats.as_ref(),
+        &traces,
+    )))
+}
+
+/// The number of trace ids the `limit` parameter asks for: a whole number from 1 to
+/// [`WINDOW_MAX_TRACES`], [`WINDOW_DEFAULT_TRACES`] when not given.
+fn traces_limit(params: &Params) -> Result<usize, ApiError> {
+    const ACCEPTS: &str = "a whole number of traces from 1 to 100";
+    match params.number("limit", 1.0, WINDOW_MAX_TRACES as f64, ACCEPTS)? {
+        None => Ok(WINDOW_DEFAULT_TRACES),
+        Some(limit) if limit.fract() == 0.0 => Ok(limit as usize),
+        Some(limit) => Err(ApiError::bad_request(format!(
+            "invalid limit {limit}; accepted: {ACCEPTS}"
+        ))
+        .with("parameter", json!("limit"))),
+    }
 }
 
 /// The endpoint named by the `service` and `operation` parameters, both required.
@@ -153,6 +229,26 @@ mod tests {
         let window =
             range("from=2026-01-20T10:00:00Z&to=2026-01-20T11:30:00%2B01:00").expect("valid");
         assert_eq!(window, TimeWindow::new(NOW - 1_800_000_000_000, NOW));
+    }
+
+    #[test]
+    fn the_trace_limit_is_a_whole_number_from_1_to_100() {
+        let limit = |query: &str| {
+            let request = TestRequest::with_uri(&format!("/x?{query}")).to_http_request();
+            traces_limit(&Params::parse(&request, &["limit"]).expect("known names"))
+        };
+        assert_eq!(limit("").expect("default"), WINDOW_DEFAULT_TRACES);
+        assert_eq!(limit("limit=100").expect("the most"), 100);
+        for bad in ["0", "101", "2.5", "ten", "NaN"] {
+            let error = limit(&format!("limit={bad}")).expect_err(bad);
+            assert!(
+                error
+                    .message()
+                    .ends_with("accepted: a whole number of traces from 1 to 100"),
+                "{bad}: {}",
+                error.message()
+            );
+        }
     }
 
     #[test]

@@ -112,6 +112,7 @@ fn register(
         .service(engine_api.post("/analyze", aiops::analyze))
         .service(engine_api.get("/topology", aiops::topology))
         .service(engine_api.get("/endpoints/history", endpoints::history))
+        .service(engine_api.get("/endpoints/window", endpoints::window))
         .service(engine_api.get("/traces/{trace_id}", traces::trace))
         .default_service(web::to(not_found));
     let mut chaos = registered.under("/simulate");

@@ -39,6 +39,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::aiops::analyze,
         crate::routes::aiops::topology,
         crate::routes::endpoints::history,
+        crate::routes::endpoints::window,
         crate::routes::traces::trace,
         crate::shop::simulate::delay,
         crate::shop::simulate::error,

@@ -1,8 +1,9 @@
-//! One endpoint over time, from the database: `GET /aiops/endpoints/history`.
+//! One endpoint over time, from the database: `GET /aiops/endpoints/history` (minute by
+//! minute) and `GET /aiops/endpoints/window` (one window, exactly, with example traces).
 
 use aiops_analyzer::{Baseline, Config as AnalyzerConfig};
 use aiops_storage_sqlite::MinuteRollup;
-use aiops_telemetry_core::{EndpointKey, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, TimeWindow, TraceId, WindowStats};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -109,6 +110,68 @@ impl EndpointHistory {
             window: Window::from(window),
             points: rollups.iter().map(MinutePoint::from).collect(),
             baseline: baseline.map(|baseline| BaselineFigures::new(baseline, config)),
+        }
+    }
+}
+
+/// `GET /aiops/endpoints/window`: an endpoint's requests in one window, figured exactly from
+/// every stored span, and the traces that best show what went wrong.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct EndpointWindow {
+    /// The service.
+    pub service: String,
+    /// The operation, e.g. `/payment` or `POST /charge`.
+    pub operation: String,
+    /// The endpoint as other answers name it.
+    pub endpoint: String,
+    /// The window asked for.
+    pub window: Window,
+    /// Requests that started in the window.
+    pub request_count: u64,
+    /// Of those, how many failed.
+    pub error_count: u64,
+    /// Of those, how many took longer than the timeout threshold (`--timeout-ms`).
+    pub timeout_count: u64,
+    /// Share of failing requests; null without requests.
+    pub error_rate: Option<f64>,
+    /// Mean latency; null without requests.
+    pub avg_latency_ms: Option<f64>,
+    /// Median latency (nearest rank, an observed latency); null without requests.
+    pub p50_latency_ms: Option<f64>,
+    /// 95th percentile latency (nearest rank); null without requests.
+    pub p95_latency_ms: Option<f64>,
+    /// 99th percentile latency (nearest rank); null without requests.
+    pub p99_latency_ms: Option<f64>,
+    /// Traces with a request of the endpoint in the window: those where it failed first, then
+    /// the slowest. Open them with `GET /aiops/traces/{trace_id}`.
+    pub trace_ids: Vec<String>,
+}
+
+impl EndpointWindow {
+    /// The view of `endpoint`'s `stats` over `window` (none without requests) and its sampled
+    /// `traces`.
+    pub fn new(
+        naming: &EndpointNaming,
+        endpoint: &EndpointKey,
+        window: &TimeWindow,
+        stats: Option<&WindowStats>,
+        traces: &[TraceId],
+    ) -> Self {
+        let figure = |value: fn(&WindowStats) -> f64| stats.and_then(|stats| rounded(value(stats)));
+        Self {
+            service: endpoint.service.clone(),
+            operation: endpoint.operation.clone(),
+            endpoint: naming.endpoint(endpoint),
+            window: Window::from(window),
+            request_count: stats.map_or(0, |stats| stats.count),
+            error_count: stats.map_or(0, |stats| stats.errors),
+            timeout_count: stats.map_or(0, |stats| stats.timeouts),
+            error_rate: figure(WindowStats::error_rate),
+            avg_latency_ms: figure(|stats| stats.mean_ms),
+            p50_latency_ms: figure(|stats| stats.p50_ms),
+            p95_latency_ms: figure(|stats| stats.p95_ms),
+            p99_latency_ms: figure(|stats| stats.p99_ms),
+            trace_ids: traces.iter().map(ToString::to_string).collect(),
         }
     }
 }
