@@ -61,6 +61,13 @@ fn draft(root: &str, kind: AnomalyKind, anomalies: Vec<Anomaly>) -> IncidentDraf
     }
 }
 
+/// `draft` with its root cause in a service of its own, named after the operation (`/a` in
+/// `a`): faults of one service's operations are one incident, of different services not.
+fn elsewhere(mut draft: IncidentDraft) -> IncidentDraft {
+    draft.root_cause.service = draft.root_cause.endpoint.trim_start_matches('/').to_owned();
+    draft
+}
+
 fn payment_latency(now: u64, severity: Severity) -> IncidentDraft {
     draft(
         "/payment",
@@ -264,7 +271,7 @@ fn a_timeout_and_a_latency_spike_at_one_endpoint_are_one_incident() {
 fn different_root_causes_open_separate_incidents() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
-    let inventory_errors = draft(
+    let inventory_errors = elsewhere(draft(
         "/inventory",
         AnomalyKind::ErrorStorm,
         vec![anomaly(
@@ -273,7 +280,7 @@ fn different_root_causes_open_separate_incidents() {
             Severity::High,
             T0,
         )],
-    );
+    ));
     let payment_errors = draft(
         "/payment",
         AnomalyKind::ErrorStorm,
@@ -325,11 +332,11 @@ fn ids_are_unique_and_increasing() {
     let mut ids = Vec::new();
     for (i, root) in ["/a", "/b", "/c", "/d"].iter().enumerate() {
         let now = T0 + (i as u64 / 2) * SEC;
-        let errors = draft(
+        let errors = elsewhere(draft(
             root,
             AnomalyKind::ErrorStorm,
             vec![anomaly(root, AnomalyKind::ErrorStorm, Severity::High, now)],
-        );
+        ));
         ids.push(opened_id(&apply(&mut book, &mut marks, vec![errors], now)));
     }
     assert_eq!(
@@ -683,11 +690,11 @@ fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
     let roots = ["/a", "/b", "/c"];
     let mut ids = Vec::new();
     for root in roots {
-        let errors = draft(
+        let errors = elsewhere(draft(
             root,
             AnomalyKind::ErrorStorm,
             vec![anomaly(root, AnomalyKind::ErrorStorm, Severity::High, T0)],
-        );
+        ));
         ids.push(opened_id(&apply(&mut book, &mut marks, vec![errors], T0)));
     }
     for (i, id) in ids.iter().enumerate() {
@@ -706,7 +713,7 @@ fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
         "the earliest resolved is dropped"
     );
     assert!(book.get(&ids[1]).is_some() && book.get(&ids[2]).is_some());
-    let stale = draft(
+    let stale = elsewhere(draft(
         "/a",
         AnomalyKind::ErrorStorm,
         vec![anomaly(
@@ -715,7 +722,7 @@ fn only_the_most_recent_resolved_incidents_are_kept_but_watermarks_remain() {
             Severity::High,
             T0 + 6 * SEC,
         )],
-    );
+    ));
     assert!(apply(&mut book, &mut marks, vec![stale], T0 + 6 * SEC).is_empty());
 }
 
@@ -858,4 +865,37 @@ fn a_deeper_cause_long_after_opening_is_an_incident_of_its_own() {
         [IncidentChange::Opened { .. }]
     ));
     assert_eq!(book.active().len(), 2);
+}
+
+#[test]
+fn failures_of_two_operations_of_one_service_are_one_incident() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    let errors = |operation: &str| {
+        draft(
+            operation,
+            AnomalyKind::ErrorStorm,
+            vec![anomaly(
+                operation,
+                AnomalyKind::ErrorStorm,
+                Severity::High,
+                T0,
+            )],
+        )
+    };
+
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![errors("/payment"), errors("/refund")],
+        T0,
+    );
+
+    assert!(matches!(
+        changes.as_slice(),
+        [IncidentChange::Opened { .. }]
+    ));
+    let incident = &book.active()[0];
+    assert_eq!(incident.root_cause.endpoint, "/payment");
+    assert!(incident.affected_endpoints.contains(&key("/refund")));
 }

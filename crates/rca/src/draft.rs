@@ -4,7 +4,7 @@ use aiops_analyzer::describe::{error_storm, format_ms, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_telemetry_core::EndpointKey;
 
-use crate::edge::edge_blame;
+use crate::edge::{EdgeFault, edge_blame};
 use crate::expect::Expectations;
 use crate::graph::TraceGraph;
 use crate::provenance::{Mode, hung};
@@ -40,12 +40,13 @@ pub(crate) fn draft(
     );
     candidates.truncate(expect.max_candidates().max(1));
 
-    // A client span as root cause is a call that lost time: blame the side of the edge the
-    // evidence points at, in words that say so.
-    let edge = match Mode::of_kind(kind) {
-        Mode::Error => None,
-        Mode::Latency | Mode::Timeout => edge_blame(root, votes, graphs, expect),
+    // A client span as root cause is a call that lost time or failed: blame the side of the
+    // edge the evidence points at, in words that say so.
+    let fault = match Mode::of_kind(kind) {
+        Mode::Error => EdgeFault::Failed,
+        Mode::Latency | Mode::Timeout => EdgeFault::Slow,
     };
+    let edge = edge_blame(root, fault, votes, graphs, expect);
     // Kind, title and description say the same thing: when the root's own anomaly of the same
     // family is quoted, its kind is the root cause's kind.
     let (service, kind, description) = match &edge {

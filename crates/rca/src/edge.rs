@@ -18,6 +18,7 @@
 
 use foldhash::HashMap;
 
+use aiops_analyzer::describe::format_percent;
 use aiops_telemetry_core::{EndpointKey, peer_in_operation};
 
 use crate::expect::Expectations;
@@ -37,9 +38,23 @@ pub(crate) enum Side {
     Caller,
 }
 
+/// What went wrong on the calls of an edge.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum EdgeFault {
+    /// They took longer (or hung).
+    Slow,
+    /// They failed.
+    Failed,
+}
+
 /// The verdict on a root cause that is a client span.
 #[derive(Clone, Debug)]
 pub(crate) struct EdgeBlame {
+    pub fault: EdgeFault,
+    /// Share of the calls in the sampled traces that failed (for failing edges).
+    pub failed_share: f64,
+    /// The client endpoint's usual error rate, if learned.
+    pub baseline_error_rate: Option<f64>,
     /// The calling service.
     pub caller: String,
     /// The called service (its SERVER spans' service) or dependency (from the peer).
@@ -65,6 +80,22 @@ impl EdgeBlame {
     /// What moved, where, by how much, against which baseline.
     /// `label` names the kind (`Latency spike`, `Timeouts`).
     pub fn describe(&self, label: &str, format_ms: impl Fn(f64) -> String) -> String {
+        if self.fault == EdgeFault::Failed {
+            let usual = self.baseline_error_rate.map_or_else(
+                || "no baseline".to_owned(),
+                |rate| format!("baseline {}", format_percent(rate)),
+            );
+            let towards = match self.side {
+                Side::Caller => format!(", and {} failed towards other services too", self.caller),
+                Side::Callee => String::new(),
+            };
+            return format!(
+                "{label}: {} of the calls from {} to {} failed ({usual}){towards}",
+                format_percent(self.failed_share),
+                self.caller,
+                self.callee
+            );
+        }
         let baseline = self.baseline_ms.map_or_else(
             || "no baseline".to_owned(),
             |b| format!("baseline {}", format_ms(b)),
@@ -90,14 +121,17 @@ impl EdgeBlame {
     }
 }
 
-/// The edge verdict when `root` is a client endpoint keyed by its peer, else `None`.
+/// The edge verdict when `root` is a client endpoint keyed by its peer, else `None`; `fault`
+/// says whether its calls were slow or failed.
 pub(crate) fn edge_blame(
     root: &EndpointKey,
+    fault: EdgeFault,
     votes: &Votes,
     graphs: &[TraceGraph<'_>],
     expect: &Expectations<'_>,
 ) -> Option<EdgeBlame> {
     let peer = peer_in_operation(&root.operation)?;
+    let (mut calls, mut failed) = (0usize, 0usize);
     let (mut client_total, mut slow) = (0.0, 0usize);
     let (mut server_total, mut served) = (0.0, 0usize);
     let mut callees: HashMap<&str, usize> = HashMap::default();
@@ -107,8 +141,14 @@ pub(crate) fn edge_blame(
             if span.service != root.service || span.operation != root.operation {
                 continue;
             }
+            calls += 1;
+            failed += usize::from(span.is_error());
             let excess = graph.self_time_ms(node) - expected_self;
-            if excess < expect.min_excess_ms() {
+            let witness = match fault {
+                EdgeFault::Slow => excess >= expect.min_excess_ms(),
+                EdgeFault::Failed => span.is_error(),
+            };
+            if !witness {
                 continue;
             }
             slow += 1;
@@ -146,6 +186,13 @@ pub(crate) fn edge_blame(
         Side::Callee
     };
     Some(EdgeBlame {
+        fault,
+        failed_share: if calls == 0 {
+            0.0
+        } else {
+            failed as f64 / calls as f64
+        },
+        baseline_error_rate: expect.baseline(root).map(|b| b.error_rate),
         caller: root.service.clone(),
         callee,
         side,

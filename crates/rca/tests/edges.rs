@@ -2,7 +2,7 @@
 //! the side of the edge the evidence points at, and uninstrumented dependencies can be the root
 //! cause.
 
-use aiops_analyzer::AnomalyKind::LatencySpike;
+use aiops_analyzer::AnomalyKind::{ErrorStorm, LatencySpike};
 use aiops_analyzer::Config;
 use aiops_rca::{Rca, RcaConfig};
 use aiops_telemetry_core::{Span, SpanId, SpanKind, TraceId};
@@ -178,5 +178,31 @@ fn a_hung_callee_whose_spans_are_missing_is_named_as_the_service_that_answered_b
             .starts_with("Timeouts: calls from frontend to currency took 5000ms"),
         "{}",
         root.description
+    );
+}
+
+#[test]
+fn failing_calls_to_a_callee_without_spans_of_its_own_blame_the_callee() {
+    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
+    let rca = trained(&normal);
+    // The callee is unreachable: the client spans fail with 503, no server span exists.
+    let traces: Vec<_> = (0..10)
+        .map(|i| {
+            request(10_000 + i * 100, &[("currency.prod.svc", None, 4, 0)])
+                .into_iter()
+                .map(|span| span.with_http_status(503))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(root.service, "currency");
+    assert_eq!(root.endpoint, "GET -> currency.prod.svc");
+    assert_eq!(
+        root.description,
+        "Error storm: 100% of the calls from frontend to currency failed (baseline 0%)"
     );
 }

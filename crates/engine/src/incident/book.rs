@@ -200,11 +200,9 @@ impl IncidentBook {
     ///    root cause it lists as affected: spans of the deepest service often arrive last, so an
     ///    early verdict is revised rather than left open beside the right one;
     /// 4. its cause is another endpoint of the incident's root-cause service with the same
-    ///    fault family, and either the family is slowness or the two share an affected
-    ///    endpoint: a service-wide fault (CPU saturation, a hung thread pool, a slow
-    ///    dependency) slows all of its operations at once, and that is one problem, while
-    ///    failures of separate operations are separate problems unless they hurt the same
-    ///    callers.
+    ///    fault family: a service-wide fault (CPU saturation, a hung thread pool, a slow or
+    ///    failing dependency, a bad release) hurts several of its operations at once, and that
+    ///    is one problem.
     ///
     /// In cases 1 and 3 the incident takes the draft's root cause; in cases 2 and 4 it keeps its
     /// own (the first operation of a service found slow is the one named).
@@ -233,11 +231,6 @@ impl IncidentBook {
             active().find(|(_, i)| {
                 i.root_cause.service == draft.root_cause.service
                     && FaultFamily::of(i.root_cause.kind) == family
-                    && (family == FaultFamily::Slowness
-                        || draft
-                            .affected_endpoints
-                            .iter()
-                            .any(|e| i.affected_endpoints.contains(e)))
             })
         };
         let deeper = || {
