@@ -10,7 +10,7 @@ use super::format::{EndpointNaming, Window, iso, iso_millis, rounded};
 /// One detected anomaly.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Anomaly {
-    /// `latency_spike`, `error_storm` or `timeout`.
+    /// `latency_spike`, `error_storm`, `timeout`, `latency_shift` or `call_drop`.
     #[schema(value_type = String, example = "latency_spike")]
     pub kind: AnomalyKind,
     /// The endpoint.
@@ -22,7 +22,8 @@ pub struct Anomaly {
     pub severity: Severity,
     /// E.g. `Latency spike: 1250ms (baseline: 180ms, 6.9x slower)`.
     pub description: String,
-    /// Observed value: milliseconds for a latency spike, a share (0 to 1) otherwise.
+    /// Observed value: milliseconds for a latency spike or shift, calls per request for
+    /// dropped calls, a share (0 to 1) otherwise.
     pub observed: Option<f64>,
     /// Baseline value, in the unit of `observed`.
     pub baseline: Option<f64>,
@@ -85,7 +86,7 @@ pub struct RootCause {
     pub service: String,
     /// Its endpoint.
     pub endpoint: String,
-    /// `latency_spike`, `error_storm` or `timeout`.
+    /// `latency_spike`, `error_storm`, `timeout`, `latency_shift` or `call_drop`.
     #[schema(value_type = String, example = "error_storm")]
     pub kind: AnomalyKind,
     /// In the documented format (docs/API.md), e.g. `Error storm: 28% errors (baseline: 0%)`.
