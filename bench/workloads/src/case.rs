@@ -10,6 +10,7 @@ use crate::sample::{log_uniform, mix, pick};
 use crate::topology::{DependencyKind, Topology};
 use crate::traffic::Load;
 use crate::truth::Truth;
+use crate::visibility::{Visibility, visibility};
 
 const SECOND: u64 = 1_000_000_000;
 /// The virtual clock's start, Unix nanoseconds.
@@ -162,6 +163,8 @@ pub struct Fault {
     pub injected: Injected,
     /// The ground truth.
     pub truth: Truth,
+    /// Whether the fault is visible in traces ([`crate::visibility`]).
+    pub visibility: Visibility,
 }
 
 /// One case, fully determined by its scenario and seed.
@@ -245,6 +248,7 @@ impl Case {
                     let duration = rng.random_range(60..=120) * SECOND;
                     end = end.max(start + duration);
                     let truth = Truth::of(&effect, &topology);
+                    let visibility = visibility(&effect, &topology);
                     case.faults.push(Fault {
                         injected: Injected {
                             effect,
@@ -252,6 +256,7 @@ impl Case {
                             end_ns: start + duration,
                         },
                         truth,
+                        visibility,
                     });
                 }
                 case.end_ns = end + TAIL_SECS * SECOND;

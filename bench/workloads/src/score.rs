@@ -18,6 +18,8 @@ use crate::runner::{NamedIncident, Outcome};
 /// How the engine did on one fault.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultScore {
+    /// The fault is visible in traces ([`crate::visibility`]): the detection target counts it.
+    pub visible: bool,
     /// Some incident was opened while the case's faults were on.
     pub detected: bool,
     /// Top-1 at service level.
@@ -96,6 +98,7 @@ pub fn score(case: &Case, outcome: &Outcome) -> CaseScore {
                 .min()
                 .map(secs_since);
             FaultScore {
+                visible: fault.visibility.visible,
                 detected: !during.is_empty(),
                 top1: ranked.iter().take(k).any(|p| *p == truth.node),
                 top3: ranked.iter().take(k + 2).any(|p| *p == truth.node),

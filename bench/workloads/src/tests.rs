@@ -319,3 +319,35 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+#[test]
+fn two_runs_of_the_same_case_print_the_same_report() {
+    // A small system (5 services) with a minute of warm-up: a few seconds unoptimised.
+    let plan = [crate::suite::Planned {
+        scenario: Scenario::Fault(FaultClass::NetworkDelay, 1),
+        seed: 1004,
+    }];
+    let config = crate::engine::EngineConfig::default();
+    let printed = || {
+        let finished = crate::suite::run_all(&plan, &config, 1, &|_| {});
+        let scores: Vec<_> = finished.iter().map(|f| f.score.clone()).collect();
+        let mut out = crate::report::tables(&scores);
+        for done in &finished {
+            out.push_str(
+                &crate::report::miss(&done.case, &done.score, &done.outcome).unwrap_or_default(),
+            );
+            out.push_str(&format!(
+                "{:?}\n{:?}\n{} {} {:?}\n",
+                done.outcome.incidents,
+                done.outcome.sightings,
+                done.outcome.requests,
+                done.outcome.spans,
+                done.outcome.cycles
+            ));
+        }
+        out
+    };
+    let first = printed();
+    assert!(first.contains("**Targets:**"), "{first}");
+    assert_eq!(first, printed());
+}

@@ -1,5 +1,5 @@
 //! A microservice system: instrumented services in a DAG of calls, and the uninstrumented
-//! dependencies (databases, caches, external APIs) they call. [`generate`](crate::generate)
+//! dependencies (databases, caches, external APIs) they call. [`generate`](crate::generate())
 //! draws one.
 
 use aiops_telemetry_core::SpanText;
