@@ -34,8 +34,10 @@ fn record_failures(collector: &dyn Collector, now: u64) {
 async fn two_resolved_incidents_one_kept(db: &std::path::Path) -> (String, String) {
     let store = Store::open(StoreConfig::new(db)).expect("the database opens");
     let mut persistence = Persistence::new(store.clone());
-    let mut config = EngineConfig::default();
-    config.max_resolved_incidents = 1;
+    let config = EngineConfig {
+        max_resolved_incidents: 1,
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::new(config).expect("a valid configuration");
     let collector = engine.collector();
     let mut ids = Vec::new();

@@ -240,21 +240,7 @@ pub(crate) fn span_count(conn: &Connection) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn plan(sql: &str) -> String {
-        let mut conn = Connection::open_in_memory().expect("opens");
-        crate::schema::migrate(&mut conn).expect("migrates");
-        let mut statement = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("explains");
-        // Unbound parameters are NULL, which is all a plan needs.
-        let mut rows = statement.raw_query();
-        let mut details = Vec::new();
-        while let Some(row) = rows.next().expect("runs") {
-            details.push(row.get::<_, String>(3).expect("reads"));
-        }
-        details.join("; ")
-    }
+    use crate::schema::query_plan as plan;
 
     #[test]
     fn window_scans_read_chunks_by_id_range_not_whole_table() {

@@ -192,20 +192,11 @@ fn shrink_block(conn: &mut Connection, block: i64, first: i64, end: i64) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::query_plan;
 
     #[test]
     fn rollups_are_purged_through_the_minute_index_not_a_table_scan() {
-        let mut conn = Connection::open_in_memory().expect("opens");
-        crate::schema::migrate(&mut conn).expect("migrates");
-        let mut statement = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {PURGE_ROLLUPS}"))
-            .expect("explains");
-        let mut rows = statement.raw_query();
-        let mut plan = Vec::new();
-        while let Some(row) = rows.next().expect("runs") {
-            plan.push(row.get::<_, String>(3).expect("reads"));
-        }
-        let plan = plan.join("; ");
+        let plan = query_plan(PURGE_ROLLUPS);
         assert!(plan.contains("rollups_by_minute"), "{plan}");
         assert!(!plan.contains("SCAN rollups"), "{plan}");
     }

@@ -237,20 +237,7 @@ pub(crate) fn rollups(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn plan(sql: &str) -> String {
-        let mut conn = Connection::open_in_memory().expect("opens");
-        crate::schema::migrate(&mut conn).expect("migrates");
-        let mut statement = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("explains");
-        let mut rows = statement.raw_query();
-        let mut details = Vec::new();
-        while let Some(row) = rows.next().expect("runs") {
-            details.push(row.get::<_, String>(3).expect("reads"));
-        }
-        details.join("; ")
-    }
+    use crate::schema::query_plan as plan;
 
     #[test]
     fn one_endpoints_rollups_are_read_by_primary_key_and_all_by_the_minute_index() {

@@ -250,6 +250,24 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
     Ok(SCHEMA_VERSION)
 }
 
+/// The query plan SQLite chooses for `sql` on a freshly migrated database, its steps joined by
+/// `"; "`: what the tests that pin query plans read.
+#[cfg(test)]
+pub(crate) fn query_plan(sql: &str) -> String {
+    let mut conn = Connection::open_in_memory().expect("opens");
+    migrate(&mut conn).expect("migrates");
+    let mut statement = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explains");
+    // Unbound parameters are NULL, which is all a plan needs.
+    let mut rows = statement.raw_query();
+    let mut details = Vec::new();
+    while let Some(row) = rows.next().expect("runs") {
+        details.push(row.get::<_, String>(3).expect("reads"));
+    }
+    details.join("; ")
+}
+
 /// Spans read per batch when converting rows of schema 4.
 const CONVERT_BATCH: i64 = 4 * BLOCK_ROWS;
 

@@ -57,14 +57,9 @@ pub async fn history(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<EndpointHistory>, ApiError> {
-    let params = Params::parse(&request, &["service", "operation", "from", "to"])?;
-    let endpoint = endpoint_of(&params)?;
-    let window = range_of(
-        &params,
-        now_unix_nanos(),
-        HISTORY_DEFAULT_RANGE,
-        HISTORY_MAX_RANGE,
-    )?;
+    let EndpointQuery {
+        endpoint, window, ..
+    } = EndpointQuery::parse(&request, &[], HISTORY_DEFAULT_RANGE, HISTORY_MAX_RANGE)?;
     let key = endpoint.clone();
     let rollups = query_committed(&state, move |store| store.rollups(Some(&key), window)).await?;
     let baseline = state.analysis.baseline(endpoint.clone()).await?;
@@ -100,14 +95,11 @@ pub async fn window(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<EndpointWindow>, ApiError> {
-    let params = Params::parse(&request, &["service", "operation", "from", "to", "limit"])?;
-    let endpoint = endpoint_of(&params)?;
-    let window = range_of(
-        &params,
-        now_unix_nanos(),
-        WINDOW_DEFAULT_RANGE,
-        WINDOW_MAX_RANGE,
-    )?;
+    let EndpointQuery {
+        params,
+        endpoint,
+        window,
+    } = EndpointQuery::parse(&request, &["limit"], WINDOW_DEFAULT_RANGE, WINDOW_MAX_RANGE)?;
     let limit = traces_limit(&params)?;
     let key = endpoint.clone();
     let timeout_ms = state.settings.analyzer.timeout_ms;
@@ -140,6 +132,36 @@ fn traces_limit(params: &Params) -> Result<usize, ApiError> {
             "invalid limit {limit}; accepted: {ACCEPTS}"
         ))
         .with("parameter", json!("limit"))),
+    }
+}
+
+/// What a request to either route names: its endpoint and time range, checked, and its
+/// parameters for the rest.
+struct EndpointQuery {
+    params: Params,
+    endpoint: EndpointKey,
+    window: TimeWindow,
+}
+
+impl EndpointQuery {
+    /// Parses `service`, `operation`, `from` and `to` (see [`range_of`]), accepting `extra`
+    /// parameters besides.
+    fn parse(
+        request: &HttpRequest,
+        extra: &[&str],
+        default_length: Duration,
+        max_length: Duration,
+    ) -> Result<Self, ApiError> {
+        let mut accepted = vec!["service", "operation", "from", "to"];
+        accepted.extend_from_slice(extra);
+        let params = Params::parse(request, &accepted)?;
+        let endpoint = endpoint_of(&params)?;
+        let window = range_of(&params, now_unix_nanos(), default_length, max_length)?;
+        Ok(Self {
+            params,
+            endpoint,
+            window,
+        })
     }
 }
 

@@ -9,6 +9,29 @@ use utoipa::ToSchema;
 
 use super::format::{EndpointNaming, Window, iso, iso_millis, rounded};
 
+/// Which endpoint an answer is about: its names, and its name as other answers give it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EndpointName {
+    /// The service.
+    pub service: String,
+    /// The operation, e.g. `/payment` or `POST /charge`.
+    pub operation: String,
+    /// The endpoint as other answers name it: `/payment` for the shop, `service operation`
+    /// otherwise.
+    pub endpoint: String,
+}
+
+impl EndpointName {
+    /// The names of `endpoint`.
+    pub fn new(naming: &EndpointNaming, endpoint: &EndpointKey) -> Self {
+        Self {
+            service: endpoint.service.clone(),
+            operation: endpoint.operation.clone(),
+            endpoint: naming.endpoint(endpoint),
+        }
+    }
+}
+
 /// One minute of an endpoint's requests, by start time.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct MinutePoint {
@@ -77,13 +100,9 @@ impl BaselineFigures {
 /// `GET /aiops/endpoints/history`: an endpoint's requests minute by minute, and its baseline.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct EndpointHistory {
-    /// The service.
-    pub service: String,
-    /// The operation, e.g. `/payment` or `POST /charge`.
-    pub operation: String,
-    /// The endpoint as other answers name it: `/payment` for the shop, `service operation`
-    /// otherwise.
-    pub endpoint: String,
+    /// The endpoint.
+    #[serde(flatten)]
+    pub name: EndpointName,
     /// The range asked for.
     pub window: Window,
     /// Every minute of the range with at least one request, oldest first; minutes without
@@ -104,9 +123,7 @@ impl EndpointHistory {
         config: &AnalyzerConfig,
     ) -> Self {
         Self {
-            service: endpoint.service.clone(),
-            operation: endpoint.operation.clone(),
-            endpoint: naming.endpoint(endpoint),
+            name: EndpointName::new(naming, endpoint),
             window: Window::from(window),
             points: rollups.iter().map(MinutePoint::from).collect(),
             baseline: baseline.map(|baseline| BaselineFigures::new(baseline, config)),
@@ -118,12 +135,9 @@ impl EndpointHistory {
 /// every stored span, and the traces that best show what went wrong.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct EndpointWindow {
-    /// The service.
-    pub service: String,
-    /// The operation, e.g. `/payment` or `POST /charge`.
-    pub operation: String,
-    /// The endpoint as other answers name it.
-    pub endpoint: String,
+    /// The endpoint.
+    #[serde(flatten)]
+    pub name: EndpointName,
     /// The window asked for.
     pub window: Window,
     /// Requests that started in the window.
@@ -159,9 +173,7 @@ impl EndpointWindow {
     ) -> Self {
         let figure = |value: fn(&WindowStats) -> f64| stats.and_then(|stats| rounded(value(stats)));
         Self {
-            service: endpoint.service.clone(),
-            operation: endpoint.operation.clone(),
-            endpoint: naming.endpoint(endpoint),
+            name: EndpointName::new(naming, endpoint),
             window: Window::from(window),
             request_count: stats.map_or(0, |stats| stats.count),
             error_count: stats.map_or(0, |stats| stats.errors),
