@@ -130,7 +130,11 @@ fn with_few_requests_one_outlier_over_a_busy_median_does_not_fire() {
 
     let assessment = detect_once(&mut analyzer, stats_of(&requests, 5000.0));
 
-    assert!(assessment.anomalies.is_empty(), "{:?}", assessment.anomalies);
+    assert!(
+        assessment.anomalies.is_empty(),
+        "{:?}",
+        assessment.anomalies
+    );
 }
 
 #[test]

@@ -120,10 +120,10 @@ fn own_kind(root: &EndpointKey, anomalies: &[Anomaly]) -> AnomalyKind {
 }
 
 /// Share by which a root cause's slow spans must outlast its endpoint's usual duration.
-const MIN_SLOWDOWN: f64 = 1.2;
+const MIN_SLOWDOWN: f64 = 1.5;
 
 /// True when `endpoint` is slow in `graphs`: its spans whose own time exceeds the baseline by
-/// the minimum excess took, on average, at least a fifth longer than the endpoint usually
+/// the minimum excess took, on average, at least half again as long as the endpoint usually
 /// takes, and the minimum excess more. An endpoint without a learned baseline counts as slow
 /// (nothing says otherwise).
 pub(crate) fn runs_slow(

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use aiops_analyzer::{Anomaly, Assessment, HealthStatus};
+use aiops_analyzer::{Anomaly, AnomalyKind, Assessment, HealthStatus};
 use aiops_telemetry_core::EndpointKey;
 use serde::{Deserialize, Serialize};
 
@@ -200,9 +200,10 @@ impl IncidentBook {
     ///    root cause it lists as affected: spans of the deepest service often arrive last, so an
     ///    early verdict is revised rather than left open beside the right one;
     /// 4. its cause is another endpoint of the incident's root-cause service with the same
-    ///    fault family: a service-wide fault (CPU saturation, a hung thread pool, a slow or
-    ///    failing dependency, a bad release) hurts several of its operations at once, and that
-    ///    is one problem.
+    ///    fault family (or either is a timeout, which its callers see as failures): a
+    ///    service-wide fault (CPU saturation, a hung thread pool, a slow or failing
+    ///    dependency, a bad release) hurts several of its operations at once, and that is one
+    ///    problem.
     ///
     /// In cases 1 and 3 the incident takes the draft's root cause; in cases 2 and 4 it keeps its
     /// own (the first operation of a service found slow is the one named).
@@ -230,7 +231,9 @@ impl IncidentBook {
         let same_service = || {
             active().find(|(_, i)| {
                 i.root_cause.service == draft.root_cause.service
-                    && FaultFamily::of(i.root_cause.kind) == family
+                    && (FaultFamily::of(i.root_cause.kind) == family
+                        || i.root_cause.kind == AnomalyKind::Timeout
+                        || draft.root_cause.kind == AnomalyKind::Timeout)
             })
         };
         let deeper = || {
