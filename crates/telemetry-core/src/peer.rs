@@ -59,14 +59,19 @@ pub fn peer_of(span: &Span) -> Option<Cow<'_, str>> {
 }
 
 /// True when `span` is a call out: a client span, or a span whose instrumentation left the
-/// kind unspecified (internal) but names the service or database it called (`peer.service`,
-/// `db.system`).
+/// kind unspecified (internal) but names whom it called (`peer.service`, `db.system`,
+/// `server.address`, `net.peer.name`: attributes of the far side of a call).
 pub fn is_outgoing_call(span: &Span) -> bool {
     match span.kind {
         SpanKind::Client => true,
-        SpanKind::Internal => ["peer.service", "db.system"]
-            .iter()
-            .any(|key| span.attribute(key).is_some_and(|value| !value.is_empty())),
+        SpanKind::Internal => [
+            "peer.service",
+            "db.system",
+            "server.address",
+            "net.peer.name",
+        ]
+        .iter()
+        .any(|key| span.attribute(key).is_some_and(|value| !value.is_empty())),
         _ => false,
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use aiops_analyzer::{Anomaly, AnomalyKind, Assessment, HealthStatus};
-use aiops_telemetry_core::EndpointKey;
+use aiops_telemetry_core::{EndpointKey, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
 use aiops_rca::{FaultFamily, IncidentDraft, RootCause};
@@ -205,8 +205,9 @@ impl IncidentBook {
     ///    dependency, a bad release) hurts several of its operations at once, and that is one
     ///    problem.
     ///
-    /// In cases 1 and 3 the incident takes the draft's root cause; in cases 2 and 4 it keeps its
-    /// own (the first operation of a service found slow is the one named).
+    /// In cases 1 and 3 the incident takes the draft's root cause; in case 2 it keeps its own,
+    /// and in case 4 too (the first operation of a service found slow is the one named) unless
+    /// it names a call into the service and the draft one of the service's own operations.
     fn absorb(&mut self, draft: IncidentDraft, now: u64) -> IncidentChange {
         let family = FaultFamily::of(draft.root_cause.kind);
         let root = draft.root_cause.endpoint_key();
@@ -249,7 +250,15 @@ impl IncidentBook {
             .map(|(index, _)| (index, true))
             .or_else(|| symptoms().map(|(index, _)| (index, false)))
             .or_else(|| deeper().map(|(index, _)| (index, true)))
-            .or_else(|| same_service().map(|(index, _)| (index, false)));
+            .or_else(|| {
+                // The service's own operation names the place better than a call into it.
+                same_service().map(|(index, incident)| {
+                    let edge = |operation: &str| peer_in_operation(operation).is_some();
+                    let sharper =
+                        edge(&incident.root_cause.endpoint) && !edge(&draft.root_cause.endpoint);
+                    (index, sharper)
+                })
+            });
         match found {
             Some((index, take_cause)) => {
                 let incident = &mut self.incidents[index];
