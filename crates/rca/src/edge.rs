@@ -131,7 +131,7 @@ pub(crate) fn edge_blame(
     expect: &Expectations<'_>,
 ) -> Option<EdgeBlame> {
     let peer = peer_in_operation(&root.operation)?;
-    let (mut calls, mut failed) = (0usize, 0usize);
+    let (mut calls, mut failed, mut all_total) = (0usize, 0usize, 0.0);
     let (mut client_total, mut slow) = (0.0, 0usize);
     let (mut server_total, mut served) = (0.0, 0usize);
     let mut callees: HashMap<&str, usize> = HashMap::default();
@@ -142,6 +142,7 @@ pub(crate) fn edge_blame(
                 continue;
             }
             calls += 1;
+            all_total += span.duration_ms();
             failed += usize::from(span.is_error());
             let excess = graph.self_time_ms(node) - expected_self;
             let witness = match fault {
@@ -197,7 +198,7 @@ pub(crate) fn edge_blame(
         callee,
         side,
         client_ms: if slow == 0 {
-            0.0
+            all_total / calls.max(1) as f64
         } else {
             client_total / slow as f64
         },

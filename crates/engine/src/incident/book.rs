@@ -221,12 +221,14 @@ impl IncidentBook {
         let same_cause = active().find(|(_, i)| i.root_cause.same_cause(&draft.root_cause));
         let symptoms = || {
             active().find(|(_, i)| {
+                // The draft's affected endpoints start with the endpoint it blames (the caller's
+                // client endpoint when it blames the callee of a call).
                 i.root_cause.endpoint_key() != root
-                    && i.affected_endpoints.contains(&root)
                     && draft
-                        .anomalies
+                        .affected_endpoints
                         .iter()
-                        .all(|a| i.affected_endpoints.contains(&a.endpoint))
+                        .chain(draft.anomalies.iter().map(|a| &a.endpoint))
+                        .all(|e| i.affected_endpoints.contains(e))
             })
         };
         let same_service = || {
