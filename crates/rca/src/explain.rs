@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use foldhash::HashMap;
 
-use aiops_analyzer::{Anomaly, Config};
+use aiops_analyzer::{Anomaly, AnomalyKind, Config};
 use aiops_telemetry_core::{EndpointKey, Span, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
@@ -192,8 +192,13 @@ impl Rca {
         };
 
         let mut groups: BTreeMap<(EndpointKey, FaultFamily), Group> = BTreeMap::new();
+        let dropping: Vec<&EndpointKey> = anomalies
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::CallDrop)
+            .map(|a| &a.endpoint)
+            .collect();
         for anomaly in anomalies {
-            let evidence = gather(anomaly, &graphs, &index, &expect);
+            let evidence = gather(anomaly, &graphs, &index, &expect, &dropping);
             let votes = Votes::tally(&graphs, &evidence);
             // A root cause is itself anomalous: a slow candidate whose slow spans took no longer
             // than its endpoint usually does is passed over for the next.
@@ -239,11 +244,17 @@ struct Group {
 }
 
 /// For each trace where `anomaly`'s endpoint shows the symptom, the origins it leads to.
+///
+/// A failure whose origin (or the span below it) holds a span of an endpoint reported as
+/// dropping calls (`dropping`) is traced to that span instead: a handler that returned early
+/// left its callers with a bad answer and no failing span below, so the error surfaces where
+/// the answer was checked, not where it went wrong.
 fn gather(
     anomaly: &Anomaly,
     graphs: &[TraceGraph<'_>],
     index: &EndpointIndex<'_>,
     expect: &Expectations<'_>,
+    dropping: &[&EndpointKey],
 ) -> Vec<Evidence> {
     let mut evidence: Vec<Evidence> = Vec::new();
     for &(trace, node) in index.spans_of(&anomaly.endpoint) {
@@ -251,7 +262,21 @@ fn gather(
         if !shows_symptom(graph, node, anomaly, expect.timeout_ms()) {
             continue;
         }
-        let found = origins(graph, node, anomaly.kind, expect);
+        let mut found = origins(graph, node, anomaly.kind, expect);
+        if anomaly.kind == AnomalyKind::ErrorStorm && !dropping.is_empty() {
+            for origin in &mut found {
+                let dropped = graph.subtree(origin.node).into_iter().find(|&below| {
+                    let span = graph.span(below);
+                    dropping
+                        .iter()
+                        .any(|e| e.service == *span.service && e.operation == *span.operation)
+                });
+                if let Some(below) = dropped {
+                    origin.node = below;
+                    origin.blocked = false;
+                }
+            }
+        }
         match evidence.last_mut() {
             Some(last) if last.trace == trace => last.origins.extend(found),
             _ => evidence.push(Evidence {

@@ -15,8 +15,10 @@ use crate::watermarks::{CauseWatermark, Watermarks};
 pub const DEFAULT_AUTO_RESOLVE_CYCLES: u32 = 3;
 
 /// How long after opening an incident a deeper root cause may still replace its own, unless
-/// told otherwise: 30 s, several times the few seconds SDKs hold spans before exporting them.
-pub const DEFAULT_REVISE_WINDOW_NANOS: u64 = 30_000_000_000;
+/// told otherwise: 90 s. SDKs hold spans a few seconds before exporting them, so the deepest
+/// spans of a trace arrive last; and evidence that needs a sustained window (a shift of own
+/// time, dropped calls) takes about a minute to be sure.
+pub const DEFAULT_REVISE_WINDOW_NANOS: u64 = 90_000_000_000;
 
 fn default_revise_window_nanos() -> u64 {
     DEFAULT_REVISE_WINDOW_NANOS
