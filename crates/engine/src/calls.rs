@@ -262,3 +262,96 @@ impl Caller {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aiops_telemetry_core::{SpanId, TraceId};
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const SEC: u64 = 1_000_000_000;
+    const T0: u64 = 1_700_000_000 * SEC;
+
+    /// A checkout that calls payment `calls` times.
+    fn checkout(start: u64, calls: u64) -> Vec<Span> {
+        let trace = TraceId::random();
+        let root =
+            Span::new(trace, SpanId::random(), "shop", "/checkout").with_timing(start, 50 * MS);
+        let mut spans = vec![root.clone()];
+        for call in 0..calls {
+            spans.push(
+                Span::new(trace, SpanId::random(), "payments", "/payment")
+                    .with_parent(root.span_id)
+                    .with_timing(start + (1 + call * 10) * MS, 8 * MS),
+            );
+        }
+        spans
+    }
+
+    fn rule() -> CallRule {
+        CallRule {
+            window_nanos: 60 * SEC,
+            min_samples: 20,
+        }
+    }
+
+    /// Patterns learned from 200 checkouts calling payment `usual(i)` times.
+    fn learned(usual: impl Fn(u64) -> u64) -> CallPatterns {
+        let mut patterns = CallPatterns::default();
+        let healthy: Vec<_> = (0..200).map(|i| checkout(T0 + i * SEC, usual(i))).collect();
+        patterns.observe(&healthy, |_| true);
+        patterns
+    }
+
+    #[test]
+    fn an_endpoint_that_stops_making_a_usual_call_is_reported_as_its_own_drop() {
+        let mut patterns = learned(|_| 1);
+        // A defect: two checkouts in five return before calling payment.
+        let recent: Vec<_> = (0..60)
+            .map(|i| checkout(T0 + 300 * SEC + i * SEC, u64::from(i % 5 >= 2)))
+            .collect();
+        patterns.observe(&recent, |_| true);
+
+        let found = patterns.detect(rule(), T0 + 360 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+        let drop = &found[0];
+        assert_eq!(drop.kind, AnomalyKind::CallDrop);
+        assert_eq!(drop.endpoint, EndpointKey::new("shop", "/checkout"));
+        // The first minute of the defect was learned from before it was found: the usual
+        // rate moved a little, not to the defect's.
+        assert!(drop.baseline > 0.9, "{drop:?}");
+        assert!(
+            drop.description.starts_with(
+                "Dropped calls: 0.60 calls to payments /payment per request (usually 0.9"
+            ),
+            "{}",
+            drop.description
+        );
+    }
+
+    #[test]
+    fn a_call_made_a_varying_number_of_times_is_judged_against_its_own_spread() {
+        // Zero, one or two calls, one on average, before and after.
+        let mut patterns = learned(|i| i % 3);
+        let recent: Vec<_> = (0..60)
+            .map(|i| checkout(T0 + 300 * SEC + i * SEC, (i + 1) % 3))
+            .collect();
+        patterns.observe(&recent, |_| true);
+
+        assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+    }
+
+    #[test]
+    fn a_drop_is_not_learned_as_the_usual_pattern() {
+        let mut patterns = learned(|_| 1);
+        for minute in 0..5 {
+            let start = T0 + (300 + minute * 60) * SEC;
+            let recent: Vec<_> = (0..60).map(|i| checkout(start + i * SEC, 0)).collect();
+            patterns.observe(&recent, |_| true);
+            let found = patterns.detect(rule(), start + 60 * SEC);
+            assert_eq!(found.len(), 1, "minute {minute}: {found:?}");
+        }
+    }
+}

@@ -201,3 +201,114 @@ fn test(
         description,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use aiops_analyzer::Config;
+    use aiops_rca::RcaConfig;
+    use aiops_telemetry_core::{SpanId, TraceId};
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const SEC: u64 = 1_000_000_000;
+    const T0: u64 = 1_700_000_000 * SEC;
+
+    /// A checkout of 5 ms of its own around a payment doing `payment_ms` of its own work.
+    fn checkout(start: u64, payment_ms: u64) -> Vec<Span> {
+        let trace = TraceId::random();
+        let root = Span::new(trace, SpanId::random(), "shop", "/checkout")
+            .with_timing(start, (payment_ms + 5) * MS);
+        let payment = Span::new(trace, SpanId::random(), "payments", "/payment")
+            .with_parent(root.span_id)
+            .with_timing(start + 2 * MS, payment_ms * MS);
+        vec![root, payment]
+    }
+
+    fn rule() -> ShiftRule {
+        ShiftRule {
+            window_nanos: 60 * SEC,
+            min_samples: 20,
+            min_increase_ms: 5.0,
+            min_samples_for_baseline: 10,
+            latency_multiplier: 3.0,
+            min_latency_increase_ms: 20.0,
+        }
+    }
+
+    fn trained() -> Rca {
+        let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+        let healthy: Vec<_> = (0..200)
+            .map(|i| checkout(T0 + i * SEC, 9 + i % 3))
+            .collect();
+        rca.learn(&healthy, |_| true);
+        rca
+    }
+
+    /// A minute of checkouts, one a second, whose payment takes `payment_ms(second)`.
+    fn minute(payment_ms: impl Fn(u64) -> u64) -> Vec<Vec<Span>> {
+        (0..60)
+            .map(|second| checkout(T0 + 1000 * SEC + second * SEC, payment_ms(second)))
+            .collect()
+    }
+
+    #[test]
+    fn a_sustained_rise_of_own_time_is_a_shift_of_that_endpoint_only() {
+        let mut monitor = ShiftMonitor::default();
+        monitor.observe(&minute(|_| 22));
+
+        let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+        let shift = &found[0];
+        assert_eq!(shift.kind, AnomalyKind::LatencyShift);
+        assert_eq!(shift.endpoint, EndpointKey::new("payments", "/payment"));
+        assert!(
+            shift
+                .description
+                .starts_with("Latency shift: own time 22ms in 60 of 60")
+        );
+    }
+
+    #[test]
+    fn own_time_past_the_spike_rule_is_reported_as_a_spike() {
+        let mut monitor = ShiftMonitor::default();
+        monitor.observe(&minute(|_| 60));
+
+        let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
+
+        assert_eq!(found[0].kind, AnomalyKind::LatencySpike);
+    }
+
+    #[test]
+    fn a_burst_in_one_part_of_the_window_or_a_steady_endpoint_is_no_shift() {
+        let mut monitor = ShiftMonitor::default();
+        monitor.observe(&minute(|second| if second < 15 { 60 } else { 10 }));
+        assert!(
+            monitor
+                .detect(&trained(), rule(), T0 + 1060 * SEC)
+                .is_empty()
+        );
+
+        let mut steady = ShiftMonitor::default();
+        steady.observe(&minute(|second| 9 + second % 3));
+        assert!(
+            steady
+                .detect(&trained(), rule(), T0 + 1060 * SEC)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn samples_older_than_the_window_are_forgotten() {
+        let mut monitor = ShiftMonitor::default();
+        monitor.observe(&minute(|_| 22));
+
+        assert!(
+            monitor
+                .detect(&trained(), rule(), T0 + 1200 * SEC)
+                .is_empty()
+        );
+        assert!(monitor.samples.is_empty());
+    }
+}
