@@ -228,11 +228,8 @@ impl Analyzer {
             }
             // The first and the last third of the window: a burst, however it straddles a
             // boundary, cannot reach both, as they lie a third of the window apart.
-            let third = (window.end_unix_nanos - window.start_unix_nanos) / 3;
-            let ends = [
-                TimeWindow::new(window.start_unix_nanos, window.start_unix_nanos + third),
-                TimeWindow::new(window.end_unix_nanos - third, window.end_unix_nanos),
-            ];
+            let (first, last) = window.end_thirds();
+            let ends = [first, last];
             input.transient_tail = !ends.iter().all(|part| {
                 live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
                     .is_some_and(|stats| slow_part(&stats, baseline, config))

@@ -198,11 +198,7 @@ impl Caller {
         if self.learned < MATURE || n < rule.min_samples.max(1) {
             return None;
         }
-        let third = (window.end_unix_nanos - window.start_unix_nanos) / 3;
-        let (first_end, last_start) = (
-            window.start_unix_nanos + third,
-            window.end_unix_nanos - third,
-        );
+        let (first, last) = window.end_thirds();
         let calls_to = |callee: &EndpointKey, keep: &dyn Fn(u64) -> bool| {
             let (mut requests, mut calls) = (0u64, 0u64);
             for (began, made) in &self.recent {
@@ -227,8 +223,8 @@ impl Caller {
                 let deviation = (learned.variance() * requests as f64).sqrt();
                 let significant = drop >= MIN_DROP * expected && drop / deviation >= MIN_Z;
                 let sustained = [
-                    calls_to(callee, &|began| began < first_end),
-                    calls_to(callee, &|began| began >= last_start),
+                    calls_to(callee, &|began| first.contains(began)),
+                    calls_to(callee, &|began| last.contains(began)),
                 ]
                 .iter()
                 .all(|&(requests, calls)| {

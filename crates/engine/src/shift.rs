@@ -139,21 +139,11 @@ fn test(
     let expected = TAIL_SHARE * n as f64;
     let spread = (n as f64 * TAIL_SHARE * (1.0 - TAIL_SHARE)).sqrt();
     let significant = median > baseline.p95_ms && (past as f64 - expected) / spread >= MIN_Z;
-    let third = (window.end_unix_nanos - window.start_unix_nanos) / 3;
-    let (first_end, last_start) = (
-        window.start_unix_nanos + third,
-        window.end_unix_nanos - third,
-    );
-    let sustained = [true, false].into_iter().all(|first| {
+    let (first, last) = window.end_thirds();
+    let sustained = [first, last].into_iter().all(|part_window| {
         let mut part: Vec<f64> = samples
             .iter()
-            .filter(|&&(start, _)| {
-                if first {
-                    start < first_end
-                } else {
-                    start >= last_start
-                }
-            })
+            .filter(|&&(start, _)| part_window.contains(start))
             .map(|&(_, ms)| ms)
             .collect();
         part.sort_by(f64::total_cmp);

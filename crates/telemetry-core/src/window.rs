@@ -35,6 +35,24 @@ impl TimeWindow {
     pub const fn length_nanos(&self) -> u64 {
         self.end_unix_nanos.saturating_sub(self.start_unix_nanos)
     }
+
+    /// The first and the last third of the window. They lie a third of the window apart, so
+    /// something brief (a burst) can show in one of them, never in both: what shows in both
+    /// lasted.
+    ///
+    /// ```
+    /// use aiops_telemetry_core::TimeWindow;
+    ///
+    /// let (first, last) = TimeWindow::new(0, 30).end_thirds();
+    /// assert_eq!((first, last), (TimeWindow::new(0, 10), TimeWindow::new(20, 30)));
+    /// ```
+    pub const fn end_thirds(&self) -> (TimeWindow, TimeWindow) {
+        let third = self.length_nanos() / 3;
+        (
+            TimeWindow::new(self.start_unix_nanos, self.start_unix_nanos + third),
+            TimeWindow::new(self.end_unix_nanos - third, self.end_unix_nanos),
+        )
+    }
 }
 
 /// What one endpoint did in one window: the input of detection.
