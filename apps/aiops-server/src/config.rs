@@ -29,7 +29,7 @@ pub use error::{Origins, SettingsError, Source};
 pub use http::{Http, IngestLimits};
 #[cfg(test)]
 pub(crate) use human::render_value;
-pub use human::{format_duration, parse_duration, parse_millis, parse_switch};
+pub use human::{HumanValueError, format_duration, parse_duration, parse_millis, parse_switch};
 pub use shop::Shop;
 pub use storage::Storage;
 

@@ -15,6 +15,7 @@ use crate::config::IngestLimits;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::span_batch::SpanBatcher;
 use crate::pipeline::span_metrics::SpanMetrics;
+use crate::pipeline::stats::PipelineStats;
 use crate::views::format::EndpointNaming;
 
 /// Settings the HTTP layer reads on every request.
@@ -67,7 +68,7 @@ pub struct AppState {
     pub chaos: Arc<Chaos>,
     /// Where spans go: the store's writer first, then the engine's live windows and buffer.
     pub collector: Arc<dyn Collector>,
-    /// Spans accepted and dropped.
+    /// Spans accepted (the writer counts those it dropped).
     pub counters: Arc<SpanCounters>,
     /// The shop's request spans on their way to `collector`, batched per worker thread.
     pub request_spans: Arc<SpanBatcher>,
@@ -89,6 +90,11 @@ impl AppState {
         let outcome = self.collector.record_batch(spans);
         self.counters.add(outcome);
         outcome
+    }
+
+    /// The span pipeline's counts, read now.
+    pub fn pipeline_stats(&self) -> PipelineStats {
+        PipelineStats::read(&self.counters, &self.writer)
     }
 
     /// Whether the shop's requests become spans.

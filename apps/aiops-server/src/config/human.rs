@@ -11,8 +11,42 @@ const MAX_SECS: f64 = 365.0 * 24.0 * 3600.0;
 /// than days: `24h` reads better than `1d`).
 const UNITS: [(&str, u128); 3] = [("h", 3_600_000), ("m", 60_000), ("s", 1000)];
 
+/// What [`parse_duration`] and [`parse_millis`] accept, as their errors say it.
+const DURATION_ACCEPTED: &str = "a non-negative number of seconds, or a number with a unit ms, \
+     s, m, h or d (e.g. 500ms, 30s, 2m, 24h), at most 365d";
+
+/// What [`parse_switch`] accepts, as its error says it.
+const SWITCH_ACCEPTED: &str = "on, off, true, false, yes, no, 1, 0";
+
+/// A value written the way people write them that is not one: what was given, and (in the
+/// message) what is accepted instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HumanValueError {
+    /// Not a duration: no number, an unknown unit, or a duration that is negative, not finite
+    /// or longer than 365 days.
+    #[error("invalid duration {text:?}; accepted: {accepted}", accepted = DURATION_ACCEPTED)]
+    Duration {
+        /// The text given, as given.
+        text: String,
+    },
+    /// Not one of the spellings of a switch.
+    #[error("invalid switch {text:?}; accepted: {accepted}", accepted = SWITCH_ACCEPTED)]
+    Switch {
+        /// The text given, as given.
+        text: String,
+    },
+}
+
+impl HumanValueError {
+    fn duration(text: &str) -> Self {
+        Self::Duration {
+            text: text.to_owned(),
+        }
+    }
+}
+
 /// Parses `500ms`, `30s`, `2.5m`, `24h`, `7d`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, HumanValueError> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| c.is_ascii_alphabetic())
@@ -24,15 +58,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60.0,
         "h" => 3600.0,
         "d" => 86_400.0,
-        _ => return Err(duration_help(text)),
+        _ => return Err(HumanValueError::duration(text)),
     };
-    let value: f64 = number.trim().parse().map_err(|_| duration_help(text))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| HumanValueError::duration(text))?;
     seconds(value * scale, text)
 }
 
 /// Parses a bare number of milliseconds (`5000`) or a duration with a unit (`5s`): the options
 /// whose flags are named `-ms`.
-pub fn parse_millis(text: &str) -> Result<Duration, String> {
+pub fn parse_millis(text: &str) -> Result<Duration, HumanValueError> {
     match text.trim().parse::<f64>() {
         Ok(millis) => seconds(millis / 1000.0, text),
         Err(_) => parse_duration(text),
@@ -68,28 +105,22 @@ pub fn render_value(value: &serde_json::Value) -> String {
 }
 
 /// Parses an on/off switch: `on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`.
-pub fn parse_switch(text: &str) -> Result<bool, String> {
+pub fn parse_switch(text: &str) -> Result<bool, HumanValueError> {
     match text.trim().to_ascii_lowercase().as_str() {
         "on" | "true" | "yes" | "1" => Ok(true),
         "off" | "false" | "no" | "0" => Ok(false),
-        _ => Err(format!(
-            "invalid switch {text:?}; accepted: on, off, true, false, yes, no, 1, 0"
-        )),
+        _ => Err(HumanValueError::Switch {
+            text: text.to_owned(),
+        }),
     }
 }
 
-fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
+/// `secs` seconds as a duration, if it is one accepted; `text` is what it was read from.
+fn seconds(secs: f64, text: &str) -> Result<Duration, HumanValueError> {
     if !secs.is_finite() || !(0.0..=MAX_SECS).contains(&secs) {
-        return Err(duration_help(text));
+        return Err(HumanValueError::duration(text));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-fn duration_help(text: &str) -> String {
-    format!(
-        "invalid duration {text:?}; accepted: a non-negative number of seconds, or a number \
-         with a unit ms, s, m, h or d (e.g. 500ms, 30s, 2m, 24h), at most 365d"
-    )
 }
 
 /// Serde form of a [`Duration`] in the configuration file: written back as text with a unit,
@@ -219,8 +250,27 @@ mod tests {
     fn bad_durations_say_what_is_accepted() {
         for text in ["", "-1s", "NaN", "5 parsecs", "1e400", "400d", "ms"] {
             let error = parse_duration(text).expect_err(text);
-            assert!(error.contains("accepted"), "{error}");
+            assert_eq!(error, HumanValueError::duration(text));
+            assert!(error.to_string().contains("accepted"), "{error}");
         }
+    }
+
+    #[test]
+    fn messages_name_the_value_and_what_is_accepted() {
+        assert_eq!(
+            parse_duration("5 parsecs").expect_err("a unit").to_string(),
+            "invalid duration \"5 parsecs\"; accepted: a non-negative number of seconds, or a \
+             number with a unit ms, s, m, h or d (e.g. 500ms, 30s, 2m, 24h), at most 365d"
+        );
+        assert_eq!(
+            parse_millis("-1").expect_err("negative").to_string(),
+            "invalid duration \"-1\"; accepted: a non-negative number of seconds, or a number \
+             with a unit ms, s, m, h or d (e.g. 500ms, 30s, 2m, 24h), at most 365d"
+        );
+        assert_eq!(
+            parse_switch("maybe").expect_err("a switch").to_string(),
+            "invalid switch \"maybe\"; accepted: on, off, true, false, yes, no, 1, 0"
+        );
     }
 
     #[test]

@@ -1,15 +1,17 @@
-//! Spans accepted and dropped on their way into the engine.
+//! Spans accepted on their way into the engine.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aiops_telemetry_core::RecordOutcome;
 
-/// Spans accepted and dropped on their way into the engine, by every producer (the shop's
-/// middleware, OTLP ingest).
+/// Spans accepted on their way into the engine, by every producer (the shop's middleware,
+/// OTLP ingest): the sum of the accepted spans of the outcomes they were given.
+///
+/// Drops are not counted here: the storage writer, which decides them, counts every one (see
+/// [`PipelineStats`](super::stats::PipelineStats)).
 #[derive(Debug, Default)]
 pub struct SpanCounters {
     accepted: AtomicU64,
-    dropped: AtomicU64,
 }
 
 impl SpanCounters {
@@ -17,17 +19,10 @@ impl SpanCounters {
     pub fn add(&self, outcome: RecordOutcome) {
         self.accepted
             .fetch_add(outcome.accepted as u64, Ordering::Relaxed);
-        self.dropped
-            .fetch_add(outcome.dropped as u64, Ordering::Relaxed);
     }
 
     /// Spans accepted so far.
     pub fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
-    }
-
-    /// Spans dropped so far because the writer's queue was full or closed.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }

@@ -1,8 +1,9 @@
 //! The span pipeline between the producers (the shop's middleware, OTLP ingest) and the
 //! engine and store: per-thread batching, per-endpoint request metrics, and the counts of
-//! what was accepted and dropped.
+//! what was accepted and dropped, read together as [`stats::PipelineStats`].
 
 pub mod counters;
 pub mod settle;
 pub mod span_batch;
 pub mod span_metrics;
+pub mod stats;

@@ -53,7 +53,7 @@ pub async fn metrics(
     Params::parse(&request, &[])?;
     let status = state.analysis.status().await?;
     let settings = &state.settings;
-    let writer = state.writer.stats();
+    let pipeline = state.pipeline_stats();
     Ok(web::Json(MetricsReport {
         metrics: status
             .last_cycle
@@ -66,12 +66,7 @@ pub async fn metrics(
                 )
             })
             .unwrap_or_default(),
-        spans: SpanCounts {
-            ingested: state.counters.accepted(),
-            dropped: state.counters.dropped().max(writer.dropped),
-            written: writer.written,
-            queued: writer.queued as u64,
-        },
+        spans: SpanCounts::from(pipeline),
         analysis: AnalysisProgress {
             analyzed_at: status
                 .last_cycle

@@ -19,6 +19,7 @@ use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
 use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
+use crate::pipeline::stats::PipelineStats;
 use crate::state::AppState;
 
 /// The route.
@@ -135,20 +136,11 @@ pub struct BaselineGauges {
 pub struct Scrape {
     /// Per-endpoint request series.
     pub endpoints: Vec<EndpointSnapshot>,
-    /// Spans the engine's collector accepted.
-    pub spans_ingested: u64,
-    /// Spans dropped because the storage queue was full.
-    pub spans_dropped: u64,
+    /// The span pipeline's counts: ingested, dropped, queued, written, failed, the queue's
+    /// bound.
+    pub pipeline: PipelineStats,
     /// OTLP spans refused as unusable (partial success).
     pub spans_rejected: u64,
-    /// Spans waiting for the storage writer.
-    pub queue_depth: u64,
-    /// Spans written to storage.
-    pub spans_written: u64,
-    /// Spans lost because their storage transaction failed.
-    pub spans_write_failed: u64,
-    /// The storage queue's bound.
-    pub queue_capacity: u64,
     /// The analysis actor's part; `None` when it did not answer (shutting down).
     pub analysis: Option<AnalysisSnapshot>,
 }
@@ -156,16 +148,10 @@ pub struct Scrape {
 impl Scrape {
     /// Reads every source once.
     pub async fn gather(state: &AppState) -> Self {
-        let writer = state.writer.stats();
         Self {
             endpoints: state.span_metrics.snapshot(),
-            spans_ingested: state.counters.accepted(),
-            spans_dropped: state.counters.dropped().max(writer.dropped),
+            pipeline: state.pipeline_stats(),
             spans_rejected: state.span_metrics.rejected(),
-            queue_depth: writer.queued as u64,
-            spans_written: writer.written,
-            spans_write_failed: writer.failed,
-            queue_capacity: state.writer.capacity() as u64,
             analysis: AnalysisSnapshot::gather(state).await.ok(),
         }
     }
@@ -239,13 +225,13 @@ impl Collector for Scrape {
                 "aiops_spans_ingested",
                 "Spans accepted by the engine.",
                 MetricType::Counter,
-                self.spans_ingested,
+                self.pipeline.ingested,
             ),
             (
                 "aiops_spans_dropped",
                 "Spans not stored because the storage queue was full (still analysed live).",
                 MetricType::Counter,
-                self.spans_dropped,
+                self.pipeline.dropped,
             ),
             (
                 "aiops_spans_rejected",
@@ -257,25 +243,25 @@ impl Collector for Scrape {
                 "aiops_spans_written",
                 "Spans written to storage.",
                 MetricType::Counter,
-                self.spans_written,
+                self.pipeline.written,
             ),
             (
                 "aiops_spans_write_failed",
                 "Spans accepted but lost because their storage transaction failed.",
                 MetricType::Counter,
-                self.spans_write_failed,
+                self.pipeline.write_failed,
             ),
             (
                 "aiops_span_queue_depth",
                 "Spans waiting for the storage writer.",
                 MetricType::Gauge,
-                self.queue_depth,
+                self.pipeline.queued,
             ),
             (
                 "aiops_span_queue_capacity",
                 "Spans that may wait for the storage writer before new ones are dropped.",
                 MetricType::Gauge,
-                self.queue_capacity,
+                self.pipeline.queue_capacity,
             ),
         ];
         encode_scalars(&mut encoder, &scalars)?;
@@ -430,13 +416,15 @@ mod tests {
                 errors: 1,
                 duration: histogram.snapshot(),
             }],
-            spans_ingested: 2,
-            spans_dropped: 0,
+            pipeline: PipelineStats {
+                ingested: 2,
+                dropped: 0,
+                queued: 5,
+                written: 1,
+                write_failed: 0,
+                queue_capacity: 65_536,
+            },
             spans_rejected: 3,
-            queue_depth: 5,
-            spans_written: 1,
-            spans_write_failed: 0,
-            queue_capacity: 65_536,
             analysis: Some(AnalysisSnapshot {
                 cycles: 4,
                 early_cycles: 1,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::format::{EndpointNaming, rounded};
+use crate::pipeline::stats::PipelineStats;
 
 /// Endpoint health.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -105,6 +106,17 @@ pub struct SpanCounts {
     pub written: u64,
     /// Spans waiting for the storage writer.
     pub queued: u64,
+}
+
+impl From<PipelineStats> for SpanCounts {
+    fn from(stats: PipelineStats) -> Self {
+        Self {
+            ingested: stats.ingested,
+            dropped: stats.dropped,
+            written: stats.written,
+            queued: stats.queued,
+        }
+    }
 }
 
 /// The analysis actor's progress.

@@ -1,14 +1,15 @@
 //! `GET /aiops/traces/{trace_id}`: one trace's spans as a tree.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
-use aiops_telemetry_core::{Span, SpanId, SpanKind};
+use aiops_rca::TraceGraph;
+use aiops_telemetry_core::{Span, SpanKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::format::{EndpointNaming, iso_millis, rounded};
 
-/// Deepest nesting rendered in a trace tree; deeper spans are listed flat under the last level.
+/// Deepest nesting rendered in a trace tree; the spans below it are shown as roots.
 const MAX_TREE_DEPTH: usize = 64;
 
 /// One span and the spans it called.
@@ -61,36 +62,26 @@ pub struct TraceTree {
 
 impl TraceTree {
     /// The spans of one trace as a tree, roots first by start time. Spans whose parent is
-    /// missing are roots; cycles and duplicates cannot loop.
+    /// missing are roots; cycles and duplicates cannot loop ([`TraceGraph`] cuts a cycle at its
+    /// earliest span and keeps the first of duplicate ids).
     pub fn new(naming: &EndpointNaming, spans: &[Span]) -> Self {
-        let mut order: Vec<usize> = (0..spans.len()).collect();
-        order.sort_by_key(|&index| (spans[index].start_unix_nanos, spans[index].span_id));
-        let ids: HashSet<SpanId> = spans.iter().map(|span| span.span_id).collect();
-        let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
-        let mut roots = Vec::new();
-        for &index in &order {
-            match spans[index].parent_span_id {
-                Some(parent) if ids.contains(&parent) && parent != spans[index].span_id => {
-                    children.entry(parent).or_default().push(index);
-                }
-                _ => roots.push(index),
-            }
-        }
-        let mut tree = Tree {
+        let graph = TraceGraph::build(spans);
+        let mut walk = Walk {
             naming,
-            spans,
-            children,
-            visited: HashSet::new(),
+            graph: &graph,
+            visited: vec![false; graph.len()],
         };
-        let mut nodes: Vec<SpanNode> = roots
-            .iter()
-            .filter_map(|&root| tree.node(root, 0))
+        let mut nodes: Vec<SpanNode> = walk
+            .by_start(graph.roots())
+            .into_iter()
+            .filter_map(|root| walk.node(root, 0))
             .collect();
-        // Spans only reachable through a cycle of parents are shown as roots too.
-        for &index in &order {
-            if !tree.visited.contains(&spans[index].span_id)
-                && let Some(node) = tree.node(index, 0)
-            {
+        // Spans below the deepest level rendered are shown as roots too, earliest first.
+        let rest: Vec<usize> = (0..graph.len())
+            .filter(|&node| !walk.visited[node])
+            .collect();
+        for node in walk.by_start(&rest) {
+            if let Some(node) = walk.node(node, 0) {
                 nodes.push(node);
             }
         }
@@ -111,25 +102,31 @@ impl TraceTree {
     }
 }
 
-/// A walk over one trace's spans that visits each span once.
-struct Tree<'a> {
+/// A walk down a [`TraceGraph`] that renders each span once.
+struct Walk<'a> {
     naming: &'a EndpointNaming,
-    spans: &'a [Span],
-    children: HashMap<SpanId, Vec<usize>>,
-    visited: HashSet<SpanId>,
+    graph: &'a TraceGraph<'a>,
+    visited: Vec<bool>,
 }
 
-impl Tree<'_> {
-    fn node(&mut self, index: usize, depth: usize) -> Option<SpanNode> {
-        let span = &self.spans[index];
-        if !self.visited.insert(span.span_id) {
+impl Walk<'_> {
+    /// `nodes` by start time, then span id: the order of roots and of siblings. (The graph
+    /// breaks ties of start time by input order, which depends on where the spans were read.)
+    fn by_start(&self, nodes: &[usize]) -> Vec<usize> {
+        let mut sorted = nodes.to_vec();
+        sorted.sort_by_key(|&node| {
+            let span = self.graph.span(node);
+            (span.start_unix_nanos, span.span_id)
+        });
+        sorted
+    }
+
+    fn node(&mut self, node: usize, depth: usize) -> Option<SpanNode> {
+        if std::mem::replace(self.visited.get_mut(node)?, true) {
             return None;
         }
-        let below: Vec<usize> = if depth < MAX_TREE_DEPTH {
-            self.children
-                .get(&span.span_id)
-                .cloned()
-                .unwrap_or_default()
+        let below = if depth < MAX_TREE_DEPTH {
+            self.by_start(self.graph.children(node))
         } else {
             Vec::new()
         };
@@ -137,6 +134,7 @@ impl Tree<'_> {
             .into_iter()
             .filter_map(|child| self.node(child, depth + 1))
             .collect();
+        let span = self.graph.span(node);
         Some(SpanNode {
             span_id: span.span_id.to_string(),
             parent_span_id: span.parent_span_id.map(|parent| parent.to_string()),
@@ -161,7 +159,7 @@ impl Tree<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aiops_telemetry_core::TraceId;
+    use aiops_telemetry_core::{SpanId, TraceId};
 
     #[test]
     fn children_nest_under_their_parent_and_parent_cycles_cannot_loop() {
@@ -182,5 +180,64 @@ mod tests {
         let b = Span::new(trace, b_id, "x", "b").with_parent(a_id);
         let tree = TraceTree::new(&naming, &[a, b]);
         assert_eq!(tree.roots.len(), 1);
+    }
+
+    #[test]
+    fn siblings_that_start_together_are_ordered_by_span_id_whatever_the_input_order() {
+        let naming = EndpointNaming::by_path("shop");
+        let trace = TraceId::random();
+        let root = Span::new(trace, SpanId::random(), "shop", "/checkout").with_timing(1, 10);
+        let mut calls: Vec<Span> = (0..5)
+            .map(|_| {
+                Span::new(trace, SpanId::random(), "shop", "/payment")
+                    .with_parent(root.span_id)
+                    .with_timing(2, 5)
+            })
+            .collect();
+        let mut expected: Vec<String> = calls.iter().map(|span| span.span_id.to_string()).collect();
+        expected.sort();
+        for _ in 0..2 {
+            calls.reverse();
+            let mut spans = calls.clone();
+            spans.push(root.clone());
+            let tree = TraceTree::new(&naming, &spans);
+            let order: Vec<&str> = tree.roots[0]
+                .children
+                .iter()
+                .map(|child| child.span_id.as_str())
+                .collect();
+            assert_eq!(order, expected);
+        }
+    }
+
+    #[test]
+    fn spans_below_the_deepest_level_start_another_root_and_duplicates_show_once() {
+        let naming = EndpointNaming::by_path("shop");
+        let trace = TraceId::random();
+        let mut spans: Vec<Span> = Vec::new();
+        for level in 0..MAX_TREE_DEPTH as u64 + 6 {
+            let span = Span::new(trace, SpanId::random(), "shop", format!("/{level}"))
+                .with_timing(level + 1, 1000 - level);
+            spans.push(match spans.last() {
+                Some(parent) => span.with_parent(parent.span_id),
+                None => span,
+            });
+        }
+        spans.push(spans[3].clone());
+        let tree = TraceTree::new(&naming, &spans);
+        assert_eq!(tree.span_count, MAX_TREE_DEPTH + 7);
+        assert_eq!(tree.roots.len(), 2);
+        let depth = |mut node: &SpanNode| {
+            let mut levels = 1;
+            while let [child] = node.children.as_slice() {
+                node = child;
+                levels += 1;
+            }
+            assert!(node.children.is_empty());
+            levels
+        };
+        assert_eq!(depth(&tree.roots[0]), MAX_TREE_DEPTH + 1);
+        assert_eq!(depth(&tree.roots[1]), 5);
+        assert_eq!(tree.roots[1].endpoint, format!("/{}", MAX_TREE_DEPTH + 1));
     }
 }
