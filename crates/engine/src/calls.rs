@@ -22,7 +22,10 @@ use foldhash::{HashMap, HashSet};
 
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_rca::TraceGraph;
-use aiops_telemetry_core::{EndpointKey, Span, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, SpanText, TimeWindow};
+
+/// An endpoint by its span names (cheap to clone: no text is copied).
+pub(crate) type Name = (SpanText, SpanText);
 
 /// Most recent requests kept per calling endpoint.
 const MAX_SAMPLES: usize = 256;
@@ -56,9 +59,9 @@ struct Caller {
     /// Requests learned from.
     learned: f64,
     /// Usual calls per request, by callee: the mean and the mean square.
-    usual: HashMap<EndpointKey, Usual>,
+    usual: HashMap<Name, Usual>,
     /// Recent requests: when the request began and how many calls it made to each callee.
-    recent: VecDeque<(u64, Vec<(EndpointKey, u32)>)>,
+    recent: VecDeque<(u64, Vec<(Name, u32)>)>,
     /// Whether the last test found a drop: learning waits until it is gone.
     dropped: bool,
 }
@@ -84,7 +87,7 @@ impl Usual {
 /// Call patterns per calling endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct CallPatterns {
-    callers: HashMap<EndpointKey, Caller>,
+    callers: HashMap<Name, Caller>,
 }
 
 /// What a call-pattern test needs to know.
@@ -95,37 +98,37 @@ pub(crate) struct CallRule {
 }
 
 impl CallPatterns {
-    /// Records the calls of every span in `traces`; spans of endpoints `is_healthy` accepts
-    /// also teach their endpoint's usual pattern.
+    /// Records the calls of every span in `graphs`; spans of endpoints `is_healthy` accepts
+    /// (by service and operation) also teach their endpoint's usual pattern.
     pub(crate) fn observe(
         &mut self,
-        traces: &[Vec<Span>],
-        is_healthy: impl Fn(&EndpointKey) -> bool,
+        graphs: &[TraceGraph<'_>],
+        is_healthy: impl Fn(&str, &str) -> bool,
     ) {
-        for trace in traces {
-            let graph = TraceGraph::build(trace);
-            let began = trace
-                .iter()
-                .map(|span| span.start_unix_nanos)
+        for graph in graphs {
+            let began = graph
+                .nodes()
+                .map(|(_, span)| span.start_unix_nanos)
                 .min()
                 .unwrap_or(0);
             for (node, span) in graph.nodes() {
                 if span.is_error() {
                     continue;
                 }
-                let caller = span.endpoint();
+                let caller: Name = (span.service.clone(), span.operation.clone());
                 if !self.callers.contains_key(&caller) && self.callers.len() >= MAX_CALLERS {
                     continue;
                 }
-                let mut calls: Vec<(EndpointKey, u32)> = Vec::new();
+                let mut calls: Vec<(Name, u32)> = Vec::new();
                 for &child in graph.children(node) {
-                    let callee = graph.span(child).endpoint();
+                    let callee = graph.span(child);
+                    let callee: Name = (callee.service.clone(), callee.operation.clone());
                     match calls.iter_mut().find(|(known, _)| *known == callee) {
                         Some((_, count)) => *count += 1,
                         None => calls.push((callee, 1)),
                     }
                 }
-                let healthy = is_healthy(&caller);
+                let healthy = is_healthy(&span.service, &span.operation);
                 let entry = self.callers.entry(caller).or_default();
                 if healthy && !entry.dropped {
                     entry.learn(&calls);
@@ -164,10 +167,10 @@ impl CallPatterns {
 }
 
 impl Caller {
-    fn learn(&mut self, calls: &[(EndpointKey, u32)]) {
+    fn learn(&mut self, calls: &[(Name, u32)]) {
         self.learned += 1.0;
         let alpha = 1.0 / self.learned.min(HORIZON);
-        let mut seen: HashSet<&EndpointKey> = HashSet::default();
+        let mut seen: HashSet<&Name> = HashSet::default();
         for (callee, count) in calls {
             seen.insert(callee);
             let room = self.usual.len() < MAX_CALLEES;
@@ -193,13 +196,13 @@ impl Caller {
     }
 
     /// The largest significant drop of a usual call, as an anomaly on `caller`.
-    fn test(&self, caller: &EndpointKey, rule: CallRule, window: TimeWindow) -> Option<Anomaly> {
+    fn test(&self, caller: &Name, rule: CallRule, window: TimeWindow) -> Option<Anomaly> {
         let n = self.recent.len();
         if self.learned < MATURE || n < rule.min_samples.max(1) {
             return None;
         }
         let (first, last) = window.end_thirds();
-        let calls_to = |callee: &EndpointKey, keep: &dyn Fn(u64) -> bool| {
+        let calls_to = |callee: &Name, keep: &dyn Fn(u64) -> bool| {
             let (mut requests, mut calls) = (0u64, 0u64);
             for (began, made) in &self.recent {
                 if keep(*began) {
@@ -222,6 +225,9 @@ impl Caller {
                 let drop = expected - calls as f64;
                 let deviation = (learned.variance() * requests as f64).sqrt();
                 let significant = drop >= MIN_DROP * expected && drop / deviation >= MIN_Z;
+                if !significant {
+                    return None;
+                }
                 let sustained = [
                     calls_to(callee, &|began| first.contains(began)),
                     calls_to(callee, &|began| last.contains(began)),
@@ -230,7 +236,7 @@ impl Caller {
                 .all(|&(requests, calls)| {
                     requests > 0 && (calls as f64) < (1.0 - MIN_DROP) * usual * requests as f64
                 });
-                (significant && sustained).then(|| {
+                sustained.then(|| {
                     let observed = calls as f64 / requests as f64;
                     (callee, usual, observed, requests)
                 })
@@ -238,7 +244,7 @@ impl Caller {
             .max_by(|a, b| (a.1 - a.2).total_cmp(&(b.1 - b.2)))
             .map(|(callee, usual, observed, requests)| Anomaly {
                 kind: AnomalyKind::CallDrop,
-                endpoint: caller.clone(),
+                endpoint: EndpointKey::new(caller.0.as_str(), caller.1.as_str()),
                 observed,
                 baseline: usual,
                 ratio: observed / usual,
@@ -250,10 +256,7 @@ impl Caller {
                     Severity::Medium
                 },
                 description: aiops_analyzer::describe::call_drop(
-                    &callee.service,
-                    &callee.operation,
-                    observed,
-                    usual,
+                    &callee.0, &callee.1, observed, usual,
                 ),
             })
     }
@@ -261,7 +264,7 @@ impl Caller {
 
 #[cfg(test)]
 mod tests {
-    use aiops_telemetry_core::{SpanId, TraceId};
+    use aiops_telemetry_core::{Span, SpanId, TraceId};
 
     use super::*;
 
@@ -285,6 +288,13 @@ mod tests {
         spans
     }
 
+    fn graphs(traces: &[Vec<Span>]) -> Vec<TraceGraph<'_>> {
+        traces
+            .iter()
+            .map(|trace| TraceGraph::build(trace))
+            .collect()
+    }
+
     fn rule() -> CallRule {
         CallRule {
             window_nanos: 60 * SEC,
@@ -296,7 +306,7 @@ mod tests {
     fn learned(usual: impl Fn(u64) -> u64) -> CallPatterns {
         let mut patterns = CallPatterns::default();
         let healthy: Vec<_> = (0..200).map(|i| checkout(T0 + i * SEC, usual(i))).collect();
-        patterns.observe(&healthy, |_| true);
+        patterns.observe(&graphs(&healthy), |_, _| true);
         patterns
     }
 
@@ -307,7 +317,7 @@ mod tests {
         let recent: Vec<_> = (0..60)
             .map(|i| checkout(T0 + 300 * SEC + i * SEC, u64::from(i % 5 >= 2)))
             .collect();
-        patterns.observe(&recent, |_| true);
+        patterns.observe(&graphs(&recent), |_, _| true);
 
         let found = patterns.detect(rule(), T0 + 360 * SEC);
 
@@ -334,7 +344,7 @@ mod tests {
         let recent: Vec<_> = (0..60)
             .map(|i| checkout(T0 + 300 * SEC + i * SEC, (i + 1) % 3))
             .collect();
-        patterns.observe(&recent, |_| true);
+        patterns.observe(&graphs(&recent), |_, _| true);
 
         assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
     }
@@ -345,7 +355,7 @@ mod tests {
         for minute in 0..5 {
             let start = T0 + (300 + minute * 60) * SEC;
             let recent: Vec<_> = (0..60).map(|i| checkout(start + i * SEC, 0)).collect();
-            patterns.observe(&recent, |_| true);
+            patterns.observe(&graphs(&recent), |_, _| true);
             let found = patterns.detect(rule(), start + 60 * SEC);
             assert_eq!(found.len(), 1, "minute {minute}: {found:?}");
         }

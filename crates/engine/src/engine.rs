@@ -5,7 +5,7 @@ use foldhash::HashSet;
 use std::sync::Arc;
 
 use aiops_analyzer::{Analyzer, Anomaly, AnomalyKind, EndpointWatermarks, LiveWindows};
-use aiops_rca::Rca;
+use aiops_rca::{Rca, TraceGraph};
 use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow};
 
 use crate::calls::CallPatterns;
@@ -236,11 +236,18 @@ impl Engine {
             self.learning
                 .learn(&mut self.rca, &self.traces, &self.config, &assessment, now);
         if self.config.trace_detection {
-            self.shifts.observe(&learned);
-            let anomalous: HashSet<&EndpointKey> =
-                assessment.anomalies.iter().map(|a| &a.endpoint).collect();
-            self.calls
-                .observe(&learned, |endpoint| !anomalous.contains(endpoint));
+            // One graph per learned trace serves both detectors.
+            let graphs: Vec<TraceGraph<'_>> = learned
+                .iter()
+                .map(|trace| TraceGraph::build(trace))
+                .collect();
+            self.shifts.observe(&graphs);
+            let anomalous = &assessment.anomalies;
+            self.calls.observe(&graphs, |service, operation| {
+                !anomalous
+                    .iter()
+                    .any(|a| a.endpoint.service == service && a.endpoint.operation == operation)
+            });
         }
         let learned_traces = learned.len();
         let sampled = self.sample_anomalous(&assessment.anomalies);

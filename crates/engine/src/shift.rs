@@ -26,7 +26,7 @@ use foldhash::HashMap;
 use aiops_analyzer::describe::{latency_shift, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_rca::{Rca, TraceGraph};
-use aiops_telemetry_core::{EndpointKey, Span, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, SpanText, TimeWindow};
 
 /// Most recent self times kept per endpoint.
 const MAX_SAMPLES: usize = 256;
@@ -43,7 +43,7 @@ const MIN_RATIO: f64 = 1.5;
 /// Recent self times of the endpoints seen in the traces the engine reads.
 #[derive(Debug, Default)]
 pub(crate) struct ShiftMonitor {
-    samples: HashMap<EndpointKey, VecDeque<(u64, f64)>>,
+    samples: HashMap<(SpanText, SpanText), VecDeque<(u64, f64)>>,
 }
 
 /// What a shift test needs to know.
@@ -63,13 +63,12 @@ impl ShiftMonitor {
     /// successful spans, at the trace's start: one sample per request, so a trace that calls an
     /// endpoint in a loop does not outvote the others, and a burst of slow requests counts
     /// when the requests came in, however long they then took.
-    pub(crate) fn observe(&mut self, traces: &[Vec<Span>]) {
-        let mut per_trace: HashMap<(&str, &str), (u64, f64, u32)> = HashMap::default();
-        for trace in traces {
-            let graph = TraceGraph::build(trace);
-            let began = trace
-                .iter()
-                .map(|span| span.start_unix_nanos)
+    pub(crate) fn observe(&mut self, graphs: &[TraceGraph<'_>]) {
+        let mut per_trace: HashMap<(&SpanText, &SpanText), (f64, u32)> = HashMap::default();
+        for graph in graphs {
+            let began = graph
+                .nodes()
+                .map(|(_, span)| span.start_unix_nanos)
                 .min()
                 .unwrap_or(0);
             per_trace.clear();
@@ -79,19 +78,19 @@ impl ShiftMonitor {
                 }
                 let entry = per_trace
                     .entry((&span.service, &span.operation))
-                    .or_insert((began, 0.0, 0));
-                entry.1 += graph.self_time_ms(node);
-                entry.2 += 1;
+                    .or_insert((0.0, 0));
+                entry.0 += graph.self_time_ms(node);
+                entry.1 += 1;
             }
-            for (&(service, operation), &(start, total_ms, count)) in &per_trace {
+            for (&(service, operation), &(total_ms, count)) in &per_trace {
                 let samples = self
                     .samples
-                    .entry(EndpointKey::new(service, operation))
+                    .entry((service.clone(), operation.clone()))
                     .or_default();
                 if samples.len() == MAX_SAMPLES {
                     samples.pop_front();
                 }
-                samples.push_back((start, total_ms / f64::from(count)));
+                samples.push_back((began, total_ms / f64::from(count)));
             }
         }
     }
@@ -109,8 +108,14 @@ impl ShiftMonitor {
         let mut anomalies: Vec<Anomaly> = self
             .samples
             .iter()
-            .filter_map(|(endpoint, samples)| {
-                test(endpoint, samples, rca, rule, TimeWindow::new(since, now))
+            .filter_map(|((service, operation), samples)| {
+                test(
+                    (service, operation),
+                    samples,
+                    rca,
+                    rule,
+                    TimeWindow::new(since, now),
+                )
             })
             .collect();
         anomalies.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
@@ -119,7 +124,7 @@ impl ShiftMonitor {
 }
 
 fn test(
-    endpoint: &EndpointKey,
+    (service, operation): (&SpanText, &SpanText),
     samples: &VecDeque<(u64, f64)>,
     rca: &Rca,
     rule: ShiftRule,
@@ -130,12 +135,20 @@ fn test(
         return None;
     }
     let baseline = rca
-        .self_time_baseline(endpoint)
+        .self_time_baseline_at(service, operation)
         .filter(|b| b.is_ready(rule.min_samples_for_baseline))?;
+    // Most endpoints are healthy: when half of the samples are not past the usual p95, the
+    // median is not either, and nothing needs sorting.
+    let past = samples
+        .iter()
+        .filter(|&&(_, ms)| ms > baseline.p95_ms)
+        .count();
+    if past * 2 <= n {
+        return None;
+    }
     let mut values: Vec<f64> = samples.iter().map(|&(_, ms)| ms).collect();
     values.sort_by(f64::total_cmp);
     let median = values[n / 2];
-    let past = values.iter().filter(|&&ms| ms > baseline.p95_ms).count();
     let expected = TAIL_SHARE * n as f64;
     let spread = (n as f64 * TAIL_SHARE * (1.0 - TAIL_SHARE)).sqrt();
     let significant = median > baseline.p95_ms && (past as f64 - expected) / spread >= MIN_Z;
@@ -177,7 +190,7 @@ fn test(
     };
     Some(Anomaly {
         kind,
-        endpoint: endpoint.clone(),
+        endpoint: EndpointKey::new(service.as_str(), operation.as_str()),
         observed: median,
         baseline: baseline.mean_ms,
         ratio,
@@ -196,7 +209,7 @@ fn test(
 mod tests {
     use aiops_analyzer::Config;
     use aiops_rca::RcaConfig;
-    use aiops_telemetry_core::{SpanId, TraceId};
+    use aiops_telemetry_core::{Span, SpanId, TraceId};
 
     use super::*;
 
@@ -213,6 +226,13 @@ mod tests {
             .with_parent(root.span_id)
             .with_timing(start + 2 * MS, payment_ms * MS);
         vec![root, payment]
+    }
+
+    fn graphs(traces: &[Vec<Span>]) -> Vec<TraceGraph<'_>> {
+        traces
+            .iter()
+            .map(|trace| TraceGraph::build(trace))
+            .collect()
     }
 
     fn rule() -> ShiftRule {
@@ -245,7 +265,7 @@ mod tests {
     #[test]
     fn a_sustained_rise_of_own_time_is_a_shift_of_that_endpoint_only() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&minute(|_| 22));
+        monitor.observe(&graphs(&minute(|_| 22)));
 
         let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
 
@@ -263,7 +283,7 @@ mod tests {
     #[test]
     fn own_time_past_the_spike_rule_is_reported_as_a_spike() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&minute(|_| 60));
+        monitor.observe(&graphs(&minute(|_| 60)));
 
         let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
 
@@ -273,7 +293,7 @@ mod tests {
     #[test]
     fn a_burst_in_one_part_of_the_window_or_a_steady_endpoint_is_no_shift() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&minute(|second| if second < 15 { 60 } else { 10 }));
+        monitor.observe(&graphs(&minute(|second| if second < 15 { 60 } else { 10 })));
         assert!(
             monitor
                 .detect(&trained(), rule(), T0 + 1060 * SEC)
@@ -281,7 +301,7 @@ mod tests {
         );
 
         let mut steady = ShiftMonitor::default();
-        steady.observe(&minute(|second| 9 + second % 3));
+        steady.observe(&graphs(&minute(|second| 9 + second % 3)));
         assert!(
             steady
                 .detect(&trained(), rule(), T0 + 1060 * SEC)
@@ -292,7 +312,7 @@ mod tests {
     #[test]
     fn samples_older_than_the_window_are_forgotten() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&minute(|_| 22));
+        monitor.observe(&graphs(&minute(|_| 22)));
 
         assert!(
             monitor

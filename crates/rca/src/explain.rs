@@ -121,6 +121,16 @@ impl Rca {
         lookup(&self.baselines, &endpoint.service, &endpoint.operation)
     }
 
+    /// [`self_time_baseline`](Self::self_time_baseline) by the endpoint's names, for callers
+    /// that hold them apart.
+    pub fn self_time_baseline_at(
+        &self,
+        service: &str,
+        operation: &str,
+    ) -> Option<&SelfTimeBaseline> {
+        lookup(&self.baselines, service, operation)
+    }
+
     /// Learns self-time baselines from `traces` (each a trace's spans, in any order): every
     /// span of an endpoint for which `is_healthy` returns true contributes its exclusive time
     /// (successful spans) and its outcome (all spans). Feed each trace once, after it is
