@@ -191,8 +191,8 @@ impl LiveWindows {
         let state = &mut *guard;
         let series = state
             .services
-            .get(&endpoint.service)?
-            .get(&endpoint.operation)?;
+            .get(endpoint.service.as_str())?
+            .get(endpoint.operation.as_str())?;
         let merged = &mut state.scratch;
         series.merge_into(keys, merged);
         let stats = (!merged.is_empty()).then(|| merged.stats(timeout_ms));
@@ -244,7 +244,7 @@ impl LiveWindows {
         for (service, operations) in &mut state.services {
             for (operation, series) in operations {
                 if let Some(value) = read(series, &mut state.scratch) {
-                    out.push((EndpointKey::new(service.clone(), operation.clone()), value));
+                    out.push((EndpointKey::new(service, operation), value));
                 }
             }
         }

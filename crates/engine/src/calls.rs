@@ -244,7 +244,7 @@ impl Caller {
             .max_by(|a, b| (a.1 - a.2).total_cmp(&(b.1 - b.2)))
             .map(|(callee, usual, observed, requests)| Anomaly {
                 kind: AnomalyKind::CallDrop,
-                endpoint: EndpointKey::new(caller.0.as_str(), caller.1.as_str()),
+                endpoint: EndpointKey::of(caller.0.clone(), caller.1.clone()),
                 observed,
                 baseline: usual,
                 ratio: observed / usual,

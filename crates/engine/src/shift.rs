@@ -190,7 +190,7 @@ fn test(
     };
     Some(Anomaly {
         kind,
-        endpoint: EndpointKey::new(service.as_str(), operation.as_str()),
+        endpoint: EndpointKey::of(service.clone(), operation.clone()),
         observed: median,
         baseline: baseline.mean_ms,
         ratio,

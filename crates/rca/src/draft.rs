@@ -57,7 +57,7 @@ pub(crate) fn draft(
         ),
         None => {
             let (kind, description) = describe(root, kind, &anomalies, graphs, expect);
-            (root.service.clone(), kind, description)
+            (root.service.to_string(), kind, description)
         }
     };
     let severity = anomalies
@@ -88,7 +88,7 @@ pub(crate) fn draft(
         ),
         root_cause: RootCause {
             service,
-            endpoint: root.operation.clone(),
+            endpoint: root.operation.to_string(),
             kind,
             description,
             confidence,
@@ -103,8 +103,8 @@ pub(crate) fn draft(
 
 fn candidate(endpoint: &EndpointKey, score: f64) -> Candidate {
     Candidate {
-        service: endpoint.service.clone(),
-        endpoint: endpoint.operation.clone(),
+        service: endpoint.service.to_string(),
+        endpoint: endpoint.operation.to_string(),
         score,
     }
 }

@@ -194,7 +194,7 @@ pub(crate) fn edge_blame(
             failed as f64 / calls as f64
         },
         baseline_error_rate: expect.baseline(root).map(|b| b.error_rate),
-        caller: root.service.clone(),
+        caller: root.service.to_string(),
         callee,
         side,
         client_ms: if slow == 0 {

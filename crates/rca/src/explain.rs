@@ -94,9 +94,9 @@ impl Rca {
     fn insert_baselines(&mut self, baselines: Vec<SelfTimeBaseline>) {
         for baseline in baselines {
             self.baselines
-                .entry(baseline.endpoint.service.clone())
+                .entry(baseline.endpoint.service.to_string())
                 .or_default()
-                .insert(baseline.endpoint.operation.clone(), baseline);
+                .insert(baseline.endpoint.operation.to_string(), baseline);
         }
     }
 

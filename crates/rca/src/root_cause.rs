@@ -34,7 +34,7 @@ impl SpanRef {
 
     /// The endpoint the referenced span belongs to.
     pub fn endpoint(&self) -> EndpointKey {
-        EndpointKey::new(self.service.clone(), self.operation.clone())
+        EndpointKey::new(&self.service, &self.operation)
     }
 }
 
@@ -52,7 +52,7 @@ pub struct Candidate {
 impl Candidate {
     /// The candidate as an [`EndpointKey`].
     pub fn endpoint_key(&self) -> EndpointKey {
-        EndpointKey::new(self.service.clone(), self.endpoint.clone())
+        EndpointKey::new(&self.service, &self.endpoint)
     }
 }
 
@@ -91,7 +91,7 @@ pub struct RootCause {
 impl RootCause {
     /// The root cause as an [`EndpointKey`].
     pub fn endpoint_key(&self) -> EndpointKey {
-        EndpointKey::new(self.service.clone(), self.endpoint.clone())
+        EndpointKey::new(&self.service, &self.endpoint)
     }
 
     /// True when `other` names the same endpoint and the same family of fault: errors on one

@@ -159,9 +159,7 @@ pub(crate) fn trace(conn: &Connection, trace_id: TraceId) -> Result<Vec<Span>, S
                 None => names.insert(
                     endpoint_names(conn)?
                         .into_iter()
-                        .map(|(id, endpoint)| {
-                            (id, (endpoint.service.into(), endpoint.operation.into()))
-                        })
+                        .map(|(id, endpoint)| (id, (endpoint.service, endpoint.operation)))
                         .collect(),
                 ),
             };
@@ -219,9 +217,10 @@ fn endpoint_id(conn: &Connection, endpoint: &EndpointKey) -> Result<Option<i64>,
     use rusqlite::OptionalExtension;
     conn.prepare_cached("SELECT id FROM endpoints WHERE service = ?1 AND operation = ?2")
         .sql()?
-        .query_row(params![endpoint.service, endpoint.operation], |row| {
-            row.get(0)
-        })
+        .query_row(
+            params![endpoint.service.as_str(), endpoint.operation.as_str()],
+            |row| row.get(0),
+        )
         .optional()
         .sql()
 }

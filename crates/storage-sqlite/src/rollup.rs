@@ -207,7 +207,12 @@ pub(crate) fn rollups(
         Some(key) => {
             statement = conn.prepare_cached(&endpoint_rollups()).sql()?;
             statement
-                .query(params![first, end, key.service, key.operation])
+                .query(params![
+                    first,
+                    end,
+                    key.service.as_str(),
+                    key.operation.as_str()
+                ])
                 .sql()?
         }
         None => {

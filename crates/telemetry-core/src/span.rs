@@ -77,18 +77,25 @@ pub enum SpanStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EndpointKey {
     /// The service that owns the endpoint (OpenTelemetry `service.name`).
-    pub service: String,
+    pub service: SpanText,
     /// The operation within the service.
-    pub operation: String,
+    pub operation: SpanText,
 }
 
 impl EndpointKey {
-    /// An endpoint of `service` named `operation`.
-    pub fn new(service: impl Into<String>, operation: impl Into<String>) -> Self {
-        Self {
-            service: service.into(),
-            operation: operation.into(),
-        }
+    /// An endpoint of `service` named `operation`; the names are copied once, into text that
+    /// clones of the key share. To make a key from text already held as [`SpanText`] (a span's
+    /// names) without copying it, use [`Self::of`].
+    pub fn new(service: impl AsRef<str>, operation: impl AsRef<str>) -> Self {
+        Self::of(
+            SpanText::copied(service.as_ref()),
+            SpanText::copied(operation.as_ref()),
+        )
+    }
+
+    /// An endpoint of `service` named `operation`, sharing their text rather than copying it.
+    pub const fn of(service: SpanText, operation: SpanText) -> Self {
+        Self { service, operation }
     }
 }
 
@@ -235,9 +242,10 @@ impl Span {
         self.operation == other.operation && self.service == other.service
     }
 
-    /// The endpoint this span's baseline belongs to.
+    /// The endpoint this span's baseline belongs to; it shares the span's text, so making it
+    /// allocates nothing.
     pub fn endpoint(&self) -> EndpointKey {
-        EndpointKey::new(self.service.as_str(), self.operation.as_str())
+        EndpointKey::of(self.service.clone(), self.operation.clone())
     }
 
     /// Duration in milliseconds.
@@ -306,6 +314,34 @@ mod tests {
             serde_json::from_str::<Span>(&json).expect("deserializes"),
             original
         );
+    }
+
+    #[test]
+    fn the_endpoint_of_a_span_shares_its_text() {
+        let span = Span::new(
+            TraceId::random(),
+            SpanId::random(),
+            SpanText::from("shop".to_owned()),
+            SpanText::from("/payment".to_owned()),
+        );
+        let endpoint = span.endpoint();
+        assert_eq!(endpoint.service.as_ptr(), span.service.as_ptr());
+        assert_eq!(endpoint.operation.as_ptr(), span.operation.as_ptr());
+        assert_eq!(endpoint, EndpointKey::new("shop", "/payment"));
+        assert_eq!(endpoint, EndpointKey::new(String::from("shop"), "/payment"));
+        assert_eq!(endpoint.to_string(), "shop /payment");
+    }
+
+    #[test]
+    fn endpoint_key_is_a_json_object_of_two_strings() {
+        let key = EndpointKey::new("shop", "/pay \"ment\"");
+        let json = serde_json::to_string(&key).expect("serializes");
+        assert_eq!(json, r#"{"service":"shop","operation":"/pay \"ment\""}"#);
+        let back: EndpointKey = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, key);
+        let value = serde_json::json!({"service": "x", "operation": "y"});
+        let from_value: EndpointKey = serde_json::from_value(value).expect("deserializes");
+        assert_eq!(from_value, EndpointKey::new("x", "y"));
     }
 
     #[test]

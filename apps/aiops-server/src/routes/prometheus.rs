@@ -102,8 +102,8 @@ impl AnalysisSnapshot {
             baselines: baselines
                 .into_iter()
                 .map(|baseline| BaselineGauges {
-                    service: baseline.endpoint.service,
-                    endpoint: baseline.endpoint.operation,
+                    service: baseline.endpoint.service.into(),
+                    endpoint: baseline.endpoint.operation.into(),
                     mean_seconds: baseline.mean_ms / 1e3,
                     p95_seconds: baseline.p95_ms / 1e3,
                     error_ratio: baseline.error_rate,

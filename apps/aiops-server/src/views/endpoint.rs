@@ -25,8 +25,8 @@ impl EndpointName {
     /// The names of `endpoint`.
     pub fn new(naming: &EndpointNaming, endpoint: &EndpointKey) -> Self {
         Self {
-            service: endpoint.service.clone(),
-            operation: endpoint.operation.clone(),
+            service: endpoint.service.to_string(),
+            operation: endpoint.operation.to_string(),
             endpoint: naming.endpoint(endpoint),
         }
     }

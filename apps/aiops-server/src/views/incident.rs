@@ -41,7 +41,7 @@ impl Anomaly {
         Self {
             kind: anomaly.kind,
             endpoint: naming.endpoint(&anomaly.endpoint),
-            service: anomaly.endpoint.service.clone(),
+            service: anomaly.endpoint.service.to_string(),
             severity: anomaly.severity,
             description: anomaly.description.clone(),
             observed: rounded(anomaly.observed),

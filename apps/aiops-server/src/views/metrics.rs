@@ -56,7 +56,7 @@ impl EndpointMetrics {
             .filter(|baseline| baseline.is_ready(config));
         let stats = &assessment.stats;
         Self {
-            service: assessment.endpoint.service.clone(),
+            service: assessment.endpoint.service.to_string(),
             avg_latency_ms: rounded(stats.mean_ms),
             baseline_latency_ms: ready.and_then(|baseline| rounded(baseline.mean_ms)),
             p95_latency_ms: rounded(stats.p95_ms),

@@ -226,7 +226,9 @@ fn run_case(seed: u64, kind: Option<&'static str>, config: &EngineConfig) -> Cas
             let report = engine.run_cycle(now);
             if now > fault_start {
                 for anomaly in report.anomalies {
-                    let worst = worst_ratio.entry(anomaly.endpoint.service).or_insert(0.0);
+                    let worst = worst_ratio
+                        .entry(anomaly.endpoint.service.into())
+                        .or_insert(0.0);
                     *worst = worst.max(anomaly.ratio);
                 }
             }

@@ -169,8 +169,8 @@ impl TraceBuffer {
         let state = self.lock();
         let Some((position, ring)) = state
             .endpoint_index
-            .get(&endpoint.service)
-            .and_then(|operations| operations.get(&endpoint.operation))
+            .get(endpoint.service.as_str())
+            .and_then(|operations| operations.get(endpoint.operation.as_str()))
             .and_then(|&position| {
                 let ring = &state.endpoints[position as usize].as_ref()?.ring;
                 Some((position, ring))
