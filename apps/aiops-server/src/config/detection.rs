@@ -81,6 +81,20 @@ pub struct Detection {
     /// consecutive cycles; 0 never [default: 3].
     #[arg(long, value_name = "N")]
     pub auto_resolve_cycles: u32,
+
+    /// Also test the traces read every cycle for shifts of an endpoint's own time too small
+    /// for a spike (`latency_shift`) and for calls an endpoint stopped making (`call_drop`)
+    /// [default: on].
+    #[arg(long, value_name = "on|off", action = ArgAction::Set, value_parser = parse_switch)]
+    #[serde(with = "human::switch")]
+    pub trace_detection: bool,
+
+    /// How long after a request began its trace is taken as complete for learning and the
+    /// trace tests (at least one interval): exporters hold spans a few seconds, and a trace
+    /// read too early makes callers look slow [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub trace_settle: Duration,
 }
 
 impl Default for Detection {
@@ -100,6 +114,8 @@ impl Default for Detection {
             timeout: Duration::from_secs_f64(analyzer.timeout_ms / 1e3),
             baseline_half_life: Duration::from_secs_f64(analyzer.baseline_half_life_secs),
             auto_resolve_cycles: engine.auto_resolve_cycles,
+            trace_detection: engine.trace_detection,
+            trace_settle: Duration::from_secs_f64(engine.trace_settle_secs),
         }
     }
 }
@@ -123,6 +139,8 @@ impl Detection {
             },
             auto_resolve_cycles: self.auto_resolve_cycles,
             live_bucket_secs: self.analysis_window.as_secs_f64().min(1.0),
+            trace_detection: self.trace_detection,
+            trace_settle_secs: self.trace_settle.as_secs_f64(),
             ..EngineConfig::default()
         }
     }
@@ -166,4 +184,22 @@ fn option_of(knob: &str) -> &str {
     knob.strip_suffix("_secs")
         .or_else(|| knob.strip_suffix("_ms"))
         .unwrap_or(knob)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_tests_can_be_switched_off_and_their_settle_time_set() {
+        let detection: Detection =
+            serde_json::from_str(r#"{"trace_detection": "off", "trace_settle": "20s"}"#)
+                .expect("valid section");
+
+        let engine = detection.engine_config();
+
+        assert!(!engine.trace_detection);
+        assert_eq!(engine.trace_settle_secs, 20.0);
+        assert!(Detection::default().engine_config().trace_detection);
+    }
 }
