@@ -28,14 +28,18 @@ use crate::watermarks::Watermarks;
 ///
 /// 1. evicts live buckets older than the window plus an interval, then detects on the window
 ///    ending at `now` (the analyzer learns baselines from the traffic of endpoints that are not
-///    anomalous, and ignores evidence before resolution watermarks);
+///    anomalous, and ignores evidence before resolution watermarks), and adds what earlier
+///    cycles' traces showed: shifts of an endpoint's own time and dropped calls
+///    (`trace_detection`);
 /// 2. learns normal self times from a small sample of settled traces of healthy endpoints
 ///    (those that started between the previous learning point and `trace_settle_secs` ago,
-///    at least one interval, so that their deepest spans have arrived);
+///    at least one interval, so that their deepest spans have arrived), and hands the same
+///    traces to the shift and call-pattern detectors;
 /// 3. samples traces of every anomalous endpoint from its anomaly window (after any
 ///    watermark), and lets RCA explain the anomalies as incident drafts;
-/// 4. folds the drafts into the incident book (dedupe, watermark, auto-resolve), and sets a
-///    watermark on every endpoint of every incident resolved.
+/// 4. folds the drafts into the incident book (dedupe, symptoms, revision, service-level
+///    merges, watermark, auto-resolve), and sets a watermark on every endpoint of every
+///    incident resolved.
 ///
 /// Every step reads a bounded amount of data (buckets of the window per endpoint, a capped
 /// number of traces), so a cycle costs the same whatever the total span count.
