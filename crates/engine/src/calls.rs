@@ -268,9 +268,7 @@ mod tests {
 
     use super::*;
 
-    const MS: u64 = 1_000_000;
-    const SEC: u64 = 1_000_000_000;
-    const T0: u64 = 1_700_000_000 * SEC;
+    use crate::test_support::{MS, SEC, T0, graphs};
 
     /// A checkout that calls payment `calls` times.
     fn checkout(start: u64, calls: u64) -> Vec<Span> {
@@ -286,13 +284,6 @@ mod tests {
             );
         }
         spans
-    }
-
-    fn graphs(traces: &[Vec<Span>]) -> Vec<TraceGraph<'_>> {
-        traces
-            .iter()
-            .map(|trace| TraceGraph::build(trace))
-            .collect()
     }
 
     fn rule() -> CallRule {

@@ -85,6 +85,8 @@ mod learn;
 mod reader;
 mod report;
 mod shift;
+#[cfg(test)]
+mod test_support;
 mod trace_buffer;
 mod watermarks;
 

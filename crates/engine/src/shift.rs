@@ -213,9 +213,7 @@ mod tests {
 
     use super::*;
 
-    const MS: u64 = 1_000_000;
-    const SEC: u64 = 1_000_000_000;
-    const T0: u64 = 1_700_000_000 * SEC;
+    use crate::test_support::{MS, SEC, T0, graphs};
 
     /// A checkout of 5 ms of its own around a payment doing `payment_ms` of its own work.
     fn checkout(start: u64, payment_ms: u64) -> Vec<Span> {
@@ -226,13 +224,6 @@ mod tests {
             .with_parent(root.span_id)
             .with_timing(start + 2 * MS, payment_ms * MS);
         vec![root, payment]
-    }
-
-    fn graphs(traces: &[Vec<Span>]) -> Vec<TraceGraph<'_>> {
-        traces
-            .iter()
-            .map(|trace| TraceGraph::build(trace))
-            .collect()
     }
 
     fn rule() -> ShiftRule {
