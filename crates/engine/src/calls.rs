@@ -22,7 +22,7 @@ use foldhash::{HashMap, HashSet};
 
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_rca::TraceGraph;
-use aiops_telemetry_core::{EndpointKey, SpanText, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, Span, SpanText, TimeWindow};
 
 /// An endpoint by its span names (cheap to clone: no text is copied).
 pub(crate) type Name = (SpanText, SpanText);
@@ -98,12 +98,12 @@ pub(crate) struct CallRule {
 }
 
 impl CallPatterns {
-    /// Records the calls of every span in `graphs`; spans of endpoints `is_healthy` accepts
-    /// (by service and operation) also teach their endpoint's usual pattern.
+    /// Records the calls of every span in `graphs`; spans `is_healthy` accepts also teach
+    /// their endpoint's usual pattern.
     pub(crate) fn observe(
         &mut self,
         graphs: &[TraceGraph<'_>],
-        is_healthy: impl Fn(&str, &str) -> bool,
+        is_healthy: impl Fn(&Span) -> bool,
     ) {
         for graph in graphs {
             let began = graph
@@ -128,7 +128,7 @@ impl CallPatterns {
                         None => calls.push((callee, 1)),
                     }
                 }
-                let healthy = is_healthy(&span.service, &span.operation);
+                let healthy = is_healthy(span);
                 let entry = self.callers.entry(caller).or_default();
                 if healthy && !entry.dropped {
                     entry.learn(&calls);
@@ -297,7 +297,7 @@ mod tests {
     fn learned(usual: impl Fn(u64) -> u64) -> CallPatterns {
         let mut patterns = CallPatterns::default();
         let healthy: Vec<_> = (0..200).map(|i| checkout(T0 + i * SEC, usual(i))).collect();
-        patterns.observe(&graphs(&healthy), |_, _| true);
+        patterns.observe(&graphs(&healthy), |_| true);
         patterns
     }
 
@@ -308,7 +308,7 @@ mod tests {
         let recent: Vec<_> = (0..60)
             .map(|i| checkout(T0 + 300 * SEC + i * SEC, u64::from(i % 5 >= 2)))
             .collect();
-        patterns.observe(&graphs(&recent), |_, _| true);
+        patterns.observe(&graphs(&recent), |_| true);
 
         let found = patterns.detect(rule(), T0 + 360 * SEC);
 
@@ -335,7 +335,7 @@ mod tests {
         let recent: Vec<_> = (0..60)
             .map(|i| checkout(T0 + 300 * SEC + i * SEC, (i + 1) % 3))
             .collect();
-        patterns.observe(&graphs(&recent), |_, _| true);
+        patterns.observe(&graphs(&recent), |_| true);
 
         assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
     }
@@ -346,7 +346,7 @@ mod tests {
         for minute in 0..5 {
             let start = T0 + (300 + minute * 60) * SEC;
             let recent: Vec<_> = (0..60).map(|i| checkout(start + i * SEC, 0)).collect();
-            patterns.observe(&graphs(&recent), |_, _| true);
+            patterns.observe(&graphs(&recent), |_| true);
             let found = patterns.detect(rule(), start + 60 * SEC);
             assert_eq!(found.len(), 1, "minute {minute}: {found:?}");
         }

@@ -12,7 +12,7 @@ use crate::calls::CallPatterns;
 use crate::config::{EngineConfig, EngineConfigError};
 use crate::incident::{Incident, IncidentBook, IncidentError};
 use crate::keying::PeerKeyed;
-use crate::learn::Learning;
+use crate::learn::{Learning, unhealthy};
 use crate::reader::EngineReader;
 use crate::report::{CycleReport, EndpointWatermark, EngineSnapshot};
 use crate::shift::ShiftMonitor;
@@ -236,22 +236,21 @@ impl Engine {
                 self.watermarks.endpoints(),
             );
         }
-        let learned =
-            self.learning
-                .learn(&mut self.rca, &self.traces, &self.config, &assessment, now);
+        let learned = self
+            .learning
+            .sample(&self.rca, &self.traces, &self.config, &assessment, now);
+        // One graph per learned trace serves learning and both trace detectors.
+        let graphs: Vec<TraceGraph<'_>> = learned
+            .iter()
+            .map(|trace| TraceGraph::build(trace))
+            .collect();
+        let unhealthy = unhealthy(&assessment);
+        let healthy = |endpoint: &EndpointKey| !unhealthy.contains(endpoint);
+        self.rca.learn_graphs(&graphs, healthy);
         if self.config.trace_detection {
-            // One graph per learned trace serves both detectors.
-            let graphs: Vec<TraceGraph<'_>> = learned
-                .iter()
-                .map(|trace| TraceGraph::build(trace))
-                .collect();
             self.shifts.observe(&graphs);
-            let anomalous = &assessment.anomalies;
-            self.calls.observe(&graphs, |service, operation| {
-                !anomalous
-                    .iter()
-                    .any(|a| a.endpoint.service == service && a.endpoint.operation == operation)
-            });
+            self.calls
+                .observe(&graphs, |span: &Span| healthy(&span.endpoint()));
         }
         let learned_traces = learned.len();
         let sampled = self.sample_anomalous(&assessment.anomalies);

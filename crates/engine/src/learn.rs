@@ -37,11 +37,12 @@ impl Learning {
         self.learned_until
     }
 
-    /// Learns self times into `rca` from settled traces of healthy endpoints in `buffer`;
-    /// returns the traces learned from, for whoever else reads them.
-    pub(crate) fn learn(
+    /// The settled traces of healthy endpoints in `buffer` this cycle learns from (within its
+    /// budget, endpoints without a trusted self-time baseline in `rca` first); the caller
+    /// teaches them to `rca` and hands them to the trace detectors.
+    pub(crate) fn sample(
         &mut self,
-        rca: &mut Rca,
+        rca: &Rca,
         buffer: &TraceBuffer,
         config: &EngineConfig,
         assessment: &Assessment,
@@ -57,15 +58,7 @@ impl Learning {
         let window = TimeWindow::new(from, settled_until);
         self.learned_until = Some(settled_until);
 
-        let anomalous: HashSet<&EndpointKey> =
-            assessment.anomalies.iter().map(|a| &a.endpoint).collect();
-        let unhealthy: HashSet<&EndpointKey> = assessment
-            .endpoints
-            .iter()
-            .filter(|e| e.health.status != HealthStatus::Healthy)
-            .map(|e| &e.endpoint)
-            .chain(anomalous.iter().copied())
-            .collect();
+        let unhealthy = unhealthy(assessment);
         // Endpoints without a trusted self-time baseline come first and get their full share,
         // so a new endpoint is learned within a few cycles; the others share what is left of
         // the cycle's budget evenly. Both take turns from a cursor that moves on by the
@@ -117,7 +110,18 @@ impl Learning {
             }
         }
         self.cursor = self.cursor.wrapping_add(visited.max(1));
-        rca.learn(&traces, |endpoint| !unhealthy.contains(endpoint));
         traces
     }
+}
+
+/// The endpoints a cycle must not learn from: anomalous, or not healthy. A fault is never
+/// learned as normal, by self-time baselines or call patterns alike.
+pub(crate) fn unhealthy(assessment: &Assessment) -> HashSet<&EndpointKey> {
+    assessment
+        .endpoints
+        .iter()
+        .filter(|e| e.health.status != HealthStatus::Healthy)
+        .map(|e| &e.endpoint)
+        .chain(assessment.anomalies.iter().map(|a| &a.endpoint))
+        .collect()
 }

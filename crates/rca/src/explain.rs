@@ -137,13 +137,23 @@ impl Rca {
     /// complete, and never pass endpoints that are currently anomalous as healthy: a fault
     /// must not be learned as normal.
     pub fn learn(&mut self, traces: &[Vec<Span>], is_healthy: impl Fn(&EndpointKey) -> bool) {
+        let graphs: Vec<TraceGraph<'_>> = traces.iter().map(|t| TraceGraph::build(t)).collect();
+        self.learn_graphs(&graphs, is_healthy);
+    }
+
+    /// [`learn`](Self::learn) from traces already built into graphs, for a caller that reads
+    /// them for more than learning.
+    pub fn learn_graphs(
+        &mut self,
+        graphs: &[TraceGraph<'_>],
+        is_healthy: impl Fn(&EndpointKey) -> bool,
+    ) {
         let alpha = alpha_for_half_life(self.config.baseline_half_life_samples);
         let mut verdicts: HashMap<(&str, &str), bool> = HashMap::default();
-        for trace in traces {
-            let graph = TraceGraph::build(trace);
+        for graph in graphs {
             for (node, span) in graph.nodes() {
                 if let Some(peer) = peer_in_operation(&span.operation) {
-                    self.learn_peer(peer, &graph, node);
+                    self.learn_peer(peer, graph, node);
                 }
                 let key = (&*span.service, &*span.operation);
                 let healthy = *verdicts
