@@ -10,7 +10,7 @@ use thiserror::Error;
 
 pub use self::book::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
-    IncidentBook,
+    IncidentBook, MIN_CONFIDENCE_TO_OPEN,
 };
 use aiops_rca::RootCause;
 

@@ -24,6 +24,11 @@ fn default_revise_window_nanos() -> u64 {
     DEFAULT_REVISE_WINDOW_NANOS
 }
 
+/// The least confidence (share of the sampled anomalous traces its root cause explains) with
+/// which a draft opens an incident: below it, the traces through the anomalous endpoints show
+/// almost nothing wrong at the root, and the anomaly is a few heavy-tail requests.
+pub const MIN_CONFIDENCE_TO_OPEN: f64 = 0.1;
+
 /// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
 pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
 
@@ -225,9 +230,10 @@ impl IncidentBook {
     /// is returned beside the change.
     ///
     /// A draft that belongs to no incident opens one, unless its sampled traces contradict
-    /// it: traces were sampled and none shows anything wrong at its root (confidence 0). An
-    /// endpoint's window can cross the thresholds on a few heavy-tail requests; when the
-    /// traces through it show none of them as its own doing, there is nothing to report.
+    /// it: traces were sampled and (almost) none shows anything wrong at its root (confidence
+    /// below [`MIN_CONFIDENCE_TO_OPEN`]). An endpoint's window can cross the thresholds on a
+    /// few heavy-tail requests; when the traces through it show none of them as its own
+    /// doing, there is nothing to report.
     fn absorb(
         &mut self,
         draft: IncidentDraft,
@@ -300,7 +306,7 @@ impl IncidentBook {
                 };
                 Some((IncidentChange::Updated { id }, folded))
             }
-            None if draft.root_cause.confidence <= 0.0 => None,
+            None if draft.root_cause.confidence < MIN_CONFIDENCE_TO_OPEN => None,
             None => {
                 let id = format!("INC-{}-{}", now / 1_000_000_000, self.next_sequence);
                 self.next_sequence += 1;
