@@ -2,5 +2,6 @@
 //! timelines, against a real Alertmanager and receivers of the tests' own.
 
 mod alertmanager;
+mod lifecycle;
 mod support;
 mod webhooks;
