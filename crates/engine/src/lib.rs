@@ -94,7 +94,7 @@ pub use config::{EngineConfig, EngineConfigError};
 pub use engine::Engine;
 pub use incident::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
-    Incident, IncidentBook, IncidentChange, IncidentError, IncidentStatus,
+    Damping, Incident, IncidentBook, IncidentChange, IncidentError, IncidentStatus,
 };
 pub use reader::EngineReader;
 pub use report::{CycleReport, EndpointWatermark, EngineSnapshot};

@@ -379,3 +379,54 @@ async fn the_api_token_guards_acknowledgements_and_silences_and_no_secret_is_ech
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_fault_back_within_the_reopen_window_reopens_its_incident_and_tells_again() {
+    // Arrange: an incident told and resolved, on a server that reopens within 5 minutes.
+    let receiver = WebhookReceiver::start();
+    let app = TestApp::spawn_with({
+        let url = receiver.url.clone();
+        move |config: &mut Settings| {
+            config.notify.webhook_url = vec![url];
+            config.detection.reopen_window = Duration::from_secs(300);
+        }
+    })
+    .await;
+    app.learn_baselines().await;
+    app.simulate_error("/payment", 1.0).await;
+    app.traffic(Method::POST, "/checkout", 20, 5).await;
+    app.analyze().await;
+    let id = app.active_incidents().await[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let (status, body) = app.post(&format!("/aiops/incidents/{id}/resolve")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.settle().await;
+
+    // Act: the fault shows in new requests.
+    app.traffic(Method::POST, "/checkout", 20, 5).await;
+    let report = app.analyze().await;
+
+    // Assert: the same incident, active again, with the reopening in its timeline and told.
+    let incidents = app.active_incidents().await;
+    assert_eq!(incidents.len(), 1, "{report:#}");
+    assert_eq!(incidents[0]["id"], id.as_str(), "{report:#}");
+    assert_eq!(report["changes"][0]["change"], "reopened", "{report:#}");
+    eventually("the reopening is told", || {
+        let told = receiver.count(&id, "firing");
+        async move { told == 2 }
+    })
+    .await;
+    let (_, timeline) = app.get(&format!("/aiops/incidents/{id}/timeline")).await;
+    let story = kinds(&timeline);
+    let at = |kind: &str| story.iter().position(|k| k == kind).expect(kind);
+    assert!(at("resolved") < at("reopened"), "{story:?}");
+    eprintln!(
+        "reopen: incident {id}: {} firing, {} resolved",
+        receiver.count(&id, "firing"),
+        receiver.count(&id, "resolved")
+    );
+    app.stop().await;
+    receiver.stop().await;
+}

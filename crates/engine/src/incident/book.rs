@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use aiops_rca::{FaultFamily, IncidentDraft, RootCause};
 
+use super::lifecycle::{Damping, LastUnwell, reopen};
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
 use crate::watermarks::{CauseWatermark, Watermarks};
 
@@ -70,6 +71,12 @@ pub struct IncidentBook {
     /// the engine's [`Watermarks`] on restore, never written again.
     #[serde(default, rename = "watermarks", skip_serializing)]
     legacy_watermarks: Vec<CauseWatermark>,
+    /// Reopening and the resolve hold (`lifecycle.rs`).
+    #[serde(default)]
+    damping: Damping,
+    /// When each active incident was last seen unwell, for the resolve hold.
+    #[serde(default)]
+    last_unwell: LastUnwell,
 }
 
 impl Default for IncidentBook {
@@ -90,7 +97,14 @@ impl IncidentBook {
             healthy_cycles: BTreeMap::new(),
             revise_window_nanos: DEFAULT_REVISE_WINDOW_NANOS,
             legacy_watermarks: Vec::new(),
+            damping: Damping::default(),
+            last_unwell: LastUnwell::default(),
         }
+    }
+
+    /// Damps flapping faults as `damping` says: reopening, and the resolve hold.
+    pub fn set_damping(&mut self, damping: Damping) {
+        self.damping = damping;
     }
 
     /// Keeps at most `max_resolved` resolved incidents in memory, dropping the oldest.
@@ -263,13 +277,30 @@ impl IncidentBook {
                     (index, sharper)
                 })
             });
+        // A cause that returned soon after its incident resolved: the same incident again.
+        let reopened = match found {
+            Some(_) => None,
+            None => self
+                .damping
+                .reopens(&self.incidents, &draft.root_cause, now),
+        };
+        if let Some(index) = reopened {
+            reopen(&mut self.incidents[index], now);
+        }
+        let found = found.or(reopened.map(|index| (index, true)));
         match found {
             Some((index, take_cause)) => {
                 let incident = &mut self.incidents[index];
                 merge(incident, draft, now, take_cause);
                 self.healthy_cycles.insert(incident.id.clone(), 0);
-                IncidentChange::Updated {
-                    id: incident.id.clone(),
+                if reopened.is_some() {
+                    IncidentChange::Reopened {
+                        id: incident.id.clone(),
+                    }
+                } else {
+                    IncidentChange::Updated {
+                        id: incident.id.clone(),
+                    }
                 }
             }
             None => {
@@ -313,9 +344,13 @@ impl IncidentBook {
                 continue;
             }
             let healthy = is_healthy(incident, assessment);
+            if !healthy {
+                self.last_unwell.note(&incident.id, now);
+            }
+            let held = self.last_unwell.held(&self.damping, incident, now);
             let streak = self.healthy_cycles.entry(incident.id.clone()).or_insert(0);
             *streak = if healthy { *streak + 1 } else { 0 };
-            if *streak >= self.auto_resolve_cycles {
+            if *streak >= self.auto_resolve_cycles && held {
                 self.close(index, now, watermarks);
                 resolved.push(IncidentChange::Resolved {
                     id: self.incidents[index].id.clone(),
@@ -331,6 +366,7 @@ impl IncidentBook {
         incident.resolved_at_unix_nanos = Some(now);
         incident.last_updated_unix_nanos = incident.last_updated_unix_nanos.max(now);
         self.healthy_cycles.remove(&incident.id);
+        self.last_unwell.forget(&incident.id);
         watermarks.resolve(incident, now);
     }
 
