@@ -167,7 +167,12 @@ pub fn changes(
         }
     }
     if before.status == IncidentStatus::Active && !incident.is_active() {
-        events.push(event("resolved", json!({})));
+        // An incident folded into another resolves into it.
+        let details = match &incident.merged_into {
+            Some(into) => json!({"merged_into": into}),
+            None => json!({}),
+        };
+        events.push(event("resolved", details));
         change = Change::Resolved;
     }
     (events, change)

@@ -41,6 +41,7 @@ fn incident() -> Incident {
         last_updated_unix_nanos: STARTED,
         resolved_at_unix_nanos: None,
         alert_count: 2,
+        merged_into: None,
     }
 }
 

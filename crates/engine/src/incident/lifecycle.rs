@@ -67,7 +67,9 @@ impl Damping {
             .iter()
             .enumerate()
             .filter(|(_, incident)| {
+                // An incident folded into another lives on in that one.
                 incident.status == IncidentStatus::Resolved
+                    && incident.merged_into.is_none()
                     && incident.root_cause.same_cause(cause)
                     && incident
                         .resolved_at_unix_nanos
