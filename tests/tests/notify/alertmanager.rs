@@ -162,8 +162,14 @@ async fn each_scenario_fires_in_alertmanager_reaches_its_receiver_and_resolves_t
             (ended - resolved_at).num_milliseconds().abs() < 1000,
             "{notice:#}"
         );
+        let pushes = pushes_accepted(&app).await;
+        assert!(
+            pushes >= 2,
+            "at least the opening and the resolution: {pushes}"
+        );
         eprintln!(
-            "scenario {:?}: incident {id}, Alertmanager's receiver got {} firing and {} resolved",
+            "scenario {:?}: incident {id}: {pushes} pushes accepted by Alertmanager (changes and \
+             re-sends), its receiver got {} firing and {} resolved",
             scenario.title,
             receiver.count(&id, "firing"),
             receiver.count(&id, "resolved"),
@@ -171,6 +177,27 @@ async fn each_scenario_fires_in_alertmanager_reaches_its_receiver_and_resolves_t
         app.stop().await;
     }
     receiver.stop().await;
+}
+
+/// `aiops_notifications_sent_total` of the first Alertmanager, from `GET /metrics`.
+async fn pushes_accepted(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "aiops_notifications_sent_total{receiver=\"alertmanager-1\",kind=\"alertmanager\"} ",
+            )
+        })
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Alertmanager counter in\n{text}"))
 }
 
 /// The variable that makes [`engine_process`] serve, holding its settings as JSON.
