@@ -128,6 +128,19 @@ impl Outbox {
     }
 }
 
+/// An outbox whose deliveries land in the returned queue, for tests of what is sent.
+#[cfg(test)]
+pub(super) fn test_outbox(name: &str, kind: ReceiverKind) -> (Outbox, mpsc::Receiver<Delivery>) {
+    let (queue, inbox) = mpsc::channel(QUEUE_CAPACITY);
+    let outbox = Outbox {
+        name: name.to_owned(),
+        kind,
+        counters: Arc::default(),
+        queue,
+    };
+    (outbox, inbox)
+}
+
 /// Starts the task that delivers to `receiver`; outcomes of recorded deliveries go to
 /// `outcomes` (dropped when it is full).
 pub fn spawn(

@@ -136,7 +136,7 @@ impl Desk {
         }
     }
 
-    async fn handle(&mut self, command: Command) {
+    pub(super) async fn handle(&mut self, command: Command) {
         match command {
             Command::Publish(incidents) => {
                 let now = now_unix_nanos();
@@ -228,9 +228,14 @@ impl Desk {
             return;
         }
         notes.notified = true;
-        let record_for = vec![incident.id.clone()];
         // Alertmanager hears of every version at once (an update refreshes its annotations);
-        // the webhooks only of news.
+        // the webhooks only of news. Timelines record the deliveries of news only, or an
+        // incident absorbing anomalies every cycle would fill its timeline with them.
+        let record_for = if change.is_news() {
+            vec![incident.id.clone()]
+        } else {
+            Vec::new()
+        };
         self.push_alerts(&[(incident, &*notes)], record_for.clone());
         if change.is_news() {
             self.post_webhooks(incident, notes, record_for);
@@ -284,7 +289,7 @@ impl Desk {
     /// Every resend interval: active incidents again to Alertmanager with a fresh lease,
     /// resolved ones as resolved for [`RESOLVED_RESEND`]; an incident a silence held back and
     /// that is free now is told at last.
-    async fn resend(&mut self) {
+    pub(super) async fn resend(&mut self) {
         let now = now_unix_nanos();
         let mut write = LifecycleWrite::default();
         let ids: Vec<String> = self.tracked.keys().cloned().collect();

@@ -282,4 +282,6 @@ pub fn lease(resend_interval: Duration) -> Duration {
 }
 
 #[cfg(test)]
+mod desk_tests;
+#[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ const RESOLVED: &str = include_str!("testdata/alertmanager-0.25-webhook-resolved
 const STARTED: u64 = 1_796_571_275_000_000_000;
 
 /// The incident the captured alert stood for.
-fn incident() -> Incident {
+pub(super) fn incident() -> Incident {
     Incident {
         id: "INC-1700000000-1".into(),
         severity: Severity::Critical,
