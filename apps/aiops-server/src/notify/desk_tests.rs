@@ -123,7 +123,11 @@ async fn news_goes_to_everyone_and_is_recorded_while_joined_anomalies_only_refre
     let pushes = Harness::sent(&mut harness.alertmanager);
     let calls = Harness::sent(&mut harness.webhook);
     assert_eq!(pushes.len(), 2, "{pushes:?}");
-    assert_eq!(pushes[0].1, [opened.id.clone()], "the opening is recorded");
+    assert_eq!(
+        pushes[0].1,
+        vec![opened.id.clone()],
+        "the opening is recorded"
+    );
     assert!(pushes[1].1.is_empty(), "a refresh is not");
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].0["status"], "firing");
@@ -142,10 +146,7 @@ async fn a_silenced_incident_is_told_nothing_not_even_its_resolution() {
 
     assert!(Harness::sent(&mut harness.alertmanager).is_empty());
     assert!(Harness::sent(&mut harness.webhook).is_empty());
-    assert_eq!(
-        harness.desk.notes[&opened.id].silenced_by,
-        [silence.clone()]
-    );
+    assert_eq!(harness.desk.notes[&opened.id].silenced_by, vec![silence]);
     assert_eq!(
         harness.timeline(&opened.id),
         ["opened", "silenced", "resolved"]
