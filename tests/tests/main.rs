@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod endpoints;
 mod lifecycle;
+mod notify;
 mod openapi;
 mod otlp;
 mod prometheus;

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod guards;
+pub mod notify;
 pub mod persistence;
 pub mod pipeline;
 pub mod retention;
