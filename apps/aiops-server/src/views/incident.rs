@@ -163,6 +163,10 @@ pub struct Incident {
     pub acknowledged: Option<Acknowledged>,
     /// Ids of the silences that held back notifications about it.
     pub silenced_by: Vec<String>,
+    /// The incident it was folded into (it is then resolved), when a revised root cause
+    /// showed both were one problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 impl Incident {
@@ -190,6 +194,7 @@ impl Incident {
             alert_count: incident.alert_count,
             acknowledged: None,
             silenced_by: Vec::new(),
+            merged_into: incident.merged_into.clone(),
         }
     }
 
