@@ -66,11 +66,17 @@ impl Browser {
             // predictions, translation): the browser's requests, not the page's.
             "--disable-features=AutofillServerCommunication,Translate,OptimizationHints,MediaRouter",
             "--hide-scrollbars",
-            "--window-size=1280,800",
             // Scripts get this long (virtual time) to run after the load before the dump.
             "--virtual-time-budget=3000",
         ]);
         command.arg(format!("--user-data-dir={}", profile.display()));
+        command
+    }
+
+    /// The command for a window of `width` x `height` CSS pixels.
+    fn window(&self, profile: &Path, (width, height): (u32, u32)) -> Command {
+        let mut command = self.command(profile);
+        command.arg(format!("--window-size={width},{height}"));
         command
     }
 
@@ -80,7 +86,7 @@ impl Browser {
         let profile = TempDir::new().expect("profile directory");
         let log = profile.path().join("net-log.json");
         let output = self
-            .command(&profile.path().join("profile"))
+            .window(&profile.path().join("profile"), (1280, 800))
             .arg(format!("--log-net-log={}", log.display()))
             .arg("--dump-dom")
             .arg(url)
@@ -106,11 +112,11 @@ impl Browser {
         }
     }
 
-    /// Saves a 1280x800 screenshot of `url` as PNG at `path`.
-    pub fn screenshot(&self, url: &str, path: &Path) {
+    /// Saves a screenshot of `url` in a window of `size` (width, height) as PNG at `path`.
+    pub fn screenshot(&self, url: &str, size: (u32, u32), path: &Path) {
         let profile = TempDir::new().expect("profile directory");
         let output = self
-            .command(profile.path())
+            .window(profile.path(), size)
             .arg(format!("--screenshot={}", path.display()))
             .arg(url)
             .output()

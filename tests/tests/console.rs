@@ -112,10 +112,14 @@ async fn the_console_shows_the_incident_its_root_cause_the_lit_map_node_and_the_
     let update = std::env::var("AIOPS_UPDATE_DOCS").as_deref() == Ok("1");
     let scratch = tempfile::TempDir::new().expect("directory");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
-    for (page, name) in [
-        (String::from("/"), "console-overview.png"),
-        (format!("/incidents/{id}"), "console-incident.png"),
-        (String::from("/map"), "console-map.png"),
+    for (page, name, size) in [
+        (String::from("/"), "console-overview.png", (1280, 800)),
+        (
+            format!("/incidents/{id}"),
+            "console-incident.png",
+            (1280, 1560),
+        ),
+        (String::from("/map"), "console-map.png", (1280, 800)),
     ] {
         let path: PathBuf = if update {
             docs.join(name)
@@ -124,7 +128,7 @@ async fn the_console_shows_the_incident_its_root_cause_the_lit_map_node_and_the_
         };
         let url = format!("{origin}{page}");
         let target = path.clone();
-        tokio::task::spawn_blocking(move || browser.screenshot(&url, &target))
+        tokio::task::spawn_blocking(move || browser.screenshot(&url, size, &target))
             .await
             .expect("browser task");
         let png = std::fs::read(&path).expect("screenshot");

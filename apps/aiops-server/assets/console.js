@@ -128,10 +128,10 @@
       var n = spec.x.length, band = "rgba(127,127,127,0.18)";
       data.push(new Array(n).fill(spec.band.high));
       series.push({ label: spec.band.high_label, stroke: muted, width: 1, dash: [4, 4],
-        fill: spec.band.low_label ? undefined : band });
+        points: { show: false }, fill: spec.band.low_label ? undefined : band });
       if (spec.band.low_label) {
         data.push(new Array(n).fill(spec.band.low));
-        series.push({ label: spec.band.low_label, stroke: muted, width: 1, dash: [4, 4] });
+        series.push({ label: spec.band.low_label, stroke: muted, width: 1, dash: [4, 4], points: { show: false } });
         bands.push({ series: [data.length - 2, data.length - 1], fill: band });
       }
     }

@@ -102,13 +102,16 @@ fn clock(unix_secs: f64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-/// Width and height of a sparkline, in CSS pixels.
-const SPARK_WIDTH: f64 = 120.0;
-const SPARK_HEIGHT: f64 = 28.0;
+/// A sparkline's coordinates: x steps of [`SPARK_STEP`] per point, y from 0 (top) to
+/// [`SPARK_HEIGHT`], whole numbers to keep two thousand of them small; the stylesheet sizes the
+/// drawing (`svg.spark`), stretched to fit.
+const SPARK_STEP: usize = 10;
+const SPARK_HEIGHT: f64 = 100.0;
 
 /// A small line of `values` (gaps where `None`) with a dashed rule at `reference` (the
-/// baseline), scaled to fit both; `label` describes it to screen readers.
-pub fn sparkline(values: &[Option<f64>], reference: Option<f64>, label: &str) -> Markup {
+/// baseline), scaled to fit both. It is decoration: the figures it draws are in the row's text,
+/// so screen readers skip it.
+pub fn sparkline(values: &[Option<f64>], reference: Option<f64>) -> Markup {
     let top = values
         .iter()
         .flatten()
@@ -117,42 +120,44 @@ pub fn sparkline(values: &[Option<f64>], reference: Option<f64>, label: &str) ->
         .filter(|value| value.is_finite())
         .fold(0.0_f64, f64::max);
     let scale = if top > 0.0 {
-        (SPARK_HEIGHT - 2.0) / top
+        (SPARK_HEIGHT - 4.0) / top
     } else {
         0.0
     };
-    let step = if values.len() > 1 {
-        SPARK_WIDTH / (values.len() - 1) as f64
-    } else {
-        0.0
-    };
-    let y = |value: f64| SPARK_HEIGHT - 1.0 - value * scale;
-    // One polyline per run of points without a gap.
-    let mut runs: Vec<String> = Vec::new();
-    let mut run = String::new();
+    let y = |value: f64| (SPARK_HEIGHT - 2.0 - value * scale).round() as i64;
+    let width = values.len().saturating_sub(1).max(1) * SPARK_STEP;
+    // A single minute is drawn at the right edge, where the latest minute goes.
+    let shift = if values.len() == 1 { width } else { 0 };
+    // One polyline per run of points without a gap; a run of one point is a dot.
+    let mut runs: Vec<Vec<(usize, i64)>> = vec![Vec::new()];
     for (index, value) in values.iter().enumerate() {
         match value.filter(|value| value.is_finite()) {
-            Some(value) => {
-                let _ = write!(run, "{:.1},{:.1} ", index as f64 * step, y(value));
-            }
-            None if !run.is_empty() => runs.push(std::mem::take(&mut run)),
-            None => {}
+            Some(value) => runs
+                .last_mut()
+                .into_iter()
+                .for_each(|run| run.push((shift + index * SPARK_STEP, y(value)))),
+            None => runs.push(Vec::new()),
         }
     }
-    if !run.is_empty() {
-        runs.push(run);
-    }
+    runs.retain(|run| !run.is_empty());
+    let points = |run: &[(usize, i64)]| {
+        let mut text = String::with_capacity(run.len() * 7);
+        for (x, y) in run {
+            let _ = write!(text, "{x},{y} ");
+        }
+        text.pop();
+        text
+    };
     html! {
-        svg.spark width=(SPARK_WIDTH) height=(SPARK_HEIGHT) viewBox=(format!("0 0 {SPARK_WIDTH} {SPARK_HEIGHT}"))
-            role="img" aria-label=(label) {
+        svg.spark viewBox=(format!("0 0 {width} {SPARK_HEIGHT}")) preserveAspectRatio="none" aria-hidden="true" {
             @if let Some(reference) = reference.filter(|value| value.is_finite() && top > 0.0) {
-                line.base x1="0" x2=(SPARK_WIDTH) y1=(format!("{:.1}", y(reference))) y2=(format!("{:.1}", y(reference))) {}
+                path.base d=(format!("M0 {0}H{width}", y(reference))) {}
             }
-            @for points in &runs {
-                @if points.matches(' ').count() == 1 {
-                    circle cx=(points.split(',').next().unwrap_or("0")) cy=(points.trim().split(',').nth(1).unwrap_or("0")) r="2.5" {}
+            @for run in &runs {
+                @if let [(x, y)] = run.as_slice() {
+                    path.dot d=(format!("M{x} {y}h0")) {}
                 } @else {
-                    polyline points=(points.trim()) {}
+                    polyline points=(points(run)) {}
                 }
             }
         }
@@ -168,15 +173,18 @@ mod tests {
         let svg = sparkline(
             &[Some(10.0), Some(20.0), None, Some(5.0), Some(6.0)],
             Some(8.0),
-            "p95",
         )
         .into_string();
         assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
-        assert!(svg.contains("class=\"base\""), "{svg}");
-        assert!(svg.contains("aria-label=\"p95\""));
-        let lonely = sparkline(&[None, Some(3.0), None], None, "x").into_string();
-        assert!(lonely.contains("<circle"), "{lonely}");
+        assert!(svg.contains("points=\"0,50 10,2\""), "{svg}");
+        assert!(svg.contains("class=\"base\" d=\"M0 60H40\""), "{svg}");
+        assert!(svg.contains("aria-hidden=\"true\""));
+        let lonely = sparkline(&[None, Some(3.0), None], None).into_string();
+        assert!(lonely.contains("class=\"dot\" d=\"M10 2h0\""), "{lonely}");
         assert!(!lonely.contains("class=\"base\""));
+        let latest = sparkline(&[Some(3.0)], Some(3.0)).into_string();
+        assert!(latest.contains("class=\"dot\" d=\"M10 2h0\""), "{latest}");
+        assert!(latest.contains("d=\"M0 2H10\""), "{latest}");
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub fn page(story: &IncidentStory) -> Page {
     Page {
         title: format!("{} {}", story.incident.id, story.incident.title),
         section: Section::Overview,
-        refresh_secs: active.then_some(10),
+        refresh_secs: active.then_some(15),
         charts: story.charts.is_some(),
         main: render(story),
     }

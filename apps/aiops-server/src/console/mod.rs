@@ -25,9 +25,13 @@ pub mod incident;
 pub mod map;
 pub mod overview;
 pub mod page;
+#[cfg(test)]
+mod render_tests;
+pub mod sample;
 pub mod trace;
 pub mod waterfall;
 
+use actix_web::middleware::Compress;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use aiops_analyzer::HealthStatus;
 use chrono::DateTime;
@@ -37,20 +41,21 @@ use crate::routes::params::Params;
 use crate::routes::resource::method_not_allowed;
 use crate::state::AppState;
 
-/// The console's routes.
+/// The console's routes. Answers are compressed for browsers that accept it: a page of two
+/// thousand endpoints is mostly repeated markup.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(get("/", overview_page))
-        .service(get("/incidents/{id}", incident_page))
-        .service(get("/map", map_page))
-        .service(get("/trace", trace_page))
-        .service(get("/endpoint", endpoint_page))
+        .service(get("/", overview_page).wrap(Compress::default()))
+        .service(get("/incidents/{id}", incident_page).wrap(Compress::default()))
+        .service(get("/map", map_page).wrap(Compress::default()))
+        .service(get("/trace", trace_page).wrap(Compress::default()))
+        .service(get("/endpoint", endpoint_page).wrap(Compress::default()))
         .service(get("/api", api::redirect))
-        .service(get("/api/{file:.*}", api::serve))
-        .service(get("/assets/{hash}/{name}", assets::serve));
+        .service(get("/api/{file:.*}", api::serve).wrap(Compress::default()))
+        .service(get("/assets/{hash}/{name}", assets::serve).wrap(Compress::default()));
 }
 
-/// A resource serving `GET` (and so `HEAD`) at `path`, answering 405 to other methods.
+/// A resource serving `GET` at `path`, answering 405 to other methods.
 fn get<F, Args>(path: &str, handler: F) -> Resource
 where
     F: actix_web::Handler<Args>,
@@ -122,12 +127,12 @@ pub fn status_class(status: HealthStatus) -> &'static str {
     }
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value (`/` and `:` may stay as they are in a query).
 fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => {
                 out.push(byte as char);
             }
             _ => out.push_str(&format!("%{byte:02X}")),
@@ -181,7 +186,7 @@ mod tests {
     fn links_encode_what_a_query_cannot_hold() {
         assert_eq!(
             endpoint_href("cart", "POST /cart?x&y"),
-            "/endpoint?service=cart&operation=POST%20%2Fcart%3Fx%26y"
+            "/endpoint?service=cart&operation=POST%20/cart%3Fx%26y"
         );
         assert_eq!(incident_href("INC-1-2"), "/incidents/INC-1-2");
     }

@@ -248,7 +248,7 @@ pub fn render(overview: &Overview) -> Markup {
                                     td.num { (format!("{:.1}", row.rate_per_sec)) }
                                     td.num { (percent(metrics.error_rate)) }
                                     td.num { (figure(metrics.p95_latency_ms, " ms")) " / " (figure(metrics.baseline_p95_latency_ms, " ms")) }
-                                    td { (sparkline(since_first(&row.p95_by_minute), metrics.baseline_p95_latency_ms, &format!("p95 latency of {} per minute", row.name.endpoint))) }
+                                    td { (sparkline(since_first(&row.p95_by_minute), metrics.baseline_p95_latency_ms)) }
                                 }
                             }
                         }

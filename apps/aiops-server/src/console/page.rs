@@ -85,10 +85,11 @@ pub fn render(page: Page) -> Markup {
                         p { "This server was started with an API token. It is kept in this browser tab only and sent as a header, never in a link." }
                         label for="token-input" { "Token" }
                         input #token-input type="password" name="token" autocomplete="off";
+                        // "Use token" first: Enter in the field submits with the first button.
                         div.buttons {
-                            button value="forget" type="submit" { "Forget" }
-                            button value="cancel" type="submit" { "Cancel" }
                             button value="save" type="submit" { "Use token" }
+                            button value="cancel" type="submit" { "Cancel" }
+                            button value="forget" type="submit" { "Forget" }
                         }
                     }
                 }
@@ -108,12 +109,27 @@ pub fn wants_html(request: &HttpRequest) -> bool {
         .is_some_and(|accept| accept.contains("text/html"))
 }
 
-/// A page as a response: HTML, never cached (it shows live state).
-pub fn respond(page: Page) -> HttpResponse {
-    HttpResponse::Ok()
+/// What a console page may load: only the server's own files, and its own API. Inline
+/// `style` attributes place the waterfall's bars; no inline script runs (chart data is JSON).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// A page response with `status`: HTML, never cached (it shows live state), loading nothing
+/// from elsewhere.
+fn html_response(status: actix_web::http::StatusCode, page: Page) -> HttpResponse {
+    HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(render(page).into_string())
+}
+
+/// A page as a response.
+pub fn respond(page: Page) -> HttpResponse {
+    html_response(actix_web::http::StatusCode::OK, page)
 }
 
 /// The answer to a page request that failed: for a browser, a page with the status and what is
@@ -128,19 +144,16 @@ pub fn error_response(request: &HttpRequest, error: &ApiError) -> HttpResponse {
         p.error-message { (error.message()) }
         p { a href="/" { "Back to the overview" } }
     };
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(
-            render(Page {
-                title: status.canonical_reason().unwrap_or("Error").to_owned(),
-                section: Section::Error,
-                refresh_secs: None,
-                charts: false,
-                main,
-            })
-            .into_string(),
-        )
+    html_response(
+        status,
+        Page {
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            section: Section::Error,
+            refresh_secs: None,
+            charts: false,
+            main,
+        },
+    )
 }
 
 /// A page handler's result as a response.
