@@ -102,7 +102,13 @@ struct Drawn<'a> {
 }
 
 fn drawn(map: &ServiceMap) -> Drawn<'_> {
-    let by_endpoint = map.topology.edges.is_empty();
+    let services: BTreeSet<&str> = map
+        .endpoints
+        .iter()
+        .map(|e| e.name.service.as_str())
+        .chain(map.topology.services.iter().map(String::as_str))
+        .collect();
+    let by_endpoint = map.topology.edges.is_empty() && services.len() <= 1;
     let (edges, singles): (&[DependencyEdge], Vec<String>) = if by_endpoint {
         (
             &map.topology.endpoint_edges,
@@ -143,12 +149,16 @@ const ROW: f64 = 90.0;
 const NODE_WIDTH: f64 = 170.0;
 const NODE_HEIGHT: f64 = 44.0;
 const MARGIN: f64 = 20.0;
+/// The width the grid of nodes without calls fills at least, and the gap between its columns.
+const GRID_WIDTH: f64 = 1200.0;
+const GRID_GAP: f64 = 24.0;
 
 /// The map's main content.
 pub fn render(map: &ServiceMap) -> Markup {
     let graph = drawn(map);
     let pairs: Vec<(usize, usize)> = graph.edges.iter().map(|(a, b, _)| (*a, *b)).collect();
-    let layout = Layout::new(graph.nodes.len(), &pairs);
+    let (centres, width, height) = positions(graph.nodes.len(), &pairs);
+    let centre = |node: usize| centres[node];
     // What incidents light: root causes, and the nodes they affect.
     let node_of = |service: &str, endpoint: &str| {
         if graph.by_endpoint {
@@ -184,21 +194,6 @@ pub fn render(map: &ServiceMap) -> Markup {
         .iter()
         .map(|e| node_of(&e.name.service, &e.name.endpoint))
         .collect();
-    let width = MARGIN * 2.0 + (layout.layers.max(1) as f64 - 1.0) * COLUMN + NODE_WIDTH;
-    let height = MARGIN * 2.0 + (layout.rows.max(1) as f64 - 1.0) * ROW + NODE_HEIGHT;
-    let centre = |node: usize| {
-        let place = layout.places[node];
-        let column_rows = layout
-            .places
-            .iter()
-            .filter(|other| other.layer == place.layer)
-            .count();
-        let offset = (layout.rows - column_rows) as f64 * ROW / 2.0;
-        (
-            MARGIN + place.layer as f64 * COLUMN + NODE_WIDTH / 2.0,
-            MARGIN + offset + place.row as f64 * ROW + NODE_HEIGHT / 2.0,
-        )
-    };
     html! {
         h1 { "Service map" }
         p.meta {
@@ -276,6 +271,63 @@ pub fn render(map: &ServiceMap) -> Markup {
     }
 }
 
+/// Centres of `nodes` nodes joined by `edges`, and the drawing's width and height: nodes with
+/// calls laid out in layers ([`Layout`]), each layer centred on the tallest; nodes without
+/// any below them in a grid, so that a fleet of services that call no one stays compact.
+fn positions(nodes: usize, edges: &[(usize, usize)]) -> (Vec<(f64, f64)>, f64, f64) {
+    let mut linked = vec![false; nodes];
+    for &(from, to) in edges {
+        linked[from] = true;
+        linked[to] = true;
+    }
+    let joined: Vec<usize> = (0..nodes).filter(|&node| linked[node]).collect();
+    let mut slot = vec![usize::MAX; nodes];
+    for (index, &node) in joined.iter().enumerate() {
+        slot[node] = index;
+    }
+    let local: Vec<(usize, usize)> = edges
+        .iter()
+        .map(|&(from, to)| (slot[from], slot[to]))
+        .collect();
+    let layout = Layout::new(joined.len(), &local);
+    let mut per_layer = vec![0usize; layout.layers];
+    for place in &layout.places {
+        per_layer[place.layer] += 1;
+    }
+    let mut centres = vec![(0.0, 0.0); nodes];
+    for (index, &node) in joined.iter().enumerate() {
+        let place = layout.places[index];
+        let offset = (layout.rows - per_layer[place.layer]) as f64 * ROW / 2.0;
+        centres[node] = (
+            MARGIN + place.layer as f64 * COLUMN + NODE_WIDTH / 2.0,
+            MARGIN + offset + place.row as f64 * ROW + NODE_HEIGHT / 2.0,
+        );
+    }
+    let layered_width = if joined.is_empty() {
+        0.0
+    } else {
+        (layout.layers as f64 - 1.0) * COLUMN + NODE_WIDTH
+    };
+    let layered_height = layout.rows as f64 * ROW;
+    let alone: Vec<usize> = (0..nodes).filter(|&node| !linked[node]).collect();
+    let grid_columns = ((layered_width.max(GRID_WIDTH) + GRID_GAP) / (NODE_WIDTH + GRID_GAP))
+        .floor()
+        .max(1.0) as usize;
+    for (index, &node) in alone.iter().enumerate() {
+        let (column, row) = (index % grid_columns, index / grid_columns);
+        centres[node] = (
+            MARGIN + column as f64 * (NODE_WIDTH + GRID_GAP) + NODE_WIDTH / 2.0,
+            MARGIN + layered_height + row as f64 * ROW + NODE_HEIGHT / 2.0,
+        );
+    }
+    let grid_width = alone.len().min(grid_columns) as f64 * (NODE_WIDTH + GRID_GAP);
+    let grid_rows = alone.len().div_ceil(grid_columns) as f64;
+    let width = MARGIN * 2.0 + layered_width.max(grid_width - GRID_GAP).max(NODE_WIDTH);
+    let height =
+        MARGIN * 2.0 + (layered_height + grid_rows * ROW - (ROW - NODE_HEIGHT)).max(NODE_HEIGHT);
+    (centres, width, height)
+}
+
 /// `name` cut to `limit` characters, with an ellipsis.
 fn clip(name: &str, limit: usize) -> String {
     if name.chars().count() <= limit {
@@ -284,5 +336,36 @@ fn clip(name: &str, limit: usize) -> String {
         let mut cut: String = name.chars().take(limit - 1).collect();
         cut.push('…');
         cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callers_are_drawn_left_of_callees_and_nodes_without_calls_in_a_grid_below() {
+        // 0 -> 1, and 2..=11 call no one.
+        let (centres, width, height) = positions(12, &[(0, 1)]);
+        assert!(centres[0].0 < centres[1].0);
+        assert_eq!(centres[0].1, centres[1].1);
+        let grid: Vec<(f64, f64)> = centres[2..].to_vec();
+        assert!(grid.iter().all(|(_, y)| *y > centres[0].1));
+        for (index, a) in grid.iter().enumerate() {
+            for b in &grid[index + 1..] {
+                assert!(
+                    (a.0 - b.0).abs() >= NODE_WIDTH || (a.1 - b.1).abs() >= NODE_HEIGHT,
+                    "{a:?} overlaps {b:?}"
+                );
+            }
+        }
+        assert!(
+            grid.iter()
+                .all(|(x, y)| *x + NODE_WIDTH / 2.0 <= width && *y + NODE_HEIGHT / 2.0 <= height)
+        );
+        assert!(
+            height < 5.0 * ROW,
+            "ten lone nodes take two rows, not ten: {height}"
+        );
     }
 }
