@@ -298,3 +298,38 @@ async fn the_api_browser_is_swagger_ui_over_the_engine_document_from_the_binary(
     assert_eq!(redirect.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(redirect.headers()["location"], "/api/");
 }
+
+#[tokio::test]
+async fn with_an_api_token_pages_open_without_it_and_offer_to_ask_for_it_once() {
+    // Arrange
+    let app = TestApp::spawn_with(|config| config.http.api_token = Some("s3cret".to_owned())).await;
+
+    // Act
+    let page = reqwest::Client::new()
+        .get(format!("{}/", app.address))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .expect("page");
+    let status = page.status();
+    let html = page.text().await.expect("html");
+
+    // Assert: reading needs no token; the dialog that asks for it is there, the token is not.
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"token-dialog\""), "{html}");
+    assert!(html.contains("type=\"password\""), "{html}");
+    assert!(!html.contains("s3cret"), "the page never carries the token");
+    let script = app
+        .request(Method::GET, "/assets/x/console.js")
+        .send()
+        .await
+        .expect("script")
+        .text()
+        .await
+        .expect("text");
+    assert!(script.contains("sessionStorage"), "kept for the tab only");
+    assert!(
+        !script.contains("localStorage"),
+        "never kept beyond the tab"
+    );
+}
