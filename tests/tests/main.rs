@@ -6,6 +6,7 @@ mod bad_input;
 mod console;
 mod endpoints;
 mod lifecycle;
+mod notify;
 mod openapi;
 mod otlp;
 mod prometheus;

@@ -47,10 +47,14 @@
     });
   }
 
-  // Sends a request with the token; on 401 asks for the token once and retries.
-  function send(method, path) {
+  // Sends a request (with a JSON body if given) with the token; on 401 asks for the token
+  // once and retries.
+  function send(method, path, body) {
     var go = function () {
-      return fetch(path, { method: method, headers: authHeaders({ Accept: "application/json" }), credentials: "same-origin" });
+      var headers = authHeaders({ Accept: "application/json" });
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      return fetch(path, { method: method, headers: headers, credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body) });
     };
     return go().then(function (response) {
       if (response.status !== 401) return response;
@@ -70,8 +74,16 @@
     if (button) {
       var question = button.getAttribute("data-confirm");
       if (question && !window.confirm(question)) return;
+      var body;
+      var field = button.getAttribute("data-ask-field");
+      if (field) {
+        var answer = window.prompt(button.getAttribute("data-ask-question") || field);
+        if (!answer || !answer.trim()) return;
+        body = {};
+        body[field] = answer.trim();
+      }
       button.disabled = true;
-      send(button.getAttribute("data-action-method") || "POST", button.getAttribute("data-action-path"))
+      send(button.getAttribute("data-action-method") || "POST", button.getAttribute("data-action-path"), body)
         .then(function (response) {
           if (response.ok) { announce(button.textContent.trim() + ": done."); return refresh(true); }
           return errorOf(response).then(function (message) { announce(message); window.alert(message); });

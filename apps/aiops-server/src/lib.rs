@@ -28,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 mod guards;
+pub mod notify;
 pub mod persistence;
 pub mod pipeline;
 pub mod retention;

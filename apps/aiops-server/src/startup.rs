@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::actor::{AnalysisHandle, Schedule};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::notify::Notifier;
 use crate::persistence::Persistence;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
@@ -44,6 +45,7 @@ pub struct Application {
     actor: JoinHandle<()>,
     retention: JoinHandle<()>,
     batch_flusher: JoinHandle<()>,
+    notify_tasks: Vec<JoinHandle<()>>,
     store: Store,
     handle_signals: bool,
     warmup_requests: u32,
@@ -85,6 +87,7 @@ impl Application {
             detection,
             storage,
             shop,
+            notify,
             ..
         } = &config;
         // Bind first: a taken port should fail before the database is touched.
@@ -106,12 +109,15 @@ impl Application {
             span_metrics.clone(),
         ));
         let engine_reader = engine.reader();
+        let bound_url = format!("http://{}", loopback(address));
+        let (notifier, notify_tasks) = Notifier::spawn(notify, store.clone(), &bound_url).await?;
         let schedule = Schedule {
             interval: detection.analysis_interval,
             early_detection: detection.early_detection,
             clock: Clock::Wall,
         };
-        let (analysis, actor) = AnalysisHandle::spawn(engine, persistence, schedule);
+        let (analysis, actor) =
+            AnalysisHandle::spawn(engine, persistence, schedule, notifier.feed());
         let retention = spawn_retention(store.clone(), storage.retention, RETENTION_SWEEP);
 
         let chaos = Chaos::new(shop_paths(), shop.chaos_seed);
@@ -142,12 +148,13 @@ impl Application {
             request_spans,
             span_metrics,
             analysis,
+            notifier,
             engine: engine_reader,
             store: store.clone(),
             writer,
         });
 
-        let base_url = format!("http://{}", loopback(address));
+        let base_url = bound_url;
         let fallback_client = ShopClient::new(base_url.clone(), shop.checkout_timeout)
             .context("building the HTTP client of /checkout")?;
         let server_state = state.clone();
@@ -182,6 +189,7 @@ impl Application {
             actor,
             retention,
             batch_flusher,
+            notify_tasks,
             store,
             handle_signals: false,
             warmup_requests: shop.warmup_requests,
@@ -236,6 +244,9 @@ impl Application {
         self.state.request_spans.flush_pending();
         self.state.analysis.shutdown().await;
         let _ = self.actor.await;
+        for task in &self.notify_tasks {
+            task.abort();
+        }
         let store = self.store.clone();
         let drained = tokio::task::spawn_blocking(move || store.shutdown())
             .await

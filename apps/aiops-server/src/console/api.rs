@@ -1,6 +1,6 @@
 //! `/api/`: Swagger UI over `GET /openapi.json`. Its files come from `utoipa-swagger-ui`
 //! built with the `vendored` feature: the Swagger UI release is packaged inside a crate and
-//! compiled into the binary, so nothing is fetched when building or serving (ADR 0007).
+//! compiled into the binary, so nothing is fetched when building or serving (ADR 0008).
 
 use std::sync::{Arc, OnceLock};
 

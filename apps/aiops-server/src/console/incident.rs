@@ -13,11 +13,14 @@ use super::{endpoint_href, trace_href, word};
 use crate::api_error::ApiError;
 use crate::clock::now_unix_nanos;
 use crate::routes::aiops::{find_incident, unknown_incident};
+use crate::routes::database;
+use crate::routes::lifecycle::with_notes;
 use crate::state::AppState;
+use crate::views::format::iso_millis;
 use crate::views::incident::Incident;
+use crate::views::lifecycle::TimelineEvent;
 
-/// An action on an incident: a button that sends `method path` with the API token. Resolve
-/// today; acknowledging and silencing join this list when their routes exist.
+/// An action on an incident: a button that sends `method path` with the API token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Action {
     /// The button's text.
@@ -28,17 +31,30 @@ pub struct Action {
     pub path: String,
     /// A question to confirm first, if any.
     pub confirm: Option<&'static str>,
+    /// A value to ask for first and send as the JSON body's field: (field, question).
+    pub ask: Option<(&'static str, &'static str)>,
 }
 
-/// The actions that apply to `incident`.
+/// The actions that apply to `incident`: acknowledge while active and nobody has, resolve while
+/// active. (Silences match labels across incidents: `POST /aiops/silences`.)
 pub fn actions(incident: &Incident) -> Vec<Action> {
     let mut actions = Vec::new();
+    if incident.status == aiops_engine::IncidentStatus::Active && incident.acknowledged.is_none() {
+        actions.push(Action {
+            label: "Acknowledge",
+            method: "POST",
+            path: format!("/aiops/incidents/{}/acknowledge", incident.id),
+            confirm: None,
+            ask: Some(("by", "Who takes this incident on?")),
+        });
+    }
     if incident.status == aiops_engine::IncidentStatus::Active {
         actions.push(Action {
             label: "Resolve",
             method: "POST",
             path: format!("/aiops/incidents/{}/resolve", incident.id),
             confirm: Some("Resolve this incident? Evidence older than now will not re-open it."),
+            ask: None,
         });
     }
     actions
@@ -53,6 +69,8 @@ pub struct IncidentStory {
     pub charts: Option<(Chart, Chart)>,
     /// The first failing trace and its failing span, when kept.
     pub trace: Option<(Waterfall, String)>,
+    /// What happened to the incident, oldest first (empty when the database does not answer).
+    pub timeline: Vec<TimelineEvent>,
 }
 
 /// Gathers incident `id`'s story: 404 when there is no such incident.
@@ -62,10 +80,27 @@ pub async fn gather(state: &web::Data<AppState>, id: &str) -> Result<IncidentSto
         .ok_or_else(|| unknown_incident(id))?;
     let charts = evidence::charts(state, &found, now_unix_nanos()).await;
     let trace = evidence::first_failing_trace(state, &found).await;
+    let notes = state.notifier.notes(vec![id.to_owned()]).await?;
+    let wanted = id.to_owned();
+    let timeline = database::query(&state.store, move |store| store.timeline(&wanted))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|stored| TimelineEvent {
+            sequence: stored.sequence,
+            at: iso_millis(stored.event.at_unix_nanos),
+            kind: stored.event.kind,
+            details: stored.event.body,
+        })
+        .collect();
     Ok(IncidentStory {
-        incident: Incident::new(&state.settings.endpoint_naming, &found),
+        incident: with_notes(
+            Incident::new(&state.settings.endpoint_naming, &found),
+            notes.get(id),
+        ),
         charts,
         trace,
+        timeline,
     })
 }
 
@@ -114,11 +149,20 @@ pub fn render(story: &IncidentStory) -> Markup {
                 " · updated " time datetime=(incident.last_updated) { (incident.last_updated) }
                 @if let Some(resolved) = &incident.resolved_at { " · resolved " time datetime=(resolved) { (resolved) } }
                 " · " (incident.alert_count) " alerts"
+                @if let Some(merged) = &incident.merged_into { " · merged into " a href=(super::incident_href(merged)) { (merged) } }
+            }
+            @if let Some(ack) = &incident.acknowledged {
+                p.ack { "Acknowledged by " strong { (ack.by) } " at " time datetime=(ack.at) { (ack.at) }
+                    @if let Some(comment) = &ack.comment { ": " (comment) } }
+            }
+            @if !incident.silenced_by.is_empty() {
+                p.meta { "Notifications held back by silence " (incident.silenced_by.join(", ")) " (detection goes on)." }
             }
             div.actions {
                 @for action in actions(incident) {
                     button type="button" data-action-method=(action.method) data-action-path=(action.path)
-                        data-confirm=[action.confirm] { (action.label) }
+                        data-confirm=[action.confirm] data-ask-field=[action.ask.map(|ask| ask.0)]
+                        data-ask-question=[action.ask.map(|ask| ask.1)] { (action.label) }
                 }
             }
         }
@@ -187,6 +231,21 @@ pub fn render(story: &IncidentStory) -> Markup {
                     }
                 }
             } }
+        }
+        @if !story.timeline.is_empty() {
+            section aria-labelledby="timeline-title" {
+                h2 #timeline-title { "Timeline (" (story.timeline.len()) ")" }
+                ol.timeline {
+                    @for event in &story.timeline {
+                        li {
+                            time datetime=(event.at) { (event.at) } " " strong { (event.kind) }
+                            @if let Some(details) = event.details.as_object().filter(|details| !details.is_empty()) {
+                                " — " (details.iter().map(|(key, value)| format!("{key}: {}", value.as_str().map_or_else(|| value.to_string(), str::to_owned))).collect::<Vec<_>>().join(", "))
+                            }
+                        }
+                    }
+                }
+            }
         }
         section aria-labelledby="trace-title" {
             h2 #trace-title { "First failing trace" }

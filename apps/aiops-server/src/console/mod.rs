@@ -12,7 +12,7 @@
 //!
 //! Pages are HTML rendered by `maud` (templates checked at compile time) and work without
 //! script; a small script refreshes them, draws charts with uPlot, and sends the API token a
-//! mutating button needs (ADR 0007). Pages are not API routes: the OpenAPI document does not
+//! mutating button needs (ADR 0008). Pages are not API routes: the OpenAPI document does not
 //! list them and they are not monitored.
 
 pub mod api;

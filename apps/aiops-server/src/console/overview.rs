@@ -17,6 +17,7 @@ use super::{endpoint_href, incident_href, since, status_class, word};
 use crate::api_error::ApiError;
 use crate::clock::now_unix_nanos;
 use crate::routes::database::query;
+use crate::routes::lifecycle::with_notes;
 use crate::state::AppState;
 use crate::views::endpoint::EndpointName;
 use crate::views::format::iso_millis;
@@ -100,8 +101,23 @@ pub async fn gather(state: &web::Data<AppState>) -> Result<Overview, ApiError> {
         })
         .unwrap_or_default();
     sort_least_healthy_first(&mut endpoints);
+    let notes = state
+        .notifier
+        .notes(
+            incidents
+                .iter()
+                .map(|incident| incident.id.clone())
+                .collect(),
+        )
+        .await?;
     Ok(Overview {
-        incidents: Incident::newest_first(naming, &incidents),
+        incidents: Incident::newest_first(naming, &incidents)
+            .into_iter()
+            .map(|view| {
+                let of = notes.get(&view.id).cloned();
+                with_notes(view, of.as_ref())
+            })
+            .collect(),
         endpoints,
         analyzed_at: status
             .last_cycle
@@ -211,6 +227,8 @@ pub fn render(overview: &Overview) -> Markup {
                                 "Since " time datetime=(incident.first_detected) { (since(&incident.first_detected, &overview.now)) }
                                 " · " (incident.affected_endpoints.len()) " endpoints affected · "
                                 (incident.alert_count) " alerts · " span.state { (word(&incident.status)) }
+                                @if let Some(ack) = &incident.acknowledged { " · " span.ack { "acknowledged by " (ack.by) } }
+                                @if !incident.silenced_by.is_empty() { " · " span.silenced { "silenced" } }
                             }
                         }
                     }

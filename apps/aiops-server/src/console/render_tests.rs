@@ -46,6 +46,9 @@ fn incident(id: &str, service: &str, endpoint: &str, affected: &[&str]) -> Incid
         last_updated: "2026-01-20T10:00:25Z".to_owned(),
         resolved_at: None,
         alert_count: 2,
+        acknowledged: None,
+        silenced_by: Vec::new(),
+        merged_into: None,
     }
 }
 
@@ -205,12 +208,17 @@ fn an_active_incident_offers_resolve_and_a_resolved_one_nothing() {
         incident: incident("INC-1-1", "shop", "/payment", &["/payment", "/checkout"]),
         charts: None,
         trace: None,
+        timeline: Vec::new(),
     };
-    assert_eq!(actions(&story.incident).len(), 1);
+    assert_eq!(actions(&story.incident).len(), 2);
     let html = incident::render(&story).into_string();
     assert!(
         html.contains("data-action-path=\"/aiops/incidents/INC-1-1/resolve\""),
         "{html}"
+    );
+    assert!(
+        html.contains("data-ask-field=\"by\""),
+        "acknowledge asks who: {html}"
     );
     assert!(html.contains("No trace was sampled"), "{html}");
     assert!(incident::page(&story).refresh_secs.is_some());

@@ -48,6 +48,9 @@ fn incident(index: usize, root: &EndpointName, affected: Vec<String>) -> Inciden
         last_updated: "2026-01-20T10:29:30Z".to_owned(),
         resolved_at: None,
         alert_count: 12,
+        acknowledged: None,
+        silenced_by: Vec::new(),
+        merged_into: None,
     }
 }
 

@@ -17,6 +17,7 @@ use prometheus_client::registry::{Registry, Unit};
 use super::resource::Resources;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
+use crate::notify::ReceiverStats;
 use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
 use crate::pipeline::stats::PipelineStats;
@@ -143,6 +144,10 @@ pub struct Scrape {
     pub spans_rejected: u64,
     /// The analysis actor's part; `None` when it did not answer (shutting down).
     pub analysis: Option<AnalysisSnapshot>,
+    /// Each notification receiver's counters.
+    pub receivers: Vec<ReceiverStats>,
+    /// Incident changes the desk could not take in time.
+    pub incident_updates_dropped: u64,
 }
 
 impl Scrape {
@@ -153,6 +158,8 @@ impl Scrape {
             pipeline: state.pipeline_stats(),
             spans_rejected: state.span_metrics.rejected(),
             analysis: AnalysisSnapshot::gather(state).await.ok(),
+            receivers: state.notifier.receiver_stats(),
+            incident_updates_dropped: state.notifier.updates_dropped(),
         }
     }
 
@@ -269,8 +276,61 @@ impl Collector for Scrape {
         if let Some(analysis) = &self.analysis {
             encode_analysis(&mut encoder, analysis)?;
         }
-        Ok(())
+        encode_notifications(&mut encoder, &self.receivers, self.incident_updates_dropped)
     }
+}
+
+/// A counter family with one series per notification receiver: (name, help, the value).
+type ReceiverCounter = (&'static str, &'static str, fn(&ReceiverStats) -> u64);
+
+fn encode_notifications(
+    encoder: &mut DescriptorEncoder<'_>,
+    receivers: &[ReceiverStats],
+    updates_dropped: u64,
+) -> Result<(), std::fmt::Error> {
+    let per_receiver: [ReceiverCounter; 4] = [
+        (
+            "aiops_notifications_sent",
+            "Notifications a receiver accepted (Alertmanager pushes and webhook calls).",
+            |r| r.sent,
+        ),
+        (
+            "aiops_notifications_failed",
+            "Notifications given up after every retry, or refused by the receiver (4xx).",
+            |r| r.failed,
+        ),
+        (
+            "aiops_notification_retries",
+            "Notification attempts repeated after a failure.",
+            |r| r.retries,
+        ),
+        (
+            "aiops_notifications_dropped",
+            "Notifications dropped because the receiver's queue was full.",
+            |r| r.dropped,
+        ),
+    ];
+    for (name, help, value) in per_receiver {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for receiver in receivers {
+            let labels = [
+                ("receiver", receiver.name.as_str()),
+                ("kind", receiver.kind),
+            ];
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&value(receiver), None)?;
+        }
+    }
+    encode_scalars(
+        encoder,
+        &[(
+            "aiops_incident_updates_dropped",
+            "Incident changes not recorded or notified because the incident desk was behind.",
+            MetricType::Counter,
+            updates_dropped,
+        )],
+    )
 }
 
 fn encode_analysis(
@@ -440,6 +500,15 @@ mod tests {
                     samples: 120,
                 }],
             }),
+            receivers: vec![ReceiverStats {
+                name: "alertmanager-1".into(),
+                kind: "alertmanager",
+                sent: 9,
+                failed: 1,
+                retries: 2,
+                dropped: 0,
+            }],
+            incident_updates_dropped: 0,
         }
     }
 
@@ -463,6 +532,14 @@ mod tests {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
         assert!(text.contains("\naiops_spans_untracked_total 7\n"), "{text}");
+        assert!(
+            text.contains(
+                "aiops_notifications_sent_total{receiver=\"alertmanager-1\",kind=\"alertmanager\"} 9"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE aiops_notification_retries_total counter"));
+        assert!(text.contains("\naiops_incident_updates_dropped_total 0\n"));
         assert!(text.contains(
             "aiops_request_duration_seconds_bucket{service=\"shop\",endpoint=\"GET /items/{id} \\\"quoted\\\"\",le=\"0.05\"} 1"
         ), "{text}");
