@@ -26,6 +26,7 @@ pub mod api_error;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 mod guards;
 pub mod notify;
 pub mod persistence;
