@@ -2,6 +2,7 @@
 //! checks one part of the HTTP API or the command line.
 
 mod auth;
+mod backpressure;
 mod bad_input;
 mod endpoints;
 mod lifecycle;

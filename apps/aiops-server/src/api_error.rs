@@ -89,6 +89,18 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
+    /// 429: the engine cannot take the request now; the same request will be taken after
+    /// `retry_after_seconds` or so (also in the `Retry-After` header, which OTLP exporters
+    /// honour).
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+            .with("retry_after_seconds", json!(retry_after_seconds));
+        error
+            .headers
+            .push((header::RETRY_AFTER, HeaderValue::from(retry_after_seconds)));
+        error
+    }
+
     /// 500: a fault of the engine itself, never of the request.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)

@@ -101,10 +101,12 @@ impl Application {
         let engine = persistence.load(config.engine_config()).await?;
         let writer = store.writer();
         let span_metrics = Arc::new(SpanMetrics::default());
-        let collector: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
-            Arc::new(Fanout::new(vec![writer.clone(), engine.collector()])),
+        let live: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
+            engine.collector(),
             span_metrics.clone(),
         ));
+        let collector: Arc<dyn Collector> =
+            Arc::new(Fanout::new(vec![writer.clone(), live.clone()]));
         let engine_reader = engine.reader();
         let schedule = Schedule {
             interval: detection.analysis_interval,
@@ -138,6 +140,8 @@ impl Application {
             settings,
             chaos: Arc::new(chaos),
             collector,
+            live,
+            refusals: Default::default(),
             counters,
             request_spans,
             span_metrics,

@@ -80,4 +80,4 @@ pub use error::StoreError;
 pub use histogram::LatencyHistogram;
 pub use rollup::MinuteRollup;
 pub use store::Store;
-pub use writer::{SpanWriter, WriterStats};
+pub use writer::{Admission, MAX_BUSY_BACKOFF, SHUTDOWN_BUSY_PATIENCE, SpanWriter, WriterStats};

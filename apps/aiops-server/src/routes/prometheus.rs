@@ -17,6 +17,7 @@ use prometheus_client::registry::{Registry, Unit};
 use super::resource::Resources;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
+use crate::pipeline::refusals::RefusalReason;
 use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
 use crate::pipeline::stats::PipelineStats;
@@ -141,6 +142,8 @@ pub struct Scrape {
     pub pipeline: PipelineStats,
     /// OTLP spans refused as unusable (partial success).
     pub spans_rejected: u64,
+    /// OTLP requests refused as a whole, per reason.
+    pub refusals: Vec<(RefusalReason, u64)>,
     /// The analysis actor's part; `None` when it did not answer (shutting down).
     pub analysis: Option<AnalysisSnapshot>,
 }
@@ -152,6 +155,7 @@ impl Scrape {
             endpoints: state.span_metrics.snapshot(),
             pipeline: state.pipeline_stats(),
             spans_rejected: state.span_metrics.rejected(),
+            refusals: state.refusals.snapshot(),
             analysis: AnalysisSnapshot::gather(state).await.ok(),
         }
     }
@@ -265,6 +269,18 @@ impl Collector for Scrape {
             ),
         ];
         encode_scalars(&mut encoder, &scalars)?;
+        let mut family = encoder.encode_descriptor(
+            "aiops_ingest_refused_requests",
+            "OTLP requests refused as a whole, by reason (queue_full: answered 429, the sender retries).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, count) in &self.refusals {
+            let labels = [("reason", reason.as_str())];
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(count, None)?;
+        }
 
         if let Some(analysis) = &self.analysis {
             encode_analysis(&mut encoder, analysis)?;
@@ -425,6 +441,7 @@ mod tests {
                 queue_capacity: 65_536,
             },
             spans_rejected: 3,
+            refusals: vec![(RefusalReason::QueueFull, 2)],
             analysis: Some(AnalysisSnapshot {
                 cycles: 4,
                 early_cycles: 1,
@@ -463,6 +480,10 @@ mod tests {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
         assert!(text.contains("\naiops_spans_untracked_total 7\n"), "{text}");
+        assert!(
+            text.contains("\naiops_ingest_refused_requests_total{reason=\"queue_full\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains(
             "aiops_request_duration_seconds_bucket{service=\"shop\",endpoint=\"GET /items/{id} \\\"quoted\\\"\",le=\"0.05\"} 1"
         ), "{text}");

@@ -2,9 +2,10 @@
 //! it does not hold, from the engine's buffer of recent traces.
 
 use actix_web::{HttpRequest, web};
-use aiops_telemetry_core::{Collector, TraceId};
+use aiops_telemetry_core::TraceId;
 use serde_json::json;
 
+use super::database::settle_writer;
 use super::params::Params;
 use crate::api_error::ApiError;
 use crate::state::AppState;
@@ -40,13 +41,12 @@ pub async fn trace(
         .with("parameter", json!("trace_id"))
     })?;
     // The database first: it has the spans whole, attributes included. Flushing the writer
-    // first makes the spans of requests answered before this one visible there.
+    // first makes the spans of requests answered before this one visible there; a writer
+    // that cannot commit (another process holds the database) is not waited for.
     let store = state.store.clone();
     let writer = state.writer.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        if let Err(error) = writer.flush() {
-            log::warn!("error={error} Flushing the span writer before a trace look-up failed.");
-        }
+        settle_writer(&writer);
         store.trace(id)
     })
     .await
