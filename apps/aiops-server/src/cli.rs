@@ -22,7 +22,11 @@ mod reference;
 /// Every option can also be set with the environment variable shown, or in a JSON file given
 /// with --config; a flag wins over the environment, which wins over the file.
 #[derive(Debug, Parser)]
-#[command(name = "aiops", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "aiops",
+    version = crate::build_info::LONG_VERSION,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do (default: serve).
     #[command(subcommand)]

@@ -23,12 +23,14 @@
 
 pub mod actor;
 pub mod api_error;
+pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
 mod guards;
 pub mod persistence;
 pub mod pipeline;
+pub mod process_stats;
 pub mod retention;
 pub mod routes;
 pub mod shop;

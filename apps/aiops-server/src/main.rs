@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use aiops_server::Application;
 use aiops_server::cli::{Cli, Command, ServeArgs};
 use aiops_server::config::SettingsError;
+use aiops_storage_sqlite::StoreError;
 use clap::{CommandFactory, Parser};
 
 /// Every recorded span is a handful of small allocations made on an HTTP worker and freed on
@@ -43,10 +44,29 @@ async fn main() -> ExitCode {
         Err(error) => {
             // `{:#}` prints the whole chain of causes on one line, without a backtrace.
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            exit_code(&error)
         }
     }
 }
+
+/// Exit status 3 when another process has the database open (a supervisor should not
+/// restart into the same refusal), 1 for every other failure.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let in_use = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StoreError>(),
+            Some(StoreError::InUse { .. })
+        )
+    });
+    if in_use {
+        ExitCode::from(DATABASE_IN_USE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The exit status when the database is in use by another process.
+const DATABASE_IN_USE: u8 = 3;
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.resolve().unwrap_or_else(|error| usage_error(error));

@@ -129,6 +129,7 @@ impl Application {
             checkout_timeout: shop.checkout_timeout,
             default_hang: hang,
             analysis_window: detection.analysis_window,
+            analysis_interval: detection.analysis_interval,
             analyzer: config.engine_config().analyzer,
             endpoint_naming: EndpointNaming::by_path(SHOP_SERVICE),
             chaos_off: config.chaos_off_reason(),
@@ -149,6 +150,7 @@ impl Application {
             engine: engine_reader,
             store: store.clone(),
             writer,
+            started_unix_nanos: crate::clock::now_unix_nanos(),
         });
 
         let base_url = format!("http://{}", loopback(address));
@@ -178,7 +180,12 @@ impl Application {
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
             .run();
-        log::info!("address={address} db={} Listening.", storage.db.display());
+        log::info!(
+            "address={address} db={} version={} commit={} Listening.",
+            storage.db.display(),
+            crate::build_info::VERSION,
+            crate::build_info::COMMIT
+        );
         Ok(Self {
             address,
             server,

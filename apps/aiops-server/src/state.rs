@@ -36,6 +36,8 @@ pub struct Settings {
     pub default_hang: Duration,
     /// The detection window, used by the topology view.
     pub analysis_window: Duration,
+    /// How often analysis cycles run, for readiness.
+    pub analysis_interval: Duration,
     /// The detection knobs, for the views that judge baselines.
     pub analyzer: AnalyzerConfig,
     /// How views name endpoints.
@@ -54,6 +56,7 @@ impl fmt::Debug for Settings {
             .field("checkout_timeout", &self.checkout_timeout)
             .field("default_hang", &self.default_hang)
             .field("analysis_window", &self.analysis_window)
+            .field("analysis_interval", &self.analysis_interval)
             .field("analyzer", &self.analyzer)
             .field("endpoint_naming", &self.endpoint_naming)
             .field("chaos_off", &self.chaos_off)
@@ -88,6 +91,8 @@ pub struct AppState {
     pub store: Store,
     /// The store's span writer, for its queue statistics.
     pub writer: Arc<SpanWriter>,
+    /// When the server started, in Unix nanoseconds.
+    pub started_unix_nanos: u64,
 }
 
 impl AppState {

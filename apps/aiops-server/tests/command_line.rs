@@ -211,3 +211,29 @@ fn a_missing_configuration_file_is_named() {
         "{message}"
     );
 }
+
+#[test]
+fn a_database_in_use_by_another_process_exits_with_status_3_and_says_so() {
+    // Arrange: a store holds the database, as a running server would.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("aiops.db");
+    let _running = aiops_storage_sqlite::Store::open(aiops_storage_sqlite::StoreConfig::new(&db))
+        .expect("opens");
+
+    // Act
+    let output = aiops(
+        &["--db", db.to_str().expect("utf-8"), "--bind", "127.0.0.1:0"],
+        &[],
+    );
+
+    // Assert
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "storage: the database {} is in use by another aiops process",
+            db.display()
+        )),
+        "{stderr}"
+    );
+}

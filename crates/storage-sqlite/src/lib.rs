@@ -63,6 +63,7 @@ mod chunk;
 mod codec;
 mod config;
 mod error;
+mod file_guard;
 mod histogram;
 mod layout;
 mod queries;

@@ -28,6 +28,8 @@ pub struct WriterStats {
     /// True while the writer thread waits for another connection to release the database:
     /// nothing commits meanwhile and the queue fills.
     pub blocked: bool,
+    /// True when the latest transaction failed (and lost its spans), until one commits.
+    pub failing: bool,
 }
 
 /// The store's [`Collector`]: spans recorded here are committed by one background thread.
@@ -77,6 +79,7 @@ struct Counters {
     failed: AtomicU64,
     busy_retries: AtomicU64,
     blocked: AtomicBool,
+    failing: AtomicBool,
 }
 
 /// Room for `rows` spans held in a [`SpanWriter`]'s queue by [`SpanWriter::admit`]. Record
@@ -224,6 +227,7 @@ impl SpanWriter {
             failed: self.counters.failed.load(Ordering::Relaxed),
             busy_retries: self.counters.busy_retries.load(Ordering::Relaxed),
             blocked: self.counters.blocked.load(Ordering::Relaxed),
+            failing: self.counters.failing.load(Ordering::Relaxed),
         }
     }
 
@@ -510,11 +514,13 @@ impl Worker {
         let rows = parts.iter().map(|part| part.len()).sum();
         match self.write_retrying_busy(parts) {
             Ok(()) => {
+                self.counters.failing.store(false, Ordering::Relaxed);
                 self.counters
                     .written
                     .fetch_add(rows as u64, Ordering::Relaxed);
             }
             Err(error) => {
+                self.counters.failing.store(true, Ordering::Relaxed);
                 log::error!("rows={rows} error={error} Span batch was not committed.");
                 self.counters
                     .failed

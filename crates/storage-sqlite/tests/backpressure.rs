@@ -149,3 +149,53 @@ fn reads_are_not_held_up_by_another_process_s_write_transaction() {
     assert!(store.load_incidents().is_ok());
     drop(other);
 }
+
+#[test]
+fn a_second_store_on_the_same_file_is_refused_until_the_first_shuts_down() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("aiops.db");
+    let first = Store::open(config(&path)).expect("opens");
+
+    let second = Store::open(config(&path));
+    let expected = format!(
+        "storage: the database {} is in use by another aiops process (it holds {}.lock); stop it, or give this one another --db",
+        path.display(),
+        path.display()
+    );
+    assert_eq!(second.map(|_| ()).map_err(|e| e.to_string()), Err(expected));
+
+    first.shutdown().expect("shuts down");
+    let second = Store::open(config(&path)).expect("opens once the first let go");
+    drop(second);
+    drop(first);
+    Store::open(config(&path)).expect("opens once both are dropped");
+}
+
+#[test]
+fn a_deleted_or_replaced_database_file_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("aiops.db");
+    let store = Store::open(config(&path)).expect("opens");
+    assert_eq!(store.check_file(), Ok(()));
+
+    std::fs::rename(&path, dir.path().join("moved.db")).expect("moves the file away");
+    assert_eq!(
+        store.check_file().map_err(|e| e.to_string()),
+        Err(format!(
+            "storage: the database file {} was deleted while open; restart to use the file now there",
+            path.display()
+        ))
+    );
+    std::fs::write(&path, b"").expect("a new file under the old name");
+    assert!(
+        store
+            .check_file()
+            .is_err_and(|e| e.to_string().contains("was replaced while open"))
+    );
+    assert_eq!(
+        Store::open(config(StoreConfig::MEMORY))
+            .expect("opens")
+            .check_file(),
+        Ok(())
+    );
+}

@@ -107,6 +107,7 @@ fn a_full_queue_drops_and_counts_without_blocking_the_caller() {
                 failed: 0,
                 busy_retries: 0,
                 blocked: false,
+                failing: false,
             }
         );
 

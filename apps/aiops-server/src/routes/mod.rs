@@ -5,6 +5,7 @@
 pub mod aiops;
 pub mod database;
 pub mod endpoints;
+pub mod health;
 pub mod ingest;
 pub mod openapi;
 pub mod params;
@@ -132,6 +133,7 @@ fn register(
             .configure(|cfg| shop::configure(cfg, &mut root))
             .service(aiops_scope)
             .service(simulate_scope)
+            .configure(|cfg| health::configure(cfg, &mut root))
             .configure(|cfg| prometheus::configure(cfg, &mut root))
             .configure(|cfg| openapi::configure(cfg, &mut root))
             .default_service(web::to(not_found)),

@@ -48,6 +48,8 @@ pub const BEARER: &str = "bearer";
         crate::shop::simulate::status,
         crate::routes::ingest::export_traces,
         crate::routes::prometheus::metrics,
+        crate::routes::health::liveness,
+        crate::routes::health::readiness,
         document,
     ),
     modifiers(&BearerToken),
@@ -56,7 +58,7 @@ pub const BEARER: &str = "bearer";
         (name = "aiops", description = "Detection, incidents, topology, traces and endpoint history."),
         (name = "simulate", description = "Chaos injection into the demo shop."),
         (name = "ingest", description = "OpenTelemetry traces (OTLP/HTTP)."),
-        (name = "operations", description = "Prometheus metrics and this document."),
+        (name = "operations", description = "The engine's own liveness and readiness, Prometheus metrics and this document."),
     )
 )]
 pub struct ApiDoc;

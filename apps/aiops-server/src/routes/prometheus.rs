@@ -21,6 +21,7 @@ use crate::pipeline::refusals::RefusalReason;
 use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
 use crate::pipeline::stats::PipelineStats;
+use crate::process_stats::{self, ProcessStats};
 use crate::state::AppState;
 
 /// The route.
@@ -146,6 +147,10 @@ pub struct Scrape {
     pub refusals: Vec<(RefusalReason, u64)>,
     /// The analysis actor's part; `None` when it did not answer (shutting down).
     pub analysis: Option<AnalysisSnapshot>,
+    /// The process's memory, CPU time and descriptors.
+    pub process: ProcessStats,
+    /// When the server started, Unix nanoseconds.
+    pub started_unix_nanos: u64,
 }
 
 impl Scrape {
@@ -157,6 +162,8 @@ impl Scrape {
             spans_rejected: state.span_metrics.rejected(),
             refusals: state.refusals.snapshot(),
             analysis: AnalysisSnapshot::gather(state).await.ok(),
+            process: ProcessStats::read(),
+            started_unix_nanos: state.started_unix_nanos,
         }
     }
 
@@ -285,7 +292,7 @@ impl Collector for Scrape {
         if let Some(analysis) = &self.analysis {
             encode_analysis(&mut encoder, analysis)?;
         }
-        Ok(())
+        process_stats::encode(&mut encoder, &self.process, self.started_unix_nanos)
     }
 }
 
@@ -457,6 +464,13 @@ mod tests {
                     samples: 120,
                 }],
             }),
+            process: ProcessStats {
+                resident_memory_bytes: Some(50 << 20),
+                cpu_seconds: Some(1.5),
+                open_fds: Some(12),
+                max_fds: Some(1024),
+            },
+            started_unix_nanos: 1_700_000_000_000_000_000,
         }
     }
 
@@ -476,10 +490,29 @@ mod tests {
             "# TYPE aiops_incidents_active gauge",
             "# TYPE aiops_baseline_latency_mean_seconds gauge",
             "# TYPE aiops_baseline_error_ratio gauge",
+            "# TYPE aiops_build_info gauge",
+            "# TYPE process_cpu_seconds_total counter",
+            "# TYPE process_resident_memory_bytes gauge",
+            "# TYPE process_open_fds gauge",
+            "# TYPE process_max_fds gauge",
+            "# TYPE process_start_time_seconds gauge",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
         assert!(text.contains("\naiops_spans_untracked_total 7\n"), "{text}");
+        assert!(
+            text.contains("\nprocess_resident_memory_bytes 52428800\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nprocess_cpu_seconds_total 1.5\n"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "\naiops_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
+                crate::build_info::VERSION,
+                crate::build_info::COMMIT
+            )),
+            "{text}"
+        );
         assert!(
             text.contains("\naiops_ingest_refused_requests_total{reason=\"queue_full\"} 2\n"),
             "{text}"

@@ -11,6 +11,7 @@ pub mod format;
 pub mod incident;
 pub mod metrics;
 pub mod otlp;
+pub mod readiness;
 pub mod shop;
 pub mod topology;
 pub mod trace;
