@@ -4,6 +4,7 @@
 mod auth;
 mod backpressure;
 mod bad_input;
+mod browser;
 mod endpoints;
 mod health;
 mod lifecycle;

@@ -84,6 +84,12 @@ impl ApiError {
         error
     }
 
+    /// 403: the request is refused whoever sends it (a cross-origin browser request, a `Host`
+    /// the server does not answer to, a switched-off feature).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
     /// 503: a part of the engine is not answering (shutting down, or busy).
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)

@@ -27,7 +27,7 @@ pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
-mod guards;
+pub mod guards;
 pub mod persistence;
 pub mod pipeline;
 pub mod process_stats;

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::actor::{AnalysisHandle, Schedule};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::guards::AllowedHosts;
 use crate::persistence::Persistence;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
@@ -161,6 +162,10 @@ impl Application {
         let max_body_bytes = http.max_body_bytes;
         let ingest_limits = http.ingest_limits();
         let checkout_timeout = shop.checkout_timeout;
+        let allowed_hosts = web::Data::new(AllowedHosts::for_bind(
+            address.ip(),
+            &http.allowed_host_names(),
+        ));
         let mut server = HttpServer::new(move || {
             // One client per worker keeps each connection on the runtime that opened it.
             let client = ShopClient::new(base_url.clone(), checkout_timeout)
@@ -168,6 +173,7 @@ impl Application {
             App::new()
                 .app_data(server_state.clone())
                 .app_data(request_spans.clone())
+                .app_data(allowed_hosts.clone())
                 .app_data(web::Data::new(client))
                 .configure(|cfg| configure_routes(cfg, max_body_bytes, ingest_limits))
         })

@@ -30,6 +30,13 @@ pub struct Http {
     #[arg(long, value_name = "TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
 
+    /// Host names the server answers to besides 127.0.0.1, localhost and [::1], comma-separated
+    /// (e.g. aiops.internal for a reverse proxy). Bound to loopback, any other Host header gets
+    /// 403, which stops web pages that rebind their own name to 127.0.0.1; bound elsewhere,
+    /// only these names are answered when given, any otherwise [default: none].
+    #[arg(long, value_name = "HOSTS")]
+    pub allowed_hosts: Option<String>,
+
     /// Largest request body accepted, in bytes, 1024 to 1073741824; a larger one gets 413.
     /// OTLP ingest (POST /v1/traces) has its own two limits [default: 1048576].
     #[arg(long, value_name = "BYTES")]
@@ -54,6 +61,7 @@ impl Default for Http {
             bind: "127.0.0.1:5000".to_owned(),
             workers: 0,
             api_token: None,
+            allowed_hosts: None,
             max_body_bytes: 1024 * 1024,
             otlp_max_body_bytes: ingest.max_body_bytes,
             otlp_max_decompressed_bytes: ingest.max_decompressed_bytes,
@@ -67,6 +75,7 @@ impl fmt::Debug for Http {
             .field("bind", &self.bind)
             .field("workers", &self.workers)
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("allowed_hosts", &self.allowed_hosts)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("otlp_max_body_bytes", &self.otlp_max_body_bytes)
             .field(
@@ -84,6 +93,17 @@ impl Http {
             max_body_bytes: self.otlp_max_body_bytes,
             max_decompressed_bytes: self.otlp_max_decompressed_bytes,
         }
+    }
+
+    /// The names of `allowed_hosts`, lower-cased.
+    pub fn allowed_host_names(&self) -> Vec<String> {
+        self.allowed_hosts
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|name| name.trim().to_ascii_lowercase())
+            .filter(|name| !name.is_empty())
+            .collect()
     }
 
     pub(super) fn validate(&self, origins: &Origins) -> Result<(), SettingsError> {

@@ -165,6 +165,7 @@ pub fn configure(
             .app_data(BodyLimit(limits.max_body_bytes))
             .wrap(from_fn(guards::require_token))
             .wrap(from_fn(guards::limit_body))
+            .wrap(from_fn(guards::browser_guard))
             .wrap(from_fn(count_refusals)),
     );
 }

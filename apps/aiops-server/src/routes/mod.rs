@@ -80,6 +80,16 @@ pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error 
 
 /// Registers every route, the extractor error handlers and the JSON fallbacks. Every request
 /// body is limited to `max_body_bytes`, except OTLP ingest's, limited by `ingest`.
+///
+/// Conventions a new route follows:
+///
+/// - Register it inside the root scope below (or a scope within it): it then inherits
+///   [`guards::browser_guard`] (no cross-origin browser request changes anything; no foreign
+///   `Host` is answered), the body limit and the JSON 404. A route registered outside it, as
+///   ingest is, wraps `browser_guard` itself.
+/// - Mutating routes sit behind [`guards::require_token`].
+/// - Its `#[utoipa::path]` names an `operation_id` that is unique and says what it does
+///   (`listIncidents`, `resolveIncident`), and declares every status it answers with its body.
 pub fn configure_routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize, ingest: IngestLimits) {
     register(cfg, max_body_bytes, ingest, &mut Registered::default());
 }
@@ -130,6 +140,7 @@ fn register(
         web::scope("")
             .app_data(BodyLimit(max_body_bytes))
             .wrap(from_fn(guards::limit_body))
+            .wrap(from_fn(guards::browser_guard))
             .configure(|cfg| shop::configure(cfg, &mut root))
             .service(aiops_scope)
             .service(simulate_scope)
