@@ -8,6 +8,7 @@ mod browser;
 mod endpoints;
 mod health;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod otlp;
 mod prometheus;

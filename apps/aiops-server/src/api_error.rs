@@ -84,6 +84,11 @@ impl ApiError {
         error
     }
 
+    /// 408: the client did not send its request in time; the connection is closed.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, message)
+    }
+
     /// 403: the request is refused whoever sends it (a cross-origin browser request, a `Host`
     /// the server does not answer to, a switched-off feature).
     pub fn forbidden(message: impl Into<String>) -> Self {

@@ -23,6 +23,7 @@
 
 pub mod actor;
 pub mod api_error;
+pub mod body_deadline;
 pub mod build_info;
 pub mod cli;
 pub mod clock;

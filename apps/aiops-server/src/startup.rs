@@ -16,6 +16,7 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 
 use crate::actor::{AnalysisHandle, Schedule};
+use crate::body_deadline::BodyReadTimeout;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::guards::AllowedHosts;
@@ -23,6 +24,7 @@ use crate::persistence::Persistence;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
+use crate::process_stats::ProcessStats;
 use crate::retention::spawn_retention;
 use crate::routes::configure_routes;
 use crate::shop::handlers::ShopClient;
@@ -162,6 +164,7 @@ impl Application {
         let max_body_bytes = http.max_body_bytes;
         let ingest_limits = http.ingest_limits();
         let checkout_timeout = shop.checkout_timeout;
+        let body_timeout = web::Data::new(BodyReadTimeout(http.body_read_timeout));
         let allowed_hosts = web::Data::new(AllowedHosts::for_bind(
             address.ip(),
             &http.allowed_host_names(),
@@ -174,14 +177,24 @@ impl Application {
                 .app_data(server_state.clone())
                 .app_data(request_spans.clone())
                 .app_data(allowed_hosts.clone())
+                .app_data(body_timeout.clone())
                 .app_data(web::Data::new(client))
                 .configure(|cfg| configure_routes(cfg, max_body_bytes, ingest_limits))
         })
         .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE);
-        if http.workers > 0 {
-            server = server.workers(http.workers);
-        }
+        .shutdown_timeout(SHUTDOWN_GRACE)
+        .client_request_timeout(http.request_head_timeout)
+        .client_disconnect_timeout(http.client_disconnect_timeout)
+        .keep_alive(http.keep_alive);
+        let workers = if http.workers > 0 {
+            http.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        };
+        let connections = connection_limit(http.max_connections);
+        server = server
+            .workers(workers)
+            .max_connections(connections.div_ceil(workers));
         let server = server
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
@@ -265,6 +278,29 @@ impl Application {
         }
         log::info!("Stopped.");
         served.context("serving HTTP")
+    }
+}
+
+/// Descriptors kept free of connections: the database, its WAL, logs, the blocking pool's files.
+const RESERVED_DESCRIPTORS: usize = 128;
+
+/// `configured` connections, or fewer when the open-file limit would not hold them beside
+/// [`RESERVED_DESCRIPTORS`]: past the limit, `accept` fails and nothing is answered.
+fn connection_limit(configured: usize) -> usize {
+    let Some(max_fds) = ProcessStats::read().max_fds else {
+        return configured;
+    };
+    let room = usize::try_from(max_fds)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(RESERVED_DESCRIPTORS)
+        .max(16);
+    if configured > room {
+        log::warn!(
+            "max_connections={configured} open_file_limit={max_fds} serving={room} The open-file limit holds fewer connections than configured; raise it (ulimit -n, LimitNOFILE=) to serve more."
+        );
+        room
+    } else {
+        configured
     }
 }
 

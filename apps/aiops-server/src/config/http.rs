@@ -1,11 +1,13 @@
 //! `http`: where the server listens, who may change things, and how large a request may be.
 
 use std::fmt;
+use std::time::Duration;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Origins, SettingsError};
+use super::human::{self, format_duration, parse_duration};
 
 /// Largest body limit accepted, for both the API and OTLP ingest.
 const MAX_BODY_LIMIT: usize = 1 << 30;
@@ -42,6 +44,37 @@ pub struct Http {
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: usize,
 
+    /// How long a client has to send a request's line and headers once connected (or once its
+    /// previous request was answered on a kept-alive connection); a slower one is answered 408
+    /// and disconnected [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub request_head_timeout: Duration,
+
+    /// How long a client has to send a whole request body; a stalled or slow upload is answered
+    /// 408, its connection closed and its buffered bytes freed [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub body_read_timeout: Duration,
+
+    /// How long an idle kept-alive connection stays open; 0 closes every connection after its
+    /// response [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub keep_alive: Duration,
+
+    /// How long a connection being closed gets to take the rest of its response
+    /// [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub client_disconnect_timeout: Duration,
+
+    /// Connections served at once, 1 to 1000000, across all workers; more wait in the listen
+    /// backlog until one closes. Kept below the open-file limit (less 128 for the database and
+    /// logs) so that the process never runs out of descriptors [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_connections: usize,
+
     /// Largest POST /v1/traces body as sent (compressed or not), in bytes: OTLP exporters batch
     /// hundreds of spans per request [default: 8388608].
     #[arg(long, value_name = "BYTES")]
@@ -62,6 +95,11 @@ impl Default for Http {
             workers: 0,
             api_token: None,
             allowed_hosts: None,
+            request_head_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+            client_disconnect_timeout: Duration::from_secs(1),
+            max_connections: 10_000,
             max_body_bytes: 1024 * 1024,
             otlp_max_body_bytes: ingest.max_body_bytes,
             otlp_max_decompressed_bytes: ingest.max_decompressed_bytes,
@@ -76,6 +114,11 @@ impl fmt::Debug for Http {
             .field("workers", &self.workers)
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("request_head_timeout", &self.request_head_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("keep_alive", &self.keep_alive)
+            .field("client_disconnect_timeout", &self.client_disconnect_timeout)
+            .field("max_connections", &self.max_connections)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("otlp_max_body_bytes", &self.otlp_max_body_bytes)
             .field(
@@ -115,6 +158,36 @@ impl Http {
         let limits = 1024..=MAX_BODY_LIMIT;
         if self.workers > 1024 {
             return refuse("workers", self.workers, "0 to 1024".into());
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return refuse(
+                "max_connections",
+                self.max_connections,
+                "1 to 1000000".into(),
+            );
+        }
+        let timeouts = [
+            ("request_head_timeout", self.request_head_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("client_disconnect_timeout", self.client_disconnect_timeout),
+        ];
+        for (option, value) in timeouts {
+            if value.is_zero() || value > Duration::from_secs(3600) {
+                return Err(SettingsError::out_of_range(
+                    option,
+                    format_duration(value),
+                    origins,
+                    "more than 0 and at most 1h",
+                ));
+            }
+        }
+        if self.keep_alive > Duration::from_secs(3600) {
+            return Err(SettingsError::out_of_range(
+                "keep_alive",
+                format_duration(self.keep_alive),
+                origins,
+                "0 (off) to 1h",
+            ));
         }
         if !limits.contains(&self.max_body_bytes) {
             return refuse("max_body_bytes", self.max_body_bytes, body_range());

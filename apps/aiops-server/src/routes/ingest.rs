@@ -18,6 +18,7 @@
 
 use std::io::Read;
 
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
 use actix_web::middleware::from_fn;
@@ -32,6 +33,7 @@ use thiserror::Error;
 
 use super::resource::Resources;
 use crate::api_error::ApiError;
+use crate::body_deadline::{body_deadline, is_timeout};
 use crate::config::IngestLimits;
 use crate::guards::{self, BodyLimit};
 use crate::pipeline::refusals::count_refusals;
@@ -165,6 +167,7 @@ pub fn configure(
             .app_data(BodyLimit(limits.max_body_bytes))
             .wrap(from_fn(guards::require_token))
             .wrap(from_fn(guards::limit_body))
+            .wrap(from_fn(body_deadline))
             .wrap(from_fn(guards::browser_guard))
             .wrap(from_fn(count_refusals)),
     );
@@ -189,6 +192,7 @@ pub fn configure(
             (otlp_body::ExportTraceServiceResponse = "application/json"),
         )),
         (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the body read timeout", body = ErrorBody),
         (status = 413, description = "Body too large, as sent or decompressed", body = ErrorBody),
         (status = 415, description = "Unsupported content type or encoding", body = ErrorBody),
         (status = 429, description = "The span queue cannot take the request's spans now; nothing was recorded. Retry after the `Retry-After` header's seconds", body = ErrorBody,
@@ -213,6 +217,11 @@ pub async fn export_traces(
     }
     let body = match payload.to_bytes_limited(limits.max_body_bytes).await {
         Ok(Ok(body)) => body,
+        Ok(Err(error)) if error.as_error::<PayloadError>().is_some_and(is_timeout) => {
+            return Err(ApiError::request_timeout(format!(
+                "otlp: {error}; accepted: a whole body within the server's body read timeout"
+            )));
+        }
         Ok(Err(error)) => return Err(IngestError::Read(error.to_string()).into()),
         Err(_) => {
             return Err(IngestError::BodyTooLarge {

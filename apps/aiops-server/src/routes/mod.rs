@@ -23,6 +23,7 @@ use serde_json::json;
 use self::openapi::documented_routes;
 use self::resource::Registered;
 use crate::api_error::ApiError;
+use crate::body_deadline::{body_deadline, is_timeout};
 use crate::config::IngestLimits;
 use crate::guards::{self, BodyLimit};
 use crate::pipeline::settle::settle_spans;
@@ -62,6 +63,9 @@ pub fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web:
         }
         JsonPayloadError::ContentType => {
             ApiError::unsupported_media_type("(missing or not JSON)", &["application/json"])
+        }
+        JsonPayloadError::Payload(payload) if is_timeout(payload) => {
+            ApiError::request_timeout(format!("{payload}; accepted: a whole body in time"))
         }
         other => ApiError::bad_request(format!("invalid JSON body: {other}")),
     };
@@ -140,6 +144,7 @@ fn register(
         web::scope("")
             .app_data(BodyLimit(max_body_bytes))
             .wrap(from_fn(guards::limit_body))
+            .wrap(from_fn(body_deadline))
             .wrap(from_fn(guards::browser_guard))
             .configure(|cfg| shop::configure(cfg, &mut root))
             .service(aiops_scope)
