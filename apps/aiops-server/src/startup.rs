@@ -49,6 +49,7 @@ pub struct Application {
     batch_flusher: JoinHandle<()>,
     store: Store,
     handle_signals: bool,
+    db_display: String,
     warmup_requests: u32,
 }
 
@@ -199,12 +200,6 @@ impl Application {
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
             .run();
-        log::info!(
-            "address={address} db={} version={} commit={} Listening.",
-            storage.db.display(),
-            crate::build_info::VERSION,
-            crate::build_info::COMMIT
-        );
         Ok(Self {
             address,
             server,
@@ -214,6 +209,7 @@ impl Application {
             batch_flusher,
             store,
             handle_signals: false,
+            db_display: storage.db.display().to_string(),
             warmup_requests: shop.warmup_requests,
         })
     }
@@ -246,7 +242,14 @@ impl Application {
         let handle = self.server.handle();
         let signals = self
             .handle_signals
-            .then(|| tokio::spawn(stop_on_signal(handle)));
+            .then(|| tokio::spawn(stop_on_signal(handle, Signals::listen())));
+        log::info!(
+            "address={} db={} version={} commit={} Listening.",
+            self.address,
+            self.db_display,
+            crate::build_info::VERSION,
+            crate::build_info::COMMIT
+        );
         let warmup = (self.warmup_requests > 0).then(|| {
             tokio::spawn(warmup::run(
                 format!("http://{}", loopback(self.address)),
@@ -331,38 +334,78 @@ fn loopback(address: SocketAddr) -> SocketAddr {
 
 /// Stops the server gracefully on the first SIGINT or SIGTERM; a second one exits at once,
 /// without waiting for the drain.
-async fn stop_on_signal(handle: ServerHandle) {
-    if !next_signal().await {
+async fn stop_on_signal(handle: ServerHandle, mut signals: Signals) {
+    if !signals.next_stop().await {
         return;
     }
     log::info!("Signal received; shutting down gracefully (a second signal exits at once).");
     tokio::spawn(async move { handle.stop(true).await });
-    if next_signal().await {
+    if signals.next_stop().await {
         log::warn!("Second signal received; exiting without saving state or draining spans.");
         std::process::exit(130);
     }
 }
 
-/// Waits for SIGINT or SIGTERM; false when signals cannot be listened to.
-async fn next_signal() -> bool {
+/// The signals the server answers, listened to from the moment [`Signals::listen`] returns:
+/// SIGINT and SIGTERM stop it; SIGHUP, whose default would end the process without saving, is
+/// logged and ignored, since every setting is read once at start and none can change safely
+/// while the server runs.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => tokio::select! {
-                interrupted = tokio::signal::ctrl_c() => interrupted.is_ok(),
-                _ = terminate.recv() => true,
-            },
-            Err(error) => {
-                log::warn!(
-                    "error={error} Cannot listen for SIGTERM; only SIGINT stops the server."
-                );
-                tokio::signal::ctrl_c().await.is_ok()
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(listener) => Some(listener),
+                Err(error) => {
+                    log::warn!("error={error} signal={name} Cannot listen for the signal.");
+                    None
+                }
+            };
+            Self {
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                hangup: listen(SignalKind::hangup(), "SIGHUP"),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
+
+    /// Waits for SIGINT or SIGTERM, logging any SIGHUP meanwhile; false when no stop signal
+    /// can be listened to.
+    async fn next_stop(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            if self.interrupt.is_none() && self.terminate.is_none() {
+                return false;
+            }
+            loop {
+                tokio::select! {
+                    Some(()) = async { self.interrupt.as_mut()?.recv().await } => return true,
+                    Some(()) = async { self.terminate.as_mut()?.recv().await } => return true,
+                    Some(()) = async { self.hangup.as_mut()?.recv().await } => {
+                        log::warn!(
+                            "signal=SIGHUP The configuration is not reloaded while running; restart to apply changes. Ignored."
+                        );
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
     }
 }

@@ -237,3 +237,66 @@ fn a_database_in_use_by_another_process_exits_with_status_3_and_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bind_address_without_a_port_is_a_usage_error() {
+    let message = refusal(&["--bind", "127.0.0.1"], &[]);
+    assert!(
+        message.contains("\"127.0.0.1\"") && message.contains("HOST:PORT"),
+        "{message}"
+    );
+    let message = refusal(&[], &[("AIOPS_BIND", "localhost:99999")]);
+    assert!(message.contains("AIOPS_BIND"), "{message}");
+}
+
+#[test]
+fn version_names_the_commit() {
+    let output = aiops(&["--version"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.starts_with(&format!("aiops {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_is_logged_and_ignored_and_sigterm_still_stops_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("aiops.db");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args(["--bind", "127.0.0.1:0", "--warmup-requests", "0", "--db"])
+        .arg(&db)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aiops starts");
+    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut next_line = move || {
+        let mut line = String::new();
+        log.read_line(&mut line).expect("reads the log");
+        assert!(!line.is_empty(), "the log ended");
+        line
+    };
+    while !next_line().contains("Listening.") {}
+    // "Listening." is logged once the signal handlers are in place.
+    let pid = server.id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, pid.as_str()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    signal("-HUP");
+    while !next_line().contains("signal=SIGHUP") {}
+    assert!(server.try_wait().expect("polls").is_none(), "still serving");
+
+    signal("-TERM");
+    let status = server.wait().expect("waits");
+    assert!(status.success(), "{status:?}");
+}

@@ -156,6 +156,14 @@ impl Http {
             ))
         };
         let limits = 1024..=MAX_BODY_LIMIT;
+        if !is_bind_address(&self.bind) {
+            return Err(SettingsError::out_of_range(
+                "bind",
+                format!("{:?}", self.bind),
+                origins,
+                "HOST:PORT with a port of 0 to 65535, e.g. 127.0.0.1:5000, [::1]:5000, localhost:0",
+            ));
+        }
         if self.workers > 1024 {
             return refuse("workers", self.workers, "0 to 1024".into());
         }
@@ -228,6 +236,24 @@ impl Http {
     }
 }
 
+/// Whether `bind` has the form `HOST:PORT` (an IP address, a bracketed IPv6 address or a host
+/// name, and a port number); whether the host resolves and the port is free is found out by
+/// binding.
+fn is_bind_address(bind: &str) -> bool {
+    if bind.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = bind.rsplit_once(':') else {
+        return false;
+    };
+    port.parse::<u16>().is_ok()
+        && !host.is_empty()
+        && !host.contains(':')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
 fn body_range() -> String {
     format!("1024 to {MAX_BODY_LIMIT}")
 }
@@ -248,6 +274,36 @@ impl Default for IngestLimits {
         Self {
             max_body_bytes: 8 * 1024 * 1024,
             max_decompressed_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_addresses_are_host_and_port() {
+        for good in [
+            "127.0.0.1:5000",
+            "0.0.0.0:0",
+            "[::1]:5000",
+            "localhost:5000",
+            "aiops-1.internal:80",
+        ] {
+            assert!(is_bind_address(good), "{good}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "localhost",
+            ":5000",
+            "127.0.0.1:99999",
+            "host:port",
+            "a b:1",
+            "::1:5000",
+            "",
+        ] {
+            assert!(!is_bind_address(bad), "{bad}");
         }
     }
 }
