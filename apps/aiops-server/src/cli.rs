@@ -45,6 +45,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run the quick-reference scenarios against a server and report what the engine found.
     Demo(DemoArgs),
+    /// Print the OpenAPI 3.1 document of the HTTP API (what GET /openapi.json serves) and exit,
+    /// to generate clients or validate it without a running server.
+    Openapi,
 }
 
 /// A flag that switches an option off, whatever else sets the option.

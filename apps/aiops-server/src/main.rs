@@ -33,6 +33,10 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|error| usage_error(error));
             aiops_server::tools::replay::run(&args, config)
         }
+        Some(Command::Openapi) => {
+            println!("{}", aiops_server::routes::openapi::document_json());
+            Ok(())
+        }
         Some(Command::Demo(args)) => match aiops_server::tools::demo::run(args).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

@@ -177,6 +177,7 @@ pub fn configure(
 #[utoipa::path(
     post,
     path = "/v1/traces",
+    operation_id = "exportTraces",
     tag = "ingest",
     request_body(
         description = "An OTLP ExportTraceServiceRequest; `Content-Encoding: gzip` is accepted",

@@ -52,7 +52,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::health::readiness,
         document,
     ),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &GuardResponses),
     tags(
         (name = "shop", description = "The demo shop: monitored, and a target for chaos."),
         (name = "aiops", description = "Detection, incidents, topology, traces and endpoint history."),
@@ -79,6 +79,64 @@ impl Modify for BearerToken {
                     .build(),
             ),
         );
+    }
+}
+
+/// The answers of the checks every route passes through before its handler
+/// (`guards::browser_guard`, `guards::require_token`), added to each operation so that a
+/// route registered anywhere declares them without repeating them: 403 on every operation
+/// (a `Host` the server does not answer to; on mutating ones also a cross-origin browser
+/// request), 401 on those that name the bearer scheme.
+struct GuardResponses;
+
+impl Modify for GuardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error_response = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                (false, &mut item.get),
+                (true, &mut item.post),
+                (true, &mut item.put),
+                (true, &mut item.delete),
+                (true, &mut item.patch),
+            ];
+            for (mutating, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let forbidden = if mutating {
+                    "A cross-origin browser request, or a Host header the server does not answer to"
+                } else {
+                    "A Host header the server does not answer to"
+                };
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("403".to_owned())
+                    .or_insert_with(|| error_response(forbidden).into());
+                let guarded = operation.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement)
+                        .ok()
+                        .and_then(|value| value.as_object().map(|o| o.contains_key(BEARER)))
+                        .unwrap_or(false)
+                });
+                if guarded {
+                    responses.entry("401".to_owned()).or_insert_with(|| {
+                        error_response("An API token is configured and missing or wrong").into()
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -143,6 +201,7 @@ pub fn configure(config: &mut web::ServiceConfig, resources: &mut Resources<'_>)
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "getOpenApiDocument",
     tag = "operations",
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"))
 )]
@@ -183,6 +242,30 @@ mod tests {
             Some(("POST".to_owned(), "/checkout".to_owned())),
             "shop first"
         );
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_descriptive_id_and_declares_the_guards_answers() {
+        let document: serde_json::Value =
+            serde_json::from_str(document_json()).expect("valid JSON");
+        let mut ids = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let id = operation["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    id.len() > 6 && id.chars().next().is_some_and(|c| c.is_ascii_lowercase()),
+                    "{method} {path}: operationId {id:?}"
+                );
+                assert!(ids.insert(id.to_owned()), "operationId {id} used twice");
+                let responses = operation["responses"].as_object().expect("responses");
+                assert!(responses.contains_key("403"), "{method} {path}");
+                let guarded = operation["security"]
+                    .as_array()
+                    .is_some_and(|list| list.iter().any(|r| r.get(BEARER).is_some()));
+                assert_eq!(responses.contains_key("401"), guarded, "{method} {path}");
+            }
+        }
+        assert!(ids.contains("exportTraces") && ids.contains("listIncidents"));
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn configure(config: &mut web::ServiceConfig, resources: &mut Resources<'_>)
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "getPrometheusMetrics",
     tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
 )]

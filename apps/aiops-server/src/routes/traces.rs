@@ -19,6 +19,7 @@ const TRACE_ID_FORMAT: &str = "32 lower-case hexadecimal digits, not all zero \
 #[utoipa::path(
     get,
     path = "/aiops/traces/{trace_id}",
+    operation_id = "getTrace",
     tag = "aiops",
     params(("trace_id" = String, Path, description = "32 lower-case hex digits (the x-trace-id response header)")),
     responses(
