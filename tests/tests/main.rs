@@ -9,6 +9,7 @@ mod endpoints;
 mod health;
 mod lifecycle;
 mod limits;
+mod no_demo;
 mod openapi;
 mod otlp;
 mod prometheus;

@@ -57,7 +57,12 @@ struct OffSwitch {
     switch_off: fn(&mut Settings),
 }
 
-const OFF_SWITCHES: [OffSwitch; 2] = [
+const OFF_SWITCHES: [OffSwitch; 3] = [
+    OffSwitch {
+        flag: "no-demo",
+        option: "demo",
+        switch_off: |settings| settings.shop.demo = false,
+    },
     OffSwitch {
         flag: "no-chaos",
         option: "chaos",
@@ -273,6 +278,16 @@ mod tests {
         assert!(!settings.shop.chaos);
         assert!(!settings.shop.telemetry);
         assert_eq!(settings.chaos_off_reason(), "switched off by --no-chaos");
+    }
+
+    #[test]
+    fn the_demo_is_switched_off_by_no_demo_or_demo_off() {
+        assert!(resolve(&[]).expect("valid").shop.demo);
+        assert!(!resolve(&["--no-demo"]).expect("valid").shop.demo);
+        assert!(!resolve(&["--demo", "off"]).expect("valid").shop.demo);
+        let file = config_file(r#"{"shop": {"demo": "off"}}"#);
+        let path = file.path().to_str().expect("utf-8 path");
+        assert!(!resolve(&["--config", path]).expect("valid").shop.demo);
     }
 
     #[test]

@@ -41,5 +41,5 @@ pub mod tools;
 pub mod views;
 
 pub use config::Settings;
-pub use routes::configure_routes;
+pub use routes::{configure_engine_routes, configure_routes};
 pub use startup::{Application, StopHandle};

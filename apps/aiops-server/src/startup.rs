@@ -26,7 +26,7 @@ use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
 use crate::process_stats::ProcessStats;
 use crate::retention::spawn_retention;
-use crate::routes::configure_routes;
+use crate::routes::{DemoRoutes, configure_engine_routes, configure_routes};
 use crate::shop::handlers::ShopClient;
 use crate::shop::table::{SHOP_SERVICE, shop_paths};
 use crate::shop::warmup;
@@ -50,6 +50,7 @@ pub struct Application {
     store: Store,
     handle_signals: bool,
     db_display: String,
+    demo: bool,
     warmup_requests: u32,
 }
 
@@ -121,7 +122,7 @@ impl Application {
         let retention = spawn_retention(store.clone(), storage.retention, RETENTION_SWEEP);
 
         let chaos = Chaos::new(shop_paths(), shop.chaos_seed);
-        chaos.set_enabled(shop.chaos);
+        chaos.set_enabled(shop.chaos && shop.demo);
         let hang = (detection.timeout.max(shop.checkout_timeout) + Duration::from_secs(1)).min(
             Duration::from_secs_f64(aiops_chaos::MAX_DURATION_MS / 1000.0),
         );
@@ -166,6 +167,8 @@ impl Application {
         let ingest_limits = http.ingest_limits();
         let checkout_timeout = shop.checkout_timeout;
         let body_timeout = web::Data::new(BodyReadTimeout(http.body_read_timeout));
+        let demo = shop.demo;
+        let demo_routes = web::Data::new(DemoRoutes(demo));
         let allowed_hosts = web::Data::new(AllowedHosts::for_bind(
             address.ip(),
             &http.allowed_host_names(),
@@ -179,8 +182,15 @@ impl Application {
                 .app_data(request_spans.clone())
                 .app_data(allowed_hosts.clone())
                 .app_data(body_timeout.clone())
+                .app_data(demo_routes.clone())
                 .app_data(web::Data::new(client))
-                .configure(|cfg| configure_routes(cfg, max_body_bytes, ingest_limits))
+                .configure(|cfg| {
+                    if demo {
+                        configure_routes(cfg, max_body_bytes, ingest_limits);
+                    } else {
+                        configure_engine_routes(cfg, max_body_bytes, ingest_limits);
+                    }
+                })
         })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE)
@@ -210,7 +220,9 @@ impl Application {
             store,
             handle_signals: false,
             db_display: storage.db.display().to_string(),
-            warmup_requests: shop.warmup_requests,
+            demo: shop.demo,
+            // Without the demo shop there is nothing to warm up.
+            warmup_requests: if shop.demo { shop.warmup_requests } else { 0 },
         })
     }
 
@@ -244,9 +256,10 @@ impl Application {
             .handle_signals
             .then(|| tokio::spawn(stop_on_signal(handle, Signals::listen())));
         log::info!(
-            "address={} db={} version={} commit={} Listening.",
+            "address={} db={} demo={} version={} commit={} Listening.",
             self.address,
             self.db_display,
+            if self.demo { "on" } else { "off" },
             crate::build_info::VERSION,
             crate::build_info::COMMIT
         );

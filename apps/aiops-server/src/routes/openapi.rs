@@ -4,11 +4,12 @@
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::resource::Resources;
+use super::serves_demo;
 
 /// The route.
 pub const PATH: &str = "/openapi.json";
@@ -140,20 +141,53 @@ impl Modify for GuardResponses {
     }
 }
 
-/// The document as JSON, built once.
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        ApiDoc::openapi()
+/// The tags of the demo shop's routes and the chaos routes, which `--no-demo` does not serve.
+const DEMO_TAGS: [&str; 2] = ["shop", "simulate"];
+
+/// The document of the routes served: all of them, or (`demo` false) all but the demo shop's
+/// and the chaos routes.
+pub fn served_document(demo: bool) -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    if !demo {
+        let is_demo = |tags: &Option<Vec<String>>| {
+            tags.iter()
+                .flatten()
+                .any(|tag| DEMO_TAGS.contains(&tag.as_str()))
+        };
+        document.paths.paths.retain(|_, item| {
+            ![&item.get, &item.post]
+                .into_iter()
+                .flatten()
+                .any(|operation| is_demo(&operation.tags))
+        });
+        if let Some(tags) = &mut document.tags {
+            tags.retain(|tag| !DEMO_TAGS.contains(&tag.name.as_str()));
+        }
+    }
+    document
+}
+
+/// The document as JSON (see [`served_document`]), built once.
+pub fn document_json_of(demo: bool) -> &'static str {
+    static WITH_DEMO: OnceLock<String> = OnceLock::new();
+    static WITHOUT_DEMO: OnceLock<String> = OnceLock::new();
+    let cell = if demo { &WITH_DEMO } else { &WITHOUT_DEMO };
+    cell.get_or_init(|| {
+        served_document(demo)
             .to_pretty_json()
             .unwrap_or_else(|error| format!("{{\"error\": \"openapi: {error}\"}}"))
     })
 }
 
-/// Every documented route as (method, path): grouped by tag in the document's order of tags,
-/// then by path and method.
-pub fn documented_routes() -> Vec<(String, String)> {
-    let document = ApiDoc::openapi();
+/// The document of every route, the demo's included.
+pub fn document_json() -> &'static str {
+    document_json_of(true)
+}
+
+/// Every documented route served as (method, path): grouped by tag in the document's order of
+/// tags, then by path and method.
+pub fn documented_routes(demo: bool) -> Vec<(String, String)> {
+    let document = served_document(demo);
     let tags: Vec<String> = document
         .tags
         .iter()
@@ -205,10 +239,10 @@ pub fn configure(config: &mut web::ServiceConfig, resources: &mut Resources<'_>)
     tag = "operations",
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"))
 )]
-pub async fn document() -> HttpResponse {
+pub async fn document(request: HttpRequest) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document_json())
+        .body(document_json_of(serves_demo(&request)))
 }
 
 #[cfg(test)]
@@ -234,9 +268,9 @@ mod tests {
 
     #[test]
     fn the_route_list_holds_every_documented_operation_grouped_by_tag() {
-        let listed: BTreeSet<(String, String)> = documented_routes().into_iter().collect();
+        let listed: BTreeSet<(String, String)> = documented_routes(true).into_iter().collect();
         assert_eq!(listed, documented());
-        let first = documented_routes().first().cloned();
+        let first = documented_routes(true).first().cloned();
         assert_eq!(
             first,
             Some(("POST".to_owned(), "/checkout".to_owned())),
