@@ -28,6 +28,7 @@ struct Row {
     both_named: usize,
     false_incidents: usize,
     cases_with_false: usize,
+    folded: usize,
 }
 
 impl Row {
@@ -36,6 +37,7 @@ impl Row {
         self.faults += score.faults.len();
         self.incidents += score.incidents_during;
         self.false_incidents += score.false_incidents;
+        self.folded += score.folded;
         self.cases_with_false += usize::from(score.false_incidents > 0);
         self.both_named += usize::from(score.both_named == Some(true));
         for fault in &score.faults {
@@ -160,6 +162,11 @@ pub fn tables(scores: &[CaseScore]) -> String {
         out,
         "\nFalse incidents before the fault in fault cases: {} in {} of {} cases.",
         faults.false_incidents, faults.cases_with_false, faults.cases
+    );
+    let _ = writeln!(
+        out,
+        "\nIncidents folded into another when a revised root cause showed both were one problem (counted as one): {} in fault cases, {} in healthy cases.",
+        faults.folded, healthy.folded
     );
     let _ = writeln!(
         out,
@@ -475,6 +482,7 @@ mod tests {
             faults,
             incidents_during: during,
             false_incidents: false_,
+            folded: 0,
             both_named,
             ranked: Vec::new(),
         }

@@ -46,6 +46,8 @@ pub struct NamedIncident {
     pub alert_count: u64,
     /// Its title.
     pub title: String,
+    /// The incident it was folded into, if a revised root cause showed both were one problem.
+    pub merged_into: Option<String>,
 }
 
 impl NamedIncident {
@@ -66,6 +68,7 @@ impl NamedIncident {
                 .collect(),
             alert_count: incident.alert_count,
             title: incident.title.clone(),
+            merged_into: incident.merged_into.clone(),
         }
     }
 }

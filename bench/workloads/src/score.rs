@@ -49,6 +49,9 @@ pub struct CaseScore {
     pub incidents_during: usize,
     /// Incidents opened with no fault on.
     pub false_incidents: usize,
+    /// Incidents folded into another one when a revised root cause showed both were one
+    /// problem (counted in neither of the above).
+    pub folded: usize,
     /// For concurrent faults: both places are the root cause of some incident.
     pub both_named: Option<bool>,
     /// The ranked list of places named during the faults.
@@ -66,9 +69,16 @@ impl CaseScore {
 pub fn score(case: &Case, outcome: &Outcome) -> CaseScore {
     let fault_start = case.fault_start_ns();
     let healthy = case.faults.is_empty();
+    // An incident folded into another lives on in it: it is not a separate problem.
+    let folded = outcome
+        .incidents
+        .iter()
+        .filter(|i| i.merged_into.is_some())
+        .count();
     let (mut during, before): (Vec<&NamedIncident>, Vec<&NamedIncident>) = outcome
         .incidents
         .iter()
+        .filter(|i| i.merged_into.is_none())
         .partition(|i| !healthy && i.opened_ns >= fault_start);
     during.sort_by(|a, b| {
         b.alert_count
@@ -121,6 +131,7 @@ pub fn score(case: &Case, outcome: &Outcome) -> CaseScore {
         faults,
         incidents_during: during.len(),
         false_incidents: before.len(),
+        folded,
         both_named: (k == 2).then(|| {
             case.faults
                 .iter()
@@ -188,6 +199,7 @@ mod tests {
             candidates: vec![("other".to_owned(), "GET".to_owned(), 0.2)],
             alert_count: alerts,
             title: String::new(),
+            merged_into: None,
         }
     }
 

@@ -283,7 +283,7 @@ impl Analyzer {
         // each endpoint's baseline without a look-up.
         let mut baselines = self.baselines.iter_mut().peekable();
         for input in inputs {
-            let baseline = seek(&mut baselines, &input.endpoint, |_| {});
+            let mut baseline = seek(&mut baselines, &input.endpoint, |_| {});
             let first = anomalies.len();
             anomalies.extend(input.anomalies(baseline.as_deref(), config));
             let anomalous = anomalies.len() > first;
@@ -294,9 +294,9 @@ impl Analyzer {
                     stats: fresh,
                     transient_tail: false,
                 };
-                match baseline {
+                match &mut baseline {
                     Some(baseline) => {
-                        if anomalous || !detect(evidence, Some(&*baseline), &guard).is_empty() {
+                        if anomalous || !detect(evidence, Some(&**baseline), &guard).is_empty() {
                             baseline.hold(now);
                         } else {
                             baseline.learn(fresh, now, config);
@@ -312,6 +312,9 @@ impl Analyzer {
                 }
             }
             if let Some((stats, _)) = input.current {
+                if let Some(baseline) = baseline.filter(|b| !anomalous && b.is_ready(config)) {
+                    baseline.learn_spread(&stats);
+                }
                 traffic.push((input.endpoint, stats, first..anomalies.len()));
             }
         }

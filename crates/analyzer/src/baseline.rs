@@ -35,7 +35,17 @@ pub struct Baseline {
     /// baseline. Missing in older snapshots, where it is taken to be `sample_count`.
     #[serde(default = "unknown_weight")]
     pub weight: f64,
+    /// How far the error rate of a healthy detection window strays from `error_rate`: a
+    /// running mean of the squared difference, over the windows of cycles that found nothing
+    /// wrong. Failures that come in clusters (a flaky dependency, retries) stray further than
+    /// independent ones would, and an error storm must stand out from that spread too. Zero
+    /// until learned (and in older snapshots).
+    #[serde(default)]
+    pub error_rate_spread: f64,
 }
+
+/// How many detection windows [`Baseline::error_rate_spread`] roughly averages over.
+const SPREAD_WINDOWS: f64 = 50.0;
 
 /// Marks a weight absent from a snapshot; see [`Baseline::effective_weight`].
 fn unknown_weight() -> f64 {
@@ -53,6 +63,7 @@ impl Baseline {
             sample_count: 0,
             updated_at_unix_nanos: 0,
             weight: 0.0,
+            error_rate_spread: 0.0,
         }
     }
 
@@ -93,6 +104,17 @@ impl Baseline {
         self.weight = old + new;
         self.sample_count = self.sample_count.saturating_add(fresh.count);
         self.updated_at_unix_nanos = self.updated_at_unix_nanos.max(now_unix_nanos);
+    }
+
+    /// Folds a healthy detection window's error rate into [`error_rate_spread`]
+    /// (Self::error_rate_spread): each window moves it by a fiftieth, so it follows the last
+    /// few minutes of windows.
+    pub(crate) fn learn_spread(&mut self, window: &WindowStats) {
+        if window.count == 0 {
+            return;
+        }
+        let deviation = window.error_rate() - self.error_rate;
+        self.error_rate_spread += (deviation * deviation - self.error_rate_spread) / SPREAD_WINDOWS;
     }
 
     /// Holds the baseline through a slice it must not learn from, so that the frozen time

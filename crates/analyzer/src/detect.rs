@@ -127,8 +127,9 @@ pub(crate) fn few_requests(stats: &WindowStats) -> bool {
 /// An error storm: at least `min_error_count` failures making up at least
 /// `error_rate_threshold` of the window. Against a ready baseline the rate must also be at
 /// least twice the baseline rate and three standard deviations above what the baseline rate
-/// predicts for this many requests, so an endpoint that always fails a little does not storm
-/// on a bad draw. Without a ready baseline the absolute rule alone decides: an endpoint that
+/// predicts for this many requests (the deviation of independent failures, or the spread its
+/// healthy windows showed when failures come in clusters), so an endpoint that always fails a
+/// little does not storm on a bad draw. Without a ready baseline the absolute rule alone decides: an endpoint that
 /// fails most of its first requests is broken, baseline or not.
 fn error_storm(
     evidence: Evidence<'_>,
@@ -141,11 +142,14 @@ fn error_storm(
         return None;
     }
     let baseline_rate = baseline.map_or(0.0, |baseline| baseline.error_rate.clamp(0.0, 1.0));
-    if baseline.is_some() {
+    if let Some(baseline) = baseline {
         let count = stats.count as f64;
         let expected = baseline_rate * count;
-        let deviation = (count * baseline_rate * (1.0 - baseline_rate)).sqrt();
-        if rate < 2.0 * baseline_rate || (stats.errors as f64) < expected + 3.0 * deviation {
+        // Spread of the rate: independent failures' (binomial), or the spread healthy windows
+        // showed, whichever is wider.
+        let binomial = baseline_rate * (1.0 - baseline_rate) / count;
+        let spread = binomial.max(baseline.error_rate_spread).sqrt();
+        if rate < 2.0 * baseline_rate || (stats.errors as f64) < expected + 3.0 * spread * count {
             return None;
         }
     }

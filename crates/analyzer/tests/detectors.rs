@@ -255,6 +255,34 @@ fn chronically_failing_endpoint_needs_a_meaningful_rise() {
 }
 
 #[test]
+fn failures_that_come_in_clusters_need_a_rise_beyond_their_usual_spread() {
+    // 6% of requests fail on average, but in clusters: healthy windows swing between none and
+    // 12.5%. A window at 22.5% is within that habit; one at half is not.
+    let fresh = || analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.06));
+    let mut clustered = fresh();
+    for i in 0..100 {
+        let errors = if i % 2 == 0 { 0 } else { 5 };
+        let healthy = detect_once(&mut clustered, uniform(40, errors, 100.0));
+        assert!(healthy.anomalies.is_empty(), "window {i}");
+    }
+
+    assert!(
+        detect_once(&mut clustered, uniform(40, 9, 100.0))
+            .anomalies
+            .is_empty()
+    );
+    assert_eq!(
+        detect_once(&mut fresh(), uniform(40, 9, 100.0)).anomalies[0].kind,
+        AnomalyKind::ErrorStorm,
+        "independent failures at 6% make 22.5% a storm"
+    );
+    assert_eq!(
+        detect_once(&mut clustered, uniform(40, 20, 100.0)).anomalies[0].kind,
+        AnomalyKind::ErrorStorm
+    );
+}
+
+#[test]
 fn total_failure_is_critical() {
     let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
 

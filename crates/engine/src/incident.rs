@@ -52,6 +52,10 @@ pub struct Incident {
     pub resolved_at_unix_nanos: Option<u64>,
     /// How many raw anomalies (alerts) it absorbed over its life.
     pub alert_count: u64,
+    /// The incident this one was folded into, when a revised root cause showed both were
+    /// one problem (it is then resolved, and the other carries its evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 impl Incident {

@@ -2,7 +2,7 @@
 
 use aiops_analyzer::describe::{error_storm, format_ms, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
-use aiops_telemetry_core::EndpointKey;
+use aiops_telemetry_core::{EndpointKey, peer_in_operation};
 
 use crate::edge::{EdgeFault, edge_blame};
 use crate::expect::Expectations;
@@ -123,9 +123,12 @@ fn own_kind(root: &EndpointKey, anomalies: &[Anomaly]) -> AnomalyKind {
 const MIN_SLOWDOWN: f64 = 1.5;
 
 /// True when `endpoint` is slow in `graphs`: its spans whose own time exceeds the baseline by
-/// the minimum excess took, on average, at least half again as long as the endpoint usually
-/// takes, and the minimum excess more. An endpoint without a learned baseline counts as slow
-/// (nothing says otherwise).
+/// the minimum excess took, on average, the minimum excess longer than the endpoint usually
+/// takes, and half again as long; for a call to another service, half again its usual own
+/// time will do (a call whose network gap grew 20 ms is slow even when the callee's time
+/// dwarfs the gap), while an operation with 6 ms more own work in 110 ms is not the place
+/// where a request got slow. An endpoint without a learned baseline counts as slow (nothing
+/// says otherwise).
 pub(crate) fn runs_slow(
     endpoint: &EndpointKey,
     graphs: &[TraceGraph<'_>],
@@ -139,15 +142,17 @@ pub(crate) fn runs_slow(
         return true;
     };
     let (expected_self, _) = expect.self_time_of(endpoint);
-    let (mut slow, mut total_ms) = (0u64, 0.0);
+    let (mut slow, mut total_ms, mut self_ms) = (0u64, 0.0, 0.0);
     for graph in graphs {
         for (node, span) in graph.nodes() {
+            let own = graph.self_time_ms(node);
             if span.service == endpoint.service
                 && span.operation == endpoint.operation
-                && graph.self_time_ms(node) - expected_self >= expect.min_excess_ms()
+                && own - expected_self >= expect.min_excess_ms()
             {
                 slow += 1;
                 total_ms += span.duration_ms();
+                self_ms += own;
             }
         }
     }
@@ -155,7 +160,12 @@ pub(crate) fn runs_slow(
         return false;
     }
     let observed = total_ms / slow as f64;
-    observed >= MIN_SLOWDOWN * usual && observed - usual >= expect.min_excess_ms()
+    let observed_self = self_ms / slow as f64;
+    // A call's own time is the gap in front of its callee: the part of it the edge owns.
+    let call = peer_in_operation(&endpoint.operation).is_some();
+    observed - usual >= expect.min_excess_ms()
+        && (observed >= MIN_SLOWDOWN * usual
+            || (call && observed_self >= MIN_SLOWDOWN * expected_self))
 }
 
 /// Where a title says the problem is: the service and the operation (`payments POST /charge`),

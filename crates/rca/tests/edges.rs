@@ -87,6 +87,27 @@ fn a_delay_in_front_of_one_callee_is_the_callees() {
 }
 
 #[test]
+fn a_small_delay_in_front_of_a_slow_callee_is_the_callees() {
+    // The gap grows from 2 to 22 ms while the callee's 100 ms dwarf it: the calls take only
+    // a fifth longer, but the time lost is all the edge's.
+    let normal = [("currency", Some("currency"), 2, 100)];
+    let delayed = [("currency", Some("currency"), 22, 100)];
+    let traces: Vec<_> = (0..10)
+        .map(|i| request(10_000 + i * 100, &delayed))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "GET /", 132.0, 112.0)];
+
+    let drafts = trained(&normal).explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(
+        (root.service.as_str(), root.endpoint.as_str()),
+        ("currency", "GET -> currency")
+    );
+    assert!(root.confidence > 0.9, "{root:?}");
+}
+
+#[test]
 fn a_slow_uninstrumented_dependency_is_named_from_its_client_spans() {
     let normal = [("postgresql/orders", None, 3, 0)];
     let slow = [("postgresql/orders", None, 300, 0)];

@@ -137,10 +137,16 @@ impl IncidentBook {
             let Some(draft) = fresh_evidence(draft, watermarks) else {
                 continue;
             };
-            let change = self.absorb(draft, now_unix_nanos);
+            let Some((change, folded)) = self.absorb(draft, now_unix_nanos) else {
+                continue;
+            };
             let first_touch = touched.insert(change.id().to_owned());
             if first_touch {
                 changes.push(change);
+            }
+            if let Some(id) = folded {
+                touched.insert(id.clone());
+                changes.push(IncidentChange::Resolved { id });
             }
         }
         changes.extend(self.auto_resolve(&touched, assessment, now_unix_nanos, watermarks));
@@ -210,8 +216,23 @@ impl IncidentBook {
     /// In cases 1 and 3 the incident takes the draft's root cause; in case 2 it keeps its own,
     /// and in case 4 too (the first operation of a service found slow is the one named) unless
     /// it names a call into the service and the draft one of the service's own operations.
-    fn absorb(&mut self, draft: IncidentDraft, now: u64) -> IncidentChange {
-        let family = FaultFamily::of(draft.root_cause.kind);
+    ///
+    /// In case 4 the families need not match while the incident is young (within the revision
+    /// window) and either names a call into the service: callers that give up on a service
+    /// that has just turned slow see failures. When
+    /// an incident's root cause changes to a service another active incident already names,
+    /// the two are one problem: the younger is folded into the older (see `fold`), whose id
+    /// is returned beside the change.
+    ///
+    /// A draft that belongs to no incident opens one, unless its sampled traces contradict
+    /// it: traces were sampled and none shows anything wrong at its root (confidence 0). An
+    /// endpoint's window can cross the thresholds on a few heavy-tail requests; when the
+    /// traces through it show none of them as its own doing, there is nothing to report.
+    fn absorb(
+        &mut self,
+        draft: IncidentDraft,
+        now: u64,
+    ) -> Option<(IncidentChange, Option<String>)> {
         let root = draft.root_cause.endpoint_key();
         let revise_after = now.saturating_sub(self.revise_window_nanos);
         let active = || {
@@ -236,18 +257,14 @@ impl IncidentBook {
         let same_service = || {
             active().find(|(_, i)| {
                 i.root_cause.service == draft.root_cause.service
-                    && (FaultFamily::of(i.root_cause.kind) == family
-                        || i.root_cause.kind == AnomalyKind::Timeout
-                        || draft.root_cause.kind == AnomalyKind::Timeout)
+                    && one_problem(i, &draft.root_cause, revise_after)
             })
         };
         let deeper = || {
             active().find(|(_, i)| {
                 i.first_detected_unix_nanos >= revise_after
                     && i.root_cause.endpoint_key() != root
-                    && draft
-                        .affected_endpoints
-                        .contains(&i.root_cause.endpoint_key())
+                    && draft.affected_endpoints.iter().any(|e| blames(i, e))
             })
         };
         let found = same_cause
@@ -267,11 +284,23 @@ impl IncidentBook {
             Some((index, take_cause)) => {
                 let incident = &mut self.incidents[index];
                 merge(incident, draft, now, take_cause);
-                self.healthy_cycles.insert(incident.id.clone(), 0);
-                IncidentChange::Updated {
-                    id: incident.id.clone(),
-                }
+                let id = incident.id.clone();
+                self.healthy_cycles.insert(id.clone(), 0);
+                let folded = if take_cause {
+                    self.fold(index, now)
+                } else {
+                    None
+                };
+                // The change names the incident that lives on.
+                let id = match &folded {
+                    Some(gone) if *gone == id => {
+                        self.incidents[index].merged_into.clone().unwrap_or(id)
+                    }
+                    _ => id,
+                };
+                Some((IncidentChange::Updated { id }, folded))
             }
+            None if draft.root_cause.confidence <= 0.0 => None,
             None => {
                 let id = format!("INC-{}-{}", now / 1_000_000_000, self.next_sequence);
                 self.next_sequence += 1;
@@ -289,11 +318,60 @@ impl IncidentBook {
                     first_detected_unix_nanos: now,
                     last_updated_unix_nanos: now,
                     resolved_at_unix_nanos: None,
+                    merged_into: None,
                 });
                 self.healthy_cycles.insert(id.clone(), 0);
-                IncidentChange::Opened { id }
+                Some((IncidentChange::Opened { id }, None))
             }
         }
+    }
+
+    /// After incident `index` took a new root cause: when another active incident names the
+    /// same service with a related fault (or either is young), the younger of the two is
+    /// folded into the older: the older takes its anomalies and affected endpoints (and its
+    /// root cause when that names one of the service's own operations where the older names
+    /// only a call into it), and the younger is resolved with `merged_into` set. No cause
+    /// watermark is set: the evidence lives on in the older incident. Returns the folded id.
+    fn fold(&mut self, index: usize, now: u64) -> Option<String> {
+        let revise_after = now.saturating_sub(self.revise_window_nanos);
+        let changed = &self.incidents[index];
+        let other = self.incidents.iter().position(|i| {
+            i.is_active()
+                && i.id != changed.id
+                && i.root_cause.service == changed.root_cause.service
+                && (one_problem(i, &changed.root_cause, revise_after)
+                    || one_problem(changed, &i.root_cause, revise_after))
+        })?;
+        let (older, younger) = if other < index {
+            (other, index)
+        } else {
+            (index, other)
+        };
+        let gone = self.incidents[younger].clone();
+        let edge = |operation: &str| peer_in_operation(operation).is_some();
+        let sharper =
+            edge(&self.incidents[older].root_cause.endpoint) && !edge(&gone.root_cause.endpoint);
+        let survivor_id = self.incidents[older].id.clone();
+        let draft = IncidentDraft {
+            title: gone.title.clone(),
+            severity: gone.severity,
+            root_cause: gone.root_cause.clone(),
+            affected_endpoints: gone.affected_endpoints.clone(),
+            anomalies: gone.anomalies.clone(),
+        };
+        let survivor = &mut self.incidents[older];
+        merge(survivor, draft, now, sharper);
+        survivor.first_detected_unix_nanos = survivor
+            .first_detected_unix_nanos
+            .min(gone.first_detected_unix_nanos);
+        self.healthy_cycles.insert(survivor_id.clone(), 0);
+        let folded = &mut self.incidents[younger];
+        folded.status = IncidentStatus::Resolved;
+        folded.resolved_at_unix_nanos = Some(now);
+        folded.last_updated_unix_nanos = folded.last_updated_unix_nanos.max(now);
+        folded.merged_into = Some(survivor_id);
+        self.healthy_cycles.remove(&gone.id);
+        Some(gone.id)
     }
 
     fn auto_resolve(
@@ -363,6 +441,37 @@ impl IncidentBook {
             keep
         });
     }
+}
+
+/// Faults grouped as one problem at one service: the same family, or either a timeout (its
+/// callers see a hung service's calls fail).
+fn related_kinds(a: AnomalyKind, b: AnomalyKind) -> bool {
+    FaultFamily::of(a) == FaultFamily::of(b)
+        || a == AnomalyKind::Timeout
+        || b == AnomalyKind::Timeout
+}
+
+/// True when `incident` and a draft or incident blaming `cause` at the same service are one
+/// problem: related kinds of fault, or a call into the service failing while the incident is
+/// young (callers that give up on a service that just turned slow see failures, and a service
+/// that just started failing makes its callers' calls slow). Different kinds of fault in two
+/// of the service's own operations stay apart: in a single-service application they are
+/// different problems.
+fn one_problem(incident: &Incident, cause: &RootCause, revise_after: u64) -> bool {
+    let edge = |operation: &str| peer_in_operation(operation).is_some();
+    related_kinds(incident.root_cause.kind, cause.kind)
+        || (incident.first_detected_unix_nanos >= revise_after
+            && (edge(&incident.root_cause.endpoint) || edge(&cause.endpoint)))
+}
+
+/// True when `incident` blames `endpoint`: its root-cause endpoint, or the caller's client
+/// endpoint of the call its root cause names (an edge blamed on its callee is keyed by the
+/// callee's service and the caller's operation).
+fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
+    *endpoint == incident.root_cause.endpoint_key()
+        || (peer_in_operation(&endpoint.operation).is_some()
+            && endpoint.operation == incident.root_cause.endpoint.as_str()
+            && incident.affected_endpoints.contains(endpoint))
 }
 
 /// Keeps only the part of `draft` that started after its cause's watermark, or nothing.
