@@ -101,3 +101,34 @@ async fn stalled_clients_do_not_keep_others_from_being_served() {
     assert_eq!(status, StatusCode::OK);
     drop(stalled);
 }
+
+#[tokio::test]
+async fn a_huge_operation_name_is_folded_and_does_not_grow_the_exposition() {
+    let app = TestApp::spawn().await;
+    let name = "GET /".to_owned() + &"x".repeat(200_000);
+    let body = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{
+        "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+        "name":"{name}","kind":2,"startTimeUnixNano":"1700000000000000000",
+        "endTimeUnixNano":"1700000000010000000"}}]}}]}}]}}"#
+    );
+    let response = app
+        .request(reqwest::Method::POST, "/v1/traces")
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let (_, metrics) = app.get_text("/metrics").await;
+    assert!(!metrics.contains("xxxxxxxxxx"), "the name is no label");
+    assert!(
+        metrics.contains("\naiops_request_series_folded_spans_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aiops_requests_total{service=\"_other\",endpoint=\"_other\"} 1\n"),
+        "{metrics}"
+    );
+}

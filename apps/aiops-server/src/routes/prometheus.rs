@@ -19,7 +19,7 @@ use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
 use crate::pipeline::refusals::RefusalReason;
 use crate::pipeline::settle::settle_spans;
-use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
+use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot, fits_label};
 use crate::pipeline::stats::PipelineStats;
 use crate::process_stats::{self, ProcessStats};
 use crate::state::AppState;
@@ -146,6 +146,8 @@ pub struct Scrape {
     pub spans_rejected: u64,
     /// OTLP requests refused as a whole, per reason.
     pub refusals: Vec<(RefusalReason, u64)>,
+    /// Spans counted under the `_other` request series.
+    pub folded_spans: u64,
     /// The analysis actor's part; `None` when it did not answer (shutting down).
     pub analysis: Option<AnalysisSnapshot>,
     /// The process's memory, CPU time and descriptors.
@@ -162,6 +164,7 @@ impl Scrape {
             pipeline: state.pipeline_stats(),
             spans_rejected: state.span_metrics.rejected(),
             refusals: state.refusals.snapshot(),
+            folded_spans: state.span_metrics.folded(),
             analysis: AnalysisSnapshot::gather(state).await.ok(),
             process: ProcessStats::read(),
             started_unix_nanos: state.started_unix_nanos,
@@ -232,7 +235,13 @@ impl Collector for Scrape {
             histogram(family.encode_family(&labels)?, &series.duration)?;
         }
 
-        let scalars: [Scalar; 7] = [
+        let scalars: [Scalar; 8] = [
+            (
+                "aiops_request_series_folded_spans",
+                "Spans counted under the _other request series: their endpoint came past the series cap, or its service or operation name is longer than 256 bytes.",
+                MetricType::Counter,
+                self.folded_spans,
+            ),
             (
                 "aiops_spans_ingested",
                 "Spans accepted by the engine.",
@@ -415,7 +424,12 @@ fn baseline_gauge(
     value: impl Fn(&BaselineGauges) -> f64,
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(name, help, unit, MetricType::Gauge)?;
-    for baseline in baselines {
+    // Names too long for a label have no request series either; their baselines stay in
+    // /aiops/metrics.
+    for baseline in baselines
+        .iter()
+        .filter(|baseline| fits_label(&baseline.service, &baseline.endpoint))
+    {
         let labels = endpoint_labels(&baseline.service, &baseline.endpoint);
         family
             .encode_family(&labels)?
@@ -450,6 +464,7 @@ mod tests {
             },
             spans_rejected: 3,
             refusals: vec![(RefusalReason::QueueFull, 2)],
+            folded_spans: 0,
             analysis: Some(AnalysisSnapshot {
                 cycles: 4,
                 early_cycles: 1,
