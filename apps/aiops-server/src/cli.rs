@@ -10,6 +10,7 @@ use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand}
 
 use crate::config::{Settings, SettingsError, Source};
 use crate::tools::demo::DemoArgs;
+use crate::tools::healthcheck::HealthcheckArgs;
 use crate::tools::replay::ReplayArgs;
 
 #[cfg(test)]
@@ -48,6 +49,9 @@ pub enum Command {
     /// Print the OpenAPI 3.1 document of the HTTP API (what GET /openapi.json serves) and exit,
     /// to generate clients or validate it without a running server.
     Openapi,
+    /// Exit 0 when a running engine answers GET /healthz with 200, 1 otherwise: a container
+    /// health check without curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 /// A flag that switches an option off, whatever else sets the option.

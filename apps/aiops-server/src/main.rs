@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report; the server's log would interleave with it.
     let default_level = match cli.command {
-        Some(Command::Demo(_)) => "warn",
+        Some(Command::Demo(_) | Command::Healthcheck(_)) => "warn",
         _ => "info",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|error| usage_error(error));
             aiops_server::tools::replay::run(&args, config)
         }
+        Some(Command::Healthcheck(args)) => aiops_server::tools::healthcheck::run(&args).await,
         Some(Command::Openapi) => {
             println!("{}", aiops_server::routes::openapi::document_json());
             Ok(())
