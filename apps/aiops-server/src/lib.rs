@@ -29,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod guards;
+pub mod logging;
 pub mod persistence;
 pub mod pipeline;
 pub mod process_stats;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use aiops_server::Application;
 use aiops_server::cli::{Cli, Command, ServeArgs};
 use aiops_server::config::SettingsError;
+use aiops_server::logging::LogFormat;
 use aiops_storage_sqlite::StoreError;
 use clap::{CommandFactory, Parser};
 
@@ -22,8 +23,12 @@ async fn main() -> ExitCode {
         Some(Command::Demo(_) | Command::Healthcheck(_)) => "warn",
         _ => "info",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .init();
+    let format = match &cli.command {
+        None => cli.serve.log_format(),
+        Some(Command::Serve(args)) => args.log_format(),
+        Some(_) => LogFormat::Text,
+    };
+    aiops_server::logging::init(format, default_level);
     let outcome = match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,

@@ -300,3 +300,47 @@ fn sighup_is_logged_and_ignored_and_sigterm_still_stops_cleanly() {
     let status = server.wait().expect("waits");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_line_with_the_line_s_fields() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args([
+            "--log-format",
+            "json",
+            "--bind",
+            "127.0.0.1:0",
+            "--warmup-requests",
+            "0",
+            "--db",
+        ])
+        .arg(dir.path().join("aiops.db"))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aiops starts");
+    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
+    let listening = loop {
+        let mut line = String::new();
+        log.read_line(&mut line).expect("reads the log");
+        assert!(!line.is_empty(), "the log ended");
+        let object: serde_json::Value = serde_json::from_str(&line).expect("each line is JSON");
+        if object["message"] == "Listening." {
+            break object;
+        }
+    };
+    server.kill().expect("stops");
+    let _ = server.wait();
+
+    assert_eq!(listening["level"], "INFO");
+    assert!(
+        listening["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:"))
+    );
+    assert_eq!(listening["demo"], "on");
+    assert!(listening["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+}
