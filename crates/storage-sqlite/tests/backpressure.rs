@@ -199,3 +199,31 @@ fn a_deleted_or_replaced_database_file_is_reported() {
         Ok(())
     );
 }
+
+#[test]
+fn more_distinct_endpoints_than_the_writer_caches_are_all_stored_under_their_own_names() {
+    let store = Store::open(config(StoreConfig::MEMORY)).expect("opens");
+    let spans: Vec<Span> = (0..12_500u64)
+        .map(|n| span(TraceId::random(), &format!("/item/{n}"), T0 + n * MS, MS))
+        .collect();
+    record_all(&store, spans[..6_000].to_vec());
+    record_all(&store, spans[6_000..].to_vec());
+    record_all(
+        &store,
+        spans[..10]
+            .iter()
+            .map(|s| span(s.trace_id, &s.operation, s.start_unix_nanos + 1, MS))
+            .collect(),
+    );
+
+    for s in spans.iter().step_by(499).chain(&spans[..10]) {
+        let stored = store.trace(s.trace_id).expect("reads");
+        assert!(
+            stored.iter().all(|stored| stored.operation == s.operation),
+            "{}",
+            s.operation
+        );
+        assert!(!stored.is_empty());
+    }
+    assert_eq!(store.span_count(), Ok(12_510));
+}
