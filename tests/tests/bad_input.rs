@@ -171,7 +171,7 @@ const BAD_REQUESTS: &[(&str, &str, u16, &str)] = &[
         "GET",
         "/aiops/incidents?status=open",
         400,
-        "active, resolved, all",
+        "active, acknowledged, unacknowledged, resolved, all",
     ),
     (
         "GET",

@@ -10,6 +10,7 @@ mod health;
 mod lifecycle;
 mod limits;
 mod no_demo;
+mod notify;
 mod openapi;
 mod otlp;
 mod prometheus;

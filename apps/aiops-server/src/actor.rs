@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::clock::Clock;
+use crate::notify::IncidentFeed;
 use crate::persistence::StateStore;
 use crate::pipeline::span_metrics::{DurationHistogram, HistogramSnapshot};
 
@@ -123,12 +124,14 @@ pub struct Schedule {
 
 impl AnalysisHandle {
     /// Spawns the actor that owns `engine`, runs its cycle on `schedule` and saves the state
-    /// to `store` after every cycle and resolution. The task ends on
+    /// to `store` after every cycle and resolution, then hands every incident it changed to
+    /// `feed` (to be recorded and notified) without waiting. The task ends on
     /// [`shutdown`](Self::shutdown) or when every handle is gone.
     pub fn spawn(
         engine: Engine,
         store: impl StateStore,
         schedule: Schedule,
+        feed: IncidentFeed,
     ) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(MAILBOX_CAPACITY);
         let actor = AnalysisActor {
@@ -136,6 +139,7 @@ impl AnalysisHandle {
             store,
             receiver,
             clock: schedule.clock,
+            feed,
             last_cycle: None,
             cycles: 0,
             early_cycles: 0,
@@ -215,6 +219,7 @@ struct AnalysisActor<S> {
     store: S,
     receiver: mpsc::Receiver<Message>,
     clock: Clock,
+    feed: IncidentFeed,
     last_cycle: Option<LastCycle>,
     cycles: u64,
     /// Cycles run ahead of the interval because a probe found new evidence.
@@ -231,6 +236,9 @@ impl<S: StateStore> AnalysisActor<S> {
         let probing = early_detection && interval > PROBE_PERIOD;
         let mut probe = tokio::time::interval_at(Instant::now() + PROBE_PERIOD, PROBE_PERIOD);
         probe.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        // The incidents restored at start: the desk learns what it is tracking.
+        let kept = self.engine.incidents().all().into_iter().cloned().collect();
+        self.feed.publish(kept);
         loop {
             tokio::select! {
                 message = self.receiver.recv() => match message {
@@ -272,9 +280,10 @@ impl<S: StateStore> AnalysisActor<S> {
             }
             Message::Resolve { id, reply } => {
                 let result = self.engine.resolve(&id, self.clock.now_unix_nanos());
-                if result.is_ok() {
+                if let Ok(incident) = &result {
                     log::info!("incident={id} Incident resolved by request.");
                     self.persist().await;
+                    self.feed.publish(vec![incident.clone()]);
                 }
                 let _ = reply.send(result);
                 None
@@ -341,6 +350,7 @@ impl<S: StateStore> AnalysisActor<S> {
         }
         let active = book.active().into_iter().cloned().collect();
         self.persist().await;
+        self.feed.publish(changed.clone());
         CycleOutcome {
             at_unix_nanos: now,
             report,
@@ -419,7 +429,8 @@ mod tests {
                 clock,
             };
             let started = Instant::now();
-            let (analysis, _task) = AnalysisHandle::spawn(engine, store.clone(), schedule);
+            let (analysis, _task) =
+                AnalysisHandle::spawn(engine, store.clone(), schedule, IncidentFeed::none());
             settle().await;
             Self {
                 analysis,

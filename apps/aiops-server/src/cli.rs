@@ -362,6 +362,30 @@ mod tests {
     }
 
     #[test]
+    fn receiver_flags_repeat_and_take_comma_separated_lists() {
+        let settings = resolve(&[
+            "--alertmanager-url",
+            "http://am-1:9093,http://am-2:9093",
+            "--alertmanager-url",
+            "http://am-3:9093",
+            "--alert-label",
+            "environment=prod",
+            "--resend-interval",
+            "10s",
+        ])
+        .expect("valid");
+        assert_eq!(
+            settings.notify.alertmanager_url,
+            ["http://am-1:9093", "http://am-2:9093", "http://am-3:9093"]
+        );
+        assert_eq!(
+            settings.notify.labels(),
+            [("environment".to_owned(), "prod".to_owned())]
+        );
+        assert_eq!(settings.notify.resend_interval, Duration::from_secs(10));
+    }
+
+    #[test]
     fn a_malformed_flag_value_is_a_usage_error() {
         let error = Cli::try_parse_from(["aiops", "--analysis-window", "soon"])
             .expect_err("not a duration");

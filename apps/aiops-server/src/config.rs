@@ -1,9 +1,10 @@
 //! The server's settings: one tree, [`Settings`], that defines every option once, with its
 //! default, its documentation and its command-line flag.
 //!
-//! The tree has four sections, each building what it configures: [`Http`] (listening, access,
+//! The tree has five sections, each building what it configures: [`Http`] (listening, access,
 //! request limits), [`Detection`] (the engine's knobs, [`Detection::engine_config`]),
-//! [`Storage`] ([`Storage::store_config`]) and [`Shop`] (the demo shop). Values come from the
+//! [`Storage`] ([`Storage::store_config`]), [`Shop`] (the demo shop) and [`Notify`] (where
+//! incidents are sent). Values come from the
 //! defaults, then the JSON configuration file ([`Settings::from_file`]), then the `AIOPS_*`
 //! environment variables, then the flags (`crate::cli`): the variables and the flags are
 //! generated from the tree, so an option added here is at once a key of the file, a flag and
@@ -21,6 +22,7 @@ mod error;
 mod file;
 mod http;
 mod human;
+mod notify;
 mod shop;
 mod storage;
 
@@ -30,6 +32,7 @@ pub use http::{Http, IngestLimits};
 #[cfg(test)]
 pub(crate) use human::render_value;
 pub use human::{HumanValueError, format_duration, parse_duration, parse_millis, parse_switch};
+pub use notify::{Notify, RESERVED_LABELS, is_label_name, redact_url};
 pub use shop::Shop;
 pub use storage::Storage;
 
@@ -50,6 +53,9 @@ pub struct Settings {
     /// The demo shop: chaos injection, instrumentation, checkout, warm-up.
     #[command(flatten)]
     pub shop: Shop,
+    /// Where incidents are sent: Alertmanager, webhooks.
+    #[command(flatten)]
+    pub notify: Notify,
     /// What set each value that is not the default; not an option.
     #[serde(skip)]
     #[arg(skip)]
@@ -70,7 +76,8 @@ impl Settings {
         self.validate_detection()?;
         self.http.validate(&self.origins)?;
         self.storage.validate(&self.origins)?;
-        self.shop.validate(&self.origins)
+        self.shop.validate(&self.origins)?;
+        self.notify.validate(&self.origins)
     }
 
     /// Checks the detection options only: all that an offline analysis (`aiops replay`) uses.

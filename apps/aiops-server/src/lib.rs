@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod guards;
 pub mod logging;
+pub mod notify;
 pub mod persistence;
 pub mod pipeline;
 pub mod process_stats;

@@ -118,6 +118,7 @@ pub fn incident_change(change: &IncidentChange, incident: Option<&Incident>) {
         IncidentChange::Opened { .. } => "opened",
         IncidentChange::Updated { .. } => "updated",
         IncidentChange::Resolved { .. } => "resolved",
+        IncidentChange::Reopened { .. } => "reopened",
     };
     match incident {
         Some(incident) => {

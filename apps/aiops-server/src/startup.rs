@@ -20,6 +20,7 @@ use crate::body_deadline::BodyReadTimeout;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::guards::AllowedHosts;
+use crate::notify::Notifier;
 use crate::persistence::Persistence;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
@@ -47,6 +48,7 @@ pub struct Application {
     actor: JoinHandle<()>,
     retention: JoinHandle<()>,
     batch_flusher: JoinHandle<()>,
+    notify_tasks: Vec<JoinHandle<()>>,
     store: Store,
     handle_signals: bool,
     db_display: String,
@@ -90,6 +92,7 @@ impl Application {
             detection,
             storage,
             shop,
+            notify,
             ..
         } = &config;
         // Bind first: a taken port should fail before the database is touched.
@@ -113,12 +116,15 @@ impl Application {
         let collector: Arc<dyn Collector> =
             Arc::new(Fanout::new(vec![writer.clone(), live.clone()]));
         let engine_reader = engine.reader();
+        let bound_url = format!("http://{}", loopback(address));
+        let (notifier, notify_tasks) = Notifier::spawn(notify, store.clone(), &bound_url).await?;
         let schedule = Schedule {
             interval: detection.analysis_interval,
             early_detection: detection.early_detection,
             clock: Clock::Wall,
         };
-        let (analysis, actor) = AnalysisHandle::spawn(engine, persistence, schedule);
+        let (analysis, actor) =
+            AnalysisHandle::spawn(engine, persistence, schedule, notifier.feed());
         let retention = spawn_retention(store.clone(), storage.retention, RETENTION_SWEEP);
 
         let chaos = Chaos::new(shop_paths(), shop.chaos_seed);
@@ -152,13 +158,14 @@ impl Application {
             request_spans,
             span_metrics,
             analysis,
+            notifier,
             engine: engine_reader,
             store: store.clone(),
             writer,
             started_unix_nanos: crate::clock::now_unix_nanos(),
         });
 
-        let base_url = format!("http://{}", loopback(address));
+        let base_url = bound_url;
         let fallback_client = ShopClient::new(base_url.clone(), shop.checkout_timeout)
             .context("building the HTTP client of /checkout")?;
         let server_state = state.clone();
@@ -217,6 +224,7 @@ impl Application {
             actor,
             retention,
             batch_flusher,
+            notify_tasks,
             store,
             handle_signals: false,
             db_display: storage.db.display().to_string(),
@@ -282,6 +290,9 @@ impl Application {
         self.state.request_spans.flush_pending();
         self.state.analysis.shutdown().await;
         let _ = self.actor.await;
+        for task in &self.notify_tasks {
+            task.abort();
+        }
         let store = self.store.clone();
         let drained = tokio::task::spawn_blocking(move || store.shutdown())
             .await

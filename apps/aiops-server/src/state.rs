@@ -12,6 +12,7 @@ use aiops_telemetry_core::{Collector, RecordOutcome, Span};
 
 use crate::actor::AnalysisHandle;
 use crate::config::IngestLimits;
+use crate::notify::Notifier;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::refusals::IngestRefusals;
 use crate::pipeline::span_batch::SpanBatcher;
@@ -85,6 +86,8 @@ pub struct AppState {
     pub span_metrics: Arc<SpanMetrics>,
     /// The analysis actor: the incidents, the latest cycle, running a cycle now.
     pub analysis: AnalysisHandle,
+    /// The incident desk: notes, silences, timelines and notifications.
+    pub notifier: Notifier,
     /// What the engine buffers (recent traces, the topology), read without the actor.
     pub engine: EngineReader,
     /// The database, for trace look-ups that the in-memory buffer no longer holds.

@@ -71,7 +71,7 @@ fn an_unknown_key_is_named_with_the_closest_and_the_accepted_keys() {
     // Assert
     let expected = format!(
         "error: unknown key `latency_multipler` in the configuration file {} (did you mean \
-         `latency_multiplier`?); accepted: http, detection, storage, shop, bind, workers,",
+         `latency_multiplier`?); accepted: http, detection, storage, shop, notify, bind, workers,",
         path(&top)
     );
     assert!(top_message.starts_with(&expected), "{top_message}");
@@ -343,4 +343,26 @@ fn log_format_json_writes_one_object_per_line_with_the_line_s_fields() {
     );
     assert_eq!(listening["demo"], "on");
     assert!(listening["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+}
+
+#[test]
+fn receivers_come_comma_separated_from_the_variable_and_bad_ones_are_named() {
+    // Act: the second of two Alertmanagers is not an http:// URL.
+    let message = refusal(
+        &[],
+        &[(
+            "AIOPS_ALERTMANAGER_URL",
+            "http://am-1:9093,ftp://operator:hunter2@am-2:9093",
+        )],
+    );
+
+    // Assert: the variable was split, the second URL is named, its password is not.
+    assert!(
+        message.starts_with(
+            "error: invalid alertmanager_url ftp://am-2:9093/ (from AIOPS_ALERTMANAGER_URL); \
+             accepted: an http:// URL"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
 }

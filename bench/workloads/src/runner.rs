@@ -153,7 +153,7 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
             for change in &report.changes {
                 let (id, opened) = match change {
                     IncidentChange::Opened { id } => (id, true),
-                    IncidentChange::Updated { id } => (id, false),
+                    IncidentChange::Updated { id } | IncidentChange::Reopened { id } => (id, false),
                     IncidentChange::Resolved { .. } => continue,
                 };
                 let Some(incident) = engine.incidents().get(id) else {

@@ -60,6 +60,13 @@ pub struct EngineConfig {
     /// How far the median own time must rise above the baseline mean, in milliseconds (and at
     /// least 1.3 times it). Default 10.
     pub shift_min_increase_ms: f64,
+    /// How long after an incident resolved a return of its cause reopens it instead of opening
+    /// a new one, in seconds. Default 0: never.
+    pub reopen_window_secs: f64,
+    /// How long an incident's cause must have been gone before it resolves itself, in seconds,
+    /// on top of `auto_resolve_cycles`: a fault that comes and goes within the hold stays one
+    /// incident. Default 0.
+    pub resolve_hold_secs: f64,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +86,8 @@ impl Default for EngineConfig {
             trace_detection: true,
             shift_min_samples: 20,
             shift_min_increase_ms: 5.0,
+            reopen_window_secs: 0.0,
+            resolve_hold_secs: 0.0,
         }
     }
 }
@@ -112,6 +121,18 @@ impl EngineConfig {
             });
         }
         for (field, value) in [
+            ("reopen_window_secs", self.reopen_window_secs),
+            ("resolve_hold_secs", self.resolve_hold_secs),
+        ] {
+            if !(value.is_finite() && (0.0..=7.0 * 86_400.0).contains(&value)) {
+                return Err(EngineConfigError::OutOfRange {
+                    field,
+                    value,
+                    accepted: "0 to 7 days",
+                });
+            }
+        }
+        for (field, value) in [
             ("trace_buffer_max_spans", self.trace_buffer_max_spans),
             ("traces_per_endpoint", self.traces_per_endpoint),
         ] {
@@ -124,6 +145,15 @@ impl EngineConfig {
             }
         }
         Ok(())
+    }
+
+    /// How incidents damp flapping faults.
+    pub(crate) fn damping(&self) -> crate::incident::Damping {
+        let nanos = |secs: f64| (secs * 1e9) as u64;
+        crate::incident::Damping {
+            reopen_window_nanos: nanos(self.reopen_window_secs),
+            resolve_hold_nanos: nanos(self.resolve_hold_secs),
+        }
     }
 
     pub(crate) fn shift_rule(&self) -> crate::shift::ShiftRule {

@@ -124,8 +124,9 @@ impl Engine {
         config.validate()?;
         let analyzer = Analyzer::new(config.analyzer.clone())?;
         let rca = Rca::new(config.rca.clone(), &config.analyzer);
-        let incidents = IncidentBook::new(config.auto_resolve_cycles)
+        let mut incidents = IncidentBook::new(config.auto_resolve_cycles)
             .with_max_resolved(config.max_resolved_incidents);
+        incidents.set_damping(config.damping());
         let live = Arc::new(LiveWindows::new(
             config.bucket_nanos(),
             config.retention_nanos(),
@@ -174,6 +175,7 @@ impl Engine {
         engine
             .incidents
             .set_auto_resolve_cycles(config.auto_resolve_cycles);
+        engine.incidents.set_damping(config.damping());
         let legacy = engine.incidents.take_legacy_watermarks();
         engine
             .watermarks

@@ -2,6 +2,8 @@
 //! let evidence from before a resolution bring an incident back.
 
 mod book;
+mod grouping;
+mod lifecycle;
 
 use aiops_analyzer::{Anomaly, Severity};
 use aiops_telemetry_core::EndpointKey;
@@ -10,8 +12,9 @@ use thiserror::Error;
 
 pub use self::book::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
-    IncidentBook,
+    IncidentBook, MIN_CONFIDENCE_TO_OPEN,
 };
+pub use self::lifecycle::Damping;
 use aiops_rca::RootCause;
 
 /// Whether an incident is still going on.
@@ -86,13 +89,21 @@ pub enum IncidentChange {
         /// Its id.
         id: String,
     },
+    /// A resolved incident whose cause returned within the reopen window became active again.
+    Reopened {
+        /// Its id.
+        id: String,
+    },
 }
 
 impl IncidentChange {
     /// The id of the incident that changed.
     pub fn id(&self) -> &str {
         match self {
-            Self::Opened { id } | Self::Updated { id } | Self::Resolved { id } => id,
+            Self::Opened { id }
+            | Self::Updated { id }
+            | Self::Resolved { id }
+            | Self::Reopened { id } => id,
         }
     }
 }

@@ -94,7 +94,8 @@ pub use config::{EngineConfig, EngineConfigError};
 pub use engine::Engine;
 pub use incident::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
-    Incident, IncidentBook, IncidentChange, IncidentError, IncidentStatus,
+    Damping, Incident, IncidentBook, IncidentChange, IncidentError, IncidentStatus,
+    MIN_CONFIDENCE_TO_OPEN,
 };
 pub use reader::EngineReader;
 pub use report::{CycleReport, EndpointWatermark, EngineSnapshot};

@@ -1,5 +1,6 @@
 //! Integration tests of the analysis tier, as one test binary.
 
+mod damping;
 mod demo_shop;
 mod engine;
 mod incident_book;

@@ -9,7 +9,8 @@
 //! ([`Store::window_stats`], [`Store::trace`], [`Store::sample_trace_ids`],
 //! [`Store::rollups`]) run on a small connection pool beside the writer, which WAL mode
 //! allows. Snapshots and [`IncidentRecord`]s are saved together in one transaction, and
-//! incidents are read back by id or newest first. Retention ([`Store::purge_before`]) deletes
+//! incidents are read back by id or newest first. The incident lifecycle
+//! ([`LifecycleWrite`]) keeps each incident's append-only timeline, its notes and the silences. Retention ([`Store::purge_before`]) deletes
 //! old spans and the rollups of the minutes they filled.
 //!
 //! The key design decision is the span layout (`docs/adr/0001-span-storage-layout.md`): a
@@ -66,6 +67,7 @@ mod error;
 mod file_guard;
 mod histogram;
 mod layout;
+mod lifecycle;
 mod queries;
 mod retention;
 mod rollup;
@@ -79,6 +81,7 @@ pub use analysis_state::IncidentRecord;
 pub use config::StoreConfig;
 pub use error::StoreError;
 pub use histogram::LatencyHistogram;
+pub use lifecycle::{IncidentEvent, LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
 pub use rollup::MinuteRollup;
 pub use store::Store;
 pub use writer::{Admission, MAX_BUSY_BACKOFF, SHUTDOWN_BUSY_PATIENCE, SpanWriter, WriterStats};

@@ -106,6 +106,24 @@ const MIGRATIONS: &[Step] = &[
          );",
         then: Some(convert_span_rows),
     },
+    // 6: the incident lifecycle (`lifecycle`): timelines, notes and silences.
+    sql("CREATE TABLE incident_events (
+         seq INTEGER PRIMARY KEY,
+         incident_id TEXT NOT NULL,
+         at_ns INTEGER NOT NULL,
+         kind TEXT NOT NULL,
+         body TEXT NOT NULL
+     );
+     CREATE INDEX incident_events_by_incident ON incident_events (incident_id, seq);
+     CREATE TABLE incident_notes (
+         incident_id TEXT PRIMARY KEY,
+         body TEXT NOT NULL
+     );
+     CREATE TABLE silences (
+         id TEXT PRIMARY KEY,
+         ends_ns INTEGER NOT NULL,
+         body TEXT NOT NULL
+     );"),
 ];
 
 /// The schema version this build migrates to.

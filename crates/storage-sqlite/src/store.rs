@@ -9,11 +9,12 @@ use crate::analysis_state::IncidentRecord;
 use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::file_guard::FileGuard;
+use crate::lifecycle::{LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
 use crate::rollup::MinuteRollup;
 use crate::schema::{Location, configure, prepare};
 use crate::transaction::Ingest;
 use crate::writer::{Batching, SpanWriter};
-use crate::{analysis_state, queries, retention, rollup};
+use crate::{analysis_state, lifecycle, queries, retention, rollup};
 
 /// Page cache of the writer's connection, in KiB. Inserts append chunks to one table and
 /// update the current block's directory row, so the working set is small; 32 MiB commits as fast as
@@ -209,6 +210,30 @@ impl Store {
         incidents: &[IncidentRecord],
     ) -> Result<(), StoreError> {
         analysis_state::save_state(&mut *self.connection()?, snapshot, incidents)
+    }
+
+    /// Appends timeline events and replaces notes and silences, in one transaction.
+    pub fn save_lifecycle(&self, write: &LifecycleWrite) -> Result<(), StoreError> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        lifecycle::save(&mut *self.connection()?, write)
+    }
+
+    /// The timeline of incident `id`, in the order its events were appended; empty when it
+    /// has none.
+    pub fn timeline(&self, id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        lifecycle::timeline(&*self.connection()?, id)
+    }
+
+    /// The notes of at most `limit` incidents, the most recently written first.
+    pub fn incident_notes(&self, limit: usize) -> Result<Vec<NoteRecord>, StoreError> {
+        lifecycle::notes(&*self.connection()?, limit)
+    }
+
+    /// The silences that end at or after `since_unix_nanos`, by end.
+    pub fn silences(&self, since_unix_nanos: u64) -> Result<Vec<SilenceRecord>, StoreError> {
+        lifecycle::silences(&*self.connection()?, since_unix_nanos)
     }
 
     /// Deletes spans that started before `cutoff_unix_nanos`, in short transactions of whole

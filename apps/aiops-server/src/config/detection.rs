@@ -82,6 +82,19 @@ pub struct Detection {
     #[arg(long, value_name = "N")]
     pub auto_resolve_cycles: u32,
 
+    /// A fault that returns within this time after its incident resolved reopens that
+    /// incident instead of opening a new one; 0s never, at most 7d [default: 0s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub reopen_window: Duration,
+
+    /// An incident resolves itself only once its cause has been gone this long (besides the
+    /// healthy cycles), so a fault that comes and goes stays one incident: a fault toggling
+    /// every 30s is one incident with a hold of 1m; at most 7d [default: 0s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub resolve_hold: Duration,
+
     /// Also test the traces read every cycle for shifts of an endpoint's own time too small
     /// for a spike (`latency_shift`) and for calls an endpoint stopped making (`call_drop`)
     /// [default: on].
@@ -114,6 +127,8 @@ impl Default for Detection {
             timeout: Duration::from_secs_f64(analyzer.timeout_ms / 1e3),
             baseline_half_life: Duration::from_secs_f64(analyzer.baseline_half_life_secs),
             auto_resolve_cycles: engine.auto_resolve_cycles,
+            reopen_window: Duration::from_secs_f64(engine.reopen_window_secs),
+            resolve_hold: Duration::from_secs_f64(engine.resolve_hold_secs),
             trace_detection: engine.trace_detection,
             trace_settle: Duration::from_secs_f64(engine.trace_settle_secs),
         }
@@ -138,6 +153,8 @@ impl Detection {
                 baseline_half_life_secs: self.baseline_half_life.as_secs_f64(),
             },
             auto_resolve_cycles: self.auto_resolve_cycles,
+            reopen_window_secs: self.reopen_window.as_secs_f64(),
+            resolve_hold_secs: self.resolve_hold.as_secs_f64(),
             live_bucket_secs: self.analysis_window.as_secs_f64().min(1.0),
             trace_detection: self.trace_detection,
             trace_settle_secs: self.trace_settle.as_secs_f64(),
@@ -162,6 +179,11 @@ impl Detection {
                     format_duration(self.analysis_window)
                 ),
             ),
+            EngineConfigError::OutOfRange {
+                field, accepted, ..
+            } if matches!(*field, "reopen_window_secs" | "resolve_hold_secs") => {
+                (option_of(field), (*accepted).to_owned())
+            }
             _ => return Err(SettingsError::Engine(refused)),
         };
         let value = self
@@ -201,5 +223,25 @@ mod tests {
         assert!(!engine.trace_detection);
         assert_eq!(engine.trace_settle_secs, 20.0);
         assert!(Detection::default().engine_config().trace_detection);
+    }
+
+    #[test]
+    fn reopening_and_the_resolve_hold_reach_the_engine_and_are_bounded() {
+        let detection: Detection =
+            serde_json::from_str(r#"{"reopen_window": "5m", "resolve_hold": "90s"}"#)
+                .expect("valid section");
+        let engine = detection.engine_config();
+        assert_eq!(engine.reopen_window_secs, 300.0);
+        assert_eq!(engine.resolve_hold_secs, 90.0);
+
+        let detection: Detection =
+            serde_json::from_str(r#"{"resolve_hold": "8d"}"#).expect("a duration");
+        let error = detection
+            .validate(&Origins::default())
+            .expect_err("too long");
+        assert_eq!(
+            error.to_string(),
+            "invalid resolve_hold 192h; accepted: 0 to 7 days"
+        );
     }
 }

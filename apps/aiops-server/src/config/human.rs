@@ -100,6 +100,10 @@ pub fn render_value(value: &serde_json::Value) -> String {
         serde_json::Value::Bool(true) => "on".to_owned(),
         serde_json::Value::Bool(false) => "off".to_owned(),
         serde_json::Value::Null => "none".to_owned(),
+        serde_json::Value::Array(items) if items.is_empty() => "none".to_owned(),
+        serde_json::Value::Array(items) => {
+            items.iter().map(render_value).collect::<Vec<_>>().join(",")
+        }
         other => other.to_string(),
     }
 }

@@ -11,6 +11,7 @@ use aiops_telemetry_core::TimeWindow;
 use serde_json::json;
 
 use super::database;
+use super::lifecycle::with_notes;
 use super::params::Params;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
@@ -80,18 +81,19 @@ pub async fn metrics(
     }))
 }
 
-/// `GET /aiops/incidents[?status=active|resolved|all]`.
+/// `GET /aiops/incidents[?status=active|acknowledged|unacknowledged|resolved|all]`.
 ///
-/// `active` (the default) answers `{"active_incidents": [...]}` as docs/API.md shows;
-/// `resolved` and `all` answer `{"status": ..., "incidents": [...]}`, with up to
-/// [`ARCHIVED_LISTED`] older resolved incidents from the database beside those the engine
-/// keeps.
+/// `active` (the default) answers `{"active_incidents": [...]}` as docs/API.md shows; the
+/// others answer `{"status": ..., "incidents": [...]}`: `acknowledged` and `unacknowledged`
+/// are the active incidents someone has (or nobody has) acknowledged; `resolved` and `all`
+/// add up to [`ARCHIVED_LISTED`] older resolved incidents from the database to those the
+/// engine keeps.
 #[utoipa::path(
     get,
     path = "/aiops/incidents",
     operation_id = "listIncidents",
     tag = "aiops",
-    params(("status" = Option<String>, Query, description = "active (default), resolved or all; resolved and all include up to 1000 older resolved incidents from the database")),
+    params(("status" = Option<String>, Query, description = "active (default), acknowledged, unacknowledged, resolved or all; resolved and all include up to 1000 older resolved incidents from the database")),
     responses(
         (status = 200, description = "`active_incidents` (default), or `incidents` with `status`", body = Incidents),
         (status = 400, description = "Unknown status", body = ErrorBody),
@@ -101,18 +103,26 @@ pub async fn incidents(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Incidents>, ApiError> {
+    const ACCEPTED: [&str; 5] = [
+        "active",
+        "acknowledged",
+        "unacknowledged",
+        "resolved",
+        "all",
+    ];
     let params = Params::parse(&request, &["status"])?;
     let status = params.get("status").unwrap_or("active");
     let wanted: Option<IncidentStatus> = match status {
-        "active" => Some(IncidentStatus::Active),
+        "active" | "acknowledged" | "unacknowledged" => Some(IncidentStatus::Active),
         "resolved" => Some(IncidentStatus::Resolved),
         "all" => None,
         other => {
             return Err(ApiError::bad_request(format!(
-                "invalid status {other:?}; accepted: active, resolved, all"
+                "invalid status {other:?}; accepted: {}",
+                ACCEPTED.join(", ")
             ))
             .with("parameter", json!("status"))
-            .with("accepted", json!(["active", "resolved", "all"])));
+            .with("accepted", json!(ACCEPTED)));
         }
     };
     let mut found = state.analysis.incidents(wanted).await?;
@@ -120,9 +130,23 @@ pub async fn incidents(
         let archived = archived_beside(&state, &found).await;
         found.extend(archived);
     }
-    let list = Incident::newest_first(&state.settings.endpoint_naming, &found);
+    let ids = found.iter().map(|incident| incident.id.clone()).collect();
+    let notes = state.notifier.notes(ids).await?;
+    let acknowledged = |id: &str| notes.get(id).is_some_and(|n| n.acknowledged.is_some());
+    match status {
+        "acknowledged" => found.retain(|incident| acknowledged(&incident.id)),
+        "unacknowledged" => found.retain(|incident| !acknowledged(&incident.id)),
+        _ => {}
+    }
+    let list: Vec<Incident> = Incident::newest_first(&state.settings.endpoint_naming, &found)
+        .into_iter()
+        .map(|view| {
+            let of = notes.get(&view.id).cloned();
+            with_notes(view, of.as_ref())
+        })
+        .collect();
     let count = list.len();
-    Ok(web::Json(if wanted == Some(IncidentStatus::Active) {
+    Ok(web::Json(if status == "active" {
         Incidents::Active(ActiveIncidents {
             active_incidents: list,
             count,
@@ -148,7 +172,10 @@ async fn archived_beside(state: &AppState, kept: &[EngineIncident]) -> Vec<Engin
 }
 
 /// Incident `id`: from the engine, or else from the archive of resolved incidents.
-async fn find_incident(state: &AppState, id: &str) -> Result<Option<EngineIncident>, ApiError> {
+pub(crate) async fn find_incident(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<EngineIncident>, ApiError> {
     if let Some(incident) = state.analysis.incident(id.to_owned()).await? {
         return Ok(Some(incident));
     }
@@ -175,10 +202,12 @@ pub async fn incident(
 ) -> Result<web::Json<Incident>, ApiError> {
     Params::parse(&request, &[])?;
     let id = id.into_inner();
-    find_incident(&state, &id)
+    let incident = find_incident(&state, &id)
         .await?
-        .map(|incident| web::Json(Incident::new(&state.settings.endpoint_naming, &incident)))
-        .ok_or_else(|| unknown_incident(&id))
+        .ok_or_else(|| unknown_incident(&id))?;
+    let notes = state.notifier.notes(vec![id.clone()]).await?;
+    let view = Incident::new(&state.settings.endpoint_naming, &incident);
+    Ok(web::Json(with_notes(view, notes.get(&id))))
 }
 
 /// `POST /aiops/incidents/{id}/resolve`.
@@ -233,7 +262,7 @@ fn already_resolved(id: &str, resolved_at_unix_nanos: u64) -> ApiError {
     .with("resolved_at", json!(iso(resolved_at_unix_nanos)))
 }
 
-fn unknown_incident(id: &str) -> ApiError {
+pub(crate) fn unknown_incident(id: &str) -> ApiError {
     ApiError::not_found(format!("no incident has id {id:?}; accepted: {ID_FORMAT}"))
         .with("id", json!(id))
 }

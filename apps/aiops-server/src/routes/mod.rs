@@ -7,6 +7,7 @@ pub mod database;
 pub mod endpoints;
 pub mod health;
 pub mod ingest;
+pub mod lifecycle;
 pub mod openapi;
 pub mod params;
 pub mod prometheus;
@@ -172,6 +173,14 @@ fn register(
         .service(engine_api.get("/incidents", aiops::incidents))
         .service(engine_api.get("/incidents/{id}", aiops::incident))
         .service(engine_api.post("/incidents/{id}/resolve", aiops::resolve))
+        .service(engine_api.post("/incidents/{id}/acknowledge", lifecycle::acknowledge))
+        .service(engine_api.get("/incidents/{id}/timeline", lifecycle::timeline))
+        .service(engine_api.get_and_post(
+            "/silences",
+            lifecycle::list_silences,
+            lifecycle::create_silence,
+        ))
+        .service(engine_api.delete("/silences/{id}", lifecycle::expire_silence))
         .service(engine_api.post("/analyze", aiops::analyze))
         .service(engine_api.get("/topology", aiops::topology))
         .service(engine_api.get("/endpoints/history", endpoints::history))

@@ -37,6 +37,11 @@ pub const BEARER: &str = "bearer";
         crate::routes::aiops::incidents,
         crate::routes::aiops::incident,
         crate::routes::aiops::resolve,
+        crate::routes::lifecycle::acknowledge,
+        crate::routes::lifecycle::timeline,
+        crate::routes::lifecycle::list_silences,
+        crate::routes::lifecycle::create_silence,
+        crate::routes::lifecycle::expire_silence,
         crate::routes::aiops::analyze,
         crate::routes::aiops::topology,
         crate::routes::endpoints::history,
@@ -287,8 +292,10 @@ mod tests {
             for (method, operation) in item.as_object().expect("path item") {
                 let id = operation["operationId"].as_str().unwrap_or_default();
                 assert!(
-                    id.len() > 6 && id.chars().next().is_some_and(|c| c.is_ascii_lowercase()),
-                    "{method} {path}: operationId {id:?}"
+                    id.len() > 6
+                        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                        && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "{method} {path}: operationId {id:?} is not a descriptive lowerCamelCase verb phrase"
                 );
                 assert!(ids.insert(id.to_owned()), "operationId {id} used twice");
                 let responses = operation["responses"].as_object().expect("responses");

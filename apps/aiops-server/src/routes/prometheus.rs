@@ -17,6 +17,7 @@ use prometheus_client::registry::{Registry, Unit};
 use super::resource::Resources;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
+use crate::notify::ReceiverStats;
 use crate::pipeline::refusals::RefusalReason;
 use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot, fits_label};
@@ -154,6 +155,10 @@ pub struct Scrape {
     pub process: ProcessStats,
     /// When the server started, Unix nanoseconds.
     pub started_unix_nanos: u64,
+    /// Each notification receiver's counters.
+    pub receivers: Vec<ReceiverStats>,
+    /// Incident changes the desk could not take in time.
+    pub incident_updates_dropped: u64,
 }
 
 impl Scrape {
@@ -168,6 +173,8 @@ impl Scrape {
             analysis: AnalysisSnapshot::gather(state).await.ok(),
             process: ProcessStats::read(),
             started_unix_nanos: state.started_unix_nanos,
+            receivers: state.notifier.receiver_stats(),
+            incident_updates_dropped: state.notifier.updates_dropped(),
         }
     }
 
@@ -302,8 +309,62 @@ impl Collector for Scrape {
         if let Some(analysis) = &self.analysis {
             encode_analysis(&mut encoder, analysis)?;
         }
+        encode_notifications(&mut encoder, &self.receivers, self.incident_updates_dropped)?;
         process_stats::encode(&mut encoder, &self.process, self.started_unix_nanos)
     }
+}
+
+/// A counter family with one series per notification receiver: (name, help, the value).
+type ReceiverCounter = (&'static str, &'static str, fn(&ReceiverStats) -> u64);
+
+fn encode_notifications(
+    encoder: &mut DescriptorEncoder<'_>,
+    receivers: &[ReceiverStats],
+    updates_dropped: u64,
+) -> Result<(), std::fmt::Error> {
+    let per_receiver: [ReceiverCounter; 4] = [
+        (
+            "aiops_notifications_sent",
+            "Notifications a receiver accepted (Alertmanager pushes and webhook calls).",
+            |r| r.sent,
+        ),
+        (
+            "aiops_notifications_failed",
+            "Notifications given up after every retry, or refused by the receiver (4xx).",
+            |r| r.failed,
+        ),
+        (
+            "aiops_notification_retries",
+            "Notification attempts repeated after a failure.",
+            |r| r.retries,
+        ),
+        (
+            "aiops_notifications_dropped",
+            "Notifications dropped because the receiver's queue was full.",
+            |r| r.dropped,
+        ),
+    ];
+    for (name, help, value) in per_receiver {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for receiver in receivers {
+            let labels = [
+                ("receiver", receiver.name.as_str()),
+                ("kind", receiver.kind),
+            ];
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&value(receiver), None)?;
+        }
+    }
+    encode_scalars(
+        encoder,
+        &[(
+            "aiops_incident_updates_dropped",
+            "Incident changes not recorded or notified because the incident desk was behind.",
+            MetricType::Counter,
+            updates_dropped,
+        )],
+    )
 }
 
 fn encode_analysis(
@@ -439,121 +500,4 @@ fn baseline_gauge(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pipeline::span_metrics::DurationHistogram;
-
-    fn sample() -> Scrape {
-        let histogram = DurationHistogram::default();
-        histogram.observe_nanos(30_000_000);
-        histogram.observe_nanos(3_000_000_000);
-        Scrape {
-            endpoints: vec![EndpointSnapshot {
-                service: "shop".into(),
-                endpoint: "GET /items/{id} \"quoted\"".into(),
-                errors: 1,
-                duration: histogram.snapshot(),
-            }],
-            pipeline: PipelineStats {
-                ingested: 2,
-                dropped: 0,
-                queued: 5,
-                written: 1,
-                write_failed: 0,
-                queue_capacity: 65_536,
-            },
-            spans_rejected: 3,
-            refusals: vec![(RefusalReason::QueueFull, 2)],
-            folded_spans: 0,
-            analysis: Some(AnalysisSnapshot {
-                cycles: 4,
-                early_cycles: 1,
-                cycle_duration: histogram.snapshot(),
-                untracked_spans: 7,
-                active_incidents: vec![(Severity::High, 1), (Severity::Low, 0)],
-                baselines: vec![BaselineGauges {
-                    service: "shop".into(),
-                    endpoint: "/payment".into(),
-                    mean_seconds: 0.18,
-                    p95_seconds: 0.25,
-                    error_ratio: 0.01,
-                    samples: 120,
-                }],
-            }),
-            process: ProcessStats {
-                resident_memory_bytes: Some(50 << 20),
-                cpu_seconds: Some(1.5),
-                open_fds: Some(12),
-                max_fds: Some(1024),
-            },
-            started_unix_nanos: 1_700_000_000_000_000_000,
-        }
-    }
-
-    #[test]
-    fn exposition_names_every_family_with_its_unit_and_suffix() {
-        let text = sample().encode().expect("encodes");
-        for name in [
-            "# TYPE aiops_requests_total counter",
-            "# TYPE aiops_request_errors_total counter",
-            "# TYPE aiops_request_duration_seconds histogram",
-            "# TYPE aiops_spans_ingested_total counter",
-            "# TYPE aiops_spans_dropped_total counter",
-            "# TYPE aiops_spans_rejected_total counter",
-            "# TYPE aiops_span_queue_depth gauge",
-            "# TYPE aiops_analysis_cycle_duration_seconds histogram",
-            "# TYPE aiops_spans_untracked_total counter",
-            "# TYPE aiops_incidents_active gauge",
-            "# TYPE aiops_baseline_latency_mean_seconds gauge",
-            "# TYPE aiops_baseline_error_ratio gauge",
-            "# TYPE aiops_build_info gauge",
-            "# TYPE process_cpu_seconds_total counter",
-            "# TYPE process_resident_memory_bytes gauge",
-            "# TYPE process_open_fds gauge",
-            "# TYPE process_max_fds gauge",
-            "# TYPE process_start_time_seconds gauge",
-        ] {
-            assert!(text.contains(name), "{name} missing from\n{text}");
-        }
-        assert!(text.contains("\naiops_spans_untracked_total 7\n"), "{text}");
-        assert!(
-            text.contains("\nprocess_resident_memory_bytes 52428800\n"),
-            "{text}"
-        );
-        assert!(text.contains("\nprocess_cpu_seconds_total 1.5\n"), "{text}");
-        assert!(
-            text.contains(&format!(
-                "\naiops_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
-                crate::build_info::VERSION,
-                crate::build_info::COMMIT
-            )),
-            "{text}"
-        );
-        assert!(
-            text.contains("\naiops_ingest_refused_requests_total{reason=\"queue_full\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains(
-            "aiops_request_duration_seconds_bucket{service=\"shop\",endpoint=\"GET /items/{id} \\\"quoted\\\"\",le=\"0.05\"} 1"
-        ), "{text}");
-        assert!(
-            text.contains("aiops_incidents_active{severity=\"high\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("aiops_baseline_samples{service=\"shop\",endpoint=\"/payment\"} 120"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn exposition_without_the_analysis_part_still_encodes() {
-        let scrape = Scrape {
-            analysis: None,
-            ..sample()
-        };
-        let text = scrape.encode().expect("encodes");
-        assert!(!text.contains("aiops_incidents_active"));
-        assert!(text.contains("aiops_spans_ingested_total 2"));
-    }
-}
+mod tests;

@@ -73,6 +73,37 @@ impl Resources<'_> {
         self.serve(&["POST"], web::post(), path, handler)
     }
 
+    /// A resource serving `DELETE` at `path` with `handler`, answering 405 JSON to other
+    /// methods.
+    pub fn delete<F, Args>(&mut self, path: &str, handler: F) -> Resource
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.serve(&["DELETE"], web::delete(), path, handler)
+    }
+
+    /// A resource serving `GET` with `get` and `POST` with `post` at `path`, answering 405
+    /// JSON to other methods.
+    pub fn get_and_post<F, Args, G, GArgs>(&mut self, path: &str, get: F, post: G) -> Resource
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+        G: Handler<GArgs>,
+        GArgs: FromRequest + 'static,
+        G::Output: Responder + 'static,
+    {
+        let full = format!("{}{path}", self.prefix);
+        self.registered.0.push(("GET", full.clone()));
+        self.registered.0.push(("POST", full));
+        web::resource(path)
+            .route(web::get().to(get))
+            .route(web::post().to(post))
+            .default_service(web::to(method_not_allowed(&["GET", "POST"])))
+    }
+
     /// A resource serving `route` (for `method`) at `path` with `handler`.
     fn serve<F, Args>(
         &mut self,

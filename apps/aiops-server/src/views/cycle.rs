@@ -21,6 +21,8 @@ pub enum ChangeKind {
     Updated,
     /// An incident was resolved.
     Resolved,
+    /// A resolved incident whose cause returned within the reopen window became active again.
+    Reopened,
 }
 
 /// One incident changed by a cycle.
@@ -38,6 +40,7 @@ impl From<&IncidentChange> for Change {
             IncidentChange::Opened { .. } => ChangeKind::Opened,
             IncidentChange::Updated { .. } => ChangeKind::Updated,
             IncidentChange::Resolved { .. } => ChangeKind::Resolved,
+            IncidentChange::Reopened { .. } => ChangeKind::Reopened,
         };
         Self {
             change: kind,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::format::{EndpointNaming, Window, iso, iso_millis, rounded};
+use super::lifecycle::Acknowledged;
 
 /// One detected anomaly.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -158,6 +159,14 @@ pub struct Incident {
     pub resolved_at: Option<String>,
     /// Raw alerts absorbed.
     pub alert_count: u64,
+    /// Who acknowledged it, once someone has.
+    pub acknowledged: Option<Acknowledged>,
+    /// Ids of the silences that held back notifications about it.
+    pub silenced_by: Vec<String>,
+    /// The incident it was folded into (it is then resolved), when a revised root cause
+    /// showed both were one problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 impl Incident {
@@ -183,6 +192,9 @@ impl Incident {
             last_updated: iso(incident.last_updated_unix_nanos),
             resolved_at: incident.resolved_at_unix_nanos.map(iso),
             alert_count: incident.alert_count,
+            acknowledged: None,
+            silenced_by: Vec::new(),
+            merged_into: incident.merged_into.clone(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod error;
 pub mod format;
 pub mod incident;
+pub mod lifecycle;
 pub mod metrics;
 pub mod otlp;
 pub mod readiness;

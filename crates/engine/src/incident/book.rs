@@ -2,12 +2,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use aiops_analyzer::{Anomaly, AnomalyKind, Assessment, HealthStatus};
+use aiops_analyzer::{Anomaly, Assessment, HealthStatus};
 use aiops_telemetry_core::{EndpointKey, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
-use aiops_rca::{FaultFamily, IncidentDraft, RootCause};
+use aiops_rca::{IncidentDraft, RootCause};
 
+use super::grouping::{blames, one_problem};
+use super::lifecycle::{Damping, LastUnwell, reopen};
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
 use crate::watermarks::{CauseWatermark, Watermarks};
 
@@ -23,6 +25,11 @@ pub const DEFAULT_REVISE_WINDOW_NANOS: u64 = 90_000_000_000;
 fn default_revise_window_nanos() -> u64 {
     DEFAULT_REVISE_WINDOW_NANOS
 }
+
+/// The least confidence (share of the sampled anomalous traces its root cause explains) with
+/// which a draft opens an incident: below it, the traces through the anomalous endpoints show
+/// almost nothing wrong at the root, and the anomaly is a few heavy-tail requests.
+pub const MIN_CONFIDENCE_TO_OPEN: f64 = 0.1;
 
 /// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
 pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
@@ -70,6 +77,12 @@ pub struct IncidentBook {
     /// the engine's [`Watermarks`] on restore, never written again.
     #[serde(default, rename = "watermarks", skip_serializing)]
     legacy_watermarks: Vec<CauseWatermark>,
+    /// Reopening and the resolve hold (`lifecycle.rs`).
+    #[serde(default)]
+    damping: Damping,
+    /// When each active incident was last seen unwell, for the resolve hold.
+    #[serde(default)]
+    last_unwell: LastUnwell,
 }
 
 impl Default for IncidentBook {
@@ -90,7 +103,14 @@ impl IncidentBook {
             healthy_cycles: BTreeMap::new(),
             revise_window_nanos: DEFAULT_REVISE_WINDOW_NANOS,
             legacy_watermarks: Vec::new(),
+            damping: Damping::default(),
+            last_unwell: LastUnwell::default(),
         }
+    }
+
+    /// Damps flapping faults as `damping` says: reopening, and the resolve hold.
+    pub fn set_damping(&mut self, damping: Damping) {
+        self.damping = damping;
     }
 
     /// Keeps at most `max_resolved` resolved incidents in memory, dropping the oldest.
@@ -225,9 +245,10 @@ impl IncidentBook {
     /// is returned beside the change.
     ///
     /// A draft that belongs to no incident opens one, unless its sampled traces contradict
-    /// it: traces were sampled and none shows anything wrong at its root (confidence 0). An
-    /// endpoint's window can cross the thresholds on a few heavy-tail requests; when the
-    /// traces through it show none of them as its own doing, there is nothing to report.
+    /// it: traces were sampled and (almost) none shows anything wrong at its root (confidence
+    /// below [`MIN_CONFIDENCE_TO_OPEN`]). An endpoint's window can cross the thresholds on a
+    /// few heavy-tail requests; when the traces through it show none of them as its own
+    /// doing, there is nothing to report.
     fn absorb(
         &mut self,
         draft: IncidentDraft,
@@ -280,6 +301,19 @@ impl IncidentBook {
                     (index, sharper)
                 })
             });
+        // A cause that returned soon after its incident resolved: the same incident again.
+        // (Not on a draft its own traces contradict: that opens nothing.)
+        let reopened = match found {
+            Some(_) => None,
+            None if draft.root_cause.confidence < MIN_CONFIDENCE_TO_OPEN => None,
+            None => self
+                .damping
+                .reopens(&self.incidents, &draft.root_cause, now),
+        };
+        if let Some(index) = reopened {
+            reopen(&mut self.incidents[index], now);
+        }
+        let found = found.or(reopened.map(|index| (index, true)));
         match found {
             Some((index, take_cause)) => {
                 let incident = &mut self.incidents[index];
@@ -298,9 +332,14 @@ impl IncidentBook {
                     }
                     _ => id,
                 };
-                Some((IncidentChange::Updated { id }, folded))
+                let change = if reopened.is_some() {
+                    IncidentChange::Reopened { id }
+                } else {
+                    IncidentChange::Updated { id }
+                };
+                Some((change, folded))
             }
-            None if draft.root_cause.confidence <= 0.0 => None,
+            None if draft.root_cause.confidence < MIN_CONFIDENCE_TO_OPEN => None,
             None => {
                 let id = format!("INC-{}-{}", now / 1_000_000_000, self.next_sequence);
                 self.next_sequence += 1;
@@ -371,6 +410,7 @@ impl IncidentBook {
         folded.last_updated_unix_nanos = folded.last_updated_unix_nanos.max(now);
         folded.merged_into = Some(survivor_id);
         self.healthy_cycles.remove(&gone.id);
+        self.last_unwell.forget(&gone.id);
         Some(gone.id)
     }
 
@@ -391,9 +431,13 @@ impl IncidentBook {
                 continue;
             }
             let healthy = is_healthy(incident, assessment);
+            if !healthy {
+                self.last_unwell.note(&incident.id, now);
+            }
+            let held = self.last_unwell.held(&self.damping, incident, now);
             let streak = self.healthy_cycles.entry(incident.id.clone()).or_insert(0);
             *streak = if healthy { *streak + 1 } else { 0 };
-            if *streak >= self.auto_resolve_cycles {
+            if *streak >= self.auto_resolve_cycles && held {
                 self.close(index, now, watermarks);
                 resolved.push(IncidentChange::Resolved {
                     id: self.incidents[index].id.clone(),
@@ -409,6 +453,7 @@ impl IncidentBook {
         incident.resolved_at_unix_nanos = Some(now);
         incident.last_updated_unix_nanos = incident.last_updated_unix_nanos.max(now);
         self.healthy_cycles.remove(&incident.id);
+        self.last_unwell.forget(&incident.id);
         watermarks.resolve(incident, now);
     }
 
@@ -441,37 +486,6 @@ impl IncidentBook {
             keep
         });
     }
-}
-
-/// Faults grouped as one problem at one service: the same family, or either a timeout (its
-/// callers see a hung service's calls fail).
-fn related_kinds(a: AnomalyKind, b: AnomalyKind) -> bool {
-    FaultFamily::of(a) == FaultFamily::of(b)
-        || a == AnomalyKind::Timeout
-        || b == AnomalyKind::Timeout
-}
-
-/// True when `incident` and a draft or incident blaming `cause` at the same service are one
-/// problem: related kinds of fault, or a call into the service failing while the incident is
-/// young (callers that give up on a service that just turned slow see failures, and a service
-/// that just started failing makes its callers' calls slow). Different kinds of fault in two
-/// of the service's own operations stay apart: in a single-service application they are
-/// different problems.
-fn one_problem(incident: &Incident, cause: &RootCause, revise_after: u64) -> bool {
-    let edge = |operation: &str| peer_in_operation(operation).is_some();
-    related_kinds(incident.root_cause.kind, cause.kind)
-        || (incident.first_detected_unix_nanos >= revise_after
-            && (edge(&incident.root_cause.endpoint) || edge(&cause.endpoint)))
-}
-
-/// True when `incident` blames `endpoint`: its root-cause endpoint, or the caller's client
-/// endpoint of the call its root cause names (an edge blamed on its callee is keyed by the
-/// callee's service and the caller's operation).
-fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
-    *endpoint == incident.root_cause.endpoint_key()
-        || (peer_in_operation(&endpoint.operation).is_some()
-            && endpoint.operation == incident.root_cause.endpoint.as_str()
-            && incident.affected_endpoints.contains(endpoint))
 }
 
 /// Keeps only the part of `draft` that started after its cause's watermark, or nothing.

@@ -1,0 +1,39 @@
+//! The predicates that decide whether two causes are one problem, for the incident book's
+//! grouping and folding rules.
+
+use aiops_analyzer::AnomalyKind;
+use aiops_rca::{FaultFamily, RootCause};
+use aiops_telemetry_core::{EndpointKey, peer_in_operation};
+
+use super::Incident;
+
+/// Faults grouped as one problem at one service: the same family, or either a timeout (its
+/// callers see a hung service's calls fail).
+fn related_kinds(a: AnomalyKind, b: AnomalyKind) -> bool {
+    FaultFamily::of(a) == FaultFamily::of(b)
+        || a == AnomalyKind::Timeout
+        || b == AnomalyKind::Timeout
+}
+
+/// True when `incident` and a draft or incident blaming `cause` at the same service are one
+/// problem: related kinds of fault, or a call into the service failing while the incident is
+/// young (callers that give up on a service that just turned slow see failures, and a service
+/// that just started failing makes its callers' calls slow). Different kinds of fault in two
+/// of the service's own operations stay apart: in a single-service application they are
+/// different problems.
+pub(super) fn one_problem(incident: &Incident, cause: &RootCause, revise_after: u64) -> bool {
+    let edge = |operation: &str| peer_in_operation(operation).is_some();
+    related_kinds(incident.root_cause.kind, cause.kind)
+        || (incident.first_detected_unix_nanos >= revise_after
+            && (edge(&incident.root_cause.endpoint) || edge(&cause.endpoint)))
+}
+
+/// True when `incident` blames `endpoint`: its root-cause endpoint, or the caller's client
+/// endpoint of the call its root cause names (an edge blamed on its callee is keyed by the
+/// callee's service and the caller's operation).
+pub(super) fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
+    *endpoint == incident.root_cause.endpoint_key()
+        || (peer_in_operation(&endpoint.operation).is_some()
+            && endpoint.operation == incident.root_cause.endpoint.as_str()
+            && incident.affected_endpoints.contains(endpoint))
+}
