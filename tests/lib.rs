@@ -4,6 +4,7 @@
 //! Analysis cycles are driven by `POST /aiops/analyze` ([`TestApp::analyze`]): the background
 //! interval is set far beyond any test's length, so what a test sees never depends on timing.
 
+pub mod browser;
 pub mod otlp_system;
 
 use std::path::PathBuf;

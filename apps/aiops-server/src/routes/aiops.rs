@@ -172,10 +172,7 @@ async fn archived_beside(state: &AppState, kept: &[EngineIncident]) -> Vec<Engin
 }
 
 /// Incident `id`: from the engine, or else from the archive of resolved incidents.
-pub(crate) async fn find_incident(
-    state: &AppState,
-    id: &str,
-) -> Result<Option<EngineIncident>, ApiError> {
+pub async fn find_incident(state: &AppState, id: &str) -> Result<Option<EngineIncident>, ApiError> {
     if let Some(incident) = state.analysis.incident(id.to_owned()).await? {
         return Ok(Some(incident));
     }
@@ -262,7 +259,8 @@ fn already_resolved(id: &str, resolved_at_unix_nanos: u64) -> ApiError {
     .with("resolved_at", json!(iso(resolved_at_unix_nanos)))
 }
 
-pub(crate) fn unknown_incident(id: &str) -> ApiError {
+/// 404 for an incident id the engine and the archive do not know.
+pub fn unknown_incident(id: &str) -> ApiError {
     ApiError::not_found(format!("no incident has id {id:?}; accepted: {ID_FORMAT}"))
         .with("id", json!(id))
 }

@@ -168,7 +168,7 @@ impl EndpointQuery {
 }
 
 /// The endpoint named by the `service` and `operation` parameters, both required.
-fn endpoint_of(params: &Params) -> Result<EndpointKey, ApiError> {
+pub fn endpoint_of(params: &Params) -> Result<EndpointKey, ApiError> {
     let service = params.required("service", "a service name, e.g. shop")?;
     let operation = params.required(
         "operation",

@@ -215,6 +215,8 @@ fn register(
             .configure(|cfg| health::configure(cfg, &mut root))
             .configure(|cfg| prometheus::configure(cfg, &mut root))
             .configure(|cfg| openapi::configure(cfg, &mut root))
+            // The web console's pages are for people, not API routes: not in the document.
+            .configure(crate::console::configure)
             .default_service(web::to(not_found)),
     );
 }

@@ -2,7 +2,7 @@
 //! it does not hold, from the engine's buffer of recent traces.
 
 use actix_web::{HttpRequest, web};
-use aiops_telemetry_core::TraceId;
+use aiops_telemetry_core::{Span, TraceId};
 use serde_json::json;
 
 use super::database::settle_writer;
@@ -35,15 +35,29 @@ pub async fn trace(
 ) -> Result<web::Json<TraceTree>, ApiError> {
     Params::parse(&request, &[])?;
     let text = trace_id.into_inner();
-    let id = TraceId::from_hex(&text).map_err(|error| {
+    let spans = load_trace(&state, parse_trace_id(&text)?).await?;
+    Ok(web::Json(TraceTree::new(
+        &state.settings.endpoint_naming,
+        &spans,
+    )))
+}
+
+/// The trace id in `text`, or 400 saying what a trace id looks like.
+pub fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
+    TraceId::from_hex(text).map_err(|error| {
         ApiError::bad_request(format!(
             "invalid trace id {text:?}: {error}; accepted: {TRACE_ID_FORMAT}"
         ))
         .with("parameter", json!("trace_id"))
-    })?;
-    // The database first: it has the spans whole, attributes included. Flushing the writer
-    // first makes the spans of requests answered before this one visible there; a writer
-    // that cannot commit (another process holds the database) is not waited for.
+    })
+}
+
+/// Every kept span of trace `id`: from the database, which has them whole with their
+/// attributes, or else from the engine's buffer of recent traces; 404 when neither has any.
+pub async fn load_trace(state: &AppState, id: TraceId) -> Result<Vec<Span>, ApiError> {
+    // Flushing the writer first makes the spans of requests answered before this one
+    // visible; a writer that cannot commit (another process holds the database) is not
+    // waited for.
     let store = state.store.clone();
     let writer = state.writer.clone();
     let stored = tokio::task::spawn_blocking(move || {
@@ -71,12 +85,9 @@ pub async fn trace(
     };
     if spans.is_empty() {
         return Err(ApiError::not_found(format!(
-            "no spans of trace {text} are kept; traces are kept for the retention period"
+            "no spans of trace {id} are kept; traces are kept for the retention period"
         ))
-        .with("trace_id", json!(text)));
+        .with("trace_id", json!(id.to_string())));
     }
-    Ok(web::Json(TraceTree::new(
-        &state.settings.endpoint_naming,
-        &spans,
-    )))
+    Ok(spans)
 }

@@ -103,6 +103,16 @@ pub async fn run(args: DemoArgs) -> Result<bool> {
     for (title, ok) in &outcomes {
         println!("  {}  {title}", verdict_word(*ok));
     }
+    println!();
+    let console = api.base.as_str();
+    if local.is_some() {
+        println!(
+            "Web console: {console} (this in-process server stops now; start `aiops` and run \
+             `aiops demo --url http://127.0.0.1:5000` to keep the incidents above on screen)"
+        );
+    } else {
+        println!("Web console: {console} (incidents, the service map, traces)");
+    }
     if let Some(server) = local {
         server.stop().await;
     }
@@ -322,7 +332,7 @@ async fn run_scenario(api: &Api, scenario: &Scenario, mode: Mode) -> Result<bool
 
     let (check, analysis) = observe(api, scenario, mode).await?;
     println!("  analysis:    {analysis}");
-    check.print(&scenario.expected);
+    check.print(&scenario.expected, api.base.as_str());
     if !check.passed() {
         let metrics = api.get("/aiops/metrics").await?;
         let mut endpoints = vec![scenario.expected.root_cause];

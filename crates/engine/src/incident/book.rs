@@ -27,9 +27,9 @@ fn default_revise_window_nanos() -> u64 {
 }
 
 /// The least confidence (share of the sampled anomalous traces its root cause explains) with
-/// which a draft opens an incident: below it, the traces through the anomalous endpoints show
+/// which a draft opens an incident (one in twenty): below it, the traces through the anomalous endpoints show
 /// almost nothing wrong at the root, and the anomaly is a few heavy-tail requests.
-pub const MIN_CONFIDENCE_TO_OPEN: f64 = 0.1;
+pub const MIN_CONFIDENCE_TO_OPEN: f64 = 0.05;
 
 /// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
 pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;

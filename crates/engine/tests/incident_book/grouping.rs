@@ -333,7 +333,7 @@ fn a_draft_its_traces_contradict_opens_no_incident_but_may_join_one() {
     let mut marks = Watermarks::default();
     let contradicted = |now| {
         let mut draft = payment_latency(now, Severity::High);
-        draft.root_cause.confidence = 0.05;
+        draft.root_cause.confidence = 0.02;
         draft
     };
 

@@ -105,17 +105,20 @@ impl Check {
         self.incident.is_some() || !self.others.is_empty()
     }
 
-    pub(super) fn print(&self, expected: &Expectation) {
+    /// Prints the verdict, with each incident's page on the web console at `console` (the
+    /// server's base URL).
+    pub(super) fn print(&self, expected: &Expectation, console: &str) {
         match &self.incident {
-            Some(incident) => print_incident(incident),
+            Some(incident) => print_incident(incident, console),
             None => println!("  incident:    none found"),
         }
         for other in &self.others {
             println!(
-                "  also active: {} {} (root cause {})",
+                "  also active: {} {} (root cause {}): {}",
                 text(other, &["id"]),
                 text(other, &["title"]),
-                root_endpoint(other).unwrap_or("unknown")
+                root_endpoint(other).unwrap_or("unknown"),
+                incident_url(console, text(other, &["id"]))
             );
         }
         let mut wanted = format!("root cause {}", expected.root_cause);
@@ -131,7 +134,12 @@ impl Check {
     }
 }
 
-fn print_incident(incident: &Value) {
+/// The page of incident `id` on the web console served at `console`.
+pub(super) fn incident_url(console: &str, id: &str) -> String {
+    format!("{}/incidents/{id}", console.trim_end_matches('/'))
+}
+
+fn print_incident(incident: &Value, console: &str) {
     println!(
         "  incident:    {} [{}] {}",
         text(incident, &["id"]),
@@ -151,6 +159,10 @@ fn print_incident(incident: &Value) {
     println!("  affected:    {}", affected(incident).join(", "));
     let root_cause = incident.get("root_cause").cloned().unwrap_or(Value::Null);
     println!("  root_cause:  {root_cause}");
+    println!(
+        "  console:     {}",
+        incident_url(console, text(incident, &["id"]))
+    );
 }
 
 pub(super) fn verdict_word(passed: bool) -> &'static str {
