@@ -138,6 +138,17 @@ impl TestApp {
         self.call(Method::GET, path).await
     }
 
+    /// `GET path`, with its body as text.
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        (status, response.text().await.expect("response body"))
+    }
+
     /// `POST path` without a body.
     pub async fn post(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::POST, path).await

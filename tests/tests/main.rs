@@ -2,10 +2,15 @@
 //! checks one part of the HTTP API or the command line.
 
 mod auth;
+mod backpressure;
 mod bad_input;
+mod browser;
 mod console;
 mod endpoints;
+mod health;
 mod lifecycle;
+mod limits;
+mod no_demo;
 mod notify;
 mod openapi;
 mod otlp;

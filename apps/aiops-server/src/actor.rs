@@ -346,10 +346,7 @@ impl<S: StateStore> AnalysisActor<S> {
             .filter_map(|change| book.get(change.id()).cloned())
             .collect();
         for change in &report.changes {
-            log::info!(
-                "incident={} change={change:?} Incident changed.",
-                change.id()
-            );
+            crate::logging::incident_change(change, book.get(change.id()));
         }
         let active = book.active().into_iter().cloned().collect();
         self.persist().await;

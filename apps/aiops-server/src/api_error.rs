@@ -84,9 +84,32 @@ impl ApiError {
         error
     }
 
+    /// 408: the client did not send its request in time; the connection is closed.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, message)
+    }
+
+    /// 403: the request is refused whoever sends it (a cross-origin browser request, a `Host`
+    /// the server does not answer to, a switched-off feature).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
     /// 503: a part of the engine is not answering (shutting down, or busy).
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    /// 429: the engine cannot take the request now; the same request will be taken after
+    /// `retry_after_seconds` or so (also in the `Retry-After` header, which OTLP exporters
+    /// honour).
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+            .with("retry_after_seconds", json!(retry_after_seconds));
+        error
+            .headers
+            .push((header::RETRY_AFTER, HeaderValue::from(retry_after_seconds)));
+        error
     }
 
     /// 500: a fault of the engine itself, never of the request.

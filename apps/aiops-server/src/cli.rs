@@ -9,7 +9,9 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{Settings, SettingsError, Source};
+use crate::logging::LogFormat;
 use crate::tools::demo::DemoArgs;
+use crate::tools::healthcheck::HealthcheckArgs;
 use crate::tools::replay::ReplayArgs;
 
 #[cfg(test)]
@@ -22,7 +24,11 @@ mod reference;
 /// Every option can also be set with the environment variable shown, or in a JSON file given
 /// with --config; a flag wins over the environment, which wins over the file.
 #[derive(Debug, Parser)]
-#[command(name = "aiops", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "aiops",
+    version = crate::build_info::LONG_VERSION,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do (default: serve).
     #[command(subcommand)]
@@ -41,6 +47,12 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run the quick-reference scenarios against a server and report what the engine found.
     Demo(DemoArgs),
+    /// Print the OpenAPI 3.1 document of the HTTP API (what GET /openapi.json serves) and exit,
+    /// to generate clients or validate it without a running server.
+    Openapi,
+    /// Exit 0 when a running engine answers GET /healthz with 200, 1 otherwise: a container
+    /// health check without curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 /// A flag that switches an option off, whatever else sets the option.
@@ -50,7 +62,12 @@ struct OffSwitch {
     switch_off: fn(&mut Settings),
 }
 
-const OFF_SWITCHES: [OffSwitch; 2] = [
+const OFF_SWITCHES: [OffSwitch; 3] = [
+    OffSwitch {
+        flag: "no-demo",
+        option: "demo",
+        switch_off: |settings| settings.shop.demo = false,
+    },
     OffSwitch {
         flag: "no-chaos",
         option: "chaos",
@@ -82,6 +99,18 @@ impl Args for ServeArgs {
                     "JSON configuration file (see docs/CONFIGURATION.md), e.g. \
                      {\"detection\": {\"latency_multiplier\": 2.0}, \"storage\": \
                      {\"retention\": \"12h\"}}; unknown keys are rejected",
+                ),
+        );
+        let command = command.arg(
+            Arg::new("log-format")
+                .long("log-format")
+                .value_name("text|json")
+                .value_parser(LogFormat::NAMES)
+                .default_value("text")
+                .help(
+                    "How the log is written: text, or json (one object per line with the \
+                     line's fields, e.g. incident, title, severity and root_cause on incident \
+                     events)",
                 ),
         );
         let command = OFF_SWITCHES.iter().fold(
@@ -133,6 +162,14 @@ fn with_variable(arg: Arg) -> Arg {
 }
 
 impl ServeArgs {
+    /// The `--log-format` chosen.
+    pub fn log_format(&self) -> LogFormat {
+        self.matches
+            .get_one::<String>("log-format")
+            .and_then(|name| LogFormat::from_name(name))
+            .unwrap_or_default()
+    }
+
     /// The settings: the `--config` file's (or the defaults), overlaid by the variables, then
     /// the flags, then the off switches, and validated. Each value set on the way records
     /// where it came from, for the messages that name it.
@@ -266,6 +303,16 @@ mod tests {
         assert!(!settings.shop.chaos);
         assert!(!settings.shop.telemetry);
         assert_eq!(settings.chaos_off_reason(), "switched off by --no-chaos");
+    }
+
+    #[test]
+    fn the_demo_is_switched_off_by_no_demo_or_demo_off() {
+        assert!(resolve(&[]).expect("valid").shop.demo);
+        assert!(!resolve(&["--no-demo"]).expect("valid").shop.demo);
+        assert!(!resolve(&["--demo", "off"]).expect("valid").shop.demo);
+        let file = config_file(r#"{"shop": {"demo": "off"}}"#);
+        let path = file.path().to_str().expect("utf-8 path");
+        assert!(!resolve(&["--config", path]).expect("valid").shop.demo);
     }
 
     #[test]

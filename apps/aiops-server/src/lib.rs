@@ -23,14 +23,18 @@
 
 pub mod actor;
 pub mod api_error;
+pub mod body_deadline;
+pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
-mod guards;
+pub mod guards;
+pub mod logging;
 pub mod notify;
 pub mod persistence;
 pub mod pipeline;
+pub mod process_stats;
 pub mod retention;
 pub mod routes;
 pub mod shop;
@@ -40,5 +44,5 @@ pub mod tools;
 pub mod views;
 
 pub use config::Settings;
-pub use routes::configure_routes;
+pub use routes::{configure_engine_routes, configure_routes};
 pub use startup::{Application, StopHandle};

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use aiops_server::Application;
 use aiops_server::cli::{Cli, Command, ServeArgs};
 use aiops_server::config::SettingsError;
+use aiops_server::logging::LogFormat;
+use aiops_storage_sqlite::StoreError;
 use clap::{CommandFactory, Parser};
 
 /// Every recorded span is a handful of small allocations made on an HTTP worker and freed on
@@ -18,11 +20,15 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report; the server's log would interleave with it.
     let default_level = match cli.command {
-        Some(Command::Demo(_)) => "warn",
+        Some(Command::Demo(_) | Command::Healthcheck(_)) => "warn",
         _ => "info",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .init();
+    let format = match &cli.command {
+        None => cli.serve.log_format(),
+        Some(Command::Serve(args)) => args.log_format(),
+        Some(_) => LogFormat::Text,
+    };
+    aiops_server::logging::init(format, default_level);
     let outcome = match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
@@ -31,6 +37,11 @@ async fn main() -> ExitCode {
                 .engine_config()
                 .unwrap_or_else(|error| usage_error(error));
             aiops_server::tools::replay::run(&args, config)
+        }
+        Some(Command::Healthcheck(args)) => aiops_server::tools::healthcheck::run(&args).await,
+        Some(Command::Openapi) => {
+            println!("{}", aiops_server::routes::openapi::document_json());
+            Ok(())
         }
         Some(Command::Demo(args)) => match aiops_server::tools::demo::run(args).await {
             Ok(true) => Ok(()),
@@ -43,10 +54,29 @@ async fn main() -> ExitCode {
         Err(error) => {
             // `{:#}` prints the whole chain of causes on one line, without a backtrace.
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            exit_code(&error)
         }
     }
 }
+
+/// Exit status 3 when another process has the database open (a supervisor should not
+/// restart into the same refusal), 1 for every other failure.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let in_use = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StoreError>(),
+            Some(StoreError::InUse { .. })
+        )
+    });
+    if in_use {
+        ExitCode::from(DATABASE_IN_USE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The exit status when the database is in use by another process.
+const DATABASE_IN_USE: u8 = 3;
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.resolve().unwrap_or_else(|error| usage_error(error));

@@ -16,15 +16,18 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 
 use crate::actor::{AnalysisHandle, Schedule};
+use crate::body_deadline::BodyReadTimeout;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::guards::AllowedHosts;
 use crate::notify::Notifier;
 use crate::persistence::Persistence;
 use crate::pipeline::counters::SpanCounters;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
+use crate::process_stats::ProcessStats;
 use crate::retention::spawn_retention;
-use crate::routes::configure_routes;
+use crate::routes::{DemoRoutes, configure_engine_routes, configure_routes};
 use crate::shop::handlers::ShopClient;
 use crate::shop::table::{SHOP_SERVICE, shop_paths};
 use crate::shop::warmup;
@@ -48,6 +51,8 @@ pub struct Application {
     notify_tasks: Vec<JoinHandle<()>>,
     store: Store,
     handle_signals: bool,
+    db_display: String,
+    demo: bool,
     warmup_requests: u32,
 }
 
@@ -104,10 +109,12 @@ impl Application {
         let engine = persistence.load(config.engine_config()).await?;
         let writer = store.writer();
         let span_metrics = Arc::new(SpanMetrics::default());
-        let collector: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
-            Arc::new(Fanout::new(vec![writer.clone(), engine.collector()])),
+        let live: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
+            engine.collector(),
             span_metrics.clone(),
         ));
+        let collector: Arc<dyn Collector> =
+            Arc::new(Fanout::new(vec![writer.clone(), live.clone()]));
         let engine_reader = engine.reader();
         let bound_url = format!("http://{}", loopback(address));
         let (notifier, notify_tasks) = Notifier::spawn(notify, store.clone(), &bound_url).await?;
@@ -121,7 +128,7 @@ impl Application {
         let retention = spawn_retention(store.clone(), storage.retention, RETENTION_SWEEP);
 
         let chaos = Chaos::new(shop_paths(), shop.chaos_seed);
-        chaos.set_enabled(shop.chaos);
+        chaos.set_enabled(shop.chaos && shop.demo);
         let hang = (detection.timeout.max(shop.checkout_timeout) + Duration::from_secs(1)).min(
             Duration::from_secs_f64(aiops_chaos::MAX_DURATION_MS / 1000.0),
         );
@@ -133,6 +140,7 @@ impl Application {
             checkout_timeout: shop.checkout_timeout,
             default_hang: hang,
             analysis_window: detection.analysis_window,
+            analysis_interval: detection.analysis_interval,
             analyzer: config.engine_config().analyzer,
             endpoint_naming: EndpointNaming::by_path(SHOP_SERVICE),
             chaos_off: config.chaos_off_reason(),
@@ -144,6 +152,8 @@ impl Application {
             settings,
             chaos: Arc::new(chaos),
             collector,
+            live,
+            refusals: Default::default(),
             counters,
             request_spans,
             span_metrics,
@@ -152,6 +162,7 @@ impl Application {
             engine: engine_reader,
             store: store.clone(),
             writer,
+            started_unix_nanos: crate::clock::now_unix_nanos(),
         });
 
         let base_url = bound_url;
@@ -162,6 +173,13 @@ impl Application {
         let max_body_bytes = http.max_body_bytes;
         let ingest_limits = http.ingest_limits();
         let checkout_timeout = shop.checkout_timeout;
+        let body_timeout = web::Data::new(BodyReadTimeout(http.body_read_timeout));
+        let demo = shop.demo;
+        let demo_routes = web::Data::new(DemoRoutes(demo));
+        let allowed_hosts = web::Data::new(AllowedHosts::for_bind(
+            address.ip(),
+            &http.allowed_host_names(),
+        ));
         let mut server = HttpServer::new(move || {
             // One client per worker keeps each connection on the runtime that opened it.
             let client = ShopClient::new(base_url.clone(), checkout_timeout)
@@ -169,19 +187,36 @@ impl Application {
             App::new()
                 .app_data(server_state.clone())
                 .app_data(request_spans.clone())
+                .app_data(allowed_hosts.clone())
+                .app_data(body_timeout.clone())
+                .app_data(demo_routes.clone())
                 .app_data(web::Data::new(client))
-                .configure(|cfg| configure_routes(cfg, max_body_bytes, ingest_limits))
+                .configure(|cfg| {
+                    if demo {
+                        configure_routes(cfg, max_body_bytes, ingest_limits);
+                    } else {
+                        configure_engine_routes(cfg, max_body_bytes, ingest_limits);
+                    }
+                })
         })
         .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE);
-        if http.workers > 0 {
-            server = server.workers(http.workers);
-        }
+        .shutdown_timeout(SHUTDOWN_GRACE)
+        .client_request_timeout(http.request_head_timeout)
+        .client_disconnect_timeout(http.client_disconnect_timeout)
+        .keep_alive(http.keep_alive);
+        let workers = if http.workers > 0 {
+            http.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        };
+        let connections = connection_limit(http.max_connections);
+        server = server
+            .workers(workers)
+            .max_connections(connections.div_ceil(workers));
         let server = server
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
             .run();
-        log::info!("address={address} db={} Listening.", storage.db.display());
         Ok(Self {
             address,
             server,
@@ -192,7 +227,10 @@ impl Application {
             notify_tasks,
             store,
             handle_signals: false,
-            warmup_requests: shop.warmup_requests,
+            db_display: storage.db.display().to_string(),
+            demo: shop.demo,
+            // Without the demo shop there is nothing to warm up.
+            warmup_requests: if shop.demo { shop.warmup_requests } else { 0 },
         })
     }
 
@@ -224,7 +262,15 @@ impl Application {
         let handle = self.server.handle();
         let signals = self
             .handle_signals
-            .then(|| tokio::spawn(stop_on_signal(handle)));
+            .then(|| tokio::spawn(stop_on_signal(handle, Signals::listen())));
+        log::info!(
+            "address={} db={} demo={} version={} commit={} Listening.",
+            self.address,
+            self.db_display,
+            if self.demo { "on" } else { "off" },
+            crate::build_info::VERSION,
+            crate::build_info::COMMIT
+        );
         let warmup = (self.warmup_requests > 0).then(|| {
             tokio::spawn(warmup::run(
                 format!("http://{}", loopback(self.address)),
@@ -262,6 +308,29 @@ impl Application {
     }
 }
 
+/// Descriptors kept free of connections: the database, its WAL, logs, the blocking pool's files.
+const RESERVED_DESCRIPTORS: usize = 128;
+
+/// `configured` connections, or fewer when the open-file limit would not hold them beside
+/// [`RESERVED_DESCRIPTORS`]: past the limit, `accept` fails and nothing is answered.
+fn connection_limit(configured: usize) -> usize {
+    let Some(max_fds) = ProcessStats::read().max_fds else {
+        return configured;
+    };
+    let room = usize::try_from(max_fds)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(RESERVED_DESCRIPTORS)
+        .max(16);
+    if configured > room {
+        log::warn!(
+            "max_connections={configured} open_file_limit={max_fds} serving={room} The open-file limit holds fewer connections than configured; raise it (ulimit -n, LimitNOFILE=) to serve more."
+        );
+        room
+    } else {
+        configured
+    }
+}
+
 /// Hands on the request spans the worker threads gathered, every [`FLUSH_PERIOD`].
 fn spawn_batch_flusher(batcher: Arc<SpanBatcher>) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -289,38 +358,78 @@ fn loopback(address: SocketAddr) -> SocketAddr {
 
 /// Stops the server gracefully on the first SIGINT or SIGTERM; a second one exits at once,
 /// without waiting for the drain.
-async fn stop_on_signal(handle: ServerHandle) {
-    if !next_signal().await {
+async fn stop_on_signal(handle: ServerHandle, mut signals: Signals) {
+    if !signals.next_stop().await {
         return;
     }
     log::info!("Signal received; shutting down gracefully (a second signal exits at once).");
     tokio::spawn(async move { handle.stop(true).await });
-    if next_signal().await {
+    if signals.next_stop().await {
         log::warn!("Second signal received; exiting without saving state or draining spans.");
         std::process::exit(130);
     }
 }
 
-/// Waits for SIGINT or SIGTERM; false when signals cannot be listened to.
-async fn next_signal() -> bool {
+/// The signals the server answers, listened to from the moment [`Signals::listen`] returns:
+/// SIGINT and SIGTERM stop it; SIGHUP, whose default would end the process without saving, is
+/// logged and ignored, since every setting is read once at start and none can change safely
+/// while the server runs.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => tokio::select! {
-                interrupted = tokio::signal::ctrl_c() => interrupted.is_ok(),
-                _ = terminate.recv() => true,
-            },
-            Err(error) => {
-                log::warn!(
-                    "error={error} Cannot listen for SIGTERM; only SIGINT stops the server."
-                );
-                tokio::signal::ctrl_c().await.is_ok()
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(listener) => Some(listener),
+                Err(error) => {
+                    log::warn!("error={error} signal={name} Cannot listen for the signal.");
+                    None
+                }
+            };
+            Self {
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                hangup: listen(SignalKind::hangup(), "SIGHUP"),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
+
+    /// Waits for SIGINT or SIGTERM, logging any SIGHUP meanwhile; false when no stop signal
+    /// can be listened to.
+    async fn next_stop(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            if self.interrupt.is_none() && self.terminate.is_none() {
+                return false;
+            }
+            loop {
+                tokio::select! {
+                    Some(()) = async { self.interrupt.as_mut()?.recv().await } => return true,
+                    Some(()) = async { self.terminate.as_mut()?.recv().await } => return true,
+                    Some(()) = async { self.hangup.as_mut()?.recv().await } => {
+                        log::warn!(
+                            "signal=SIGHUP The configuration is not reloaded while running; restart to apply changes. Ignored."
+                        );
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::actor::AnalysisHandle;
 use crate::config::IngestLimits;
 use crate::notify::Notifier;
 use crate::pipeline::counters::SpanCounters;
+use crate::pipeline::refusals::IngestRefusals;
 use crate::pipeline::span_batch::SpanBatcher;
 use crate::pipeline::span_metrics::SpanMetrics;
 use crate::pipeline::stats::PipelineStats;
@@ -36,6 +37,8 @@ pub struct Settings {
     pub default_hang: Duration,
     /// The detection window, used by the topology view.
     pub analysis_window: Duration,
+    /// How often analysis cycles run, for readiness.
+    pub analysis_interval: Duration,
     /// The detection knobs, for the views that judge baselines.
     pub analyzer: AnalyzerConfig,
     /// How views name endpoints.
@@ -54,6 +57,7 @@ impl fmt::Debug for Settings {
             .field("checkout_timeout", &self.checkout_timeout)
             .field("default_hang", &self.default_hang)
             .field("analysis_window", &self.analysis_window)
+            .field("analysis_interval", &self.analysis_interval)
             .field("analyzer", &self.analyzer)
             .field("endpoint_naming", &self.endpoint_naming)
             .field("chaos_off", &self.chaos_off)
@@ -67,8 +71,13 @@ pub struct AppState {
     pub settings: Settings,
     /// Fault injection rules for the demo shop.
     pub chaos: Arc<Chaos>,
-    /// Where spans go: the store's writer first, then the engine's live windows and buffer.
+    /// Where spans go: the store's writer first, then [`live`](Self::live).
     pub collector: Arc<dyn Collector>,
+    /// The request metrics, then the engine's live windows and trace buffer: everything but
+    /// storage, which [`admit_spans`](Self::admit_spans) asks for room first.
+    pub live: Arc<dyn Collector>,
+    /// OTLP requests refused, by reason.
+    pub refusals: Arc<IngestRefusals>,
     /// Spans accepted (the writer counts those it dropped).
     pub counters: Arc<SpanCounters>,
     /// The shop's request spans on their way to `collector`, batched per worker thread.
@@ -85,6 +94,8 @@ pub struct AppState {
     pub store: Store,
     /// The store's span writer, for its queue statistics.
     pub writer: Arc<SpanWriter>,
+    /// When the server started, in Unix nanoseconds.
+    pub started_unix_nanos: u64,
 }
 
 impl AppState {
@@ -95,6 +106,25 @@ impl AppState {
         outcome
     }
 
+    /// Records a batch someone will be told was accepted (OTLP ingest): all of it, or none
+    /// when the storage queue has no room for all of it now, so that the sender's retry
+    /// delivers it and nothing acknowledged is lost. A batch larger than the whole queue is
+    /// taken once the queue is at most half full.
+    pub fn admit_spans(&self, spans: Vec<Span>) -> Result<RecordOutcome, QueueFull> {
+        let Some(admission) = self.writer.admit(spans.len()) else {
+            let stats = self.writer.stats();
+            return Err(QueueFull {
+                queued: stats.queued,
+                capacity: self.writer.capacity(),
+                writer_blocked: stats.blocked,
+            });
+        };
+        let _ = self.live.record_borrowed(&spans);
+        let outcome = admission.record(spans);
+        self.counters.add(outcome);
+        Ok(outcome)
+    }
+
     /// The span pipeline's counts, read now.
     pub fn pipeline_stats(&self) -> PipelineStats {
         PipelineStats::read(&self.counters, &self.writer)
@@ -103,6 +133,25 @@ impl AppState {
     /// Whether the shop's requests become spans.
     pub fn telemetry_enabled(&self) -> bool {
         self.settings.telemetry_enabled
+    }
+}
+
+/// The storage queue could not take a whole batch: nothing of it was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueFull {
+    /// Spans waiting for the writer.
+    pub queued: usize,
+    /// The most that may wait.
+    pub capacity: usize,
+    /// Whether the writer waits for another process to release the database.
+    pub writer_blocked: bool,
+}
+
+impl QueueFull {
+    /// How long a sender should wait before retrying: the writer commits a full queue in
+    /// well under a second, unless the database is held by another process.
+    pub fn retry_after_seconds(&self) -> u64 {
+        if self.writer_blocked { 5 } else { 1 }
     }
 }
 

@@ -213,6 +213,139 @@ fn a_missing_configuration_file_is_named() {
 }
 
 #[test]
+fn a_database_in_use_by_another_process_exits_with_status_3_and_says_so() {
+    // Arrange: a store holds the database, as a running server would.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("aiops.db");
+    let _running = aiops_storage_sqlite::Store::open(aiops_storage_sqlite::StoreConfig::new(&db))
+        .expect("opens");
+
+    // Act
+    let output = aiops(
+        &["--db", db.to_str().expect("utf-8"), "--bind", "127.0.0.1:0"],
+        &[],
+    );
+
+    // Assert
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "storage: the database {} is in use by another aiops process",
+            db.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bind_address_without_a_port_is_a_usage_error() {
+    let message = refusal(&["--bind", "127.0.0.1"], &[]);
+    assert!(
+        message.contains("\"127.0.0.1\"") && message.contains("HOST:PORT"),
+        "{message}"
+    );
+    let message = refusal(&[], &[("AIOPS_BIND", "localhost:99999")]);
+    assert!(message.contains("AIOPS_BIND"), "{message}");
+}
+
+#[test]
+fn version_names_the_commit() {
+    let output = aiops(&["--version"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.starts_with(&format!("aiops {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_is_logged_and_ignored_and_sigterm_still_stops_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("aiops.db");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args(["--bind", "127.0.0.1:0", "--warmup-requests", "0", "--db"])
+        .arg(&db)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aiops starts");
+    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut next_line = move || {
+        let mut line = String::new();
+        log.read_line(&mut line).expect("reads the log");
+        assert!(!line.is_empty(), "the log ended");
+        line
+    };
+    while !next_line().contains("Listening.") {}
+    // "Listening." is logged once the signal handlers are in place.
+    let pid = server.id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, pid.as_str()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    signal("-HUP");
+    while !next_line().contains("signal=SIGHUP") {}
+    assert!(server.try_wait().expect("polls").is_none(), "still serving");
+
+    signal("-TERM");
+    let status = server.wait().expect("waits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_line_with_the_line_s_fields() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args([
+            "--log-format",
+            "json",
+            "--bind",
+            "127.0.0.1:0",
+            "--warmup-requests",
+            "0",
+            "--db",
+        ])
+        .arg(dir.path().join("aiops.db"))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aiops starts");
+    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
+    let listening = loop {
+        let mut line = String::new();
+        log.read_line(&mut line).expect("reads the log");
+        assert!(!line.is_empty(), "the log ended");
+        let object: serde_json::Value = serde_json::from_str(&line).expect("each line is JSON");
+        if object["message"] == "Listening." {
+            break object;
+        }
+    };
+    server.kill().expect("stops");
+    let _ = server.wait();
+
+    assert_eq!(listening["level"], "INFO");
+    assert!(
+        listening["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:"))
+    );
+    assert_eq!(listening["demo"], "on");
+    assert!(listening["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+}
+
+#[test]
 fn receivers_come_comma_separated_from_the_variable_and_bad_ones_are_named() {
     // Act: the second of two Alertmanagers is not an http:// URL.
     let message = refusal(

@@ -5,7 +5,8 @@
 //! `n / rate` seconds after the start, so the offered rate is the target whatever the server's
 //! latency, until the connections are all busy; then the achieved rate is what the server
 //! sustains. The summary separates spans accepted from spans the server reported as not
-//! stored (its partial-success warning) or rejected.
+//! stored (its partial-success warning) or rejected. A request answered 429 or 503 is sent
+//! again after its `Retry-After`, as OpenTelemetry exporters do, and counted as throttled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +55,7 @@ struct Tally {
     spans_accepted: u64,
     spans_rejected: u64,
     not_stored_warnings: u64,
+    throttled: u64,
     latencies: Vec<Duration>,
     first_error: Option<String>,
 }
@@ -109,7 +111,15 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                 }
                 let body = generator.next_body();
                 let sent = Instant::now();
-                let outcome = send(&client, &url, body).await;
+                let outcome = loop {
+                    match send(&client, &url, body.clone()).await {
+                        Sent::Throttled(delay) => {
+                            tally.lock().await.throttled += 1;
+                            tokio::time::sleep(delay).await;
+                        }
+                        Sent::Answered(outcome) => break outcome,
+                    }
+                };
                 let latency = sent.elapsed();
                 let mut tally = tally.lock().await;
                 tally.requests += 1;
@@ -146,18 +156,40 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    body: Vec<u8>,
-) -> anyhow::Result<ExportTraceServiceResponse> {
+/// What one attempt got: an answer, or "retry after this long".
+enum Sent {
+    Answered(anyhow::Result<ExportTraceServiceResponse>),
+    Throttled(Duration),
+}
+
+async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Sent {
     let response = client
         .post(url)
         .header("content-type", "application/x-protobuf")
         .body(body)
         .send()
-        .await?;
+        .await;
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => return Sent::Answered(Err(error.into())),
+    };
     let status = response.status();
+    if status.as_u16() == 429 || status.as_u16() == 503 {
+        let seconds = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or(1.0);
+        return Sent::Throttled(Duration::from_secs_f64(seconds.clamp(0.0, 30.0)));
+    }
+    Sent::Answered(answer(status, response).await)
+}
+
+async fn answer(
+    status: reqwest::StatusCode,
+    response: reqwest::Response,
+) -> anyhow::Result<ExportTraceServiceResponse> {
     let bytes = response.bytes().await?;
     anyhow::ensure!(
         status.is_success(),
@@ -195,7 +227,7 @@ fn summarize(args: &IngestArgs, tally: &mut Tally, elapsed: Duration) {
     println!(
         "ingest: {} requests ({} failed) of {} spans over {} connections in {:.1}s; \
          {} spans accepted = {:.0} spans/s (target {}); rejected {}; not-stored warnings {}; \
-         request latency p50 {:.1} ms, p99 {:.1} ms",
+         throttled (429/503, retried) {}; request latency p50 {:.1} ms, p99 {:.1} ms",
         tally.requests,
         tally.failed_requests,
         args.spans_per_request,
@@ -210,6 +242,7 @@ fn summarize(args: &IngestArgs, tally: &mut Tally, elapsed: Duration) {
         },
         tally.spans_rejected,
         tally.not_stored_warnings,
+        tally.throttled,
         percentile(0.5),
         percentile(0.99),
     );
@@ -225,6 +258,7 @@ fn summarize(args: &IngestArgs, tally: &mut Tally, elapsed: Duration) {
             "spans_accepted": tally.spans_accepted,
             "spans_rejected": tally.spans_rejected,
             "not_stored_warnings": tally.not_stored_warnings,
+            "throttled": tally.throttled,
             "elapsed_secs": elapsed.as_secs_f64(),
             "spans_per_sec": rate,
             "target_spans_per_sec": args.rate,

@@ -82,6 +82,28 @@ pub enum StoreError {
     /// The span writer failed to commit some spans since the last flush.
     #[error("storage: span writer failed: {0}")]
     Writer(String),
+    /// Another process (or another store in this one) has the database open: two writers on
+    /// one file would fail each other's transactions.
+    #[error(
+        "storage: the database {path} is in use by another aiops process (it holds {lock}); stop it, or give this one another --db"
+    )]
+    InUse {
+        /// The database file.
+        path: String,
+        /// The lock file held.
+        lock: String,
+    },
+    /// The database file is no longer the one opened: deleted, or replaced by another file.
+    /// What is written goes to the file opened, which no path names any more.
+    #[error(
+        "storage: the database file {path} was {what} while open; restart to use the file now there"
+    )]
+    FileChanged {
+        /// The database file.
+        path: String,
+        /// `deleted` or `replaced`.
+        what: &'static str,
+    },
 }
 
 impl PartialEq for StoreError {
@@ -176,6 +198,20 @@ mod tests {
             (
                 StoreError::Writer("disk full".into()),
                 "storage: span writer failed: disk full",
+            ),
+            (
+                StoreError::InUse {
+                    path: "aiops.db".into(),
+                    lock: "aiops.db.lock".into(),
+                },
+                "storage: the database aiops.db is in use by another aiops process (it holds aiops.db.lock); stop it, or give this one another --db",
+            ),
+            (
+                StoreError::FileChanged {
+                    path: "aiops.db".into(),
+                    what: "deleted",
+                },
+                "storage: the database file aiops.db was deleted while open; restart to use the file now there",
             ),
         ];
         for (error, expected) in cases {

@@ -8,6 +8,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use crate::analysis_state::IncidentRecord;
 use crate::config::StoreConfig;
 use crate::error::StoreError;
+use crate::file_guard::FileGuard;
 use crate::lifecycle::{LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
 use crate::rollup::MinuteRollup;
 use crate::schema::{Location, configure, prepare};
@@ -37,6 +38,8 @@ struct Inner {
     pool: Pool<SqliteConnectionManager>,
     writer: Arc<SpanWriter>,
     location: Location,
+    /// The lock and identity of a file database; `None` in memory.
+    file: Option<FileGuard>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -53,15 +56,25 @@ impl Drop for Inner {
         if let Err(error) = self.writer.shutdown() {
             log::error!("error={error} Spans were lost while the store closed.");
         }
+        if let Some(file) = &self.file {
+            file.release();
+        }
     }
 }
 
 impl Store {
     /// Opens (creating if needed) the database, brings its schema up to date and starts the
-    /// writer thread.
+    /// writer thread. A file database is locked for this store alone
+    /// ([`StoreError::InUse`] when another store, in any process, has it open) until
+    /// [`shutdown`](Self::shutdown) or the last clone is dropped.
     pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
         config.validate()?;
         let location = Location::new(&config.path, config.is_in_memory());
+        let mut file = if config.is_in_memory() {
+            None
+        } else {
+            Some(FileGuard::lock(&config.path)?)
+        };
         // Kept open until the pool and writer are connected: an in-memory database lives only
         // while some connection is open.
         let mut setup = location.open(READER_CACHE_KIB, config.busy_timeout)?;
@@ -77,11 +90,15 @@ impl Store {
             },
         )?;
         drop(setup);
+        if let Some(file) = &mut file {
+            file.remember_file();
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 writer: Arc::new(writer),
                 location,
+                file,
             }),
         })
     }
@@ -91,10 +108,24 @@ impl Store {
         Arc::clone(&self.inner.writer)
     }
 
-    /// Stops accepting spans, commits every queued span and stops the writer thread. Queries
-    /// keep working. Idempotent; fails if spans were lost since the last flush.
+    /// Stops accepting spans, commits every queued span, stops the writer thread and lets
+    /// another store open the file. Queries keep working. Idempotent; fails if spans were lost
+    /// since the last flush.
     pub fn shutdown(&self) -> Result<(), StoreError> {
-        self.inner.writer.shutdown()
+        let drained = self.inner.writer.shutdown();
+        if let Some(file) = &self.inner.file {
+            file.release();
+        }
+        drained
+    }
+
+    /// Fails with [`StoreError::FileChanged`] when the database file opened has been deleted
+    /// or replaced since: what this store writes then reaches no file under its path.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        match &self.inner.file {
+            Some(file) => file.check(),
+            None => Ok(()),
+        }
     }
 
     /// Exact statistics of every endpoint with a span that started in `window`, ordered by

@@ -24,8 +24,8 @@ const WIDEN_BLOCK: &str = "INSERT INTO span_blocks (block, min_start_ns, max_sta
 #[derive(Debug)]
 pub(crate) struct Ingest {
     conn: Connection,
-    /// service -> operation -> endpoint id; nested so look-ups borrow the span's strings.
-    endpoints: HashMap<String, HashMap<String, i64>>,
+    /// The ids of endpoints seen lately, bounded.
+    endpoints: EndpointIds,
     /// The writer is the only inserter, so it hands out ids itself: the block of a span is
     /// then known before the insert.
     next_id: i64,
@@ -43,7 +43,7 @@ impl Ingest {
         let filter = current_filter(&conn, next_id)?;
         Ok(Self {
             conn,
-            endpoints: HashMap::new(),
+            endpoints: EndpointIds::default(),
             next_id,
             filter,
             rollups: PendingRollups::default(),
@@ -209,17 +209,60 @@ fn backfill_filters(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().sql()
 }
 
+/// Endpoint ids the writer holds at most; past this many it forgets them all and looks ids up
+/// again as spans need them. A sender with unbounded operation names then costs the writer a
+/// look-up per new name, never unbounded memory.
+pub(crate) const MAX_CACHED_ENDPOINTS: usize = 10_000;
+
+/// The endpoint ids of recent spans: service -> operation -> id, nested so that look-ups
+/// borrow the span's strings; at most [`MAX_CACHED_ENDPOINTS`] of them.
+#[derive(Debug, Default)]
+pub(crate) struct EndpointIds {
+    by_service: HashMap<String, HashMap<String, i64>>,
+    len: usize,
+}
+
+impl EndpointIds {
+    fn get(&self, span: &Span) -> Option<i64> {
+        self.by_service
+            .get(&*span.service)
+            .and_then(|operations| operations.get(&*span.operation))
+            .copied()
+    }
+
+    fn insert(&mut self, span: &Span, id: i64) {
+        if self.len >= MAX_CACHED_ENDPOINTS && self.get(span).is_none() {
+            self.clear();
+        }
+        let previous = self
+            .by_service
+            .entry(span.service.to_string())
+            .or_default()
+            .insert(span.operation.to_string(), id);
+        if previous.is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.by_service = HashMap::new();
+        self.len = 0;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// The interned id of the span's endpoint, created on first sight.
 fn endpoint_id(
     tx: &Transaction<'_>,
-    cache: &mut HashMap<String, HashMap<String, i64>>,
+    cache: &mut EndpointIds,
     span: &Span,
 ) -> Result<i64, StoreError> {
-    if let Some(id) = cache
-        .get(&*span.service)
-        .and_then(|operations| operations.get(&*span.operation))
-    {
-        return Ok(*id);
+    if let Some(id) = cache.get(span) {
+        return Ok(id);
     }
     tx.prepare_cached(
         "INSERT INTO endpoints (service, operation) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -235,9 +278,42 @@ fn endpoint_id(
             |row| row.get(0),
         )
         .sql()?;
-    cache
-        .entry(span.service.to_string())
-        .or_default()
-        .insert(span.operation.to_string(), id);
+    cache.insert(span, id);
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use aiops_telemetry_core::SpanId;
+
+    use super::*;
+
+    fn span(operation: usize) -> Span {
+        Span::new(
+            TraceId::random(),
+            SpanId::random(),
+            "svc",
+            format!("op {operation}"),
+        )
+    }
+
+    #[test]
+    fn the_endpoint_cache_forgets_everything_past_its_bound() {
+        let mut ids = EndpointIds::default();
+        for n in 0..MAX_CACHED_ENDPOINTS {
+            ids.insert(&span(n), n as i64);
+        }
+        ids.insert(&span(0), 0);
+        assert_eq!(
+            ids.len(),
+            MAX_CACHED_ENDPOINTS,
+            "a known endpoint is not counted twice"
+        );
+        assert_eq!(ids.get(&span(7)), Some(7));
+
+        ids.insert(&span(MAX_CACHED_ENDPOINTS), -1);
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids.get(&span(7)), None, "looked up again when needed");
+        assert_eq!(ids.get(&span(MAX_CACHED_ENDPOINTS)), Some(-1));
+    }
 }

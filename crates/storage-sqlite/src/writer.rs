@@ -1,7 +1,7 @@
 //! The span writer: a bounded, never-blocking queue in front of one thread that commits
-//! batches.
+//! batches, retrying a transaction while another connection holds the database.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -23,6 +23,13 @@ pub struct WriterStats {
     pub dropped: u64,
     /// Spans accepted but lost because their transaction failed.
     pub failed: u64,
+    /// Transactions tried again because another connection held the database.
+    pub busy_retries: u64,
+    /// True while the writer thread waits for another connection to release the database:
+    /// nothing commits meanwhile and the queue fills.
+    pub blocked: bool,
+    /// True when the latest transaction failed (and lost its spans), until one commits.
+    pub failing: bool,
 }
 
 /// The store's [`Collector`]: spans recorded here are committed by one background thread.
@@ -35,8 +42,19 @@ pub struct WriterStats {
 /// `batch_max_delay`. It is woken only for those two events (and for flushes and shutdown),
 /// not per recording, so a request path that records one span at a time costs no thread
 /// switch. [`Collector::flush`] blocks until everything accepted before it is committed;
-/// shutdown drains the queue. A failed transaction loses its spans (counted in
-/// [`WriterStats::failed`]) and is reported by the next flush or shutdown.
+/// shutdown drains the queue.
+///
+/// A recorder that must not lose what it accepts (a protocol that acknowledges) takes room
+/// first with [`SpanWriter::admit`], all of a batch or none, and answers "retry later" when
+/// there is none, instead of having a part of the batch dropped.
+///
+/// A transaction that finds the database held by another connection (`SQLITE_BUSY` or
+/// `SQLITE_LOCKED` past the busy timeout) is tried again, with a growing pause up to
+/// [`MAX_BUSY_BACKOFF`], for as long as the writer runs: the queue takes new spans meanwhile,
+/// and once it is full recorders are refused, which is the back-pressure. After shutdown was
+/// asked for, a busy transaction is tried for [`SHUTDOWN_BUSY_PATIENCE`] more. Any other failed
+/// transaction loses its spans (counted in [`WriterStats::failed`]) and is reported by the
+/// next flush or shutdown.
 pub struct SpanWriter {
     queue: Arc<Queue>,
     thread: Mutex<Option<JoinHandle<Option<String>>>>,
@@ -44,12 +62,67 @@ pub struct SpanWriter {
     capacity: usize,
 }
 
+/// The longest pause between two tries of a transaction that found the database busy.
+pub const MAX_BUSY_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How long a busy transaction is still tried once shutdown was asked for.
+pub const SHUTDOWN_BUSY_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The first pause after a busy transaction; it doubles up to [`MAX_BUSY_BACKOFF`].
+const FIRST_BUSY_BACKOFF: Duration = Duration::from_millis(10);
+
 #[derive(Debug, Default)]
 struct Counters {
     queued: AtomicUsize,
     written: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    busy_retries: AtomicU64,
+    blocked: AtomicBool,
+    failing: AtomicBool,
+}
+
+/// Room for `rows` spans held in a [`SpanWriter`]'s queue by [`SpanWriter::admit`]. Record
+/// the batch with [`Admission::record`]; dropped unused, the room is given back.
+#[derive(Debug)]
+#[must_use = "an admission holds queue room until it is recorded or dropped"]
+pub struct Admission<'a> {
+    writer: &'a SpanWriter,
+    rows: usize,
+}
+
+impl Admission<'_> {
+    /// How many spans the admission holds room for.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Queues `spans` in the room held: every one of them when there are no more than
+    /// [`rows`](Self::rows) (room not used is given back); spans beyond it, and all of them
+    /// if the writer shut down meanwhile, are dropped and counted as [`Collector::record_batch`]
+    /// would.
+    pub fn record(mut self, mut spans: Vec<Span>) -> RecordOutcome {
+        let offered = spans.len();
+        let held = std::mem::take(&mut self.rows);
+        let kept = offered.min(held);
+        self.writer.release(held - kept);
+        spans.truncate(kept);
+        let outcome = self.writer.push_reserved(spans);
+        let dropped = offered - kept;
+        if dropped > 0 {
+            let _ = self.writer.count_dropped(dropped);
+        }
+        RecordOutcome {
+            accepted: outcome.accepted,
+            dropped: outcome.dropped + dropped,
+        }
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.writer.release(self.rows);
+    }
 }
 
 /// What recorders hand to the writer thread.
@@ -152,6 +225,41 @@ impl SpanWriter {
             written: self.counters.written.load(Ordering::Relaxed),
             dropped: self.counters.dropped.load(Ordering::Relaxed),
             failed: self.counters.failed.load(Ordering::Relaxed),
+            busy_retries: self.counters.busy_retries.load(Ordering::Relaxed),
+            blocked: self.counters.blocked.load(Ordering::Relaxed),
+            failing: self.counters.failing.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Holds room for all `rows` spans of a batch, or for none: `None` when the queue cannot
+    /// take them all now (or the writer shut down), and the caller should ask its sender to
+    /// retry later. A batch larger than the whole queue is admitted once the queue is at most
+    /// half full, so it is never refused forever; the queue then holds up to half its capacity
+    /// plus that batch.
+    pub fn admit(&self, rows: usize) -> Option<Admission<'_>> {
+        if self.queue.lock().closed {
+            return None;
+        }
+        let queued = &self.counters.queued;
+        let mut current = queued.load(Ordering::Relaxed);
+        loop {
+            let fits = if rows <= self.capacity {
+                current + rows <= self.capacity
+            } else {
+                current <= self.capacity / 2
+            };
+            if !fits {
+                return None;
+            }
+            match queued.compare_exchange_weak(
+                current,
+                current + rows,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Admission { writer: self, rows }),
+                Err(actual) => current = actual,
+            }
         }
     }
 
@@ -197,6 +305,36 @@ impl SpanWriter {
         }
     }
 
+    /// Gives back room reserved for spans that will not come.
+    fn release(&self, rows: usize) {
+        if rows > 0 {
+            self.counters.queued.fetch_sub(rows, Ordering::AcqRel);
+        }
+    }
+
+    /// Queues `spans`, for which room is already reserved; drops them (giving the room back)
+    /// if the writer shut down.
+    fn push_reserved(&self, spans: Vec<Span>) -> RecordOutcome {
+        let rows = spans.len();
+        if rows == 0 {
+            return RecordOutcome::accepted(0);
+        }
+        let mut pending = self.queue.lock();
+        if pending.closed {
+            drop(pending);
+            self.release(rows);
+            return self.count_dropped(rows);
+        }
+        if pending.batches.is_empty() {
+            pending.oldest = Some(Instant::now());
+        }
+        pending.rows += rows;
+        pending.batches.push(spans);
+        let full = pending.rows >= self.queue.max_rows;
+        self.queue.wake(pending, full);
+        RecordOutcome::accepted(rows)
+    }
+
     fn count_dropped(&self, dropped: usize) -> RecordOutcome {
         self.counters
             .dropped
@@ -211,47 +349,62 @@ impl Collector for SpanWriter {
         if offered == 0 {
             return RecordOutcome::accepted(0);
         }
-        let mut pending = self.queue.lock();
-        if pending.closed {
-            drop(pending);
-            return self.count_dropped(offered);
-        }
         let accepted = self.reserve(offered);
         if accepted == 0 {
-            drop(pending);
             return self.count_dropped(offered);
         }
         spans.truncate(accepted);
-        if pending.batches.is_empty() {
-            pending.oldest = Some(Instant::now());
-        }
-        pending.rows += spans.len();
-        pending.batches.push(spans);
-        let full = pending.rows >= self.queue.max_rows;
-        self.queue.wake(pending, full);
+        let outcome = self.push_reserved(spans);
         let dropped = offered - accepted;
         if dropped > 0 {
             let _ = self.count_dropped(dropped);
         }
-        RecordOutcome { accepted, dropped }
+        RecordOutcome {
+            accepted: outcome.accepted,
+            dropped: outcome.dropped + dropped,
+        }
     }
 
     fn flush(&self) -> Result<(), CollectorError> {
+        match self.request_flush() {
+            None => Ok(()),
+            Some(answer) => match answer.recv() {
+                Ok(None) => Ok(()),
+                Ok(Some(failure)) => Err(CollectorError::Storage(failure)),
+                Err(_) => Err(CollectorError::Closed),
+            },
+        }
+    }
+}
+
+impl SpanWriter {
+    /// [`Collector::flush`], waiting at most `limit`: `Ok(false)` when the spans accepted
+    /// before the call are not all committed by then (the database is held by another
+    /// connection, say); they stay queued. For readers that would rather see what is
+    /// committed now than wait.
+    pub fn flush_within(&self, limit: Duration) -> Result<bool, CollectorError> {
+        match self.request_flush() {
+            None => Ok(true),
+            Some(answer) => match answer.recv_timeout(limit) {
+                Ok(None) => Ok(true),
+                Ok(Some(failure)) => Err(CollectorError::Storage(failure)),
+                Err(mpsc::RecvTimeoutError::Timeout) => Ok(false),
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(CollectorError::Closed),
+            },
+        }
+    }
+
+    /// Asks the writer thread to commit everything queued; `None` after shutdown, when
+    /// everything accepted has been committed already.
+    fn request_flush(&self) -> Option<mpsc::Receiver<Option<String>>> {
         let (reply, answer) = mpsc::sync_channel(1);
-        {
-            let mut pending = self.queue.lock();
-            // After shutdown everything accepted has been committed already.
-            if pending.closed {
-                return Ok(());
-            }
-            pending.flushes.push(reply);
-            self.queue.wake(pending, true);
+        let mut pending = self.queue.lock();
+        if pending.closed {
+            return None;
         }
-        match answer.recv() {
-            Ok(None) => Ok(()),
-            Ok(Some(failure)) => Err(CollectorError::Storage(failure)),
-            Err(_) => Err(CollectorError::Closed),
-        }
+        pending.flushes.push(reply);
+        self.queue.wake(pending, true);
+        Some(answer)
     }
 }
 
@@ -359,13 +512,15 @@ impl Worker {
 
     fn commit(&mut self, parts: &[&[Span]]) {
         let rows = parts.iter().map(|part| part.len()).sum();
-        match self.ingest.write(parts) {
+        match self.write_retrying_busy(parts) {
             Ok(()) => {
+                self.counters.failing.store(false, Ordering::Relaxed);
                 self.counters
                     .written
                     .fetch_add(rows as u64, Ordering::Relaxed);
             }
             Err(error) => {
+                self.counters.failing.store(true, Ordering::Relaxed);
                 log::error!("rows={rows} error={error} Span batch was not committed.");
                 self.counters
                     .failed
@@ -374,6 +529,40 @@ impl Worker {
             }
         }
         self.counters.queued.fetch_sub(rows, Ordering::AcqRel);
+    }
+
+    /// Writes one transaction, trying again while the database is busy: until it commits,
+    /// fails otherwise, or has been busy for [`SHUTDOWN_BUSY_PATIENCE`] since shutdown was
+    /// asked for.
+    fn write_retrying_busy(&mut self, parts: &[&[Span]]) -> Result<(), StoreError> {
+        let mut backoff = FIRST_BUSY_BACKOFF;
+        let mut closed_at: Option<Instant> = None;
+        loop {
+            let error = match self.ingest.write(parts) {
+                Err(error @ StoreError::Busy(_)) => error,
+                other => {
+                    if self.counters.blocked.swap(false, Ordering::Relaxed) {
+                        log::info!("The database is writable again; spans are being committed.");
+                    }
+                    return other;
+                }
+            };
+            if self.queue.lock().closed {
+                let since = *closed_at.get_or_insert_with(Instant::now);
+                if since.elapsed() >= SHUTDOWN_BUSY_PATIENCE {
+                    self.counters.blocked.store(false, Ordering::Relaxed);
+                    return Err(error);
+                }
+            }
+            if !self.counters.blocked.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "error={error} The database is held by another connection; retrying the span batch until it is free."
+                );
+            }
+            self.counters.busy_retries.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BUSY_BACKOFF);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the SQLite store, as one test binary.
 
+mod backpressure;
 mod common;
 mod migration;
 mod queries;

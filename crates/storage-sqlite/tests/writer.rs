@@ -104,7 +104,10 @@ fn a_full_queue_drops_and_counts_without_blocking_the_caller() {
                 queued: 10,
                 written: 0,
                 dropped: 4,
-                failed: 0
+                failed: 0,
+                busy_retries: 0,
+                blocked: false,
+                failing: false,
             }
         );
 

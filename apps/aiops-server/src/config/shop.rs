@@ -13,6 +13,13 @@ use super::human::{self, format_duration, parse_duration, parse_switch};
 #[serde(default, deny_unknown_fields)]
 #[command(next_help_heading = "Demo shop")]
 pub struct Shop {
+    /// Whether the demo shop (/health, /inventory, /payment, /checkout), its warm-up and the
+    /// chaos routes (/simulate/*) are served; off, the engine watches only the services that
+    /// send it OTLP traces, and shows only them [default: on].
+    #[arg(long, value_name = "on|off", action = ArgAction::Set, value_parser = parse_switch)]
+    #[serde(with = "human::switch")]
+    pub demo: bool,
+
     /// Whether /simulate/* may inject faults; off, setting a rule answers 403 [default: on].
     #[arg(long, value_name = "on|off", action = ArgAction::Set, value_parser = parse_switch)]
     #[serde(with = "human::switch")]
@@ -45,6 +52,7 @@ pub struct Shop {
 impl Default for Shop {
     fn default() -> Self {
         Self {
+            demo: true,
             chaos: true,
             chaos_seed: None,
             telemetry: true,

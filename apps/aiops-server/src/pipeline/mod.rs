@@ -3,6 +3,7 @@
 //! what was accepted and dropped, read together as [`stats::PipelineStats`].
 
 pub mod counters;
+pub mod refusals;
 pub mod settle;
 pub mod span_batch;
 pub mod span_metrics;

@@ -25,8 +25,18 @@ pub const DURATION_BUCKETS_SECONDS: [f64; 11] = [
 /// [`OVERFLOW_LABEL`].
 pub const MAX_ENDPOINT_SERIES: usize = 2000;
 
-/// The `service` and `endpoint` label of spans beyond [`MAX_ENDPOINT_SERIES`].
+/// The `service` and `endpoint` label of spans beyond [`MAX_ENDPOINT_SERIES`], and of spans
+/// whose service or operation name is longer than [`MAX_LABEL_BYTES`].
 pub const OVERFLOW_LABEL: &str = "_other";
+
+/// The longest service or operation name given a series of its own, in bytes: a sender with
+/// megabyte-long names would otherwise make every scrape as large.
+pub const MAX_LABEL_BYTES: usize = 256;
+
+/// Whether `service` and `operation` may be label values.
+pub fn fits_label(service: &str, operation: &str) -> bool {
+    service.len() <= MAX_LABEL_BYTES && operation.len() <= MAX_LABEL_BYTES
+}
 
 const BUCKET_BOUNDS_NANOS: [u64; 11] = [
     5_000_000,
@@ -173,6 +183,8 @@ pub struct SpanMetrics {
     by_service: RwLock<HashMap<String, ByOperation>>,
     series: AtomicU64,
     overflow: EndpointSeries,
+    /// Spans counted under [`OVERFLOW_LABEL`].
+    folded: AtomicU64,
     rejected: AtomicU64,
 }
 
@@ -188,6 +200,12 @@ impl SpanMetrics {
     /// Counts spans refused before recording (invalid OTLP spans).
     pub fn add_rejected(&self, count: u64) {
         self.rejected.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Spans counted under the [`OVERFLOW_LABEL`] series so far: their endpoint came past
+    /// [`MAX_ENDPOINT_SERIES`], or its names are longer than [`MAX_LABEL_BYTES`].
+    pub fn folded(&self) -> u64 {
+        self.folded.load(Ordering::Relaxed)
     }
 
     /// Spans refused before recording so far.
@@ -241,7 +259,9 @@ impl SpanMetrics {
                 .cloned();
             let series = match existing {
                 Some(series) => series,
-                None if self.series.load(Ordering::Relaxed) < MAX_ENDPOINT_SERIES as u64 => {
+                None if self.series.load(Ordering::Relaxed) < MAX_ENDPOINT_SERIES as u64
+                    && fits_label(&span.service, &span.operation) =>
+                {
                     self.series.fetch_add(1, Ordering::Relaxed);
                     let series = Arc::new(EndpointSeries::default());
                     by_service
@@ -252,6 +272,7 @@ impl SpanMetrics {
                 }
                 None => {
                     self.overflow.observe(span);
+                    self.folded.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             };
@@ -463,6 +484,31 @@ mod tests {
             (&*overflow.service, overflow.duration.count),
             (OVERFLOW_LABEL, 3)
         );
+        assert_eq!(metrics.folded(), 3);
+    }
+
+    #[test]
+    fn names_too_long_for_a_label_are_folded_into_the_overflow_series() {
+        let metrics = SpanMetrics::default();
+        let long = "x".repeat(MAX_LABEL_BYTES + 1);
+        let longest = "y".repeat(MAX_LABEL_BYTES);
+        metrics.observe(&[
+            span("svc", &long, 1),
+            span(&long, "/a", 1),
+            span("svc", &longest, 1),
+        ]);
+
+        let snapshot = metrics.snapshot();
+        let names: Vec<(&str, &str)> = snapshot
+            .iter()
+            .map(|series| (&*series.service, &*series.endpoint))
+            .collect();
+        assert_eq!(
+            names,
+            [("svc", longest.as_str()), (OVERFLOW_LABEL, OVERFLOW_LABEL)]
+        );
+        assert_eq!(snapshot[1].duration.count, 2);
+        assert_eq!(metrics.folded(), 2);
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl From<AnalysisStopped> for ApiError {
 #[utoipa::path(
     get,
     path = "/aiops/metrics",
+    operation_id = "getEndpointMetrics",
     tag = "aiops",
     responses((status = 200, description = "Per-endpoint live figures, baselines and health", body = MetricsReport))
 )]
@@ -90,6 +91,7 @@ pub async fn metrics(
 #[utoipa::path(
     get,
     path = "/aiops/incidents",
+    operation_id = "listIncidents",
     tag = "aiops",
     params(("status" = Option<String>, Query, description = "active (default), acknowledged, unacknowledged, resolved or all; resolved and all include up to 1000 older resolved incidents from the database")),
     responses(
@@ -182,6 +184,7 @@ pub async fn find_incident(state: &AppState, id: &str) -> Result<Option<EngineIn
 #[utoipa::path(
     get,
     path = "/aiops/incidents/{id}",
+    operation_id = "getIncident",
     tag = "aiops",
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     responses(
@@ -208,6 +211,7 @@ pub async fn incident(
 #[utoipa::path(
     post,
     path = "/aiops/incidents/{id}/resolve",
+    operation_id = "resolveIncident",
     tag = "aiops",
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     security((), ("bearer" = [])),
@@ -265,6 +269,7 @@ pub fn unknown_incident(id: &str) -> ApiError {
 #[utoipa::path(
     post,
     path = "/aiops/analyze",
+    operation_id = "runAnalysis",
     tag = "aiops",
     security((), ("bearer" = [])),
     responses((status = 200, description = "The cycle's anomalies and incident changes", body = AnalysisReport))
@@ -290,6 +295,7 @@ pub async fn analyze(
 #[utoipa::path(
     get,
     path = "/aiops/topology",
+    operation_id = "getTopology",
     tag = "aiops",
     params(("window" = Option<String>, Query, description = "How far back, 1s to 24h (e.g. 5m); default the analysis window")),
     responses(

@@ -40,6 +40,7 @@ const TIME_FORMAT: &str = "an ISO 8601 time with a time zone, e.g. 2026-01-20T10
 #[utoipa::path(
     get,
     path = "/aiops/endpoints/history",
+    operation_id = "getEndpointHistory",
     tag = "aiops",
     params(
         ("service" = String, Query, description = "The endpoint's service, e.g. shop"),
@@ -77,6 +78,7 @@ pub async fn history(
 #[utoipa::path(
     get,
     path = "/aiops/endpoints/window",
+    operation_id = "getEndpointWindow",
     tag = "aiops",
     params(
         ("service" = String, Query, description = "The endpoint's service, e.g. shop"),

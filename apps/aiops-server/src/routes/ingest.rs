@@ -10,9 +10,15 @@
 //! The answer is an `ExportTraceServiceResponse` in the request's encoding, with a partial
 //! success (`rejectedSpans`, `errorMessage`) when some spans could not be used; a body that
 //! cannot be read at all is a 400, 413 or 415 with a JSON `{"error": ...}` body.
+//!
+//! Nothing acknowledged is lost to a full storage queue: a request's spans are recorded only
+//! when the queue has room for all of them (`AppState::admit_spans`); otherwise the answer is
+//! 429 with `Retry-After`, nothing of the request is recorded, and the exporter's retry,
+//! which every OpenTelemetry exporter makes on 429, delivers it.
 
 use std::io::Read;
 
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
 use actix_web::middleware::from_fn;
@@ -27,8 +33,10 @@ use thiserror::Error;
 
 use super::resource::Resources;
 use crate::api_error::ApiError;
+use crate::body_deadline::{body_deadline, is_timeout};
 use crate::config::IngestLimits;
 use crate::guards::{self, BodyLimit};
+use crate::pipeline::refusals::count_refusals;
 use crate::state::AppState;
 use crate::views::error::ErrorBody;
 use crate::views::otlp as otlp_body;
@@ -158,7 +166,10 @@ pub fn configure(
             .post(PATH, export_traces)
             .app_data(BodyLimit(limits.max_body_bytes))
             .wrap(from_fn(guards::require_token))
-            .wrap(from_fn(guards::limit_body)),
+            .wrap(from_fn(guards::limit_body))
+            .wrap(from_fn(body_deadline))
+            .wrap(from_fn(guards::browser_guard))
+            .wrap(from_fn(count_refusals)),
     );
 }
 
@@ -166,6 +177,7 @@ pub fn configure(
 #[utoipa::path(
     post,
     path = "/v1/traces",
+    operation_id = "exportTraces",
     tag = "ingest",
     request_body(
         description = "An OTLP ExportTraceServiceRequest; `Content-Encoding: gzip` is accepted",
@@ -181,8 +193,11 @@ pub fn configure(
             (otlp_body::ExportTraceServiceResponse = "application/json"),
         )),
         (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the body read timeout", body = ErrorBody),
         (status = 413, description = "Body too large, as sent or decompressed", body = ErrorBody),
         (status = 415, description = "Unsupported content type or encoding", body = ErrorBody),
+        (status = 429, description = "The span queue cannot take the request's spans now; nothing was recorded. Retry after the `Retry-After` header's seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before sending the same request again"))),
     )
 )]
 pub async fn export_traces(
@@ -203,6 +218,11 @@ pub async fn export_traces(
     }
     let body = match payload.to_bytes_limited(limits.max_body_bytes).await {
         Ok(Ok(body)) => body,
+        Ok(Err(error)) if error.as_error::<PayloadError>().is_some_and(is_timeout) => {
+            return Err(ApiError::request_timeout(format!(
+                "otlp: {error}; accepted: a whole body within the server's body read timeout"
+            )));
+        }
         Ok(Err(error)) => return Err(IngestError::Read(error.to_string()).into()),
         Err(_) => {
             return Err(IngestError::BodyTooLarge {
@@ -216,7 +236,7 @@ pub async fn export_traces(
         .await
         .map_err(|_| ApiError::unavailable("otlp: the server is shutting down; retry later"))??;
 
-    let response = accept(&state, mapped);
+    let response = accept(&state, mapped)?;
     let body = match encoding {
         Encoding::Protobuf => encode_protobuf_response(&response),
         Encoding::Json => encode_json_response(&response),
@@ -226,11 +246,35 @@ pub async fn export_traces(
         .body(body))
 }
 
-/// Records the usable spans and builds the OTLP response.
-fn accept(state: &AppState, mapped: OtlpSpans) -> otlp::ExportTraceServiceResponse {
-    let mut response = mapped.response();
+/// Records the usable spans, all of them or (429) none, and builds the OTLP response.
+fn accept(
+    state: &AppState,
+    mapped: OtlpSpans,
+) -> Result<otlp::ExportTraceServiceResponse, ApiError> {
+    let response = mapped.response();
     let rejected = mapped.rejected;
-    let outcome = state.record_spans(mapped.spans);
+    let offered = mapped.spans.len();
+    let outcome = state.admit_spans(mapped.spans).map_err(|full| {
+        log::debug!(
+            "spans={offered} queued={} capacity={} Refused an OTLP request: the span queue is full.",
+            full.queued,
+            full.capacity
+        );
+        ApiError::too_many_requests(
+            format!(
+                "otlp: the span queue cannot take {offered} more spans now ({} of {} waiting for storage); \
+                 nothing of this request was recorded; accepted: the same request again after the Retry-After delay",
+                full.queued, full.capacity
+            ),
+            full.retry_after_seconds(),
+        )
+    })?;
+    if outcome.dropped > 0 {
+        // The writer shut down between the admission and the recording.
+        return Err(ApiError::unavailable(
+            "otlp: the server is shutting down; retry later",
+        ));
+    }
     state.span_metrics.add_rejected(rejected);
     if rejected > 0 {
         log::debug!(
@@ -241,23 +285,7 @@ fn accept(state: &AppState, mapped: OtlpSpans) -> otlp::ExportTraceServiceRespon
                 .map(|p| p.error_message.as_str())
         );
     }
-    if outcome.dropped > 0 {
-        // Dropped spans were still seen by the live analysis; only their storage was skipped,
-        // so they are not rejected, but the sender deserves to know (a warning, per OTLP).
-        let warning = format!(
-            "{} spans were analysed but not stored: the span queue is full",
-            outcome.dropped
-        );
-        let partial = response
-            .partial_success
-            .get_or_insert_with(Default::default);
-        if partial.error_message.is_empty() {
-            partial.error_message = warning;
-        } else {
-            partial.error_message = format!("{}; {warning}", partial.error_message);
-        }
-    }
-    response
+    Ok(response)
 }
 
 /// Decompresses (bounded), decodes and maps a body; CPU-bound, run off the HTTP workers.

@@ -75,7 +75,7 @@ fn desk_error(error: DeskError) -> ApiError {
 #[utoipa::path(
     post,
     path = "/aiops/incidents/{id}/acknowledge",
-    operation_id = "acknowledge_incident",
+    operation_id = "acknowledgeIncident",
     tag = "aiops",
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     request_body = AcknowledgeRequest,
@@ -129,7 +129,7 @@ pub async fn acknowledge(
 #[utoipa::path(
     get,
     path = "/aiops/incidents/{id}/timeline",
-    operation_id = "incident_timeline",
+    operation_id = "getIncidentTimeline",
     tag = "aiops",
     params(("id" = String, Path, description = "Incident id, e.g. INC-1737404800-1")),
     responses(
@@ -259,7 +259,7 @@ fn silence_of(new: NewSilence, now: u64) -> Result<Silence, ApiError> {
 #[utoipa::path(
     post,
     path = "/aiops/silences",
-    operation_id = "create_silence",
+    operation_id = "createSilence",
     tag = "aiops",
     request_body = NewSilence,
     security((), ("bearer" = [])),
@@ -288,7 +288,7 @@ pub async fn create_silence(
 #[utoipa::path(
     get,
     path = "/aiops/silences",
-    operation_id = "list_silences",
+    operation_id = "listSilences",
     tag = "aiops",
     responses((status = 200, description = "The silences, by end", body = SilenceList))
 )]
@@ -311,7 +311,7 @@ pub async fn list_silences(
 #[utoipa::path(
     delete,
     path = "/aiops/silences/{id}",
-    operation_id = "expire_silence",
+    operation_id = "expireSilence",
     tag = "aiops",
     params(("id" = String, Path, description = "Silence id, as listed by GET /aiops/silences")),
     security((), ("bearer" = [])),

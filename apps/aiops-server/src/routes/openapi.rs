@@ -4,11 +4,12 @@
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::resource::Resources;
+use super::serves_demo;
 
 /// The route.
 pub const PATH: &str = "/openapi.json";
@@ -53,15 +54,17 @@ pub const BEARER: &str = "bearer";
         crate::shop::simulate::status,
         crate::routes::ingest::export_traces,
         crate::routes::prometheus::metrics,
+        crate::routes::health::liveness,
+        crate::routes::health::readiness,
         document,
     ),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &GuardResponses),
     tags(
         (name = "shop", description = "The demo shop: monitored, and a target for chaos."),
         (name = "aiops", description = "Detection, incidents, topology, traces and endpoint history."),
         (name = "simulate", description = "Chaos injection into the demo shop."),
         (name = "ingest", description = "OpenTelemetry traces (OTLP/HTTP)."),
-        (name = "operations", description = "Prometheus metrics and this document."),
+        (name = "operations", description = "The engine's own liveness and readiness, Prometheus metrics and this document."),
     )
 )]
 pub struct ApiDoc;
@@ -85,20 +88,111 @@ impl Modify for BearerToken {
     }
 }
 
-/// The document as JSON, built once.
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        ApiDoc::openapi()
+/// The answers of the checks every route passes through before its handler
+/// (`guards::browser_guard`, `guards::require_token`), added to each operation so that a
+/// route registered anywhere declares them without repeating them: 403 on every operation
+/// (a `Host` the server does not answer to; on mutating ones also a cross-origin browser
+/// request), 401 on those that name the bearer scheme.
+struct GuardResponses;
+
+impl Modify for GuardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error_response = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                (false, &mut item.get),
+                (true, &mut item.post),
+                (true, &mut item.put),
+                (true, &mut item.delete),
+                (true, &mut item.patch),
+            ];
+            for (mutating, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let forbidden = if mutating {
+                    "A cross-origin browser request, or a Host header the server does not answer to"
+                } else {
+                    "A Host header the server does not answer to"
+                };
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("403".to_owned())
+                    .or_insert_with(|| error_response(forbidden).into());
+                let guarded = operation.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement)
+                        .ok()
+                        .and_then(|value| value.as_object().map(|o| o.contains_key(BEARER)))
+                        .unwrap_or(false)
+                });
+                if guarded {
+                    responses.entry("401".to_owned()).or_insert_with(|| {
+                        error_response("An API token is configured and missing or wrong").into()
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The tags of the demo shop's routes and the chaos routes, which `--no-demo` does not serve.
+const DEMO_TAGS: [&str; 2] = ["shop", "simulate"];
+
+/// The document of the routes served: all of them, or (`demo` false) all but the demo shop's
+/// and the chaos routes.
+pub fn served_document(demo: bool) -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    if !demo {
+        let is_demo = |tags: &Option<Vec<String>>| {
+            tags.iter()
+                .flatten()
+                .any(|tag| DEMO_TAGS.contains(&tag.as_str()))
+        };
+        document.paths.paths.retain(|_, item| {
+            ![&item.get, &item.post]
+                .into_iter()
+                .flatten()
+                .any(|operation| is_demo(&operation.tags))
+        });
+        if let Some(tags) = &mut document.tags {
+            tags.retain(|tag| !DEMO_TAGS.contains(&tag.name.as_str()));
+        }
+    }
+    document
+}
+
+/// The document as JSON (see [`served_document`]), built once.
+pub fn document_json_of(demo: bool) -> &'static str {
+    static WITH_DEMO: OnceLock<String> = OnceLock::new();
+    static WITHOUT_DEMO: OnceLock<String> = OnceLock::new();
+    let cell = if demo { &WITH_DEMO } else { &WITHOUT_DEMO };
+    cell.get_or_init(|| {
+        served_document(demo)
             .to_pretty_json()
             .unwrap_or_else(|error| format!("{{\"error\": \"openapi: {error}\"}}"))
     })
 }
 
-/// Every documented route as (method, path): grouped by tag in the document's order of tags,
-/// then by path and method.
-pub fn documented_routes() -> Vec<(String, String)> {
-    let document = ApiDoc::openapi();
+/// The document of every route, the demo's included.
+pub fn document_json() -> &'static str {
+    document_json_of(true)
+}
+
+/// Every documented route served as (method, path): grouped by tag in the document's order of
+/// tags, then by path and method.
+pub fn documented_routes(demo: bool) -> Vec<(String, String)> {
+    let document = served_document(demo);
     let tags: Vec<String> = document
         .tags
         .iter()
@@ -146,13 +240,14 @@ pub fn configure(config: &mut web::ServiceConfig, resources: &mut Resources<'_>)
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "getOpenApiDocument",
     tag = "operations",
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"))
 )]
-pub async fn document() -> HttpResponse {
+pub async fn document(request: HttpRequest) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document_json())
+        .body(document_json_of(serves_demo(&request)))
 }
 
 #[cfg(test)]
@@ -178,14 +273,40 @@ mod tests {
 
     #[test]
     fn the_route_list_holds_every_documented_operation_grouped_by_tag() {
-        let listed: BTreeSet<(String, String)> = documented_routes().into_iter().collect();
+        let listed: BTreeSet<(String, String)> = documented_routes(true).into_iter().collect();
         assert_eq!(listed, documented());
-        let first = documented_routes().first().cloned();
+        let first = documented_routes(true).first().cloned();
         assert_eq!(
             first,
             Some(("POST".to_owned(), "/checkout".to_owned())),
             "shop first"
         );
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_descriptive_id_and_declares_the_guards_answers() {
+        let document: serde_json::Value =
+            serde_json::from_str(document_json()).expect("valid JSON");
+        let mut ids = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let id = operation["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    id.len() > 6
+                        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                        && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "{method} {path}: operationId {id:?} is not a descriptive lowerCamelCase verb phrase"
+                );
+                assert!(ids.insert(id.to_owned()), "operationId {id} used twice");
+                let responses = operation["responses"].as_object().expect("responses");
+                assert!(responses.contains_key("403"), "{method} {path}");
+                let guarded = operation["security"]
+                    .as_array()
+                    .is_some_and(|list| list.iter().any(|r| r.get(BEARER).is_some()));
+                assert_eq!(responses.contains_key("401"), guarded, "{method} {path}");
+            }
+        }
+        assert!(ids.contains("exportTraces") && ids.contains("listIncidents"));
     }
 
     #[test]

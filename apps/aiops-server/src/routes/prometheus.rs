@@ -18,9 +18,11 @@ use super::resource::Resources;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
 use crate::notify::ReceiverStats;
+use crate::pipeline::refusals::RefusalReason;
 use crate::pipeline::settle::settle_spans;
-use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot};
+use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot, fits_label};
 use crate::pipeline::stats::PipelineStats;
+use crate::process_stats::{self, ProcessStats};
 use crate::state::AppState;
 
 /// The route.
@@ -39,6 +41,7 @@ pub fn configure(config: &mut web::ServiceConfig, resources: &mut Resources<'_>)
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "getPrometheusMetrics",
     tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
 )]
@@ -142,8 +145,16 @@ pub struct Scrape {
     pub pipeline: PipelineStats,
     /// OTLP spans refused as unusable (partial success).
     pub spans_rejected: u64,
+    /// OTLP requests refused as a whole, per reason.
+    pub refusals: Vec<(RefusalReason, u64)>,
+    /// Spans counted under the `_other` request series.
+    pub folded_spans: u64,
     /// The analysis actor's part; `None` when it did not answer (shutting down).
     pub analysis: Option<AnalysisSnapshot>,
+    /// The process's memory, CPU time and descriptors.
+    pub process: ProcessStats,
+    /// When the server started, Unix nanoseconds.
+    pub started_unix_nanos: u64,
     /// Each notification receiver's counters.
     pub receivers: Vec<ReceiverStats>,
     /// Incident changes the desk could not take in time.
@@ -157,7 +168,11 @@ impl Scrape {
             endpoints: state.span_metrics.snapshot(),
             pipeline: state.pipeline_stats(),
             spans_rejected: state.span_metrics.rejected(),
+            refusals: state.refusals.snapshot(),
+            folded_spans: state.span_metrics.folded(),
             analysis: AnalysisSnapshot::gather(state).await.ok(),
+            process: ProcessStats::read(),
+            started_unix_nanos: state.started_unix_nanos,
             receivers: state.notifier.receiver_stats(),
             incident_updates_dropped: state.notifier.updates_dropped(),
         }
@@ -227,7 +242,13 @@ impl Collector for Scrape {
             histogram(family.encode_family(&labels)?, &series.duration)?;
         }
 
-        let scalars: [Scalar; 7] = [
+        let scalars: [Scalar; 8] = [
+            (
+                "aiops_request_series_folded_spans",
+                "Spans counted under the _other request series: their endpoint came past the series cap, or its service or operation name is longer than 256 bytes.",
+                MetricType::Counter,
+                self.folded_spans,
+            ),
             (
                 "aiops_spans_ingested",
                 "Spans accepted by the engine.",
@@ -272,11 +293,24 @@ impl Collector for Scrape {
             ),
         ];
         encode_scalars(&mut encoder, &scalars)?;
+        let mut family = encoder.encode_descriptor(
+            "aiops_ingest_refused_requests",
+            "OTLP requests refused as a whole, by reason (queue_full: answered 429, the sender retries).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, count) in &self.refusals {
+            let labels = [("reason", reason.as_str())];
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(count, None)?;
+        }
 
         if let Some(analysis) = &self.analysis {
             encode_analysis(&mut encoder, analysis)?;
         }
-        encode_notifications(&mut encoder, &self.receivers, self.incident_updates_dropped)
+        encode_notifications(&mut encoder, &self.receivers, self.incident_updates_dropped)?;
+        process_stats::encode(&mut encoder, &self.process, self.started_unix_nanos)
     }
 }
 
@@ -451,7 +485,12 @@ fn baseline_gauge(
     value: impl Fn(&BaselineGauges) -> f64,
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(name, help, unit, MetricType::Gauge)?;
-    for baseline in baselines {
+    // Names too long for a label have no request series either; their baselines stay in
+    // /aiops/metrics.
+    for baseline in baselines
+        .iter()
+        .filter(|baseline| fits_label(&baseline.service, &baseline.endpoint))
+    {
         let labels = endpoint_labels(&baseline.service, &baseline.endpoint);
         family
             .encode_family(&labels)?
@@ -461,106 +500,4 @@ fn baseline_gauge(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pipeline::span_metrics::DurationHistogram;
-
-    fn sample() -> Scrape {
-        let histogram = DurationHistogram::default();
-        histogram.observe_nanos(30_000_000);
-        histogram.observe_nanos(3_000_000_000);
-        Scrape {
-            endpoints: vec![EndpointSnapshot {
-                service: "shop".into(),
-                endpoint: "GET /items/{id} \"quoted\"".into(),
-                errors: 1,
-                duration: histogram.snapshot(),
-            }],
-            pipeline: PipelineStats {
-                ingested: 2,
-                dropped: 0,
-                queued: 5,
-                written: 1,
-                write_failed: 0,
-                queue_capacity: 65_536,
-            },
-            spans_rejected: 3,
-            analysis: Some(AnalysisSnapshot {
-                cycles: 4,
-                early_cycles: 1,
-                cycle_duration: histogram.snapshot(),
-                untracked_spans: 7,
-                active_incidents: vec![(Severity::High, 1), (Severity::Low, 0)],
-                baselines: vec![BaselineGauges {
-                    service: "shop".into(),
-                    endpoint: "/payment".into(),
-                    mean_seconds: 0.18,
-                    p95_seconds: 0.25,
-                    error_ratio: 0.01,
-                    samples: 120,
-                }],
-            }),
-            receivers: vec![ReceiverStats {
-                name: "alertmanager-1".into(),
-                kind: "alertmanager",
-                sent: 9,
-                failed: 1,
-                retries: 2,
-                dropped: 0,
-            }],
-            incident_updates_dropped: 0,
-        }
-    }
-
-    #[test]
-    fn exposition_names_every_family_with_its_unit_and_suffix() {
-        let text = sample().encode().expect("encodes");
-        for name in [
-            "# TYPE aiops_requests_total counter",
-            "# TYPE aiops_request_errors_total counter",
-            "# TYPE aiops_request_duration_seconds histogram",
-            "# TYPE aiops_spans_ingested_total counter",
-            "# TYPE aiops_spans_dropped_total counter",
-            "# TYPE aiops_spans_rejected_total counter",
-            "# TYPE aiops_span_queue_depth gauge",
-            "# TYPE aiops_analysis_cycle_duration_seconds histogram",
-            "# TYPE aiops_spans_untracked_total counter",
-            "# TYPE aiops_incidents_active gauge",
-            "# TYPE aiops_baseline_latency_mean_seconds gauge",
-            "# TYPE aiops_baseline_error_ratio gauge",
-        ] {
-            assert!(text.contains(name), "{name} missing from\n{text}");
-        }
-        assert!(text.contains("\naiops_spans_untracked_total 7\n"), "{text}");
-        assert!(
-            text.contains(
-                "aiops_notifications_sent_total{receiver=\"alertmanager-1\",kind=\"alertmanager\"} 9"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("# TYPE aiops_notification_retries_total counter"));
-        assert!(text.contains("\naiops_incident_updates_dropped_total 0\n"));
-        assert!(text.contains(
-            "aiops_request_duration_seconds_bucket{service=\"shop\",endpoint=\"GET /items/{id} \\\"quoted\\\"\",le=\"0.05\"} 1"
-        ), "{text}");
-        assert!(
-            text.contains("aiops_incidents_active{severity=\"high\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("aiops_baseline_samples{service=\"shop\",endpoint=\"/payment\"} 120"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn exposition_without_the_analysis_part_still_encodes() {
-        let scrape = Scrape {
-            analysis: None,
-            ..sample()
-        };
-        let text = scrape.encode().expect("encodes");
-        assert!(!text.contains("aiops_incidents_active"));
-        assert!(text.contains("aiops_spans_ingested_total 2"));
-    }
-}
+mod tests;

@@ -2,9 +2,10 @@
 //! it does not hold, from the engine's buffer of recent traces.
 
 use actix_web::{HttpRequest, web};
-use aiops_telemetry_core::{Collector, Span, TraceId};
+use aiops_telemetry_core::{Span, TraceId};
 use serde_json::json;
 
+use super::database::settle_writer;
 use super::params::Params;
 use crate::api_error::ApiError;
 use crate::state::AppState;
@@ -18,6 +19,7 @@ const TRACE_ID_FORMAT: &str = "32 lower-case hexadecimal digits, not all zero \
 #[utoipa::path(
     get,
     path = "/aiops/traces/{trace_id}",
+    operation_id = "getTrace",
     tag = "aiops",
     params(("trace_id" = String, Path, description = "32 lower-case hex digits (the x-trace-id response header)")),
     responses(
@@ -53,13 +55,13 @@ pub fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
 /// Every kept span of trace `id`: from the database, which has them whole with their
 /// attributes, or else from the engine's buffer of recent traces; 404 when neither has any.
 pub async fn load_trace(state: &AppState, id: TraceId) -> Result<Vec<Span>, ApiError> {
-    // Flushing the writer first makes the spans of requests answered before this one visible.
+    // Flushing the writer first makes the spans of requests answered before this one
+    // visible; a writer that cannot commit (another process holds the database) is not
+    // waited for.
     let store = state.store.clone();
     let writer = state.writer.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        if let Err(error) = writer.flush() {
-            log::warn!("error={error} Flushing the span writer before a trace look-up failed.");
-        }
+        settle_writer(&writer);
         store.trace(id)
     })
     .await

@@ -48,6 +48,7 @@ impl ShopClient {
 #[utoipa::path(
     get,
     path = "/health",
+    operation_id = "shopHealth",
     tag = "shop",
     responses((status = 200, description = "The shop is up", body = ShopHealth))
 )]
@@ -63,6 +64,7 @@ pub async fn health() -> web::Json<ShopHealth> {
 #[utoipa::path(
     get,
     path = "/inventory",
+    operation_id = "shopInventory",
     tag = "shop",
     responses(
         (status = 200, description = "Items in stock", body = Inventory),
@@ -110,6 +112,7 @@ struct CheckoutRequest {
 #[utoipa::path(
     post,
     path = "/payment",
+    operation_id = "shopPayment",
     tag = "shop",
     request_body(content = Option<PaymentRequest>, content_type = "application/json"),
     responses(
@@ -145,6 +148,7 @@ pub async fn payment(
 #[utoipa::path(
     post,
     path = "/checkout",
+    operation_id = "shopCheckout",
     tag = "shop",
     request_body(content = Option<CheckoutRequest>, content_type = "application/json"),
     responses(

@@ -20,6 +20,7 @@ const RATE_ACCEPTS: &str = "a number from 0 to 1, the share of requests that fai
 #[utoipa::path(
     post,
     path = "/simulate/delay",
+    operation_id = "simulateDelay",
     tag = "simulate",
     params(
         ("endpoint" = String, Query, description = "A demo-shop path, e.g. /payment"),
@@ -43,6 +44,7 @@ pub async fn delay(
 #[utoipa::path(
     post,
     path = "/simulate/error",
+    operation_id = "simulateErrors",
     tag = "simulate",
     params(
         ("endpoint" = String, Query, description = "A demo-shop path, e.g. /payment"),
@@ -67,6 +69,7 @@ pub async fn error(
 #[utoipa::path(
     post,
     path = "/simulate/timeout",
+    operation_id = "simulateTimeout",
     tag = "simulate",
     params(
         ("endpoint" = String, Query, description = "A demo-shop path, e.g. /payment"),
@@ -90,6 +93,7 @@ pub async fn timeout(
 #[utoipa::path(
     post,
     path = "/simulate/clear",
+    operation_id = "clearSimulations",
     tag = "simulate",
     security((), ("bearer" = [])),
     responses((status = 200, description = "Every rule removed", body = ChaosChange))
@@ -111,6 +115,7 @@ pub async fn clear(
 #[utoipa::path(
     get,
     path = "/simulate/status",
+    operation_id = "getSimulationStatus",
     tag = "simulate",
     responses((status = 200, description = "The rules in force", body = ChaosStatus))
 )]

@@ -25,7 +25,7 @@ pub struct Health {
 pub struct EndpointMetrics {
     /// The service owning the endpoint.
     pub service: String,
-    /// Mean latency in the detection window.
+    /// Mean latency in the detection window; null when the window holds no request.
     pub avg_latency_ms: Option<f64>,
     /// Learned mean latency; null until the baseline has enough samples.
     pub baseline_latency_ms: Option<f64>,
@@ -55,13 +55,15 @@ impl EndpointMetrics {
             .as_ref()
             .filter(|baseline| baseline.is_ready(config));
         let stats = &assessment.stats;
+        // An endpoint without requests in the window has no latency or error rate: null, not 0.
+        let seen = |value: f64| (stats.count > 0).then(|| rounded(value)).flatten();
         Self {
             service: assessment.endpoint.service.to_string(),
-            avg_latency_ms: rounded(stats.mean_ms),
+            avg_latency_ms: seen(stats.mean_ms),
             baseline_latency_ms: ready.and_then(|baseline| rounded(baseline.mean_ms)),
-            p95_latency_ms: rounded(stats.p95_ms),
+            p95_latency_ms: seen(stats.p95_ms),
             baseline_p95_latency_ms: ready.and_then(|baseline| rounded(baseline.p95_ms)),
-            error_rate: rounded(stats.error_rate()),
+            error_rate: seen(stats.error_rate()),
             baseline_error_rate: ready.and_then(|baseline| rounded(baseline.error_rate)),
             request_count: stats.count,
             timeout_count: stats.timeouts,
@@ -144,4 +146,31 @@ pub struct MetricsReport {
     pub spans: SpanCounts,
     /// The analysis actor's progress.
     pub analysis: AnalysisProgress,
+}
+
+#[cfg(test)]
+mod tests {
+    use aiops_analyzer::Health as Assessed;
+    use aiops_telemetry_core::{EndpointKey, WindowStats};
+
+    use super::*;
+
+    #[test]
+    fn an_endpoint_without_requests_has_null_figures_not_zeros() {
+        let assessment = EndpointAssessment {
+            endpoint: EndpointKey::new("shop", "/payment"),
+            stats: WindowStats::default(),
+            baseline: None,
+            health: Assessed {
+                status: HealthStatus::Healthy,
+                health_score: 100.0,
+            },
+        };
+        let view = EndpointMetrics::new(&assessment, &AnalyzerConfig::default());
+        assert_eq!(
+            (view.avg_latency_ms, view.p95_latency_ms, view.error_rate),
+            (None, None, None)
+        );
+        assert_eq!(view.request_count, 0);
+    }
 }

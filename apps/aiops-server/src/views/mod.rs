@@ -12,6 +12,7 @@ pub mod incident;
 pub mod lifecycle;
 pub mod metrics;
 pub mod otlp;
+pub mod readiness;
 pub mod shop;
 pub mod topology;
 pub mod trace;

@@ -1,0 +1,134 @@
+//! Timeouts on every connection: a stalled upload or a request head that never ends is
+//! answered 408 and its connection closed, and stalled clients do not keep others from
+//! being served.
+
+use std::time::Duration;
+
+use aiops_e2e::TestApp;
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server with these timeouts.
+async fn app(request_head: Duration, body_read: Duration) -> TestApp {
+    TestApp::spawn_with(|config| {
+        config.http.request_head_timeout = request_head;
+        config.http.body_read_timeout = body_read;
+    })
+    .await
+}
+
+const SHORT: Duration = Duration::from_millis(300);
+const LONG: Duration = Duration::from_secs(30);
+
+/// Sends `bytes` on a new connection and stalls; everything the server sends until it closes
+/// the connection. The 60 s bound only keeps a broken server from hanging the test.
+async fn stall_after(app: &TestApp, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connects");
+    stream.write_all(bytes).await.expect("writes");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .expect("reads");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn stalled_upload(port: u16, path: &str) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-protobuf\r\n\
+         Content-Length: 4000000\r\n\r\n"
+    )
+    .into_bytes();
+    request.extend(std::iter::repeat_n(0x0a, 2000));
+    request
+}
+
+#[tokio::test]
+async fn a_stalled_upload_is_answered_408_in_json_and_disconnected() {
+    let app = app(LONG, SHORT).await;
+
+    let answer = stall_after(&app, &stalled_upload(app.port, "/v1/traces")).await;
+
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("{\"error\":\"otlp: the request body did not arrive within 0.3 s"),
+        "{answer}"
+    );
+    let (_, metrics) = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("aiops_ingest_refused_requests_total{reason=\"other\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_cut() {
+    let app = app(SHORT, LONG).await;
+
+    let answer = stall_after(
+        &app,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+    )
+    .await;
+
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn stalled_clients_do_not_keep_others_from_being_served() {
+    let app = app(LONG, LONG).await;
+    let mut stalled = Vec::new();
+    for _ in 0..64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .expect("connects");
+        stream
+            .write_all(&stalled_upload(app.port, "/v1/traces"))
+            .await
+            .expect("writes");
+        stalled.push(stream);
+    }
+
+    assert_eq!(app.get("/healthz").await.0, StatusCode::OK);
+    assert_eq!(app.get("/health").await.0, StatusCode::OK);
+    let (status, _) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn a_huge_operation_name_is_folded_and_does_not_grow_the_exposition() {
+    let app = TestApp::spawn().await;
+    let name = "GET /".to_owned() + &"x".repeat(200_000);
+    let body = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{
+        "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+        "name":"{name}","kind":2,"startTimeUnixNano":"1700000000000000000",
+        "endTimeUnixNano":"1700000000010000000"}}]}}]}}]}}"#
+    );
+    let response = app
+        .request(reqwest::Method::POST, "/v1/traces")
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let (_, metrics) = app.get_text("/metrics").await;
+    assert!(!metrics.contains("xxxxxxxxxx"), "the name is no label");
+    assert!(
+        metrics.contains("\naiops_request_series_folded_spans_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aiops_requests_total{service=\"_other\",endpoint=\"_other\"} 1\n"),
+        "{metrics}"
+    );
+}
