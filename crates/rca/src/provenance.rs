@@ -136,6 +136,13 @@ fn error_origins(graph: &TraceGraph<'_>, start: usize, expect: &Expectations<'_>
             }
         }
         if !failing_child {
+            // Instrumentation that records no status hides a failure on its way up: a
+            // failing span below children that look healthy is where it started.
+            let hidden = hidden_failures(graph, node);
+            if !hidden.is_empty() {
+                stack.extend(hidden);
+                continue;
+            }
             let mode = if hung(graph, node, expect.timeout_ms()) {
                 Mode::Timeout
             } else {
@@ -147,6 +154,21 @@ fn error_origins(graph: &TraceGraph<'_>, start: usize, expect: &Expectations<'_>
                 blocked: span.http_status == Some(504),
                 excess_ms: 0.0,
             });
+        }
+    }
+    found
+}
+
+/// The topmost failing spans below `node`'s children, none of which failed: a failure that
+/// came up through spans whose instrumentation recorded no status.
+fn hidden_failures(graph: &TraceGraph<'_>, node: usize) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut stack: Vec<usize> = graph.children(node).to_vec();
+    while let Some(below) = stack.pop() {
+        if graph.span(below).is_error() {
+            found.push(below);
+        } else {
+            stack.extend_from_slice(graph.children(below));
         }
     }
     found

@@ -18,6 +18,31 @@ fn trained() -> Rca {
 }
 
 #[test]
+fn a_failure_passed_up_through_spans_that_record_no_status_starts_below_them() {
+    // The gateway's instrumentation records no outcome: the checkout fails, the gateway looks
+    // fine, and the failure started at pricing below it.
+    let traces: Vec<_> = (0..10)
+        .map(|i| {
+            let mut trace = TraceBuilder::new(i * 100);
+            let checkout = trace.add(None, "checkout", "/checkout", 0, 40, 500);
+            let gateway = trace.silent(Some(checkout), "gateway", "/route", 2, 30);
+            trace.add(Some(gateway), "pricing", "/price", 4, 20, 500);
+            trace.build()
+        })
+        .collect();
+    let anomalies = [anomaly(ErrorStorm, "checkout", "/checkout", 1.0, 0.0)];
+
+    let drafts = trained().explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(
+        (&*root.service, root.endpoint.as_str()),
+        ("pricing", "/price")
+    );
+    assert_eq!(root.confidence, 1.0);
+}
+
+#[test]
 fn error_origin_is_the_deepest_failing_span_whose_children_succeeded() {
     let traces: Vec<_> = (0..10)
         .map(|i| shop_trace(i * 100, 20, 30, &["checkout", "payment", "bank"]))

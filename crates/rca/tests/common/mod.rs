@@ -57,6 +57,23 @@ impl TraceBuilder {
         id
     }
 
+    /// Adds a span whose instrumentation recorded no outcome: no status, no HTTP status.
+    pub fn silent(
+        &mut self,
+        parent: Option<SpanId>,
+        service: &str,
+        operation: &str,
+        start_ms: u64,
+        duration_ms: u64,
+    ) -> SpanId {
+        let id = SpanId::random();
+        let mut span = Span::new(self.trace_id, id, service.to_owned(), operation.to_owned())
+            .with_timing(self.start + start_ms * MS, duration_ms * MS);
+        span.parent_span_id = parent;
+        self.spans.push(span);
+        id
+    }
+
     pub fn build(self) -> Vec<Span> {
         self.spans
     }
