@@ -74,13 +74,19 @@
     if (button) {
       var question = button.getAttribute("data-confirm");
       if (question && !window.confirm(question)) return;
-      var body;
+      var template = button.getAttribute("data-body");
+      var body = template ? JSON.parse(template) : undefined;
       var field = button.getAttribute("data-ask-field");
       if (field) {
         var answer = window.prompt(button.getAttribute("data-ask-question") || field);
         if (!answer || !answer.trim()) return;
-        body = {};
+        body = body || {};
         body[field] = answer.trim();
+      }
+      var endsIn = button.getAttribute("data-ends-in-secs");
+      if (endsIn) {
+        body = body || {};
+        body.ends_at = new Date(Date.now() + Number(endsIn) * 1000).toISOString();
       }
       button.disabled = true;
       send(button.getAttribute("data-action-method") || "POST", button.getAttribute("data-action-path"), body)

@@ -33,10 +33,18 @@ pub struct Action {
     pub confirm: Option<&'static str>,
     /// A value to ask for first and send as the JSON body's field: (field, question).
     pub ask: Option<(&'static str, &'static str)>,
+    /// The JSON body to send (the asked field is added to it), if any.
+    pub body: Option<String>,
+    /// Adds `ends_at`, this many seconds after the moment the button is pressed, to the body.
+    pub ends_in_secs: Option<u64>,
 }
 
-/// The actions that apply to `incident`: acknowledge while active and nobody has, resolve while
-/// active. (Silences match labels across incidents: `POST /aiops/silences`.)
+/// How long the incident page's silence lasts.
+const SILENCE_SECS: u64 = 3600;
+
+/// The actions that apply to `incident`: acknowledge while active and nobody has; while
+/// active, silence its notifications for an hour (a silence on its root cause's service and
+/// endpoint, which also holds back other incidents there) and resolve.
 pub fn actions(incident: &Incident) -> Vec<Action> {
     let mut actions = Vec::new();
     if incident.status == aiops_engine::IncidentStatus::Active && incident.acknowledged.is_none() {
@@ -46,15 +54,39 @@ pub fn actions(incident: &Incident) -> Vec<Action> {
             path: format!("/aiops/incidents/{}/acknowledge", incident.id),
             confirm: None,
             ask: Some(("by", "Who takes this incident on?")),
+            body: None,
+            ends_in_secs: None,
         });
     }
     if incident.status == aiops_engine::IncidentStatus::Active {
+        let root = &incident.root_cause;
+        let silence = serde_json::json!({
+            "matchers": [
+                {"name": "service", "value": root.service},
+                {"name": "endpoint", "value": root.endpoint},
+            ],
+            "comment": format!("from the console, incident {}", incident.id),
+        });
+        actions.push(Action {
+            label: "Silence 1 h",
+            method: "POST",
+            path: "/aiops/silences".to_owned(),
+            confirm: None,
+            ask: Some((
+                "created_by",
+                "Who holds back notifications about this root cause for an hour?",
+            )),
+            body: Some(silence.to_string()),
+            ends_in_secs: Some(SILENCE_SECS),
+        });
         actions.push(Action {
             label: "Resolve",
             method: "POST",
             path: format!("/aiops/incidents/{}/resolve", incident.id),
             confirm: Some("Resolve this incident? Evidence older than now will not re-open it."),
             ask: None,
+            body: None,
+            ends_in_secs: None,
         });
     }
     actions
@@ -162,7 +194,8 @@ pub fn render(story: &IncidentStory) -> Markup {
                 @for action in actions(incident) {
                     button type="button" data-action-method=(action.method) data-action-path=(action.path)
                         data-confirm=[action.confirm] data-ask-field=[action.ask.map(|ask| ask.0)]
-                        data-ask-question=[action.ask.map(|ask| ask.1)] { (action.label) }
+                        data-ask-question=[action.ask.map(|ask| ask.1)] data-body=[action.body.as_deref()]
+                        data-ends-in-secs=[action.ends_in_secs] { (action.label) }
                 }
             }
         }

@@ -210,7 +210,7 @@ fn an_active_incident_offers_resolve_and_a_resolved_one_nothing() {
         trace: None,
         timeline: Vec::new(),
     };
-    assert_eq!(actions(&story.incident).len(), 2);
+    assert_eq!(actions(&story.incident).len(), 3);
     let html = incident::render(&story).into_string();
     assert!(
         html.contains("data-action-path=\"/aiops/incidents/INC-1-1/resolve\""),
@@ -220,6 +220,28 @@ fn an_active_incident_offers_resolve_and_a_resolved_one_nothing() {
         html.contains("data-ask-field=\"by\""),
         "acknowledge asks who: {html}"
     );
+    // Silence: a silence of the root cause's service and endpoint for an hour, asking who.
+    let silence = actions(&story.incident)
+        .into_iter()
+        .find(|action| action.path == "/aiops/silences")
+        .expect("a silence button");
+    assert_eq!(silence.ends_in_secs, Some(3600));
+    assert_eq!(silence.ask.map(|ask| ask.0), Some("created_by"));
+    let body: serde_json::Value =
+        serde_json::from_str(silence.body.as_deref().expect("a body")).expect("JSON");
+    assert_eq!(
+        body["matchers"],
+        serde_json::json!([
+            {"name": "service", "value": "shop"},
+            {"name": "endpoint", "value": "/payment"},
+        ])
+    );
+    assert!(html.contains("data-ends-in-secs=\"3600\""), "{html}");
+    // What the button sends once it has asked who and added `ends_at` is a valid new silence.
+    let mut sent = body.clone();
+    sent["created_by"] = "alice".into();
+    sent["ends_at"] = "2026-01-20T11:00:00.000Z".into();
+    serde_json::from_value::<crate::views::lifecycle::NewSilence>(sent).expect("a new silence");
     assert!(html.contains("No trace was sampled"), "{html}");
     assert!(incident::page(&story).refresh_secs.is_some());
 
