@@ -255,6 +255,14 @@ async fn console_errors_are_pages_for_browsers_and_json_for_api_clients() {
     }
     let (status, body) = app.post("/").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    // HEAD (link checkers, uptime probes) answers like GET, without the page.
+    let head = app
+        .request(Method::HEAD, "/map")
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status(), StatusCode::OK);
+    assert!(head.text().await.expect("body").is_empty());
 }
 
 #[tokio::test]

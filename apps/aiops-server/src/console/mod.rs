@@ -55,16 +55,18 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(get("/assets/{hash}/{name}", assets::serve).wrap(Compress::default()));
 }
 
-/// A resource serving `GET` at `path`, answering 405 to other methods.
+/// A resource serving `GET` (and `HEAD`, answered without the body) at `path`, answering 405
+/// to other methods.
 fn get<F, Args>(path: &str, handler: F) -> Resource
 where
-    F: actix_web::Handler<Args>,
+    F: actix_web::Handler<Args> + Clone,
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
     web::resource(path)
-        .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed(&["GET"])))
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(web::to(method_not_allowed(&["GET", "HEAD"])))
 }
 
 async fn overview_page(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
