@@ -1,6 +1,8 @@
 //! The span writer: a bounded, never-blocking queue in front of one thread that commits
 //! batches, retrying a transaction while another connection holds the database.
 
+mod transactions;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use aiops_telemetry_core::{Collector, CollectorError, RecordOutcome, Span};
 
+use self::transactions::transactions;
 use crate::error::StoreError;
 use crate::transaction::Ingest;
 
@@ -563,70 +566,5 @@ impl Worker {
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(MAX_BUSY_BACKOFF);
         }
-    }
-}
-
-/// `batches` cut into transactions of `max_rows` spans (the last one may have fewer): each is
-/// the slices of the batches it takes, in order.
-fn transactions(batches: &[Vec<Span>], max_rows: usize) -> Vec<Vec<&[Span]>> {
-    let mut transactions = Vec::new();
-    let mut current: Vec<&[Span]> = Vec::new();
-    let mut room = max_rows;
-    for batch in batches {
-        let mut rest = &batch[..];
-        while !rest.is_empty() {
-            let (part, tail) = rest.split_at(room.min(rest.len()));
-            current.push(part);
-            room -= part.len();
-            rest = tail;
-            if room == 0 {
-                transactions.push(std::mem::take(&mut current));
-                room = max_rows;
-            }
-        }
-    }
-    if !current.is_empty() {
-        transactions.push(current);
-    }
-    transactions
-}
-
-#[cfg(test)]
-mod tests {
-    use aiops_telemetry_core::{SpanId, TraceId};
-
-    use super::*;
-
-    fn batch(first: u64, len: u64) -> Vec<Span> {
-        (first..first + len)
-            .map(|start| {
-                Span::new(TraceId::random(), SpanId::random(), "svc", "op").with_timing(start, 1)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn batches_are_cut_into_transactions_of_at_most_max_rows_in_order() {
-        let batches = vec![batch(0, 3), batch(3, 0), batch(3, 7), batch(10, 1)];
-        for max_rows in 1..13 {
-            let transactions = transactions(&batches, max_rows);
-            let sizes: Vec<usize> = transactions
-                .iter()
-                .map(|parts| parts.iter().map(|part| part.len()).sum())
-                .collect();
-            let (last, full) = sizes.split_last().expect("some transactions");
-            assert!(
-                full.iter().all(|&size| size == max_rows),
-                "{max_rows}: {sizes:?}"
-            );
-            assert!((1..=max_rows).contains(last), "{max_rows}: {sizes:?}");
-            let starts: Vec<u64> = transactions
-                .iter()
-                .flatten()
-                .flat_map(|part| part.iter().map(|span| span.start_unix_nanos))
-                .collect();
-            assert_eq!(starts, (0..11).collect::<Vec<_>>(), "{max_rows}");
-        }
-        assert!(transactions(&[], 5).is_empty());
     }
 }
