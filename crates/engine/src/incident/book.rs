@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, HashSet};
 
 use aiops_analyzer::{Anomaly, Assessment, HealthStatus};
-use aiops_telemetry_core::{EndpointKey, peer_in_operation};
+use aiops_telemetry_core::EndpointKey;
 use serde::{Deserialize, Serialize};
 
 use aiops_rca::{IncidentDraft, RootCause};
 
-use super::grouping::{blames, one_problem};
+use super::grouping::{blames, one_problem, sharper};
 use super::lifecycle::{Damping, LastUnwell, reopen};
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
 use crate::watermarks::{CauseWatermark, Watermarks};
@@ -295,17 +295,15 @@ impl IncidentBook {
             .or_else(|| {
                 // The service's own operation names the place better than a call into it.
                 same_service().map(|(index, incident)| {
-                    let edge = |operation: &str| peer_in_operation(operation).is_some();
-                    let sharper =
-                        edge(&incident.root_cause.endpoint) && !edge(&draft.root_cause.endpoint);
-                    (index, sharper)
+                    (index, sharper(&incident.root_cause, &draft.root_cause))
                 })
             });
+        // A draft its own traces contradict opens (or reopens) nothing.
+        let opens = draft.root_cause.confidence >= MIN_CONFIDENCE_TO_OPEN;
         // A cause that returned soon after its incident resolved: the same incident again.
-        // (Not on a draft its own traces contradict: that opens nothing.)
         let reopened = match found {
             Some(_) => None,
-            None if draft.root_cause.confidence < MIN_CONFIDENCE_TO_OPEN => None,
+            None if !opens => None,
             None => self
                 .damping
                 .reopens(&self.incidents, &draft.root_cause, now),
@@ -325,13 +323,8 @@ impl IncidentBook {
                 } else {
                     None
                 };
-                // The change names the incident that lives on.
-                let id = match &folded {
-                    Some(gone) if *gone == id => {
-                        self.incidents[index].merged_into.clone().unwrap_or(id)
-                    }
-                    _ => id,
-                };
+                // The change names the incident that lives on (this one, unless it was folded).
+                let id = self.incidents[index].merged_into.clone().unwrap_or(id);
                 let change = if reopened.is_some() {
                     IncidentChange::Reopened { id }
                 } else {
@@ -339,7 +332,7 @@ impl IncidentBook {
                 };
                 Some((change, folded))
             }
-            None if draft.root_cause.confidence < MIN_CONFIDENCE_TO_OPEN => None,
+            None if !opens => None,
             None => {
                 let id = format!("INC-{}-{}", now / 1_000_000_000, self.next_sequence);
                 self.next_sequence += 1;
@@ -387,9 +380,7 @@ impl IncidentBook {
             (index, other)
         };
         let gone = self.incidents[younger].clone();
-        let edge = |operation: &str| peer_in_operation(operation).is_some();
-        let sharper =
-            edge(&self.incidents[older].root_cause.endpoint) && !edge(&gone.root_cause.endpoint);
+        let take_cause = sharper(&self.incidents[older].root_cause, &gone.root_cause);
         let survivor_id = self.incidents[older].id.clone();
         let draft = IncidentDraft {
             title: gone.title.clone(),
@@ -399,7 +390,7 @@ impl IncidentBook {
             anomalies: gone.anomalies.clone(),
         };
         let survivor = &mut self.incidents[older];
-        merge(survivor, draft, now, sharper);
+        merge(survivor, draft, now, take_cause);
         survivor.first_detected_unix_nanos = survivor
             .first_detected_unix_nanos
             .min(gone.first_detected_unix_nanos);

@@ -22,10 +22,20 @@ fn related_kinds(a: AnomalyKind, b: AnomalyKind) -> bool {
 /// of the service's own operations stay apart: in a single-service application they are
 /// different problems.
 pub(super) fn one_problem(incident: &Incident, cause: &RootCause, revise_after: u64) -> bool {
-    let edge = |operation: &str| peer_in_operation(operation).is_some();
     related_kinds(incident.root_cause.kind, cause.kind)
         || (incident.first_detected_unix_nanos >= revise_after
-            && (edge(&incident.root_cause.endpoint) || edge(&cause.endpoint)))
+            && (names_call(&incident.root_cause.endpoint) || names_call(&cause.endpoint)))
+}
+
+/// True when `other` names the place better than `kept`, both at one service: one of the
+/// service's own operations where `kept` names only a call into it.
+pub(super) fn sharper(kept: &RootCause, other: &RootCause) -> bool {
+    names_call(&kept.endpoint) && !names_call(&other.endpoint)
+}
+
+/// True when `operation` is a call to another service (a client span keyed by its peer).
+fn names_call(operation: &str) -> bool {
+    peer_in_operation(operation).is_some()
 }
 
 /// True when `incident` blames `endpoint`: its root-cause endpoint, or the caller's client
@@ -33,7 +43,7 @@ pub(super) fn one_problem(incident: &Incident, cause: &RootCause, revise_after: 
 /// callee's service and the caller's operation).
 pub(super) fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
     *endpoint == incident.root_cause.endpoint_key()
-        || (peer_in_operation(&endpoint.operation).is_some()
+        || (names_call(&endpoint.operation)
             && endpoint.operation == incident.root_cause.endpoint.as_str()
             && incident.affected_endpoints.contains(endpoint))
 }
