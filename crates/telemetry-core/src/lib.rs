@@ -66,7 +66,7 @@ pub use collector::{Collector, Fanout, RecordOutcome};
 pub use error::{CollectorError, IdError, TraceContextError};
 pub use ids::{SpanId, TraceId};
 pub use log::{
-    Change, ChangeCollector, ChangeKind, ChangeSource, LogCollector, LogRecord, Severity,
+    Change, ChangeCollector, ChangeKind, ChangeSource, LogCollector, LogRecord, LogSeverity,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use memory::InMemoryCollector;

@@ -20,19 +20,19 @@ use crate::text::SpanText;
 /// How severe a log record is, as OpenTelemetry's `SeverityNumber` (1 to 24; 0 is unspecified).
 ///
 /// ```
-/// use aiops_telemetry_core::Severity;
+/// use aiops_telemetry_core::LogSeverity;
 ///
-/// assert!(Severity(17).is_error());
-/// assert!(!Severity::WARN.is_error());
-/// assert_eq!(Severity(21).name(), "FATAL");
+/// assert!(LogSeverity(17).is_error());
+/// assert!(!LogSeverity::WARN.is_error());
+/// assert_eq!(LogSeverity(21).name(), "FATAL");
 /// ```
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Severity(pub u8);
+pub struct LogSeverity(pub u8);
 
-impl Severity {
+impl LogSeverity {
     /// No severity was given.
     pub const UNSPECIFIED: Self = Self(0);
     /// `TRACE` (1-4).
@@ -90,7 +90,7 @@ pub struct LogRecord {
     /// When the event happened (or, without that, when it was observed), in Unix nanoseconds.
     pub time_unix_nanos: u64,
     /// How severe it is.
-    pub severity: Severity,
+    pub severity: LogSeverity,
     /// The message, as text (structured bodies are rendered as JSON).
     pub body: String,
     /// The trace it was logged in, when known.
@@ -108,7 +108,7 @@ impl LogRecord {
     pub fn new(
         service: impl Into<SpanText>,
         time_unix_nanos: u64,
-        severity: Severity,
+        severity: LogSeverity,
         body: impl Into<String>,
     ) -> Self {
         Self {
@@ -233,20 +233,20 @@ mod tests {
 
     #[test]
     fn severity_ranges_follow_opentelemetry() {
-        assert_eq!(Severity(16).name(), "WARN");
-        assert!(!Severity(16).is_error());
-        assert!(Severity(17).is_error());
-        assert!(Severity(24).is_error());
-        assert_eq!(Severity(0).name(), "UNSPECIFIED");
-        assert_eq!(Severity(30).name(), "UNSPECIFIED");
+        assert_eq!(LogSeverity(16).name(), "WARN");
+        assert!(!LogSeverity(16).is_error());
+        assert!(LogSeverity(17).is_error());
+        assert!(LogSeverity(24).is_error());
+        assert_eq!(LogSeverity(0).name(), "UNSPECIFIED");
+        assert_eq!(LogSeverity(30).name(), "UNSPECIFIED");
     }
 
     #[test]
     fn severity_texts_without_numbers_are_understood() {
-        assert_eq!(Severity::from_text("Warning"), Severity::WARN);
-        assert!(Severity::from_text(" error ").is_error());
-        assert!(Severity::from_text("CRITICAL").is_error());
-        assert_eq!(Severity::from_text("verbose"), Severity::UNSPECIFIED);
+        assert_eq!(LogSeverity::from_text("Warning"), LogSeverity::WARN);
+        assert!(LogSeverity::from_text(" error ").is_error());
+        assert!(LogSeverity::from_text("CRITICAL").is_error());
+        assert_eq!(LogSeverity::from_text("verbose"), LogSeverity::UNSPECIFIED);
     }
 
     #[test]
@@ -265,7 +265,7 @@ mod tests {
     fn a_record_in_a_span_keeps_its_ids_and_attributes() {
         let trace = TraceId::random();
         let span = SpanId::random();
-        let record = LogRecord::new("pricing", 1, Severity::ERROR, "boom")
+        let record = LogRecord::new("pricing", 1, LogSeverity::ERROR, "boom")
             .in_span(trace, span)
             .with_attribute("exception.type", "java.lang.NullPointerException");
         assert_eq!((record.trace_id, record.span_id), (Some(trace), Some(span)));
