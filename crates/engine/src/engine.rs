@@ -303,6 +303,14 @@ impl Engine {
         let mut assessment =
             self.analyzer
                 .observe_live(&self.live, now, self.watermarks.endpoints());
+        let by_version = self
+            .desk
+            .version_anomalies(now, self.config.analyzer.error_rate_threshold);
+        add_trace_findings(
+            &mut assessment.anomalies,
+            by_version,
+            self.watermarks.endpoints(),
+        );
         if self.config.trace_detection {
             let mut found = self.shifts.detect(&self.rca, self.config.shift_rule(), now);
             found.extend(self.calls.detect(self.config.call_rule(), now));

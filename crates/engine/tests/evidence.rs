@@ -311,3 +311,42 @@ fn a_log_flood_beyond_the_queue_is_dropped_and_counted() {
     let stats = engine.evidence_stats();
     assert_eq!((stats.dropped_logs, stats.queued_logs), (3, 5));
 }
+
+#[test]
+fn a_ten_percent_canary_too_thin_for_the_error_rate_is_caught_by_comparing_versions() {
+    let mut world = World::new();
+    world.warm_up();
+    // One request in ten goes to 2.0.0, and it fails: 10% errors overall.
+    world.run(30, |_, i| match i {
+        0 => Pricing {
+            fails: true,
+            ..healthy("2.0.0")
+        },
+        _ => healthy("1.0.0"),
+    });
+    let incident = world.only_incident();
+    assert_eq!(incident.root_cause.service, "pricing", "{incident:#?}");
+    assert!(
+        incident.root_cause.description.contains("version 2.0.0")
+            || incident
+                .anomalies
+                .iter()
+                .any(|a| a.description.contains("version 2.0.0")),
+        "{incident:#?}"
+    );
+    let deployment = incident.evidence.deployment.as_ref().expect("blamed");
+    assert_eq!(deployment.version, "2.0.0");
+}
+
+#[test]
+fn a_healthy_canary_raises_nothing() {
+    let mut world = World::new();
+    world.warm_up();
+    world.run(60, |_, i| healthy(if i == 0 { "2.0.0" } else { "1.0.0" }));
+    assert!(world.engine.incidents().all().is_empty());
+    assert_eq!(
+        world.engine.changes().len(),
+        1,
+        "the deployment is remembered"
+    );
+}

@@ -63,7 +63,8 @@ pub(crate) fn blame(
     let version = change.version.as_ref()?.as_str();
     let of_service = |e: &EndpointKey| e.service.as_str() == question.service;
 
-    let (mut new, mut old, mut before) = (
+    let (mut new, mut old, mut before, mut unversioned) = (
+        VersionShare::default(),
         VersionShare::default(),
         VersionShare::default(),
         VersionShare::default(),
@@ -80,7 +81,7 @@ pub(crate) fn blame(
                 versioned = true;
                 if v == version { &mut new } else { &mut old }
             }
-            None => &mut new,
+            None => &mut unversioned,
         };
         share.requests += 1;
         share.bad += u64::from(bad);
@@ -91,6 +92,10 @@ pub(crate) fn blame(
             .saturating_sub(question.lookback_nanos),
         change.time_unix_nanos,
     );
+    // Without versions on the spans, a reported deployment's requests are those after it.
+    if !versioned {
+        new = unversioned;
+    }
     facts.visit_recent(of_service, prior, |endpoint, fact| {
         before.requests += 1;
         before.bad += u64::from((question.bad)(endpoint, fact));

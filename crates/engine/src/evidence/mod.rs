@@ -12,12 +12,13 @@ mod facts;
 mod insight;
 pub(crate) mod intake;
 mod types;
+mod versions;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use aiops_analyzer::logs::{LogPatternConfig, LogPatternFinding, LogPatterns};
-use aiops_analyzer::{Analyzer, LiveWindows};
+use aiops_analyzer::{Analyzer, Anomaly, LiveWindows};
 use aiops_rca::FaultFamily;
 use aiops_telemetry_core::{Change, EndpointKey, TimeWindow};
 
@@ -142,6 +143,20 @@ impl EvidenceDesk {
                 .observe(&record, operation.as_ref().map(|o| o.as_str()));
         }
         self.findings = self.patterns.assess(now, self.config.window_nanos);
+    }
+
+    /// Error storms of new versions against the old ones serving beside them, over the two
+    /// analysis windows ending at `now` (a canary's share of the traffic is small).
+    pub(crate) fn version_anomalies(&self, now: u64, min_error_rate: f64) -> Vec<Anomaly> {
+        let span = self.config.window_nanos.saturating_mul(2);
+        versions::compare(
+            &self.facts,
+            &versions::Comparison {
+                window: TimeWindow::new(now.saturating_sub(span), now),
+                min_requests: self.config.min_requests,
+                min_error_rate,
+            },
+        )
     }
 
     /// The log-pattern anomalies of the last [`take`](Self::take).
