@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use crate::case::{Case, T0};
 use crate::engine::{Engine, EngineConfig, Incident, IncidentChange};
 use crate::export::Exporter;
-use crate::fault::{Conditions, new_version, old_version};
+use crate::fault::{Conditions, new_version};
 use crate::logs::LogWriter;
 use crate::sample::mix;
 use crate::trace;
@@ -145,8 +145,8 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
     // Logs draw from their own generator, so that the traces are those of a run without them.
     let mut log_rng = StdRng::seed_from_u64(mix(case.seed ^ 0x0010_C50F_5E7F_0002));
     let mut writer = LogWriter::default();
-    let versions: Vec<(SpanText, SpanText)> = (0..topology.services.len())
-        .map(|s| (old_version(s).into(), new_version(s).into()))
+    let new_versions: Vec<SpanText> = (0..topology.services.len())
+        .map(|s| new_version(s).into())
         .collect();
     let mut now = T0;
     while now < case.end_ns {
@@ -159,14 +159,14 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
             let conditions = Conditions(&effects);
             for mut emitted in trace::request(&mut rng, topology, conditions, load, entry, start) {
                 let service = emitted.service;
-                let (old, new) = &versions[service];
-                let deployed = conditions.deployed(emitted.span.trace_id, service, start);
-                let version = if deployed { new } else { old };
-                emitted
-                    .span
-                    .attributes
-                    .to_mut()
-                    .push((SpanText::from_static("service.version"), version.clone()));
+                if conditions.deployed(emitted.span.trace_id, service, start) {
+                    let attributes = emitted.span.attributes.to_mut();
+                    attributes.retain(|(key, _)| key != "service.version");
+                    attributes.push((
+                        SpanText::from_static("service.version"),
+                        new_versions[service].clone(),
+                    ));
+                }
                 let arrival = exporter.arrival_ns(service, emitted.span.end_unix_nanos());
                 writer.about(&mut log_rng, &emitted, arrival);
                 exporter.submit(service, emitted.span);

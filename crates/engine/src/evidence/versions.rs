@@ -11,6 +11,8 @@ use aiops_telemetry_core::{EndpointKey, TimeWindow};
 use super::facts::{SERVICE_VERSION, SpanFacts};
 use super::types::VersionShare;
 
+/// Requests of the new version on the endpoint needed, at least.
+const MIN_NEW_REQUESTS: u64 = 5;
 /// Failures of the new version needed, at least.
 const MIN_FAILURES: u64 = 3;
 /// How many times the old versions' error rate the new one's must be.
@@ -27,12 +29,13 @@ pub(crate) struct Comparison {
 }
 
 /// For every service whose newest version served requests in the window beside an older one:
-/// an error storm on the endpoint where the newest version failed most, when it failed at
-/// least `min_error_rate` of its requests and three times as often as the other versions.
+/// an error storm on the endpoint where the newest version failed most among those where it
+/// failed at least `min_error_rate` of its requests (at least five) and three times as often
+/// as the other versions on the same endpoint (at least `min_requests` of theirs).
 pub(crate) fn compare(facts: &SpanFacts, rule: &Comparison) -> Vec<Anomaly> {
-    // service -> version -> (requests, failures) and endpoint -> failures of each version.
-    let mut shares: HashMap<String, HashMap<String, VersionShare>> = HashMap::default();
-    let mut failing: HashMap<(String, String), HashMap<EndpointKey, u64>> = HashMap::default();
+    // service -> endpoint -> version -> requests and failures.
+    type Endpoints = HashMap<EndpointKey, HashMap<String, VersionShare>>;
+    let mut services: HashMap<String, Endpoints> = HashMap::default();
     facts.visit_recent(
         |_| true,
         rule.window,
@@ -40,60 +43,49 @@ pub(crate) fn compare(facts: &SpanFacts, rule: &Comparison) -> Vec<Anomaly> {
             let Some(version) = fact.attribute(SERVICE_VERSION) else {
                 return;
             };
-            let share = shares
+            let share = services
                 .entry(endpoint.service.to_string())
+                .or_default()
+                .entry(endpoint.clone())
                 .or_default()
                 .entry(version.to_owned())
                 .or_default();
             share.requests += 1;
             share.bad += u64::from(fact.error);
-            if fact.error {
-                *failing
-                    .entry((endpoint.service.to_string(), version.to_owned()))
-                    .or_default()
-                    .entry(endpoint.clone())
-                    .or_default() += 1;
-            }
         },
     );
     let mut found = Vec::new();
-    for (service, versions) in shares {
-        if versions.len() < 2 {
-            continue;
-        }
-        let newest = facts
+    for (service, endpoints) in services {
+        let Some(newest) = facts
             .versions(&service)
             .into_iter()
             .rev()
-            .find(|v| versions.contains_key(&v.version));
-        let Some(newest) = newest else {
+            .find(|v| endpoints.values().any(|by| by.contains_key(&v.version)))
+        else {
             continue;
         };
-        let new = versions[&newest.version];
-        let old = versions.iter().filter(|(v, _)| **v != newest.version).fold(
-            VersionShare::default(),
-            |sum, (_, s)| VersionShare {
-                requests: sum.requests + s.requests,
-                bad: sum.bad + s.bad,
-            },
-        );
-        let clear = new.requests >= rule.min_requests
-            && old.requests >= rule.min_requests
-            && new.bad >= MIN_FAILURES
-            && new.share() >= rule.min_error_rate
-            && new.share() >= CONTRAST * old.share();
-        if !clear {
-            continue;
+        let mut worst: Option<(EndpointKey, VersionShare, VersionShare)> = None;
+        for (endpoint, versions) in endpoints {
+            let Some(&new) = versions.get(&newest.version) else {
+                continue;
+            };
+            let old = versions.iter().filter(|(v, _)| **v != newest.version).fold(
+                VersionShare::default(),
+                |sum, (_, s)| VersionShare {
+                    requests: sum.requests + s.requests,
+                    bad: sum.bad + s.bad,
+                },
+            );
+            let clear = new.requests >= MIN_NEW_REQUESTS
+                && old.requests >= rule.min_requests
+                && new.bad >= MIN_FAILURES
+                && new.share() >= rule.min_error_rate
+                && new.share() >= CONTRAST * old.share();
+            if clear && worst.as_ref().is_none_or(|(_, w, _)| new.bad > w.bad) {
+                worst = Some((endpoint, new, old));
+            }
         }
-        let Some(endpoint) = failing
-            .get(&(service.clone(), newest.version.clone()))
-            .and_then(|by_endpoint| {
-                by_endpoint
-                    .iter()
-                    .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-                    .map(|(e, _)| e.clone())
-            })
-        else {
+        let Some((endpoint, new, old)) = worst else {
             continue;
         };
         let rate = new.share();
