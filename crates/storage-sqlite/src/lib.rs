@@ -88,7 +88,7 @@ pub use config::StoreConfig;
 pub use error::StoreError;
 pub use histogram::LatencyHistogram;
 pub use lifecycle::{IncidentEvent, LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
-pub use log_writer::{LogQueueFull, LogWriter, LogWriterStats};
+pub use log_writer::{LogAdmission, LogQueueFull, LogWriter, LogWriterStats};
 pub use logs::{ChangeRecord, LogQuery};
 pub use rollup::MinuteRollup;
 pub use store::Store;

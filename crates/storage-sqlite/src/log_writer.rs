@@ -62,6 +62,8 @@ struct Shared {
 #[derive(Debug, Default)]
 struct Queue {
     records: Vec<LogRecord>,
+    /// Room held by [`LogAdmission`]s, in records.
+    reserved: usize,
     changes: Vec<Change>,
     oldest: Option<Instant>,
     flushes: Vec<SyncSender<Option<String>>>,
@@ -131,9 +133,15 @@ impl LogWriter {
     /// (or the writer shut down), and the sender should retry later. A batch larger than the
     /// whole queue is taken once the queue is at most half full.
     pub fn record_all(&self, records: Vec<LogRecord>) -> Result<RecordOutcome, LogQueueFull> {
-        let rows = records.len();
+        Ok(self.admit(records.len())?.record(records))
+    }
+
+    /// Holds room for all `rows` records of a batch, or for none (`Err`, as
+    /// [`record_all`](Self::record_all)), so that the batch can be shown to others before it
+    /// is queued. Dropped unused, the admission gives the room back.
+    pub fn admit(&self, rows: usize) -> Result<LogAdmission<'_>, LogQueueFull> {
         let mut queue = self.shared.lock();
-        let queued = queue.records.len();
+        let queued = queue.records.len() + queue.reserved;
         let fits = if rows <= self.capacity {
             queued + rows <= self.capacity
         } else {
@@ -145,7 +153,35 @@ impl LogWriter {
                 capacity: self.capacity,
             });
         }
-        Ok(self.push(&mut queue, records))
+        queue.reserved += rows;
+        Ok(LogAdmission { writer: self, rows })
+    }
+
+    /// [`LogCollector::flush_logs`], waiting at most `limit`: `Ok(false)` when the records
+    /// accepted before the call are not all committed by then; they stay queued.
+    pub fn flush_within(&self, limit: Duration) -> Result<bool, CollectorError> {
+        let Some(answer) = self.request_flush() else {
+            return Ok(true);
+        };
+        match answer.recv_timeout(limit) {
+            Ok(None) => Ok(true),
+            Ok(Some(failure)) => Err(CollectorError::Storage(failure)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(false),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(CollectorError::Closed),
+        }
+    }
+
+    fn request_flush(&self) -> Option<mpsc::Receiver<Option<String>>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        {
+            let mut queue = self.shared.lock();
+            if queue.closed {
+                return None;
+            }
+            queue.flushes.push(reply);
+        }
+        self.shared.wake.notify_one();
+        Some(answer)
     }
 
     fn push(
@@ -192,6 +228,48 @@ impl LogWriter {
     }
 }
 
+/// Room for `rows` records held in a [`LogWriter`]'s queue by [`LogWriter::admit`].
+#[derive(Debug)]
+#[must_use = "an admission holds queue room until it is recorded or dropped"]
+pub struct LogAdmission<'a> {
+    writer: &'a LogWriter,
+    rows: usize,
+}
+
+impl LogAdmission<'_> {
+    /// Queues `records` in the room held (records beyond it are dropped and counted), or
+    /// drops them all if the writer shut down meanwhile.
+    pub fn record(mut self, mut records: Vec<LogRecord>) -> RecordOutcome {
+        let held = std::mem::take(&mut self.rows);
+        let offered = records.len();
+        records.truncate(held);
+        let mut queue = self.writer.shared.lock();
+        queue.reserved -= held;
+        if queue.closed {
+            drop(queue);
+            return self.writer.count_dropped(offered);
+        }
+        let outcome = self.writer.push(&mut queue, records);
+        drop(queue);
+        let dropped = offered - outcome.accepted;
+        if dropped > 0 {
+            let _ = self.writer.count_dropped(dropped);
+        }
+        RecordOutcome {
+            accepted: outcome.accepted,
+            dropped,
+        }
+    }
+}
+
+impl Drop for LogAdmission<'_> {
+    fn drop(&mut self) {
+        if self.rows > 0 {
+            self.writer.shared.lock().reserved -= self.rows;
+        }
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
@@ -206,7 +284,9 @@ impl LogCollector for LogWriter {
             drop(queue);
             return self.count_dropped(offered);
         }
-        let room = self.capacity.saturating_sub(queue.records.len());
+        let room = self
+            .capacity
+            .saturating_sub(queue.records.len() + queue.reserved);
         records.truncate(room);
         let outcome = self.push(&mut queue, records);
         drop(queue);
@@ -221,15 +301,9 @@ impl LogCollector for LogWriter {
     }
 
     fn flush_logs(&self) -> Result<(), CollectorError> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        {
-            let mut queue = self.shared.lock();
-            if queue.closed {
-                return Ok(());
-            }
-            queue.flushes.push(reply);
-        }
-        self.shared.wake.notify_one();
+        let Some(answer) = self.request_flush() else {
+            return Ok(());
+        };
         match answer.recv() {
             Ok(None) => Ok(()),
             Ok(Some(failure)) => Err(CollectorError::Storage(failure)),
