@@ -141,7 +141,8 @@ impl LogWriter {
     /// is queued. Dropped unused, the admission gives the room back.
     pub fn admit(&self, rows: usize) -> Result<LogAdmission<'_>, LogQueueFull> {
         let mut queue = self.shared.lock();
-        let queued = queue.records.len() + queue.reserved;
+        // Records the worker took are still queued until committed.
+        let queued = self.shared.queued.load(Ordering::Relaxed) + queue.reserved;
         let fits = if rows <= self.capacity {
             queued + rows <= self.capacity
         } else {
@@ -197,9 +198,7 @@ impl LogWriter {
             queue.oldest = Some(Instant::now());
         }
         queue.records.append(&mut records);
-        self.shared
-            .queued
-            .store(queue.records.len(), Ordering::Relaxed);
+        self.shared.queued.fetch_add(rows, Ordering::Relaxed);
         // An idle thread starts the delay clock; a full batch is due now. Otherwise the
         // thread wakes at the oldest record's deadline by itself.
         if queue.records.len() == rows || queue.records.len() >= self.max_rows {
@@ -286,7 +285,7 @@ impl LogCollector for LogWriter {
         }
         let room = self
             .capacity
-            .saturating_sub(queue.records.len() + queue.reserved);
+            .saturating_sub(self.shared.queued.load(Ordering::Relaxed) + queue.reserved);
         records.truncate(room);
         let outcome = self.push(&mut queue, records);
         drop(queue);
