@@ -24,8 +24,8 @@ use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, He
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use aiops_telemetry_core::otlp::{
-    self, ExportTraceServiceRequest, OtlpDecodeError, OtlpSpans, encode_json_response,
-    encode_protobuf_response,
+    self, ExportTraceServiceRequest, KeptAttributes, OtlpDecodeError, OtlpSpans,
+    encode_json_response, encode_protobuf_response,
 };
 use flate2::read::MultiGzDecoder;
 use serde_json::json;
@@ -127,6 +127,11 @@ pub enum IngestError {
         "otlp: the request holds no spans; accepted: an ExportTraceServiceRequest with at least one span"
     )]
     NoSpans,
+    /// The body decoded but held no log records at all (400).
+    #[error(
+        "otlp: the request holds no log records; accepted: an ExportLogsServiceRequest with at least one log record"
+    )]
+    NoLogRecords,
 }
 
 impl From<IngestError> for ApiError {
@@ -148,7 +153,8 @@ impl From<IngestError> for ApiError {
             IngestError::Gzip(_)
             | IngestError::Read(_)
             | IngestError::Decode(_)
-            | IngestError::NoSpans => ApiError::bad_request(message),
+            | IngestError::NoSpans
+            | IngestError::NoLogRecords => ApiError::bad_request(message),
         }
     }
 }
@@ -206,10 +212,33 @@ pub async fn export_traces(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.settings.ingest;
-    let encoding = Encoding::from_content_type(header(&request, CONTENT_TYPE))?;
-    let gzip = is_gzip(header(&request, CONTENT_ENCODING))?;
+    let (encoding, gzip, body) = read_body(&request, payload, limits).await?;
+    let kept = state.settings.span_attributes.clone();
+    let mapped = web::block(move || decode_and_map(&body, encoding, gzip, limits, &kept))
+        .await
+        .map_err(|_| ApiError::unavailable("otlp: the server is shutting down; retry later"))??;
+
+    let response = accept(&state, mapped)?;
+    let body = match encoding {
+        Encoding::Protobuf => encode_protobuf_response(&response),
+        Encoding::Json => encode_json_response(&response),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(encoding.content_type())
+        .body(body))
+}
+
+/// Reads an OTLP/HTTP body: its encoding, whether it is gzip, and the bytes as sent, within
+/// the limit as sent.
+pub async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limits: IngestLimits,
+) -> Result<(Encoding, bool, web::Bytes), ApiError> {
+    let encoding = Encoding::from_content_type(header(request, CONTENT_TYPE))?;
+    let gzip = is_gzip(header(request, CONTENT_ENCODING))?;
     let declared =
-        header(&request, CONTENT_LENGTH).and_then(|value| value.trim().parse::<u64>().ok());
+        header(request, CONTENT_LENGTH).and_then(|value| value.trim().parse::<u64>().ok());
     if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
         return Err(IngestError::BodyTooLarge {
             limit: limits.max_body_bytes,
@@ -231,19 +260,7 @@ pub async fn export_traces(
             .into());
         }
     };
-
-    let mapped = web::block(move || decode_and_map(&body, encoding, gzip, limits))
-        .await
-        .map_err(|_| ApiError::unavailable("otlp: the server is shutting down; retry later"))??;
-
-    let response = accept(&state, mapped)?;
-    let body = match encoding {
-        Encoding::Protobuf => encode_protobuf_response(&response),
-        Encoding::Json => encode_json_response(&response),
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(encoding.content_type())
-        .body(body))
+    Ok((encoding, gzip, body))
 }
 
 /// Records the usable spans, all of them or (429) none, and builds the OTLP response.
@@ -294,6 +311,7 @@ pub fn decode_and_map(
     encoding: Encoding,
     gzip: bool,
     limits: IngestLimits,
+    kept: &KeptAttributes,
 ) -> Result<OtlpSpans, IngestError> {
     let decompressed;
     let bytes = if gzip {
@@ -306,7 +324,7 @@ pub fn decode_and_map(
         Encoding::Protobuf => otlp::decode_protobuf(bytes)?,
         Encoding::Json => otlp::decode_json(bytes)?,
     };
-    let mapped = otlp::spans_from_request(&request);
+    let mapped = otlp::spans_keeping(&request, kept);
     if mapped.total() == 0 {
         return Err(IngestError::NoSpans);
     }
@@ -326,7 +344,7 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
     Ok(out)
 }
 
-fn is_gzip(header: Option<&str>) -> Result<bool, IngestError> {
+pub(crate) fn is_gzip(header: Option<&str>) -> Result<bool, IngestError> {
     match header.map(str::trim) {
         None | Some("") => Ok(false),
         Some(value) if value.eq_ignore_ascii_case("identity") => Ok(false),
@@ -339,7 +357,7 @@ fn is_gzip(header: Option<&str>) -> Result<bool, IngestError> {
     }
 }
 
-fn header(request: &HttpRequest, name: HeaderName) -> Option<&str> {
+pub(crate) fn header(request: &HttpRequest, name: HeaderName) -> Option<&str> {
     request
         .headers()
         .get(name)
@@ -401,6 +419,7 @@ mod tests {
             Encoding::Json,
             true,
             IngestLimits::default(),
+            &KeptAttributes::default(),
         )
         .expect("valid");
         assert_eq!(mapped.spans.len(), 1);
@@ -427,9 +446,21 @@ mod tests {
 
     #[test]
     fn a_request_without_spans_is_refused() {
-        let empty = decode_and_map(b"{}", Encoding::Json, false, IngestLimits::default());
+        let empty = decode_and_map(
+            b"{}",
+            Encoding::Json,
+            false,
+            IngestLimits::default(),
+            &KeptAttributes::default(),
+        );
         assert!(matches!(empty, Err(IngestError::NoSpans)));
-        let no_spans = decode_and_map(b"", Encoding::Protobuf, false, IngestLimits::default());
+        let no_spans = decode_and_map(
+            b"",
+            Encoding::Protobuf,
+            false,
+            IngestLimits::default(),
+            &KeptAttributes::default(),
+        );
         assert!(matches!(no_spans, Err(IngestError::NoSpans)));
     }
 

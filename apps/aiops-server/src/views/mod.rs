@@ -11,6 +11,7 @@ pub mod evidence;
 pub mod format;
 pub mod incident;
 pub mod lifecycle;
+pub mod logs;
 pub mod metrics;
 pub mod otlp;
 pub mod readiness;
