@@ -101,6 +101,12 @@ impl EvidenceDesk {
         arrived.extend(self.facts.take_observed());
         arrived.sort_by(types::by_time);
         for change in arrived {
+            // A deployment both observed here and reported (or observed by a store that
+            // watches versions too) is one change: the earliest time is kept.
+            if let Some(known) = self.changes.iter_mut().find(|c| same_change(c, &change)) {
+                known.time_unix_nanos = known.time_unix_nanos.min(change.time_unix_nanos);
+                continue;
+            }
             if self.changes.len() >= MAX_CHANGES {
                 self.changes.pop_front();
             }
@@ -308,4 +314,15 @@ impl EvidenceDesk {
     pub(crate) fn stats(&self) -> EvidenceStats {
         self.intake.stats()
     }
+}
+
+/// True when `a` and `b` tell of the same change the same way: the same service, kind, source
+/// and version (and description, for changes without a version).
+fn same_change(a: &Change, b: &Change) -> bool {
+    a.service == b.service
+        && a.kind == b.kind
+        && a.source == b.source
+        && a.version == b.version
+        && a.description == b.description
+        && (a.version.is_some() || a.time_unix_nanos == b.time_unix_nanos)
 }
