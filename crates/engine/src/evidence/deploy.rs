@@ -1,4 +1,4 @@
-//! When a deployment is an incident's root cause: the rules of ADR 0010.
+//! When a deployment is an incident's root cause: the rules of ADR 0011.
 
 use aiops_telemetry_core::{Change, ChangeKind, ChangeSource, EndpointKey, TimeWindow};
 

@@ -160,7 +160,9 @@ impl FailedSpans {
 }
 
 /// Wraps the engine's span intake: a span an ERROR log named, or that carries an exception
-/// event (`exception.type`), counts as failed even when its status is unset.
+/// event (`exception.type`) and no status, counts as failed. An explicit `OK` status stands
+/// against an exception (the instrumentation knew it was handled, ADR 0010), not against an
+/// ERROR log.
 #[derive(Debug)]
 pub(crate) struct Marking<C> {
     inner: C,
@@ -174,7 +176,8 @@ impl<C> Marking<C> {
 
     fn fails(&self, span: &Span) -> bool {
         !span.is_error()
-            && (span.attribute(EXCEPTION_TYPE).is_some() || self.failed.failed().contains(span))
+            && ((span.status == SpanStatus::Unset && span.attribute(EXCEPTION_TYPE).is_some())
+                || self.failed.failed().contains(span))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Evidence beside timing: logs, exceptions, versions and attributes (ADR 0010).
+//! Evidence beside timing: logs, exceptions, versions and attributes (ADR 0011).
 //!
 //! [`EvidenceDesk`] is the engine's part that takes log records and changes (through
 //! [`EvidenceIntake`], the engine's [`LogCollector`](aiops_telemetry_core::LogCollector) and
