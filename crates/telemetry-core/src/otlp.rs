@@ -133,7 +133,18 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDe
 
 /// Decodes an `ExportTraceServiceRequest` in OTLP's JSON encoding (`application/json`): hex
 /// trace and span ids, camelCase keys, integer enums, 64-bit integers as strings or numbers.
+///
+/// The request must be a JSON object: serde would also read a message from an array.
 pub fn decode_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDecodeError> {
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(OtlpDecodeError::Json(
+                "the request is not a JSON object".to_owned(),
+            ));
+        }
+        None => return Err(OtlpDecodeError::Json("the body is empty".to_owned())),
+    }
     serde_json::from_slice(bytes).map_err(|err| OtlpDecodeError::Json(err.to_string()))
 }
 

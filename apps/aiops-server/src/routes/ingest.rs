@@ -122,11 +122,6 @@ pub enum IngestError {
     /// The body is not an `ExportTraceServiceRequest` in the declared encoding (400).
     #[error("{0}")]
     Decode(#[from] OtlpDecodeError),
-    /// The body decoded but held no spans at all (400).
-    #[error(
-        "otlp: the request holds no spans; accepted: an ExportTraceServiceRequest with at least one span"
-    )]
-    NoSpans,
 }
 
 impl From<IngestError> for ApiError {
@@ -145,10 +140,9 @@ impl From<IngestError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
                     .with("limit_bytes", json!(limit))
             }
-            IngestError::Gzip(_)
-            | IngestError::Read(_)
-            | IngestError::Decode(_)
-            | IngestError::NoSpans => ApiError::bad_request(message),
+            IngestError::Gzip(_) | IngestError::Read(_) | IngestError::Decode(_) => {
+                ApiError::bad_request(message)
+            }
         }
     }
 }
@@ -192,7 +186,7 @@ pub fn configure(
             (otlp_body::ExportTraceServiceResponse = "application/x-protobuf"),
             (otlp_body::ExportTraceServiceResponse = "application/json"),
         )),
-        (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = ErrorBody),
+        (status = 400, description = "Not an OTLP request, or invalid gzip", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the body read timeout", body = ErrorBody),
         (status = 413, description = "Body too large, as sent or decompressed", body = ErrorBody),
         (status = 415, description = "Unsupported content type or encoding", body = ErrorBody),
@@ -288,7 +282,9 @@ fn accept(
     Ok(response)
 }
 
-/// Decompresses (bounded), decodes and maps a body; CPU-bound, run off the HTTP workers.
+/// Decompresses (bounded), decodes and maps a body; CPU-bound, run off the HTTP workers. A
+/// request without spans is a valid `ExportTraceServiceRequest`, answered as a full success
+/// that records nothing.
 pub fn decode_and_map(
     body: &[u8],
     encoding: Encoding,
@@ -306,11 +302,7 @@ pub fn decode_and_map(
         Encoding::Protobuf => otlp::decode_protobuf(bytes)?,
         Encoding::Json => otlp::decode_json(bytes)?,
     };
-    let mapped = otlp::spans_from_request(&request);
-    if mapped.total() == 0 {
-        return Err(IngestError::NoSpans);
-    }
-    Ok(mapped)
+    Ok(otlp::spans_from_request(&request))
 }
 
 /// Decompresses gzip, reading at most `limit + 1` bytes of output.
@@ -426,11 +418,13 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_spans_is_refused() {
-        let empty = decode_and_map(b"{}", Encoding::Json, false, IngestLimits::default());
-        assert!(matches!(empty, Err(IngestError::NoSpans)));
-        let no_spans = decode_and_map(b"", Encoding::Protobuf, false, IngestLimits::default());
-        assert!(matches!(no_spans, Err(IngestError::NoSpans)));
+    fn a_request_without_spans_maps_to_nothing() {
+        let empty = decode_and_map(b"{}", Encoding::Json, false, IngestLimits::default())
+            .expect("an empty request is valid");
+        assert_eq!(empty.total(), 0);
+        let no_spans = decode_and_map(b"", Encoding::Protobuf, false, IngestLimits::default())
+            .expect("an empty message is valid");
+        assert_eq!(no_spans.total(), 0);
     }
 
     #[test]
@@ -446,10 +440,6 @@ mod tests {
         assert_eq!(
             IngestError::DecompressedTooLarge { limit: 10 }.to_string(),
             "otlp: request body is too large once decompressed; accepted: at most 10 bytes"
-        );
-        assert_eq!(
-            IngestError::NoSpans.to_string(),
-            "otlp: the request holds no spans; accepted: an ExportTraceServiceRequest with at least one span"
         );
     }
 }

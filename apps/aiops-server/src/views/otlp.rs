@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 #[derive(Clone, Debug, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportTraceServiceRequest {
-    /// Spans grouped by resource (`service.name`) and instrumentation scope.
-    #[schema(value_type = Vec<Object>)]
+    /// Spans grouped by resource (`service.name`) and instrumentation scope; a request
+    /// without any is a full success that records nothing.
+    #[schema(value_type = Vec<Object>, required = false)]
     pub resource_spans: Vec<Value>,
 }
 
