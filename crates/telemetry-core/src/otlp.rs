@@ -64,8 +64,13 @@ use crate::peer::PEER_ATTRIBUTES;
 use crate::span::{Span, SpanKind, SpanStatus};
 use crate::text::SpanText;
 
+mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use status::{
+    Any, ProtoDuration, RESOURCE_EXHAUSTED, RETRY_INFO_TYPE_URL, RetryInfo, Status, UNAVAILABLE,
+};
 
 /// The service name of a resource that does not say, per the OpenTelemetry specification.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";

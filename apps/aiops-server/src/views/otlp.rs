@@ -24,3 +24,16 @@ pub struct ExportTraceServiceResponse {
     #[schema(value_type = Option<Object>)]
     pub partial_success: Option<Value>,
 }
+
+/// `google.rpc.Status`, the body of a 429 or 503 answer to a protobuf request (and, in OTLP
+/// JSON, the `code`, `message` and `details` members of the JSON answer).
+#[derive(Clone, Debug, ToSchema)]
+pub struct RpcStatus {
+    /// 8 (`RESOURCE_EXHAUSTED`) for 429, 14 (`UNAVAILABLE`) for 503.
+    pub code: i32,
+    /// What happened, as in the JSON `error`.
+    pub message: String,
+    /// A `google.rpc.RetryInfo` with the `Retry-After` delay, on 429.
+    #[schema(value_type = Vec<Object>)]
+    pub details: Vec<Value>,
+}
