@@ -10,6 +10,7 @@ use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::file_guard::FileGuard;
 use crate::lifecycle::{LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
+use crate::retention::EndpointPurges;
 use crate::rollup::MinuteRollup;
 use crate::schema::{Location, configure, prepare};
 use crate::transaction::Ingest;
@@ -40,6 +41,8 @@ struct Inner {
     location: Location,
     /// The lock and identity of a file database; `None` in memory.
     file: Option<FileGuard>,
+    /// Retention's endpoint purges, which the writer's endpoint cache follows.
+    purges: EndpointPurges,
 }
 
 impl std::fmt::Debug for Inner {
@@ -80,7 +83,11 @@ impl Store {
         let mut setup = location.open(READER_CACHE_KIB, config.busy_timeout)?;
         prepare(&mut setup, &location)?;
         let pool = build_pool(&location, &config)?;
-        let ingest = Ingest::new(location.open(WRITER_CACHE_KIB, config.busy_timeout)?)?;
+        let purges = EndpointPurges::default();
+        let ingest = Ingest::new(
+            location.open(WRITER_CACHE_KIB, config.busy_timeout)?,
+            purges.clone(),
+        )?;
         let writer = SpanWriter::spawn(
             ingest,
             Batching {
@@ -99,6 +106,7 @@ impl Store {
                 writer: Arc::new(writer),
                 location,
                 file,
+                purges,
             }),
         })
     }
@@ -241,13 +249,25 @@ impl Store {
     /// 2,048), so that the writer keeps going meanwhile; returns how many spans were deleted. A
     /// chunk that also holds newer spans is rewritten without the old ones. The rollups of the
     /// minutes that ended by the cutoff go too, `batch_rows` rows per transaction, so they are
-    /// kept exactly as long as their spans. Snapshots and incidents are kept.
+    /// kept exactly as long as their spans, and then the endpoints no stored span names, so
+    /// that the endpoints table holds only what is kept however many operation names came and
+    /// went (the writer's cache of endpoint ids forgets them). Snapshots and incidents are kept.
     pub fn purge_before(
         &self,
         cutoff_unix_nanos: u64,
         batch_rows: usize,
     ) -> Result<u64, StoreError> {
-        retention::purge_before(&mut *self.connection()?, cutoff_unix_nanos, batch_rows)
+        retention::purge_before(
+            &mut *self.connection()?,
+            cutoff_unix_nanos,
+            batch_rows,
+            &self.inner.purges,
+        )
+    }
+
+    /// How many endpoints (service and operation) the database names.
+    pub fn endpoint_count(&self) -> Result<u64, StoreError> {
+        queries::endpoint_count(&*self.connection()?)
     }
 
     /// How many spans are stored (committed ones only).
