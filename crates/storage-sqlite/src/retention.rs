@@ -95,8 +95,11 @@ pub(crate) fn purge_before(
         }
         shrink_block(conn, block, first, end)?;
     }
-    purge_rollups(conn, cutoff_unix_nanos, batch)?;
-    purge_endpoints(conn, batch, purges)?;
+    // Endpoints lose their last span only with their last rollup: with no rollup gone, the
+    // walk over the table is skipped.
+    if purge_rollups(conn, cutoff_unix_nanos, batch)? > 0 {
+        purge_endpoints(conn, batch, purges)?;
+    }
     Ok(deleted)
 }
 
@@ -152,13 +155,14 @@ const PURGE_ROLLUPS: &str = "DELETE FROM rollups WHERE (endpoint_id, minute) IN
 /// Deletes the rollups of the minutes that ended by the cutoff, whose spans are all gone; the
 /// minute the cutoff falls in keeps its rollup, like the spans after the cutoff. A late span
 /// older than the cutoff brings its minute's row back until the next purge, as it does its
-/// own chunk.
+/// own chunk. Returns how many rollups were deleted.
 fn purge_rollups(
     conn: &mut Connection,
     cutoff_unix_nanos: u64,
     batch: u64,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let first_kept = to_sql_int(cutoff_unix_nanos / MINUTE_NANOS);
+    let mut deleted = 0;
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -169,8 +173,9 @@ fn purge_rollups(
             .execute(params![first_kept, to_sql_int(batch)])
             .sql()?;
         tx.commit().sql()?;
+        deleted += removed as u64;
         if (removed as u64) < batch {
-            return Ok(());
+            return Ok(deleted);
         }
     }
 }
