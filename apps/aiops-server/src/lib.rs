@@ -35,6 +35,7 @@ pub mod notify;
 pub mod persistence;
 pub mod pipeline;
 pub mod process_stats;
+pub mod reload;
 pub mod retention;
 pub mod routes;
 pub mod shop;
