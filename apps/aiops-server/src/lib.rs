@@ -28,6 +28,7 @@ pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod console;
 pub mod guards;
 pub mod logging;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use aiops_chaos::Chaos;
 use aiops_storage_sqlite::Store;
@@ -19,6 +20,7 @@ use crate::actor::{AnalysisHandle, Schedule};
 use crate::body_deadline::BodyReadTimeout;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::connections::{ConnectionGate, overflow_room, refuse_excess};
 use crate::guards::AllowedHosts;
 use crate::notify::Notifier;
 use crate::persistence::Persistence;
@@ -184,11 +186,18 @@ impl Application {
             address.ip(),
             &http.allowed_host_names(),
         ));
+        // Connections past the limit are still accepted, within the overflow room, to be
+        // answered 503 at once rather than left in the listen backlog (connections.rs).
+        let overflow = overflow_room(http.max_connections);
+        let accepted = connection_limit(http.max_connections + overflow);
+        let gate = ConnectionGate::new(accepted.saturating_sub(overflow).max(1));
+        let on_connect_gate = gate.clone();
         let mut server = HttpServer::new(move || {
             // One client per worker keeps each connection on the runtime that opened it.
             let client = ShopClient::new(base_url.clone(), checkout_timeout)
                 .unwrap_or_else(|_| fallback_client.clone());
             App::new()
+                .wrap(from_fn(refuse_excess))
                 .app_data(server_state.clone())
                 .app_data(request_spans.clone())
                 .app_data(allowed_hosts.clone())
@@ -203,6 +212,9 @@ impl Application {
                     }
                 })
         })
+        .on_connect(move |connection, extensions| {
+            on_connect_gate.on_connect(connection, extensions);
+        })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE)
         .client_request_timeout(http.request_head_timeout)
@@ -213,10 +225,9 @@ impl Application {
         } else {
             std::thread::available_parallelism().map_or(1, usize::from)
         };
-        let connections = connection_limit(http.max_connections);
         server = server
             .workers(workers)
-            .max_connections(connections.div_ceil(workers));
+            .max_connections(accepted.div_ceil(workers));
         let server = server
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
