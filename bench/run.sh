@@ -3,7 +3,7 @@
 # servers on this machine, and prints the results table of docs/BENCHMARKS.md ("Performance").
 #
 #   bench/run.sh                      # everything, about 15 minutes on 2 cores
-#   bench/run.sh http cycle           # some sections: http, ingest, cycle, detect
+#   bench/run.sh http cycle           # some sections: http, ingest, logs, cycle, detect
 #
 # Sections
 #   http    instrumented GET /health against the same server with --no-telemetry in alternating
@@ -13,6 +13,9 @@
 #   ingest  OTLP/HTTP protobuf, 1,000-span requests from several connections at a target rate
 #           into SQLite; drops from /metrics, stored spans counted in the file, RSS sampled
 #           from /proc/<pid>/status during and after (this is also the memory scenario)
+#   logs    OTLP/HTTP protobuf log exports, 1,000-record requests from several connections as
+#           fast as the server takes them into SQLite (429s retried); drops from /metrics,
+#           stored records counted in the file
 #   cycle   criterion bench of Engine::run_cycle, 50 endpoints, 10k / 100k / 1M spans an hour
 #   detect  time from injecting a 2 s delay on /payment (10 req/s of traffic, default
 #           settings) to the incident being listed by GET /aiops/incidents
@@ -20,7 +23,7 @@
 # Knobs (environment): BENCH_OUT (logs and results; default /tmp/aiops-bench-<time>),
 # CARGO_TARGET_DIR, BENCH_PORT (first port used, default 5100), ROUNDS (on/off pairs, 9),
 # WRK_SECS (5), INGEST_RATE (spans/s, 210000), INGEST_SPANS (10000000), INGEST_CONNECTIONS (4),
-# DETECT_TRIALS (5).
+# DETECT_TRIALS (5), LOG_RECORDS (2000000), LOG_CONNECTIONS (4).
 #
 # Needs: cargo, curl, python3 (its sqlite3 module reads the span counts), wrk (installed with
 # apt-get when missing and running as root). Measure on a quiet machine: the script prints the
@@ -39,10 +42,12 @@ INGEST_RATE=${INGEST_RATE:-210000}
 INGEST_SPANS=${INGEST_SPANS:-10000000}
 INGEST_CONNECTIONS=${INGEST_CONNECTIONS:-4}
 DETECT_TRIALS=${DETECT_TRIALS:-5}
+LOG_RECORDS=${LOG_RECORDS:-2000000}
+LOG_CONNECTIONS=${LOG_CONNECTIONS:-4}
 AIOPS=$TARGET/release/aiops
 LOADGEN=$TARGET/release/aiops-loadgen
 SECTIONS=("$@")
-[ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=(http ingest cycle detect)
+[ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=(http ingest logs cycle detect)
 mkdir -p "$OUT"
 RESULTS=$OUT/results.md
 ROWS=()
@@ -276,6 +281,27 @@ section_ingest() {
     rm -f "$OUT/ingest.db" "$OUT/ingest.db-wal" "$OUT/ingest.db-shm"
 }
 
+section_logs() {
+    log "Log ingest: $LOG_RECORDS records as fast as taken, over $LOG_CONNECTIONS connections"
+    local port=$((PORT + 4)) pid
+    start_server logs "$port" --warmup-requests 0 --no-demo
+    pid=$SERVER_PID
+    "$LOADGEN" ingest --signal logs --url "http://127.0.0.1:$port" --rate 0 \
+        --connections "$LOG_CONNECTIONS" --total-spans "$LOG_RECORDS" --duration 3600s \
+        --progress 5s | tee "$OUT/logs.txt" >&2
+    "$LOADGEN" drain --url "http://127.0.0.1:$port" --timeout 600s | tee "$OUT/logs-drain.txt" >&2
+    stop_server "$pid"
+    local rate accepted dropped stored throttled
+    rate=$(result_field "$OUT/logs.txt" spans_per_sec)
+    accepted=$(result_field "$OUT/logs.txt" spans_accepted)
+    throttled=$(result_field "$OUT/logs.txt" throttled)
+    dropped=$(result_field "$OUT/logs-drain.txt" log_records_dropped)
+    stored=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT count(*) FROM logs").fetchone()[0])' "$OUT/logs.db")
+    echo "  stored log records: $stored of $accepted accepted; 429s retried: $throttled" >&2
+    ROWS+=("| 7 | OTLP log ingest, protobuf, 1,000-record requests, $LOG_CONNECTIONS connections, as fast as taken | **$(fmt "$rate") records/s** sustained; $(fmt "$stored") of $(fmt "$accepted") stored, $(fmt "$dropped") dropped ($(fmt "$throttled") requests answered 429 and retried) | none dropped, all queryable | $(verdict "$dropped == 0 and $stored == $accepted") |")
+    rm -f "$OUT/logs.db" "$OUT/logs.db-wal" "$OUT/logs.db-shm"
+}
+
 section_cycle() {
     log "Analysis cycle: cargo bench -p aiops-engine --bench cycle"
     (cd "$ROOT" && cargo bench -p aiops-engine --bench cycle -- --noplot) | tee "$OUT/cycle.txt" >&2
@@ -333,6 +359,7 @@ main() {
     echo "$header" >&2
     wants http && section_http
     wants ingest && section_ingest
+    wants logs && section_logs
     wants cycle && section_cycle
     wants detect && section_detect
     {

@@ -10,6 +10,7 @@ mod endpoints;
 mod health;
 mod lifecycle;
 mod limits;
+mod logs;
 mod no_demo;
 mod notify;
 mod openapi;

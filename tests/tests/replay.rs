@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use aiops_e2e::otlp_system::{Fault, Scenario, replay_lines};
+use aiops_e2e::otlp_system::{FIXTURE_EPOCH_UNIX_NANOS, Fault, Scenario, replay_lines};
 use aiops_server::Settings;
-use aiops_server::tools::replay::{ReplayFormat, print, replay_file, to_json};
+use aiops_server::tools::replay::{ReplayFormat, print, replay_file, replay_files, to_json};
 use tempfile::NamedTempFile;
 
 fn file_of(lines: &[String]) -> NamedTempFile {
@@ -86,7 +86,7 @@ fn text_summary_names_the_root_cause_and_its_runners_up() {
 
     let text = String::from_utf8(out).expect("UTF-8");
     assert!(
-        text.starts_with("Replayed 1800 spans from recording.jsonl"),
+        text.starts_with("Replayed 1800 spans and 0 log records from recording.jsonl"),
         "{text}"
     );
     assert!(
@@ -135,4 +135,52 @@ fn a_missing_file_is_an_error_naming_it() {
         error.to_string().contains("/nonexistent/recording.jsonl"),
         "{error}"
     );
+}
+
+/// OTLP JSON lines of `count` log records of `pricing`, one a second from the first span's
+/// time, the last of them without a time (rejected).
+fn log_lines(first_unix_nanos: u64, count: u64) -> Vec<String> {
+    let mut records: Vec<serde_json::Value> = (0..count)
+        .map(|i| {
+            serde_json::json!({
+                "timeUnixNano": (first_unix_nanos + i * 1_000_000_000).to_string(),
+                "severityNumber": 17,
+                "body": {"stringValue": format!("lookup {i} failed")}
+            })
+        })
+        .collect();
+    records.push(serde_json::json!({"body": {"stringValue": "no time"}}));
+    vec![
+        serde_json::json!({"resourceLogs": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "pricing"}}]},
+            "scopeLogs": [{"logRecords": records}]
+        }]})
+        .to_string(),
+    ]
+}
+
+#[test]
+fn log_lines_are_read_from_a_mixed_file_or_from_a_second_file() {
+    let traces = replay_lines(7, &Scenario::payments_latency());
+    let logs = log_lines(FIXTURE_EPOCH_UNIX_NANOS + 160_000_000_000, 5);
+    let config = Settings::default().engine_config();
+
+    let mixed = file_of(&[traces.clone(), logs.clone()].concat());
+    let together = to_json(&replay_file(mixed.path(), config.clone()).expect("replays"));
+    let (trace_file, log_file) = (file_of(&traces), file_of(&logs));
+    let apart = to_json(
+        &replay_files(
+            &[trace_file.path().to_owned(), log_file.path().to_owned()],
+            config,
+        )
+        .expect("replays"),
+    );
+
+    for json in [&together, &apart] {
+        assert_eq!(json["replay"]["spans"], 1800, "{json:#}");
+        assert_eq!(json["replay"]["log_records"], 5, "{json:#}");
+        assert_eq!(json["replay"]["rejected_log_records"], 1, "{json:#}");
+        assert_eq!(json["incidents"].as_array().map(Vec::len), Some(1));
+    }
+    assert_eq!(together["incidents"], apart["incidents"]);
 }

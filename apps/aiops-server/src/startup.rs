@@ -12,7 +12,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use aiops_chaos::Chaos;
 use aiops_storage_sqlite::Store;
-use aiops_telemetry_core::{Collector, Fanout};
+use aiops_telemetry_core::{ChangeCollector, Collector, Fanout, LogCollector};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
@@ -24,7 +24,9 @@ use crate::connections::{ConnectionGate, overflow_room, refuse_excess};
 use crate::guards::AllowedHosts;
 use crate::notify::Notifier;
 use crate::persistence::Persistence;
+use crate::pipeline::changes::{ChangeListeners, VersionWatch};
 use crate::pipeline::counters::SpanCounters;
+use crate::pipeline::logs::LogPipeline;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
 use crate::process_stats::ProcessStats;
@@ -114,11 +116,21 @@ impl Application {
         let mut persistence = Persistence::new(store.clone());
         let engine = persistence.load(config.engine_config()).await?;
         let writer = store.writer();
+        // Every log record and change goes to the store first, then to these listeners, in
+        // order: the one place where collectors of logs and changes join.
+        let log_listeners: Vec<Arc<dyn LogCollector>> = Vec::new();
+        let change_listeners = ChangeListeners::new(Vec::<Arc<dyn ChangeCollector>>::new());
+        let logs = Arc::new(LogPipeline::new(store.log_writer(), log_listeners));
+        let versions: Arc<dyn Collector> = Arc::new(VersionWatch::new(
+            store.log_writer(),
+            change_listeners.clone(),
+        ));
         let span_metrics = Arc::new(SpanMetrics::default());
-        let live: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
+        let metered: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
             engine.collector(),
             span_metrics.clone(),
         ));
+        let live: Arc<dyn Collector> = Arc::new(Fanout::new(vec![metered, versions]));
         let collector: Arc<dyn Collector> =
             Arc::new(Fanout::new(vec![writer.clone(), live.clone()]));
         let engine_reader = engine.reader();
@@ -142,6 +154,7 @@ impl Application {
             api_token: http.api_token.clone(),
             max_body_bytes: http.max_body_bytes,
             ingest: http.ingest_limits(),
+            span_attributes: Arc::new(http.kept_attributes()),
             telemetry_enabled: shop.telemetry,
             checkout_timeout: shop.checkout_timeout,
             default_hang: hang,
@@ -160,6 +173,9 @@ impl Application {
             collector,
             live,
             refusals: Default::default(),
+            log_refusals: Default::default(),
+            logs,
+            change_listeners,
             counters,
             request_spans,
             span_metrics,

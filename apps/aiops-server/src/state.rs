@@ -8,12 +8,15 @@ use aiops_analyzer::Config as AnalyzerConfig;
 use aiops_chaos::Chaos;
 use aiops_engine::EngineReader;
 use aiops_storage_sqlite::{SpanWriter, Store};
+use aiops_telemetry_core::otlp::KeptAttributes;
 use aiops_telemetry_core::{Collector, RecordOutcome, Span};
 
 use crate::actor::AnalysisHandle;
 use crate::config::IngestLimits;
 use crate::notify::Notifier;
+use crate::pipeline::changes::ChangeListeners;
 use crate::pipeline::counters::SpanCounters;
+use crate::pipeline::logs::LogPipeline;
 use crate::pipeline::refusals::IngestRefusals;
 use crate::pipeline::span_batch::SpanBatcher;
 use crate::pipeline::span_metrics::SpanMetrics;
@@ -27,8 +30,10 @@ pub struct Settings {
     pub api_token: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Size limits of OTLP ingest (`POST /v1/traces`).
+    /// Size limits of OTLP ingest (`POST /v1/traces`, `POST /v1/logs`).
     pub ingest: IngestLimits,
+    /// The attributes OTLP spans keep.
+    pub span_attributes: Arc<KeptAttributes>,
     /// Whether demo-shop requests are recorded as spans.
     pub telemetry_enabled: bool,
     /// How long `/checkout` waits for its dependencies.
@@ -53,6 +58,7 @@ impl fmt::Debug for Settings {
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("ingest", &self.ingest)
+            .field("span_attributes", &self.span_attributes)
             .field("telemetry_enabled", &self.telemetry_enabled)
             .field("checkout_timeout", &self.checkout_timeout)
             .field("default_hang", &self.default_hang)
@@ -76,8 +82,14 @@ pub struct AppState {
     /// The request metrics, then the engine's live windows and trace buffer: everything but
     /// storage, which [`admit_spans`](Self::admit_spans) asks for room first.
     pub live: Arc<dyn Collector>,
-    /// OTLP requests refused, by reason.
+    /// OTLP trace requests refused, by reason.
     pub refusals: Arc<IngestRefusals>,
+    /// OTLP log requests refused, by reason.
+    pub log_refusals: Arc<IngestRefusals>,
+    /// Where log records go: the store's log writer, then the listeners.
+    pub logs: Arc<LogPipeline>,
+    /// Where changes go besides the store.
+    pub change_listeners: ChangeListeners,
     /// Spans accepted (the writer counts those it dropped).
     pub counters: Arc<SpanCounters>,
     /// The shop's request spans on their way to `collector`, batched per worker thread.

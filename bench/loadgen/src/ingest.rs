@@ -1,4 +1,5 @@
-//! `aiops-loadgen ingest`: OTLP/HTTP protobuf exports at a target span rate.
+//! `aiops-loadgen ingest`: OTLP/HTTP protobuf exports at a target rate of spans
+//! (`POST /v1/traces`) or, with `--signal logs`, of log records (`POST /v1/logs`).
 //!
 //! Every connection is a task that sends one request at a time (as an OpenTelemetry
 //! Collector's exporter does). Requests are paced by a shared schedule: request `n` is due at
@@ -13,13 +14,59 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use crate::log_traffic::LogExportGenerator;
 use crate::traffic::ExportGenerator;
+
+/// What `ingest` sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Signal {
+    /// Trace exports to `POST /v1/traces`; the rate and sizes count spans.
+    Traces,
+    /// Log exports to `POST /v1/logs`; the rate and sizes count log records.
+    Logs,
+}
+
+/// Request bodies of one signal.
+enum Bodies {
+    Traces(ExportGenerator),
+    Logs(LogExportGenerator),
+}
+
+impl Bodies {
+    fn new(signal: Signal, items: usize, seed: u64) -> Self {
+        match signal {
+            Signal::Traces => Self::Traces(ExportGenerator::new(items, seed)),
+            Signal::Logs => Self::Logs(LogExportGenerator::new(items, seed)),
+        }
+    }
+
+    fn per_request(&self) -> usize {
+        match self {
+            Self::Traces(generator) => generator.spans_per_request(),
+            Self::Logs(generator) => generator.records_per_request(),
+        }
+    }
+
+    fn next_body(&mut self) -> Vec<u8> {
+        match self {
+            Self::Traces(generator) => generator.next_body(),
+            Self::Logs(generator) => generator.next_body(),
+        }
+    }
+}
+
+/// What a 200 answer said: how many items were rejected, and the message.
+struct Partial {
+    rejected: u64,
+    message: String,
+}
 
 /// Options of `ingest`.
 #[derive(Debug, Args)]
@@ -45,6 +92,10 @@ pub struct IngestArgs {
     /// Print progress every this often (0s: never).
     #[arg(long, default_value = "0s", value_parser = crate::parse_duration)]
     progress: Duration,
+    /// Traces (spans to /v1/traces) or logs (log records to /v1/logs); with logs, the span
+    /// options count log records.
+    #[arg(long, value_enum, default_value = "traces")]
+    signal: Signal,
 }
 
 #[derive(Debug, Default)]
@@ -72,8 +123,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(30))
         .build()
         .context("building the HTTP client")?;
-    let url = format!("{}/v1/traces", args.url.trim_end_matches('/'));
-    let spans_per_request = ExportGenerator::new(args.spans_per_request, 0).spans_per_request();
+    let path = match args.signal {
+        Signal::Traces => "/v1/traces",
+        Signal::Logs => "/v1/logs",
+    };
+    let url = format!("{}{path}", args.url.trim_end_matches('/'));
+    let signal = args.signal;
+    let spans_per_request = Bodies::new(signal, args.spans_per_request, 0).per_request();
     let max_requests = match args.total_spans {
         0 => u64::MAX,
         total => total.div_ceil(spans_per_request as u64),
@@ -93,7 +149,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         let url = url.clone();
         let next = next.clone();
         let tally = tally.clone();
-        let mut generator = ExportGenerator::new(args.spans_per_request, connection as u64 + 1);
+        let mut generator = Bodies::new(signal, args.spans_per_request, connection as u64 + 1);
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +168,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                 let body = generator.next_body();
                 let sent = Instant::now();
                 let outcome = loop {
-                    match send(&client, &url, body.clone()).await {
+                    match send(&client, &url, signal, body.clone()).await {
                         Sent::Throttled(delay) => {
                             tally.lock().await.throttled += 1;
                             tokio::time::sleep(delay).await;
@@ -126,14 +182,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                 tally.spans_sent += spans_per_request as u64;
                 tally.latencies.push(latency);
                 match outcome {
-                    Ok(response) => {
-                        let partial = response.partial_success.unwrap_or_default();
-                        let rejected = partial.rejected_spans.max(0) as u64;
+                    Ok(partial) => {
+                        let rejected = partial.rejected;
                         tally.spans_rejected += rejected;
                         tally.spans_accepted += spans_per_request as u64 - rejected;
-                        if partial.error_message.contains("not stored") {
+                        if partial.message.contains("not stored") {
                             tally.not_stored_warnings += 1;
-                            tally.first_error.get_or_insert(partial.error_message);
+                            tally.first_error.get_or_insert(partial.message);
                         }
                     }
                     Err(error) => {
@@ -158,11 +213,11 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
 
 /// What one attempt got: an answer, or "retry after this long".
 enum Sent {
-    Answered(anyhow::Result<ExportTraceServiceResponse>),
+    Answered(anyhow::Result<Partial>),
     Throttled(Duration),
 }
 
-async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Sent {
+async fn send(client: &reqwest::Client, url: &str, signal: Signal, body: Vec<u8>) -> Sent {
     let response = client
         .post(url)
         .header("content-type", "application/x-protobuf")
@@ -183,20 +238,40 @@ async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Sent {
             .unwrap_or(1.0);
         return Sent::Throttled(Duration::from_secs_f64(seconds.clamp(0.0, 30.0)));
     }
-    Sent::Answered(answer(status, response).await)
+    Sent::Answered(answer(status, signal, response).await)
 }
 
 async fn answer(
     status: reqwest::StatusCode,
+    signal: Signal,
     response: reqwest::Response,
-) -> anyhow::Result<ExportTraceServiceResponse> {
+) -> anyhow::Result<Partial> {
     let bytes = response.bytes().await?;
     anyhow::ensure!(
         status.is_success(),
         "HTTP {status}: {}",
         String::from_utf8_lossy(&bytes)
     );
-    Ok(ExportTraceServiceResponse::decode(bytes)?)
+    Ok(match signal {
+        Signal::Traces => {
+            let partial = ExportTraceServiceResponse::decode(bytes)?
+                .partial_success
+                .unwrap_or_default();
+            Partial {
+                rejected: partial.rejected_spans.max(0) as u64,
+                message: partial.error_message,
+            }
+        }
+        Signal::Logs => {
+            let partial = ExportLogsServiceResponse::decode(bytes)?
+                .partial_success
+                .unwrap_or_default();
+            Partial {
+                rejected: partial.rejected_log_records.max(0) as u64,
+                message: partial.error_message,
+            }
+        }
+    })
 }
 
 async fn report_progress(tally: Arc<Mutex<Tally>>, started: Instant, every: Duration) {
@@ -224,9 +299,13 @@ fn summarize(args: &IngestArgs, tally: &mut Tally, elapsed: Duration) {
         tally.latencies[index].as_secs_f64() * 1e3
     };
     let rate = tally.spans_accepted as f64 / elapsed.as_secs_f64();
+    let items = match args.signal {
+        Signal::Traces => "spans",
+        Signal::Logs => "log records",
+    };
     println!(
-        "ingest: {} requests ({} failed) of {} spans over {} connections in {:.1}s; \
-         {} spans accepted = {:.0} spans/s (target {}); rejected {}; not-stored warnings {}; \
+        "ingest: {} requests ({} failed) of {} {items} over {} connections in {:.1}s; \
+         {} {items} accepted = {:.0} {items}/s (target {}); rejected {}; not-stored warnings {}; \
          throttled (429/503, retried) {}; request latency p50 {:.1} ms, p99 {:.1} ms",
         tally.requests,
         tally.failed_requests,
@@ -252,6 +331,7 @@ fn summarize(args: &IngestArgs, tally: &mut Tally, elapsed: Duration) {
     println!(
         "RESULT {}",
         json!({
+            "signal": items,
             "requests": tally.requests,
             "failed_requests": tally.failed_requests,
             "spans_sent": tally.spans_sent,

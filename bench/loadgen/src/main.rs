@@ -1,7 +1,8 @@
 //! `aiops-loadgen`: the traffic side of the performance suite (`bench/run.sh`).
 //!
 //! - `ingest` sends OTLP/HTTP protobuf trace exports of a fixed size to `POST /v1/traces` from
-//!   several connections at a target span rate, and reports the rate the server accepted.
+//!   several connections at a target span rate, and reports the rate the server accepted;
+//!   `ingest --signal logs` sends log exports to `POST /v1/logs` the same way.
 //! - `detect` sends steady demo-shop traffic, injects a delay through `/simulate/delay`, and
 //!   reports how long the server took to list a new incident in `/aiops/incidents`.
 //! - `drain` waits until the server's span queue is empty and prints its span counters.
@@ -11,6 +12,7 @@
 mod detect;
 mod duration;
 mod ingest;
+mod log_traffic;
 mod metrics;
 mod traffic;
 
@@ -27,11 +29,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Send OTLP protobuf trace exports to POST /v1/traces at a target span rate.
+    /// Send OTLP protobuf trace (or log) exports to POST /v1/traces (or /v1/logs) at a
+    /// target rate.
     Ingest(ingest::IngestArgs),
     /// Measure the time from injecting a delay to the incident appearing.
     Detect(detect::DetectArgs),
-    /// Wait until the server's span queue is empty; print its span counters.
+    /// Wait until the server's span and log queues are empty; print their counters.
     Drain(metrics::DrainArgs),
 }
 

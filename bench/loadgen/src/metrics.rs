@@ -69,13 +69,14 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let exposition = loop {
         let exposition = scrape(&client, &args.url).await?;
         let depth = metric(&exposition, "aiops_span_queue_depth")
-            .context("the server does not expose aiops_span_queue_depth")?;
+            .context("the server does not expose aiops_span_queue_depth")?
+            + metric(&exposition, "aiops_log_queue_depth").unwrap_or(0.0);
         if depth == 0.0 {
             break exposition;
         }
         anyhow::ensure!(
             started.elapsed() < args.timeout,
-            "the span queue still holds {depth} spans after {:?}",
+            "the span and log queues still hold {depth} items after {:?}",
             args.timeout
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -85,9 +86,13 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let written = counter("aiops_spans_written_total");
     let dropped = counter("aiops_spans_dropped_total");
     let rejected = counter("aiops_spans_rejected_total");
+    let logs_accepted = metric(&exposition, "aiops_log_records_accepted_total").unwrap_or(0.0);
+    let logs_written = metric(&exposition, "aiops_log_records_written_total").unwrap_or(0.0);
+    let logs_dropped = metric(&exposition, "aiops_log_records_dropped_total").unwrap_or(0.0);
     println!(
-        "drain: queue empty after {:.1}s; ingested {ingested}, written {written}, \
-         dropped {dropped}, rejected {rejected}",
+        "drain: queues empty after {:.1}s; spans ingested {ingested}, written {written}, \
+         dropped {dropped}, rejected {rejected}; log records accepted {logs_accepted}, \
+         written {logs_written}, dropped {logs_dropped}",
         started.elapsed().as_secs_f64()
     );
     println!(
@@ -98,6 +103,9 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
             "written": written,
             "dropped": dropped,
             "rejected": rejected,
+            "log_records_accepted": logs_accepted,
+            "log_records_written": logs_written,
+            "log_records_dropped": logs_dropped,
         })
     );
     Ok(())

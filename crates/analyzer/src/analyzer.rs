@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::Anomaly;
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
-use crate::detect::{Evidence, detect, few_requests, slow_part, slow_tail};
+use crate::detect::{Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail};
 use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
 use crate::watermarks::EndpointWatermarks;
@@ -204,9 +204,8 @@ impl Analyzer {
     }
 
     /// Marks the inputs whose window would make a latency spike by its slow tail alone, or by
-    /// the median of few requests, but which are not slow in both its first and its last third
-    /// of the window: a burst
-    /// of outliers (a garbage collection, a cold cache, one slow client), not a sustained
+    /// the median of few requests, but which are not slow that way in both its first and its
+    /// last third of the window: a burst of outliers (a garbage collection, a cold cache, one slow client), not a sustained
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
     fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {
         let config = &self.config;
@@ -221,8 +220,10 @@ impl Analyzer {
             else {
                 continue;
             };
-            let by_tail = stats.p50_ms <= baseline.mean_ms && slow_tail(&stats, baseline, config);
-            let by_few = stats.p50_ms > baseline.mean_ms && few_requests(&stats);
+            let few = few_requests(&stats);
+            let by_tail =
+                !few && !bulk_moved(&stats, baseline) && slow_tail(&stats, baseline, config);
+            let by_few = few && stats.p50_ms > baseline.mean_ms;
             if !(by_tail || by_few) {
                 continue;
             }
@@ -232,7 +233,7 @@ impl Analyzer {
             let ends = [first, last];
             input.transient_tail = !ends.iter().all(|part| {
                 live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
-                    .is_some_and(|stats| slow_part(&stats, baseline, config))
+                    .is_some_and(|stats| slow_part(&stats, baseline, config, few))
             });
         }
     }

@@ -42,6 +42,11 @@ pub struct Baseline {
     /// until learned (and in older snapshots).
     #[serde(default)]
     pub error_rate_spread: f64,
+    /// Weighted share of requests slower than the timeout threshold, in [0, 1]: a slow
+    /// dependency with a heavy tail crosses it now and then, and only a rise beyond that is a
+    /// timeout anomaly. Zero in older snapshots.
+    #[serde(default)]
+    pub timeout_rate: f64,
 }
 
 /// How many detection windows [`Baseline::error_rate_spread`] roughly averages over.
@@ -64,6 +69,7 @@ impl Baseline {
             updated_at_unix_nanos: 0,
             weight: 0.0,
             error_rate_spread: 0.0,
+            timeout_rate: 0.0,
         }
     }
 
@@ -101,6 +107,7 @@ impl Baseline {
         self.mean_ms = blend(self.mean_ms, fresh.mean_ms);
         self.p95_ms = blend(self.p95_ms, fresh.p95_ms);
         self.error_rate = blend(self.error_rate, fresh.error_rate());
+        self.timeout_rate = blend(self.timeout_rate, fresh.timeout_rate());
         self.weight = old + new;
         self.sample_count = self.sample_count.saturating_add(fresh.count);
         self.updated_at_unix_nanos = self.updated_at_unix_nanos.max(now_unix_nanos);

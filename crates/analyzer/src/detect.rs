@@ -58,12 +58,17 @@ fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> b
 }
 
 /// A latency spike: enough requests, a ready baseline, a window mean past both the relative
-/// and the absolute threshold, and a slowdown that is broad rather than one slow outlier:
-/// either the median request is slower than the baseline mean, or (with at least 20 requests,
-/// so that p95 is not the single slowest one) the p95 clears the same thresholds against the
-/// baseline p95 in the first and the last third of the window alike (a burst of outliers
-/// cannot reach both). With fewer than 20 requests the median itself must clear the
-/// thresholds against the baseline mean, in both thirds.
+/// and the absolute threshold, and a slowdown that is broad rather than one slow outlier or one
+/// burst: either the median request is past the midpoint between the baseline's mean and p95
+/// (the bulk of the traffic moved, which a burst of a second or two in a window of half a
+/// minute cannot do), or (with at
+/// least 20 requests, so that p95 is not the single slowest one) the p95 clears the same
+/// thresholds against the baseline p95 in the whole window and in its first and last third
+/// alike (a burst of outliers cannot reach both). With fewer than 20 requests the median
+/// itself must clear the thresholds against the baseline mean, in both thirds.
+///
+/// A median merely above the baseline mean is no evidence: on an endpoint whose latency is
+/// about as often above its mean as below, it is a coin toss.
 fn latency_spike(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -80,10 +85,9 @@ fn latency_spike(
     let broad = if few_requests(stats) {
         !evidence.transient_tail
             && clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
-    } else if evidence.transient_tail {
-        stats.p50_ms > baseline.mean_ms
     } else {
-        stats.p50_ms > baseline.mean_ms || slow_tail(stats, baseline, config)
+        bulk_moved(stats, baseline)
+            || (!evidence.transient_tail && slow_tail(stats, baseline, config))
     };
     if !broad {
         return None;
@@ -110,11 +114,27 @@ pub(crate) fn slow_tail(stats: &WindowStats, baseline: &Baseline, config: &Confi
         && clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
 }
 
-/// True when a part of a window is slow against the baseline: its median past the baseline
-/// mean, or its p95 past the latency thresholds against the baseline p95.
-pub(crate) fn slow_part(stats: &WindowStats, baseline: &Baseline, config: &Config) -> bool {
-    stats.p50_ms > baseline.mean_ms
-        || clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
+/// True when the window's median request is past the midpoint between the baseline's mean and
+/// its p95: the bulk of the traffic moved, not its tail.
+pub(crate) fn bulk_moved(stats: &WindowStats, baseline: &Baseline) -> bool {
+    stats.p50_ms > (baseline.mean_ms + baseline.p95_ms) / 2.0
+}
+
+/// True when a part of a window (a third of it) shows the slowness that the whole window is
+/// judged by: for a window of few requests its median past the latency thresholds against the
+/// baseline mean, otherwise its p95 past them against the baseline p95. A part holds too few
+/// requests to ask for more than that.
+pub(crate) fn slow_part(
+    stats: &WindowStats,
+    baseline: &Baseline,
+    config: &Config,
+    few: bool,
+) -> bool {
+    if few {
+        clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
+    } else {
+        clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
+    }
 }
 
 /// True when a window of this many requests needs its first and last thirds to be slow before
@@ -142,16 +162,15 @@ fn error_storm(
         return None;
     }
     let baseline_rate = baseline.map_or(0.0, |baseline| baseline.error_rate.clamp(0.0, 1.0));
-    if let Some(baseline) = baseline {
-        let count = stats.count as f64;
-        let expected = baseline_rate * count;
-        // Spread of the rate: independent failures' (binomial), or the spread healthy windows
-        // showed, whichever is wider.
-        let binomial = baseline_rate * (1.0 - baseline_rate) / count;
-        let spread = binomial.max(baseline.error_rate_spread).sqrt();
-        if rate < 2.0 * baseline_rate || (stats.errors as f64) < expected + 3.0 * spread * count {
-            return None;
-        }
+    if let Some(baseline) = baseline
+        && !rises_beyond(
+            stats.errors,
+            stats.count,
+            baseline_rate,
+            baseline.error_rate_spread,
+        )
+    {
+        return None;
     }
     let severity = match rate {
         r if r >= 0.9 => Severity::Critical,
@@ -172,7 +191,10 @@ fn error_storm(
 /// baseline, `baseline p95 * latency_multiplier <= timeout_ms`). Where the timeout is within
 /// that reach of the normal p95, crossing it is ordinary variation for the endpoint, and the
 /// latency detector judges its slowdowns instead. Like latency, this needs a ready baseline:
-/// without one there is no telling a stuck endpoint from a slow one.
+/// without one there is no telling a stuck endpoint from a slow one. A dependency whose heavy
+/// tail crosses the timeout now and then has learned that share
+/// ([`Baseline::timeout_rate`]): the window's share must be at least twice it and three
+/// binomial deviations above what it predicts for this many requests.
 fn timeouts(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -184,6 +206,7 @@ fn timeouts(
     if stats.timeouts < config.min_error_count
         || share < MIN_TIMEOUT_SHARE
         || baseline.p95_ms * config.latency_multiplier > config.timeout_ms
+        || !rises_beyond(stats.timeouts, stats.count, baseline.timeout_rate, 0.0)
     {
         return None;
     }
@@ -199,6 +222,19 @@ fn timeouts(
         severity,
         describe::timeouts(stats.timeouts, stats.count, config.timeout_ms),
     ))
+}
+
+/// True when `hits` of `count` requests are at least twice the share `baseline_rate` and three
+/// deviations above what it predicts for `count` requests. The deviation is that of independent
+/// events (binomial), or `spread_squared` (the variance of the rate that healthy windows showed)
+/// when that is wider.
+fn rises_beyond(hits: u64, count: u64, baseline_rate: f64, spread_squared: f64) -> bool {
+    let count = count as f64;
+    let baseline_rate = baseline_rate.clamp(0.0, 1.0);
+    let binomial = baseline_rate * (1.0 - baseline_rate) / count;
+    let spread = binomial.max(spread_squared).sqrt();
+    let hits = hits as f64;
+    hits >= 2.0 * baseline_rate * count && hits >= baseline_rate * count + 3.0 * spread * count
 }
 
 fn anomaly(

@@ -2,7 +2,7 @@
 //! API.
 
 use crate::support::*;
-use aiops_analyzer::{Analyzer, AnomalyKind, Config, Severity};
+use aiops_analyzer::{Analyzer, AnomalyKind, Baseline, Config, Severity};
 use aiops_telemetry_core::WindowStats;
 
 // Latency spikes.
@@ -328,6 +328,30 @@ fn timeouts_need_the_minimum_count_and_share() {
 
     assert!(detect_once(&mut analyzer, few).anomalies.is_empty());
     assert!(detect_once(&mut analyzer, rare).anomalies.is_empty());
+}
+
+#[test]
+fn a_dependency_that_usually_crosses_the_timeout_now_and_then_needs_a_rise_beyond_that() {
+    // A heavy-tailed external API: 4% of its calls normally take longer than the timeout.
+    let usual_tail = Baseline {
+        timeout_rate: 0.04,
+        ..mature_baseline(300.0, 900.0, 0.0)
+    };
+    let mut analyzer = analyzer_with(Config::default(), usual_tail.clone());
+    let unlucky = WindowStats {
+        timeouts: 7,
+        ..uniform(100, 0, 300.0)
+    };
+    assert!(detect_once(&mut analyzer, unlucky).anomalies.is_empty());
+
+    let mut analyzer = analyzer_with(Config::default(), usual_tail);
+    let stuck = WindowStats {
+        timeouts: 25,
+        ..uniform(100, 0, 300.0)
+    };
+    let anomalies = detect_once(&mut analyzer, stuck).anomalies;
+    assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+    assert_eq!(anomalies[0].kind, AnomalyKind::Timeout);
 }
 
 #[test]

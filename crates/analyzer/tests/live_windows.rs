@@ -385,6 +385,30 @@ fn a_one_second_burst_of_outliers_is_not_a_latency_spike() {
 }
 
 #[test]
+fn a_burst_is_not_a_spike_when_the_usual_median_sits_a_little_above_the_baseline_mean() {
+    // Ten requests a second at 104 ms against a 100 ms mean (as often above it as below), and
+    // one second in which 60 requests took 2.5 s: the window's mean is 4.6x the baseline's,
+    // its median a hair above the mean, nowhere near the baseline's p95 of 150 ms.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+    let live = live();
+    for tenth in 0..300 {
+        let _ = live.record(request(&payment(), T0 + tenth * 100 * MS, 104, 200));
+    }
+    for i in 0..60 {
+        let _ = live.record(request(&payment(), T0 + 25 * SECOND + i * MS, 2500, 200));
+    }
+
+    let burst = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert!(burst.anomalies.is_empty(), "{:?}", burst.anomalies);
+
+    // The same tail through the whole window is a spike.
+    let (mut analyzer, live) = window_with_slow_requests(&[2, 15, 27]);
+    let sustained = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+    assert_eq!(sustained.anomalies.len(), 1, "{:?}", sustained.anomalies);
+}
+
+#[test]
 fn a_slow_tail_in_both_halves_of_the_window_is_a_latency_spike() {
     let (mut analyzer, live) = window_with_slow_requests(&[7, 22]);
 

@@ -10,8 +10,10 @@
 //!
 //! A drop is reported when the calling endpoint was seen in at least `min_samples` recent
 //! requests, the calls it made are at least 20% fewer than usual and at least five standard
-//! deviations fewer (against the learned spread of calls per request), and the
-//! drop shows in the first and the last third of the window alike. While an endpoint's calls
+//! deviations fewer (against the learned spread of calls per request), and the calls fall
+//! short of the usual rate in the first and the last third of the window alike (a third holds
+//! few sampled requests, so it is asked only for the direction, not the size). While an
+//! endpoint's calls
 //! are reported dropped, its usual pattern is not learned, so the defect is never learned as
 //! normal. Rises are not reported: more calls (retries) are a symptom of a callee's
 //! trouble, which other evidence names.
@@ -233,9 +235,7 @@ impl Caller {
                     calls_to(callee, &|began| last.contains(began)),
                 ]
                 .iter()
-                .all(|&(requests, calls)| {
-                    requests > 0 && (calls as f64) < (1.0 - MIN_DROP) * usual * requests as f64
-                });
+                .all(|&(requests, calls)| requests > 0 && (calls as f64) < usual * requests as f64);
                 sustained.then(|| {
                     let observed = calls as f64 / requests as f64;
                     (callee, usual, observed, requests)
@@ -350,5 +350,28 @@ mod tests {
             let found = patterns.detect(rule(), start + 60 * SEC);
             assert_eq!(found.len(), 1, "minute {minute}: {found:?}");
         }
+    }
+
+    #[test]
+    fn a_quarter_of_requests_skipping_a_call_is_found_in_a_sparse_sample() {
+        // Twenty-four sampled requests a minute, one in four returning early. A third of the
+        // window holds eight of them: too few to show the whole 25% in each, enough to show
+        // calls falling short of the usual in both.
+        let mut patterns = learned(|_| 1);
+        let skips = [3, 9, 11, 14, 16, 19];
+        let recent: Vec<_> = (0..24)
+            .map(|i| {
+                checkout(
+                    T0 + 300 * SEC + i * 2500 * MS,
+                    u64::from(!skips.contains(&i)),
+                )
+            })
+            .collect();
+        patterns.observe(&graphs(&recent), |_| false);
+
+        let found = patterns.detect(rule(), T0 + 360 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!((found[0].observed - 0.75).abs() < 1e-9, "{found:?}");
     }
 }

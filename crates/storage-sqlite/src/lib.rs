@@ -10,8 +10,12 @@
 //! [`Store::rollups`]) run on a small connection pool beside the writer, which WAL mode
 //! allows. Snapshots and [`IncidentRecord`]s are saved together in one transaction, and
 //! incidents are read back by id or newest first. The incident lifecycle
-//! ([`LifecycleWrite`]) keeps each incident's append-only timeline, its notes and the silences. Retention ([`Store::purge_before`]) deletes
-//! old spans and the rollups of the minutes they filled.
+//! ([`LifecycleWrite`]) keeps each incident's append-only timeline, its notes and the silences.
+//! Log records reach the store through its [`LogWriter`] (the same never-blocking queue and
+//! batching, on a thread of its own) and are read by trace, service, time and severity
+//! ([`Store::logs`]); changes (deployments, configuration, feature flags) are stored one at a
+//! time ([`Store::insert_change`], [`Store::changes`]). Retention ([`Store::purge_before`])
+//! deletes old spans, the rollups of the minutes they filled, and old log records.
 //!
 //! The key design decision is the span layout (`docs/adr/0001-span-storage-layout.md`): a
 //! B-tree index on the random trace id costs several times the insert rate, so spans carry no
@@ -68,6 +72,8 @@ mod file_guard;
 mod histogram;
 mod layout;
 mod lifecycle;
+mod log_writer;
+mod logs;
 mod queries;
 mod retention;
 mod rollup;
@@ -82,6 +88,8 @@ pub use config::StoreConfig;
 pub use error::StoreError;
 pub use histogram::LatencyHistogram;
 pub use lifecycle::{IncidentEvent, LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
+pub use log_writer::{LogAdmission, LogQueueFull, LogWriter, LogWriterStats};
+pub use logs::{ChangeRecord, LogQuery};
 pub use rollup::MinuteRollup;
 pub use store::Store;
 pub use writer::{Admission, MAX_BUSY_BACKOFF, SHUTDOWN_BUSY_PATIENCE, SpanWriter, WriterStats};

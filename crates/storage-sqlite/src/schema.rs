@@ -124,6 +124,32 @@ const MIGRATIONS: &[Step] = &[
          ends_ns INTEGER NOT NULL,
          body TEXT NOT NULL
      );"),
+    // 7: log records (`logs`), found by trace or by time, and changes (deployments,
+    // configuration, feature flags) by time. Log records are far fewer than spans in a
+    // typical fleet and are read by trace, so they keep a row each and a trace index.
+    sql("CREATE TABLE logs (
+         id INTEGER PRIMARY KEY,
+         time_ns INTEGER NOT NULL,
+         service TEXT NOT NULL,
+         severity INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         trace_id BLOB,
+         span_id BLOB,
+         attributes TEXT
+     );
+     CREATE INDEX logs_by_time ON logs (time_ns);
+     CREATE INDEX logs_by_trace ON logs (trace_id) WHERE trace_id IS NOT NULL;
+     CREATE TABLE changes (
+         id INTEGER PRIMARY KEY,
+         time_ns INTEGER NOT NULL,
+         service TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         source TEXT NOT NULL,
+         version TEXT,
+         previous_version TEXT,
+         description TEXT
+     );
+     CREATE INDEX changes_by_time ON changes (time_ns);"),
 ];
 
 /// The schema version this build migrates to.

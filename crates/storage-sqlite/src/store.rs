@@ -1,7 +1,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId, WindowStats};
+use aiops_telemetry_core::{
+    Change, EndpointKey, LogRecord, Span, TimeWindow, TraceId, WindowStats,
+};
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 
@@ -10,12 +12,14 @@ use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::file_guard::FileGuard;
 use crate::lifecycle::{LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
+use crate::log_writer::LogWriter;
+use crate::logs::{ChangeRecord, LogQuery};
 use crate::retention::EndpointPurges;
 use crate::rollup::MinuteRollup;
 use crate::schema::{Location, configure, prepare};
 use crate::transaction::Ingest;
 use crate::writer::{Batching, SpanWriter};
-use crate::{analysis_state, lifecycle, queries, retention, rollup};
+use crate::{analysis_state, lifecycle, logs, queries, retention, rollup};
 
 /// Page cache of the writer's connection, in KiB. Inserts append chunks to one table and
 /// update the current block's directory row, so the working set is small; 32 MiB commits as fast as
@@ -38,6 +42,7 @@ pub struct Store {
 struct Inner {
     pool: Pool<SqliteConnectionManager>,
     writer: Arc<SpanWriter>,
+    log_writer: Arc<LogWriter>,
     location: Location,
     /// The lock and identity of a file database; `None` in memory.
     file: Option<FileGuard>,
@@ -58,6 +63,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(error) = self.writer.shutdown() {
             log::error!("error={error} Spans were lost while the store closed.");
+        }
+        if let Err(error) = self.log_writer.shutdown() {
+            log::error!("error={error} Log records were lost while the store closed.");
         }
         if let Some(file) = &self.file {
             file.release();
@@ -96,6 +104,12 @@ impl Store {
                 max_delay: config.batch_max_delay,
             },
         )?;
+        let log_writer = LogWriter::spawn(
+            location.open(READER_CACHE_KIB, config.busy_timeout)?,
+            config.queue_capacity,
+            config.batch_max_rows,
+            config.batch_max_delay,
+        )?;
         drop(setup);
         if let Some(file) = &mut file {
             file.remember_file();
@@ -104,6 +118,7 @@ impl Store {
             inner: Arc::new(Inner {
                 pool,
                 writer: Arc::new(writer),
+                log_writer: Arc::new(log_writer),
                 location,
                 file,
                 purges,
@@ -116,11 +131,17 @@ impl Store {
         Arc::clone(&self.inner.writer)
     }
 
-    /// Stops accepting spans, commits every queued span, stops the writer thread and lets
-    /// another store open the file. Queries keep working. Idempotent; fails if spans were lost
-    /// since the last flush.
+    /// The collector that records log records (and observed changes) into this store.
+    pub fn log_writer(&self) -> Arc<LogWriter> {
+        Arc::clone(&self.inner.log_writer)
+    }
+
+    /// Stops accepting spans and log records, commits every queued one, stops the writer
+    /// threads and lets another store open the file. Queries keep working. Idempotent; fails
+    /// if spans or records were lost since the last flush.
     pub fn shutdown(&self) -> Result<(), StoreError> {
-        let drained = self.inner.writer.shutdown();
+        let logs_drained = self.inner.log_writer.shutdown();
+        let drained = self.inner.writer.shutdown().and(logs_drained);
         if let Some(file) = &self.inner.file {
             file.release();
         }
@@ -249,25 +270,51 @@ impl Store {
     /// 2,048), so that the writer keeps going meanwhile; returns how many spans were deleted. A
     /// chunk that also holds newer spans is rewritten without the old ones. The rollups of the
     /// minutes that ended by the cutoff go too, `batch_rows` rows per transaction, so they are
-    /// kept exactly as long as their spans, and then the endpoints no stored span names, so
-    /// that the endpoints table holds only what is kept however many operation names came and
-    /// went (the writer's cache of endpoint ids forgets them). Snapshots and incidents are kept.
+    /// kept exactly as long as their spans, and so do log records, `batch_rows` per transaction;
+    /// then the endpoints no stored span names go, so that the endpoints table holds only what
+    /// is kept however many operation names came and went (the writer's cache of endpoint ids
+    /// forgets them). Snapshots, incidents and changes are kept.
     pub fn purge_before(
         &self,
         cutoff_unix_nanos: u64,
         batch_rows: usize,
     ) -> Result<u64, StoreError> {
-        retention::purge_before(
-            &mut *self.connection()?,
-            cutoff_unix_nanos,
-            batch_rows,
-            &self.inner.purges,
-        )
+        let mut conn = self.connection()?;
+        let spans =
+            retention::purge_before(&mut conn, cutoff_unix_nanos, batch_rows, &self.inner.purges)?;
+        logs::purge_logs(&mut conn, cutoff_unix_nanos, batch_rows)?;
+        Ok(spans)
     }
 
     /// How many endpoints (service and operation) the database names.
     pub fn endpoint_count(&self) -> Result<u64, StoreError> {
         queries::endpoint_count(&*self.connection()?)
+    }
+
+    /// The stored log records `query` selects: a trace's oldest first, otherwise newest first.
+    pub fn logs(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
+        logs::logs(&*self.connection()?, query)
+    }
+
+    /// How many log records are stored (committed ones only).
+    pub fn log_count(&self) -> Result<u64, StoreError> {
+        logs::log_count(&*self.connection()?)
+    }
+
+    /// Stores a change now (not through the log writer's queue) and returns it with its id.
+    pub fn insert_change(&self, change: &Change) -> Result<ChangeRecord, StoreError> {
+        logs::insert_change(&*self.connection()?, change)
+    }
+
+    /// At most `limit` stored changes, of `service` when given, at or after `since` when
+    /// given, newest first.
+    pub fn changes(
+        &self,
+        service: Option<&str>,
+        since_unix_nanos: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        logs::changes(&*self.connection()?, service, since_unix_nanos, limit)
     }
 
     /// How many spans are stored (committed ones only).

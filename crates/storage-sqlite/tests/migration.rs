@@ -178,7 +178,7 @@ fn spans_of_schema_4_are_converted_into_chunks_once() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let old_table: i64 = raw
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE name = 'spans'",

@@ -137,7 +137,7 @@ fn opening_the_same_file_again_migrates_nothing_and_keeps_data() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("reads version");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .expect("reads mode");
@@ -156,7 +156,7 @@ fn a_file_from_a_newer_build_is_refused() {
         Store::open(config(&path)).map(|_| ()),
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 6
+            supported: 7
         })
     );
 }

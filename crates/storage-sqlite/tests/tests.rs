@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod common;
+mod logs;
 mod migration;
 mod queries;
 mod retention;

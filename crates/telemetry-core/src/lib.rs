@@ -9,6 +9,9 @@
 //! and counts them, so monitoring can slow down or lose data but never slows down the service
 //! it watches.
 //!
+//! Beside spans travel [`LogRecord`]s (what services logged, through a [`LogCollector`]) and
+//! [`Change`]s (deployments, configuration changes, through a [`ChangeCollector`]).
+//!
 //! Window statistics ([`WindowStats`] over a [`TimeWindow`] for an [`EndpointKey`]) are the
 //! common currency between the stores that aggregate spans and the analyzer that learns
 //! baselines from them.
@@ -48,6 +51,7 @@
 mod collector;
 mod error;
 mod ids;
+mod log;
 #[cfg(any(test, feature = "testing"))]
 mod memory;
 #[cfg(feature = "otlp")]
@@ -61,6 +65,9 @@ mod window;
 pub use collector::{Collector, Fanout, RecordOutcome};
 pub use error::{CollectorError, IdError, TraceContextError};
 pub use ids::{SpanId, TraceId};
+pub use log::{
+    Change, ChangeCollector, ChangeKind, ChangeSource, LogCollector, LogRecord, LogSeverity,
+};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::InMemoryCollector;
 pub use peer::{

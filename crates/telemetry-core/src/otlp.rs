@@ -11,15 +11,25 @@
 //!   routes are low-cardinality where span names may not be. Every other span keeps its name.
 //! - A span failed when its status code is `ERROR` or its HTTP status
 //!   (`http.response.status_code`, or the older `http.status_code`) is 500 or more.
+//! - A span whose instrumentation recorded an `exception` event failed too, unless its status
+//!   says `OK` (the instrumentation knew the exception was handled): an unset status becomes
+//!   `ERROR`. The first exception's `exception.type` and `exception.message` become attributes.
 //! - The resource's `service.version` is kept as an attribute; client and producer spans also
 //!   keep the attributes that name whom they called ([`PEER_ATTRIBUTES`](crate::PEER_ATTRIBUTES):
-//!   `peer.service`, `db.system`, `db.name`, `server.address`, ...; at most 256 bytes each).
+//!   `peer.service`, `db.system`, `db.name`, `server.address`, ...). Beyond those, a span keeps
+//!   the attributes that explain faults, of its own or else of its resource ([`KeptAttributes`],
+//!   by default [`DEFAULT_SPAN_ATTRIBUTES`]: route, status, RPC, database, host and pod,
+//!   exception, and the status message as `otel.status_description`); at most
+//!   [`MAX_KEPT_ATTRIBUTES`] of them, each value at most [`MAX_ATTRIBUTE_BYTES`] bytes.
 //! - A span of unspecified kind that names `peer.service` or `db.system` is a client span; any
 //!   other unspecified kind is internal, as the specification says.
 //!
 //! A span that cannot be used (an id of the wrong length or all zeros, no start time, an end
 //! before its start, no name) is rejected with a reason rather than failing the request: OTLP's
 //! partial success. [`OtlpSpans::response`] builds the matching `ExportTraceServiceResponse`.
+//!
+//! Log requests (`ExportLogsServiceRequest`, `POST /v1/logs`) map to [`LogRecord`](crate::LogRecord)s
+//! the same way: see [`logs_from_request`].
 //!
 //! ```
 //! use aiops_telemetry_core::otlp::{decode_json, spans_from_request};
@@ -64,11 +74,23 @@ use crate::peer::PEER_ATTRIBUTES;
 use crate::span::{Span, SpanKind, SpanStatus};
 use crate::text::SpanText;
 
+mod attributes;
+mod logs;
 mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use status::{
+use self::attributes::capped;
+pub use self::attributes::{
+    DEFAULT_SPAN_ATTRIBUTES, KeptAttributes, KeptAttributesError, MAX_ATTRIBUTE_BYTES,
+    MAX_KEPT_ATTRIBUTES,
+};
+pub use self::logs::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse, MAX_BODY_BYTES,
+    MAX_LOG_ATTRIBUTES, MAX_STACKTRACE_BYTES, OtlpLogs, decode_logs_json, decode_logs_protobuf,
+    encode_logs_json_response, encode_logs_protobuf_response, logs_from_request,
+};
+pub use self::status::{
     Any, ProtoDuration, RESOURCE_EXHAUSTED, RETRY_INFO_TYPE_URL, RetryInfo, Status, UNAVAILABLE,
 };
 
@@ -128,6 +150,14 @@ pub enum OtlpDecodeError {
         "otlp: invalid JSON ExportTraceServiceRequest (expected OTLP JSON: camelCase keys, hex ids, integer enums): {0}"
     )]
     Json(String),
+    /// The body is not a protobuf-encoded `ExportLogsServiceRequest`.
+    #[error("otlp: invalid protobuf ExportLogsServiceRequest: {0}")]
+    LogsProtobuf(String),
+    /// The body is not an `ExportLogsServiceRequest` in OTLP's JSON encoding.
+    #[error(
+        "otlp: invalid JSON ExportLogsServiceRequest (expected OTLP JSON: camelCase keys, hex ids, integer enums): {0}"
+    )]
+    LogsJson(String),
 }
 
 /// Decodes a protobuf-encoded `ExportTraceServiceRequest` (`application/x-protobuf`).
@@ -168,8 +198,14 @@ pub fn encode_json_response(response: &ExportTraceServiceResponse) -> Vec<u8> {
     }
 }
 
-/// Maps every span of `request`, rejecting (with a reason) those that cannot be used.
+/// Maps every span of `request`, rejecting (with a reason) those that cannot be used; spans
+/// keep the [default attributes](DEFAULT_SPAN_ATTRIBUTES).
 pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
+    spans_keeping(request, &KeptAttributes::default())
+}
+
+/// [`spans_from_request`], the spans keeping the attributes `kept` names.
+pub fn spans_keeping(request: &ExportTraceServiceRequest, kept: &KeptAttributes) -> OtlpSpans {
     let mut out = OtlpSpans::default();
     let mut operations = Operations::default();
     for (resource_index, resource_spans) in request.resource_spans.iter().enumerate() {
@@ -177,13 +213,13 @@ pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
             .resource
             .as_ref()
             .map_or(&[][..], |resource| &resource.attributes[..]);
-        let resource = ResourceInfo::new(resource_attributes);
+        let resource = ResourceInfo::new(resource_attributes, kept);
         let spans = resource_spans
             .scope_spans
             .iter()
             .flat_map(|scope| scope.spans.iter());
         for (span_index, otlp_span) in spans.enumerate() {
-            match map_span(otlp_span, &resource, &mut operations) {
+            match map_span(otlp_span, &resource, kept, &mut operations) {
                 Ok(span) => out.spans.push(span),
                 Err(rejection) => {
                     out.rejected += 1;
@@ -205,23 +241,43 @@ pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
 struct ResourceInfo {
     service: SpanText,
     version: Option<SpanText>,
+    /// The resource's attributes that spans keep (`host.name`, `k8s.pod.name`...), but its
+    /// version, which every span keeps.
+    kept: Vec<(SpanText, SpanText)>,
 }
 
 impl ResourceInfo {
-    fn new(attributes: &[KeyValue]) -> Self {
-        let service = match string_attribute(attributes, "service.name") {
-            Some(name) if !name.is_empty() => SpanText::copied(name),
-            _ => match string_attribute(attributes, "process.executable.name") {
-                Some(executable) if !executable.is_empty() => {
-                    format!("{UNKNOWN_SERVICE}:{executable}").into()
-                }
-                _ => SpanText::from_static(UNKNOWN_SERVICE),
-            },
-        };
-        Self {
-            service,
-            version: string_attribute(attributes, "service.version").map(SpanText::copied),
+    fn new(attributes: &[KeyValue], kept: &KeptAttributes) -> Self {
+        let version = string_attribute(attributes, "service.version")
+            .filter(|v| !v.is_empty())
+            .map(|v| SpanText::copied(capped(v)));
+        let mut kept_here = Vec::new();
+        if let Some(version) = &version {
+            // Marks the key as present, so that `collect` skips it; removed below.
+            kept_here.push((SpanText::from_static("service.version"), version.clone()));
         }
+        kept.collect(attributes, MAX_KEPT_ATTRIBUTES, &mut kept_here);
+        if version.is_some() {
+            kept_here.remove(0);
+        }
+        Self {
+            service: service_name(attributes),
+            version,
+            kept: kept_here,
+        }
+    }
+}
+
+/// The service a resource names: `service.name`, else `unknown_service[:executable]`.
+pub(crate) fn service_name(attributes: &[KeyValue]) -> SpanText {
+    match string_attribute(attributes, "service.name") {
+        Some(name) if !name.is_empty() => SpanText::copied(name),
+        _ => match string_attribute(attributes, "process.executable.name") {
+            Some(executable) if !executable.is_empty() => {
+                format!("{UNKNOWN_SERVICE}:{executable}").into()
+            }
+            _ => SpanText::from_static(UNKNOWN_SERVICE),
+        },
     }
 }
 
@@ -276,6 +332,7 @@ type OtlpSpan = opentelemetry_proto::tonic::trace::v1::Span;
 fn map_span(
     otlp: &OtlpSpan,
     resource: &ResourceInfo,
+    kept: &KeptAttributes,
     operations: &mut Operations,
 ) -> Result<Span, Rejection> {
     let trace_id = TraceId::from_slice(&otlp.trace_id).map_err(Rejection::Id)?;
@@ -296,38 +353,74 @@ fn map_span(
     let kind = inferred_kind(otlp);
     let operation = operations.of(otlp, kind).ok_or(Rejection::MissingName)?;
 
+    let exception = otlp.events.iter().find(|event| event.name == "exception");
+    let mut status = span_status(otlp);
+    if exception.is_some() && status == SpanStatus::Unset {
+        status = SpanStatus::Error;
+    }
     let mut span = Span::new(trace_id, span_id, resource.service.clone(), operation)
         .with_kind(kind)
         .with_timing(start, end - start)
-        .with_status(span_status(otlp));
+        .with_status(status);
     span.parent_span_id = parent;
     span.http_status = http_status(&otlp.attributes);
+    span.attributes = span_attributes(otlp, kind, resource, kept, exception).into();
+    Ok(span)
+}
+
+type OtlpEvent = opentelemetry_proto::tonic::trace::v1::span::Event;
+
+/// What a span keeps: its resource's version, whom a call called, the exception, the status
+/// message, then the kept attributes of the span and of its resource.
+fn span_attributes(
+    otlp: &OtlpSpan,
+    kind: SpanKind,
+    resource: &ResourceInfo,
+    kept: &KeptAttributes,
+    exception: Option<&OtlpEvent>,
+) -> Vec<(SpanText, SpanText)> {
+    let mut attributes: Vec<(SpanText, SpanText)> = Vec::new();
     if let Some(version) = &resource.version {
-        span = span.with_attribute("service.version", version.clone());
+        attributes.push((SpanText::from_static("service.version"), version.clone()));
     }
     if matches!(kind, SpanKind::Client | SpanKind::Producer) {
         for key in PEER_ATTRIBUTES {
             if let Some(value) = string_attribute(&otlp.attributes, key).filter(|v| !v.is_empty()) {
-                span = span.with_attribute(key, SpanText::copied(capped(value)));
+                attributes.push((SpanText::from_static(key), SpanText::copied(capped(value))));
             }
         }
     }
-    Ok(span)
-}
-
-/// Longest attribute value kept, in bytes: names of peers, not payloads.
-const MAX_ATTRIBUTE_BYTES: usize = 256;
-
-/// `value` cut to at most [`MAX_ATTRIBUTE_BYTES`], on a character boundary.
-fn capped(value: &str) -> &str {
-    if value.len() <= MAX_ATTRIBUTE_BYTES {
-        return value;
+    let fixed = attributes.len();
+    if let Some(event) = exception {
+        for key in ["exception.type", "exception.message"] {
+            if kept.keeps(key)
+                && let Some(value) =
+                    string_attribute(&event.attributes, key).filter(|v| !v.is_empty())
+            {
+                attributes.push((SpanText::from_static(key), SpanText::copied(capped(value))));
+            }
+        }
     }
-    let mut end = MAX_ATTRIBUTE_BYTES;
-    while !value.is_char_boundary(end) {
-        end -= 1;
+    if let Some(message) = otlp.status.as_ref().map(|s| s.message.as_str())
+        && !message.is_empty()
+        && kept.keeps("otel.status_description")
+    {
+        attributes.push((
+            SpanText::from_static("otel.status_description"),
+            SpanText::copied(capped(message)),
+        ));
     }
-    &value[..end]
+    let room = MAX_KEPT_ATTRIBUTES.saturating_sub(attributes.len() - fixed);
+    kept.collect(&otlp.attributes, room, &mut attributes);
+    for (key, value) in &resource.kept {
+        if attributes.len() - fixed >= MAX_KEPT_ATTRIBUTES {
+            break;
+        }
+        if !attributes.iter().any(|(k, _)| k == key) {
+            attributes.push((key.clone(), value.clone()));
+        }
+    }
+    attributes
 }
 
 /// The span's kind; a span whose instrumentation left the kind unspecified but names the
@@ -394,7 +487,7 @@ fn http_status(attributes: &[KeyValue]) -> Option<u16> {
     }
 }
 
-fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+pub(crate) fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
     attributes
         .iter()
         .find(|kv| kv.key == key)
@@ -402,7 +495,7 @@ fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
         .and_then(|value| value.value.as_ref())
 }
 
-fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+pub(crate) fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     match attribute(attributes, key)? {
         Value::StringValue(text) => Some(text),
         _ => None,

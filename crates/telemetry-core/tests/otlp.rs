@@ -99,7 +99,11 @@ fn json_fixture_keeps_ids_timing_status_and_version() {
     assert_eq!(charge.status, SpanStatus::Error);
     assert_eq!(get.status, SpanStatus::Ok);
     assert_eq!(checkout.attribute("service.version"), Some("2.4.1"));
-    assert_eq!(checkout.attribute("host.name"), None);
+    assert_eq!(
+        checkout.attribute("host.name"),
+        Some("web-1"),
+        "where it ran explains faults"
+    );
     assert_eq!(charge.attribute("service.version"), None);
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use aiops_telemetry_core::otlp::{DEFAULT_SPAN_ATTRIBUTES, KeptAttributes};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ pub struct Http {
     #[arg(long, value_name = "N")]
     pub workers: usize,
 
-    /// When set, POST /aiops/*, POST /simulate/* and POST /v1/traces need the header
+    /// When set, POST /aiops/*, POST /simulate/*, POST /v1/traces and POST /v1/logs need the header
     /// "Authorization: Bearer TOKEN"; prefer the variable, a flag shows in the process list
     /// [default: none].
     #[arg(long, value_name = "TOKEN", hide_env_values = true)]
@@ -77,16 +78,23 @@ pub struct Http {
     #[arg(long, value_name = "N")]
     pub max_connections: usize,
 
-    /// Largest POST /v1/traces body as sent (compressed or not), in bytes: OTLP exporters batch
-    /// hundreds of spans per request [default: 8388608].
+    /// Largest POST /v1/traces or /v1/logs body as sent (compressed or not), in bytes: OTLP
+    /// exporters batch hundreds of spans per request [default: 8388608].
     #[arg(long, value_name = "BYTES")]
     pub otlp_max_body_bytes: usize,
 
-    /// Largest POST /v1/traces body once gzip-decompressed, in bytes, up to 1073741824 and at
+    /// Largest POST /v1/traces or /v1/logs body once gzip-decompressed, in bytes, up to 1073741824 and at
     /// least the limit as sent; enforced while decompressing, so a small body that expands
     /// without bound is cut off at the limit [default: 33554432].
     #[arg(long, value_name = "BYTES")]
     pub otlp_max_decompressed_bytes: usize,
+
+    /// Attributes OTLP spans keep (of the span, else of its resource), replacing the default
+    /// list: names, or prefixes ending in .* (rpc.*); comma-separated, at most 32. Whatever the
+    /// list, spans keep service.version and, for calls, the attributes that name the peer
+    /// [default: http.route,http.request.method,http.method,http.response.status_code,http.status_code,url.path,rpc.*,db.system,db.name,db.operation,peer.service,deployment.environment,k8s.pod.name,host.name,service.version,exception.type,exception.message,otel.status_description,cloud.region].
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub span_attributes: Vec<String>,
 }
 
 impl Default for Http {
@@ -105,6 +113,10 @@ impl Default for Http {
             max_body_bytes: 1024 * 1024,
             otlp_max_body_bytes: ingest.max_body_bytes,
             otlp_max_decompressed_bytes: ingest.max_decompressed_bytes,
+            span_attributes: DEFAULT_SPAN_ATTRIBUTES
+                .iter()
+                .map(|&name| name.to_owned())
+                .collect(),
         }
     }
 }
@@ -127,11 +139,17 @@ impl fmt::Debug for Http {
                 "otlp_max_decompressed_bytes",
                 &self.otlp_max_decompressed_bytes,
             )
+            .field("span_attributes", &self.span_attributes)
             .finish()
     }
 }
 
 impl Http {
+    /// The attributes OTLP spans keep; the list was checked by `validate`.
+    pub fn kept_attributes(&self) -> KeptAttributes {
+        KeptAttributes::new(&self.span_attributes).unwrap_or_default()
+    }
+
     /// The size limits of OTLP ingest.
     pub fn ingest_limits(&self) -> IngestLimits {
         IngestLimits {
@@ -164,6 +182,14 @@ impl Http {
                 format!("{:?}", self.bind),
                 origins,
                 "HOST:PORT with a port of 0 to 65535, e.g. 127.0.0.1:5000, [::1]:5000, localhost:0",
+            ));
+        }
+        if let Err(error) = KeptAttributes::new(&self.span_attributes) {
+            return Err(SettingsError::out_of_range(
+                "span_attributes",
+                format!("{:?}", self.span_attributes.join(",")),
+                origins,
+                error.to_string(),
             ));
         }
         if self.workers > 1024 {

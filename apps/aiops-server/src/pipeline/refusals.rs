@@ -90,15 +90,21 @@ impl IngestRefusals {
     }
 }
 
-/// Middleware for the ingest route, outside every other check: counts each refusal by the
-/// status answered, whoever answered it (the body limit, the token check, the handler).
+/// Middleware for the ingest routes, outside every other check: counts each refusal by the
+/// status answered, whoever answered it (the body limit, the token check, the handler), for
+/// traces or for logs by the route.
 pub async fn count_refusals(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let refusals = request
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.refusals.clone());
+    let logs = request.path().starts_with(crate::routes::logs::INGEST_PATH);
+    let refusals = request.app_data::<web::Data<AppState>>().map(|state| {
+        if logs {
+            state.log_refusals.clone()
+        } else {
+            state.refusals.clone()
+        }
+    });
     let response = next.call(request).await?;
     if let (Some(refusals), Some(reason)) = (refusals, RefusalReason::of(response.status())) {
         refusals.add(reason);

@@ -27,8 +27,8 @@ use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, He
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use aiops_telemetry_core::otlp::{
-    self, ExportTraceServiceRequest, OtlpDecodeError, OtlpSpans, RESOURCE_EXHAUSTED, Status,
-    UNAVAILABLE, encode_json_response, encode_protobuf_response,
+    self, ExportTraceServiceRequest, KeptAttributes, OtlpDecodeError, OtlpSpans,
+    RESOURCE_EXHAUSTED, Status, UNAVAILABLE, encode_json_response, encode_protobuf_response,
 };
 use flate2::read::MultiGzDecoder;
 use serde_json::json;
@@ -125,6 +125,11 @@ pub enum IngestError {
     /// The body is not an `ExportTraceServiceRequest` in the declared encoding (400).
     #[error("{0}")]
     Decode(#[from] OtlpDecodeError),
+    /// The body decoded but held no log records at all (400).
+    #[error(
+        "otlp: the request holds no log records; accepted: an ExportLogsServiceRequest with at least one log record"
+    )]
+    NoLogRecords,
 }
 
 impl From<IngestError> for ApiError {
@@ -143,9 +148,10 @@ impl From<IngestError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
                     .with("limit_bytes", json!(limit))
             }
-            IngestError::Gzip(_) | IngestError::Read(_) | IngestError::Decode(_) => {
-                ApiError::bad_request(message)
-            }
+            IngestError::Gzip(_)
+            | IngestError::Read(_)
+            | IngestError::Decode(_)
+            | IngestError::NoLogRecords => ApiError::bad_request(message),
         }
     }
 }
@@ -254,6 +260,30 @@ async fn ingest(
     encoding: Encoding,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.settings.ingest;
+    let (_, gzip, body) = read_body(request, payload, limits).await?;
+    let kept = state.settings.span_attributes.clone();
+    let mapped = web::block(move || decode_and_map(&body, encoding, gzip, limits, &kept))
+        .await
+        .map_err(|_| ApiError::unavailable("otlp: the server is shutting down; retry later"))??;
+
+    let response = accept(state, mapped)?;
+    let body = match encoding {
+        Encoding::Protobuf => encode_protobuf_response(&response),
+        Encoding::Json => encode_json_response(&response),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(encoding.content_type())
+        .body(body))
+}
+
+/// Reads an OTLP/HTTP body: its encoding, whether it is gzip, and the bytes as sent, within
+/// the limit as sent.
+pub async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limits: IngestLimits,
+) -> Result<(Encoding, bool, web::Bytes), ApiError> {
+    let encoding = Encoding::from_content_type(header(request, CONTENT_TYPE))?;
     let gzip = is_gzip(header(request, CONTENT_ENCODING))?;
     let declared =
         header(request, CONTENT_LENGTH).and_then(|value| value.trim().parse::<u64>().ok());
@@ -278,19 +308,7 @@ async fn ingest(
             .into());
         }
     };
-
-    let mapped = web::block(move || decode_and_map(&body, encoding, gzip, limits))
-        .await
-        .map_err(|_| ApiError::unavailable("otlp: the server is shutting down; retry later"))??;
-
-    let response = accept(state, mapped)?;
-    let body = match encoding {
-        Encoding::Protobuf => encode_protobuf_response(&response),
-        Encoding::Json => encode_json_response(&response),
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(encoding.content_type())
-        .body(body))
+    Ok((encoding, gzip, body))
 }
 
 /// Records the usable spans, all of them or (429) none, and builds the OTLP response.
@@ -343,6 +361,7 @@ pub fn decode_and_map(
     encoding: Encoding,
     gzip: bool,
     limits: IngestLimits,
+    kept: &KeptAttributes,
 ) -> Result<OtlpSpans, IngestError> {
     let decompressed;
     let bytes = if gzip {
@@ -355,7 +374,7 @@ pub fn decode_and_map(
         Encoding::Protobuf => otlp::decode_protobuf(bytes)?,
         Encoding::Json => otlp::decode_json(bytes)?,
     };
-    Ok(otlp::spans_from_request(&request))
+    Ok(otlp::spans_keeping(&request, kept))
 }
 
 /// Decompresses gzip, reading at most `limit + 1` bytes of output.
@@ -371,7 +390,7 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
     Ok(out)
 }
 
-fn is_gzip(header: Option<&str>) -> Result<bool, IngestError> {
+pub(crate) fn is_gzip(header: Option<&str>) -> Result<bool, IngestError> {
     match header.map(str::trim) {
         None | Some("") => Ok(false),
         Some(value) if value.eq_ignore_ascii_case("identity") => Ok(false),
@@ -384,7 +403,7 @@ fn is_gzip(header: Option<&str>) -> Result<bool, IngestError> {
     }
 }
 
-fn header(request: &HttpRequest, name: HeaderName) -> Option<&str> {
+pub(crate) fn header(request: &HttpRequest, name: HeaderName) -> Option<&str> {
     request
         .headers()
         .get(name)
@@ -446,6 +465,7 @@ mod tests {
             Encoding::Json,
             true,
             IngestLimits::default(),
+            &KeptAttributes::default(),
         )
         .expect("valid");
         assert_eq!(mapped.spans.len(), 1);
@@ -472,11 +492,23 @@ mod tests {
 
     #[test]
     fn a_request_without_spans_maps_to_nothing() {
-        let empty = decode_and_map(b"{}", Encoding::Json, false, IngestLimits::default())
-            .expect("an empty request is valid");
+        let empty = decode_and_map(
+            b"{}",
+            Encoding::Json,
+            false,
+            IngestLimits::default(),
+            &KeptAttributes::default(),
+        )
+        .expect("an empty request is valid");
         assert_eq!(empty.total(), 0);
-        let no_spans = decode_and_map(b"", Encoding::Protobuf, false, IngestLimits::default())
-            .expect("an empty message is valid");
+        let no_spans = decode_and_map(
+            b"",
+            Encoding::Protobuf,
+            false,
+            IngestLimits::default(),
+            &KeptAttributes::default(),
+        )
+        .expect("an empty message is valid");
         assert_eq!(no_spans.total(), 0);
     }
 

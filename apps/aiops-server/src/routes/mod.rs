@@ -4,11 +4,13 @@
 
 pub mod accepted;
 pub mod aiops;
+pub mod changes;
 pub mod database;
 pub mod endpoints;
 pub mod health;
 pub mod ingest;
 pub mod lifecycle;
+pub mod logs;
 pub mod openapi;
 pub mod params;
 pub mod prometheus;
@@ -166,6 +168,7 @@ fn register(
 
     // Ingest first: it has its own body limit, and the scope below takes every other path.
     cfg.configure(|cfg| ingest::configure(cfg, &mut registered.under(""), ingest));
+    cfg.configure(|cfg| logs::configure(cfg, &mut registered.under(""), ingest));
     let mut engine_api = registered.under("/aiops");
     let aiops_scope = web::scope(engine_api.prefix())
         .wrap(from_fn(settle_spans))
@@ -187,6 +190,8 @@ fn register(
         .service(engine_api.get("/endpoints/history", endpoints::history))
         .service(engine_api.get("/endpoints/window", endpoints::window))
         .service(engine_api.get("/traces/{trace_id}", traces::trace))
+        .service(engine_api.get("/logs", logs::list_logs))
+        .service(engine_api.get_and_post("/changes", changes::list_changes, changes::report_change))
         .default_service(web::to(not_found));
     let simulate_scope = demo.then(|| {
         let mut chaos = registered.under("/simulate");

@@ -48,12 +48,16 @@ pub const BEARER: &str = "bearer";
         crate::routes::endpoints::history,
         crate::routes::endpoints::window,
         crate::routes::traces::trace,
+        crate::routes::logs::list_logs,
+        crate::routes::changes::list_changes,
+        crate::routes::changes::report_change,
         crate::shop::simulate::delay,
         crate::shop::simulate::error,
         crate::shop::simulate::timeout,
         crate::shop::simulate::clear,
         crate::shop::simulate::status,
         crate::routes::ingest::export_traces,
+        crate::routes::logs::export_logs,
         crate::routes::prometheus::metrics,
         crate::routes::health::liveness,
         crate::routes::health::readiness,
@@ -62,9 +66,9 @@ pub const BEARER: &str = "bearer";
     modifiers(&BearerToken, &GuardResponses, &StrictParameters),
     tags(
         (name = "shop", description = "The demo shop: monitored, and a target for chaos."),
-        (name = "aiops", description = "Detection, incidents, topology, traces and endpoint history."),
+        (name = "aiops", description = "Detection, incidents, topology, traces, logs, changes and endpoint history."),
         (name = "simulate", description = "Chaos injection into the demo shop."),
-        (name = "ingest", description = "OpenTelemetry traces (OTLP/HTTP)."),
+        (name = "ingest", description = "OpenTelemetry traces and logs (OTLP/HTTP)."),
         (name = "operations", description = "The engine's own liveness and readiness, Prometheus metrics and this document."),
     )
 )]

@@ -18,12 +18,15 @@ use super::resource::Resources;
 use crate::actor::AnalysisStopped;
 use crate::api_error::ApiError;
 use crate::notify::ReceiverStats;
+use crate::pipeline::logs::LogStats;
 use crate::pipeline::refusals::RefusalReason;
 use crate::pipeline::settle::settle_spans;
 use crate::pipeline::span_metrics::{EndpointSnapshot, HistogramSnapshot, fits_label};
 use crate::pipeline::stats::PipelineStats;
 use crate::process_stats::{self, ProcessStats};
 use crate::state::AppState;
+
+mod logs;
 
 /// The route.
 pub const PATH: &str = "/metrics";
@@ -159,6 +162,10 @@ pub struct Scrape {
     pub receivers: Vec<ReceiverStats>,
     /// Incident changes the desk could not take in time.
     pub incident_updates_dropped: u64,
+    /// The log pipeline's counts.
+    pub logs: LogStats,
+    /// OTLP log requests refused as a whole, per reason.
+    pub log_refusals: Vec<(RefusalReason, u64)>,
 }
 
 impl Scrape {
@@ -175,6 +182,8 @@ impl Scrape {
             started_unix_nanos: state.started_unix_nanos,
             receivers: state.notifier.receiver_stats(),
             incident_updates_dropped: state.notifier.updates_dropped(),
+            logs: state.logs.stats(),
+            log_refusals: state.log_refusals.snapshot(),
         }
     }
 
@@ -306,6 +315,7 @@ impl Collector for Scrape {
                 .encode_counter::<NoLabelSet, _, u64>(count, None)?;
         }
 
+        logs::encode_logs(&mut encoder, &self.logs, &self.log_refusals)?;
         if let Some(analysis) = &self.analysis {
             encode_analysis(&mut encoder, analysis)?;
         }

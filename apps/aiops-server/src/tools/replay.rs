@@ -1,21 +1,25 @@
 //! `aiops replay --otlp-file FILE`: a post-mortem from recorded traces.
 //!
 //! The file holds OTLP JSON lines as the OpenTelemetry Collector's file exporter writes them,
-//! one `ExportTraceServiceRequest` per line. Every span is read first (the exporter writes
+//! one `ExportTraceServiceRequest` (`resourceSpans`) or `ExportLogsServiceRequest`
+//! (`resourceLogs`) per line; traces and logs may share a file or come as two (repeat
+//! `--otlp-file`). Every span and log record is read first (the exporter writes
 //! batches in arrival order, not time order), then the spans are fed to the same
 //! [`Engine`] the server runs, in order of their end time, on a virtual clock: each cycle runs at
 //! `t`, after every span that ended by `t` was recorded, and `t` advances by the analysis
-//! interval. Time comes from the data, never from the wall clock, so a replay gives the same
-//! incidents every time, whenever it runs.
+//! interval. Log records reach the log collectors of the replay ([`log_collectors`]) the same
+//! way, by their time, before each cycle. Time comes from the data, never from the wall clock,
+//! so a replay gives the same incidents every time, whenever it runs.
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use aiops_engine::{Engine, EngineConfig, EngineConfigError, Incident};
-use aiops_telemetry_core::Span;
 use aiops_telemetry_core::otlp::{self, OtlpDecodeError};
+use aiops_telemetry_core::{LogCollector, LogRecord, Span};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
@@ -29,10 +33,11 @@ use crate::views::incident::Incident as IncidentView;
 /// Options of `aiops replay`.
 #[derive(Clone, Debug, Args)]
 pub struct ReplayArgs {
-    /// OTLP JSON lines file (one ExportTraceServiceRequest per line), as the OpenTelemetry
-    /// Collector's file exporter writes it.
-    #[arg(long, value_name = "FILE")]
-    pub otlp_file: PathBuf,
+    /// OTLP JSON lines file (one ExportTraceServiceRequest or ExportLogsServiceRequest per
+    /// line), as the OpenTelemetry Collector's file exporter writes it; repeat the flag to read
+    /// traces and logs from two files.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub otlp_file: Vec<PathBuf>,
 
     /// Output: `json` prints {"incidents": [...]}, `text` a summary for people.
     #[arg(long, value_enum, default_value_t = ReplayFormat::Json)]
@@ -78,7 +83,7 @@ pub enum ReplayError {
         /// Why.
         error: std::io::Error,
     },
-    /// A line is not an OTLP JSON `ExportTraceServiceRequest`.
+    /// A line is not an OTLP JSON `ExportTraceServiceRequest` or `ExportLogsServiceRequest`.
     #[error("replay: line {line}: {error}")]
     Line {
         /// 1-based line number.
@@ -96,11 +101,15 @@ pub enum ReplayError {
     Config(#[from] EngineConfigError),
 }
 
-/// The spans of a file, and what was rejected on the way.
+/// The spans and log records of a file, and what was rejected on the way.
 #[derive(Clone, Debug, Default)]
 pub struct RecordedSpans {
     /// Usable spans, in file order.
     pub spans: Vec<Span>,
+    /// Usable log records, in file order.
+    pub logs: Vec<LogRecord>,
+    /// Log records rejected as unusable.
+    pub rejected_logs: u64,
     /// Lines read (blank lines included).
     pub lines: usize,
     /// Spans rejected as unusable.
@@ -116,6 +125,10 @@ pub struct ReplayReport {
     pub incidents: Vec<Incident>,
     /// Spans replayed.
     pub spans: usize,
+    /// Log records replayed.
+    pub log_records: usize,
+    /// Log records rejected as unusable.
+    pub rejected_log_records: u64,
     /// Spans rejected as unusable.
     pub rejected: u64,
     /// The first few rejection reasons.
@@ -141,6 +154,26 @@ pub fn read_otlp_lines(reader: impl BufRead) -> Result<RecordedSpans, ReplayErro
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        let has_logs = contains(&line, b"\"resourceLogs\"");
+        if has_logs {
+            let request = otlp::decode_logs_json(&line).map_err(|error| ReplayError::Line {
+                line: line_number,
+                error,
+            })?;
+            let mapped = otlp::logs_from_request(&request);
+            recorded.rejected_logs += mapped.rejected;
+            for reason in mapped.errors {
+                if recorded.rejection_reasons.len() < otlp::MAX_REJECTION_REASONS {
+                    recorded
+                        .rejection_reasons
+                        .push(format!("line {line_number}: {reason}"));
+                }
+            }
+            recorded.logs.extend(mapped.records);
+            if !contains(&line, b"\"resourceSpans\"") {
+                continue;
+            }
+        }
         let request = otlp::decode_json(&line).map_err(|error| ReplayError::Line {
             line: line_number,
             error,
@@ -159,11 +192,24 @@ pub fn read_otlp_lines(reader: impl BufRead) -> Result<RecordedSpans, ReplayErro
     Ok(recorded)
 }
 
+/// Whether `needle` occurs in `line`.
+fn contains(line: &[u8], needle: &[u8]) -> bool {
+    line.windows(needle.len()).any(|window| window == needle)
+}
+
+/// Where a replay's log records go, in order: the one place where collectors of logs join
+/// the replay (the engine's analysis of logs, when it has one).
+pub fn log_collectors(_engine: &Engine) -> Vec<Arc<dyn LogCollector>> {
+    Vec::new()
+}
+
 /// Replays `recorded` through a fresh engine on a virtual clock.
 pub fn replay(recorded: RecordedSpans, config: EngineConfig) -> Result<ReplayReport, ReplayError> {
     let RecordedSpans {
         mut spans,
+        mut logs,
         rejected,
+        rejected_logs,
         rejection_reasons,
         ..
     } = recorded;
@@ -173,6 +219,10 @@ pub fn replay(recorded: RecordedSpans, config: EngineConfig) -> Result<ReplayRep
     let interval = secs_to_nanos(config.analyzer.analysis_interval_secs).max(1);
     let mut engine = Engine::new(config)?;
     let collector = engine.collector();
+    let log_sinks = log_collectors(&engine);
+    logs.sort_by_key(|record| record.time_unix_nanos);
+    let log_count = logs.len();
+    let mut pending_logs = logs.into_iter().peekable();
 
     // A span reaches the engine when it ends, as it would from a live exporter.
     spans.sort_by_key(Span::end_unix_nanos);
@@ -193,6 +243,15 @@ pub fn replay(recorded: RecordedSpans, config: EngineConfig) -> Result<ReplayRep
         if !batch.is_empty() {
             let _ = collector.record_batch(batch);
         }
+        let mut records = Vec::new();
+        while let Some(record) = pending_logs.next_if(|r| r.time_unix_nanos <= clock) {
+            records.push(record);
+        }
+        if !records.is_empty() {
+            for sink in &log_sinks {
+                let _ = sink.record_logs_borrowed(&records);
+            }
+        }
         engine.run_cycle(clock);
         cycles += 1;
         if pending.peek().is_none() {
@@ -208,6 +267,8 @@ pub fn replay(recorded: RecordedSpans, config: EngineConfig) -> Result<ReplayRep
     Ok(ReplayReport {
         incidents,
         spans: span_count,
+        log_records: log_count,
+        rejected_log_records: rejected_logs,
         rejected,
         rejection_reasons,
         cycles,
@@ -218,11 +279,29 @@ pub fn replay(recorded: RecordedSpans, config: EngineConfig) -> Result<ReplayRep
 
 /// Reads `path` and replays it.
 pub fn replay_file(path: &Path, config: EngineConfig) -> Result<ReplayReport, ReplayError> {
-    let file = File::open(path).map_err(|error| ReplayError::Read {
-        path: path.to_owned(),
-        error,
-    })?;
-    replay(read_otlp_lines(BufReader::new(file))?, config)
+    replay_files(&[path.to_owned()], config)
+}
+
+/// Reads every file of `paths` (traces and logs, mixed or apart) and replays them together.
+pub fn replay_files(paths: &[PathBuf], config: EngineConfig) -> Result<ReplayReport, ReplayError> {
+    let mut recorded = RecordedSpans::default();
+    for path in paths {
+        let file = File::open(path).map_err(|error| ReplayError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        let read = read_otlp_lines(BufReader::new(file))?;
+        recorded.spans.extend(read.spans);
+        recorded.logs.extend(read.logs);
+        recorded.lines += read.lines;
+        recorded.rejected += read.rejected;
+        recorded.rejected_logs += read.rejected_logs;
+        let room = otlp::MAX_REJECTION_REASONS.saturating_sub(recorded.rejection_reasons.len());
+        recorded
+            .rejection_reasons
+            .extend(read.rejection_reasons.into_iter().take(room));
+    }
+    replay(recorded, config)
 }
 
 /// `{"incidents": [...], "replay": {...}}`, incidents in the HTTP API's shape.
@@ -237,6 +316,8 @@ pub fn to_json(report: &ReplayReport) -> Value {
         replay: ReplaySummary {
             spans: report.spans,
             rejected_spans: report.rejected,
+            log_records: report.log_records,
+            rejected_log_records: report.rejected_log_records,
             rejection_reasons: &report.rejection_reasons,
             cycles: report.cycles,
             first_cycle: iso(report.first_cycle_unix_nanos),
@@ -258,6 +339,8 @@ struct ReplayOutput<'a> {
 struct ReplaySummary<'a> {
     spans: usize,
     rejected_spans: u64,
+    log_records: usize,
+    rejected_log_records: u64,
     rejection_reasons: &'a [String],
     cycles: u64,
     first_cycle: String,
@@ -269,9 +352,11 @@ pub fn to_text(report: &ReplayReport, source: &str) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "Replayed {} spans from {source} ({} rejected) in {} cycles, {} to {}.",
+        "Replayed {} spans and {} log records from {source} ({} and {} rejected) in {} cycles, {} to {}.",
         report.spans,
+        report.log_records,
         report.rejected,
+        report.rejected_log_records,
         report.cycles,
         iso(report.first_cycle_unix_nanos),
         iso(report.last_cycle_unix_nanos),
@@ -344,14 +429,14 @@ pub fn to_text(report: &ReplayReport, source: &str) -> String {
 /// `aiops replay`: replays the file with `config` ([`ReplayArgs::engine_config`]) and prints
 /// the report to standard output.
 pub fn run(args: &ReplayArgs, config: EngineConfig) -> anyhow::Result<()> {
-    let report = replay_file(&args.otlp_file, config)?;
+    let report = replay_files(&args.otlp_file, config)?;
     let mut out = std::io::stdout().lock();
-    print(
-        &report,
-        args.format,
-        &args.otlp_file.display().to_string(),
-        &mut out,
-    )?;
+    let source: Vec<String> = args
+        .otlp_file
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    print(&report, args.format, &source.join(" and "), &mut out)?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod incident;
 pub mod lifecycle;
+pub mod logs;
 pub mod metrics;
 pub mod otlp;
 pub mod readiness;

@@ -1,4 +1,4 @@
-//! The OTLP/HTTP bodies of `POST /v1/traces`, for the document only: their encoding (protobuf
+//! The OTLP/HTTP bodies of `POST /v1/traces` and `POST /v1/logs`, for the document only: their encoding (protobuf
 //! or OTLP JSON) is OpenTelemetry's, read and written by `aiops_telemetry_core::otlp`, not by
 //! serde here.
 
@@ -36,4 +36,22 @@ pub struct RpcStatus {
     /// A `google.rpc.RetryInfo` with the `Retry-After` delay, on 429.
     #[schema(value_type = Vec<Object>)]
     pub details: Vec<Value>,
+}
+
+/// `POST /v1/logs` body: an OTLP `ExportLogsServiceRequest`, protobuf or OTLP JSON.
+#[derive(Clone, Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportLogsServiceRequest {
+    /// Log records grouped by resource (`service.name`) and instrumentation scope.
+    #[schema(value_type = Vec<Object>)]
+    pub resource_logs: Vec<Value>,
+}
+
+/// `POST /v1/logs` answer: empty on full success (`{}`), otherwise a partial success.
+#[derive(Clone, Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportLogsServiceResponse {
+    /// `{"rejectedLogRecords": N, "errorMessage": "..."}` when records were rejected.
+    #[schema(value_type = Option<Object>)]
+    pub partial_success: Option<Value>,
 }

@@ -56,6 +56,12 @@ fn sample() -> Scrape {
             dropped: 0,
         }],
         incident_updates_dropped: 0,
+        logs: LogStats {
+            accepted: 11,
+            rejected: 1,
+            ..LogStats::default()
+        },
+        log_refusals: vec![(RefusalReason::QueueFull, 4)],
     }
 }
 
@@ -102,6 +108,14 @@ fn exposition_names_every_family_with_its_unit_and_suffix() {
         text.contains("\naiops_ingest_refused_requests_total{reason=\"queue_full\"} 2\n"),
         "{text}"
     );
+    for line in [
+        "\naiops_log_records_accepted_total 11\n",
+        "\naiops_log_records_rejected_total 1\n",
+        "# TYPE aiops_log_queue_depth gauge",
+        "\naiops_log_ingest_refused_requests_total{reason=\"queue_full\"} 4\n",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
     assert!(
         text.contains(
             "aiops_notifications_sent_total{receiver=\"alertmanager-1\",kind=\"alertmanager\"} 9"
