@@ -59,8 +59,9 @@ fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> b
 
 /// A latency spike: enough requests, a ready baseline, a window mean past both the relative
 /// and the absolute threshold, and a slowdown that is broad rather than one slow outlier or one
-/// burst: either the median request is slower than the baseline's p95 (the bulk of the traffic
-/// moved, which a burst of a second or two in a window of half a minute cannot do), or (with at
+/// burst: either the median request is past the midpoint between the baseline's mean and p95
+/// (the bulk of the traffic moved, which a burst of a second or two in a window of half a
+/// minute cannot do), or (with at
 /// least 20 requests, so that p95 is not the single slowest one) the p95 clears the same
 /// thresholds against the baseline p95 in the whole window and in its first and last third
 /// alike (a burst of outliers cannot reach both). With fewer than 20 requests the median
@@ -113,10 +114,10 @@ pub(crate) fn slow_tail(stats: &WindowStats, baseline: &Baseline, config: &Confi
         && clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
 }
 
-/// True when the window's median request is slower than the baseline's p95: the bulk of the
-/// traffic moved, not its tail.
+/// True when the window's median request is past the midpoint between the baseline's mean and
+/// its p95: the bulk of the traffic moved, not its tail.
 pub(crate) fn bulk_moved(stats: &WindowStats, baseline: &Baseline) -> bool {
-    stats.p50_ms > baseline.p95_ms
+    stats.p50_ms > (baseline.mean_ms + baseline.p95_ms) / 2.0
 }
 
 /// True when a part of a window (a third of it) shows the slowness that the whole window is

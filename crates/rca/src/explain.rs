@@ -9,6 +9,7 @@ use aiops_analyzer::{Anomaly, AnomalyKind, Config};
 use aiops_telemetry_core::{EndpointKey, Span, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
+use crate::contrast::went_quiet;
 use crate::draft::{draft, runs_slow};
 use crate::expect::{
     BaselineMap, Detection, Expectations, MAX_PEERS, PeerServices, RcaConfig, lookup, observe_span,
@@ -266,9 +267,11 @@ struct Group {
 /// For each trace where `anomaly`'s endpoint shows the symptom, the origins it leads to.
 ///
 /// A failure whose origin (or the span below it) holds a span of an endpoint reported as
-/// dropping calls (`dropping`) is traced to that span instead: a handler that returned early
-/// left its callers with a bad answer and no failing span below, so the error surfaces where
-/// the answer was checked, not where it went wrong.
+/// dropping calls (`dropping`), or of an endpoint that made no call in the sampled failing
+/// requests while making its calls in the successful ones (`contrast::went_quiet`), is traced
+/// to that span instead: a handler that returned early left its callers with a bad answer and
+/// no failing span below, so the error surfaces where the answer was checked, not where it
+/// went wrong.
 fn gather(
     anomaly: &Anomaly,
     graphs: &[TraceGraph<'_>],
@@ -277,19 +280,27 @@ fn gather(
     dropping: &[&EndpointKey],
 ) -> Vec<Evidence> {
     let mut evidence: Vec<Evidence> = Vec::new();
-    for &(trace, node) in index.spans_of(&anomaly.endpoint) {
+    let at = index.spans_of(&anomaly.endpoint);
+    let quiet = if anomaly.kind == AnomalyKind::ErrorStorm {
+        went_quiet(graphs, at)
+    } else {
+        Vec::new()
+    };
+    for &(trace, node) in at {
         let graph = &graphs[trace];
         if !shows_symptom(graph, node, anomaly, expect.timeout_ms()) {
             continue;
         }
         let mut found = origins(graph, node, anomaly.kind, expect);
-        if anomaly.kind == AnomalyKind::ErrorStorm && !dropping.is_empty() {
+        if anomaly.kind == AnomalyKind::ErrorStorm && !(dropping.is_empty() && quiet.is_empty()) {
             for origin in &mut found {
                 let dropped = graph.subtree(origin.node).into_iter().find(|&below| {
                     let span = graph.span(below);
                     dropping
                         .iter()
                         .any(|e| e.service == *span.service && e.operation == *span.operation)
+                        || (below != origin.node
+                            && quiet.contains(&(&*span.service, &*span.operation)))
                 });
                 if let Some(below) = dropped {
                     origin.node = below;

@@ -103,6 +103,7 @@
 
 #![deny(missing_docs)]
 
+mod contrast;
 mod draft;
 mod edge;
 mod expect;
