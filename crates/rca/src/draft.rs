@@ -185,6 +185,7 @@ fn title_label(kind: AnomalyKind) -> &'static str {
         AnomalyKind::LatencySpike => "Latency spike",
         AnomalyKind::LatencyShift => "Latency shift",
         AnomalyKind::CallDrop => "Dropped calls",
+        AnomalyKind::LogPattern => "New log pattern",
         AnomalyKind::ErrorStorm => "Error storm",
         AnomalyKind::Timeout => "Timeouts",
     }
