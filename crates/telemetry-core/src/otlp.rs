@@ -76,6 +76,7 @@ use crate::text::SpanText;
 
 mod attributes;
 mod logs;
+mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -88,6 +89,9 @@ pub use self::logs::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse, MAX_BODY_BYTES,
     MAX_LOG_ATTRIBUTES, MAX_STACKTRACE_BYTES, OtlpLogs, decode_logs_json, decode_logs_protobuf,
     encode_logs_json_response, encode_logs_protobuf_response, logs_from_request,
+};
+pub use self::status::{
+    Any, ProtoDuration, RESOURCE_EXHAUSTED, RETRY_INFO_TYPE_URL, RetryInfo, Status, UNAVAILABLE,
 };
 
 /// The service name of a resource that does not say, per the OpenTelemetry specification.
@@ -164,7 +168,18 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDe
 
 /// Decodes an `ExportTraceServiceRequest` in OTLP's JSON encoding (`application/json`): hex
 /// trace and span ids, camelCase keys, integer enums, 64-bit integers as strings or numbers.
+///
+/// The request must be a JSON object: serde would also read a message from an array.
 pub fn decode_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDecodeError> {
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(OtlpDecodeError::Json(
+                "the request is not a JSON object".to_owned(),
+            ));
+        }
+        None => return Err(OtlpDecodeError::Json("the body is empty".to_owned())),
+    }
     serde_json::from_slice(bytes).map_err(|err| OtlpDecodeError::Json(err.to_string()))
 }
 
