@@ -289,6 +289,14 @@ fn finish(span: &mut SimSpan, end: u64, method: &str, route: Option<&str>, faile
 
 /// The traces as one OTLP request, one resource per service.
 pub fn to_request<'a>(spans: impl IntoIterator<Item = &'a [SimSpan]>) -> ExportTraceServiceRequest {
+    to_request_with_versions(spans, |_| "1.4.2")
+}
+
+/// [`to_request`] with each service's `service.version` given by `version_of`.
+pub fn to_request_with_versions<'a>(
+    spans: impl IntoIterator<Item = &'a [SimSpan]>,
+    version_of: impl Fn(&str) -> &'static str,
+) -> ExportTraceServiceRequest {
     let traces: Vec<&[SimSpan]> = spans.into_iter().collect();
     let mut request = OtlpRequestBuilder::new();
     for service in SERVICES {
@@ -305,7 +313,7 @@ pub fn to_request<'a>(spans: impl IntoIterator<Item = &'a [SimSpan]>) -> ExportT
             request = request
                 .resource([
                     string_attribute("service.name", service),
-                    string_attribute("service.version", "1.4.2"),
+                    string_attribute("service.version", version_of(service)),
                 ])
                 .scope("shop-sim")
                 .spans(spans);

@@ -6,6 +6,7 @@ mod backpressure;
 mod bad_input;
 mod browser;
 mod console;
+mod deployment;
 mod endpoints;
 mod health;
 mod lifecycle;

@@ -118,8 +118,9 @@ impl Application {
         let writer = store.writer();
         // Every log record and change goes to the store first, then to these listeners, in
         // order: the one place where collectors of logs and changes join.
-        let log_listeners: Vec<Arc<dyn LogCollector>> = Vec::new();
-        let change_listeners = ChangeListeners::new(Vec::<Arc<dyn ChangeCollector>>::new());
+        let log_listeners: Vec<Arc<dyn LogCollector>> = vec![engine.log_collector()];
+        let change_listeners =
+            ChangeListeners::new(vec![engine.change_collector() as Arc<dyn ChangeCollector>]);
         let logs = Arc::new(LogPipeline::new(store.log_writer(), log_listeners));
         let versions: Arc<dyn Collector> = Arc::new(VersionWatch::new(
             store.log_writer(),

@@ -4,6 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::evidence::EvidenceClass;
 use crate::fault::{Effect, Injected};
 use crate::generate::generate;
 use crate::sample::{log_uniform, mix, pick};
@@ -134,6 +135,8 @@ pub enum Scenario {
     Fault(FaultClass, usize),
     /// A healthy class.
     Healthy(HealthyClass),
+    /// A case of logs, exceptions or deployments, and its variant.
+    Evidence(EvidenceClass, usize),
 }
 
 impl Scenario {
@@ -142,8 +145,13 @@ impl Scenario {
         let faults = FaultClass::ALL
             .iter()
             .flat_map(|&class| (0..class.buckets().len()).map(move |b| Self::Fault(class, b)));
+        let evidence = EvidenceClass::ALL
+            .iter()
+            .flat_map(|&class| (0..class.buckets().len()).map(move |b| Self::Evidence(class, b)));
+        // Evidence cases come last, so that the earlier scenarios keep their seeds.
         faults
             .chain(HealthyClass::ALL.iter().map(|&c| Self::Healthy(c)))
+            .chain(evidence)
             .collect()
     }
 
@@ -152,6 +160,9 @@ impl Scenario {
         match self {
             Self::Fault(class, bucket) => format!("{}, {}", class.name(), class.buckets()[bucket]),
             Self::Healthy(class) => class.name().to_owned(),
+            Self::Evidence(class, bucket) => {
+                format!("{}, {}", class.name(), class.buckets()[bucket])
+            }
         }
     }
 }
@@ -212,6 +223,7 @@ impl Case {
         let short = match scenario {
             Scenario::Fault(..) => rng.random_bool(0.25),
             Scenario::Healthy(class) => class == HealthyClass::ShortWarmUp,
+            Scenario::Evidence(..) => false,
         };
         let warm_up_secs = if short {
             SHORT_WARM_UP_SECS
@@ -260,6 +272,37 @@ impl Case {
                     });
                 }
                 case.end_ns = end + TAIL_SECS * SECOND;
+            }
+            Scenario::Evidence(class, bucket) => {
+                let effect = crate::evidence::effect(rng, &topology, class, bucket, after_warm_up)?;
+                if class.is_fault() {
+                    let duration = rng.random_range(60..=120) * SECOND;
+                    let truth = Truth::of(&effect, &topology);
+                    let visibility = visibility(&effect, &topology);
+                    case.faults.push(Fault {
+                        injected: Injected {
+                            effect,
+                            start_ns: after_warm_up,
+                            end_ns: after_warm_up + duration,
+                        },
+                        truth,
+                        visibility,
+                    });
+                    case.end_ns = after_warm_up + duration + TAIL_SECS * SECOND;
+                } else {
+                    let end_ns = match effect {
+                        // A noise burst lasts 30 to 60 s; a deployment stays.
+                        Effect::LogNoise { .. } => {
+                            after_warm_up + rng.random_range(30..=60) * SECOND
+                        }
+                        _ => case.end_ns,
+                    };
+                    case.disturbances.push(Injected {
+                        effect,
+                        start_ns: after_warm_up,
+                        end_ns,
+                    });
+                }
             }
             Scenario::Healthy(class) => {
                 let event = after_warm_up + rng.random_range(20..100) * SECOND;

@@ -73,7 +73,68 @@ pub enum Effect {
         /// Share of requests affected.
         probability: f64,
     },
+    /// A defect no span status shows: a share of one operation's requests go wrong, the
+    /// service logs an ERROR record (with a stack trace) in the span and answers 200 with a
+    /// bad result, and its caller fails on it.
+    LoggedDefect {
+        /// The defective operation.
+        op: OpRef,
+        /// Share of requests affected.
+        rate: f64,
+    },
+    /// A share of one operation's requests throw an exception that is caught: the span
+    /// records an exception event (no error status), the service logs it, the answer goes out.
+    CaughtException {
+        /// The operation.
+        op: OpRef,
+        /// Share of requests affected.
+        rate: f64,
+    },
+    /// `service` runs a new version ([`new_version`]) on a share of its requests, growing from
+    /// none to `share` over `ramp_ns` after `start_ns`; `fail_rate` of those requests fail with
+    /// an error status. Outside the effect's time every request runs the old version.
+    Deployment {
+        /// The deployed service.
+        service: usize,
+        /// Final share of requests on the new version.
+        share: f64,
+        /// How long the roll-out takes (0: at once).
+        ramp_ns: u64,
+        /// When it starts.
+        start_ns: u64,
+        /// Share of the new version's requests that fail (0: a healthy deployment).
+        fail_rate: f64,
+    },
+    /// Healthy: a burst of log lines of templates never seen before (warnings, and errors tied
+    /// to no request) from `service`, `per_second` lines a second.
+    LogNoise {
+        /// The noisy service.
+        service: usize,
+        /// Lines a second.
+        per_second: u64,
+    },
 }
+
+/// The version a deployment brings to service `service` (which otherwise runs the version
+/// its topology gives it).
+pub fn new_version(service: usize) -> String {
+    format!("9.{service}.0")
+}
+
+/// What a request's span says beyond its status, for the logs written about it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Note {
+    /// Nothing.
+    #[default]
+    None,
+    /// A defect its span does not show went off ([`Effect::LoggedDefect`]).
+    Defect,
+    /// An exception was thrown and caught ([`Effect::CaughtException`]).
+    Caught,
+}
+
+/// The exception type a caught exception has.
+pub const CAUGHT_EXCEPTION: &str = "java.lang.NullPointerException";
 
 /// An effect and when it applies (to requests starting in `[start_ns, end_ns)`).
 #[derive(Clone, Debug, PartialEq)]
@@ -174,6 +235,61 @@ impl Conditions<'_> {
             } if defective == op && rng.random_bool(rate) => Some(edge_error),
             _ => None,
         })
+    }
+
+    /// Whether `service` runs its new version for the request of trace `trace` starting at
+    /// `t` (decided by the trace id, so every span of the service in it agrees).
+    pub fn deployed(&self, trace: aiops_telemetry_core::TraceId, service: usize, t: u64) -> bool {
+        self.0.iter().any(|effect| match *effect {
+            Effect::Deployment {
+                service: s,
+                share,
+                ramp_ns,
+                start_ns,
+                ..
+            } if s == service => {
+                let done = if ramp_ns == 0 {
+                    1.0
+                } else {
+                    (t.saturating_sub(start_ns) as f64 / ramp_ns as f64).min(1.0)
+                };
+                let bytes = trace.as_bytes();
+                let mut low = [0u8; 8];
+                low.copy_from_slice(&bytes[..8]);
+                let draw = u64::from_le_bytes(low);
+                crate::sample::unit(crate::sample::mix(draw ^ service as u64)) < share * done
+            }
+            _ => false,
+        })
+    }
+
+    /// Whether the new version of `service` fails this request (only asked of requests it
+    /// serves).
+    pub fn deployment_fails(&self, rng: &mut StdRng, service: usize) -> bool {
+        self.0.iter().any(|effect| match *effect {
+            Effect::Deployment {
+                service: s,
+                fail_rate,
+                ..
+            } if s == service && fail_rate > 0.0 => rng.random_bool(fail_rate),
+            _ => false,
+        })
+    }
+
+    /// What goes wrong in this request to `op` that its span's status does not show.
+    pub fn note(&self, rng: &mut StdRng, op: OpRef) -> Note {
+        for effect in self.0 {
+            match *effect {
+                Effect::LoggedDefect { op: at, rate } if at == op && rng.random_bool(rate) => {
+                    return Note::Defect;
+                }
+                Effect::CaughtException { op: at, rate } if at == op && rng.random_bool(rate) => {
+                    return Note::Caught;
+                }
+                _ => {}
+            }
+        }
+        Note::None
     }
 
     /// How long this request to `service` hangs, if it does.

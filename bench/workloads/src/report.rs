@@ -136,10 +136,10 @@ pub fn tables(scores: &[CaseScore]) -> String {
         }
     }
     for score in scores {
-        if matches!(score.scenario, Scenario::Fault(..)) {
-            faults.add(score);
-        } else {
-            healthy.add(score);
+        match score.scenario {
+            Scenario::Fault(..) => faults.add(score),
+            Scenario::Healthy(..) => healthy.add(score),
+            Scenario::Evidence(..) => {}
         }
     }
     let _ = writeln!(out, "| **all faults** | | {}", faults.fault_cells());
@@ -186,6 +186,7 @@ pub fn tables(scores: &[CaseScore]) -> String {
         faults.false_incidents as f64 / faults.cases.max(1) as f64,
     );
     out.push_str(&targets(scores));
+    out.push_str(&crate::report_evidence::tables(scores));
     out
 }
 
@@ -306,6 +307,7 @@ fn targets(scores: &[CaseScore]) -> String {
                     named_visible += usize::from(both && visible);
                 }
             }
+            Scenario::Evidence(..) => {}
             Scenario::Healthy(_) => {
                 healthy_cases += 1;
                 healthy_false += score.false_incidents;
@@ -485,6 +487,7 @@ mod tests {
             folded: 0,
             both_named,
             ranked: Vec::new(),
+            deployments: Default::default(),
         }
     }
 

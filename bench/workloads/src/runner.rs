@@ -14,10 +14,12 @@ use rand::rngs::StdRng;
 use crate::case::{Case, T0};
 use crate::engine::{Engine, EngineConfig, Incident, IncidentChange};
 use crate::export::Exporter;
-use crate::fault::Conditions;
+use crate::fault::{Conditions, new_version};
+use crate::logs::LogWriter;
 use crate::sample::mix;
 use crate::trace;
 use crate::traffic::{self, Traffic};
+use aiops_telemetry_core::SpanText;
 
 const SECOND: u64 = 1_000_000_000;
 /// Resolution of the virtual clock: requests and batch arrivals are handled this often.
@@ -48,6 +50,8 @@ pub struct NamedIncident {
     pub title: String,
     /// The incident it was folded into, if a revised root cause showed both were one problem.
     pub merged_into: Option<String>,
+    /// The deployment blamed as its root cause: `service version`.
+    pub deployment: Option<String>,
 }
 
 impl NamedIncident {
@@ -69,8 +73,18 @@ impl NamedIncident {
             alert_count: incident.alert_count,
             title: incident.title.clone(),
             merged_into: incident.merged_into.clone(),
+            deployment: deployment_of(incident),
         }
     }
+}
+
+/// `service version` of the deployment `incident` blames, if any.
+fn deployment_of(incident: &Incident) -> Option<String> {
+    incident
+        .evidence
+        .deployment
+        .as_ref()
+        .map(|d| format!("{} {}", d.service, d.version))
 }
 
 /// An incident's root cause as of a cycle that opened or updated it.
@@ -84,6 +98,8 @@ pub struct Sighting {
     pub service: String,
     /// Its root cause's endpoint then.
     pub endpoint: String,
+    /// The deployment it blamed then: `service version`.
+    pub deployment: Option<String>,
 }
 
 /// What one case did to the engine and what the engine said.
@@ -97,6 +113,8 @@ pub struct Outcome {
     pub requests: u64,
     /// Spans delivered to the collector.
     pub spans: u64,
+    /// Log records delivered to the log collector.
+    pub logs: u64,
     /// Cycles run, and how many of them early.
     pub cycles: (u64, u64),
     /// Wall-clock time the case took.
@@ -119,9 +137,17 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
         sightings: Vec::new(),
         requests: 0,
         spans: 0,
+        logs: 0,
         cycles: (0, 0),
         elapsed: Duration::ZERO,
     };
+    let logs_in = engine.log_collector();
+    // Logs draw from their own generator, so that the traces are those of a run without them.
+    let mut log_rng = StdRng::seed_from_u64(mix(case.seed ^ 0x0010_C50F_5E7F_0002));
+    let mut writer = LogWriter::default();
+    let new_versions: Vec<SpanText> = (0..topology.services.len())
+        .map(|s| new_version(s).into())
+        .collect();
     let mut now = T0;
     while now < case.end_ns {
         now += STEP;
@@ -130,10 +156,20 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
             let effects = case.effects_at(start);
             let entry = traffic::entry(&mut rng, topology);
             let load = traffic.load_factor(start);
-            for emitted in
-                trace::request(&mut rng, topology, Conditions(&effects), load, entry, start)
-            {
-                exporter.submit(emitted.service, emitted.span);
+            let conditions = Conditions(&effects);
+            for mut emitted in trace::request(&mut rng, topology, conditions, load, entry, start) {
+                let service = emitted.service;
+                if conditions.deployed(emitted.span.trace_id, service, start) {
+                    let attributes = emitted.span.attributes.to_mut();
+                    attributes.retain(|(key, _)| key != "service.version");
+                    attributes.push((
+                        SpanText::from_static("service.version"),
+                        new_versions[service].clone(),
+                    ));
+                }
+                let arrival = exporter.arrival_ns(service, emitted.span.end_unix_nanos());
+                writer.about(&mut log_rng, &emitted, arrival);
+                exporter.submit(service, emitted.span);
             }
             outcome.requests += 1;
         }
@@ -141,9 +177,15 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
             outcome.spans += batch.len() as u64;
             let _ = collector.record_batch(batch);
         }
+        let logs = writer.arrived(now);
+        if !logs.is_empty() {
+            outcome.logs += logs.len() as u64;
+            let _ = logs_in.record_logs(logs);
+        }
         if !(now - T0).is_multiple_of(SECOND) {
             continue;
         }
+        writer.noise(&mut log_rng, topology, &case.effects_at(now), now);
         let due = now >= next_cycle;
         if due || engine.has_news(now) {
             outcome.cycles.0 += 1;
@@ -167,6 +209,7 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
                     id: id.clone(),
                     service: incident.root_cause.service.clone(),
                     endpoint: incident.root_cause.endpoint.clone(),
+                    deployment: deployment_of(incident),
                 });
             }
         }

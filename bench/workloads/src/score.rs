@@ -14,6 +14,7 @@
 
 use crate::case::{Case, Scenario};
 use crate::runner::{NamedIncident, Outcome};
+pub use crate::score_evidence::{DeploymentScore, deployments};
 
 /// How the engine did on one fault.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +57,8 @@ pub struct CaseScore {
     pub both_named: Option<bool>,
     /// The ranked list of places named during the faults.
     pub ranked: Vec<String>,
+    /// Deployments named as root causes, right and wrong.
+    pub deployments: DeploymentScore,
 }
 
 impl CaseScore {
@@ -138,6 +141,7 @@ pub fn score(case: &Case, outcome: &Outcome) -> CaseScore {
                 .all(|f| during.iter().any(|i| i.service == f.truth.node))
         }),
         ranked,
+        deployments: deployments(case, outcome),
     }
 }
 
@@ -200,6 +204,7 @@ mod tests {
             alert_count: alerts,
             title: String::new(),
             merged_into: None,
+            deployment: None,
         }
     }
 
@@ -211,6 +216,7 @@ mod tests {
                 id: i.id.clone(),
                 service: i.service.clone(),
                 endpoint: i.endpoint.clone(),
+                deployment: None,
             })
             .collect();
         Outcome {
@@ -218,6 +224,7 @@ mod tests {
             sightings,
             requests: 0,
             spans: 0,
+            logs: 0,
             cycles: (0, 0),
             elapsed: Duration::ZERO,
         }

@@ -10,7 +10,7 @@ use aiops_telemetry_core::{Span, SpanId, TraceId};
 use rand::Rng;
 use rand::rngs::StdRng;
 
-use crate::fault::Conditions;
+use crate::fault::{CAUGHT_EXCEPTION, Conditions, Note};
 use crate::instrument::{self, Place, Reply};
 use crate::sample::{lognormal, pareto, span_id, trace_id};
 use crate::topology::{Call, DepOp, OpRef, Target, Topology};
@@ -22,6 +22,8 @@ pub struct Emitted {
     pub service: usize,
     /// The span.
     pub span: Span,
+    /// What went wrong that its status does not show, for the logs about it.
+    pub note: Note,
 }
 
 /// Share of requests whose own time is a healthy outlier (a multiple of the usual).
@@ -45,6 +47,7 @@ pub fn request(
         origin_ns: start_ns,
         spans: Vec::new(),
         defect_seen: false,
+        logged_defects: 0,
     };
     builder.serve(rng, entry, None, 0.0);
     builder.spans
@@ -60,6 +63,8 @@ struct Builder<'a> {
     spans: Vec<Emitted>,
     /// A defect returned early and asked for an error at the edge.
     defect_seen: bool,
+    /// Defects that answered a bad result with no error status (their callers fail on it).
+    logged_defects: u32,
 }
 
 /// How a server or a call ended, in milliseconds after the request's start.
@@ -82,7 +87,11 @@ impl Builder<'_> {
     }
 
     fn emit(&mut self, service: usize, span: Span) {
-        self.spans.push(Emitted { service, span });
+        self.spans.push(Emitted {
+            service,
+            span,
+            note: Note::None,
+        });
     }
 
     /// Serves `op`: its SERVER span, internal spans and calls.
@@ -96,7 +105,15 @@ impl Builder<'_> {
         }
         let self_ms = self.conditions.self_time(rng, op, self_ms);
         let hang = self.conditions.hang_ms(rng, op.service).unwrap_or(0.0);
-        let failed = self.conditions.fails(rng, op, spec.error_rate);
+        let mut failed = self.conditions.fails(rng, op, spec.error_rate);
+        if self
+            .conditions
+            .deployed(self.trace, op.service, self.origin_ns)
+        {
+            failed |= self.conditions.deployment_fails(rng, op.service);
+        }
+        let note = self.conditions.note(rng, op);
+        let defects_below = self.logged_defects;
         let early = self.conditions.returns_early(rng, op);
         let fail_early = failed && rng.random_bool(0.5);
 
@@ -129,10 +146,26 @@ impl Builder<'_> {
         if parent.is_none() && self.defect_seen && reply == Reply::Ok {
             reply = Reply::Failed;
         }
+        // A callee's bad answer, sent with no error status, fails this request.
+        if self.logged_defects > defects_below && reply == Reply::Ok {
+            reply = Reply::Failed;
+        }
         let place = self.place(id, parent, start, end);
         let service = &topology.services[op.service];
-        let span = instrument::server(service, spec, place, reply);
-        self.emit(op.service, span);
+        let mut span = instrument::server(service, spec, place, reply);
+        if note == Note::Caught {
+            span = span
+                .with_attribute("exception.type", CAUGHT_EXCEPTION)
+                .with_attribute("exception.message", "price is null");
+        }
+        if note == Note::Defect && reply == Reply::Ok {
+            self.logged_defects += 1;
+        }
+        self.spans.push(Emitted {
+            service: op.service,
+            span,
+            note,
+        });
         Ended { end_ms: end, reply }
     }
 

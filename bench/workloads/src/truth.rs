@@ -170,6 +170,45 @@ impl Truth {
             Effect::OutlierBurst { .. } => {
                 (String::new(), Vec::new(), "burst of outliers".to_owned())
             }
+            Effect::LoggedDefect { op, rate } => (
+                name(op.service),
+                vec![one(op)],
+                format!(
+                    "defect in {} at {:.0}%, logged, no error status",
+                    op_name(op),
+                    rate * 100.0
+                ),
+            ),
+            Effect::CaughtException { op, rate } => (
+                name(op.service),
+                vec![one(op)],
+                format!(
+                    "caught exception in {} at {:.0}%",
+                    op_name(op),
+                    rate * 100.0
+                ),
+            ),
+            Effect::Deployment {
+                service,
+                share,
+                fail_rate,
+                ..
+            } => (
+                name(service),
+                vec![any_of(name(service))],
+                format!(
+                    "deployment of {} {} to {:.0}% of requests, {:.0}% of them failing",
+                    name(service),
+                    crate::fault::new_version(service),
+                    share * 100.0,
+                    fail_rate * 100.0
+                ),
+            ),
+            Effect::LogNoise { service, .. } => (
+                String::new(),
+                Vec::new(),
+                format!("log noise from {}", name(service)),
+            ),
         };
         Self {
             node,

@@ -173,10 +173,30 @@ pub fn visibility(effect: &Effect, topology: &Topology) -> Visibility {
                 signal: Signal::CallStructure { dropped_share },
             }
         }
-        Effect::OutlierBurst { .. } => Visibility {
+        Effect::OutlierBurst { .. } | Effect::LogNoise { .. } => Visibility {
             visible: false,
             signal: Signal::Nothing,
         },
+        // Failures the logs or exception events tell: visible as errors of the operation.
+        Effect::LoggedDefect { rate, .. } | Effect::CaughtException { rate, .. } => Visibility {
+            visible: rate >= MIN_ERROR_RATE,
+            signal: Signal::Errors {
+                rate,
+                recorded: true,
+            },
+        },
+        Effect::Deployment {
+            service, fail_rate, ..
+        } => {
+            let recorded = errors_recorded(topology, service, None);
+            Visibility {
+                visible: fail_rate >= MIN_ERROR_RATE && recorded,
+                signal: Signal::Errors {
+                    rate: fail_rate,
+                    recorded,
+                },
+            }
+        }
     }
 }
 
@@ -209,7 +229,11 @@ fn typical_self_ms(topology: &Topology, service: usize) -> f64 {
 /// span: its own server spans carry a status unless it is a legacy gRPC service (legacy HTTP
 /// spans still carry the status code), and a caller's gRPC client spans carry one unless that
 /// caller is a legacy service too.
-fn errors_recorded(topology: &Topology, service: usize, operation: Option<usize>) -> bool {
+pub(crate) fn errors_recorded(
+    topology: &Topology,
+    service: usize,
+    operation: Option<usize>,
+) -> bool {
     let callee = &topology.services[service];
     if !callee.legacy || callee.protocol == Protocol::Http {
         return true;

@@ -17,11 +17,15 @@ pub enum AnomalyKind {
     /// An endpoint stopped making a call it usually makes on most requests: a defect that
     /// returns early or skips work, visible in the call graph rather than in timing or status.
     CallDrop,
+    /// A service logged a message of a template never seen while its baseline was learned, or
+    /// logged a known template far more often than it learned to expect. Evidence beside the
+    /// other kinds: it explains an incident of its service, and opens none by itself.
+    LogPattern,
 }
 
 impl AnomalyKind {
-    /// The name used in JSON: `latency_spike`, `error_storm`, `timeout`, `latency_shift` or
-    /// `call_drop`.
+    /// The name used in JSON: `latency_spike`, `error_storm`, `timeout`, `latency_shift`,
+    /// `call_drop` or `log_pattern`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::LatencySpike => "latency_spike",
@@ -29,13 +33,14 @@ impl AnomalyKind {
             Self::Timeout => "timeout",
             Self::LatencyShift => "latency_shift",
             Self::CallDrop => "call_drop",
+            Self::LogPattern => "log_pattern",
         }
     }
 
     /// True for the kinds that are about time (spikes, shifts, timeouts), false for failures
-    /// (error storms, dropped calls).
+    /// (error storms, dropped calls, log patterns).
     pub const fn is_slowness(self) -> bool {
-        !matches!(self, Self::ErrorStorm | Self::CallDrop)
+        !matches!(self, Self::ErrorStorm | Self::CallDrop | Self::LogPattern)
     }
 }
 
@@ -121,6 +126,7 @@ mod tests {
             AnomalyKind::Timeout,
             AnomalyKind::LatencyShift,
             AnomalyKind::CallDrop,
+            AnomalyKind::LogPattern,
         ] {
             let json = serde_json::to_string(&kind).expect("serializes");
             assert_eq!(json, format!("\"{}\"", kind.as_str()));

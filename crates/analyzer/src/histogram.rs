@@ -155,6 +155,14 @@ impl Summary {
         self.count == 0
     }
 
+    /// Counts one request already added, and counted as a success, as failed after all (its
+    /// error was reported later). False when every request is counted as failed already.
+    pub(crate) fn add_failure(&mut self) -> bool {
+        let room = self.errors < self.count;
+        self.errors += u64::from(room);
+        room
+    }
+
     /// The fastest and slowest request, in nanoseconds; meaningless when empty.
     pub(crate) fn extremes(&self) -> (u64, u64) {
         (self.min_nanos, self.max_nanos)
@@ -242,6 +250,11 @@ impl Merged {
         } else {
             self.touched.start.min(bucket)..self.touched.end.max(bucket + 1)
         };
+    }
+
+    /// Counts one request added before as failed (see [`Summary::add_failure`]).
+    pub(crate) fn add_failure(&mut self) {
+        self.errors = (self.errors + 1).min(self.count);
     }
 
     /// Takes away a summary that was added before. The minimum and maximum are left as they

@@ -89,6 +89,7 @@ mod detect;
 mod health;
 mod histogram;
 mod live;
+pub mod logs;
 mod watermarks;
 
 pub use analyzer::{Analyzer, Assessment, EndpointAssessment};

@@ -253,6 +253,32 @@ impl LiveWindows {
         out
     }
 
+    /// Counts a request of `endpoint` that started at `start_unix_nanos`, recorded earlier as a
+    /// success, as failed: its failure was reported after the span (an ERROR log of the span
+    /// that arrived later). Returns false, changing nothing, when the endpoint or the bucket is
+    /// gone, or every request of the bucket is counted as failed already.
+    pub fn record_late_failure(&self, endpoint: &EndpointKey, start_unix_nanos: u64) -> bool {
+        let key = start_unix_nanos / self.bucket_width_nanos;
+        let mut state = self.lock();
+        let Some(series) = state
+            .services
+            .get_mut(endpoint.service.as_str())
+            .and_then(|operations| operations.get_mut(endpoint.operation.as_str()))
+        else {
+            return false;
+        };
+        let Ok(index) = series.buckets.find(key) else {
+            return false;
+        };
+        if !series.buckets.summaries[index].add_failure() {
+            return false;
+        }
+        if series.window.keys.contains(&key) {
+            series.window.merged.add_failure();
+        }
+        true
+    }
+
     /// The bucket keys whose start lies in `window`.
     fn keys_of(&self, window: TimeWindow) -> Range<u64> {
         let width = self.bucket_width_nanos;

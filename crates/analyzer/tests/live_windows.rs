@@ -442,3 +442,26 @@ fn a_burst_at_an_endpoint_with_few_requests_is_not_a_latency_spike() {
     let slow = analyzer.observe_live(&live, T0 + 50 * SECOND, &EndpointWatermarks::default());
     assert_eq!(slow.anomalies.len(), 1, "{:?}", slow.anomalies);
 }
+
+#[test]
+fn a_failure_reported_after_its_span_counts_where_the_span_started() {
+    let live = live();
+    for second in 0..4 {
+        let _ = live.record(request(&payment(), T0 + second * SECOND, 100, 200));
+    }
+    let window = TimeWindow::new(T0, T0 + 4 * SECOND);
+    // The running window is merged once before the late failure, then updated in place.
+    assert_eq!(live.window_stats(window, 5000.0)[0].1.errors, 0);
+    assert!(live.record_late_failure(&payment(), T0 + 2 * SECOND));
+    assert!(
+        !live.record_late_failure(&payment(), T0 + 2 * SECOND),
+        "the bucket's one request already counts as failed"
+    );
+    assert!(
+        !live.record_late_failure(&payment(), T0 + 9 * SECOND),
+        "no such bucket"
+    );
+    assert!(!live.record_late_failure(&EndpointKey::new("shop", "/nope"), T0));
+    let stats = live.window_stats(window, 5000.0);
+    assert_eq!((stats[0].1.count, stats[0].1.errors), (4, 1));
+}

@@ -4,6 +4,7 @@ use aiops_analyzer::{Config, ConfigError};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::evidence::EvidenceConfig;
 use crate::incident::{DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS};
 use crate::trace_buffer::DEFAULT_TRACES_PER_ENDPOINT;
 use aiops_rca::RcaConfig;
@@ -67,6 +68,8 @@ pub struct EngineConfig {
     /// on top of `auto_resolve_cycles`: a fault that comes and goes within the hold stays one
     /// incident. Default 0.
     pub resolve_hold_secs: f64,
+    /// Logs, changes and deployments: queues, log templates, the deployment rule.
+    pub evidence: EvidenceConfig,
 }
 
 impl Default for EngineConfig {
@@ -88,6 +91,7 @@ impl Default for EngineConfig {
             shift_min_increase_ms: 5.0,
             reopen_window_secs: 0.0,
             resolve_hold_secs: 0.0,
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -96,6 +100,13 @@ impl EngineConfig {
     /// Checks the analyzer knobs and the engine's own, reporting the first out of range.
     pub fn validate(&self) -> Result<(), EngineConfigError> {
         self.analyzer.validate()?;
+        if let Some((field, value, accepted)) = self.evidence.invalid() {
+            return Err(EngineConfigError::OutOfRange {
+                field,
+                value,
+                accepted,
+            });
+        }
         let bucket = self.live_bucket_secs;
         if !(bucket.is_finite() && bucket > 0.0 && bucket <= self.analyzer.analysis_window_secs) {
             return Err(EngineConfigError::OutOfRange {

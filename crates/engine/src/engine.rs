@@ -4,13 +4,19 @@
 use foldhash::HashSet;
 use std::sync::Arc;
 
+use aiops_analyzer::logs::LogPatternConfig;
 use aiops_analyzer::{Analyzer, Anomaly, AnomalyKind, EndpointWatermarks, LiveWindows};
 use aiops_rca::{Rca, TraceGraph};
-use aiops_telemetry_core::{Collector, EndpointKey, Fanout, Span, TimeWindow};
+use aiops_telemetry_core::{
+    ChangeCollector, Collector, EndpointKey, Fanout, LogCollector, Span, TimeWindow,
+};
 
 use crate::calls::CallPatterns;
 use crate::config::{EngineConfig, EngineConfigError};
-use crate::incident::{Incident, IncidentBook, IncidentError};
+use crate::evidence::{
+    DeskConfig, EvidenceDesk, EvidenceIntake, EvidenceStats, Marking, SpanFacts,
+};
+use crate::incident::{Incident, IncidentBook, IncidentChange, IncidentError};
 use crate::keying::PeerKeyed;
 use crate::learn::{Learning, unhealthy};
 use crate::reader::EngineReader;
@@ -105,7 +111,9 @@ pub struct Engine {
     config: EngineConfig,
     live: Arc<LiveWindows>,
     traces: Arc<TraceBuffer>,
-    collector: Arc<PeerKeyed>,
+    collector: Arc<Marking<PeerKeyed>>,
+    intake: Arc<EvidenceIntake>,
+    desk: EvidenceDesk,
     analyzer: Analyzer,
     rca: Rca,
     incidents: IncidentBook,
@@ -135,15 +143,47 @@ impl Engine {
             config.trace_buffer_max_spans,
             config.traces_per_endpoint,
         ));
-        let collector = Arc::new(PeerKeyed::new(Fanout::new(vec![
-            live.clone() as Arc<dyn Collector>,
-            traces.clone() as Arc<dyn Collector>,
-        ])));
+        let evidence = &config.evidence;
+        let intake = Arc::new(EvidenceIntake::new(
+            evidence.max_queued_logs,
+            MAX_QUEUED_CHANGES,
+            MAX_FAILED_SPANS,
+        ));
+        let facts = Arc::new(SpanFacts::new(
+            evidence.recent_spans_per_endpoint,
+            MAX_FACT_ENDPOINTS,
+        ));
+        let collector = Arc::new(Marking::new(
+            PeerKeyed::new(Fanout::new(vec![
+                live.clone() as Arc<dyn Collector>,
+                traces.clone() as Arc<dyn Collector>,
+                facts.clone() as Arc<dyn Collector>,
+            ])),
+            intake.clone(),
+        ));
+        let desk = EvidenceDesk::new(
+            DeskConfig {
+                lookback_nanos: secs(evidence.deployment_lookback_secs),
+                onset_nanos: secs(evidence.deployment_onset_secs),
+                min_requests: evidence.deployment_min_requests,
+                window_nanos: config.window_nanos(),
+                learning_nanos: secs(evidence.log_learning_secs),
+                patterns: LogPatternConfig {
+                    max_templates_per_service: evidence.log_templates_per_service,
+                    learning_secs: evidence.log_learning_secs as u64,
+                    ..LogPatternConfig::default()
+                },
+            },
+            intake.clone(),
+            facts,
+        );
         Ok(Self {
             config,
             live,
             traces,
             collector,
+            intake,
+            desk,
             analyzer,
             rca,
             incidents,
@@ -195,6 +235,38 @@ impl Engine {
         self.collector.clone()
     }
 
+    /// The log collector that feeds this engine: ERROR records of a span make it count as
+    /// failed (whether they come before or after it), and every record is mined into its
+    /// service's log templates at the next cycle. Never blocks: records beyond
+    /// `evidence.max_queued_logs` waiting for a cycle are dropped and counted
+    /// ([`evidence_stats`](Self::evidence_stats)).
+    pub fn log_collector(&self) -> Arc<dyn LogCollector> {
+        self.intake.clone()
+    }
+
+    /// The change collector that feeds this engine: deployments, configuration changes and
+    /// feature flags reported from outside, listed on incidents near them and weighed as root
+    /// causes. Deployments are also observed in the spans themselves (a new `service.version`).
+    /// Never blocks.
+    pub fn change_collector(&self) -> Arc<dyn ChangeCollector> {
+        self.intake.clone()
+    }
+
+    /// What the log and change intake dropped and holds.
+    pub fn evidence_stats(&self) -> EvidenceStats {
+        self.desk.stats()
+    }
+
+    /// Log records the cycles have taken since the engine started.
+    pub fn logs_seen(&self) -> u64 {
+        self.desk.logs_seen()
+    }
+
+    /// The changes the engine remembers (reported and observed), oldest first.
+    pub fn changes(&self) -> Vec<aiops_telemetry_core::Change> {
+        self.desk.changes().cloned().collect()
+    }
+
     /// A handle that reads buffered traces, the topology and the live windows' counters
     /// concurrently with the cycle (each read takes the buffer's short lock, never the
     /// engine's). Cheap to clone and share.
@@ -226,9 +298,19 @@ impl Engine {
     /// Runs one analysis cycle at `now_unix_nanos`; see the type's docs for the steps.
     pub fn run_cycle(&mut self, now_unix_nanos: u64) -> CycleReport {
         let now = now_unix_nanos;
+        // Logs first: an ERROR record of a span already counted makes it count as failed.
+        self.desk.take(&self.traces, &self.live, now);
         let mut assessment =
             self.analyzer
                 .observe_live(&self.live, now, self.watermarks.endpoints());
+        let by_version = self
+            .desk
+            .version_anomalies(now, self.config.analyzer.error_rate_threshold);
+        add_trace_findings(
+            &mut assessment.anomalies,
+            by_version,
+            self.watermarks.endpoints(),
+        );
         if self.config.trace_detection {
             let mut found = self.shifts.detect(&self.rca, self.config.shift_rule(), now);
             found.extend(self.calls.detect(self.config.call_rule(), now));
@@ -260,6 +342,17 @@ impl Engine {
         let changes = self
             .incidents
             .apply(drafts, &assessment, now, &mut self.watermarks);
+        let fresh: HashSet<&str> = changes
+            .iter()
+            .filter(|c| !matches!(c, IncidentChange::Resolved { .. }))
+            .map(IncidentChange::id)
+            .collect();
+        for incident in self.incidents.active_mut() {
+            let is_fresh = fresh.contains(incident.id.as_str());
+            self.desk.annotate(incident, &self.analyzer, now, is_fresh);
+        }
+        let mut anomalies = assessment.anomalies.clone();
+        anomalies.extend(self.desk.findings().iter().map(|f| f.anomaly.clone()));
         // Endpoint marks older than any window still read clip nothing any more.
         self.watermarks
             .forget_endpoints_until(now.saturating_sub(self.config.retention_nanos()));
@@ -271,7 +364,7 @@ impl Engine {
         CycleReport {
             at_unix_nanos: now,
             window: assessment.window,
-            anomalies: assessment.anomalies,
+            anomalies,
             changes,
             endpoints: assessment.endpoints,
             sampled_traces: sampled.len(),
@@ -353,6 +446,17 @@ impl Engine {
         }
         traces
     }
+}
+
+/// Changes waiting for a cycle at most.
+const MAX_QUEUED_CHANGES: usize = 10_000;
+/// Spans named by ERROR logs remembered until they arrive, at most.
+const MAX_FAILED_SPANS: usize = 100_000;
+/// Endpoints whose recent requests and attributes are remembered, at most.
+const MAX_FACT_ENDPOINTS: usize = 2_000;
+
+fn secs(seconds: f64) -> u64 {
+    (seconds.max(0.0) * 1e9) as u64
 }
 
 /// Adds what the traces showed (self-time shifts, dropped calls) to a cycle's anomalies:

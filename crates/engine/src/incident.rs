@@ -17,6 +17,8 @@ pub use self::book::{
 pub use self::lifecycle::Damping;
 use aiops_rca::RootCause;
 
+use crate::evidence::IncidentEvidence;
+
 /// Whether an incident is still going on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +61,10 @@ pub struct Incident {
     /// one problem (it is then resolved, and the other carries its evidence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// What logs, exceptions, versions and attributes say: the changes near its start, a
+    /// deployment to blame, the attributes that explain it (refreshed while it is active).
+    #[serde(default)]
+    pub evidence: IncidentEvidence,
 }
 
 impl Incident {

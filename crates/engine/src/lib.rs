@@ -79,6 +79,7 @@
 mod calls;
 mod config;
 mod engine;
+mod evidence;
 mod incident;
 mod keying;
 mod learn;
@@ -92,6 +93,10 @@ mod watermarks;
 
 pub use config::{EngineConfig, EngineConfigError};
 pub use engine::Engine;
+pub use evidence::{
+    DeploymentCause, EvidenceConfig, EvidenceStats, IncidentEvidence, Insight, LogPatternEvidence,
+    NewException, VersionShare,
+};
 pub use incident::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
     Damping, Incident, IncidentBook, IncidentChange, IncidentError, IncidentStatus,

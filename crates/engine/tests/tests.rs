@@ -3,5 +3,6 @@
 mod damping;
 mod demo_shop;
 mod engine;
+mod evidence;
 mod incident_book;
 mod trace_buffer;

@@ -10,41 +10,42 @@
 
 use foldhash::HashMap;
 
-use aiops_telemetry_core::{Span, is_outgoing_call};
+use aiops_telemetry_core::{EndpointKey, Span, is_outgoing_call, peer_in_operation};
 
 use crate::graph::TraceGraph;
 
 /// Least spans of an endpoint in failing requests, and in successful ones, to compare them.
 const MIN_SPANS: u32 = 3;
 
-/// Least share of the endpoint's spans in failing requests that made no call.
-const MIN_QUIET_WHEN_FAILING: f64 = 0.8;
+/// Most calls per request an endpoint makes in the failing requests, as a share of those it
+/// makes in the successful ones, to have gone quiet.
+const MAX_SHARE_OF_CALLS_WHEN_FAILING: f64 = 0.5;
 
-/// Most share of the endpoint's spans in successful requests that made no call.
-const MAX_QUIET_WHEN_SUCCEEDING: f64 = 0.2;
-
-/// How often one endpoint below the failing one made no call, in failing and in successful
+/// How many calls one endpoint below the failing one made, in failing and in successful
 /// requests.
 #[derive(Default)]
 struct Quiet {
     failing: u32,
-    failing_quiet: u32,
+    failing_calls: u64,
     succeeding: u32,
-    succeeding_quiet: u32,
+    succeeding_calls: u64,
 }
 
 impl Quiet {
+    /// Enough spans on both sides, calls made in the successful requests (at least one per
+    /// request), and at most half as many per request in the failing ones.
     fn went_quiet(&self) -> bool {
-        self.failing >= MIN_SPANS
-            && self.succeeding >= MIN_SPANS
-            && f64::from(self.failing_quiet) >= MIN_QUIET_WHEN_FAILING * f64::from(self.failing)
-            && f64::from(self.succeeding_quiet)
-                <= MAX_QUIET_WHEN_SUCCEEDING * f64::from(self.succeeding)
+        if self.failing < MIN_SPANS || self.succeeding < MIN_SPANS {
+            return false;
+        }
+        let failing = self.failing_calls as f64 / f64::from(self.failing);
+        let succeeding = self.succeeding_calls as f64 / f64::from(self.succeeding);
+        succeeding >= 1.0 && failing <= MAX_SHARE_OF_CALLS_WHEN_FAILING * succeeding
     }
 }
 
-/// The endpoints (service, operation) below the spans `at` (trace, node) that made no call in
-/// the requests where that span failed and made their calls where it succeeded.
+/// The endpoints (service, operation) below the spans `at` (trace, node) that made at most half
+/// as many calls per request in the requests where that span failed as where it succeeded.
 pub(crate) fn went_quiet<'a>(
     graphs: &[TraceGraph<'a>],
     at: &[(usize, usize)],
@@ -58,14 +59,14 @@ pub(crate) fn went_quiet<'a>(
             if span.is_error() || is_call(span) {
                 continue;
             }
-            let quiet = calls_made(graph, below) == 0;
+            let calls = calls_of(graph, below).len() as u64;
             let entry = seen.entry((&*span.service, &*span.operation)).or_default();
             if failing {
                 entry.failing += 1;
-                entry.failing_quiet += u32::from(quiet);
+                entry.failing_calls += calls;
             } else {
                 entry.succeeding += 1;
-                entry.succeeding_quiet += u32::from(quiet);
+                entry.succeeding_calls += calls;
             }
         }
     }
@@ -78,6 +79,88 @@ pub(crate) fn went_quiet<'a>(
     quiet
 }
 
+/// What `root` did in the sampled traces when it is blamed for failures it never reported: how
+/// many calls per request it made in the requests that failed above it, against those where
+/// nothing above it failed, and whom it calls. `None` when the failing requests show no fewer
+/// calls.
+pub(crate) fn describe_quiet(root: &EndpointKey, graphs: &[TraceGraph<'_>]) -> Option<String> {
+    let mut quiet = Quiet::default();
+    let mut callees: HashMap<&str, u32> = HashMap::default();
+    for graph in graphs {
+        for (node, span) in graph.nodes() {
+            if span.service != root.service || span.operation != root.operation {
+                continue;
+            }
+            let calls = calls_of(graph, node);
+            if failed_above(graph, node) {
+                quiet.failing += 1;
+                quiet.failing_calls += calls.len() as u64;
+            } else {
+                quiet.succeeding += 1;
+                quiet.succeeding_calls += calls.len() as u64;
+            }
+            for callee in calls {
+                *callees.entry(callee_name(graph, callee, span)).or_default() += 1;
+            }
+        }
+    }
+    if quiet.failing == 0 || quiet.succeeding == 0 {
+        return None;
+    }
+    let failing = quiet.failing_calls as f64 / f64::from(quiet.failing);
+    let succeeding = quiet.succeeding_calls as f64 / f64::from(quiet.succeeding);
+    if failing >= succeeding {
+        return None;
+    }
+    let mut usual_callees: Vec<(&str, u32)> = callees.into_iter().collect();
+    usual_callees.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let named: Vec<&str> = usual_callees
+        .iter()
+        .take(3)
+        .map(|(name, _)| *name)
+        .collect();
+    let whom = if named.is_empty() {
+        String::new()
+    } else {
+        format!(" (to {})", named.join(", "))
+    };
+    Some(format!(
+        "Returned early: {failing:.1} calls per request{whom} in {} requests that failed above it, against {succeeding:.1} in {} that did not, with no error of its own",
+        quiet.failing, quiet.succeeding
+    ))
+}
+
+/// True when a span above `node` in its trace failed.
+fn failed_above(graph: &TraceGraph<'_>, node: usize) -> bool {
+    let mut at = graph.parent(node);
+    while let Some(above) = at {
+        if graph.span(above).is_error() {
+            return true;
+        }
+        at = graph.parent(above);
+    }
+    false
+}
+
+/// How a call of `caller` is named: the service of the server span below a client span, else
+/// the peer its operation is keyed by, else its operation; a span of another service by its
+/// service.
+fn callee_name<'a>(graph: &TraceGraph<'a>, callee: usize, caller: &Span) -> &'a str {
+    let called = graph.span(callee);
+    if called.service != caller.service {
+        return &called.service;
+    }
+    let server = graph
+        .children(callee)
+        .iter()
+        .map(|&below| graph.span(below))
+        .find(|below| below.service != caller.service);
+    match server {
+        Some(server) => &server.service,
+        None => peer_in_operation(&called.operation).unwrap_or(&called.operation),
+    }
+}
+
 /// A span that stands for a call rather than for work in a service.
 fn is_call(span: &Span) -> bool {
     is_outgoing_call(span)
@@ -85,14 +168,14 @@ fn is_call(span: &Span) -> bool {
 
 /// The calls `node` made: its children that are calls out or spans of another service, looking
 /// through its own service's internal spans.
-fn calls_made(graph: &TraceGraph<'_>, node: usize) -> usize {
+fn calls_of(graph: &TraceGraph<'_>, node: usize) -> Vec<usize> {
     let service = &graph.span(node).service;
-    let mut calls = 0;
+    let mut calls = Vec::new();
     let mut stack: Vec<usize> = graph.children(node).to_vec();
     while let Some(child) = stack.pop() {
         let span = graph.span(child);
         if is_call(span) || span.service != *service {
-            calls += 1;
+            calls.push(child);
         } else {
             stack.extend_from_slice(graph.children(child));
         }
@@ -155,6 +238,25 @@ mod tests {
             quiet_below_web(&early),
             vec![("cart".to_owned(), "GET /cart".to_owned())]
         );
+    }
+
+    #[test]
+    fn an_endpoint_that_went_quiet_is_described_by_what_it_skipped() {
+        let traces: Vec<Vec<Span>> = [true, false, true, false]
+            .iter()
+            .map(|&e| request(e))
+            .collect();
+        let graphs: Vec<TraceGraph<'_>> = traces.iter().map(|t| TraceGraph::build(t)).collect();
+        let cart = EndpointKey::new("cart", "GET /cart");
+        assert_eq!(
+            describe_quiet(&cart, &graphs).as_deref(),
+            Some(
+                "Returned early: 0.0 calls per request (to pricing) in 2 requests that failed \
+                 above it, against 1.0 in 2 that did not, with no error of its own"
+            )
+        );
+        let web = EndpointKey::new("web", "GET /");
+        assert_eq!(describe_quiet(&web, &graphs), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use aiops_analyzer::describe::{error_storm, format_ms, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_telemetry_core::{EndpointKey, peer_in_operation};
 
+use crate::contrast::describe_quiet;
 use crate::edge::{EdgeFault, edge_blame};
 use crate::expect::Expectations;
 use crate::graph::TraceGraph;
@@ -184,6 +185,7 @@ fn title_label(kind: AnomalyKind) -> &'static str {
         AnomalyKind::LatencySpike => "Latency spike",
         AnomalyKind::LatencyShift => "Latency shift",
         AnomalyKind::CallDrop => "Dropped calls",
+        AnomalyKind::LogPattern => "New log pattern",
         AnomalyKind::ErrorStorm => "Error storm",
         AnomalyKind::Timeout => "Timeouts",
     }
@@ -247,6 +249,14 @@ fn describe(
                 Some(normal) => latency_spike(observed, normal, observed / normal),
                 None => format!("Latency spike: {} (no baseline)", format_ms(observed)),
             }
+        }
+        // An endpoint blamed for failures it never reported went quiet (see `contrast`): say
+        // what it skipped.
+        Mode::Error if errors == 0 && count > 0 => {
+            if let Some(sentence) = describe_quiet(root, graphs) {
+                return (AnomalyKind::CallDrop, sentence);
+            }
+            error_storm(0.0, Some(baseline.map_or(0.0, |b| b.error_rate)))
         }
         // Without a baseline, RCA compares with a perfect endpoint (0%).
         Mode::Error => error_storm(

@@ -51,7 +51,9 @@ impl Mode {
 
     pub(crate) fn of_kind(kind: AnomalyKind) -> Self {
         match kind {
-            AnomalyKind::ErrorStorm | AnomalyKind::CallDrop => Self::Error,
+            AnomalyKind::ErrorStorm | AnomalyKind::CallDrop | AnomalyKind::LogPattern => {
+                Self::Error
+            }
             AnomalyKind::Timeout => Self::Timeout,
             AnomalyKind::LatencySpike | AnomalyKind::LatencyShift => Self::Latency,
         }
@@ -95,6 +97,8 @@ pub(crate) fn shows_symptom(
         // A dropped call leaves no span to walk from: the endpoint that stopped calling is the
         // evidence, and it is its own root cause.
         AnomalyKind::CallDrop => false,
+        // A log pattern is a service's own words, not a span's symptom: its service explains it.
+        AnomalyKind::LogPattern => false,
     }
 }
 
@@ -108,7 +112,7 @@ pub(crate) fn origins(
 ) -> Vec<Origin> {
     match kind {
         AnomalyKind::ErrorStorm => error_origins(graph, node, expect),
-        AnomalyKind::CallDrop => Vec::new(),
+        AnomalyKind::CallDrop | AnomalyKind::LogPattern => Vec::new(),
         AnomalyKind::LatencySpike | AnomalyKind::Timeout | AnomalyKind::LatencyShift => {
             latency_origins(graph, node, expect, None)
         }

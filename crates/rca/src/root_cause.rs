@@ -119,7 +119,9 @@ impl FaultFamily {
     /// The family an anomaly kind belongs to.
     pub fn of(kind: AnomalyKind) -> Self {
         match kind {
-            AnomalyKind::ErrorStorm | AnomalyKind::CallDrop => Self::Errors,
+            AnomalyKind::ErrorStorm | AnomalyKind::CallDrop | AnomalyKind::LogPattern => {
+                Self::Errors
+            }
             AnomalyKind::LatencySpike | AnomalyKind::Timeout | AnomalyKind::LatencyShift => {
                 Self::Slowness
             }

@@ -80,11 +80,11 @@ mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use self::attributes::capped;
 pub use self::attributes::{
     DEFAULT_SPAN_ATTRIBUTES, KeptAttributes, KeptAttributesError, MAX_ATTRIBUTE_BYTES,
     MAX_KEPT_ATTRIBUTES,
 };
+use self::attributes::{Interner, capped};
 pub use self::logs::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse, MAX_BODY_BYTES,
     MAX_LOG_ATTRIBUTES, MAX_STACKTRACE_BYTES, OtlpLogs, decode_logs_json, decode_logs_protobuf,
@@ -239,18 +239,19 @@ pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
 pub fn spans_keeping(request: &ExportTraceServiceRequest, kept: &KeptAttributes) -> OtlpSpans {
     let mut out = OtlpSpans::default();
     let mut operations = Operations::default();
+    let mut interner = Interner::default();
     for (resource_index, resource_spans) in request.resource_spans.iter().enumerate() {
         let resource_attributes = resource_spans
             .resource
             .as_ref()
             .map_or(&[][..], |resource| &resource.attributes[..]);
-        let resource = ResourceInfo::new(resource_attributes, kept);
+        let resource = ResourceInfo::new(resource_attributes, kept, &mut interner);
         let spans = resource_spans
             .scope_spans
             .iter()
             .flat_map(|scope| scope.spans.iter());
         for (span_index, otlp_span) in spans.enumerate() {
-            match map_span(otlp_span, &resource, kept, &mut operations) {
+            match map_span(otlp_span, &resource, kept, &mut operations, &mut interner) {
                 Ok(span) => out.spans.push(span),
                 Err(rejection) => {
                     out.rejected += 1;
@@ -278,7 +279,7 @@ struct ResourceInfo {
 }
 
 impl ResourceInfo {
-    fn new(attributes: &[KeyValue], kept: &KeptAttributes) -> Self {
+    fn new(attributes: &[KeyValue], kept: &KeptAttributes, interner: &mut Interner) -> Self {
         let version = string_attribute(attributes, "service.version")
             .filter(|v| !v.is_empty())
             .map(|v| SpanText::copied(capped(v)));
@@ -287,7 +288,7 @@ impl ResourceInfo {
             // Marks the key as present, so that `collect` skips it; removed below.
             kept_here.push((SpanText::from_static("service.version"), version.clone()));
         }
-        kept.collect(attributes, MAX_KEPT_ATTRIBUTES, &mut kept_here);
+        kept.collect_interned(attributes, MAX_KEPT_ATTRIBUTES, &mut kept_here, interner);
         if version.is_some() {
             kept_here.remove(0);
         }
@@ -365,6 +366,7 @@ fn map_span(
     resource: &ResourceInfo,
     kept: &KeptAttributes,
     operations: &mut Operations,
+    interner: &mut Interner,
 ) -> Result<Span, Rejection> {
     let trace_id = TraceId::from_slice(&otlp.trace_id).map_err(Rejection::Id)?;
     let span_id = SpanId::from_slice(&otlp.span_id).map_err(Rejection::Id)?;
@@ -395,7 +397,7 @@ fn map_span(
         .with_status(status);
     span.parent_span_id = parent;
     span.http_status = http_status(&otlp.attributes);
-    span.attributes = span_attributes(otlp, kind, resource, kept, exception).into();
+    span.attributes = span_attributes(otlp, kind, resource, kept, exception, interner).into();
     Ok(span)
 }
 
@@ -409,6 +411,7 @@ fn span_attributes(
     resource: &ResourceInfo,
     kept: &KeptAttributes,
     exception: Option<&OtlpEvent>,
+    interner: &mut Interner,
 ) -> Vec<(SpanText, SpanText)> {
     let mut attributes: Vec<(SpanText, SpanText)> = Vec::new();
     if let Some(version) = &resource.version {
@@ -417,7 +420,7 @@ fn span_attributes(
     if matches!(kind, SpanKind::Client | SpanKind::Producer) {
         for key in PEER_ATTRIBUTES {
             if let Some(value) = string_attribute(&otlp.attributes, key).filter(|v| !v.is_empty()) {
-                attributes.push((SpanText::from_static(key), SpanText::copied(capped(value))));
+                attributes.push((SpanText::from_static(key), interner.text(capped(value))));
             }
         }
     }
@@ -428,7 +431,7 @@ fn span_attributes(
                 && let Some(value) =
                     string_attribute(&event.attributes, key).filter(|v| !v.is_empty())
             {
-                attributes.push((SpanText::from_static(key), SpanText::copied(capped(value))));
+                attributes.push((SpanText::from_static(key), interner.text(capped(value))));
             }
         }
     }
@@ -442,7 +445,7 @@ fn span_attributes(
         ));
     }
     let room = MAX_KEPT_ATTRIBUTES.saturating_sub(attributes.len() - fixed);
-    kept.collect(&otlp.attributes, room, &mut attributes);
+    kept.collect_interned(&otlp.attributes, room, &mut attributes, interner);
     for (key, value) in &resource.kept {
         if attributes.len() - fixed >= MAX_KEPT_ATTRIBUTES {
             break;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use aiops_analyzer::{Config as AnalyzerConfig, ConfigError};
-use aiops_engine::{EngineConfig, EngineConfigError};
+use aiops_engine::{EngineConfig, EngineConfigError, EvidenceConfig};
 use clap::{ArgAction, Args};
 use serde::{Deserialize, Serialize};
 
@@ -108,6 +108,18 @@ pub struct Detection {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "human::duration")]
     pub trace_settle: Duration,
+
+    /// A deployment of an incident's root-cause service is blamed only when it came at most
+    /// this long before the incident was detected; older changes belong to the baseline
+    /// [default: 15m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(with = "human::duration")]
+    pub deployment_lookback: Duration,
+
+    /// Log templates kept per service; messages that fit none beyond it count as the
+    /// service's `_other` template; at least 1 [default: 200].
+    #[arg(long, value_name = "N")]
+    pub log_templates_per_service: usize,
 }
 
 impl Default for Detection {
@@ -131,6 +143,8 @@ impl Default for Detection {
             resolve_hold: Duration::from_secs_f64(engine.resolve_hold_secs),
             trace_detection: engine.trace_detection,
             trace_settle: Duration::from_secs_f64(engine.trace_settle_secs),
+            deployment_lookback: Duration::from_secs_f64(engine.evidence.deployment_lookback_secs),
+            log_templates_per_service: engine.evidence.log_templates_per_service,
         }
     }
 }
@@ -158,6 +172,11 @@ impl Detection {
             live_bucket_secs: self.analysis_window.as_secs_f64().min(1.0),
             trace_detection: self.trace_detection,
             trace_settle_secs: self.trace_settle.as_secs_f64(),
+            evidence: EvidenceConfig {
+                deployment_lookback_secs: self.deployment_lookback.as_secs_f64(),
+                log_templates_per_service: self.log_templates_per_service,
+                ..EvidenceConfig::default()
+            },
             ..EngineConfig::default()
         }
     }
@@ -183,6 +202,16 @@ impl Detection {
                 field, accepted, ..
             } if matches!(*field, "reopen_window_secs" | "resolve_hold_secs") => {
                 (option_of(field), (*accepted).to_owned())
+            }
+            EngineConfigError::OutOfRange {
+                field, accepted, ..
+            } if field.starts_with("evidence.") => {
+                let option = match *field {
+                    "evidence.deployment_lookback_secs" => "deployment_lookback",
+                    "evidence.log_templates_per_service" => "log_templates_per_service",
+                    _ => return Err(SettingsError::Engine(refused)),
+                };
+                (option, (*accepted).to_owned())
             }
             _ => return Err(SettingsError::Engine(refused)),
         };
@@ -242,6 +271,27 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "invalid resolve_hold 192h; accepted: 0 to 7 days"
+        );
+    }
+
+    #[test]
+    fn the_deployment_lookback_and_the_template_cap_reach_the_engine() {
+        let detection: Detection = serde_json::from_str(
+            r#"{"deployment_lookback": "5m", "log_templates_per_service": 50}"#,
+        )
+        .expect("valid section");
+        let engine = detection.engine_config();
+        assert_eq!(engine.evidence.deployment_lookback_secs, 300.0);
+        assert_eq!(engine.evidence.log_templates_per_service, 50);
+
+        let detection: Detection =
+            serde_json::from_str(r#"{"log_templates_per_service": 0}"#).expect("a number");
+        let error = detection
+            .validate(&Origins::default())
+            .expect_err("no templates");
+        assert!(
+            error.to_string().contains("log_templates_per_service"),
+            "{error}"
         );
     }
 }

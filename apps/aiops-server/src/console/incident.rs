@@ -227,6 +227,7 @@ pub fn render(story: &IncidentStory) -> Markup {
                 } }
             }
         }
+        (super::clues::render(incident))
         section aria-labelledby="affected-title" {
             h2 #affected-title { "Affected endpoints (" (incident.affected_endpoints.len()) ")" }
             ul.affected {

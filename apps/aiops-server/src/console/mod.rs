@@ -18,6 +18,7 @@
 pub mod api;
 pub mod assets;
 pub mod chart;
+pub mod clues;
 pub mod endpoint;
 pub mod evidence;
 pub mod graph_layout;

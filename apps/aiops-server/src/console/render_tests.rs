@@ -39,6 +39,7 @@ fn incident(id: &str, service: &str, endpoint: &str, affected: &[&str]) -> Incid
                 score: Some(0.9),
             }],
             first_failing_span: None,
+            deployment: None,
         },
         affected_endpoints: affected.iter().map(|name| (*name).to_owned()).collect(),
         anomalies: Vec::new(),
@@ -49,6 +50,10 @@ fn incident(id: &str, service: &str, endpoint: &str, affected: &[&str]) -> Incid
         acknowledged: None,
         silenced_by: Vec::new(),
         merged_into: None,
+        changes: Vec::new(),
+        insights: Vec::new(),
+        log_patterns: Vec::new(),
+        new_exceptions: Vec::new(),
     }
 }
 
@@ -251,4 +256,82 @@ fn an_active_incident_offers_resolve_and_a_resolved_one_nothing() {
     let html = incident::render(&story).into_string();
     assert!(!html.contains("data-action-path"), "{html}");
     assert!(incident::page(&story).refresh_secs.is_none());
+}
+
+#[test]
+fn an_incident_page_shows_the_deployment_blamed_the_insights_and_the_changes() {
+    use crate::views::evidence::{Change, Deployment, Insight, LogPattern};
+    let mut incident = incident("INC-2-1", "pricing", "GET /price", &["GET /price"]);
+    incident.root_cause.deployment = Some(Deployment {
+        kind: "deployment".to_owned(),
+        service: "pricing".to_owned(),
+        version: "1.4.2".to_owned(),
+        previous_version: Some("1.4.1".to_owned()),
+        deployed_at: "2026-01-20T10:00:00Z".to_owned(),
+        source: "observed".to_owned(),
+        new_version_requests: 120,
+        new_version_bad: 48,
+        old_version_requests: 1080,
+        old_version_bad: 0,
+        description: "Deployment of pricing 1.4.2 (from 1.4.1): 40% of its 120 requests failed"
+            .to_owned(),
+    });
+    incident.insights.push(Insight {
+        key: "service.version".to_owned(),
+        value: "1.4.2".to_owned(),
+        anomalous_share: Some(0.93),
+        overall_share: Some(0.11),
+        description:
+            "93% of failing requests carry service.version=1.4.2 against 11% of all traffic"
+                .to_owned(),
+    });
+    incident.log_patterns.push(LogPattern {
+        service: "pricing".to_owned(),
+        operation: "GET /price".to_owned(),
+        template: "price <*> is null".to_owned(),
+        examples: vec!["price 42 is null".to_owned()],
+        count: 12,
+        new: true,
+        error: true,
+    });
+    incident.changes.push(Change {
+        service: "pricing".to_owned(),
+        kind: "deployment".to_owned(),
+        time: "2026-01-20T10:00:00Z".to_owned(),
+        version: Some("1.4.2".to_owned()),
+        previous_version: Some("1.4.1".to_owned()),
+        description: None,
+        source: "observed".to_owned(),
+    });
+    let story = IncidentStory {
+        incident,
+        charts: None,
+        trace: None,
+        timeline: Vec::new(),
+    };
+    let html = incident::render(&story).into_string();
+    assert!(html.contains("Root cause: deployment"), "{html}");
+    assert!(html.contains("1.4.1 → 1.4.2"), "{html}");
+    assert!(
+        html.contains("93% of failing requests carry service.version=1.4.2"),
+        "{html}"
+    );
+    assert!(
+        html.contains("New error log pattern in pricing GET /price"),
+        "{html}"
+    );
+    assert!(html.contains("price &lt;*&gt; is null"), "{html}");
+}
+
+#[test]
+fn an_incident_page_without_clues_says_nothing_of_them() {
+    let story = IncidentStory {
+        incident: incident("INC-3-1", "shop", "/payment", &["/payment"]),
+        charts: None,
+        trace: None,
+        timeline: Vec::new(),
+    };
+    let html = incident::render(&story).into_string();
+    assert!(!html.contains("Changes near the start"), "{html}");
+    assert!(!html.contains("Root cause: deployment"), "{html}");
 }

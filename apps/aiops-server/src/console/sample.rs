@@ -41,6 +41,7 @@ fn incident(index: usize, root: &EndpointName, affected: Vec<String>) -> Inciden
                 score: Some(0.92),
             }],
             first_failing_span: None,
+            deployment: None,
         },
         affected_endpoints: affected,
         anomalies: Vec::new(),
@@ -51,6 +52,10 @@ fn incident(index: usize, root: &EndpointName, affected: Vec<String>) -> Inciden
         acknowledged: None,
         silenced_by: Vec::new(),
         merged_into: None,
+        changes: Vec::new(),
+        insights: Vec::new(),
+        log_patterns: Vec::new(),
+        new_exceptions: Vec::new(),
     }
 }
 

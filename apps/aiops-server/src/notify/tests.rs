@@ -42,6 +42,7 @@ pub(super) fn incident() -> Incident {
         resolved_at_unix_nanos: None,
         alert_count: 2,
         merged_into: None,
+        evidence: Default::default(),
     }
 }
 

@@ -198,9 +198,9 @@ fn contains(line: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Where a replay's log records go, in order: the one place where collectors of logs join
-/// the replay (the engine's analysis of logs, when it has one).
-pub fn log_collectors(_engine: &Engine) -> Vec<Arc<dyn LogCollector>> {
-    Vec::new()
+/// the replay: the engine's analysis of logs.
+pub fn log_collectors(engine: &Engine) -> Vec<Arc<dyn LogCollector>> {
+    vec![engine.log_collector()]
 }
 
 /// Replays `recorded` through a fresh engine on a virtual clock.

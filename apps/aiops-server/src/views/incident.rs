@@ -5,13 +5,15 @@ use aiops_engine::IncidentStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::evidence::{Change, Deployment, Insight, LogPattern, NewException};
 use super::format::{EndpointNaming, Window, iso, iso_millis, rounded};
 use super::lifecycle::Acknowledged;
 
 /// One detected anomaly.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Anomaly {
-    /// `latency_spike`, `error_storm`, `timeout`, `latency_shift` or `call_drop`.
+    /// `latency_spike`, `error_storm`, `timeout`, `latency_shift`, `call_drop` or
+    /// `log_pattern`.
     #[schema(value_type = String, example = "latency_spike")]
     pub kind: AnomalyKind,
     /// The endpoint.
@@ -98,6 +100,10 @@ pub struct RootCause {
     pub candidates: Vec<Candidate>,
     /// The earliest failing span, when traces were sampled.
     pub first_failing_span: Option<FirstFailingSpan>,
+    /// When set, the root cause is this deployment (kind `deployment`): the fields above still
+    /// name the endpoint where it fails and its first failing span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
 }
 
 impl RootCause {
@@ -128,6 +134,7 @@ impl RootCause {
                     endpoint: naming.label(&span.service, &span.operation),
                     started_at: iso_millis(span.start_unix_nanos),
                 }),
+            deployment: None,
         }
     }
 }
@@ -167,17 +174,30 @@ pub struct Incident {
     /// showed both were one problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// Changes of its services near its start (deployments, configuration, feature flags),
+    /// oldest first.
+    pub changes: Vec<Change>,
+    /// The span attributes most over-represented among its anomalous requests.
+    pub insights: Vec<Insight>,
+    /// New or risen log templates of its services.
+    pub log_patterns: Vec<LogPattern>,
+    /// Exception types its endpoints never raised in their baselines.
+    pub new_exceptions: Vec<NewException>,
 }
 
 impl Incident {
     /// The view of `incident`.
     pub fn new(naming: &EndpointNaming, incident: &aiops_engine::Incident) -> Self {
+        let evidence = &incident.evidence;
         Self {
             id: incident.id.clone(),
             severity: incident.severity,
             title: incident.title.clone(),
             status: incident.status,
-            root_cause: RootCause::new(naming, &incident.root_cause),
+            root_cause: RootCause {
+                deployment: evidence.deployment.as_ref().map(Deployment::new),
+                ..RootCause::new(naming, &incident.root_cause)
+            },
             affected_endpoints: incident
                 .affected_endpoints
                 .iter()
@@ -195,6 +215,14 @@ impl Incident {
             acknowledged: None,
             silenced_by: Vec::new(),
             merged_into: incident.merged_into.clone(),
+            changes: evidence.changes.iter().map(Change::new).collect(),
+            insights: evidence.insights.iter().map(Insight::new).collect(),
+            log_patterns: evidence.log_patterns.iter().map(LogPattern::new).collect(),
+            new_exceptions: evidence
+                .new_exceptions
+                .iter()
+                .map(NewException::new)
+                .collect(),
         }
     }
 

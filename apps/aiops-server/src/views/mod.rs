@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod cycle;
 pub mod endpoint;
 pub mod error;
+pub mod evidence;
 pub mod format;
 pub mod incident;
 pub mod lifecycle;

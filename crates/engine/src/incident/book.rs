@@ -206,6 +206,11 @@ impl IncidentBook {
         self.incidents.iter().filter(|i| i.is_active()).collect()
     }
 
+    /// Active incidents, oldest first, for the evidence written onto them.
+    pub(crate) fn active_mut(&mut self) -> impl Iterator<Item = &mut Incident> {
+        self.incidents.iter_mut().filter(|i| i.is_active())
+    }
+
     /// Every incident kept (active and recently resolved), oldest first.
     pub fn all(&self) -> Vec<&Incident> {
         self.incidents.iter().collect()
@@ -351,6 +356,7 @@ impl IncidentBook {
                     last_updated_unix_nanos: now,
                     resolved_at_unix_nanos: None,
                     merged_into: None,
+                    evidence: Default::default(),
                 });
                 self.healthy_cycles.insert(id.clone(), 0);
                 Some((IncidentChange::Opened { id }, None))

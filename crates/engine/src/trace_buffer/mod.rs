@@ -17,6 +17,7 @@ pub const DEFAULT_TRACES_PER_ENDPOINT: usize = 256;
 const LOCKED_SLICE: usize = 256;
 
 mod endpoints;
+mod marks;
 mod segment;
 mod state;
 #[cfg(test)]

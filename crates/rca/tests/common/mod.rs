@@ -142,6 +142,7 @@ pub fn anomaly(
         AnomalyKind::Timeout => format!("Timeouts: {:.0}% of requests", observed * 100.0),
         AnomalyKind::LatencyShift => format!("Latency shift: own time {observed:.0}ms"),
         AnomalyKind::CallDrop => format!("Dropped calls: {observed:.2} per request"),
+        AnomalyKind::LogPattern => format!("New log pattern: {observed:.0} records"),
     };
     Anomaly {
         kind,
