@@ -171,16 +171,47 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDe
 ///
 /// The request must be a JSON object: serde would also read a message from an array.
 pub fn decode_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDecodeError> {
+    json_object(bytes).map_err(OtlpDecodeError::Json)?;
+    serde_json::from_slice(bytes).map_err(|err| OtlpDecodeError::Json(err.to_string()))
+}
+
+/// Checks the shape serde cannot be trusted with, without parsing the body: an OTLP JSON body
+/// is an object, and no array holds an array (OTLP's repeated fields hold messages, which are
+/// objects, or scalars), since serde reads a message from an array as readily as from an
+/// object.
+pub(crate) fn json_object(bytes: &[u8]) -> Result<(), String> {
     match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
         Some(b'{') => {}
-        Some(_) => {
-            return Err(OtlpDecodeError::Json(
-                "the request is not a JSON object".to_owned(),
-            ));
-        }
-        None => return Err(OtlpDecodeError::Json("the body is empty".to_owned())),
+        Some(_) => return Err("the request is not a JSON object".to_owned()),
+        None => return Err("the body is empty".to_owned()),
     }
-    serde_json::from_slice(bytes).map_err(|err| OtlpDecodeError::Json(err.to_string()))
+    // Containers open around the current byte; strings skipped with their escapes.
+    let mut open: Vec<u8> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' if open.last() == Some(&b'[') => {
+                return Err("an array holds an array where OTLP JSON has messages".to_owned());
+            }
+            b'[' | b'{' => open.push(byte),
+            b']' | b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Encodes a response as protobuf, for a request that came as protobuf.
@@ -508,6 +539,26 @@ pub(crate) fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_otlp_json_body_must_be_an_object() {
+        for body in [
+            &b"[]"[..],
+            b" [null]",
+            b"12",
+            b"",
+            br#"{"resourceSpans": [[], []]}"#,
+            br#"{"resourceLogs": [[null]]}"#,
+        ] {
+            assert!(decode_json(body).is_err(), "{body:?}");
+            assert!(decode_logs_json(body).is_err(), "{body:?}");
+        }
+        assert!(decode_json(b" {}").is_ok());
+        assert!(decode_logs_json(b"{}").is_ok());
+        // Brackets inside strings are text.
+        let named = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"[[x]] \"[[","traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        assert_eq!(decode_json(named).map(|r| r.resource_spans.len()), Ok(1));
+    }
 
     #[test]
     fn rejection_messages_say_what_is_wrong() {

@@ -45,6 +45,18 @@ pub fn strict_parameters() -> Vec<(&'static str, &'static str, Value)> {
             json!({"type": "integer", "minimum": 1, "maximum": 100}),
         ),
     ];
+    for operation in ["listLogs", "listChanges"] {
+        table.push((
+            operation,
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        ));
+    }
+    table.push((
+        "listLogs",
+        "trace_id",
+        json!({"type": "string", "pattern": TRACE_ID_PATTERN}),
+    ));
     for operation in ["getEndpointHistory", "getEndpointWindow"] {
         table.push((operation, "service", not_blank.clone()));
         table.push((operation, "operation", not_blank.clone()));

@@ -125,11 +125,6 @@ pub enum IngestError {
     /// The body is not an `ExportTraceServiceRequest` in the declared encoding (400).
     #[error("{0}")]
     Decode(#[from] OtlpDecodeError),
-    /// The body decoded but held no log records at all (400).
-    #[error(
-        "otlp: the request holds no log records; accepted: an ExportLogsServiceRequest with at least one log record"
-    )]
-    NoLogRecords,
 }
 
 impl From<IngestError> for ApiError {
@@ -148,10 +143,9 @@ impl From<IngestError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
                     .with("limit_bytes", json!(limit))
             }
-            IngestError::Gzip(_)
-            | IngestError::Read(_)
-            | IngestError::Decode(_)
-            | IngestError::NoLogRecords => ApiError::bad_request(message),
+            IngestError::Gzip(_) | IngestError::Read(_) | IngestError::Decode(_) => {
+                ApiError::bad_request(message)
+            }
         }
     }
 }

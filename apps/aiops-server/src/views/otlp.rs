@@ -43,7 +43,7 @@ pub struct RpcStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ExportLogsServiceRequest {
     /// Log records grouped by resource (`service.name`) and instrumentation scope.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, required = false)]
     pub resource_logs: Vec<Value>,
 }
 
