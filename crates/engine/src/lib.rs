@@ -22,6 +22,12 @@
 //! the resolution watermark (evidence older than a resolution never brings an incident back) and
 //! auto-resolve after healthy cycles.
 //!
+//! Beside spans, the engine takes log records and changes ([`Engine::log_collector`],
+//! [`Engine::change_collector`]): an ERROR record fails the span it was logged in, log bodies
+//! become templates per service, a new `service.version` is an observed deployment, and each
+//! incident carries the changes near it, a deployment to blame, the attributes that explain it,
+//! new log patterns and new exceptions ([`IncidentEvidence`]; ADR 0011).
+//!
 //! # Example
 //!
 //! Another Rust service monitors itself: it records its own spans into the engine, runs a cycle

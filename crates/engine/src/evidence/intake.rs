@@ -143,7 +143,7 @@ impl FailedSpans {
         let (set, order) = &mut *state;
         if set.insert((trace, span)) {
             order.push_back((trace, span));
-            while order.len() > self.max {
+            while order.len() > self.max || order.front().is_some_and(|k| !set.contains(k)) {
                 if let Some(old) = order.pop_front() {
                     set.remove(&old);
                 }
@@ -152,10 +152,27 @@ impl FailedSpans {
         self.len.store(set.len(), Ordering::Relaxed);
     }
 
-    /// True when an ERROR log named `span`.
-    fn contains(&self, span: &Span) -> bool {
-        self.len.load(Ordering::Relaxed) > 0
-            && lock(&self.state).0.contains(&(span.trace_id, span.span_id))
+    /// For each of `spans`, whether an ERROR log named it; one look at the lock for the
+    /// batch, none while no log named any span.
+    fn named(&self, spans: &[Span]) -> Option<Vec<bool>> {
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let state = lock(&self.state);
+        let named: Vec<bool> = spans
+            .iter()
+            .map(|span| state.0.contains(&(span.trace_id, span.span_id)))
+            .collect();
+        named.contains(&true).then_some(named)
+    }
+
+    /// Forgets `span`: its failure has been counted.
+    pub(crate) fn forget(&self, trace: TraceId, span: SpanId) {
+        let mut state = lock(&self.state);
+        if state.0.remove(&(trace, span)) {
+            // Its place in the order goes when it reaches the front.
+            self.len.store(state.0.len(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -174,28 +191,47 @@ impl<C> Marking<C> {
         Self { inner, failed }
     }
 
-    fn fails(&self, span: &Span) -> bool {
-        !span.is_error()
-            && ((span.status == SpanStatus::Unset && span.attribute(EXCEPTION_TYPE).is_some())
-                || self.failed.failed().contains(span))
+    /// For each of `spans`, whether it is to be marked failed; `None` when none is.
+    fn fails(&self, spans: &[Span]) -> Option<Vec<bool>> {
+        let named = self.failed.failed().named(spans);
+        let fails: Vec<bool> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, span)| {
+                !span.is_error()
+                    && ((span.status == SpanStatus::Unset
+                        && span.attribute(EXCEPTION_TYPE).is_some())
+                        || named.as_ref().is_some_and(|named| named[i]))
+            })
+            .collect();
+        fails.contains(&true).then_some(fails)
     }
 }
 
 impl<C: Collector> Collector for Marking<C> {
     fn record_batch(&self, mut spans: Vec<Span>) -> RecordOutcome {
-        for span in &mut spans {
-            if self.fails(span) {
-                span.status = SpanStatus::Error;
+        if let Some(fails) = self.fails(&spans) {
+            for (span, fails) in spans.iter_mut().zip(fails) {
+                if fails {
+                    span.status = SpanStatus::Error;
+                }
             }
         }
         self.inner.record_batch(spans)
     }
 
     fn record_borrowed(&self, spans: &[Span]) -> RecordOutcome {
-        if spans.iter().any(|span| self.fails(span)) {
-            self.record_batch(spans.to_vec())
-        } else {
-            self.inner.record_borrowed(spans)
+        match self.fails(spans) {
+            Some(fails) => {
+                let mut spans = spans.to_vec();
+                for (span, fails) in spans.iter_mut().zip(fails) {
+                    if fails {
+                        span.status = SpanStatus::Error;
+                    }
+                }
+                self.inner.record_batch(spans)
+            }
+            None => self.inner.record_borrowed(spans),
         }
     }
 

@@ -127,6 +127,8 @@ impl EvidenceDesk {
             if let (true, Some(trace), Some(span)) =
                 (record.severity.is_error(), record.trace_id, record.span_id)
             {
+                // The span is buffered (and now counted as failed) or gone: either way the id
+                // need not wait for it any more.
                 let found = match traces.mark_failed(trace, span) {
                     Some(before) => {
                         live.record_late_failure(&before.endpoint(), before.start_unix_nanos);
@@ -142,6 +144,9 @@ impl EvidenceDesk {
                 {
                     self.facts
                         .note_exception(endpoint, kind, record.time_unix_nanos);
+                }
+                if found.is_some() {
+                    self.intake.failed().forget(trace, span);
                 }
                 operation = found.map(|e| e.operation);
             }
