@@ -14,8 +14,10 @@
 #   slow      1,500 clients that send a request head and a trickle of body, then stall: p50 and
 #             p99 of GET /healthz and GET /health meanwhile, RSS, and whether the stalled
 #             uploads are cut (408) by the body read timeout
-#   names     OTLP spans with 200,000 distinct operation names, then 200,000 more: RSS and
-#             /metrics size after each, and the folded-series counter
+#   names     OTLP spans with 1,000,000 distinct operation names, 200,000 at a time, each lot
+#             purged by the next retention sweep (--retention 1m): RSS, /metrics size and the
+#             endpoints table's rows after each lot and after its purge, and the folded-series
+#             counter
 #
 # Knobs (environment): BENCH_OUT (default /tmp/aiops-reliability-<time>), CARGO_TARGET_DIR,
 # BENCH_PROFILE (release, or debug to try the suite quickly; its figures are not comparable).
@@ -158,12 +160,14 @@ PY
   stop
   ;;
 names)
-  echo "== names: 400,000 distinct operation names"
+  echo "== names: 1,000,000 distinct operation names, purged by retention as they age"
   rm -f "$OUT"/names.db*
-  start names
-  python3 - "$PORT" <<'PY' | tee "$OUT/names.txt"
-import json, os, sys, urllib.request
-port = int(sys.argv[1])
+  # The spans are dated 2023, older than any retention: each minute's sweep purges them, and
+  # their endpoints with them.
+  start names --retention 1m
+  python3 - "$PORT" "$OUT/names.db" <<'PY' | tee "$OUT/names.txt"
+import json, os, sqlite3, sys, time, urllib.request
+port, path = int(sys.argv[1]), sys.argv[2]
 def send(first, count):
     spans = [{"traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex(), "name": f"GET /item/{n}",
               "kind": 2, "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000010000000"}
@@ -171,15 +175,27 @@ def send(first, count):
     body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", body, {"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=60).read()
+def endpoints():
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return db.execute("SELECT count(*) FROM endpoints").fetchone()[0]
+    finally:
+        db.close()
 def report(label):
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
     values = {line.split(" ")[0]: line.split(" ")[1] for line in text.splitlines() if line.startswith(("process_resident_memory_bytes", "aiops_request_series_folded_spans_total"))}
-    print(f"names: after {label}: RSS {int(values['process_resident_memory_bytes']) / 2**20:.0f} MiB, /metrics {len(text) / 1024:.0f} KiB, folded spans {values['aiops_request_series_folded_spans_total']}")
-report("start")
-for half in range(2):
+    print(f"names: {label}: RSS {int(values['process_resident_memory_bytes']) / 2**20:.0f} MiB, "
+          f"/metrics {len(text) / 1024:.0f} KiB, folded spans {values['aiops_request_series_folded_spans_total']}, "
+          f"endpoints table {endpoints()} rows", flush=True)
+report("at start")
+for round in range(5):
     for batch in range(40):
-        send(half * 200_000 + batch * 5000, 5000)
-    report(f"{(half + 1) * 200_000} names")
+        send(round * 200_000 + batch * 5000, 5000)
+    report(f"{(round + 1) * 200_000} names sent")
+    deadline = time.time() + 90
+    while endpoints() > 1000 and time.time() < deadline:
+        time.sleep(2)
+    report(f"{(round + 1) * 200_000} names, after the retention sweep")
 PY
   stop
   ;;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use aiops_e2e::otlp_system::{ShopSystem, to_request};
 use aiops_e2e::{TestApp, json_of};
 use aiops_storage_sqlite::{Store, StoreConfig};
+use aiops_telemetry_core::otlp::{RESOURCE_EXHAUSTED, Status};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
@@ -81,13 +82,41 @@ async fn a_full_span_queue_refuses_whole_requests_with_429_and_the_retry_stores_
         .parse()
         .expect("seconds");
     assert!(retry_after >= 1);
-    let (_, body) = json_of(refused).await;
+    // A protobuf request gets the google.rpc.Status OTLP/HTTP specifies, in protobuf.
+    assert_eq!(refused.headers()[CONTENT_TYPE], "application/x-protobuf");
+    let status = Status::decode(refused.bytes().await.expect("a body")).expect("a Status");
+    assert_eq!(status.code, RESOURCE_EXHAUSTED);
+    assert!(
+        status
+            .message
+            .contains("nothing of this request was recorded"),
+        "{}",
+        status.message
+    );
+    assert_eq!(status.retry_delay(), Some(Duration::from_secs(retry_after)));
+    // A JSON request gets the JSON error, with the same status's members beside `error`.
+    let refused = app
+        .request(Method::POST, "/v1/traces")
+        .header(CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&requests[2].0).expect("OTLP JSON"))
+        .send()
+        .await
+        .expect("request sent");
+    let (code, body) = json_of(refused).await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
     let message = body["error"].as_str().expect("a JSON error");
     assert!(
         message.contains("nothing of this request was recorded"),
         "{message}"
     );
     assert_eq!(body["retry_after_seconds"], retry_after);
+    assert_eq!(body["code"], RESOURCE_EXHAUSTED);
+    assert_eq!(body["message"], message);
+    assert_eq!(
+        body["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.RetryInfo"
+    );
+    assert_eq!(body["details"][0]["retryDelay"], format!("{retry_after}s"));
 
     // The lock goes; the exporter's retry is taken once the writer has caught up.
     lock.execute_batch("ROLLBACK").expect("releases the lock");

@@ -204,6 +204,7 @@ const BAD_REQUESTS: &[(&str, &str, u16, &str)] = &[
         "no spans",
     ),
     ("GET", "/aiops/topology?window=forever", 400, "1s to 24h"),
+    ("GET", "/aiops/topology?window=1.5m", 400, "whole seconds"),
     ("GET", "/aiops/topology?window=0s", 400, "1s to 24h"),
     (
         "GET",
@@ -350,9 +351,16 @@ async fn bad_shop_bodies_are_rejected_before_any_work() {
         (
             "/checkout",
             "application/json",
-            json!({"amount": 1e9}).to_string(),
+            json!({"amount": 0}).to_string(),
             400,
-            "at most",
+            "greater than 0",
+        ),
+        (
+            "/payment",
+            "application/json",
+            "[12.5, \"EUR\"]".to_owned(),
+            400,
+            "not an object",
         ),
         (
             "/checkout",

@@ -132,3 +132,98 @@ async fn a_huge_operation_name_is_folded_and_does_not_grow_the_exposition() {
         "{metrics}"
     );
 }
+
+/// Sends `GET /healthz` on `stream` and reads one answer: its status line and body.
+async fn healthz_on(stream: &mut TcpStream, port: u16) -> (String, String) {
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buffer))
+            .await
+            .expect("the server answers")
+            .expect("reads");
+        answer.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= length || read == 0 {
+                return (head.to_owned(), body.to_owned());
+            }
+        } else if read == 0 {
+            return (text.into_owned(), String::new());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_past_the_limit_is_answered_503_at_once_and_closed() {
+    // Arrange: two connections at most, kept alive as long as the test needs them.
+    let app = TestApp::spawn_with(|config| {
+        config.http.max_connections = 2;
+        config.http.keep_alive = LONG;
+        config.http.request_head_timeout = LONG;
+    })
+    .await;
+
+    // Act: open connections, each served one request and kept, until one is refused.
+    let mut served = Vec::new();
+    let (head, body, mut refused) = loop {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .expect("connects");
+        let (head, body) = healthz_on(&mut stream, app.port).await;
+        if head.starts_with("HTTP/1.1 200") {
+            served.push(stream);
+            assert!(served.len() <= 2, "more connections served than the limit");
+        } else {
+            break (head, body, stream);
+        }
+    };
+
+    // Assert: 503 with Retry-After and a JSON error, and the connection closed.
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("retry-after: 1"), "{head}");
+    assert!(lower.contains("connection: close"), "{head}");
+    let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|text| text.contains("maximum of 2 connections")),
+        "{error}"
+    );
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(60), refused.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the refused connection");
+    assert!(closed.is_ok());
+
+    // Once a served connection closes, a new one is served again.
+    served.clear();
+    let mut attempts = 0;
+    loop {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .expect("connects");
+        let (head, _) = healthz_on(&mut stream, app.port).await;
+        if head.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        attempts += 1;
+        assert!(
+            attempts < 600,
+            "the closed connections were never counted closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -288,17 +288,20 @@ async fn malformed_bodies_are_400_with_a_reason() {
 }
 
 #[tokio::test]
-async fn a_request_without_spans_is_400() {
+async fn a_request_without_spans_is_a_full_success_that_records_nothing() {
     let app = TestApp::spawn().await;
     for (content_type, body) in [
         (JSON, b"{}".to_vec()),
         (JSON, br#"{"resourceSpans":[]}"#.to_vec()),
-        (PROTOBUF, Vec::new()),
+        (JSON, br#"{"resourceSpans":[{}]}"#.to_vec()),
     ] {
         let (status, answer) = json_of(post_traces(&app, content_type, None, body).await).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-        assert!(error_of(&answer).contains("holds no spans"), "{answer}");
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer, serde_json::json!({}), "full success");
     }
+    let response = post_traces(&app, PROTOBUF, None, Vec::new()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.metrics().await["spans"]["ingested"], 0);
 }
 
 #[tokio::test]

@@ -132,6 +132,19 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.body.error
     }
+
+    /// The headers answered besides the content type (`Allow`, `Retry-After`).
+    pub fn headers(&self) -> &[(header::HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
+    /// The seconds of the `Retry-After` header, when the error has one.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == header::RETRY_AFTER)
+            .and_then(|(_, value)| value.to_str().ok()?.parse().ok())
+    }
 }
 
 impl std::fmt::Display for ApiError {

@@ -9,7 +9,6 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{Settings, SettingsError, Source};
-use crate::logging::LogFormat;
 use crate::tools::demo::DemoArgs;
 use crate::tools::healthcheck::HealthcheckArgs;
 use crate::tools::replay::ReplayArgs;
@@ -101,18 +100,6 @@ impl Args for ServeArgs {
                      {\"retention\": \"12h\"}}; unknown keys are rejected",
                 ),
         );
-        let command = command.arg(
-            Arg::new("log-format")
-                .long("log-format")
-                .value_name("text|json")
-                .value_parser(LogFormat::NAMES)
-                .default_value("text")
-                .help(
-                    "How the log is written: text, or json (one object per line with the \
-                     line's fields, e.g. incident, title, severity and root_cause on incident \
-                     events)",
-                ),
-        );
         let command = OFF_SWITCHES.iter().fold(
             Settings::augment_args_for_update(command),
             |command, OffSwitch { flag, option, .. }| {
@@ -162,14 +149,6 @@ fn with_variable(arg: Arg) -> Arg {
 }
 
 impl ServeArgs {
-    /// The `--log-format` chosen.
-    pub fn log_format(&self) -> LogFormat {
-        self.matches
-            .get_one::<String>("log-format")
-            .and_then(|name| LogFormat::from_name(name))
-            .unwrap_or_default()
-    }
-
     /// The settings: the `--config` file's (or the defaults), overlaid by the variables, then
     /// the flags, then the off switches, and validated. Each value set on the way records
     /// where it came from, for the messages that name it.

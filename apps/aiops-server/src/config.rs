@@ -3,8 +3,8 @@
 //!
 //! The tree has five sections, each building what it configures: [`Http`] (listening, access,
 //! request limits), [`Detection`] (the engine's knobs, [`Detection::engine_config`]),
-//! [`Storage`] ([`Storage::store_config`]), [`Shop`] (the demo shop) and [`Notify`] (where
-//! incidents are sent). Values come from the
+//! [`Storage`] ([`Storage::store_config`]), [`Shop`] (the demo shop), [`Notify`] (where
+//! incidents are sent) and [`Log`]. Values come from the
 //! defaults, then the JSON configuration file ([`Settings::from_file`]), then the `AIOPS_*`
 //! environment variables, then the flags (`crate::cli`): the variables and the flags are
 //! generated from the tree, so an option added here is at once a key of the file, a flag and
@@ -22,6 +22,7 @@ mod error;
 mod file;
 mod http;
 mod human;
+mod log;
 mod notify;
 mod shop;
 mod storage;
@@ -32,6 +33,7 @@ pub use http::{Http, IngestLimits};
 #[cfg(test)]
 pub(crate) use human::render_value;
 pub use human::{HumanValueError, format_duration, parse_duration, parse_millis, parse_switch};
+pub use log::Log;
 pub use notify::{Notify, RESERVED_LABELS, is_label_name, redact_url};
 pub use shop::Shop;
 pub use storage::Storage;
@@ -56,6 +58,9 @@ pub struct Settings {
     /// Where incidents are sent: Alertmanager, webhooks.
     #[command(flatten)]
     pub notify: Notify,
+    /// The server's log: its format and filter, reloaded on SIGHUP.
+    #[command(flatten)]
+    pub log: Log,
     /// What set each value that is not the default; not an option.
     #[serde(skip)]
     #[arg(skip)]
@@ -77,7 +82,8 @@ impl Settings {
         self.http.validate(&self.origins)?;
         self.storage.validate(&self.origins)?;
         self.shop.validate(&self.origins)?;
-        self.notify.validate(&self.origins)
+        self.notify.validate(&self.origins)?;
+        self.log.validate(&self.origins)
     }
 
     /// Checks the detection options only: all that an offline analysis (`aiops replay`) uses.

@@ -7,12 +7,15 @@
 //! `ts` (RFC 3339, UTC, milliseconds), `level` and `target`.
 
 use std::io::Write;
+use std::sync::{OnceLock, RwLock};
 
 use aiops_engine::{Incident, IncidentChange};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// How log lines are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// `[2026-01-20T10:30:15Z INFO aiops_server::actor] incident=... Incident opened.`
     #[default]
@@ -35,8 +38,65 @@ impl LogFormat {
     }
 }
 
+/// The process's logger: an `env_logger` logger that [`reconfigure`] replaces while the
+/// server runs (SIGHUP), so that the format and the filter change without a restart.
+struct Switchable {
+    current: RwLock<env_logger::Logger>,
+}
+
+impl log::Log for Switchable {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.current
+            .read()
+            .is_ok_and(|logger| logger.enabled(metadata))
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if let Ok(logger) = self.current.read() {
+            logger.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        if let Ok(logger) = self.current.read() {
+            logger.flush();
+        }
+    }
+}
+
+static LOGGER: OnceLock<Switchable> = OnceLock::new();
+
 /// Starts logging at `default_level` (`RUST_LOG` overrides it) in `format`.
 pub fn init(format: LogFormat, default_level: &str) {
+    let logger = build(format, default_level);
+    let max_level = logger.filter();
+    let switchable = LOGGER.get_or_init(|| Switchable {
+        current: RwLock::new(logger),
+    });
+    if log::set_logger(switchable).is_ok() {
+        log::set_max_level(max_level);
+    }
+}
+
+/// Writes the log in `format` at `default_level` (`RUST_LOG` still wins) from now on; false
+/// when logging was not started by [`init`].
+pub fn reconfigure(format: LogFormat, default_level: &str) -> bool {
+    let Some(switchable) = LOGGER.get() else {
+        return false;
+    };
+    let logger = build(format, default_level);
+    let max_level = logger.filter();
+    match switchable.current.write() {
+        Ok(mut current) => {
+            *current = logger;
+            log::set_max_level(max_level);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn build(format: LogFormat, default_level: &str) -> env_logger::Logger {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
     if format == LogFormat::Json {
@@ -50,7 +110,7 @@ pub fn init(format: LogFormat, default_level: &str) {
             writeln!(buf, "{line}")
         });
     }
-    builder.init();
+    builder.build()
 }
 
 /// One log record as a JSON object: `ts`, `level`, `target`, the leading `key=value` fields of

@@ -23,12 +23,10 @@ async fn main() -> ExitCode {
         Some(Command::Demo(_) | Command::Healthcheck(_)) => "warn",
         _ => "info",
     };
-    let format = match &cli.command {
-        None => cli.serve.log_format(),
-        Some(Command::Serve(args)) => args.log_format(),
-        Some(_) => LogFormat::Text,
-    };
-    aiops_server::logging::init(format, default_level);
+    // Serving starts logging once its settings, which say how, are resolved.
+    if !matches!(cli.command, None | Some(Command::Serve(_))) {
+        aiops_server::logging::init(LogFormat::Text, default_level);
+    }
     let outcome = match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
@@ -80,9 +78,11 @@ const DATABASE_IN_USE: u8 = 3;
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.resolve().unwrap_or_else(|error| usage_error(error));
+    aiops_server::logging::init(settings.log.log_format, &settings.log.log_level);
     Application::build(settings)
         .await?
         .stop_on_signals()
+        .reload_on_hangup(Box::new(move || args.resolve()))
         .run_until_stopped()
         .await
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use aiops_chaos::Chaos;
 use aiops_storage_sqlite::Store;
@@ -19,6 +20,7 @@ use crate::actor::{AnalysisHandle, Schedule};
 use crate::body_deadline::BodyReadTimeout;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::connections::{ConnectionGate, overflow_room, refuse_excess};
 use crate::guards::AllowedHosts;
 use crate::notify::Notifier;
 use crate::persistence::Persistence;
@@ -28,6 +30,7 @@ use crate::pipeline::logs::LogPipeline;
 use crate::pipeline::span_batch::{FLUSH_PERIOD, SpanBatcher};
 use crate::pipeline::span_metrics::{MeteredCollector, SpanMetrics};
 use crate::process_stats::ProcessStats;
+use crate::reload::{Reloader, Resolve};
 use crate::retention::spawn_retention;
 use crate::routes::{DemoRoutes, configure_engine_routes, configure_routes};
 use crate::shop::handlers::ShopClient;
@@ -53,6 +56,9 @@ pub struct Application {
     notify_tasks: Vec<JoinHandle<()>>,
     store: Store,
     handle_signals: bool,
+    /// The settings the server started with, and how to read them again on SIGHUP.
+    started_with: Settings,
+    reloader: Option<Reloader>,
     db_display: String,
     demo: bool,
     warmup_requests: u32,
@@ -197,11 +203,18 @@ impl Application {
             address.ip(),
             &http.allowed_host_names(),
         ));
+        // Connections past the limit are still accepted, within the overflow room, to be
+        // answered 503 at once rather than left in the listen backlog (connections.rs).
+        let overflow = overflow_room(http.max_connections);
+        let accepted = connection_limit(http.max_connections + overflow);
+        let gate = ConnectionGate::new(accepted.saturating_sub(overflow).max(1));
+        let on_connect_gate = gate.clone();
         let mut server = HttpServer::new(move || {
             // One client per worker keeps each connection on the runtime that opened it.
             let client = ShopClient::new(base_url.clone(), checkout_timeout)
                 .unwrap_or_else(|_| fallback_client.clone());
             App::new()
+                .wrap(from_fn(refuse_excess))
                 .app_data(server_state.clone())
                 .app_data(request_spans.clone())
                 .app_data(allowed_hosts.clone())
@@ -216,6 +229,9 @@ impl Application {
                     }
                 })
         })
+        .on_connect(move |connection, extensions| {
+            on_connect_gate.on_connect(connection, extensions);
+        })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE)
         .client_request_timeout(http.request_head_timeout)
@@ -226,10 +242,9 @@ impl Application {
         } else {
             std::thread::available_parallelism().map_or(1, usize::from)
         };
-        let connections = connection_limit(http.max_connections);
         server = server
             .workers(workers)
-            .max_connections(connections.div_ceil(workers));
+            .max_connections(accepted.div_ceil(workers));
         let server = server
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
@@ -244,6 +259,8 @@ impl Application {
             notify_tasks,
             store,
             handle_signals: false,
+            started_with: config.clone(),
+            reloader: None,
             db_display: storage.db.display().to_string(),
             demo: shop.demo,
             // Without the demo shop there is nothing to warm up.
@@ -255,6 +272,14 @@ impl Application {
     /// binary does; tests stop the server with a [`StopHandle`]).
     pub fn stop_on_signals(mut self) -> Self {
         self.handle_signals = true;
+        self
+    }
+
+    /// Makes SIGHUP (when signals are handled) read the configuration again with `resolve`
+    /// and apply what may change while running (see [`crate::reload`]); without it, SIGHUP is
+    /// logged and ignored.
+    pub fn reload_on_hangup(mut self, resolve: Resolve) -> Self {
+        self.reloader = Some(Reloader::new(self.started_with.clone(), resolve));
         self
     }
 
@@ -275,11 +300,12 @@ impl Application {
 
     /// Serves until stopped (by a [`StopHandle`], or SIGINT / SIGTERM when configured), then
     /// persists the engine's state and drains the span queue into the database.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let handle = self.server.handle();
+        let reloader = self.reloader.take();
         let signals = self
             .handle_signals
-            .then(|| tokio::spawn(stop_on_signal(handle, Signals::listen())));
+            .then(|| tokio::spawn(stop_on_signal(handle, Signals::listen(), reloader)));
         log::info!(
             "address={} db={} demo={} version={} commit={} Listening.",
             self.address,
@@ -375,22 +401,26 @@ fn loopback(address: SocketAddr) -> SocketAddr {
 
 /// Stops the server gracefully on the first SIGINT or SIGTERM; a second one exits at once,
 /// without waiting for the drain.
-async fn stop_on_signal(handle: ServerHandle, mut signals: Signals) {
-    if !signals.next_stop().await {
+async fn stop_on_signal(
+    handle: ServerHandle,
+    mut signals: Signals,
+    mut reloader: Option<Reloader>,
+) {
+    if !signals.next_stop(&mut reloader).await {
         return;
     }
     log::info!("Signal received; shutting down gracefully (a second signal exits at once).");
     tokio::spawn(async move { handle.stop(true).await });
-    if signals.next_stop().await {
+    if signals.next_stop(&mut reloader).await {
         log::warn!("Second signal received; exiting without saving state or draining spans.");
         std::process::exit(130);
     }
 }
 
 /// The signals the server answers, listened to from the moment [`Signals::listen`] returns:
-/// SIGINT and SIGTERM stop it; SIGHUP, whose default would end the process without saving, is
-/// logged and ignored, since every setting is read once at start and none can change safely
-/// while the server runs.
+/// SIGINT and SIGTERM stop it; SIGHUP, whose default would end the process without saving,
+/// reloads the configuration (see [`crate::reload`]), or is logged and ignored when there is
+/// nothing to reload.
 struct Signals {
     #[cfg(unix)]
     interrupt: Option<tokio::signal::unix::Signal>,
@@ -424,9 +454,9 @@ impl Signals {
         }
     }
 
-    /// Waits for SIGINT or SIGTERM, logging any SIGHUP meanwhile; false when no stop signal
-    /// can be listened to.
-    async fn next_stop(&mut self) -> bool {
+    /// Waits for SIGINT or SIGTERM, reloading on any SIGHUP meanwhile; false when no stop
+    /// signal can be listened to.
+    async fn next_stop(&mut self, reloader: &mut Option<Reloader>) -> bool {
         #[cfg(unix)]
         {
             if self.interrupt.is_none() && self.terminate.is_none() {
@@ -436,16 +466,19 @@ impl Signals {
                 tokio::select! {
                     Some(()) = async { self.interrupt.as_mut()?.recv().await } => return true,
                     Some(()) = async { self.terminate.as_mut()?.recv().await } => return true,
-                    Some(()) = async { self.hangup.as_mut()?.recv().await } => {
-                        log::warn!(
-                            "signal=SIGHUP The configuration is not reloaded while running; restart to apply changes. Ignored."
-                        );
-                    }
+                    Some(()) = async { self.hangup.as_mut()?.recv().await } => match reloader {
+                        // An error is logged by the reload; the server goes on as it was.
+                        Some(reloader) => drop(reloader.reload()),
+                        None => log::warn!(
+                            "signal=SIGHUP The configuration is not reloaded here; restart to apply changes. Ignored."
+                        ),
+                    },
                 }
             }
         }
         #[cfg(not(unix))]
         {
+            let _ = reloader;
             tokio::signal::ctrl_c().await.is_ok()
         }
     }

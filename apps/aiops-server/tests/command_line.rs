@@ -71,7 +71,7 @@ fn an_unknown_key_is_named_with_the_closest_and_the_accepted_keys() {
     // Assert
     let expected = format!(
         "error: unknown key `latency_multipler` in the configuration file {} (did you mean \
-         `latency_multiplier`?); accepted: http, detection, storage, shop, notify, bind, workers,",
+         `latency_multiplier`?); accepted: http, detection, storage, shop, notify, log, bind, workers,",
         path(&top)
     );
     assert!(top_message.starts_with(&expected), "{top_message}");

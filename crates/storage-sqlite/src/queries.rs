@@ -107,7 +107,16 @@ pub(crate) fn nearest_rank(percent: usize, n: usize) -> usize {
     (percent * n).div_ceil(100).clamp(1, n)
 }
 
-/// Every endpoint id and its key. The table holds one row per endpoint ever seen.
+/// How many endpoints the table holds.
+pub(crate) fn endpoint_count(conn: &Connection) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM endpoints", [], |row| row.get(0))
+        .sql()?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Every endpoint id and its key: one row per endpoint with stored spans (retention deletes
+/// the others).
 fn endpoint_names(conn: &Connection) -> Result<HashMap<i64, EndpointKey>, StoreError> {
     let mut statement = conn
         .prepare_cached("SELECT id, service, operation FROM endpoints")

@@ -7,6 +7,16 @@
 //! without its old spans: it keeps its id, so its remaining spans stay in their block, and its
 //! count and start range shrink. Retention is therefore exact, span by span, as it was when
 //! every span had a row.
+//!
+//! Once the spans and rollups are gone, so are the endpoints no rollup names any more: every
+//! stored span has the rollup of its minute, so an endpoint without one has no span left, and
+//! the table stays as large as what is kept however many operation names passed through. The
+//! writer interns endpoints in a cache of its own; a purge that deletes any bumps
+//! [`EndpointPurges`] before it commits, while it holds the write lock, and the writer, which
+//! reads it inside each of its transactions, then forgets its cache before it names an id.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aiops_telemetry_core::SpanText;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -17,14 +27,31 @@ use crate::error::{SqlResultExt, StoreError};
 use crate::layout::BLOCK_SHIFT;
 use crate::rollup::MINUTE_NANOS;
 
+/// How many times a purge deleted endpoints: the writer's endpoint cache is valid only while
+/// this has not moved. Shared by the store (purges) and the writer thread.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EndpointPurges(Arc<AtomicU64>);
+
+impl EndpointPurges {
+    /// The count now. Read inside a write transaction, it cannot move until that commits.
+    pub(crate) fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// Deletes spans with `start < cutoff` in transactions that each take whole chunks until they
 /// have removed at least `batch_rows` spans, then the rollups of every minute that ended by the
-/// cutoff, `batch_rows` rows per transaction; returns how many spans were deleted. Snapshots
-/// and incidents are kept.
+/// cutoff, `batch_rows` rows per transaction, then the endpoints left without any rollup;
+/// returns how many spans were deleted. Snapshots and incidents are kept.
 pub(crate) fn purge_before(
     conn: &mut Connection,
     cutoff_unix_nanos: u64,
     batch_rows: usize,
+    purges: &EndpointPurges,
 ) -> Result<u64, StoreError> {
     let cutoff = to_sql_int(cutoff_unix_nanos);
     let batch = u64::try_from(batch_rows.max(1)).unwrap_or(u64::MAX);
@@ -68,8 +95,56 @@ pub(crate) fn purge_before(
         }
         shrink_block(conn, block, first, end)?;
     }
-    purge_rollups(conn, cutoff_unix_nanos, batch)?;
+    // Endpoints lose their last span only with their last rollup: with no rollup gone, the
+    // walk over the table is skipped.
+    if purge_rollups(conn, cutoff_unix_nanos, batch)? > 0 {
+        purge_endpoints(conn, batch, purges)?;
+    }
     Ok(deleted)
+}
+
+/// Deletes, among up to `?2` endpoints with an id above `?1`, those no rollup names.
+const PURGE_ENDPOINTS: &str = "DELETE FROM endpoints WHERE id IN
+     (SELECT id FROM endpoints e WHERE id > ?1 AND id <= ?2
+      AND NOT EXISTS (SELECT 1 FROM rollups r WHERE r.endpoint_id = e.id))";
+
+/// Deletes the endpoints no rollup names, and so no stored span, walking the table by id,
+/// `batch` endpoints per transaction; returns how many were deleted.
+pub(crate) fn purge_endpoints(
+    conn: &mut Connection,
+    batch: u64,
+    purges: &EndpointPurges,
+) -> Result<u64, StoreError> {
+    let mut after = i64::MIN;
+    let mut deleted = 0;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .sql()?;
+        let last: Option<i64> = tx
+            .prepare_cached(
+                "SELECT max(id) FROM (SELECT id FROM endpoints WHERE id > ?1 ORDER BY id LIMIT ?2)",
+            )
+            .sql()?
+            .query_row(params![after, to_sql_int(batch)], |row| row.get(0))
+            .sql()?;
+        let Some(last) = last else {
+            tx.commit().sql()?;
+            return Ok(deleted);
+        };
+        let removed = tx
+            .prepare_cached(PURGE_ENDPOINTS)
+            .sql()?
+            .execute(params![after, last])
+            .sql()?;
+        if removed > 0 {
+            // Before the commit: a writer that takes the lock next sees the ids are gone.
+            purges.bump();
+        }
+        tx.commit().sql()?;
+        deleted += removed as u64;
+        after = last;
+    }
 }
 
 /// Deletes up to `?2` rollups of minutes before `?1`, the oldest first, found through the
@@ -80,13 +155,14 @@ const PURGE_ROLLUPS: &str = "DELETE FROM rollups WHERE (endpoint_id, minute) IN
 /// Deletes the rollups of the minutes that ended by the cutoff, whose spans are all gone; the
 /// minute the cutoff falls in keeps its rollup, like the spans after the cutoff. A late span
 /// older than the cutoff brings its minute's row back until the next purge, as it does its
-/// own chunk.
+/// own chunk. Returns how many rollups were deleted.
 fn purge_rollups(
     conn: &mut Connection,
     cutoff_unix_nanos: u64,
     batch: u64,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let first_kept = to_sql_int(cutoff_unix_nanos / MINUTE_NANOS);
+    let mut deleted = 0;
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -97,8 +173,9 @@ fn purge_rollups(
             .execute(params![first_kept, to_sql_int(batch)])
             .sql()?;
         tx.commit().sql()?;
+        deleted += removed as u64;
         if (removed as u64) < batch {
-            return Ok(());
+            return Ok(deleted);
         }
     }
 }
@@ -193,6 +270,16 @@ fn shrink_block(conn: &mut Connection, block: i64, first: i64, end: i64) -> Resu
 mod tests {
     use super::*;
     use crate::schema::query_plan;
+
+    #[test]
+    fn endpoints_are_purged_by_id_range_and_rollup_primary_key() {
+        let plan = query_plan(PURGE_ENDPOINTS);
+        assert!(!plan.contains("SCAN rollups"), "{plan}");
+        assert!(
+            !plan.contains("SCAN e\n") && !plan.contains("SCAN endpoints"),
+            "{plan}"
+        );
+    }
 
     #[test]
     fn rollups_are_purged_through_the_minute_index_not_a_table_scan() {

@@ -14,6 +14,7 @@ use crate::file_guard::FileGuard;
 use crate::lifecycle::{LifecycleWrite, NoteRecord, SilenceRecord, StoredEvent};
 use crate::log_writer::LogWriter;
 use crate::logs::{ChangeRecord, LogQuery};
+use crate::retention::EndpointPurges;
 use crate::rollup::MinuteRollup;
 use crate::schema::{Location, configure, prepare};
 use crate::transaction::Ingest;
@@ -45,6 +46,8 @@ struct Inner {
     location: Location,
     /// The lock and identity of a file database; `None` in memory.
     file: Option<FileGuard>,
+    /// Retention's endpoint purges, which the writer's endpoint cache follows.
+    purges: EndpointPurges,
 }
 
 impl std::fmt::Debug for Inner {
@@ -88,7 +91,11 @@ impl Store {
         let mut setup = location.open(READER_CACHE_KIB, config.busy_timeout)?;
         prepare(&mut setup, &location)?;
         let pool = build_pool(&location, &config)?;
-        let ingest = Ingest::new(location.open(WRITER_CACHE_KIB, config.busy_timeout)?)?;
+        let purges = EndpointPurges::default();
+        let ingest = Ingest::new(
+            location.open(WRITER_CACHE_KIB, config.busy_timeout)?,
+            purges.clone(),
+        )?;
         let writer = SpanWriter::spawn(
             ingest,
             Batching {
@@ -114,6 +121,7 @@ impl Store {
                 log_writer: Arc::new(log_writer),
                 location,
                 file,
+                purges,
             }),
         })
     }
@@ -262,17 +270,25 @@ impl Store {
     /// 2,048), so that the writer keeps going meanwhile; returns how many spans were deleted. A
     /// chunk that also holds newer spans is rewritten without the old ones. The rollups of the
     /// minutes that ended by the cutoff go too, `batch_rows` rows per transaction, so they are
-    /// kept exactly as long as their spans, and so do log records, `batch_rows` per transaction.
-    /// Snapshots, incidents and changes are kept.
+    /// kept exactly as long as their spans, and so do log records, `batch_rows` per transaction;
+    /// then the endpoints no stored span names go, so that the endpoints table holds only what
+    /// is kept however many operation names came and went (the writer's cache of endpoint ids
+    /// forgets them). Snapshots, incidents and changes are kept.
     pub fn purge_before(
         &self,
         cutoff_unix_nanos: u64,
         batch_rows: usize,
     ) -> Result<u64, StoreError> {
         let mut conn = self.connection()?;
-        let spans = retention::purge_before(&mut conn, cutoff_unix_nanos, batch_rows)?;
+        let spans =
+            retention::purge_before(&mut conn, cutoff_unix_nanos, batch_rows, &self.inner.purges)?;
         logs::purge_logs(&mut conn, cutoff_unix_nanos, batch_rows)?;
         Ok(spans)
+    }
+
+    /// How many endpoints (service and operation) the database names.
+    pub fn endpoint_count(&self) -> Result<u64, StoreError> {
+        queries::endpoint_count(&*self.connection()?)
     }
 
     /// The stored log records `query` selects: a trace's oldest first, otherwise newest first.

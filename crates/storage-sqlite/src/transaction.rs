@@ -11,6 +11,7 @@ use crate::chunk::{ChunkEncoder, for_each_in_block, insert_chunk};
 use crate::codec::to_sql_int;
 use crate::error::{SqlResultExt, StoreError};
 use crate::layout::BLOCK_SHIFT;
+use crate::retention::EndpointPurges;
 use crate::rollup::PendingRollups;
 use crate::trace_filter::TraceFilter;
 
@@ -26,6 +27,8 @@ pub(crate) struct Ingest {
     conn: Connection,
     /// The ids of endpoints seen lately, bounded.
     endpoints: EndpointIds,
+    /// Retention's count of endpoint purges, and the count `endpoints` is valid for.
+    purges: (EndpointPurges, u64),
     /// The writer is the only inserter, so it hands out ids itself: the block of a span is
     /// then known before the insert.
     next_id: i64,
@@ -37,13 +40,15 @@ pub(crate) struct Ingest {
 }
 
 impl Ingest {
-    pub(crate) fn new(mut conn: Connection) -> Result<Self, StoreError> {
+    pub(crate) fn new(mut conn: Connection, purges: EndpointPurges) -> Result<Self, StoreError> {
         backfill_filters(&mut conn)?;
         let next_id = next_id(&conn)?;
         let filter = current_filter(&conn, next_id)?;
+        let seen = purges.current();
         Ok(Self {
             conn,
             endpoints: EndpointIds::default(),
+            purges: (purges, seen),
             next_id,
             filter,
             rollups: PendingRollups::default(),
@@ -76,6 +81,12 @@ impl Ingest {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .sql()?;
+        // Read under the write lock: no purge can delete an endpoint until this commits.
+        let purged = self.purges.0.current();
+        if purged != self.purges.1 {
+            self.endpoints.clear();
+            self.purges.1 = purged;
+        }
         // (block, start range, trace filter) of the blocks this transaction touches, one per
         // chunk; the filter of the last one is `self.filter`, the others are complete. A failed
         // transaction reloads `self.filter` from the database (see `write`).

@@ -217,3 +217,47 @@ fn rollups_in_memory_match_the_spans() {
     record_all(&backend.store, spans.clone());
     check_rollups(&backend.store, &spans, 3);
 }
+
+#[test]
+fn retention_deletes_the_endpoints_no_kept_span_names_and_the_writer_forgets_them() {
+    on_each_backend(|backend| {
+        // Arrange: 1,000 operation names seen once, long ago, and one endpoint that stays.
+        let store = &backend.store;
+        let old: Vec<Span> = (0..1_000)
+            .map(|i| span(TraceId::random(), &format!("/old/{i}"), BASE + i * MS, MS))
+            .collect();
+        record_all(store, old);
+        let kept = span(TraceId::random(), "/kept", BASE + 10 * MINUTE, MS);
+        record_all(store, vec![kept.clone()]);
+        assert_eq!(store.endpoint_count(), Ok(1_001), "{}", backend.name);
+
+        // Act
+        store.purge_before(BASE + 5 * MINUTE, 100).expect("purges");
+
+        // Assert: only the endpoint of the kept span is left.
+        assert_eq!(store.endpoint_count(), Ok(1), "{}", backend.name);
+        let stored = store.trace(kept.trace_id).expect("reads");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(&*stored[0].operation, "/kept");
+
+        // A name the writer had cached before the purge is interned anew, not written under
+        // the deleted id: its span reads back with its own name.
+        let again = span(TraceId::random(), "/old/7", BASE + 11 * MINUTE, MS);
+        let newer = span(TraceId::random(), "/new", BASE + 11 * MINUTE, MS);
+        record_all(store, vec![again.clone(), newer.clone()]);
+        assert_eq!(store.endpoint_count(), Ok(3));
+        for expected in [&again, &newer, &kept] {
+            let read = store.trace(expected.trace_id).expect("reads");
+            assert_eq!(read.len(), 1, "{}", expected.operation);
+            assert_eq!(read[0].operation, expected.operation);
+        }
+        let names: Vec<String> = store
+            .rollups(None, TimeWindow::new(BASE, BASE + 20 * MINUTE))
+            .expect("queries")
+            .iter()
+            .map(|rollup| rollup.endpoint.operation.to_string())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names.iter().any(|name| name == "/old/7"), "{names:?}");
+    });
+}

@@ -76,18 +76,22 @@ use crate::text::SpanText;
 
 mod attributes;
 mod logs;
+mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use self::attributes::capped;
 pub use self::attributes::{
     DEFAULT_SPAN_ATTRIBUTES, KeptAttributes, KeptAttributesError, MAX_ATTRIBUTE_BYTES,
     MAX_KEPT_ATTRIBUTES,
 };
+use self::attributes::{Interner, capped};
 pub use self::logs::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse, MAX_BODY_BYTES,
     MAX_LOG_ATTRIBUTES, MAX_STACKTRACE_BYTES, OtlpLogs, decode_logs_json, decode_logs_protobuf,
     encode_logs_json_response, encode_logs_protobuf_response, logs_from_request,
+};
+pub use self::status::{
+    Any, ProtoDuration, RESOURCE_EXHAUSTED, RETRY_INFO_TYPE_URL, RetryInfo, Status, UNAVAILABLE,
 };
 
 /// The service name of a resource that does not say, per the OpenTelemetry specification.
@@ -164,8 +168,50 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDe
 
 /// Decodes an `ExportTraceServiceRequest` in OTLP's JSON encoding (`application/json`): hex
 /// trace and span ids, camelCase keys, integer enums, 64-bit integers as strings or numbers.
+///
+/// The request must be a JSON object: serde would also read a message from an array.
 pub fn decode_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, OtlpDecodeError> {
+    json_object(bytes).map_err(OtlpDecodeError::Json)?;
     serde_json::from_slice(bytes).map_err(|err| OtlpDecodeError::Json(err.to_string()))
+}
+
+/// Checks the shape serde cannot be trusted with, without parsing the body: an OTLP JSON body
+/// is an object, and no array holds an array (OTLP's repeated fields hold messages, which are
+/// objects, or scalars), since serde reads a message from an array as readily as from an
+/// object.
+pub(crate) fn json_object(bytes: &[u8]) -> Result<(), String> {
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => return Err("the request is not a JSON object".to_owned()),
+        None => return Err("the body is empty".to_owned()),
+    }
+    // Containers open around the current byte; strings skipped with their escapes.
+    let mut open: Vec<u8> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' if open.last() == Some(&b'[') => {
+                return Err("an array holds an array where OTLP JSON has messages".to_owned());
+            }
+            b'[' | b'{' => open.push(byte),
+            b']' | b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Encodes a response as protobuf, for a request that came as protobuf.
@@ -193,18 +239,19 @@ pub fn spans_from_request(request: &ExportTraceServiceRequest) -> OtlpSpans {
 pub fn spans_keeping(request: &ExportTraceServiceRequest, kept: &KeptAttributes) -> OtlpSpans {
     let mut out = OtlpSpans::default();
     let mut operations = Operations::default();
+    let mut interner = Interner::default();
     for (resource_index, resource_spans) in request.resource_spans.iter().enumerate() {
         let resource_attributes = resource_spans
             .resource
             .as_ref()
             .map_or(&[][..], |resource| &resource.attributes[..]);
-        let resource = ResourceInfo::new(resource_attributes, kept);
+        let resource = ResourceInfo::new(resource_attributes, kept, &mut interner);
         let spans = resource_spans
             .scope_spans
             .iter()
             .flat_map(|scope| scope.spans.iter());
         for (span_index, otlp_span) in spans.enumerate() {
-            match map_span(otlp_span, &resource, kept, &mut operations) {
+            match map_span(otlp_span, &resource, kept, &mut operations, &mut interner) {
                 Ok(span) => out.spans.push(span),
                 Err(rejection) => {
                     out.rejected += 1;
@@ -232,7 +279,7 @@ struct ResourceInfo {
 }
 
 impl ResourceInfo {
-    fn new(attributes: &[KeyValue], kept: &KeptAttributes) -> Self {
+    fn new(attributes: &[KeyValue], kept: &KeptAttributes, interner: &mut Interner) -> Self {
         let version = string_attribute(attributes, "service.version")
             .filter(|v| !v.is_empty())
             .map(|v| SpanText::copied(capped(v)));
@@ -241,7 +288,7 @@ impl ResourceInfo {
             // Marks the key as present, so that `collect` skips it; removed below.
             kept_here.push((SpanText::from_static("service.version"), version.clone()));
         }
-        kept.collect(attributes, MAX_KEPT_ATTRIBUTES, &mut kept_here);
+        kept.collect_interned(attributes, MAX_KEPT_ATTRIBUTES, &mut kept_here, interner);
         if version.is_some() {
             kept_here.remove(0);
         }
@@ -319,6 +366,7 @@ fn map_span(
     resource: &ResourceInfo,
     kept: &KeptAttributes,
     operations: &mut Operations,
+    interner: &mut Interner,
 ) -> Result<Span, Rejection> {
     let trace_id = TraceId::from_slice(&otlp.trace_id).map_err(Rejection::Id)?;
     let span_id = SpanId::from_slice(&otlp.span_id).map_err(Rejection::Id)?;
@@ -349,7 +397,7 @@ fn map_span(
         .with_status(status);
     span.parent_span_id = parent;
     span.http_status = http_status(&otlp.attributes);
-    span.attributes = span_attributes(otlp, kind, resource, kept, exception).into();
+    span.attributes = span_attributes(otlp, kind, resource, kept, exception, interner).into();
     Ok(span)
 }
 
@@ -363,6 +411,7 @@ fn span_attributes(
     resource: &ResourceInfo,
     kept: &KeptAttributes,
     exception: Option<&OtlpEvent>,
+    interner: &mut Interner,
 ) -> Vec<(SpanText, SpanText)> {
     let mut attributes: Vec<(SpanText, SpanText)> = Vec::new();
     if let Some(version) = &resource.version {
@@ -371,7 +420,7 @@ fn span_attributes(
     if matches!(kind, SpanKind::Client | SpanKind::Producer) {
         for key in PEER_ATTRIBUTES {
             if let Some(value) = string_attribute(&otlp.attributes, key).filter(|v| !v.is_empty()) {
-                attributes.push((SpanText::from_static(key), SpanText::copied(capped(value))));
+                attributes.push((SpanText::from_static(key), interner.text(capped(value))));
             }
         }
     }
@@ -382,7 +431,7 @@ fn span_attributes(
                 && let Some(value) =
                     string_attribute(&event.attributes, key).filter(|v| !v.is_empty())
             {
-                attributes.push((SpanText::from_static(key), SpanText::copied(capped(value))));
+                attributes.push((SpanText::from_static(key), interner.text(capped(value))));
             }
         }
     }
@@ -396,7 +445,7 @@ fn span_attributes(
         ));
     }
     let room = MAX_KEPT_ATTRIBUTES.saturating_sub(attributes.len() - fixed);
-    kept.collect(&otlp.attributes, room, &mut attributes);
+    kept.collect_interned(&otlp.attributes, room, &mut attributes, interner);
     for (key, value) in &resource.kept {
         if attributes.len() - fixed >= MAX_KEPT_ATTRIBUTES {
             break;
@@ -490,6 +539,26 @@ pub(crate) fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_otlp_json_body_must_be_an_object() {
+        for body in [
+            &b"[]"[..],
+            b" [null]",
+            b"12",
+            b"",
+            br#"{"resourceSpans": [[], []]}"#,
+            br#"{"resourceLogs": [[null]]}"#,
+        ] {
+            assert!(decode_json(body).is_err(), "{body:?}");
+            assert!(decode_logs_json(body).is_err(), "{body:?}");
+        }
+        assert!(decode_json(b" {}").is_ok());
+        assert!(decode_logs_json(b"{}").is_ok());
+        // Brackets inside strings are text.
+        let named = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"[[x]] \"[[","traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        assert_eq!(decode_json(named).map(|r| r.resource_spans.len()), Ok(1));
+    }
 
     #[test]
     fn rejection_messages_say_what_is_wrong() {

@@ -180,3 +180,17 @@ fn kept_attributes_are_capped_in_count_and_length() {
             .all(|(_, v)| v.len() == MAX_ATTRIBUTE_BYTES)
     );
 }
+
+#[test]
+fn spans_of_a_request_share_the_text_of_their_kept_attributes() {
+    let routed = |id| {
+        server_span(id)
+            .attribute(string_attribute("http.route", "/price/{sku}"))
+            .build()
+    };
+    let spans = map(vec![routed(1), routed(2)]);
+    let text = |span: &Span, key| span.attribute(key).expect("kept").as_ptr();
+    for key in ["http.route", "host.name", "k8s.pod.name"] {
+        assert_eq!(text(&spans[0], key), text(&spans[1], key), "{key}");
+    }
+}

@@ -13,16 +13,17 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::{SettingsError, Source};
-use super::{Detection, Http, Notify, Settings, Shop, Storage};
+use super::{Detection, Http, Log, Notify, Settings, Shop, Storage};
 
 /// The sections of the tree, with the keys each accepts (aliases included).
-fn sections() -> [(&'static str, &'static [&'static str]); 5] {
+fn sections() -> [(&'static str, &'static [&'static str]); 6] {
     [
         ("http", keys_of::<Http>()),
         ("detection", keys_of::<Detection>()),
         ("storage", keys_of::<Storage>()),
         ("shop", keys_of::<Shop>()),
         ("notify", keys_of::<Notify>()),
+        ("log", keys_of::<Log>()),
     ]
 }
 

@@ -70,9 +70,11 @@ pub struct Http {
     #[serde(with = "human::duration")]
     pub client_disconnect_timeout: Duration,
 
-    /// Connections served at once, 1 to 1000000, across all workers; more wait in the listen
-    /// backlog until one closes. Kept below the open-file limit (less 128 for the database and
-    /// logs) so that the process never runs out of descriptors [default: 10000].
+    /// Connections served at once, 1 to 1000000, across all workers; a request on a connection
+    /// past them is answered 503 with Retry-After at once and the connection closed (up to an
+    /// eighth more, 16 to 1024, are accepted for that; beyond, they wait in the listen
+    /// backlog). Kept below the open-file limit (less 128 for the database and logs) so that
+    /// the process never runs out of descriptors [default: 10000].
     #[arg(long, value_name = "N")]
     pub max_connections: usize,
 

@@ -124,6 +124,9 @@ impl Waterfall {
                                         " " (row.endpoint)
                                         @if is_lit { " " strong.badge { "failing span" } }
                                         @else if row.error { " " span.badge.bad { "error" } }
+                                        @if let Some(exception) = row.attributes.get("exception.type") {
+                                            " " span.exception title=(row.attributes.get("exception.message").map_or("", String::as_str)) { (exception) }
+                                        }
                                     }
                                     span.track aria-hidden="true" {
                                         span.bar style=(format!("left:{:.2}%;width:{:.2}%", share(row.offset_ms), share(row.duration_ms).max(0.3))) {}
@@ -179,5 +182,18 @@ mod tests {
             .into_string();
         assert_eq!(html.matches("failing span").count(), 1, "{html}");
         assert!(html.contains("class=\"span error lit\""), "{html}");
+        let thrown = payment
+            .clone()
+            .with_attribute("exception.type", "PaymentDeclined")
+            .with_attribute("exception.message", "card <expired>");
+        let html = Waterfall::new(&naming, &[thrown, root.clone()])
+            .render(None)
+            .into_string();
+        assert!(
+            html.contains(
+                r#"<span class="exception" title="card &lt;expired&gt;">PaymentDeclined</span>"#
+            ),
+            "the exception is named on its span's row: {html}"
+        );
     }
 }

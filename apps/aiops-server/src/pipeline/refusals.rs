@@ -19,7 +19,7 @@ pub enum RefusalReason {
     TooLarge,
     /// 415: a content type or encoding the route does not read.
     UnsupportedMedia,
-    /// 400: not an OTLP request, invalid gzip, or no spans.
+    /// 400: not an OTLP request, or invalid gzip.
     Invalid,
     /// 401: the API token was missing or wrong.
     Unauthorized,

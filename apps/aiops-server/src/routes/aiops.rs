@@ -2,12 +2,14 @@
 //! `/aiops/topology`.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use aiops_engine::{Incident as EngineIncident, IncidentError, IncidentStatus};
 use aiops_telemetry_core::TimeWindow;
+use regex::Regex;
 use serde_json::json;
 
 use super::database;
@@ -81,6 +83,19 @@ pub async fn metrics(
     }))
 }
 
+/// The values of `GET /aiops/incidents?status=`.
+pub const INCIDENT_STATUSES: [&str; 5] = [
+    "active",
+    "acknowledged",
+    "unacknowledged",
+    "resolved",
+    "all",
+];
+
+/// The windows `GET /aiops/topology?window=` takes: whole seconds, minutes or hours from 1s to
+/// 24h (`90s`, `5m`, `1h`), as the document's pattern.
+pub const WINDOW_PATTERN: &str = "^(?:(?:[1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|(?:[1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|(?:[1-9]|1[0-9]|2[0-4])h)$";
+
 /// `GET /aiops/incidents[?status=active|acknowledged|unacknowledged|resolved|all]`.
 ///
 /// `active` (the default) answers `{"active_incidents": [...]}` as docs/API.md shows; the
@@ -103,13 +118,7 @@ pub async fn incidents(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Incidents>, ApiError> {
-    const ACCEPTED: [&str; 5] = [
-        "active",
-        "acknowledged",
-        "unacknowledged",
-        "resolved",
-        "all",
-    ];
+    const ACCEPTED: [&str; 5] = INCIDENT_STATUSES;
     let params = Params::parse(&request, &["status"])?;
     let status = params.get("status").unwrap_or("active");
     let wanted: Option<IncidentStatus> = match status {
@@ -297,7 +306,7 @@ pub async fn analyze(
     path = "/aiops/topology",
     operation_id = "getTopology",
     tag = "aiops",
-    params(("window" = Option<String>, Query, description = "How far back, 1s to 24h (e.g. 5m); default the analysis window")),
+    params(("window" = Option<String>, Query, description = "How far back: whole seconds, minutes or hours from 1s to 24h (e.g. 90s, 5m, 1h); default the analysis window")),
     responses(
         (status = 200, description = "Service dependency graph", body = Topology),
         (status = 400, description = "Invalid window", body = ErrorBody),
@@ -310,17 +319,13 @@ pub async fn topology(
     let params = Params::parse(&request, &["window"])?;
     let length = match params.get("window") {
         None => state.settings.analysis_window,
-        Some(text) => parse_duration(text)
-            .ok()
-            .filter(|length| {
-                (Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(length)
-            })
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "invalid window {text:?}; accepted: a duration from 1s to 24h, e.g. 30s or 5m"
-                ))
-                .with("parameter", json!("window"))
-            })?,
+        Some(text) => window_length(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid window {text:?}; accepted: whole seconds, minutes or hours from 1s to 24h, e.g. 30s or 5m"
+            ))
+            .with("parameter", json!("window"))
+            .with("pattern", json!(WINDOW_PATTERN))
+        })?,
     };
     let over = TimeWindow::ending_at(
         now_unix_nanos(),
@@ -332,4 +337,41 @@ pub async fn topology(
         &graph,
         &over,
     )))
+}
+
+/// The length `text` names when it matches [`WINDOW_PATTERN`].
+fn window_length(text: &str) -> Option<Duration> {
+    static PATTERN: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(WINDOW_PATTERN).ok());
+    PATTERN
+        .as_ref()
+        .filter(|pattern| pattern.is_match(text))
+        .and_then(|_| parse_duration(text).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topology_windows_are_whole_units_from_one_second_to_a_day() {
+        for (text, seconds) in [
+            ("1s", 1),
+            ("86400s", 86_400),
+            ("90s", 90),
+            ("5m", 300),
+            ("1440m", 86_400),
+            ("24h", 86_400),
+        ] {
+            assert_eq!(
+                window_length(text),
+                Some(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
+        for text in [
+            "0s", "86401s", "1441m", "25h", "1.5m", "05m", "500ms", "30", " 5m", "5m\n", "1d", "",
+        ] {
+            assert_eq!(window_length(text), None, "{text:?}");
+        }
+    }
 }

@@ -9,7 +9,10 @@
 //!
 //! The answer is an `ExportTraceServiceResponse` in the request's encoding, with a partial
 //! success (`rejectedSpans`, `errorMessage`) when some spans could not be used; a body that
-//! cannot be read at all is a 400, 413 or 415 with a JSON `{"error": ...}` body.
+//! cannot be read at all is a 400, 413 or 415 with a JSON `{"error": ...}` body. The answers
+//! an exporter retries, 429 and 503, carry the `google.rpc.Status` the OTLP specification
+//! asks for, in the request's encoding: protobuf for a protobuf request, and for a JSON one
+//! the JSON error with the status's `code`, `message` and `details` beside `error`.
 //!
 //! Nothing acknowledged is lost to a full storage queue: a request's spans are recorded only
 //! when the queue has room for all of them (`AppState::admit_spans`); otherwise the answer is
@@ -25,7 +28,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use aiops_telemetry_core::otlp::{
     self, ExportTraceServiceRequest, KeptAttributes, OtlpDecodeError, OtlpSpans,
-    encode_json_response, encode_protobuf_response,
+    RESOURCE_EXHAUSTED, Status, UNAVAILABLE, encode_json_response, encode_protobuf_response,
 };
 use flate2::read::MultiGzDecoder;
 use serde_json::json;
@@ -122,16 +125,6 @@ pub enum IngestError {
     /// The body is not an `ExportTraceServiceRequest` in the declared encoding (400).
     #[error("{0}")]
     Decode(#[from] OtlpDecodeError),
-    /// The body decoded but held no spans at all (400).
-    #[error(
-        "otlp: the request holds no spans; accepted: an ExportTraceServiceRequest with at least one span"
-    )]
-    NoSpans,
-    /// The body decoded but held no log records at all (400).
-    #[error(
-        "otlp: the request holds no log records; accepted: an ExportLogsServiceRequest with at least one log record"
-    )]
-    NoLogRecords,
 }
 
 impl From<IngestError> for ApiError {
@@ -150,11 +143,9 @@ impl From<IngestError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
                     .with("limit_bytes", json!(limit))
             }
-            IngestError::Gzip(_)
-            | IngestError::Read(_)
-            | IngestError::Decode(_)
-            | IngestError::NoSpans
-            | IngestError::NoLogRecords => ApiError::bad_request(message),
+            IngestError::Gzip(_) | IngestError::Read(_) | IngestError::Decode(_) => {
+                ApiError::bad_request(message)
+            }
         }
     }
 }
@@ -198,12 +189,21 @@ pub fn configure(
             (otlp_body::ExportTraceServiceResponse = "application/x-protobuf"),
             (otlp_body::ExportTraceServiceResponse = "application/json"),
         )),
-        (status = 400, description = "Not an OTLP request, invalid gzip, or no spans", body = ErrorBody),
+        (status = 400, description = "Not an OTLP request, or invalid gzip", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the body read timeout", body = ErrorBody),
         (status = 413, description = "Body too large, as sent or decompressed", body = ErrorBody),
         (status = 415, description = "Unsupported content type or encoding", body = ErrorBody),
-        (status = 429, description = "The span queue cannot take the request's spans now; nothing was recorded. Retry after the `Retry-After` header's seconds", body = ErrorBody,
+        (status = 429, description = "The span queue cannot take the request's spans now; nothing was recorded. Retry after the `Retry-After` header's seconds. A google.rpc.Status in the request's encoding (with a RetryInfo detail); as JSON, also the `error` body",
+            content(
+                (otlp_body::RpcStatus = "application/x-protobuf"),
+                (ErrorBody = "application/json"),
+            ),
             headers(("Retry-After" = u64, description = "Seconds to wait before sending the same request again"))),
+        (status = 503, description = "The server is shutting down; retry later. A google.rpc.Status in the request's encoding; as JSON, also the `error` body",
+            content(
+                (otlp_body::RpcStatus = "application/x-protobuf"),
+                (ErrorBody = "application/json"),
+            )),
     )
 )]
 pub async fn export_traces(
@@ -211,14 +211,56 @@ pub async fn export_traces(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let encoding = Encoding::from_content_type(header(&request, CONTENT_TYPE))?;
+    match ingest(&request, payload, &state, encoding).await {
+        Ok(response) => Ok(response),
+        Err(error) => retryable_status(error, encoding),
+    }
+}
+
+/// The answers OTLP exporters retry, 429 and 503, as the `google.rpc.Status` OTLP/HTTP
+/// specifies: protobuf for a protobuf request; for a JSON one, the JSON error with the
+/// status's members beside `error`. Other errors stay JSON error bodies.
+pub fn retryable_status(error: ApiError, encoding: Encoding) -> Result<HttpResponse, ApiError> {
+    let code = match error.status() {
+        StatusCode::TOO_MANY_REQUESTS => RESOURCE_EXHAUSTED,
+        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+        _ => return Err(error),
+    };
+    let retry_after = error
+        .retry_after_seconds()
+        .map(std::time::Duration::from_secs);
+    let status = Status::new(code, error.message(), retry_after);
+    match encoding {
+        Encoding::Protobuf => {
+            let mut response = HttpResponse::build(error.status());
+            for (name, value) in error.headers() {
+                response.insert_header((name.clone(), value.clone()));
+            }
+            Ok(response.content_type(PROTOBUF).body(status.to_protobuf()))
+        }
+        Encoding::Json => Err(status
+            .json_members()
+            .into_iter()
+            .fold(error, |error, (key, value)| error.with(key, value))),
+    }
+}
+
+/// Reads, decodes and records one request whose encoding is known.
+async fn ingest(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    encoding: Encoding,
+) -> Result<HttpResponse, ApiError> {
     let limits = state.settings.ingest;
-    let (encoding, gzip, body) = read_body(&request, payload, limits).await?;
+    let (_, gzip, body) = read_body(request, payload, limits).await?;
     let kept = state.settings.span_attributes.clone();
     let mapped = web::block(move || decode_and_map(&body, encoding, gzip, limits, &kept))
         .await
         .map_err(|_| ApiError::unavailable("otlp: the server is shutting down; retry later"))??;
 
-    let response = accept(&state, mapped)?;
+    let response = accept(state, mapped)?;
     let body = match encoding {
         Encoding::Protobuf => encode_protobuf_response(&response),
         Encoding::Json => encode_json_response(&response),
@@ -305,7 +347,9 @@ fn accept(
     Ok(response)
 }
 
-/// Decompresses (bounded), decodes and maps a body; CPU-bound, run off the HTTP workers.
+/// Decompresses (bounded), decodes and maps a body; CPU-bound, run off the HTTP workers. A
+/// request without spans is a valid `ExportTraceServiceRequest`, answered as a full success
+/// that records nothing.
 pub fn decode_and_map(
     body: &[u8],
     encoding: Encoding,
@@ -324,11 +368,7 @@ pub fn decode_and_map(
         Encoding::Protobuf => otlp::decode_protobuf(bytes)?,
         Encoding::Json => otlp::decode_json(bytes)?,
     };
-    let mapped = otlp::spans_keeping(&request, kept);
-    if mapped.total() == 0 {
-        return Err(IngestError::NoSpans);
-    }
-    Ok(mapped)
+    Ok(otlp::spans_keeping(&request, kept))
 }
 
 /// Decompresses gzip, reading at most `limit + 1` bytes of output.
@@ -445,23 +485,47 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_spans_is_refused() {
+    fn a_request_without_spans_maps_to_nothing() {
         let empty = decode_and_map(
             b"{}",
             Encoding::Json,
             false,
             IngestLimits::default(),
             &KeptAttributes::default(),
-        );
-        assert!(matches!(empty, Err(IngestError::NoSpans)));
+        )
+        .expect("an empty request is valid");
+        assert_eq!(empty.total(), 0);
         let no_spans = decode_and_map(
             b"",
             Encoding::Protobuf,
             false,
             IngestLimits::default(),
             &KeptAttributes::default(),
+        )
+        .expect("an empty message is valid");
+        assert_eq!(no_spans.total(), 0);
+    }
+
+    #[actix_web::test]
+    async fn only_the_answers_exporters_retry_become_a_status() {
+        use actix_web::body::to_bytes;
+        use prost::Message;
+
+        let unavailable =
+            retryable_status(ApiError::unavailable("shutting down"), Encoding::Protobuf)
+                .expect("a protobuf answer");
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = to_bytes(unavailable.into_body()).await.expect("body");
+        let status = Status::decode(body).expect("a google.rpc.Status");
+        assert_eq!(
+            (status.code, status.message.as_str()),
+            (UNAVAILABLE, "shutting down")
         );
-        assert!(matches!(no_spans, Err(IngestError::NoSpans)));
+        assert_eq!(status.retry_delay(), None);
+
+        let bad = retryable_status(ApiError::bad_request("bad"), Encoding::Protobuf)
+            .expect_err("stays a JSON error");
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -477,10 +541,6 @@ mod tests {
         assert_eq!(
             IngestError::DecompressedTooLarge { limit: 10 }.to_string(),
             "otlp: request body is too large once decompressed; accepted: at most 10 bytes"
-        );
-        assert_eq!(
-            IngestError::NoSpans.to_string(),
-            "otlp: the request holds no spans; accepted: an ExportTraceServiceRequest with at least one span"
         );
     }
 }

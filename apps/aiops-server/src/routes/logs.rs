@@ -76,7 +76,7 @@ pub fn configure(
             (otlp_body::ExportLogsServiceResponse = "application/x-protobuf"),
             (otlp_body::ExportLogsServiceResponse = "application/json"),
         )),
-        (status = 400, description = "Not an OTLP logs request, invalid gzip, or no log records", body = ErrorBody),
+        (status = 400, description = "Not an OTLP logs request, or invalid gzip", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the body read timeout", body = ErrorBody),
         (status = 413, description = "Body too large, as sent or decompressed", body = ErrorBody),
         (status = 415, description = "Unsupported content type or encoding", body = ErrorBody),
@@ -123,11 +123,9 @@ pub fn decode_logs(
         Encoding::Protobuf => otlp::decode_logs_protobuf(bytes)?,
         Encoding::Json => otlp::decode_logs_json(bytes)?,
     };
-    let mapped = otlp::logs_from_request(&request);
-    if mapped.total() == 0 {
-        return Err(IngestError::NoLogRecords);
-    }
-    Ok(mapped)
+    // A request without records is a valid ExportLogsServiceRequest: a full success that
+    // records nothing, as for traces.
+    Ok(otlp::logs_from_request(&request))
 }
 
 /// Records the usable records, all of them or (429) none, and builds the OTLP response.
@@ -259,17 +257,21 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_log_records_is_refused() {
-        let error = decode_logs(b"{}", Encoding::Json, false, IngestLimits::default())
-            .expect_err("no records");
-        assert!(matches!(error, IngestError::NoLogRecords));
-        let error = decode_logs(
+    fn a_request_without_log_records_maps_to_nothing() {
+        let empty = decode_logs(b"{}", Encoding::Json, false, IngestLimits::default())
+            .expect("an empty request is valid");
+        assert_eq!(empty.total(), 0);
+        // OTLP JSON receivers ignore unknown fields: a traces request holds no log records.
+        let traces = decode_logs(
             b"{\"resourceSpans\":[]}",
             Encoding::Json,
             false,
             IngestLimits::default(),
         )
-        .expect_err("not logs");
+        .expect("unknown fields are ignored");
+        assert_eq!(traces.total(), 0);
+        let error = decode_logs(b"[1]", Encoding::Json, false, IngestLimits::default())
+            .expect_err("not an object");
         assert!(
             error.to_string().contains("ExportLogsServiceRequest"),
             "{error}"

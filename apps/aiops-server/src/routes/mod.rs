@@ -2,6 +2,7 @@
 //! ingest, `/metrics`, `/openapi.json`), and the fallbacks that keep every error JSON. The demo
 //! shop's routes and the chaos routes live in `crate::shop`.
 
+pub mod accepted;
 pub mod aiops;
 pub mod changes;
 pub mod database;

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::accepted::StrictParameters;
 use super::resource::Resources;
 use super::serves_demo;
 
@@ -62,7 +63,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::health::readiness,
         document,
     ),
-    modifiers(&BearerToken, &GuardResponses),
+    modifiers(&BearerToken, &GuardResponses, &StrictParameters),
     tags(
         (name = "shop", description = "The demo shop: monitored, and a target for chaos."),
         (name = "aiops", description = "Detection, incidents, topology, traces, logs, changes and endpoint history."),
@@ -96,7 +97,9 @@ impl Modify for BearerToken {
 /// (`guards::browser_guard`, `guards::require_token`), added to each operation so that a
 /// route registered anywhere declares them without repeating them: 403 on every operation
 /// (a `Host` the server does not answer to; on mutating ones also a cross-origin browser
-/// request), 401 on those that name the bearer scheme.
+/// request), 401 on those that name the bearer scheme; and on operations that take a body,
+/// the answers of the body's checks (`guards::limit_body`, `body_deadline`, the JSON
+/// extractor): 408, 413 and 415.
 struct GuardResponses;
 
 impl Modify for GuardResponses {
@@ -144,6 +147,21 @@ impl Modify for GuardResponses {
                     responses.entry("401".to_owned()).or_insert_with(|| {
                         error_response("An API token is configured and missing or wrong").into()
                     });
+                }
+                if operation.request_body.is_some() {
+                    let body_answers = [
+                        (
+                            "408",
+                            "The body did not arrive within the body read timeout",
+                        ),
+                        ("413", "The body is larger than the server's body limit"),
+                        ("415", "A body whose content type the route does not read"),
+                    ];
+                    for (status, description) in body_answers {
+                        responses
+                            .entry(status.to_owned())
+                            .or_insert_with(|| error_response(description).into());
+                    }
                 }
             }
         }

@@ -6,6 +6,12 @@ use serde_json::json;
 
 use crate::api_error::ApiError;
 
+/// The document's pattern of a text that is not blank: at least one character that is not
+/// white space, white space being what Rust's `char::is_whitespace` (and so `str::trim`)
+/// takes for it, Unicode's `White_Space`.
+pub const NOT_BLANK: &str =
+    "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
 /// The parsed query string of one request, checked against the names a route accepts.
 #[derive(Debug)]
 pub struct Params {

@@ -50,7 +50,10 @@ impl ShopClient {
     path = "/health",
     operation_id = "shopHealth",
     tag = "shop",
-    responses((status = 200, description = "The shop is up", body = ShopHealth))
+    responses(
+        (status = 200, description = "The shop is up", body = ShopHealth),
+        (status = 500, description = "A failure injected by chaos", body = ErrorBody),
+    )
 )]
 pub async fn health() -> web::Json<ShopHealth> {
     web::Json(ShopHealth {
@@ -94,9 +97,11 @@ pub async fn inventory() -> web::Json<Inventory> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentRequest {
-    /// Amount to charge, greater than 0 and at most 1000000; random when absent.
+    /// Amount to charge, greater than 0; random when absent.
+    #[schema(exclusive_minimum = 0)]
     amount: Option<f64>,
-    /// ISO 4217 currency code; `EUR` when absent.
+    /// ISO 4217 currency code, three upper-case letters; `EUR` when absent.
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
 }
 
@@ -104,7 +109,8 @@ struct PaymentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutRequest {
-    /// Amount to charge, passed on to `/payment`.
+    /// Amount to charge, greater than 0, passed on to `/payment`; random when absent.
+    #[schema(exclusive_minimum = 0)]
     amount: Option<f64>,
 }
 
@@ -154,6 +160,7 @@ pub async fn payment(
     responses(
         (status = 200, description = "Order completed (payment, then inventory, over HTTP)", body = Checkout),
         (status = 400, description = "Invalid amount or body", body = ErrorBody),
+        (status = 500, description = "A failure injected by chaos", body = ErrorBody),
         (status = 502, description = "A dependency failed", body = ErrorBody),
         (status = 504, description = "A dependency did not answer in time", body = ErrorBody),
     )
@@ -269,7 +276,6 @@ fn dependency_failed(path: &str, status: Option<u16>, detail: String) -> ApiErro
 const PAYMENT_SHAPE: &str =
     r#"no body, or a JSON object {"amount": number > 0, "currency": "EUR"} (both optional)"#;
 const CHECKOUT_SHAPE: &str = r#"no body, or a JSON object {"amount": number > 0} (optional)"#;
-const MAX_AMOUNT: f64 = 1_000_000.0;
 
 /// Reads the whole body (at most the server's body limit) and parses it with
 /// [`optional_json`].
@@ -294,14 +300,14 @@ async fn read_body(payload: web::Payload, limit: usize) -> Result<Bytes, ApiErro
     }
 }
 
-/// Parses an optional JSON body: an empty body is `None` whatever its content type; a
-/// non-empty one must be `application/json` and match `T`.
+/// Parses an optional JSON body: an empty body is `None` whatever its content type; any other
+/// must be `application/json`, and an object matching `T` or `null`.
 fn optional_json<T: DeserializeOwned>(
     request: &HttpRequest,
     body: &Bytes,
     shape: &str,
 ) -> Result<Option<T>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         return Ok(None);
     }
     let content_type = request
@@ -318,18 +324,42 @@ fn optional_json<T: DeserializeOwned>(
                 .with("accepted_body", json!(shape)),
         );
     }
-    serde_json::from_slice(body).map(Some).map_err(|err| {
-        ApiError::bad_request(format!("invalid JSON body: {err}; accepted: {shape}"))
+    let invalid = |detail: String| {
+        ApiError::bad_request(format!("invalid JSON body: {detail}; accepted: {shape}"))
             .with("accepted_body", json!(shape))
-    })
+    };
+    // An object, or `null` for none: serde would also read a struct from an array.
+    match serde_json::from_slice::<Value>(body).map_err(|err| invalid(err.to_string()))? {
+        Value::Null => Ok(None),
+        object @ Value::Object(_) => T::deserialize(object)
+            .map(Some)
+            .map_err(|err| invalid(err.to_string())),
+        other => Err(invalid(format!(
+            "a JSON {}, not an object",
+            json_kind(&other)
+        ))),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 fn validate_amount(amount: Option<f64>) -> Result<f64, ApiError> {
     match amount {
         None => Ok(rand::rng().random_range(1_000..=20_000) as f64 / 100.0),
-        Some(amount) if amount.is_finite() && amount > 0.0 && amount <= MAX_AMOUNT => Ok(amount),
+        // No upper bound: one would be ambiguous for the decimal numbers a JSON body holds
+        // within a rounding of it, which f64 cannot tell apart.
+        Some(amount) if amount.is_finite() && amount > 0.0 => Ok(amount),
         Some(amount) => Err(ApiError::bad_request(format!(
-            "invalid amount {amount}; accepted: a number greater than 0 and at most {MAX_AMOUNT}"
+            "invalid amount {amount}; accepted: a number greater than 0"
         ))
         .with("parameter", json!("amount"))),
     }
@@ -378,9 +408,28 @@ mod tests {
     }
 
     #[test]
+    fn a_body_is_an_object_or_null_never_an_array() {
+        let request = TestRequest::default()
+            .insert_header((CONTENT_TYPE, "application/json"))
+            .to_http_request();
+        let parse = |body: &'static str| {
+            optional_json::<PaymentRequest>(&request, &Bytes::from(body), PAYMENT_SHAPE)
+        };
+        assert!(parse("null").expect("null is no body").is_none());
+        let payment = parse(r#"{"amount": 12.5}"#)
+            .expect("an object")
+            .expect("some");
+        assert_eq!(payment.amount, Some(12.5));
+        for bad in ["[null, null]", "[]", "12", "\"x\"", "true", " "] {
+            let error = parse(bad).expect_err(bad);
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
     fn amounts_must_be_positive_and_finite() {
         assert!(validate_amount(Some(12.5)).is_ok());
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 2e6] {
+        for bad in [0.0, -1.0, -0.0, f64::NAN, f64::INFINITY] {
             let error = validate_amount(Some(bad)).expect_err("rejected");
             assert!(error.message().contains("accepted"), "{}", error.message());
         }

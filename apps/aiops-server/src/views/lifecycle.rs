@@ -20,11 +20,17 @@ pub struct Acknowledged {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgeRequest {
-    /// Who takes the incident on, e.g. `alice`.
-    #[schema(example = "alice")]
+    /// Who takes the incident on, e.g. `alice`: not blank, at most 1000 characters.
+    #[schema(
+        example = "alice",
+        min_length = 1,
+        max_length = 1000,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub by: String,
-    /// Optional note, e.g. `rolling back the payment release`.
+    /// Optional note, e.g. `rolling back the payment release`, at most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub comment: Option<String>,
 }
 
@@ -71,7 +77,7 @@ pub struct Timeline {
 #[serde(deny_unknown_fields)]
 pub struct SilenceMatcher {
     /// `service`, `endpoint`, `kind` or `severity`.
-    #[schema(example = "endpoint")]
+    #[schema(example = "endpoint", pattern = "^(?:service|endpoint|kind|severity)$")]
     pub name: String,
     /// A value, or a regular expression anchored at both ends.
     #[schema(example = "/payment")]
@@ -93,19 +99,26 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct NewSilence {
     /// At least one; all must match.
+    #[schema(min_items = 1)]
     pub matchers: Vec<SilenceMatcher>,
-    /// ISO 8601; default now.
+    /// ISO 8601 (RFC 3339); default now.
     #[serde(default)]
-    #[schema(example = "2026-01-20T22:00:00Z")]
+    #[schema(example = "2026-01-20T22:00:00Z", format = DateTime)]
     pub starts_at: Option<String>,
-    /// ISO 8601, after `starts_at` and in the future.
-    #[schema(example = "2026-01-20T23:00:00Z")]
+    /// ISO 8601 (RFC 3339), after `starts_at` and in the future.
+    #[schema(example = "2026-01-20T23:00:00Z", format = DateTime)]
     pub ends_at: String,
-    /// Who makes it.
-    #[schema(example = "alice")]
+    /// Who makes it: not blank, at most 1000 characters.
+    #[schema(
+        example = "alice",
+        min_length = 1,
+        max_length = 1000,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub created_by: String,
-    /// Why, e.g. `payment release window`.
+    /// Why, e.g. `payment release window`, at most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub comment: String,
 }
 

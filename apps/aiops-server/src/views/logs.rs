@@ -82,7 +82,7 @@ pub struct NewChange {
     /// What changed, in words.
     pub description: Option<String>,
     /// When: RFC 3339 text or Unix nanoseconds (a number); now when absent.
-    #[schema(value_type = Option<Object>, example = "2026-12-06T18:00:00Z")]
+    #[schema(schema_with = change_time, example = "2026-12-06T18:00:00Z")]
     pub time: Option<serde_json::Value>,
 }
 
@@ -138,4 +138,16 @@ pub struct ChangeList {
     pub count: usize,
     /// The changes.
     pub changes: Vec<ChangeView>,
+}
+
+/// The schema of a change's `time`: RFC 3339 text, or Unix nanoseconds as a whole number.
+fn change_time() -> utoipa::openapi::schema::Schema {
+    serde_json::from_value(serde_json::json!({
+        "oneOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+            {"type": "null"}
+        ]
+    }))
+    .unwrap_or_default()
 }

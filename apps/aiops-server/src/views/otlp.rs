@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 #[derive(Clone, Debug, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportTraceServiceRequest {
-    /// Spans grouped by resource (`service.name`) and instrumentation scope.
-    #[schema(value_type = Vec<Object>)]
+    /// Spans grouped by resource (`service.name`) and instrumentation scope; a request
+    /// without any is a full success that records nothing.
+    #[schema(value_type = Vec<Object>, required = false)]
     pub resource_spans: Vec<Value>,
 }
 
@@ -24,12 +25,25 @@ pub struct ExportTraceServiceResponse {
     pub partial_success: Option<Value>,
 }
 
+/// `google.rpc.Status`, the body of a 429 or 503 answer to a protobuf request (and, in OTLP
+/// JSON, the `code`, `message` and `details` members of the JSON answer).
+#[derive(Clone, Debug, ToSchema)]
+pub struct RpcStatus {
+    /// 8 (`RESOURCE_EXHAUSTED`) for 429, 14 (`UNAVAILABLE`) for 503.
+    pub code: i32,
+    /// What happened, as in the JSON `error`.
+    pub message: String,
+    /// A `google.rpc.RetryInfo` with the `Retry-After` delay, on 429.
+    #[schema(value_type = Vec<Object>)]
+    pub details: Vec<Value>,
+}
+
 /// `POST /v1/logs` body: an OTLP `ExportLogsServiceRequest`, protobuf or OTLP JSON.
 #[derive(Clone, Debug, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportLogsServiceRequest {
     /// Log records grouped by resource (`service.name`) and instrumentation scope.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, required = false)]
     pub resource_logs: Vec<Value>,
 }
 

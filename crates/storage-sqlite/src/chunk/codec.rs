@@ -5,10 +5,12 @@
 //! block. The blob is:
 //!
 //! ```text
-//! chunk  := version:u8 (= 2)  base_start:varint  span*
+//! chunk  := version:u8 (= 3)  base_start:varint  span*
 //! span   := flags:u8  endpoint_id:varint  [http_status:varint]  start_delta:zigzag-varint
 //!           duration:varint  trace_id:16 bytes  span_id:8 bytes  [parent_span_id:8 bytes]
-//!           [attributes_len:varint  (key_len:varint key value_len:varint value)*]
+//!           [attributes]
+//! attributes := set:varint (= 0)  attributes_len:varint  (key_len:varint key value_len:varint value)*
+//!             | set:varint (>= 1: the set-th list of attributes written in this chunk)
 //! flags  := bit 0: has parent, bit 1: has HTTP status, bits 2-4: kind, bits 5-6: status,
 //!           bit 7: same attributes as the previous span (version 2; then none follow)
 //! ```
@@ -19,9 +21,14 @@
 //! the pairs that follow, so readers that need no attributes skip them in one step. Spans of one
 //! service mostly repeat their attributes (its version, the request method): a span whose
 //! attributes equal the previous span's in the chunk sets bit 7 instead of writing them again,
-//! which halves the bytes of a typical instrumented request. Version 1 chunks (written before
-//! bit 7 existed) are read as they are. Fields a window query needs come first, the ids and
-//! attributes last.
+//! which halves the bytes of a typical instrumented request. Spans that keep the attributes that
+//! explain faults (route, status code, host) alternate between a few lists, so since version 3
+//! a span whose list was written earlier in the chunk refers to it by its number (`set`, one
+//! byte for the first 127 lists) instead of writing it again. Version 1 chunks (written before
+//! bit 7 existed) and version 2 chunks (before `set`) are read as they are. Fields a window
+//! query needs come first, the ids and attributes last.
+
+use std::collections::HashMap;
 
 use aiops_telemetry_core::{Attributes, Span, SpanId, SpanStatus, SpanText, TraceId};
 
@@ -29,9 +36,13 @@ use crate::codec::{corrupt, kind_code, kind_from_code, status_code, status_from_
 use crate::error::StoreError;
 
 /// The encoding version, the first byte of every chunk written.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// The version before attribute lists were referred to by number; still read.
+const VERSION_2: u8 = 2;
 /// The version before [`SAME_ATTRIBUTES`]; still read.
 const VERSION_1: u8 = 1;
+/// The most attribute lists a chunk numbers; spans with further lists write them in full.
+const MAX_SETS: usize = 4_096;
 const HAS_PARENT: u8 = 1;
 const HAS_HTTP_STATUS: u8 = 1 << 1;
 const KIND_SHIFT: u8 = 2;
@@ -48,6 +59,11 @@ pub(crate) struct ChunkEncoder {
     max_start: u64,
     /// The attributes of the chunk's last span that wrote its attributes.
     previous_attributes: Attributes,
+    /// Each list of attributes written in full in this chunk, and its number (from 1).
+    sets: HashMap<Attributes, u64>,
+    /// Writes version 2 (no numbered lists), for the tests of older chunks.
+    #[cfg(test)]
+    pub(super) version_2: bool,
 }
 
 impl ChunkEncoder {
@@ -55,6 +71,15 @@ impl ChunkEncoder {
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.count = 0;
+        self.sets.clear();
+    }
+
+    fn version(&self) -> u8 {
+        #[cfg(test)]
+        if self.version_2 {
+            return VERSION_2;
+        }
+        VERSION
     }
 
     /// Spans encoded since the last [`ChunkEncoder::clear`].
@@ -80,7 +105,8 @@ impl ChunkEncoder {
     pub(crate) fn push(&mut self, span: &Span, endpoint_id: i64) {
         let start = span.start_unix_nanos;
         if self.count == 0 {
-            self.bytes.push(VERSION);
+            let version = self.version();
+            self.bytes.push(version);
             put_varint(&mut self.bytes, start);
             self.previous_start = start;
             self.min_start = start;
@@ -128,6 +154,18 @@ impl ChunkEncoder {
     }
 
     fn put_attributes(&mut self, span: &Span) {
+        if self.version() >= VERSION {
+            if let Some(&set) = self.sets.get(&span.attributes) {
+                put_varint(&mut self.bytes, set);
+                self.previous_attributes.clone_from(&span.attributes);
+                return;
+            }
+            put_varint(&mut self.bytes, 0);
+            if self.sets.len() < MAX_SETS {
+                let number = self.sets.len() as u64 + 1;
+                self.sets.insert(span.attributes.clone(), number);
+            }
+        }
         let out = &mut self.bytes;
         let length: usize = span
             .attributes
@@ -205,13 +243,15 @@ pub(crate) struct ChunkDecoder<'a> {
     version: u8,
     /// The encoded attributes of the last span that wrote them.
     previous_attributes: Option<&'a [u8]>,
+    /// The lists of attributes written in full so far (version 3), by number less one.
+    sets: Vec<&'a [u8]>,
 }
 
 impl<'a> ChunkDecoder<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, StoreError> {
         let mut rest = bytes;
         let version = take(&mut rest, 1)?[0];
-        if version != VERSION && version != VERSION_1 {
+        if ![VERSION, VERSION_2, VERSION_1].contains(&version) {
             return Err(corrupt("span chunk", format!("unknown version {version}")));
         }
         let base = take_varint(&mut rest)?;
@@ -220,6 +260,7 @@ impl<'a> ChunkDecoder<'a> {
             previous_start: base,
             version,
             previous_attributes: None,
+            sets: Vec::new(),
         })
     }
 
@@ -256,12 +297,30 @@ impl<'a> ChunkDecoder<'a> {
                 _ => return Err(corrupt("span chunk", "no earlier attributes to repeat")),
             }
         } else {
-            let length = take_varint(rest)?;
-            let attributes = take(
-                rest,
-                usize::try_from(length)
-                    .map_err(|_| corrupt("span chunk", "attributes too long"))?,
-            )?;
+            let set = if self.version >= VERSION {
+                take_varint(rest)?
+            } else {
+                0
+            };
+            let attributes = if set == 0 {
+                let length = take_varint(rest)?;
+                let attributes = take(
+                    rest,
+                    usize::try_from(length)
+                        .map_err(|_| corrupt("span chunk", "attributes too long"))?,
+                )?;
+                if self.version >= VERSION && self.sets.len() < MAX_SETS {
+                    self.sets.push(attributes);
+                }
+                attributes
+            } else {
+                usize::try_from(set - 1)
+                    .ok()
+                    .and_then(|index| self.sets.get(index).copied())
+                    .ok_or_else(|| {
+                        corrupt("span chunk", format!("no attribute list {set} to refer to"))
+                    })?
+            };
             self.previous_attributes = Some(attributes);
             attributes
         };
@@ -342,299 +401,5 @@ fn take_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aiops_telemetry_core::SpanKind;
-    use proptest::prelude::*;
-
-    fn decode_all(bytes: &[u8]) -> Vec<Span> {
-        let mut decoder = ChunkDecoder::new(bytes).expect("header");
-        let mut spans = Vec::new();
-        while let Some(raw) = decoder.next_span().expect("decodes") {
-            assert_eq!(raw.endpoint_id, 7);
-            spans.push(raw.to_span("svc".into(), "op".into()).expect("rebuilds"));
-        }
-        spans
-    }
-
-    fn round_trip(spans: &[Span]) {
-        let mut encoder = ChunkEncoder::default();
-        for span in spans {
-            encoder.push(span, 7);
-        }
-        assert_eq!(encoder.len(), spans.len());
-        let decoded = decode_all(encoder.as_bytes());
-        assert_eq!(decoded, spans);
-        if !spans.is_empty() {
-            let starts = spans.iter().map(|span| span.start_unix_nanos);
-            assert_eq!(
-                encoder.start_range(),
-                (starts.clone().min().unwrap(), starts.max().unwrap())
-            );
-        }
-    }
-
-    fn base(start: u64) -> Span {
-        Span::new(TraceId::random(), SpanId::random(), "svc", "op").with_timing(start, 1_000)
-    }
-
-    #[test]
-    fn spans_round_trip_with_and_without_optional_fields() {
-        let parent = SpanId::random();
-        round_trip(&[
-            base(1_700_000_000_000_000_000),
-            base(1_700_000_000_000_000_000 - 5)
-                .with_parent(parent)
-                .with_http_status(503)
-                .with_kind(SpanKind::Consumer)
-                .with_status(SpanStatus::Error),
-            base(0).with_http_status(0).with_kind(SpanKind::Producer),
-            base(u64::MAX)
-                .with_timing(u64::MAX, u64::MAX)
-                .with_http_status(u16::MAX)
-                .with_status(SpanStatus::Ok),
-            base(1)
-                .with_attribute("", "")
-                .with_attribute("service.version", "0.1.0")
-                .with_attribute("ключ \u{0} \"quoted\" \\", "🦀\n\t\u{7f}")
-                .with_attribute("x".repeat(300), "y".repeat(20_000)),
-        ]);
-    }
-
-    #[test]
-    fn an_encoder_is_reusable_after_clearing() {
-        let mut encoder = ChunkEncoder::default();
-        encoder.push(&base(10), 7);
-        encoder.clear();
-        assert!(encoder.is_empty());
-        let second = base(99).with_http_status(200);
-        encoder.push(&second, 7);
-        assert_eq!(decode_all(encoder.as_bytes()), vec![second]);
-    }
-
-    #[test]
-    fn damaged_chunks_are_errors_not_panics() {
-        let mut encoder = ChunkEncoder::default();
-        encoder.push(&base(10).with_attribute("k", "v"), 7);
-        let bytes = encoder.as_bytes();
-        // Version and a one-byte base start alone are an empty chunk; any other cut is damage.
-        for cut in (0..bytes.len()).filter(|cut| *cut != 2) {
-            let result = ChunkDecoder::new(&bytes[..cut]).and_then(|mut decoder| {
-                while decoder.next_span()?.is_some() {}
-                Ok(())
-            });
-            assert!(result.is_err(), "cut at {cut}");
-        }
-        assert!(ChunkDecoder::new(&[3, 0]).is_err(), "unknown version");
-        assert!(
-            take_varint(&mut &[0xff; 11][..]).is_err(),
-            "overlong varint"
-        );
-    }
-
-    #[test]
-    fn repeated_attributes_are_written_once_per_run() {
-        let attributed = |start| {
-            base(start)
-                .with_attribute("service.version", "0.1.0")
-                .with_attribute("http.request.method", "GET")
-        };
-        let same: Vec<Span> = (0..100).map(attributed).collect();
-        round_trip(&same);
-        let mut encoder = ChunkEncoder::default();
-        for span in &same {
-            encoder.push(span, 7);
-        }
-        let mut alone = ChunkEncoder::default();
-        alone.push(&same[0], 7);
-        let attributes_len = "service.version0.1.0http.request.methodGET".len();
-        assert!(
-            encoder.as_bytes().len() < 100 * (alone.as_bytes().len() - attributes_len),
-            "the attributes are written once: {} bytes",
-            encoder.as_bytes().len()
-        );
-
-        // Runs broken by other attributes, by none, and by the same pairs in another order.
-        let mut mixed = vec![
-            attributed(1),
-            attributed(2),
-            base(3),
-            base(4),
-            attributed(5),
-        ];
-        mixed.push(
-            base(6)
-                .with_attribute("http.request.method", "GET")
-                .with_attribute("service.version", "0.1.0"),
-        );
-        mixed.push(attributed(7));
-        round_trip(&mixed);
-    }
-
-    #[test]
-    fn a_shared_static_list_is_written_once_per_run() {
-        static SHARED: [(SpanText, SpanText); 1] = [(
-            SpanText::from_static("service.version"),
-            SpanText::from_static("2.0"),
-        )];
-        let shared = |start| {
-            let mut span = base(start);
-            span.attributes = Attributes::Borrowed(&SHARED);
-            span
-        };
-        // The same pairs owned by a span compare equal to the shared list.
-        let owned = base(3).with_attribute("service.version", "2.0");
-        let spans = [shared(1), shared(2), owned, shared(4), base(5), shared(6)];
-        round_trip(&spans);
-        let mut encoder = ChunkEncoder::default();
-        for span in &spans {
-            encoder.push(span, 7);
-        }
-        let written = encoder
-            .as_bytes()
-            .windows("service.version".len())
-            .filter(|window| *window == b"service.version")
-            .count();
-        assert_eq!(
-            written, 2,
-            "once, and again after the span without attributes"
-        );
-    }
-
-    #[test]
-    fn version_1_chunks_are_still_read() {
-        // Spans whose attributes all differ encode exactly as version 1 did.
-        let spans: Vec<Span> = (0..3)
-            .map(|n| {
-                base(n)
-                    .with_attribute("n", n.to_string())
-                    .with_http_status(200)
-            })
-            .collect();
-        let mut encoder = ChunkEncoder::default();
-        for span in &spans {
-            encoder.push(span, 7);
-        }
-        let mut bytes = encoder.as_bytes().to_vec();
-        bytes[0] = VERSION_1;
-        assert_eq!(decode_all(&bytes), spans);
-    }
-
-    #[test]
-    fn a_repeat_with_nothing_to_repeat_is_damage() {
-        let repeat_first = |version: u8| {
-            let mut bytes = vec![version, 0, SAME_ATTRIBUTES, 7, 0, 0];
-            bytes.extend_from_slice(&[1; 24]);
-            let mut decoder = ChunkDecoder::new(&bytes).expect("header");
-            decoder.next_span().map(|_| ())
-        };
-        assert!(repeat_first(VERSION).is_err());
-        assert!(repeat_first(VERSION_1).is_err());
-
-        // Version 1 had no repeats, even after a span that wrote its attributes.
-        let mut encoder = ChunkEncoder::default();
-        encoder.push(&base(1).with_attribute("k", "v"), 7);
-        encoder.push(&base(2).with_attribute("k", "v"), 7);
-        let mut bytes = encoder.as_bytes().to_vec();
-        bytes[0] = VERSION_1;
-        let mut decoder = ChunkDecoder::new(&bytes).expect("header");
-        assert!(decoder.next_span().is_ok());
-        assert!(decoder.next_span().is_err());
-    }
-
-    #[test]
-    fn codes_round_trip() {
-        for kind in SpanKind::ALL {
-            assert_eq!(kind_from_code(kind_code(kind)), Ok(kind));
-        }
-        for status in [SpanStatus::Unset, SpanStatus::Ok, SpanStatus::Error] {
-            assert_eq!(status_from_code(status_code(status)), Ok(status));
-        }
-        assert!(kind_from_code(7).is_err());
-        assert!(status_from_code(3).is_err());
-    }
-
-    #[test]
-    fn error_flag_matches_the_span_model() {
-        let cases = [
-            (SpanStatus::Error, Some(200), true),
-            (SpanStatus::Unset, Some(503), true),
-            (SpanStatus::Ok, Some(404), false),
-            (SpanStatus::Unset, None, false),
-        ];
-        for (status, http, expected) in cases {
-            let mut span = base(5).with_status(status);
-            span.http_status = http;
-            assert_eq!(span.is_error(), expected);
-            let mut encoder = ChunkEncoder::default();
-            encoder.push(&span, 7);
-            let mut decoder = ChunkDecoder::new(encoder.as_bytes()).expect("header");
-            let raw = decoder.next_span().expect("decodes").expect("one span");
-            assert_eq!(raw.is_error(), expected);
-        }
-    }
-
-    #[test]
-    fn varints_round_trip_at_their_boundaries() {
-        for value in [0, 1, 127, 128, 16_383, 16_384, u64::MAX >> 1, u64::MAX] {
-            let mut bytes = Vec::new();
-            put_varint(&mut bytes, value);
-            if let Ok(small) = usize::try_from(value) {
-                assert_eq!(varint_len(small), bytes.len());
-            }
-            let mut rest = &bytes[..];
-            assert_eq!(take_varint(&mut rest), Ok(value));
-            assert!(rest.is_empty());
-        }
-        for value in [0, 1, -1, i64::MIN, i64::MAX] {
-            assert_eq!(unzigzag(zigzag(value)), value);
-        }
-    }
-
-    fn any_span() -> impl Strategy<Value = Span> {
-        (
-            any::<u128>(),
-            any::<u64>(),
-            proptest::option::of(any::<u64>()),
-            0u8..5,
-            0u8..3,
-            any::<u64>(),
-            any::<u64>(),
-            proptest::option::of(any::<u16>()),
-            prop_oneof![
-                // Attributes shared by many spans, as instrumentation writes them, so that
-                // runs of repeats are common.
-                2 => Just(Vec::new()),
-                2 => Just(vec![("service.version".to_owned(), "1.0".to_owned())]),
-                3 => proptest::collection::vec((".{0,12}", ".{0,12}"), 0..4),
-            ],
-        )
-            .prop_map(
-                |(trace, span, parent, kind, status, start, duration, http, attributes)| {
-                    let mut built = Span::new(
-                        TraceId::from_bytes(trace.to_be_bytes()),
-                        SpanId::from_bytes(span.to_be_bytes()),
-                        "svc",
-                        "op",
-                    )
-                    .with_kind(kind_from_code(i64::from(kind)).expect("valid"))
-                    .with_status(status_from_code(i64::from(status)).expect("valid"))
-                    .with_timing(start, duration);
-                    built.parent_span_id = parent.map(|id| SpanId::from_bytes(id.to_be_bytes()));
-                    built.http_status = http;
-                    for (key, value) in attributes {
-                        built = built.with_attribute(key, value);
-                    }
-                    built
-                },
-            )
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-        #[test]
-        fn any_spans_round_trip(spans in proptest::collection::vec(any_span(), 1..20)) {
-            round_trip(&spans);
-        }
-    }
-}
+#[path = "codec_tests.rs"]
+mod tests;

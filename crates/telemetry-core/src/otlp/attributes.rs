@@ -8,6 +8,7 @@
 //! resource's, so that a resource attribute (`host.name`, `k8s.pod.name`) names every span of
 //! the process that served it.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -87,16 +88,36 @@ pub enum KeptAttributesError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeptAttributes {
     names: Vec<String>,
+    /// The names as text that kept attributes share, so that keeping one allocates no key.
+    texts: Vec<SpanText>,
+}
+
+/// Text met while decoding one request, so that its spans share each distinct value.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    seen: HashSet<SpanText>,
+}
+
+impl Interner {
+    /// `text` as shared text: a clone of the one met before, or a new one remembered.
+    pub(crate) fn text(&mut self, text: &str) -> SpanText {
+        if let Some(known) = self.seen.get(text) {
+            return known.clone();
+        }
+        let new = SpanText::copied(text);
+        self.seen.insert(new.clone());
+        new
+    }
 }
 
 impl Default for KeptAttributes {
     fn default() -> Self {
-        Self {
-            names: DEFAULT_SPAN_ATTRIBUTES
+        Self::from_names(
+            DEFAULT_SPAN_ATTRIBUTES
                 .iter()
                 .map(|&n| n.to_owned())
                 .collect(),
-        }
+        )
     }
 }
 
@@ -125,7 +146,12 @@ impl KeptAttributes {
                 max: MAX_KEPT_ATTRIBUTES,
             });
         }
-        Ok(Self { names: kept })
+        Ok(Self::from_names(kept))
+    }
+
+    fn from_names(names: Vec<String>) -> Self {
+        let texts = names.iter().map(|name| SpanText::copied(name)).collect();
+        Self { names, texts }
     }
 
     /// The names and patterns, as given.
@@ -135,32 +161,59 @@ impl KeptAttributes {
 
     /// Whether attribute `key` is kept.
     pub fn keeps(&self, key: &str) -> bool {
-        self.names.iter().any(|name| match name.strip_suffix('*') {
-            Some(prefix) => key.starts_with(prefix) && key.len() > prefix.len(),
-            None => name == key,
-        })
+        self.kept_as(key).is_some()
+    }
+
+    /// Whether `key` is kept: `Some` with the list's text when the list names it exactly,
+    /// `Some(None)` when a prefix keeps it, `None` when it is not kept.
+    fn kept_as(&self, key: &str) -> Option<Option<&SpanText>> {
+        self.names
+            .iter()
+            .zip(&self.texts)
+            .find_map(|(name, text)| match name.strip_suffix('*') {
+                Some(prefix) => {
+                    (key.starts_with(prefix) && key.len() > prefix.len()).then_some(None)
+                }
+                None => (name == key).then_some(Some(text)),
+            })
     }
 
     /// The kept attributes of `attributes`, as text, at most `room` of them, appended to `out`
     /// unless `out` already holds the key.
+    #[cfg(test)]
     pub(crate) fn collect(
         &self,
         attributes: &[KeyValue],
         room: usize,
         out: &mut Vec<(SpanText, SpanText)>,
     ) {
+        self.collect_interned(attributes, room, out, &mut Interner::default());
+    }
+
+    /// [`collect`](Self::collect), values shared through `interner`.
+    pub(crate) fn collect_interned(
+        &self,
+        attributes: &[KeyValue],
+        room: usize,
+        out: &mut Vec<(SpanText, SpanText)>,
+        interner: &mut Interner,
+    ) {
         let limit = out.len() + room;
         for kv in attributes {
             if out.len() >= limit {
                 return;
             }
-            if !self.keeps(&kv.key) || out.iter().any(|(key, _)| key.as_str() == kv.key) {
+            let Some(name) = self.kept_as(&kv.key) else {
+                continue;
+            };
+            if out.iter().any(|(key, _)| key.as_str() == kv.key) {
                 continue;
             }
             if let Some(text) = kv.value.as_ref().and_then(scalar_text)
                 && !text.is_empty()
             {
-                out.push((SpanText::copied(&kv.key), SpanText::copied(capped(&text))));
+                let key = name.cloned().unwrap_or_else(|| interner.text(&kv.key));
+                out.push((key, interner.text(capped(&text))));
             }
         }
     }
