@@ -25,7 +25,7 @@ use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
 use aiops_telemetry_core::otlp::{
     self, ExportTraceServiceRequest, KeptAttributes, OtlpDecodeError, OtlpSpans,
     RESOURCE_EXHAUSTED, Status, UNAVAILABLE, encode_json_response, encode_protobuf_response,
@@ -158,9 +158,26 @@ pub fn configure(
     resources: &mut Resources<'_>,
     limits: IngestLimits,
 ) {
+    configure_export(config, resources, limits, PATH, export_traces);
+}
+
+/// Registers an OTLP export route (`POST /v1/traces`, `POST /v1/logs`): the ingest body limit,
+/// checked before the token, then the token, the body read deadline, the browser guard, and
+/// the refusals counted by reason.
+pub(super) fn configure_export<F, Args>(
+    config: &mut web::ServiceConfig,
+    resources: &mut Resources<'_>,
+    limits: IngestLimits,
+    path: &str,
+    handler: F,
+) where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
     config.service(
         resources
-            .post(PATH, export_traces)
+            .post(path, handler)
             .app_data(BodyLimit(limits.max_body_bytes))
             .wrap(from_fn(guards::require_token))
             .wrap(from_fn(guards::limit_body))

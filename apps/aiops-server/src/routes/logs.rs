@@ -2,7 +2,6 @@
 //! encodings, gzip, size limits, partial success, error bodies and 429 back-pressure), and
 //! `GET /aiops/logs`, the stored records by trace, service, time and severity.
 
-use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use aiops_storage_sqlite::LogQuery;
 use aiops_telemetry_core::LogSeverity;
@@ -14,15 +13,12 @@ use serde_json::json;
 
 use super::changes::parse_time;
 use super::database;
-use super::ingest::{Encoding, IngestError, gunzip, read_body};
+use super::ingest::{Encoding, IngestError, configure_export, gunzip, read_body};
 use super::params::Params;
 use super::resource::Resources;
 use super::traces::parse_trace_id;
 use crate::api_error::ApiError;
-use crate::body_deadline::body_deadline;
 use crate::config::IngestLimits;
-use crate::guards::{self, BodyLimit};
-use crate::pipeline::refusals::count_refusals;
 use crate::state::AppState;
 use crate::views::error::ErrorBody;
 use crate::views::logs::{LogEntry, LogList};
@@ -45,16 +41,7 @@ pub fn configure(
     resources: &mut Resources<'_>,
     limits: IngestLimits,
 ) {
-    config.service(
-        resources
-            .post(INGEST_PATH, export_logs)
-            .app_data(BodyLimit(limits.max_body_bytes))
-            .wrap(from_fn(guards::require_token))
-            .wrap(from_fn(guards::limit_body))
-            .wrap(from_fn(body_deadline))
-            .wrap(from_fn(guards::browser_guard))
-            .wrap(from_fn(count_refusals)),
-    );
+    configure_export(config, resources, limits, INGEST_PATH, export_logs);
 }
 
 /// `POST /v1/logs`: records the log records of an OTLP `ExportLogsServiceRequest`.
