@@ -116,6 +116,17 @@ impl SpanFacts {
         versions
     }
 
+    /// The services that ran more than one version: the only ones whose versions can be
+    /// compared.
+    pub(crate) fn services_with_several_versions(&self) -> Vec<String> {
+        self.lock()
+            .versions
+            .iter()
+            .filter(|(_, seen)| seen.len() > 1)
+            .map(|(service, _)| service.clone())
+            .collect()
+    }
+
     /// Calls `visit` with the recent requests of every endpoint `wanted` accepts that started
     /// in `window`.
     pub(crate) fn visit_recent(
