@@ -13,10 +13,6 @@ use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
 use crate::watermarks::EndpointWatermarks;
 
-/// How many of a window's last seconds a slowdown must have taken over (their median request
-/// past the latency thresholds) to count as sustained before it fills a third of the window.
-const RECENT_SECS: u64 = 3;
-
 /// The outcome of one analysis cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
@@ -208,9 +204,8 @@ impl Analyzer {
     }
 
     /// Marks the inputs whose window would make a latency spike by its slow tail alone, or by
-    /// the median of few requests, but which are neither slow that way in both its first and
-    /// its last third of the window nor slow in the median request of its last
-    /// [`RECENT_SECS`] seconds: a burst of outliers (a garbage collection, a cold cache, one slow client), not a sustained
+    /// the median of few requests, but which are not slow that way in both its first and its
+    /// last third of the window: a burst of outliers (a garbage collection, a cold cache, one slow client), not a sustained
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
     fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {
         let config = &self.config;
@@ -236,28 +231,10 @@ impl Analyzer {
             // boundary, cannot reach both, as they lie a third of the window apart.
             let (first, last) = window.end_thirds();
             let ends = [first, last];
-            let sustained = ends.iter().all(|part| {
+            input.transient_tail = !ends.iter().all(|part| {
                 live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
                     .is_some_and(|stats| slow_part(&stats, baseline, config, few))
             });
-            // Or a slowdown that took over the last seconds whole: the median request of
-            // the last few seconds past the thresholds (a burst of outliers slows a share of
-            // one second's requests, not most of several seconds').
-            let recent = TimeWindow::new(
-                window
-                    .end_unix_nanos
-                    .saturating_sub(RECENT_SECS * 1_000_000_000)
-                    .max(window.start_unix_nanos),
-                window.end_unix_nanos,
-            );
-            let taken_over = || {
-                live.endpoint_stats(&input.endpoint, recent, config.timeout_ms)
-                    .is_some_and(|stats| {
-                        stats.count >= config.min_latency_samples
-                            && slow_part(&stats, baseline, config, true)
-                    })
-            };
-            input.transient_tail = !(sustained || taken_over());
         }
     }
 
