@@ -56,7 +56,7 @@ pub(crate) fn went_quiet<'a>(
         let failing = graph.span(node).is_error();
         for below in graph.subtree(node).into_iter().skip(1) {
             let span = graph.span(below);
-            if span.is_error() || is_call(span) {
+            if span.is_error() || is_outgoing_call(span) {
                 continue;
             }
             let calls = calls_of(graph, below).len() as u64;
@@ -161,11 +161,6 @@ fn callee_name<'a>(graph: &TraceGraph<'a>, callee: usize, caller: &Span) -> &'a 
     }
 }
 
-/// A span that stands for a call rather than for work in a service.
-fn is_call(span: &Span) -> bool {
-    is_outgoing_call(span)
-}
-
 /// The calls `node` made: its children that are calls out or spans of another service, looking
 /// through its own service's internal spans.
 fn calls_of(graph: &TraceGraph<'_>, node: usize) -> Vec<usize> {
@@ -174,7 +169,7 @@ fn calls_of(graph: &TraceGraph<'_>, node: usize) -> Vec<usize> {
     let mut stack: Vec<usize> = graph.children(node).to_vec();
     while let Some(child) = stack.pop() {
         let span = graph.span(child);
-        if is_call(span) || span.service != *service {
+        if is_outgoing_call(span) || span.service != *service {
             calls.push(child);
         } else {
             stack.extend_from_slice(graph.children(child));

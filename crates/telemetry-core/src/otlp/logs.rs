@@ -117,7 +117,7 @@ pub fn decode_logs_protobuf(bytes: &[u8]) -> Result<ExportLogsServiceRequest, Ot
 /// Decodes an `ExportLogsServiceRequest` in OTLP's JSON encoding (`application/json`): hex ids,
 /// camelCase keys, integer enums, 64-bit integers as strings or numbers.
 pub fn decode_logs_json(bytes: &[u8]) -> Result<ExportLogsServiceRequest, OtlpDecodeError> {
-    super::json_object(bytes).map_err(OtlpDecodeError::LogsJson)?;
+    super::json_shape::json_object(bytes).map_err(OtlpDecodeError::LogsJson)?;
     serde_json::from_slice(bytes).map_err(|err| OtlpDecodeError::LogsJson(err.to_string()))
 }
 
