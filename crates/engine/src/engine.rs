@@ -304,9 +304,11 @@ impl Engine {
         let mut assessment =
             self.analyzer
                 .observe_live(&self.live, now, self.watermarks.endpoints());
-        let by_version = self
-            .desk
-            .version_anomalies(now, self.config.analyzer.error_rate_threshold);
+        let by_version = self.desk.version_anomalies(
+            now,
+            self.config.analyzer.error_rate_threshold,
+            self.config.analyzer.min_latency_increase_ms,
+        );
         add_trace_findings(
             &mut assessment.anomalies,
             by_version,

@@ -20,6 +20,8 @@ struct Pricing {
     fails: bool,
     /// Its span carries an exception event of this type (status unset).
     exception: Option<&'static str>,
+    /// It takes this much longer than its usual 20 ms.
+    extra_ms: u64,
 }
 
 struct World {
@@ -55,13 +57,13 @@ impl World {
         let failed = pricing.fails || pricing.fails_in_logs || pricing.exception.is_some();
         let root = Span::new(trace, SpanId::random(), "checkout", "POST /checkout")
             .with_kind(SpanKind::Server)
-            .with_timing(start, 40 * MS)
+            .with_timing(start, (40 + pricing.extra_ms) * MS)
             .with_http_status(if failed { 500 } else { 200 })
             .with_attribute("service.version", "7.0.0");
         let mut price = Span::new(trace, SpanId::random(), "pricing", "GET /price")
             .with_kind(self.pricing_kind)
             .with_parent(root.span_id)
-            .with_timing(start + 5 * MS, 20 * MS)
+            .with_timing(start + 5 * MS, (20 + pricing.extra_ms) * MS)
             .with_http_status(if pricing.fails { 500 } else { 200 })
             .with_attribute("service.version", pricing.version)
             .with_attribute("k8s.pod.name", "pricing-a");
@@ -283,6 +285,36 @@ fn a_canary_that_fails_is_the_root_cause_with_its_versions_and_the_insight() {
             .changes
             .iter()
             .any(|c| c.kind == ChangeKind::Deployment && c.version.as_deref() == Some("2.0.0")),
+        "{incident:#?}"
+    );
+}
+
+#[test]
+fn a_slow_ten_percent_canary_is_the_root_cause_by_its_latency_against_the_old_version() {
+    let mut world = World::new();
+    world.warm_up();
+    // One request in ten goes to 2.0.0, which takes 150 ms longer; none fails.
+    world.run(60, |_, i| match i {
+        0 => Pricing {
+            extra_ms: 150,
+            ..healthy("2.0.0")
+        },
+        _ => healthy("1.0.0"),
+    });
+    let incident = world.only_incident();
+    assert_eq!(incident.root_cause.service, "pricing", "{incident:#?}");
+    let deployment = incident
+        .evidence
+        .deployment
+        .as_ref()
+        .unwrap_or_else(|| panic!("blamed: {incident:#?}"));
+    assert_eq!(deployment.version, "2.0.0");
+    assert_eq!(deployment.old_versions.bad, 0, "{deployment:?}");
+    assert!(
+        incident
+            .anomalies
+            .iter()
+            .any(|a| a.description.starts_with("Latency spike in version 2.0.0")),
         "{incident:#?}"
     );
 }

@@ -179,9 +179,15 @@ impl EvidenceDesk {
         self.findings = self.patterns.assess(now, self.config.window_nanos);
     }
 
-    /// Error storms of new versions against the old ones serving beside them, over the two
-    /// analysis windows ending at `now` (a canary's share of the traffic is small).
-    pub(crate) fn version_anomalies(&self, now: u64, min_error_rate: f64) -> Vec<Anomaly> {
+    /// Error storms and latency spikes of new versions against the old ones serving beside
+    /// them, over the two analysis windows ending at `now` (a canary's share of the traffic is
+    /// small).
+    pub(crate) fn version_anomalies(
+        &self,
+        now: u64,
+        min_error_rate: f64,
+        min_increase_ms: f64,
+    ) -> Vec<Anomaly> {
         let span = self.config.window_nanos.saturating_mul(2);
         versions::compare(
             &self.facts,
@@ -189,6 +195,7 @@ impl EvidenceDesk {
                 window: TimeWindow::new(now.saturating_sub(span), now),
                 min_requests: self.config.min_requests,
                 min_error_rate,
+                min_increase_ms,
             },
         )
     }
