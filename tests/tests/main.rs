@@ -19,4 +19,5 @@ mod otlp;
 mod prometheus;
 mod replay;
 mod scenarios;
+mod sdk_overload;
 mod shop;
