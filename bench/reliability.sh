@@ -2,13 +2,20 @@
 # The aiops reliability suite: hostile conditions against the release binary on this machine,
 # with the figures docs/BENCHMARKS.md ("Reliability") quotes.
 #
-#   bench/reliability.sh                  # everything, about 2 minutes on 2 cores
-#   bench/reliability.sh overload slow    # some sections: overload, crash, slow, names
+#   bench/reliability.sh                  # everything, about 3 minutes on 2 cores
+#   bench/reliability.sh overload slow    # some sections: overload, sdk, crash, slow, names
 #
 # Sections
 #   overload  OTLP exporters (aiops-loadgen, which retries 429 after Retry-After as exporters
 #             do) at full speed into a small span queue while another process holds the
 #             database for 5 s: acknowledged spans against spans in the file once stopped
+#   sdk       services instrumented with the real OpenTelemetry SDK (batch span processor,
+#             OTLP/HTTP exporter with its own retries of 429/503 after Retry-After), 4 processes
+#             of 3 services each creating 20,000 spans/s (240,000 in all, more than the two
+#             cores decode and store) for 20 s in exports of 2,048 spans into a 5,000-span
+#             queue: spans the exporters had acknowledged against spans stored, spans the SDK
+#             dropped itself (after its retries, or from its full batch queue), and the
+#             acknowledged rate against the writer's (spans written per second, from /metrics)
 #   crash     the same load, the server killed with SIGKILL mid-run and restarted: acknowledged
 #             spans missing from the file (at most the last flush interval's)
 #   slow      1,500 clients that send a request head and a trickle of body, then stall: p50 and
@@ -28,7 +35,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${BENCH_OUT:-/tmp/aiops-reliability-$(date +%Y%m%d-%H%M%S)}
-SECTIONS=${*:-overload crash slow names}
+SECTIONS=${*:-overload sdk crash slow names}
 mkdir -p "$OUT"
 cd "$ROOT"
 PROFILE=${BENCH_PROFILE:-release}
@@ -102,6 +109,57 @@ PY
   accepted=$(accepted_of "$OUT/overload.txt")
   stored=$(count_spans "$OUT/overload.db")
   echo "overload: acknowledged $accepted, stored $stored, lost $((accepted - stored)); 429 answers $refused; dropped $dropped"
+  ;;
+sdk)
+  echo "== sdk: OpenTelemetry SDK exporters, 240,000 spans/s offered into a 5,000-span queue"
+  rm -f "$OUT"/sdk.db*
+  start sdk --span-queue-capacity 5000
+  written_before=$(metric aiops_spans_written_total)
+  started=$(date +%s.%N)
+  pids=()
+  for process in 0 1 2 3; do
+    "$LOADGEN" sdk --url "http://127.0.0.1:$PORT" --services 3 --service-prefix "sdk-$process" \
+      --rate 20000 --duration 20s --queue-size 16384 --batch-size 2048 > "$OUT/sdk-$process.txt" 2>&1 &
+    pids+=($!)
+  done
+  # The writer's rate, sampled every second while the exporters send.
+  ( previous=$written_before
+    for _ in $(seq 1 20); do
+      sleep 1
+      now=$(metric aiops_spans_written_total)
+      echo "$((now - previous)) $(metric 'aiops_ingest_refused_requests_total{reason="queue_full"}')"
+      previous=$now
+    done ) > "$OUT/sdk-writer.txt"
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  finished=$(date +%s.%N)
+  refused=$(metric 'aiops_ingest_refused_requests_total{reason="queue_full"}')
+  dropped=$(metric aiops_spans_dropped_total)
+  stop
+  stored=$(count_spans "$OUT/sdk.db")
+  cat "$OUT"/sdk-[0-3].txt | grep '^sdk:'
+  python3 - "$OUT" "$stored" "$refused" "$dropped" "$started" "$finished" <<'PY'
+import json, statistics, sys
+out, stored, refused, dropped = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+seconds = float(sys.argv[6]) - float(sys.argv[5])
+total = {}
+for process in range(4):
+    for line in open(f"{out}/sdk-{process}.txt"):
+        if line.startswith("RESULT "):
+            for key, value in json.loads(line[7:]).items():
+                if isinstance(value, int):
+                    total[key] = total.get(key, 0) + value
+acknowledged = total["spans_acknowledged"]
+print(f"sdk: created {total['spans_created']}, acknowledged {acknowledged}, stored {stored}, "
+      f"lost acknowledged {max(acknowledged - stored, 0)}; 429 answers {refused}; dropped by the "
+      f"server {dropped}")
+print(f"sdk: not acknowledged: dropped by the SDK after its retries {total['spans_failed_after_retries']} "
+      f"({total['exports_failed']} exports), dropped by its full batch queue {total['spans_dropped_by_queue']}, "
+      f"exports unsettled at exit {total['spans_unsettled']}")
+rates = [int(line.split()[0]) for line in open(f"{out}/sdk-writer.txt")]
+busy = rates[2:-1] or rates
+print(f"sdk: acknowledged {acknowledged / seconds:.0f} spans/s over {seconds:.1f} s; writer "
+      f"{statistics.median(busy):.0f} spans/s (median of its per-second rate, min {min(busy)}, max {max(busy)})")
+PY
   ;;
 crash)
   echo "== crash: SIGKILL under load"
