@@ -204,8 +204,9 @@ impl Analyzer {
     }
 
     /// Marks the inputs whose window would make a latency spike by its slow tail alone, or by
-    /// the median of few requests, but which are not slow that way in both its first and its
-    /// last third of the window: a burst of outliers (a garbage collection, a cold cache, one slow client), not a sustained
+    /// the median of few requests, but which are neither slow that way in both its first and
+    /// its last third of the window nor [`taken_over`] in their newest seconds: a burst of
+    /// outliers (a garbage collection, a cold cache, one slow client), not a sustained
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
     fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {
         let config = &self.config;
@@ -231,10 +232,12 @@ impl Analyzer {
             // boundary, cannot reach both, as they lie a third of the window apart.
             let (first, last) = window.end_thirds();
             let ends = [first, last];
-            input.transient_tail = !ends.iter().all(|part| {
+            let sustained = ends.iter().all(|part| {
                 live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
                     .is_some_and(|stats| slow_part(&stats, baseline, config, few))
             });
+            input.transient_tail =
+                !(sustained || taken_over(live, input, window, baseline, config));
         }
     }
 
@@ -383,4 +386,46 @@ impl Analyzer {
     pub fn config(&self) -> &Config {
         &self.config
     }
+}
+/// How many seconds of an endpoint's newest requests a slowdown must have taken over to count
+/// as sustained before it reaches the window's first third: three, each of them slow, which a
+/// burst of outliers of a second or two (a garbage collection, a cold cache, a surge of
+/// requests at once) cannot be.
+const NEWEST_SECS: u64 = 3;
+
+/// The fewest requests those seconds must hold together.
+const NEWEST_MIN_REQUESTS: u64 = 10;
+
+/// True when each of the endpoint's newest [`NEWEST_SECS`] seconds of requests (at least
+/// [`NEWEST_MIN_REQUESTS`] in all) is slow in its median request: a step change in latency
+/// caught as it begins. The seconds end with the newest request that has a span rather than at
+/// the cycle's time, because requests still in flight have none: right after a step change, the
+/// last seconds hold only the fast requests that were already done.
+fn taken_over(
+    live: &LiveWindows,
+    input: &EndpointInput,
+    window: TimeWindow,
+    baseline: &Baseline,
+    config: &Config,
+) -> bool {
+    const SECOND: u64 = 1_000_000_000;
+    let Some(end) = live.newest_traffic_end(&input.endpoint, window) else {
+        return false;
+    };
+    let mut requests = 0;
+    for second in 0..NEWEST_SECS {
+        let part = TimeWindow::new(
+            end.saturating_sub((second + 1) * SECOND)
+                .max(window.start_unix_nanos),
+            end.saturating_sub(second * SECOND),
+        );
+        let slow = live
+            .endpoint_stats(&input.endpoint, part, config.timeout_ms)
+            .filter(|stats| slow_part(stats, baseline, config, true));
+        match slow {
+            Some(stats) => requests += stats.count,
+            None => return false,
+        }
+    }
+    requests >= NEWEST_MIN_REQUESTS.max(config.min_latency_samples)
 }

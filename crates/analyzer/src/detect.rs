@@ -194,7 +194,8 @@ fn error_storm(
 /// without one there is no telling a stuck endpoint from a slow one. A dependency whose heavy
 /// tail crosses the timeout now and then has learned that share
 /// ([`Baseline::timeout_rate`]): the window's share must be at least twice it and three
-/// binomial deviations above what it predicts for this many requests.
+/// binomial deviations above what it predicts for this many requests, and the count
+/// [`improbable`] by chance.
 fn timeouts(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -207,6 +208,7 @@ fn timeouts(
         || share < MIN_TIMEOUT_SHARE
         || baseline.p95_ms * config.latency_multiplier > config.timeout_ms
         || !rises_beyond(stats.timeouts, stats.count, baseline.timeout_rate, 0.0)
+        || !improbable(stats.timeouts, stats.count, baseline.timeout_rate)
     {
         return None;
     }
@@ -235,6 +237,39 @@ fn rises_beyond(hits: u64, count: u64, baseline_rate: f64, spread_squared: f64) 
     let spread = binomial.max(spread_squared).sqrt();
     let hits = hits as f64;
     hits >= 2.0 * baseline_rate * count && hits >= baseline_rate * count + 3.0 * spread * count
+}
+
+/// The chance below which a count of rare events is no bad luck. Every endpoint is judged
+/// every few seconds, so a test at three deviations (one in a thousand) fires somewhere every
+/// hour on a heavy-tailed dependency; one in ten thousand of the exact tail does not.
+const MAX_CHANCE: f64 = 1e-4;
+
+/// True when `hits` or more of `count` independent requests, each crossing with probability
+/// `rate`, would happen by chance less than [`MAX_CHANCE`] of the time. Rare events are
+/// counted in few units: the normal approximation behind three deviations understates their
+/// tail (at 1.5 expected, six or more happen in one window of 220, not of 740). The tail is
+/// that of the Poisson distribution, close to the binomial one at the small rates it judges;
+/// past 100 expected the normal one is exact enough.
+fn improbable(hits: u64, count: u64, rate: f64) -> bool {
+    let expected = rate.clamp(0.0, 1.0) * count as f64;
+    if hits == 0 {
+        return false;
+    }
+    if expected <= 0.0 {
+        return true;
+    }
+    let hits_f = hits as f64;
+    if expected > 100.0 || hits_f > expected + 12.0 * expected.sqrt() + 30.0 {
+        // z = 3.72 is the normal distribution's one in ten thousand.
+        return hits_f - 0.5 >= expected + 3.72 * expected.sqrt();
+    }
+    let mut term = (-expected).exp();
+    let mut below = 0.0;
+    for k in 0..hits {
+        below += term;
+        term *= expected / (k + 1) as f64;
+    }
+    1.0 - below < MAX_CHANCE
 }
 
 fn anomaly(

@@ -200,6 +200,23 @@ impl LiveWindows {
         stats
     }
 
+    /// When the newest bucket of `endpoint` in `window` that holds a request ends, or `None`
+    /// when it had no traffic there.
+    pub(crate) fn newest_traffic_end(
+        &self,
+        endpoint: &EndpointKey,
+        window: TimeWindow,
+    ) -> Option<u64> {
+        let keys = self.keys_of(window);
+        let state = self.lock();
+        let series = state
+            .services
+            .get(endpoint.service.as_str())?
+            .get(endpoint.operation.as_str())?;
+        let newest = series.buckets.newest_in(keys)?;
+        Some((newest + 1).saturating_mul(self.bucket_width_nanos))
+    }
+
     /// Every endpoint with buckets still held, sorted.
     pub fn endpoints(&self) -> Vec<EndpointKey> {
         let state = self.lock();
@@ -519,6 +536,14 @@ impl Buckets {
 
     fn pop_front(&mut self) -> Option<(u64, Summary)> {
         Some((self.keys.pop_front()?, self.summaries.pop_front()?))
+    }
+
+    /// The newest key in `keys` that has a bucket.
+    fn newest_in(&self, keys: Range<u64>) -> Option<u64> {
+        let to = self.keys.partition_point(|&k| k < keys.end);
+        to.checked_sub(1)
+            .map(|index| self.keys[index])
+            .filter(|&key| key >= keys.start)
     }
 
     /// The summaries of the buckets with keys in `keys` (possibly empty), in key order.

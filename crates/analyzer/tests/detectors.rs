@@ -355,6 +355,33 @@ fn a_dependency_that_usually_crosses_the_timeout_now_and_then_needs_a_rise_beyon
 }
 
 #[test]
+fn a_rare_crossing_of_the_timeout_needs_a_count_no_bad_luck_explains() {
+    // 1.5% of the calls usually cross the timeout: six in a window of a hundred is twice that
+    // and three binomial deviations above it, yet it happens by chance in one window of about
+    // two hundred, which at a cycle every few seconds is every quarter of an hour.
+    let usual_tail = Baseline {
+        timeout_rate: 0.015,
+        ..mature_baseline(300.0, 900.0, 0.0)
+    };
+    let mut analyzer = analyzer_with(Config::default(), usual_tail.clone());
+    let unlucky = WindowStats {
+        timeouts: 6,
+        ..uniform(100, 0, 300.0)
+    };
+    assert!(detect_once(&mut analyzer, unlucky).anomalies.is_empty());
+
+    // A hang of one request in eight is no bad luck.
+    let mut analyzer = analyzer_with(Config::default(), usual_tail);
+    let hung = WindowStats {
+        timeouts: 12,
+        ..uniform(100, 0, 300.0)
+    };
+    let anomalies = detect_once(&mut analyzer, hung).anomalies;
+    assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+    assert_eq!(anomalies[0].kind, AnomalyKind::Timeout);
+}
+
+#[test]
 fn timeouts_on_a_normally_slow_endpoint_are_left_to_the_latency_detector() {
     // A p95 of 2 s is within three times of the 5 s timeout: crossing it is ordinary here.
     let mut analyzer = analyzer_with(Config::default(), mature_baseline(1500.0, 2000.0, 0.0));

@@ -408,6 +408,55 @@ fn a_burst_is_not_a_spike_when_the_usual_median_sits_a_little_above_the_baseline
     assert_eq!(sustained.anomalies.len(), 1, "{:?}", sustained.anomalies);
 }
 
+/// A mature payment baseline (100 ms, p95 150 ms) and a live window of ten requests a second
+/// at 100 ms from the window's start until `step`, then 2.5 s requests started until `done`:
+/// those started later are still in flight at +30 s and have no span yet.
+fn window_with_a_step_change(step: u64, done: u64) -> (Analyzer, LiveWindows) {
+    let analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+    let live = live();
+    for tenth in 0..done * 10 {
+        let millis = if tenth < step * 10 { 100 } else { 2500 };
+        let _ = live.record(request(&payment(), T0 + tenth * 100 * MS, millis, 200));
+    }
+    (analyzer, live)
+}
+
+#[test]
+fn a_step_change_is_a_spike_once_its_newest_three_seconds_are_slow() {
+    // Slow from +25 s; at +30 s the requests started from +28 s are still running, so the
+    // newest three seconds with spans, 25 to 28, are all slow: no need to wait until the
+    // slowdown reaches the window's first third.
+    let (mut analyzer, live) = window_with_a_step_change(25, 28);
+
+    let assessment = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert_eq!(assessment.anomalies.len(), 1, "{:?}", assessment.anomalies);
+    assert_eq!(assessment.anomalies[0].kind, AnomalyKind::LatencySpike);
+
+    // Two slow seconds are not yet three: a burst can last that long.
+    let (mut analyzer, live) = window_with_a_step_change(25, 27);
+    let early = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+    assert!(early.anomalies.is_empty(), "{:?}", early.anomalies);
+}
+
+#[test]
+fn a_surge_of_slow_requests_in_the_newest_second_is_not_a_spike() {
+    // Sixty requests arriving at once in the newest second, all slow, outnumber the three
+    // seconds' usual thirty; the two seconds before them are normal.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+    let live = live();
+    for tenth in 0..300 {
+        let _ = live.record(request(&payment(), T0 + tenth * 100 * MS, 100, 200));
+    }
+    for i in 0..60 {
+        let _ = live.record(request(&payment(), T0 + 29 * SECOND + i * MS, 2500, 200));
+    }
+
+    let surge = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert!(surge.anomalies.is_empty(), "{:?}", surge.anomalies);
+}
+
 #[test]
 fn a_slow_tail_in_both_halves_of_the_window_is_a_latency_spike() {
     let (mut analyzer, live) = window_with_slow_requests(&[7, 22]);

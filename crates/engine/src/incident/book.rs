@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use aiops_rca::{IncidentDraft, RootCause};
 
-use super::grouping::{blames, one_problem, sharper};
+use super::grouping::{behind_blamed_call, blames, call_into_hurt_service, one_problem, sharper};
 use super::lifecycle::{Damping, LastUnwell, reopen};
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
 use crate::watermarks::{CauseWatermark, Watermarks};
@@ -230,19 +230,24 @@ impl IncidentBook {
     ///    (a different fault there is a different problem): the leftovers of the incident's
     ///    own symptoms (callers still slow while the fault clears) are not a new fault;
     /// 3. it names a deeper cause for an incident opened within the revision window whose
-    ///    root cause it lists as affected: spans of the deepest service often arrive last, so an
-    ///    early verdict is revised rather than left open beside the right one;
-    /// 4. its cause is another endpoint of the incident's root-cause service with the same
+    ///    root cause it lists as affected (or, when that root cause is only a call into or out
+    ///    of a service, one of the service's own operations): spans of the deepest service
+    ///    often arrive last, so an early verdict is revised rather than left open beside the
+    ///    right one;
+    /// 4. it blames only a call into or out of a service one of whose own operations an
+    ///    incident opened within the revision window lists as affected: callers giving up on a
+    ///    service the incident's root cause slowed down are its symptom;
+    /// 5. its cause is another endpoint of the incident's root-cause service with the same
     ///    fault family (or either is a timeout, which its callers see as failures): a
     ///    service-wide fault (CPU saturation, a hung thread pool, a slow or failing
     ///    dependency, a bad release) hurts several of its operations at once, and that is one
     ///    problem.
     ///
-    /// In cases 1 and 3 the incident takes the draft's root cause; in case 2 it keeps its own,
-    /// and in case 4 too (the first operation of a service found slow is the one named) unless
+    /// In cases 1 and 3 the incident takes the draft's root cause; in cases 2 and 4 it keeps its
+    /// own, and in case 5 too (the first operation of a service found slow is the one named) unless
     /// it names a call into the service and the draft one of the service's own operations.
     ///
-    /// In case 4 the families need not match while the incident is young (within the revision
+    /// In case 5 the families need not match while the incident is young (within the revision
     /// window) and either names a call into the service: callers that give up on a service
     /// that has just turned slow see failures. When
     /// an incident's root cause changes to a service another active incident already names,
@@ -290,13 +295,25 @@ impl IncidentBook {
             active().find(|(_, i)| {
                 i.first_detected_unix_nanos >= revise_after
                     && i.root_cause.endpoint_key() != root
-                    && draft.affected_endpoints.iter().any(|e| blames(i, e))
+                    && draft.affected_endpoints.iter().any(|e| {
+                        blames(i, e)
+                            || (i.root_cause.service != draft.root_cause.service
+                                && behind_blamed_call(i, e))
+                    })
+            })
+        };
+        let hurt_callee = || {
+            active().find(|(_, i)| {
+                i.first_detected_unix_nanos >= revise_after
+                    && i.root_cause.service != draft.root_cause.service
+                    && call_into_hurt_service(i, &draft.root_cause)
             })
         };
         let found = same_cause
             .map(|(index, _)| (index, true))
             .or_else(|| symptoms().map(|(index, _)| (index, false)))
             .or_else(|| deeper().map(|(index, _)| (index, true)))
+            .or_else(|| hurt_callee().map(|(index, _)| (index, false)))
             .or_else(|| {
                 // The service's own operation names the place better than a call into it.
                 same_service().map(|(index, incident)| {

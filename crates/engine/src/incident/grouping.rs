@@ -47,3 +47,26 @@ pub(super) fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
             && endpoint.operation == incident.root_cause.endpoint.as_str()
             && incident.affected_endpoints.contains(endpoint))
 }
+
+/// True when `endpoint`, affected in a draft that blames a service other than `incident`'s,
+/// is one of the service's own operations while `incident` blames only a call into or out of
+/// that service: the draft saw the service itself hurt by something beyond it (a hung
+/// callee whose callers time out on it shows first as their failing or slow calls, and its
+/// own spans arrive when the hang ends).
+pub(super) fn behind_blamed_call(incident: &Incident, endpoint: &EndpointKey) -> bool {
+    names_call(&incident.root_cause.endpoint)
+        && endpoint.service == incident.root_cause.service
+        && !names_call(&endpoint.operation)
+}
+
+/// True when `cause` blames only a call into or out of a service that `incident` lists as hurt
+/// in one of its own operations: callers that give up on a service slowed by the incident's
+/// root cause see their calls into it fail, and that is the incident's symptom, not a new
+/// fault.
+pub(super) fn call_into_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
+    names_call(&cause.endpoint)
+        && incident
+            .affected_endpoints
+            .iter()
+            .any(|e| e.service == cause.service && !names_call(&e.operation))
+}

@@ -289,6 +289,104 @@ fn an_incident_revised_to_a_service_another_incident_names_is_folded_into_it() {
 }
 
 #[test]
+fn a_hung_service_found_behind_a_blamed_call_revises_the_incident() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    // The hung service's spans have not arrived: its caller's calls into it fail, and as the
+    // caller also fails towards others, the call is blamed on the caller's side.
+    let call = at("shipping", "UpdateCart -> cart");
+    let shipping = at("shipping", "UpdateShipping");
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "shipping",
+            "UpdateCart -> cart",
+            AnomalyKind::ErrorStorm,
+            vec![call.clone()],
+            T0,
+        )],
+        T0,
+    ));
+
+    // The hung requests end: the cart's own operation timed out, and the shipping service's
+    // own operation suffered from it (the blamed call is not among what the draft lists).
+    let hung = at("cart", "UpdateCart");
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "cart",
+            "UpdateCart",
+            AnomalyKind::Timeout,
+            vec![hung.clone(), shipping.clone()],
+            T0 + 4 * SEC,
+        )],
+        T0 + 4 * SEC,
+    );
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
+    let active = book.active();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].root_cause.endpoint_key(), hung);
+    assert!(active[0].affected_endpoints.contains(&call));
+
+    // A fault elsewhere that hurts no operation of the blamed service stays apart.
+    let other = blaming(
+        "search",
+        "Find",
+        AnomalyKind::Timeout,
+        vec![at("search", "Find"), at("web", "Search")],
+        T0 + 5 * SEC,
+    );
+    let changes = apply(&mut book, &mut marks, vec![other], T0 + 5 * SEC);
+    assert!(matches!(changes.as_slice(), [IncidentChange::Opened { id: new }] if *new != id));
+}
+
+#[test]
+fn callers_failing_towards_a_service_slowed_by_a_hang_join_the_hang() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    // The session service hangs; the email service, which calls it, is slow.
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "session",
+            "CreateSession",
+            AnomalyKind::Timeout,
+            vec![at("session", "CreateSession"), at("email", "PlaceEmail")],
+            T0,
+        )],
+        T0,
+    ));
+
+    // The web service gives up on the email service: its calls into it fail.
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "email",
+            "PlaceEmail -> email",
+            AnomalyKind::ErrorStorm,
+            vec![at("web", "PlaceEmail -> email")],
+            T0 + 4 * SEC,
+        )],
+        T0 + 4 * SEC,
+    );
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
+    let active = book.active();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].root_cause.endpoint, "CreateSession");
+    assert!(
+        active[0]
+            .affected_endpoints
+            .contains(&at("web", "PlaceEmail -> email"))
+    );
+}
+
+#[test]
 fn callers_failing_towards_a_service_that_just_turned_slow_join_its_incident() {
     let mut book = IncidentBook::new(0);
     let mut marks = Watermarks::default();
