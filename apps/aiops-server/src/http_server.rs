@@ -78,7 +78,9 @@ where
                     async move { signal.notified().await }
                 })
                 .keep_alive(connections.keep_alive)
-                .client_request_timeout(connections.request_head_timeout)
+                // The guard answers the head timeout in JSON; the parser's own timer, a second
+                // later, only backs it up.
+                .client_request_timeout(backup_timeout(connections.request_head_timeout))
                 .client_disconnect_timeout(connections.client_disconnect_timeout)
                 .h1_allow_half_closed(true)
                 .local_addr(address)
@@ -88,10 +90,11 @@ where
                     },
                 )
                 .finish(map_config(app, |_| AppConfig::default()));
-            fn_service(|io: TcpStream| async move {
+            let head_timeout = connections.request_head_timeout;
+            fn_service(move |io: TcpStream| async move {
                 let peer = io.peer_addr().ok();
                 Ok::<_, actix_http::error::DispatchError>((
-                    HeadGuard::new(io),
+                    HeadGuard::new(io, head_timeout),
                     Protocol::Http1,
                     peer,
                 ))
@@ -99,4 +102,13 @@ where
             .and_then(service)
         })?
         .run())
+}
+
+/// The parser's head timeout behind the guard's: a second later (zero stays zero, no limit).
+fn backup_timeout(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        timeout
+    } else {
+        timeout + Duration::from_secs(1)
+    }
 }

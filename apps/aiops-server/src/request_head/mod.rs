@@ -10,17 +10,23 @@
 //! parser closes the connection as it does for any client that hangs up mid-request; closing,
 //! the guard writes the JSON error (`414` or `431`) after whatever the parser wrote for earlier
 //! requests, and reads what the client still sends until it closes, so that the client reads
-//! the answer rather than a reset. Everything else passes through untouched.
+//! the answer rather than a reset. Request heads are also held to `--request-head-timeout` the
+//! same way (408 in JSON): the first from the moment the connection opens, each later one on a
+//! kept-alive connection from its first byte (the parser times only the first, and without a
+//! body; its timer, a second later than the guard's, is a backstop). Everything else passes
+//! through untouched.
 
 mod watch;
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 use crate::api_error::ApiError;
 pub use watch::{HeadWatch, MAX_HEAD_BYTES, MAX_HEADERS, MAX_TARGET_BYTES, Overrun};
@@ -59,9 +65,18 @@ pub fn overrun_error(overrun: Overrun) -> ApiError {
     }
 }
 
-/// The whole HTTP/1.1 response for a head over a limit; the connection closes after it.
-fn overrun_response(overrun: Overrun) -> Vec<u8> {
-    let error = overrun_error(overrun);
+/// The error answered when the first request's head does not arrive within `timeout`.
+pub fn head_timeout_error(timeout: Duration) -> ApiError {
+    ApiError::request_timeout(format!(
+        "the request line and headers did not arrive within {} s; accepted: a whole request \
+         head in time",
+        timeout.as_secs_f64()
+    ))
+    .with("timeout_seconds", json!(timeout.as_secs_f64()))
+}
+
+/// The whole HTTP/1.1 response for `error`; the connection closes after it.
+fn closing_response(error: &ApiError) -> Vec<u8> {
     let status = error.status();
     let body = serde_json::to_vec(error.body()).unwrap_or_default();
     let mut response = format!(
@@ -101,16 +116,42 @@ pub struct HeadGuard<T> {
     inner: T,
     watch: HeadWatch,
     refusal: Option<Refusal>,
+    /// While a request head is awaited: its deadline.
+    head_deadline: Option<Pin<Box<Sleep>>>,
+    /// How long a request head may take (zero: no limit).
+    head_timeout: Duration,
 }
 
 impl<T> HeadGuard<T> {
-    /// Wraps a newly accepted connection.
-    pub fn new(inner: T) -> Self {
+    /// Wraps a newly accepted connection whose first request head must arrive within
+    /// `head_timeout` (zero: no limit).
+    pub fn new(inner: T, head_timeout: Duration) -> Self {
         Self {
             inner,
             watch: HeadWatch::new(),
             refusal: None,
+            head_deadline: (!head_timeout.is_zero())
+                .then(|| Box::pin(tokio::time::sleep(head_timeout))),
+            head_timeout,
         }
+    }
+
+    /// Arms the head deadline when a head starts, disarms it when the head is in.
+    fn follow_head_deadline(&mut self) {
+        if self.watch.in_head() {
+            if self.head_deadline.is_none() && !self.head_timeout.is_zero() {
+                self.head_deadline = Some(Box::pin(tokio::time::sleep(self.head_timeout)));
+            }
+        } else if self.watch.first_head_done() {
+            self.head_deadline = None;
+        }
+    }
+
+    fn refuse(&mut self, error: &ApiError) {
+        self.refusal = Some(Refusal {
+            response: closing_response(error),
+            closing: Closing::Answer(0),
+        });
     }
 
     /// The wrapped connection.
@@ -173,14 +214,27 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadGuard<T> {
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => result?,
+            Poll::Pending => {
+                if let Some(deadline) = this.head_deadline.as_mut()
+                    && deadline.as_mut().poll(cx).is_ready()
+                {
+                    let error = head_timeout_error(this.head_timeout);
+                    this.head_deadline = None;
+                    log::debug!("Refused a connection: its request head did not arrive in time.");
+                    this.refuse(&error);
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Pending;
+            }
+        }
         if let Err((at, overrun)) = this.watch.feed(&buf.filled()[before..]) {
             buf.set_filled(before + at);
             log::debug!("overrun={overrun:?} Refused a request head over the parser's limits.");
-            this.refusal = Some(Refusal {
-                response: overrun_response(overrun),
-                closing: Closing::Answer(0),
-            });
+            this.refuse(&overrun_error(overrun));
+        } else {
+            this.follow_head_deadline();
         }
         Poll::Ready(Ok(()))
     }

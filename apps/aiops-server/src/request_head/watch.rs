@@ -93,6 +93,7 @@ impl State {
 #[derive(Clone, Debug)]
 pub struct HeadWatch {
     state: State,
+    heads: u64,
 }
 
 impl Default for HeadWatch {
@@ -106,7 +107,23 @@ impl HeadWatch {
     pub fn new() -> Self {
         Self {
             state: State::request_line(),
+            heads: 0,
         }
+    }
+
+    /// Whether a whole request head has arrived on the connection (or the watch stopped
+    /// following it).
+    pub fn first_head_done(&self) -> bool {
+        self.heads > 0 || matches!(self.state, State::Off)
+    }
+
+    /// Whether the connection is inside a request head: its first byte has arrived, its end
+    /// not yet.
+    pub fn in_head(&self) -> bool {
+        matches!(
+            self.state,
+            State::RequestLine { started: true, .. } | State::Headers(_)
+        )
     }
 
     /// Reads the next bytes of the connection. `Err((at, overrun))`: the byte at `at` is the
@@ -235,6 +252,7 @@ impl HeadWatch {
             self.state = State::Headers(head);
             return;
         }
+        self.heads += 1;
         self.state = if head.unreadable || head.upgrade {
             State::Off
         } else if head.chunked {

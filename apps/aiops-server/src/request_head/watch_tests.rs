@@ -127,3 +127,21 @@ fn keep_alive_requests_without_bodies_follow_one_another() {
         Err((third + 4 + MAX_TARGET_BYTES, Overrun::Target))
     );
 }
+
+#[test]
+fn the_first_head_is_done_at_its_empty_line() {
+    let mut watch = HeadWatch::new();
+    assert!(!watch.first_head_done());
+    watch
+        .feed(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n")
+        .unwrap();
+    assert!(!watch.first_head_done());
+    assert!(watch.in_head());
+    watch.feed(b"\r\nab").unwrap();
+    assert!(watch.first_head_done());
+    assert!(!watch.in_head());
+    watch.feed(b"c\r\n").unwrap();
+    assert!(!watch.in_head(), "empty lines between requests");
+    watch.feed(b"G").unwrap();
+    assert!(watch.in_head());
+}
