@@ -79,6 +79,14 @@ impl Baseline {
         self.sample_count >= config.min_samples_for_baseline
     }
 
+    /// The highest share of requests past the timeout that what it learned leaves plausible:
+    /// one crossing more than it saw. A young baseline that saw none in a few hundred requests
+    /// has not shown that its endpoint never crosses, only that it rarely does.
+    pub(crate) fn plausible_timeout_rate(&self) -> f64 {
+        let learned = self.effective_weight();
+        (self.timeout_rate.clamp(0.0, 1.0) * learned + 1.0) / (learned + 1.0)
+    }
+
     fn effective_weight(&self) -> f64 {
         if self.weight.is_finite() && self.weight >= 0.0 {
             self.weight

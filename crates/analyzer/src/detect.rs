@@ -193,9 +193,9 @@ fn error_storm(
 /// latency detector judges its slowdowns instead. Like latency, this needs a ready baseline:
 /// without one there is no telling a stuck endpoint from a slow one. A dependency whose heavy
 /// tail crosses the timeout now and then has learned that share
-/// ([`Baseline::timeout_rate`]): the window's share must be at least twice it and three
-/// binomial deviations above what it predicts for this many requests, and the count
-/// [`improbable`] by chance.
+/// ([`Baseline::timeout_rate`], taken at the highest share its learning leaves plausible):
+/// the window's share must be at least twice it and three binomial deviations above what it
+/// predicts for this many requests, and the count [`improbable`] by chance.
 fn timeouts(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -207,8 +207,12 @@ fn timeouts(
     if stats.timeouts < config.min_error_count
         || share < MIN_TIMEOUT_SHARE
         || baseline.p95_ms * config.latency_multiplier > config.timeout_ms
-        || !rises_beyond(stats.timeouts, stats.count, baseline.timeout_rate, 0.0)
-        || !improbable(stats.timeouts, stats.count, baseline.timeout_rate)
+    {
+        return None;
+    }
+    let usual = baseline.plausible_timeout_rate();
+    if !rises_beyond(stats.timeouts, stats.count, usual, 0.0)
+        || !improbable(stats.timeouts, stats.count, usual)
     {
         return None;
     }

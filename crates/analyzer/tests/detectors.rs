@@ -382,6 +382,29 @@ fn a_rare_crossing_of_the_timeout_needs_a_count_no_bad_luck_explains() {
 }
 
 #[test]
+fn a_young_baseline_that_saw_no_timeout_does_not_take_a_few_for_a_hang() {
+    // Two hundred calls learned without one crossing the timeout: that says it rarely
+    // crosses, not never. Five of a hundred in the next window can be a heavy tail's luck.
+    let young = Baseline {
+        sample_count: 200,
+        weight: 200.0,
+        ..mature_baseline(300.0, 900.0, 0.0)
+    };
+    let five = WindowStats {
+        timeouts: 5,
+        ..uniform(100, 0, 300.0)
+    };
+    let mut analyzer = analyzer_with(Config::default(), young);
+    assert!(detect_once(&mut analyzer, five).anomalies.is_empty());
+
+    // Ten thousand calls without one: five of a hundred is a hang.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(300.0, 900.0, 0.0));
+    let anomalies = detect_once(&mut analyzer, five).anomalies;
+    assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+    assert_eq!(anomalies[0].kind, AnomalyKind::Timeout);
+}
+
+#[test]
 fn timeouts_on_a_normally_slow_endpoint_are_left_to_the_latency_detector() {
     // A p95 of 2 s is within three times of the 5 s timeout: crossing it is ordinary here.
     let mut analyzer = analyzer_with(Config::default(), mature_baseline(1500.0, 2000.0, 0.0));
