@@ -2,13 +2,21 @@
 # The aiops reliability suite: hostile conditions against the release binary on this machine,
 # with the figures docs/BENCHMARKS.md ("Reliability") quotes.
 #
-#   bench/reliability.sh                  # everything, about 2 minutes on 2 cores
-#   bench/reliability.sh overload slow    # some sections: overload, crash, slow, names
+#   bench/reliability.sh                  # everything, about 3 minutes on 2 cores
+#   bench/reliability.sh overload slow    # some sections: overload, sdk, crash, slow, names
 #
 # Sections
 #   overload  OTLP exporters (aiops-loadgen, which retries 429 after Retry-After as exporters
 #             do) at full speed into a small span queue while another process holds the
 #             database for 5 s: acknowledged spans against spans in the file once stopped
+#   sdk       services instrumented with the real OpenTelemetry SDK (batch span processor,
+#             OTLP/HTTP exporter with its own retries of 429/503 after Retry-After), 4 processes
+#             of 3 services each creating 20,000 spans/s (240,000 in all, more than the two
+#             cores decode and store) for 20 s in exports of 2,048 spans, into a 5,000-span
+#             queue and then into the default 65,536: spans the exporters had acknowledged
+#             against spans stored, spans the SDK dropped itself (after its retries, or from its
+#             full batch queue), and the acknowledged rate against the writer's (spans written
+#             per second from /metrics, and in the seconds its queue never emptied)
 #   crash     the same load, the server killed with SIGKILL mid-run and restarted: acknowledged
 #             spans missing from the file (at most the last flush interval's)
 #   slow      1,500 clients that send a request head and a trickle of body, then stall: p50 and
@@ -28,7 +36,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${BENCH_OUT:-/tmp/aiops-reliability-$(date +%Y%m%d-%H%M%S)}
-SECTIONS=${*:-overload crash slow names}
+SECTIONS=${*:-overload sdk crash slow names}
 mkdir -p "$OUT"
 cd "$ROOT"
 PROFILE=${BENCH_PROFILE:-release}
@@ -103,6 +111,59 @@ PY
   stored=$(count_spans "$OUT/overload.db")
   echo "overload: acknowledged $accepted, stored $stored, lost $((accepted - stored)); 429 answers $refused; dropped $dropped"
   ;;
+sdk)
+  for queue in 5000 65536; do
+  echo "== sdk: OpenTelemetry SDK exporters, 240,000 spans/s offered into a $queue-span queue"
+  rm -f "$OUT"/sdk-$queue.db*
+  start sdk-$queue --span-queue-capacity $queue
+  started=$(date +%s.%N)
+  pids=()
+  for process in 0 1 2 3; do
+    "$LOADGEN" sdk --url "http://127.0.0.1:$PORT" --services 3 --service-prefix "sdk-$process" \
+      --rate 20000 --duration 20s --queue-size 16384 --batch-size 2048 > "$OUT/sdk-$queue-$process.txt" 2>&1 &
+    pids+=($!)
+  done
+  # Every second while the exporters send: spans written so far, the queue's depth, 429s.
+  ( for _ in $(seq 1 25); do
+      echo "$(metric aiops_spans_written_total) $(metric aiops_span_queue_depth) $(metric 'aiops_ingest_refused_requests_total{reason="queue_full"}')"
+      sleep 1
+    done ) > "$OUT/sdk-$queue-writer.txt"
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  finished=$(date +%s.%N)
+  refused=$(metric 'aiops_ingest_refused_requests_total{reason="queue_full"}')
+  dropped=$(metric aiops_spans_dropped_total)
+  stop
+  stored=$(count_spans "$OUT/sdk-$queue.db")
+  python3 - "$OUT" "$queue" "$stored" "$refused" "$dropped" "$started" "$finished" <<'PY'
+import json, statistics, sys
+out, queue, stored, refused, dropped = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+seconds = float(sys.argv[7]) - float(sys.argv[6])
+total = {}
+for process in range(4):
+    for line in open(f"{out}/sdk-{queue}-{process}.txt"):
+        if line.startswith("RESULT "):
+            for key, value in json.loads(line[7:]).items():
+                if isinstance(value, int):
+                    total[key] = total.get(key, 0) + value
+acknowledged = total["spans_acknowledged"]
+print(f"sdk {queue}: created {total['spans_created']}, acknowledged {acknowledged}, stored {stored}, "
+      f"lost acknowledged {max(acknowledged - stored, 0)}; 429 answers {refused}; dropped by the server {dropped}")
+print(f"sdk {queue}: not acknowledged: dropped by the SDK after its retries {total['spans_failed_after_retries']} "
+      f"({total['exports_failed']} exports), dropped by its full batch queue {total['spans_dropped_by_queue']}, "
+      f"exports unsettled at exit {total['spans_unsettled']}")
+samples = [[float(value) for value in line.split()] for line in open(f"{out}/sdk-{queue}-writer.txt") if len(line.split()) == 3]
+rates = [(b[0] - a[0], a[1] > 0 and b[1] > 0, b[2] > a[2]) for a, b in zip(samples, samples[1:])]
+sending = [rate for rate, _, _ in rates[:20]]
+busy = [rate for rate, backed_up, _ in rates if backed_up]
+refusing = sum(1 for _, _, refused_then in rates if refused_then)
+print(f"sdk {queue}: acknowledged {acknowledged / seconds:.0f} spans/s over {seconds:.1f} s (the exporters' "
+      f"tail included); written {statistics.mean(sending):.0f} spans/s while they sent; the writer "
+      + (f"{statistics.median(busy):.0f} spans/s in the {len(busy)} seconds its queue never emptied"
+         if busy else "never backed up (its queue emptied every second)")
+      + f"; 429s in {refusing} of {len(rates)} seconds")
+PY
+  done
+  ;;
 crash)
   echo "== crash: SIGKILL under load"
   rm -f "$OUT"/crash.db*
@@ -166,7 +227,7 @@ names)
   # their endpoints with them.
   start names --retention 1m
   python3 - "$PORT" "$OUT/names.db" <<'PY' | tee "$OUT/names.txt"
-import json, os, sqlite3, sys, time, urllib.request
+import json, os, sqlite3, sys, time, urllib.error, urllib.request
 port, path = int(sys.argv[1]), sys.argv[2]
 def send(first, count):
     spans = [{"traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex(), "name": f"GET /item/{n}",
@@ -174,7 +235,14 @@ def send(first, count):
              for n in range(first, first + count)]
     body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", body, {"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=60).read()
+    while True:  # a full span queue answers 429: sent again after Retry-After, as exporters do
+        try:
+            urllib.request.urlopen(request, timeout=60).read()
+            return
+        except urllib.error.HTTPError as error:
+            if error.code not in (429, 503):
+                raise
+            time.sleep(int(error.headers.get("Retry-After", "1")))
 def endpoints():
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:

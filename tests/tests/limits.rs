@@ -74,10 +74,25 @@ async fn a_request_head_that_never_ends_is_cut() {
     )
     .await;
 
+    // 408 with the JSON error every refusal has, then the connection closed.
     assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
         "{answer}"
     );
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{answer}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split_once("\r\n\r\n").expect("a head").1).expect("JSON");
+    let error = body["error"].as_str().expect("an error");
+    assert!(
+        error.contains("did not arrive within 0.3 s; accepted: a whole request head in time"),
+        "{error}"
+    );
+    assert_eq!(body["timeout_seconds"], 0.3);
 }
 
 #[tokio::test]
@@ -226,4 +241,25 @@ async fn a_connection_past_the_limit_is_answered_503_at_once_and_closed() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_later_request_head_on_a_kept_alive_connection_is_held_to_the_timeout_too() {
+    let app = app(SHORT, LONG).await;
+
+    // A whole first request, then the start of a second one that never ends.
+    let answer = stall_after(
+        &app,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nX-Slow: ",
+    )
+    .await;
+
+    let second = answer
+        .find("HTTP/1.1 408")
+        .expect("the second head is answered 408");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer[second..].contains("did not arrive within 0.3 s"),
+        "{answer}"
+    );
 }

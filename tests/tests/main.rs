@@ -18,5 +18,7 @@ mod openapi;
 mod otlp;
 mod prometheus;
 mod replay;
+mod request_head;
 mod scenarios;
+mod sdk_overload;
 mod shop;

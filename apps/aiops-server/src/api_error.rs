@@ -133,6 +133,11 @@ impl ApiError {
         &self.body.error
     }
 
+    /// The JSON body.
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
+
     /// The headers answered besides the content type (`Allow`, `Retry-After`).
     pub fn headers(&self) -> &[(header::HeaderName, HeaderValue)] {
         &self.headers

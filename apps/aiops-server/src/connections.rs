@@ -5,7 +5,7 @@
 //! client gives up: an exporter or a health check cannot tell an engine at its limit from a
 //! hung one. Instead actix is let accept a little more than the limit (the overflow room,
 //! [`overflow_room`]), every connection is counted as it opens ([`ConnectionGate`], from
-//! `HttpServer::on_connect`), and each request on a connection opened past the limit is
+//! the server's `on_connect`), and each request on a connection opened past the limit is
 //! answered at once by [`refuse_excess`]: 503 with `Retry-After` and a JSON body (an OTLP
 //! `Status` to a protobuf export), and the connection closed. Descriptors stay bounded by the
 //! limit plus the overflow room, both kept below the open-file limit.
@@ -60,7 +60,7 @@ impl ConnectionGate {
         }
     }
 
-    /// For `HttpServer::on_connect`: the connection's slot in its extensions.
+    /// For the server's `on_connect`: the connection's slot in its extensions.
     pub fn on_connect(&self, _connection: &dyn Any, extensions: &mut Extensions) {
         extensions.insert(self.open());
     }

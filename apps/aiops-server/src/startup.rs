@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use aiops_chaos::Chaos;
 use aiops_storage_sqlite::Store;
 use aiops_telemetry_core::{ChangeCollector, Collector, Fanout, LogCollector};
@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::connections::{ConnectionGate, overflow_room, refuse_excess};
 use crate::guards::AllowedHosts;
+use crate::http_server::{Connections, serve};
 use crate::notify::Notifier;
 use crate::persistence::Persistence;
 use crate::pipeline::changes::{ChangeListeners, VersionWatch};
@@ -209,7 +210,7 @@ impl Application {
         let accepted = connection_limit(http.max_connections + overflow);
         let gate = ConnectionGate::new(accepted.saturating_sub(overflow).max(1));
         let on_connect_gate = gate.clone();
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             // One client per worker keeps each connection on the runtime that opened it.
             let client = ShopClient::new(base_url.clone(), checkout_timeout)
                 .unwrap_or_else(|_| fallback_client.clone());
@@ -228,27 +229,24 @@ impl Application {
                         configure_engine_routes(cfg, max_body_bytes, ingest_limits);
                     }
                 })
-        })
-        .on_connect(move |connection, extensions| {
-            on_connect_gate.on_connect(connection, extensions);
-        })
-        .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE)
-        .client_request_timeout(http.request_head_timeout)
-        .client_disconnect_timeout(http.client_disconnect_timeout)
-        .keep_alive(http.keep_alive);
+        };
         let workers = if http.workers > 0 {
             http.workers
         } else {
             std::thread::available_parallelism().map_or(1, usize::from)
         };
-        server = server
-            .workers(workers)
-            .max_connections(accepted.div_ceil(workers));
-        let server = server
-            .listen(listener)
-            .with_context(|| format!("listening on {address}"))?
-            .run();
+        let connections = Connections {
+            workers,
+            per_worker: accepted.div_ceil(workers),
+            request_head_timeout: http.request_head_timeout,
+            client_disconnect_timeout: http.client_disconnect_timeout,
+            keep_alive: http.keep_alive,
+            shutdown_grace: SHUTDOWN_GRACE,
+        };
+        let server = serve(listener, connections, app, move |connection, extensions| {
+            on_connect_gate.on_connect(connection, extensions);
+        })
+        .with_context(|| format!("listening on {address}"))?;
         Ok(Self {
             address,
             server,

@@ -5,6 +5,9 @@
 //!   `ingest --signal logs` sends log exports to `POST /v1/logs` the same way.
 //! - `detect` sends steady demo-shop traffic, injects a delay through `/simulate/delay`, and
 //!   reports how long the server took to list a new incident in `/aiops/incidents`.
+//! - `sdk` sends spans through the real OpenTelemetry SDK (batch processor, OTLP/HTTP exporter
+//!   with its retries) and counts them as acknowledged, dropped after retries, or dropped by
+//!   the SDK's queue.
 //! - `drain` waits until the server's span queue is empty and prints its span counters.
 //!
 //! Each subcommand prints one human-readable summary and one `RESULT {json}` line for scripts.
@@ -14,6 +17,7 @@ mod duration;
 mod ingest;
 mod log_traffic;
 mod metrics;
+mod sdk;
 mod traffic;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +38,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Measure the time from injecting a delay to the incident appearing.
     Detect(detect::DetectArgs),
+    /// Send spans through the OpenTelemetry SDK and count what the server acknowledged.
+    Sdk(sdk::SdkArgs),
     /// Wait until the server's span and log queues are empty; print their counters.
     Drain(metrics::DrainArgs),
 }
@@ -43,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Detect(args) => detect::run(args).await,
+        Command::Sdk(args) => sdk::run(args).await,
         Command::Drain(args) => metrics::drain(args).await,
     }
 }

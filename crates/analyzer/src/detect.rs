@@ -148,8 +148,8 @@ pub(crate) fn few_requests(stats: &WindowStats) -> bool {
 /// `error_rate_threshold` of the window. Against a ready baseline the rate must also be at
 /// least twice the baseline rate and three standard deviations above what the baseline rate
 /// predicts for this many requests (the deviation of independent failures, or the spread its
-/// healthy windows showed when failures come in clusters), so an endpoint that always fails a
-/// little does not storm on a bad draw. Without a ready baseline the absolute rule alone decides: an endpoint that
+/// healthy windows showed when failures come in clusters), and the count [`improbable`] by
+/// chance, so an endpoint that always fails a little does not storm on a bad draw. Without a ready baseline the absolute rule alone decides: an endpoint that
 /// fails most of its first requests is broken, baseline or not.
 fn error_storm(
     evidence: Evidence<'_>,
@@ -163,12 +163,12 @@ fn error_storm(
     }
     let baseline_rate = baseline.map_or(0.0, |baseline| baseline.error_rate.clamp(0.0, 1.0));
     if let Some(baseline) = baseline
-        && !rises_beyond(
+        && !(rises_beyond(
             stats.errors,
             stats.count,
             baseline_rate,
             baseline.error_rate_spread,
-        )
+        ) && improbable(stats.errors, stats.count, baseline_rate))
     {
         return None;
     }

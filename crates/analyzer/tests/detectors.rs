@@ -271,10 +271,17 @@ fn failures_that_come_in_clusters_need_a_rise_beyond_their_usual_spread() {
             .anomalies
             .is_empty()
     );
+    // Even independent failures at 6% reach 22.5% of forty by chance once in 1,200 windows;
+    // 30% only once in 100,000.
+    assert!(
+        detect_once(&mut fresh(), uniform(40, 9, 100.0))
+            .anomalies
+            .is_empty()
+    );
     assert_eq!(
-        detect_once(&mut fresh(), uniform(40, 9, 100.0)).anomalies[0].kind,
+        detect_once(&mut fresh(), uniform(40, 12, 100.0)).anomalies[0].kind,
         AnomalyKind::ErrorStorm,
-        "independent failures at 6% make 22.5% a storm"
+        "independent failures at 6% make 30% a storm"
     );
     assert_eq!(
         detect_once(&mut clustered, uniform(40, 20, 100.0)).anomalies[0].kind,

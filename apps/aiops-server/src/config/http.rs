@@ -45,9 +45,9 @@ pub struct Http {
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: usize,
 
-    /// How long a client has to send a request's line and headers once connected (or once its
-    /// previous request was answered on a kept-alive connection); a slower one is answered 408
-    /// and disconnected [default: 5s].
+    /// How long a client has to send a request's line and headers once connected (on a
+    /// kept-alive connection, from the first byte of each later request; the idle time before
+    /// it is --keep-alive's); a slower one is answered 408 and disconnected [default: 5s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "human::duration")]
     pub request_head_timeout: Duration,

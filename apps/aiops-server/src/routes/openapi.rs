@@ -99,8 +99,32 @@ impl Modify for BearerToken {
 /// (a `Host` the server does not answer to; on mutating ones also a cross-origin browser
 /// request), 401 on those that name the bearer scheme; and on operations that take a body,
 /// the answers of the body's checks (`guards::limit_body`, `body_deadline`, the JSON
-/// extractor): 408, 413 and 415.
+/// extractor): 408, 413 and 415. Every operation also declares the connection guard's answers
+/// to a request head it does not read ([`head_answers`]).
 struct GuardResponses;
+
+/// The answers of the guard on every connection (`request_head`), which reads each request's
+/// head before any route: on every operation.
+fn head_answers() -> [(&'static str, String); 3] {
+    use crate::request_head::{MAX_HEAD_BYTES, MAX_HEADERS, MAX_TARGET_BYTES};
+    [
+        (
+            "408",
+            "The request head did not arrive within the request head timeout".to_owned(),
+        ),
+        (
+            "414",
+            format!("The request target (path and query) is longer than {MAX_TARGET_BYTES} bytes"),
+        ),
+        (
+            "431",
+            format!(
+                "More than {MAX_HEADERS} header fields, or a request head longer than \
+                 {MAX_HEAD_BYTES} bytes"
+            ),
+        ),
+    ]
+}
 
 impl Modify for GuardResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -162,6 +186,11 @@ impl Modify for GuardResponses {
                             .entry(status.to_owned())
                             .or_insert_with(|| error_response(description).into());
                     }
+                }
+                for (status, description) in head_answers() {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(&description).into());
                 }
             }
         }
@@ -346,5 +375,27 @@ mod tests {
             "bearer"
         );
         assert!(document["components"]["schemas"]["Incident"].is_object());
+    }
+
+    #[test]
+    fn every_operation_declares_the_answers_to_a_request_head_it_does_not_read() {
+        let document: serde_json::Value =
+            serde_json::from_str(document_json()).expect("valid JSON");
+        let paths = document["paths"].as_object().expect("paths");
+        let mut operations = 0;
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("path item") {
+                operations += 1;
+                for status in ["408", "414", "431"] {
+                    let answer = &operation["responses"][status];
+                    assert_eq!(
+                        answer["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        assert!(operations > 20, "{operations}");
     }
 }
