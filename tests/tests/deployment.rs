@@ -134,3 +134,39 @@ async fn the_same_failures_without_a_new_version_blame_no_deployment() {
     assert!(incidents[0]["root_cause"].get("deployment").is_none());
     assert_eq!(incidents[0]["changes"], json!([]));
 }
+
+#[tokio::test]
+async fn a_version_seen_before_a_restart_makes_the_next_one_an_observed_deployment() {
+    // Arrange: payments seen at 1.4.2, and the analysis state saved.
+    let app = TestApp::spawn().await;
+    let mut system = ShopSystem::new(11);
+    let start = now_unix_nanos() - 3_000_000_000;
+    send(&app, &checkouts(&mut system, start, None), "1.4.2").await;
+    app.analyze().await;
+
+    // Act: after a restart, the first spans of payments carry 2.0.0.
+    let app = app.restart().await;
+    send(
+        &app,
+        &checkouts(&mut system, now_unix_nanos(), None),
+        "2.0.0",
+    )
+    .await;
+
+    // Assert
+    let (status, listed) = app.get("/aiops/changes?service=payments").await;
+    assert_eq!(status, StatusCode::OK, "{listed:#}");
+    let changes: Vec<(&str, &str, &str)> = listed["changes"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| {
+            (
+                c["previous_version"].as_str().unwrap_or(""),
+                c["version"].as_str().unwrap_or(""),
+                c["source"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(changes, [("1.4.2", "2.0.0", "observed")], "{listed:#}");
+}

@@ -123,10 +123,10 @@ impl Application {
         let change_listeners =
             ChangeListeners::new(vec![engine.change_collector() as Arc<dyn ChangeCollector>]);
         let logs = Arc::new(LogPipeline::new(store.log_writer(), log_listeners));
-        let versions: Arc<dyn Collector> = Arc::new(VersionWatch::new(
-            store.log_writer(),
-            change_listeners.clone(),
-        ));
+        let versions: Arc<dyn Collector> = Arc::new(
+            VersionWatch::new(store.log_writer(), change_listeners.clone())
+                .knowing(&engine.versions()),
+        );
         let span_metrics = Arc::new(SpanMetrics::default());
         let metered: Arc<dyn Collector> = Arc::new(MeteredCollector::new(
             engine.collector(),

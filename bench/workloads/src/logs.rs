@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use aiops_telemetry_core::{LogRecord, LogSeverity, Span, SpanKind};
+use aiops_telemetry_core::{LogRecord, LogSeverity, Span};
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -32,7 +32,9 @@ impl LogWriter {
     /// `arrival_ns` (when the span's batch does).
     pub fn about(&mut self, rng: &mut StdRng, emitted: &Emitted, arrival_ns: u64) {
         let span = &emitted.span;
-        if span.kind != SpanKind::Server {
+        // A service with older tracing instrumentation (server spans of unspecified kind)
+        // logs all the same.
+        if !emitted.handler {
             return;
         }
         let at = span.end_unix_nanos().saturating_sub(MS);
@@ -180,5 +182,50 @@ fn upstream(span: &Span) -> String {
     match span.http_status {
         Some(code) => format!("status {code}"),
         None => "an upstream call failed".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiops_telemetry_core::{SpanId, SpanKind, TraceId};
+    use rand::SeedableRng;
+
+    fn handled(kind: SpanKind, handler: bool) -> Emitted {
+        let span = Span::new(TraceId::random(), SpanId::random(), "pricing", "GET /price")
+            .with_timing(1_000 * MS, 20 * MS)
+            .with_kind(kind);
+        Emitted {
+            service: 0,
+            span,
+            note: Note::Defect,
+            handler,
+        }
+    }
+
+    fn errors_about(emitted: &Emitted) -> Vec<LogRecord> {
+        let mut writer = LogWriter::default();
+        writer.about(&mut StdRng::seed_from_u64(7), emitted, 2_000 * MS);
+        writer
+            .arrived(u64::MAX)
+            .into_iter()
+            .filter(|record| record.severity.is_error())
+            .collect()
+    }
+
+    #[test]
+    fn a_defect_is_logged_in_its_span_whatever_kind_the_instrumentation_gave_it() {
+        for kind in [SpanKind::Server, SpanKind::Internal] {
+            let emitted = handled(kind, true);
+            let errors = errors_about(&emitted);
+            assert_eq!(errors.len(), 1, "{kind:?}");
+            assert_eq!(errors[0].span_id, Some(emitted.span.span_id));
+            assert_eq!(errors[0].trace_id, Some(emitted.span.trace_id));
+        }
+    }
+
+    #[test]
+    fn spans_that_handle_no_request_log_nothing() {
+        assert!(errors_about(&handled(SpanKind::Client, false)).is_empty());
     }
 }

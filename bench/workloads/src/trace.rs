@@ -24,6 +24,9 @@ pub struct Emitted {
     pub span: Span,
     /// What went wrong that its status does not show, for the logs about it.
     pub note: Note,
+    /// The span of the service's handler of the request (its server span, whatever kind older
+    /// instrumentation gives it): the one the service's logs about the request belong to.
+    pub handler: bool,
 }
 
 /// Share of requests whose own time is a healthy outlier (a multiple of the usual).
@@ -91,6 +94,7 @@ impl Builder<'_> {
             service,
             span,
             note: Note::None,
+            handler: false,
         });
     }
 
@@ -165,6 +169,7 @@ impl Builder<'_> {
             service: op.service,
             span,
             note,
+            handler: true,
         });
         Ended { end_ms: end, reply }
     }

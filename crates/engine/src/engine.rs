@@ -14,7 +14,7 @@ use aiops_telemetry_core::{
 use crate::calls::CallPatterns;
 use crate::config::{EngineConfig, EngineConfigError};
 use crate::evidence::{
-    DeskConfig, EvidenceDesk, EvidenceIntake, EvidenceStats, Marking, SpanFacts,
+    DeskConfig, EvidenceDesk, EvidenceIntake, EvidenceStats, Marking, ServiceVersions, SpanFacts,
 };
 use crate::incident::{Incident, IncidentBook, IncidentChange, IncidentError};
 use crate::keying::PeerKeyed;
@@ -226,6 +226,7 @@ impl Engine {
                 .raise_endpoint(&watermark.endpoint, watermark.not_before_unix_nanos);
         }
         engine.learning = Learning::resume(snapshot.learned_until_unix_nanos);
+        engine.desk.restore(snapshot.versions, snapshot.changes);
         Ok(engine)
     }
 
@@ -303,9 +304,11 @@ impl Engine {
         let mut assessment =
             self.analyzer
                 .observe_live(&self.live, now, self.watermarks.endpoints());
-        let by_version = self
-            .desk
-            .version_anomalies(now, self.config.analyzer.error_rate_threshold);
+        let by_version = self.desk.version_anomalies(
+            now,
+            self.config.analyzer.error_rate_threshold,
+            self.config.analyzer.min_latency_increase_ms,
+        );
         add_trace_findings(
             &mut assessment.anomalies,
             by_version,
@@ -337,8 +340,10 @@ impl Engine {
                 .observe(&graphs, |span: &Span| healthy(&span.endpoint()));
         }
         let learned_traces = learned.len();
-        let sampled = self.sample_anomalous(&assessment.anomalies);
-        let drafts = self.rca.explain(&assessment.anomalies, &sampled);
+        let (sampled, settled) = self.sample_anomalous(&assessment.anomalies, now);
+        let drafts = self
+            .rca
+            .explain_settled(&assessment.anomalies, &sampled, settled);
         let changes = self
             .incidents
             .apply(drafts, &assessment, now, &mut self.watermarks);
@@ -403,6 +408,7 @@ impl Engine {
             })
             .collect();
         watermarks.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        let (versions, changes) = self.desk.saved();
         EngineSnapshot {
             baselines: self.analyzer.baselines(),
             self_time_baselines: self.rca.self_time_baselines(),
@@ -410,7 +416,14 @@ impl Engine {
             watermarks,
             cause_watermarks: self.watermarks.causes().to_vec(),
             learned_until_unix_nanos: self.learning.learned_until(),
+            versions,
+            changes,
         }
+    }
+
+    /// The versions each service was seen running, by service, oldest first.
+    pub fn versions(&self) -> Vec<ServiceVersions> {
+        self.desk.versions()
     }
 
     /// What detection has learned: the baseline of `endpoint`, if it has one.
@@ -418,8 +431,13 @@ impl Engine {
         self.analyzer.baseline(endpoint)
     }
 
-    /// Whole traces of every anomalous endpoint from its anomaly window, after any watermark.
-    fn sample_anomalous(&self, anomalies: &[Anomaly]) -> Vec<Vec<Span>> {
+    /// Whole traces of every anomalous endpoint from its anomaly window, after any watermark,
+    /// and how many of them come first as settled. Of each endpoint's budget, up to half goes
+    /// to the newest traces that began at least the settle time before `now` (complete: their
+    /// deepest spans and the logs that fail spans have arrived), the rest to the newest ones:
+    /// RCA explains by the settled traces when enough of them show the anomaly, and by all
+    /// when it began too recently for that.
+    fn sample_anomalous(&self, anomalies: &[Anomaly], now: u64) -> (Vec<Vec<Span>>, usize) {
         let limit = self.config.rca.max_traces_per_anomaly;
         let mut windows: Vec<(&EndpointKey, TimeWindow)> = Vec::new();
         for anomaly in anomalies {
@@ -435,16 +453,35 @@ impl Engine {
                 None => windows.push((&anomaly.endpoint, window)),
             }
         }
+        let settled_until = now.saturating_sub(self.config.settle_nanos());
         let mut seen = HashSet::default();
         let mut traces = Vec::new();
-        for (endpoint, window) in windows {
-            for trace in self.traces.sample_traces(endpoint, window, limit) {
+        let mut taken = vec![0; windows.len()];
+        for (taken, (endpoint, window)) in taken.iter_mut().zip(&windows) {
+            if window.start_unix_nanos >= settled_until {
+                continue;
+            }
+            let old = TimeWindow::new(
+                window.start_unix_nanos,
+                window.end_unix_nanos.min(settled_until),
+            );
+            for trace in self.traces.sample_traces(endpoint, old, limit / 2) {
+                if trace.first().is_some_and(|span| seen.insert(span.trace_id)) {
+                    traces.push(trace);
+                    *taken += 1;
+                }
+            }
+        }
+        let settled = traces.len();
+        for (taken, (endpoint, window)) in taken.iter().zip(windows) {
+            let room = limit.saturating_sub(*taken);
+            for trace in self.traces.sample_traces(endpoint, window, room) {
                 if trace.first().is_some_and(|span| seen.insert(span.trace_id)) {
                     traces.push(trace);
                 }
             }
         }
-        traces
+        (traces, settled)
     }
 }
 

@@ -101,7 +101,7 @@ pub use config::{EngineConfig, EngineConfigError};
 pub use engine::Engine;
 pub use evidence::{
     DeploymentCause, EvidenceConfig, EvidenceStats, IncidentEvidence, Insight, LogPatternEvidence,
-    NewException, VersionShare,
+    NewException, ObservedVersion, ServiceVersions, VersionShare,
 };
 pub use incident::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,

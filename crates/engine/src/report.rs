@@ -1,9 +1,10 @@
 //! What a cycle reports and what the engine persists.
 
 use aiops_analyzer::{Anomaly, Baseline, EndpointAssessment};
-use aiops_telemetry_core::{EndpointKey, TimeWindow};
+use aiops_telemetry_core::{Change, EndpointKey, TimeWindow};
 use serde::{Deserialize, Serialize};
 
+use crate::evidence::ServiceVersions;
 use crate::incident::{IncidentBook, IncidentChange};
 use crate::watermarks::CauseWatermark;
 use aiops_rca::SelfTimeBaseline;
@@ -75,6 +76,14 @@ pub struct EngineSnapshot {
     /// Traces that started before this instant were already learned from.
     #[serde(default)]
     pub learned_until_unix_nanos: Option<u64>,
+    /// The versions each service was seen running: a new version seen after a restart is a
+    /// deployment still.
+    #[serde(default)]
+    pub versions: Vec<ServiceVersions>,
+    /// The changes remembered (reported and observed), oldest first: a deployment just before
+    /// a restart is still weighed and listed on incidents after it.
+    #[serde(default)]
+    pub changes: Vec<Change>,
 }
 
 /// Evidence on `endpoint` that started before `not_before_unix_nanos` no longer counts.

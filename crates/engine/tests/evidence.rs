@@ -20,6 +20,8 @@ struct Pricing {
     fails: bool,
     /// Its span carries an exception event of this type (status unset).
     exception: Option<&'static str>,
+    /// It takes this much longer than its usual 20 ms.
+    extra_ms: u64,
 }
 
 struct World {
@@ -27,6 +29,14 @@ struct World {
     now: u64,
     /// Whether log records are sent before their spans (else after).
     logs_first: bool,
+    /// Whether log records are held back until just after the next cycle (a log pipeline
+    /// slower than the traces').
+    logs_a_cycle_late: bool,
+    /// Records held back for after the next cycle.
+    held_logs: Vec<LogRecord>,
+    /// The kind of the pricing handler's span (older instrumentation leaves it unspecified,
+    /// which reads as internal).
+    pricing_kind: SpanKind,
 }
 
 impl World {
@@ -35,6 +45,9 @@ impl World {
             engine: Engine::new(EngineConfig::default()).expect("valid"),
             now: T0,
             logs_first: false,
+            logs_a_cycle_late: false,
+            held_logs: Vec::new(),
+            pricing_kind: SpanKind::Server,
         }
     }
 
@@ -44,12 +57,13 @@ impl World {
         let failed = pricing.fails || pricing.fails_in_logs || pricing.exception.is_some();
         let root = Span::new(trace, SpanId::random(), "checkout", "POST /checkout")
             .with_kind(SpanKind::Server)
-            .with_timing(start, 40 * MS)
+            .with_timing(start, (40 + pricing.extra_ms) * MS)
             .with_http_status(if failed { 500 } else { 200 })
             .with_attribute("service.version", "7.0.0");
         let mut price = Span::new(trace, SpanId::random(), "pricing", "GET /price")
+            .with_kind(self.pricing_kind)
             .with_parent(root.span_id)
-            .with_timing(start + 5 * MS, 20 * MS)
+            .with_timing(start + 5 * MS, (20 + pricing.extra_ms) * MS)
             .with_http_status(if pricing.fails { 500 } else { 200 })
             .with_attribute("service.version", pricing.version)
             .with_attribute("k8s.pod.name", "pricing-a");
@@ -88,7 +102,10 @@ impl World {
             for i in 0..10 {
                 let start = self.now + i * 100 * MS;
                 let (spans, logs) = self.request(start, pricing(second, i));
-                if self.logs_first {
+                if self.logs_a_cycle_late {
+                    let _ = spans_in.record_batch(spans);
+                    self.held_logs.extend(logs);
+                } else if self.logs_first {
                     let _ = logs_in.record_logs(logs);
                     let _ = spans_in.record_batch(spans);
                 } else {
@@ -99,6 +116,7 @@ impl World {
             self.now += SEC;
             if (second + 1) % 5 == 0 {
                 let _ = self.engine.run_cycle(self.now);
+                let _ = logs_in.record_logs(std::mem::take(&mut self.held_logs));
             }
         }
     }
@@ -157,6 +175,42 @@ fn error_logs_after_their_spans_name_the_service_that_logged_them() {
 #[test]
 fn error_logs_before_their_spans_name_the_service_that_logged_them() {
     code_fault_in_logs(true);
+}
+
+#[test]
+fn error_logs_of_a_handler_span_of_internal_kind_name_its_service() {
+    let mut world = World::new();
+    world.pricing_kind = SpanKind::Internal;
+    world.warm_up();
+    world.run(30, |_, i| Pricing {
+        fails_in_logs: i % 2 == 0,
+        ..healthy("1.0.0")
+    });
+    let incident = world.only_incident();
+    assert_eq!(incident.root_cause.service, "pricing", "{incident:#?}");
+}
+
+#[test]
+fn error_logs_a_cycle_after_their_spans_still_name_the_service_that_logged_them() {
+    let mut world = World::new();
+    world.logs_a_cycle_late = true;
+    world.warm_up();
+    // Each cycle sees the checkouts of its last interval fail with nothing failing below
+    // them: the ERROR logs of pricing arrive only after the cycle. The older traces, by then
+    // with their logs, show where it started.
+    world.run(60, |_, i| Pricing {
+        fails_in_logs: i % 2 == 0,
+        ..healthy("1.0.0")
+    });
+    let incident = world.only_incident();
+    assert_eq!(incident.root_cause.service, "pricing", "{incident:#?}");
+    assert_eq!(incident.root_cause.endpoint, "GET /price");
+    assert_eq!(
+        world.engine.incidents().all().len(),
+        1,
+        "no incident blames checkout: {:#?}",
+        world.engine.incidents().all()
+    );
 }
 
 #[test]
@@ -231,6 +285,36 @@ fn a_canary_that_fails_is_the_root_cause_with_its_versions_and_the_insight() {
             .changes
             .iter()
             .any(|c| c.kind == ChangeKind::Deployment && c.version.as_deref() == Some("2.0.0")),
+        "{incident:#?}"
+    );
+}
+
+#[test]
+fn a_slow_ten_percent_canary_is_the_root_cause_by_its_latency_against_the_old_version() {
+    let mut world = World::new();
+    world.warm_up();
+    // One request in ten goes to 2.0.0, which takes 150 ms longer; none fails.
+    world.run(60, |_, i| match i {
+        0 => Pricing {
+            extra_ms: 150,
+            ..healthy("2.0.0")
+        },
+        _ => healthy("1.0.0"),
+    });
+    let incident = world.only_incident();
+    assert_eq!(incident.root_cause.service, "pricing", "{incident:#?}");
+    let deployment = incident
+        .evidence
+        .deployment
+        .as_ref()
+        .unwrap_or_else(|| panic!("blamed: {incident:#?}"));
+    assert_eq!(deployment.version, "2.0.0");
+    assert_eq!(deployment.old_versions.bad, 0, "{deployment:?}");
+    assert!(
+        incident
+            .anomalies
+            .iter()
+            .any(|a| a.description.starts_with("Latency spike in version 2.0.0")),
         "{incident:#?}"
     );
 }
@@ -348,5 +432,78 @@ fn a_healthy_canary_raises_nothing() {
         world.engine.changes().len(),
         1,
         "the deployment is remembered"
+    );
+}
+
+impl World {
+    /// Restarts the engine from its snapshot, saved and read back as JSON.
+    fn restart(&mut self) {
+        let saved = serde_json::to_string(&self.engine.snapshot()).expect("serializes");
+        let snapshot = serde_json::from_str(&saved).expect("reads back");
+        self.engine = Engine::restore(EngineConfig::default(), snapshot).expect("valid");
+    }
+}
+
+#[test]
+fn versions_seen_before_a_restart_make_a_canary_after_it_a_deployment() {
+    let mut world = World::new();
+    world.warm_up();
+    world.restart();
+    // The first request after the restart is the canary's: without the versions seen before,
+    // 2.0.0 would be what pricing ran and 1.0.0 the newcomer.
+    world.run(30, |second, i| match i {
+        0..=2 => Pricing {
+            fails: i < 2 || second % 2 == 0,
+            ..healthy("2.0.0")
+        },
+        _ => healthy("1.0.0"),
+    });
+    let observed: Vec<_> = world
+        .engine
+        .changes()
+        .into_iter()
+        .map(|c| (c.version, c.previous_version))
+        .collect();
+    assert_eq!(
+        observed,
+        [(Some("2.0.0".into()), Some("1.0.0".into()))],
+        "one deployment, from the version seen before the restart"
+    );
+    let incident = world.only_incident();
+    let deployment = incident
+        .evidence
+        .deployment
+        .as_ref()
+        .unwrap_or_else(|| panic!("blamed: {incident:#?}"));
+    assert_eq!(
+        (
+            deployment.version.as_str(),
+            deployment.previous_version.as_deref()
+        ),
+        ("2.0.0", Some("1.0.0"))
+    );
+}
+
+#[test]
+fn a_deployment_just_before_a_restart_is_listed_on_an_incident_after_it() {
+    let mut world = World::new();
+    world.warm_up();
+    world.run(10, |_, _| healthy("2.0.0"));
+    world.restart();
+    world.run(30, |_, i| Pricing {
+        fails: i % 2 == 0,
+        ..healthy("2.0.0")
+    });
+    let incident = world.only_incident();
+    let listed: Vec<_> = incident
+        .evidence
+        .changes
+        .iter()
+        .map(|c| (c.version.clone(), c.previous_version.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(Some("2.0.0".into()), Some("1.0.0".into()))],
+        "{incident:#?}"
     );
 }

@@ -203,6 +203,21 @@ impl Rca {
     /// cause. Anomalies with the same root-cause endpoint and fault family form one draft. An
     /// anomaly that no trace shows is explained by its own endpoint.
     pub fn explain(&self, anomalies: &[Anomaly], traces: &[Vec<Span>]) -> Vec<IncidentDraft> {
+        self.explain_settled(anomalies, traces, traces.len())
+    }
+
+    /// As [`explain`](Self::explain), where only the first `settled` traces are old enough to
+    /// be complete and the rest are fresh: a fresh trace may still lack its deepest spans
+    /// (SDKs export in batches, each service on its own schedule) and the ERROR logs that fail
+    /// spans (log pipelines lag too), so it would name a caller for a failure that started
+    /// below it. An anomaly that [`MIN_SETTLED_WITNESSES`] settled traces show is explained by
+    /// them alone; one that fewer show (it began moments ago) by all its traces.
+    pub fn explain_settled(
+        &self,
+        anomalies: &[Anomaly],
+        traces: &[Vec<Span>],
+        settled: usize,
+    ) -> Vec<IncidentDraft> {
         let graphs: Vec<TraceGraph<'_>> = traces.iter().map(|t| TraceGraph::build(t)).collect();
         let index = EndpointIndex::new(&graphs);
         let expect = Expectations {
@@ -219,7 +234,8 @@ impl Rca {
             .map(|a| &a.endpoint)
             .collect();
         for anomaly in anomalies {
-            let evidence = gather(anomaly, &graphs, &index, &expect, &dropping);
+            let mut evidence = gather(anomaly, &graphs, &index, &expect, &dropping);
+            keep_settled(&mut evidence, settled);
             let votes = Votes::tally(&graphs, &evidence);
             // A root cause is itself anomalous: a slow candidate whose slow spans took no longer
             // than its endpoint usually does is passed over for the next.
@@ -317,6 +333,19 @@ fn gather(
         }
     }
     evidence
+}
+
+/// How many settled traces must show an anomaly for the fresh ones to be left out of its
+/// explanation.
+pub const MIN_SETTLED_WITNESSES: usize = 5;
+
+/// Leaves out the evidence of fresh traces (those from index `settled` on) when at least
+/// [`MIN_SETTLED_WITNESSES`] settled traces show the anomaly.
+fn keep_settled(evidence: &mut Vec<Evidence>, settled: usize) {
+    let witnesses = evidence.iter().filter(|item| item.trace < settled).count();
+    if witnesses >= MIN_SETTLED_WITNESSES {
+        evidence.retain(|item| item.trace < settled);
+    }
 }
 
 /// Where each endpoint's spans are among the sampled traces, in trace order.

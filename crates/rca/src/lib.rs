@@ -116,7 +116,7 @@ mod selftime;
 mod topology;
 
 pub use expect::RcaConfig;
-pub use explain::Rca;
+pub use explain::{MIN_SETTLED_WITNESSES, Rca};
 pub use graph::TraceGraph;
 pub use root_cause::{Candidate, FaultFamily, IncidentDraft, RootCause, SpanRef};
 pub use selftime::SelfTimeBaseline;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use aiops_engine::ServiceVersions;
 use aiops_storage_sqlite::LogWriter;
 use aiops_telemetry_core::{
     Change, ChangeCollector, ChangeKind, ChangeSource, Collector, CollectorError, RecordOutcome,
@@ -70,6 +71,40 @@ impl VersionWatch {
             store,
             listeners,
         }
+    }
+
+    /// Remembers the versions each service was seen running before a restart (the engine's
+    /// saved ones), so that a version first seen after it is still a deployment.
+    pub fn knowing(self, saved: &[ServiceVersions]) -> Self {
+        {
+            let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
+            for service in saved.iter().take(MAX_SERVICES) {
+                let Some(current) = service
+                    .versions
+                    .iter()
+                    .max_by_key(|v| v.last_seen_unix_nanos)
+                else {
+                    continue;
+                };
+                let skip = service
+                    .versions
+                    .len()
+                    .saturating_sub(MAX_VERSIONS_PER_SERVICE);
+                services.insert(
+                    SpanText::from(service.service.clone()),
+                    Versions {
+                        current: SpanText::from(current.version.clone()),
+                        seen: service
+                            .versions
+                            .iter()
+                            .skip(skip)
+                            .map(|v| SpanText::from(v.version.clone()))
+                            .collect(),
+                    },
+                );
+            }
+        }
+        self
     }
 
     /// The deployments `spans` show, as the watch's memory moves on.
@@ -203,5 +238,38 @@ mod tests {
                 ChangeKind::Deployment
             )
         );
+    }
+
+    #[test]
+    fn versions_seen_before_a_restart_make_the_next_one_a_deployment() {
+        let store = Store::open(StoreConfig::in_memory()).expect("opens");
+        let seen = |version: &str, at: u64| aiops_engine::ObservedVersion {
+            version: version.to_owned(),
+            first_seen_unix_nanos: at,
+            last_seen_unix_nanos: at + 1,
+        };
+        let watch = VersionWatch::new(store.log_writer(), ChangeListeners::default()).knowing(&[
+            ServiceVersions {
+                service: "pricing".into(),
+                versions: vec![seen("0.9", 1), seen("1.0", 3)],
+            },
+        ]);
+        let _ = watch.record_borrowed(&[
+            span("pricing", "1.1", 10),
+            span("pricing", "1.0", 11),
+            span("pricing", "0.9", 12),
+        ]);
+        store.log_writer().flush_logs().expect("flushes");
+        let changes = store.changes(None, None, 10).expect("lists");
+        let versions: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.change.previous_version.as_deref(),
+                    c.change.version.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(versions, [(Some("1.0"), Some("1.1"))], "{changes:?}");
     }
 }

@@ -13,6 +13,7 @@ use aiops_telemetry_core::{
 };
 
 use super::intake::EXCEPTION_TYPE;
+use super::types::{ObservedVersion, ServiceVersions};
 
 /// The attribute that names a service's version.
 pub(crate) const SERVICE_VERSION: &str = "service.version";
@@ -114,6 +115,58 @@ impl SpanFacts {
             .unwrap_or_default();
         versions.sort_by_key(|v| v.first_seen);
         versions
+    }
+
+    /// Every service's versions, for a snapshot: services by name, versions oldest first.
+    pub(crate) fn saved_versions(&self) -> Vec<ServiceVersions> {
+        let state = self.lock();
+        let mut saved: Vec<ServiceVersions> = state
+            .versions
+            .iter()
+            .map(|(service, seen)| {
+                let mut versions: Vec<ObservedVersion> = seen
+                    .iter()
+                    .map(|v| ObservedVersion {
+                        version: v.version.clone(),
+                        first_seen_unix_nanos: v.first_seen,
+                        last_seen_unix_nanos: v.last_seen,
+                    })
+                    .collect();
+                versions.sort_by_key(|v| v.first_seen_unix_nanos);
+                ServiceVersions {
+                    service: service.clone(),
+                    versions,
+                }
+            })
+            .collect();
+        saved.sort_by(|a, b| a.service.cmp(&b.service));
+        saved
+    }
+
+    /// Remembers the versions of a snapshot (within the bounds: the first `max_endpoints`
+    /// services, the [`VERSIONS`] most recently seen of each), so that a version seen after a
+    /// restart is compared with those seen before it.
+    pub(crate) fn restore_versions(&self, saved: Vec<ServiceVersions>) {
+        let mut state = self.lock();
+        for service in saved {
+            if state.versions.len() >= self.max_endpoints
+                && !state.versions.contains_key(&service.service)
+            {
+                break;
+            }
+            let mut versions: Vec<VersionSeen> = service
+                .versions
+                .into_iter()
+                .map(|v| VersionSeen {
+                    version: v.version,
+                    first_seen: v.first_seen_unix_nanos,
+                    last_seen: v.last_seen_unix_nanos.max(v.first_seen_unix_nanos),
+                })
+                .collect();
+            versions.sort_by_key(|v| std::cmp::Reverse(v.last_seen));
+            versions.truncate(VERSIONS);
+            state.versions.insert(service.service, versions);
+        }
     }
 
     /// The services that ran more than one version: the only ones whose versions can be

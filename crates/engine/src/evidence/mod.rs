@@ -32,7 +32,8 @@ pub(crate) use intake::{EvidenceIntake, Marking};
 pub use config::EvidenceConfig;
 pub use intake::EvidenceStats;
 pub use types::{
-    DeploymentCause, IncidentEvidence, Insight, LogPatternEvidence, NewException, VersionShare,
+    DeploymentCause, IncidentEvidence, Insight, LogPatternEvidence, NewException, ObservedVersion,
+    ServiceVersions, VersionShare,
 };
 
 /// Changes remembered at most.
@@ -90,6 +91,28 @@ impl EvidenceDesk {
     /// The changes remembered, oldest first.
     pub(crate) fn changes(&self) -> impl Iterator<Item = &Change> {
         self.changes.iter()
+    }
+
+    /// What a snapshot keeps: the versions each service was seen running and the changes
+    /// remembered, oldest first.
+    pub(crate) fn saved(&self) -> (Vec<ServiceVersions>, Vec<Change>) {
+        (
+            self.facts.saved_versions(),
+            self.changes.iter().cloned().collect(),
+        )
+    }
+
+    /// The versions each service was seen running.
+    pub(crate) fn versions(&self) -> Vec<ServiceVersions> {
+        self.facts.saved_versions()
+    }
+
+    /// Resumes from a snapshot's versions and changes.
+    pub(crate) fn restore(&mut self, versions: Vec<ServiceVersions>, mut changes: Vec<Change>) {
+        self.facts.restore_versions(versions);
+        changes.sort_by(types::by_time);
+        let skip = changes.len().saturating_sub(MAX_CHANGES);
+        self.changes = changes.into_iter().skip(skip).collect();
     }
 
     /// Takes what arrived since the last cycle: changes (reported and observed) into the
@@ -156,9 +179,15 @@ impl EvidenceDesk {
         self.findings = self.patterns.assess(now, self.config.window_nanos);
     }
 
-    /// Error storms of new versions against the old ones serving beside them, over the two
-    /// analysis windows ending at `now` (a canary's share of the traffic is small).
-    pub(crate) fn version_anomalies(&self, now: u64, min_error_rate: f64) -> Vec<Anomaly> {
+    /// Error storms and latency spikes of new versions against the old ones serving beside
+    /// them, over the two analysis windows ending at `now` (a canary's share of the traffic is
+    /// small).
+    pub(crate) fn version_anomalies(
+        &self,
+        now: u64,
+        min_error_rate: f64,
+        min_increase_ms: f64,
+    ) -> Vec<Anomaly> {
         let span = self.config.window_nanos.saturating_mul(2);
         versions::compare(
             &self.facts,
@@ -166,6 +195,7 @@ impl EvidenceDesk {
                 window: TimeWindow::new(now.saturating_sub(span), now),
                 min_requests: self.config.min_requests,
                 min_error_rate,
+                min_increase_ms,
             },
         )
     }

@@ -128,3 +128,24 @@ pub(crate) fn by_time(a: &Change, b: &Change) -> std::cmp::Ordering {
         .cmp(&b.time_unix_nanos)
         .then_with(|| a.service.cmp(&b.service))
 }
+
+/// The versions one service was seen running, as the engine saves them across a restart (so
+/// a new version seen after it is still a deployment).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceVersions {
+    /// The service.
+    pub service: String,
+    /// Its versions, oldest first.
+    pub versions: Vec<ObservedVersion>,
+}
+
+/// One version of a service and when spans showed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedVersion {
+    /// The version (`service.version`).
+    pub version: String,
+    /// When a span of it first started, in Unix nanoseconds.
+    pub first_seen_unix_nanos: u64,
+    /// When a span of it last started, in Unix nanoseconds.
+    pub last_seen_unix_nanos: u64,
+}
