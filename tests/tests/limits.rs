@@ -9,6 +9,8 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::request_head::exchange;
+
 /// A server with these timeouts.
 async fn app(request_head: Duration, body_read: Duration) -> TestApp {
     TestApp::spawn_with(|config| {
@@ -20,21 +22,6 @@ async fn app(request_head: Duration, body_read: Duration) -> TestApp {
 
 const SHORT: Duration = Duration::from_millis(300);
 const LONG: Duration = Duration::from_secs(30);
-
-/// Sends `bytes` on a new connection and stalls; everything the server sends until it closes
-/// the connection. The 60 s bound only keeps a broken server from hanging the test.
-async fn stall_after(app: &TestApp, bytes: &[u8]) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .expect("connects");
-    stream.write_all(bytes).await.expect("writes");
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
-        .await
-        .expect("the server closes the connection")
-        .expect("reads");
-    String::from_utf8_lossy(&answer).into_owned()
-}
 
 fn stalled_upload(port: u16, path: &str) -> Vec<u8> {
     let mut request = format!(
@@ -50,7 +37,7 @@ fn stalled_upload(port: u16, path: &str) -> Vec<u8> {
 async fn a_stalled_upload_is_answered_408_in_json_and_disconnected() {
     let app = app(LONG, SHORT).await;
 
-    let answer = stall_after(&app, &stalled_upload(app.port, "/v1/traces")).await;
+    let answer = exchange(&app, &stalled_upload(app.port, "/v1/traces")).await;
 
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
@@ -68,7 +55,7 @@ async fn a_stalled_upload_is_answered_408_in_json_and_disconnected() {
 async fn a_request_head_that_never_ends_is_cut() {
     let app = app(SHORT, LONG).await;
 
-    let answer = stall_after(
+    let answer = exchange(
         &app,
         b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
     )
@@ -248,7 +235,7 @@ async fn a_later_request_head_on_a_kept_alive_connection_is_held_to_the_timeout_
     let app = app(SHORT, LONG).await;
 
     // A whole first request, then the start of a second one that never ends.
-    let answer = stall_after(
+    let answer = exchange(
         &app,
         b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nX-Slow: ",
     )

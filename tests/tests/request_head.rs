@@ -16,9 +16,10 @@ const MAX_TARGET_BYTES: usize = 65_533;
 const MAX_HEADERS: usize = 96;
 const MAX_HEAD_BYTES: usize = 131_071;
 
-/// Sends `bytes` on a new connection; everything the server sends until it closes the
-/// connection. The 60 s bound only keeps a broken server from hanging the test.
-async fn exchange(app: &TestApp, bytes: &[u8]) -> String {
+/// Sends `bytes` on a new connection (and sends nothing more, however long the server waits);
+/// everything the server sends until it closes the connection. The 60 s bound only keeps a
+/// broken server from hanging the test.
+pub(crate) async fn exchange(app: &TestApp, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", app.port))
         .await
         .expect("connects");
