@@ -148,9 +148,10 @@ pub(crate) fn few_requests(stats: &WindowStats) -> bool {
 /// `error_rate_threshold` of the window. Against a ready baseline the rate must also be at
 /// least twice the baseline rate and three standard deviations above what the baseline rate
 /// predicts for this many requests (the deviation of independent failures, or the spread its
-/// healthy windows showed when failures come in clusters), and the count [`improbable`] by
-/// chance, so an endpoint that always fails a little does not storm on a bad draw. Without a ready baseline the absolute rule alone decides: an endpoint that
-/// fails most of its first requests is broken, baseline or not.
+/// healthy windows showed when failures come in clusters), and the count improbable by chance
+/// (see [`rises_beyond`]), so an endpoint that always fails a little does not storm on a bad
+/// draw. Without a ready baseline the absolute rule alone decides: an endpoint that fails most
+/// of its first requests is broken, baseline or not.
 fn error_storm(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -163,12 +164,12 @@ fn error_storm(
     }
     let baseline_rate = baseline.map_or(0.0, |baseline| baseline.error_rate.clamp(0.0, 1.0));
     if let Some(baseline) = baseline
-        && !(rises_beyond(
+        && !rises_beyond(
             stats.errors,
             stats.count,
             baseline_rate,
             baseline.error_rate_spread,
-        ) && improbable(stats.errors, stats.count, baseline_rate))
+        )
     {
         return None;
     }
@@ -195,7 +196,7 @@ fn error_storm(
 /// tail crosses the timeout now and then has learned that share
 /// ([`Baseline::timeout_rate`], taken at the highest share its learning leaves plausible):
 /// the window's share must be at least twice it and three binomial deviations above what it
-/// predicts for this many requests, and the count [`improbable`] by chance.
+/// predicts for this many requests, and the count improbable by chance (see [`rises_beyond`]).
 fn timeouts(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -207,12 +208,12 @@ fn timeouts(
     if stats.timeouts < config.min_error_count
         || share < MIN_TIMEOUT_SHARE
         || baseline.p95_ms * config.latency_multiplier > config.timeout_ms
-    {
-        return None;
-    }
-    let usual = baseline.plausible_timeout_rate();
-    if !rises_beyond(stats.timeouts, stats.count, usual, 0.0)
-        || !improbable(stats.timeouts, stats.count, usual)
+        || !rises_beyond(
+            stats.timeouts,
+            stats.count,
+            baseline.plausible_timeout_rate(),
+            0.0,
+        )
     {
         return None;
     }
@@ -230,17 +231,17 @@ fn timeouts(
     ))
 }
 
-/// True when `hits` of `count` requests are at least twice the share `baseline_rate` and three
-/// deviations above what it predicts for `count` requests. The deviation is that of independent
-/// events (binomial), or `spread_squared` (the variance of the rate that healthy windows showed)
-/// when that is wider.
+/// True when `hits` of `count` requests are at least twice the share `baseline_rate`, three
+/// deviations above what it predicts for `count` requests, and [`improbable`] by chance. The
+/// deviation is that of independent events (binomial), or `spread_squared` (the variance of the
+/// rate that healthy windows showed) when that is wider.
 fn rises_beyond(hits: u64, count: u64, baseline_rate: f64, spread_squared: f64) -> bool {
-    let count = count as f64;
-    let baseline_rate = baseline_rate.clamp(0.0, 1.0);
-    let binomial = baseline_rate * (1.0 - baseline_rate) / count;
+    let n = count as f64;
+    let rate = baseline_rate.clamp(0.0, 1.0);
+    let binomial = rate * (1.0 - rate) / n;
     let spread = binomial.max(spread_squared).sqrt();
-    let hits = hits as f64;
-    hits >= 2.0 * baseline_rate * count && hits >= baseline_rate * count + 3.0 * spread * count
+    let h = hits as f64;
+    h >= 2.0 * rate * n && h >= rate * n + 3.0 * spread * n && improbable(hits, count, rate)
 }
 
 /// The chance below which a count of rare events is no bad luck. Every endpoint is judged

@@ -1,7 +1,7 @@
 //! Logs, exceptions and deployments as evidence: failures only the logs tell, new exception
 //! types, and deployments blamed (or not) as root causes.
 
-use aiops_engine::{Engine, EngineConfig, Incident};
+use aiops_engine::{DeploymentCause, Engine, EngineConfig, Incident};
 use aiops_telemetry_core::{
     Change, ChangeKind, ChangeSource, LogRecord, LogSeverity, Span, SpanId, SpanKind, TraceId,
 };
@@ -136,6 +136,15 @@ impl World {
     }
 }
 
+/// The deployment `incident` names as its root cause; fails the test when it names none.
+fn blamed_deployment(incident: &Incident) -> &DeploymentCause {
+    incident
+        .evidence
+        .deployment
+        .as_ref()
+        .unwrap_or_else(|| panic!("blamed: {incident:#?}"))
+}
+
 fn healthy(version: &'static str) -> Pricing {
     Pricing {
         version,
@@ -249,11 +258,7 @@ fn a_canary_that_fails_is_the_root_cause_with_its_versions_and_the_insight() {
     });
     let incident = world.only_incident();
     assert_eq!(incident.root_cause.service, "pricing", "{incident:#?}");
-    let deployment = incident
-        .evidence
-        .deployment
-        .as_ref()
-        .unwrap_or_else(|| panic!("blamed: {incident:#?}"));
+    let deployment = blamed_deployment(&incident);
     assert_eq!(deployment.version, "2.0.0");
     assert_eq!(deployment.previous_version.as_deref(), Some("1.0.0"));
     assert_eq!(deployment.source, ChangeSource::Observed);
@@ -303,11 +308,7 @@ fn a_slow_ten_percent_canary_is_the_root_cause_by_its_latency_against_the_old_ve
     });
     let incident = world.only_incident();
     assert_eq!(incident.root_cause.service, "pricing", "{incident:#?}");
-    let deployment = incident
-        .evidence
-        .deployment
-        .as_ref()
-        .unwrap_or_else(|| panic!("blamed: {incident:#?}"));
+    let deployment = blamed_deployment(&incident);
     assert_eq!(deployment.version, "2.0.0");
     assert_eq!(deployment.old_versions.bad, 0, "{deployment:?}");
     assert!(
@@ -470,11 +471,7 @@ fn versions_seen_before_a_restart_make_a_canary_after_it_a_deployment() {
         "one deployment, from the version seen before the restart"
     );
     let incident = world.only_incident();
-    let deployment = incident
-        .evidence
-        .deployment
-        .as_ref()
-        .unwrap_or_else(|| panic!("blamed: {incident:#?}"));
+    let deployment = blamed_deployment(&incident);
     assert_eq!(
         (
             deployment.version.as_str(),
