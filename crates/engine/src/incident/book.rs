@@ -231,9 +231,9 @@ impl IncidentBook {
     ///    own symptoms (callers still slow while the fault clears) are not a new fault;
     /// 3. it names a deeper cause for an incident opened within the revision window whose
     ///    root cause it lists as affected (or, when that root cause is only a call into or out
-    ///    of a service, one of the service's own operations): spans of the deepest service
-    ///    often arrive last, so an early verdict is revised rather than left open beside the
-    ///    right one;
+    ///    of a service, one of the service's own operations or calls out): spans of the
+    ///    deepest service often arrive last, so an early verdict is revised rather than left
+    ///    open beside the right one;
     /// 4. it blames only a call into or out of a service one of whose own operations an
     ///    incident opened within the revision window lists as affected: callers giving up on a
     ///    service the incident's root cause slowed down are its symptom;

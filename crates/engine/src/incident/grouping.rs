@@ -49,14 +49,16 @@ pub(super) fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
 }
 
 /// True when `endpoint`, affected in a draft that blames a service other than `incident`'s,
-/// is one of the service's own operations while `incident` blames only a call into or out of
-/// that service: the draft saw the service itself hurt by something beyond it (a hung
-/// callee whose callers time out on it shows first as their failing or slow calls, and its
-/// own spans arrive when the hang ends).
+/// is one of the service's own operations, or one of its own calls out to another service,
+/// while `incident` blames only a call into or out of that service: the draft saw the
+/// service itself hurt by something beyond it (a hung callee whose callers time out on it
+/// shows first as their failing or slow calls, and its own spans arrive when the hang ends;
+/// a caller of the hung service that gives up on it late is given up on by its own callers
+/// first, and its failing calls into the hung service are what the later draft shows).
 pub(super) fn behind_blamed_call(incident: &Incident, endpoint: &EndpointKey) -> bool {
     names_call(&incident.root_cause.endpoint)
         && endpoint.service == incident.root_cause.service
-        && !names_call(&endpoint.operation)
+        && endpoint.operation != incident.root_cause.endpoint
 }
 
 /// True when `cause` blames only a call into or out of a service that `incident` lists as hurt

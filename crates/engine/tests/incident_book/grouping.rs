@@ -344,6 +344,76 @@ fn a_hung_service_found_behind_a_blamed_call_revises_the_incident() {
 }
 
 #[test]
+fn a_caller_of_a_hung_service_whose_calls_out_fail_is_folded_into_the_hang() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    // The notification service hangs and its incident opens.
+    let hang = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "notification",
+            "POST /notify",
+            AnomalyKind::Timeout,
+            vec![at("notification", "POST /notify")],
+            T0,
+        )],
+        T0,
+    ));
+    // The frontend gives up on the shipping service, which waits on the notification service
+    // and has not answered yet: the frontend's failing calls into shipping are blamed.
+    let into_shipping = at("frontend", "POST -> shipping");
+    let shipping = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "shipping",
+            "POST -> shipping",
+            AnomalyKind::ErrorStorm,
+            vec![into_shipping.clone(), at("frontend", "DELETE /order")],
+            T0 + SEC,
+        )],
+        T0 + SEC,
+    ));
+
+    // Shipping's spans arrive: its own calls into the notification service failed.
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "notification",
+            "HTTP POST -> notification",
+            AnomalyKind::ErrorStorm,
+            vec![
+                at("shipping", "HTTP POST -> notification"),
+                at("frontend", "DELETE /order"),
+            ],
+            T0 + 2 * SEC,
+        )],
+        T0 + 2 * SEC,
+    );
+
+    assert_eq!(
+        changes,
+        [
+            IncidentChange::Updated { id: hang.clone() },
+            IncidentChange::Resolved {
+                id: shipping.clone()
+            }
+        ]
+    );
+    let active = book.active();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].id, hang);
+    assert_eq!(active[0].root_cause.endpoint, "POST /notify");
+    assert!(active[0].affected_endpoints.contains(&into_shipping));
+    assert_eq!(
+        book.get(&shipping).and_then(|i| i.merged_into.as_deref()),
+        Some(hang.as_str())
+    );
+}
+
+#[test]
 fn callers_failing_towards_a_service_slowed_by_a_hang_join_the_hang() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
