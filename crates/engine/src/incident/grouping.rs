@@ -61,14 +61,33 @@ pub(super) fn behind_blamed_call(incident: &Incident, endpoint: &EndpointKey) ->
         && endpoint.operation != incident.root_cause.endpoint
 }
 
+/// True when `cause` blames only a call that is `incident`'s symptom: a call into or out of a
+/// service the incident hurt, or one whose traces lead to the incident's root cause too.
+pub(super) fn call_of_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
+    call_into_hurt_service(incident, cause) || traced_to_root(incident, cause)
+}
+
 /// True when `cause` blames only a call into or out of a service that `incident` lists as hurt
 /// in one of its own operations: callers that give up on a service slowed by the incident's
 /// root cause see their calls into it fail, and that is the incident's symptom, not a new
 /// fault.
-pub(super) fn call_into_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
+fn call_into_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
     names_call(&cause.endpoint)
         && incident
             .affected_endpoints
             .iter()
             .any(|e| e.service == cause.service && !names_call(&e.operation))
+}
+
+/// True when `cause` blames only a call and some of its own traces name `incident`'s root
+/// cause as their origin: the calls failed or slowed in requests that reached the incident's
+/// root cause too, and where its spans were missing (a hung service answers long after its
+/// callers gave up) the call is all a trace can blame.
+fn traced_to_root(incident: &Incident, cause: &RootCause) -> bool {
+    let root = incident.root_cause.endpoint_key();
+    names_call(&cause.endpoint)
+        && cause
+            .candidates
+            .iter()
+            .any(|candidate| candidate.score > 0.0 && candidate.endpoint_key() == root)
 }

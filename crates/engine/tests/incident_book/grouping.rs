@@ -414,6 +414,63 @@ fn a_caller_of_a_hung_service_whose_calls_out_fail_is_folded_into_the_hang() {
 }
 
 #[test]
+fn failing_calls_whose_traces_also_lead_to_a_young_hang_join_it() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    let hang = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "recommendation",
+            "PUT /recommend",
+            AnomalyKind::Timeout,
+            vec![at("recommendation", "PUT /recommend")],
+            T0,
+        )],
+        T0,
+    ));
+    // The gateway gives up on the auth service, which waits on the hung service: in half of
+    // the failing requests the hung service's spans arrived and are named, in the other half
+    // only the call into auth can be blamed.
+    let gives_up = |caller: &str, now| {
+        let mut draft = blaming(
+            "auth",
+            "CreateAuth -> auth",
+            AnomalyKind::ErrorStorm,
+            vec![at(caller, "CreateAuth -> auth")],
+            now,
+        );
+        draft.root_cause.confidence = 0.52;
+        draft.root_cause.candidates = vec![
+            candidate(caller, "CreateAuth -> auth", 0.52),
+            candidate("recommendation", "PUT /recommend", 0.48),
+        ];
+        draft
+    };
+
+    let draft = gives_up("gateway", T0 + SEC);
+    let changes = apply(&mut book, &mut marks, vec![draft], T0 + SEC);
+
+    assert_eq!(changes, [IncidentChange::Updated { id: hang.clone() }]);
+    assert_eq!(book.active().len(), 1);
+    assert_eq!(book.active()[0].root_cause.endpoint, "PUT /recommend");
+
+    // The same calls failing with no trace leading to the hang are a problem of their own.
+    let mut unrelated = gives_up("web", T0 + 2 * SEC);
+    unrelated.root_cause.candidates.truncate(1);
+    let changes = apply(&mut book, &mut marks, vec![unrelated], T0 + 2 * SEC);
+    assert!(matches!(changes.as_slice(), [IncidentChange::Opened { id }] if *id != hang));
+}
+
+fn candidate(service: &str, endpoint: &str, score: f64) -> aiops_rca::Candidate {
+    aiops_rca::Candidate {
+        service: service.into(),
+        endpoint: endpoint.into(),
+        score,
+    }
+}
+
+#[test]
 fn callers_failing_towards_a_service_slowed_by_a_hang_join_the_hang() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
