@@ -140,7 +140,7 @@ pub fn effect(
 
 /// The routine ERROR lines of a case whose evidence effect is `effect`: a service the faulty
 /// place calls, when it calls one (where error provenance would otherwise end), else any
-/// other service; in 5 to 12% of its requests, under the error-rate threshold, so that the
+/// other service; in 2 to 6% of its requests, far under the error-rate threshold, so that the
 /// service never looks failing.
 pub fn routine_errors(rng: &mut StdRng, topology: &Topology, effect: &Effect) -> Effect {
     let faulty: Vec<OpRef> = match *effect {
@@ -180,7 +180,7 @@ pub fn routine_errors(rng: &mut StdRng, topology: &Topology, effect: &Effect) ->
     };
     Effect::RoutineErrors {
         service,
-        share: rng.random_range(0.05..0.12),
+        share: rng.random_range(0.02..0.06),
     }
 }
 
