@@ -299,7 +299,7 @@ impl IncidentBook {
                     && draft.affected_endpoints.iter().any(|e| {
                         blames(i, e)
                             || (i.root_cause.service != draft.root_cause.service
-                                && behind_blamed_call(i, e))
+                                && behind_blamed_call(i, &draft.root_cause, e))
                     })
             })
         };

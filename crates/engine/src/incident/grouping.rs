@@ -48,17 +48,25 @@ pub(super) fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
             && incident.affected_endpoints.contains(endpoint))
 }
 
-/// True when `endpoint`, affected in a draft that blames a service other than `incident`'s,
-/// is one of the service's own operations, or one of its own calls out to another service,
-/// while `incident` blames only a call into or out of that service: the draft saw the
-/// service itself hurt by something beyond it (a hung callee whose callers time out on it
-/// shows first as their failing or slow calls, and its own spans arrive when the hang ends;
+/// True when `endpoint`, affected in a draft blaming `cause` at a service other than
+/// `incident`'s, is one of the service's own operations, or one of its own calls out failing
+/// or timing out, while `incident` blames only a call into or out of that service: the draft
+/// saw the service itself hurt by something beyond it (a hung callee whose callers time out on
+/// it shows first as their failing or slow calls, and its own spans arrive when the hang ends;
 /// a caller of the hung service that gives up on it late is given up on by its own callers
-/// first, and its failing calls into the hung service are what the later draft shows).
-pub(super) fn behind_blamed_call(incident: &Incident, endpoint: &EndpointKey) -> bool {
+/// first, and its failing calls into the hung service are what the later draft shows). A
+/// call out that is only slow is not enough: a network delay in front of the service slows
+/// its callers' calls, and a slow dependency of its own is not what they wait on.
+pub(super) fn behind_blamed_call(
+    incident: &Incident,
+    cause: &RootCause,
+    endpoint: &EndpointKey,
+) -> bool {
+    let calls_out_fail = matches!(cause.kind, AnomalyKind::ErrorStorm | AnomalyKind::Timeout)
+        && endpoint.operation != incident.root_cause.endpoint;
     names_call(&incident.root_cause.endpoint)
         && endpoint.service == incident.root_cause.service
-        && endpoint.operation != incident.root_cause.endpoint
+        && (!names_call(&endpoint.operation) || calls_out_fail)
 }
 
 /// True when `cause` blames only a call that is `incident`'s symptom: a call into or out of a

@@ -414,6 +414,47 @@ fn a_caller_of_a_hung_service_whose_calls_out_fail_is_folded_into_the_hang() {
 }
 
 #[test]
+fn a_slow_call_out_of_a_service_behind_a_delayed_edge_does_not_revise_it() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    // A network delay in front of the inventory service: its callers' calls are slow.
+    let delayed = at("quote", "Check -> inventory");
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "inventory",
+            "Check -> inventory",
+            AnomalyKind::LatencySpike,
+            vec![delayed.clone()],
+            T0,
+        )],
+        T0,
+    ));
+
+    // A few of the slow requests also took long on the inventory service's own mail API.
+    let changes = apply(
+        &mut book,
+        &mut marks,
+        vec![blaming(
+            "api.mail",
+            "POST -> api.mail",
+            AnomalyKind::LatencySpike,
+            vec![at("inventory", "POST -> api.mail")],
+            T0 + SEC,
+        )],
+        T0 + SEC,
+    );
+
+    assert!(matches!(changes.as_slice(), [IncidentChange::Opened { id: new }] if *new != id));
+    let kept = book.get(&id).expect("kept");
+    assert_eq!(
+        kept.root_cause.endpoint_key(),
+        at("inventory", "Check -> inventory")
+    );
+}
+
+#[test]
 fn failing_calls_whose_traces_also_lead_to_a_young_hang_join_it() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
