@@ -373,3 +373,29 @@ fn a_root_cause_is_itself_slow_not_just_busier_on_its_own() {
     let root = &drafts[0].root_cause;
     assert_eq!((&*root.service, root.endpoint.as_str()), ("beta", "/b"));
 }
+
+#[test]
+fn a_service_whose_own_work_slowed_in_every_request_is_where_the_time_went() {
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+    let healthy: Vec<_> = (0..100)
+        .map(|i| fan_out(i * 100, 9 + i % 3, 9 + i % 3))
+        .collect();
+    rca.learn(&healthy, |_| true);
+    // A saturated CPU: `/a` does twice its own work in every request, which its 110 ms hardly
+    // show; `/b` takes 40 ms instead of 10 in one trace of ten.
+    let traces: Vec<_> = (0..10)
+        .map(|i| fan_out(20_000 + i * 100, 20, if i == 0 { 40 } else { 10 }))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "/", 140.0, 125.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!((&*root.service, root.endpoint.as_str()), ("alpha", "/a"));
+    assert!(
+        root.description
+            .starts_with("Latency spike: own work took 20ms"),
+        "{}",
+        root.description
+    );
+}
