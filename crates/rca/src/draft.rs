@@ -172,12 +172,16 @@ pub(crate) fn runs_slow(
 /// True when `endpoint`'s own work slowed in its requests as a whole: its mean own time over
 /// all its spans in `graphs` is half again what it usually is, and at least the minimum excess
 /// more. A saturated CPU slows every request of a service a little; such an operation is where
-/// the time went even when its callees' time dwarfs the growth.
+/// the time went even when its callees' time dwarfs the growth. A call's own time is the gap
+/// in front of its callee, judged by [`runs_slow`], never by this.
 pub(crate) fn own_work_slowed(
     endpoint: &EndpointKey,
     graphs: &[TraceGraph<'_>],
     expect: &Expectations<'_>,
 ) -> bool {
+    if peer_in_operation(&endpoint.operation).is_some() {
+        return false;
+    }
     let (expected_self, _) = expect.self_time_of(endpoint);
     let (mut count, mut own_ms) = (0u64, 0.0);
     for graph in graphs {
