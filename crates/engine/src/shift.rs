@@ -21,7 +21,7 @@
 
 use std::collections::VecDeque;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use aiops_analyzer::describe::{latency_shift, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
@@ -40,6 +40,12 @@ const MIN_Z: f64 = 5.0;
 /// The median must be at least this many times the baseline mean.
 const MIN_RATIO: f64 = 1.5;
 
+/// Newest samples of an endpoint that decide whether its learning is held, and how many of
+/// them past the learned p95 hold it: a healthy endpoint shows three of five past its p95
+/// about once in a thousand cycles.
+const RISING_SAMPLES: usize = 5;
+const RISING_PAST: usize = 3;
+
 /// Recent self times of the endpoints seen in the traces the engine reads.
 #[derive(Debug, Default)]
 pub(crate) struct ShiftMonitor {
@@ -50,6 +56,9 @@ pub(crate) struct ShiftMonitor {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ShiftRule {
     pub window_nanos: u64,
+    /// How long after a request began its trace is read: the window ends that long before
+    /// the cycle, where the samples end.
+    pub settle_nanos: u64,
     pub min_samples: usize,
     pub min_increase_ms: f64,
     pub min_samples_for_baseline: u64,
@@ -95,10 +104,41 @@ impl ShiftMonitor {
         }
     }
 
+    /// The endpoints whose newest own times are mostly past their learned p95 (`RISING_PAST`
+    /// of the newest `RISING_SAMPLES`): a shift may be starting that is not significant or
+    /// sustained yet. Learning them now would teach the fault as normal before it is judged
+    /// (a young baseline takes every sample at full weight: a minute of +50 ms doubles its
+    /// p95), so the caller holds their self-time learning until the newest samples settle
+    /// back. Endpoints without a ready baseline are never held: they must learn to be judged.
+    pub(crate) fn rising(&self, rca: &Rca, min_samples_for_baseline: u64) -> HashSet<EndpointKey> {
+        self.samples
+            .iter()
+            .filter(|((service, operation), samples)| {
+                samples.len() >= RISING_SAMPLES
+                    && rca
+                        .self_time_baseline_at(service, operation)
+                        .filter(|baseline| baseline.is_ready(min_samples_for_baseline))
+                        .is_some_and(|baseline| {
+                            samples
+                                .iter()
+                                .rev()
+                                .take(RISING_SAMPLES)
+                                .filter(|&&(_, ms)| ms > baseline.p95_ms)
+                                .count()
+                                >= RISING_PAST
+                        })
+            })
+            .map(|((service, operation), _)| EndpointKey::of(service.clone(), operation.clone()))
+            .collect()
+    }
+
     /// The endpoints whose recent own time shifted against `rca`'s baselines, as anomalies;
-    /// forgets samples older than the rule's window first.
+    /// forgets samples older than the rule's window first. The window ends the settle time
+    /// before `now`: traces are read only once settled, so a window ending at `now` would
+    /// hold no sample in its newest part, and its last third would be judged on a handful.
     pub(crate) fn detect(&mut self, rca: &Rca, rule: ShiftRule, now: u64) -> Vec<Anomaly> {
-        let since = now.saturating_sub(rule.window_nanos);
+        let end = now.saturating_sub(rule.settle_nanos);
+        let since = end.saturating_sub(rule.window_nanos);
         self.samples.retain(|_, samples| {
             while samples.front().is_some_and(|&(start, _)| start < since) {
                 samples.pop_front();
@@ -114,7 +154,7 @@ impl ShiftMonitor {
                     samples,
                     rca,
                     rule,
-                    TimeWindow::new(since, now),
+                    TimeWindow::new(since, end),
                 )
             })
             .collect();
@@ -229,6 +269,7 @@ mod tests {
     fn rule() -> ShiftRule {
         ShiftRule {
             window_nanos: 60 * SEC,
+            settle_nanos: 0,
             min_samples: 20,
             min_increase_ms: 5.0,
             min_samples_for_baseline: 10,
@@ -311,5 +352,43 @@ mod tests {
                 .is_empty()
         );
         assert!(monitor.samples.is_empty());
+    }
+
+    #[test]
+    fn the_window_ends_where_the_settled_traces_end() {
+        // Traces are read twenty seconds after they began here: at 1080 s the newest read
+        // began at 1060 s, and a window ending at 1080 s would have an empty last third.
+        let mut monitor = ShiftMonitor::default();
+        monitor.observe(&graphs(&minute(|_| 22)));
+        let settled = ShiftRule {
+            settle_nanos: 20 * SEC,
+            ..rule()
+        };
+
+        let found = monitor.detect(&trained(), settled, T0 + 1080 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].window.end_unix_nanos, T0 + 1060 * SEC);
+    }
+
+    #[test]
+    fn an_endpoint_whose_newest_own_times_pass_its_p95_is_held_from_learning() {
+        let rca = trained();
+        let payment = EndpointKey::new("payments", "/payment");
+        let mut monitor = ShiftMonitor::default();
+        // Healthy for most of the minute; four of the five newest requests slow.
+        monitor.observe(&graphs(&minute(|second| {
+            if second >= 57 || second == 55 { 22 } else { 10 }
+        })));
+        assert!(monitor.rising(&rca, 10).contains(&payment));
+
+        let mut healthy = ShiftMonitor::default();
+        healthy.observe(&graphs(&minute(|second| {
+            if second == 58 || second == 50 { 22 } else { 10 }
+        })));
+        assert!(healthy.rising(&rca, 10).is_empty());
+
+        // A baseline not yet ready is never held: it must learn to be judged.
+        assert!(monitor.rising(&rca, 1_000).is_empty());
     }
 }
