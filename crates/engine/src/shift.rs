@@ -149,13 +149,13 @@ impl ShiftMonitor {
             .samples
             .iter()
             .filter_map(|((service, operation), samples)| {
-                test(
-                    (service, operation),
-                    samples,
-                    rca,
-                    rule,
-                    TimeWindow::new(since, end),
-                )
+                // The newer half of the window first: a busy endpoint has enough samples in
+                // it to show a shift half a minute sooner, before its callers' slowness
+                // (which follows from it) is blamed on them.
+                let newer = TimeWindow::new(since + rule.window_nanos / 2, end);
+                [newer, TimeWindow::new(since, end)]
+                    .into_iter()
+                    .find_map(|window| test((service, operation), samples, rca, rule, window))
             })
             .collect();
         anomalies.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
@@ -170,7 +170,12 @@ fn test(
     rule: ShiftRule,
     window: TimeWindow,
 ) -> Option<Anomaly> {
-    let n = samples.len();
+    let within = || {
+        samples
+            .iter()
+            .filter(move |&&(start, _)| window.contains(start))
+    };
+    let n = within().count();
     if n < rule.min_samples.max(1) {
         return None;
     }
@@ -179,14 +184,11 @@ fn test(
         .filter(|b| b.is_ready(rule.min_samples_for_baseline))?;
     // Most endpoints are healthy: when half of the samples are not past the usual p95, the
     // median is not either, and nothing needs sorting.
-    let past = samples
-        .iter()
-        .filter(|&&(_, ms)| ms > baseline.p95_ms)
-        .count();
+    let past = within().filter(|&&(_, ms)| ms > baseline.p95_ms).count();
     if past * 2 <= n {
         return None;
     }
-    let mut values: Vec<f64> = samples.iter().map(|&(_, ms)| ms).collect();
+    let mut values: Vec<f64> = within().map(|&(_, ms)| ms).collect();
     values.sort_by(f64::total_cmp);
     let median = values[n / 2];
     let expected = TAIL_SHARE * n as f64;
@@ -308,7 +310,7 @@ mod tests {
         assert!(
             shift
                 .description
-                .starts_with("Latency shift: own time 22ms in 60 of 60")
+                .starts_with("Latency shift: own time 22ms in 30 of 30")
         );
     }
 
@@ -390,5 +392,27 @@ mod tests {
 
         // A baseline not yet ready is never held: it must learn to be judged.
         assert!(monitor.rising(&rca, 1_000).is_empty());
+    }
+
+    #[test]
+    fn a_busy_endpoint_shows_a_shift_in_the_newer_half_of_the_window() {
+        // Two requests a second; payment slowed thirty seconds ago. The whole window's first
+        // third is healthy, the newer half is all slow and holds enough samples to judge.
+        let traces: Vec<Vec<Span>> = (0..120)
+            .map(|i| {
+                let payment_ms = if i >= 60 { 22 } else { 10 };
+                checkout(T0 + 1000 * SEC + i * SEC / 2, payment_ms)
+            })
+            .collect();
+        let mut monitor = ShiftMonitor::default();
+        monitor.observe(&graphs(&traces));
+
+        let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].window,
+            TimeWindow::new(T0 + 1030 * SEC, T0 + 1060 * SEC)
+        );
     }
 }
