@@ -275,6 +275,12 @@ impl Case {
             }
             Scenario::Evidence(class, bucket) => {
                 let effect = crate::evidence::effect(rng, &topology, class, bucket, after_warm_up)?;
+                let routine = crate::evidence::routine_errors(rng, &topology, &effect);
+                case.disturbances.push(Injected {
+                    effect: routine,
+                    start_ns: T0,
+                    end_ns: u64::MAX,
+                });
                 if class.is_fault() {
                     let duration = rng.random_range(60..=120) * SECOND;
                     let truth = Truth::of(&effect, &topology);

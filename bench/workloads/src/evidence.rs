@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 
 use crate::fault::Effect;
 use crate::sample::pick;
-use crate::topology::{OpRef, Topology};
+use crate::topology::{OpRef, Target, Topology};
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -136,6 +136,52 @@ pub fn effect(
             per_second: rng.random_range(20..=50),
         },
     })
+}
+
+/// The routine ERROR lines of a case whose evidence effect is `effect`: a service the faulty
+/// place calls, when it calls one (where error provenance would otherwise end), else any
+/// other service; in 2 to 6% of its requests, far under the error-rate threshold, so that the
+/// service never looks failing.
+pub fn routine_errors(rng: &mut StdRng, topology: &Topology, effect: &Effect) -> Effect {
+    let faulty: Vec<OpRef> = match *effect {
+        Effect::LoggedDefect { op, .. } | Effect::CaughtException { op, .. } => vec![op],
+        Effect::Deployment { service, .. } => topology
+            .operations()
+            .filter(|op| op.service == service)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut callees: Vec<usize> = faulty
+        .iter()
+        .flat_map(|op| {
+            topology.services[op.service].operations[op.operation]
+                .stages
+                .iter()
+        })
+        .flatten()
+        .filter_map(|call| match call.target {
+            Target::Service(callee) => Some(callee.service),
+            _ => None,
+        })
+        .collect();
+    callees.sort_unstable();
+    callees.dedup();
+    let service = match callees.as_slice() {
+        [] => {
+            let others: Vec<usize> = (0..topology.services.len())
+                .filter(|s| !faulty.iter().any(|op| op.service == *s))
+                .collect();
+            others
+                .get(rng.random_range(0..others.len().max(1)))
+                .copied()
+                .unwrap_or(0)
+        }
+        some => *pick(rng, some),
+    };
+    Effect::RoutineErrors {
+        service,
+        share: rng.random_range(0.02..0.06),
+    }
 }
 
 fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {

@@ -105,6 +105,16 @@ pub enum Effect {
         /// Share of the new version's requests that fail (0: a healthy deployment).
         fail_rate: f64,
     },
+    /// Healthy: `service` logs a benign ERROR line (a cache miss it falls back from) in
+    /// `share` of the requests it handles, from the start; its spans' status shows nothing.
+    /// Drawn in the cases of logs, exceptions and deployments, below the faulty place when it
+    /// calls another service: the deepest ERROR there is not news.
+    RoutineErrors {
+        /// The service.
+        service: usize,
+        /// Share of its requests with the line.
+        share: f64,
+    },
     /// Healthy: a burst of log lines of templates never seen before (warnings, and errors tied
     /// to no request) from `service`, `per_second` lines a second.
     LogNoise {

@@ -28,9 +28,15 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Writes the records about `emitted` (a span of its service), arriving about
-    /// `arrival_ns` (when the span's batch does).
-    pub fn about(&mut self, rng: &mut StdRng, emitted: &Emitted, arrival_ns: u64) {
+    /// Writes the records about `emitted` (a span of its service) under `effects`, arriving
+    /// about `arrival_ns` (when the span's batch does).
+    pub fn about(
+        &mut self,
+        rng: &mut StdRng,
+        emitted: &Emitted,
+        effects: &[Effect],
+        arrival_ns: u64,
+    ) {
         let span = &emitted.span;
         // A service with older tracing instrumentation (server spans of unspecified kind)
         // logs all the same.
@@ -74,6 +80,18 @@ impl LogWriter {
                 rng.random_range(40..400)
             );
             self.send(rng, error(body), arrival_ns);
+        }
+        for effect in effects {
+            if let Effect::RoutineErrors { service, share } = *effect
+                && service == emitted.service
+                && rng.random_bool(share)
+            {
+                let body = format!(
+                    "cache miss for rate r-{}, falling back to the rates table",
+                    rng.random_range(1_000..99_999)
+                );
+                self.send(rng, error(body), arrival_ns);
+            }
         }
         match emitted.note {
             Note::None => {}
@@ -205,7 +223,7 @@ mod tests {
 
     fn errors_about(emitted: &Emitted) -> Vec<LogRecord> {
         let mut writer = LogWriter::default();
-        writer.about(&mut StdRng::seed_from_u64(7), emitted, 2_000 * MS);
+        writer.about(&mut StdRng::seed_from_u64(7), emitted, &[], 2_000 * MS);
         writer
             .arrived(u64::MAX)
             .into_iter()
@@ -227,5 +245,38 @@ mod tests {
     #[test]
     fn spans_that_handle_no_request_log_nothing() {
         assert!(errors_about(&handled(SpanKind::Client, false)).is_empty());
+    }
+
+    #[test]
+    fn a_service_with_routine_errors_logs_them_in_its_spans_and_others_do_not() {
+        let mut emitted = handled(SpanKind::Server, true);
+        emitted.note = Note::None;
+        let routine = |service| Effect::RoutineErrors {
+            service,
+            share: 1.0,
+        };
+        for (effect, lines) in [(routine(0), 1), (routine(1), 0)] {
+            let mut writer = LogWriter::default();
+            writer.about(
+                &mut StdRng::seed_from_u64(7),
+                &emitted,
+                &[effect],
+                2_000 * MS,
+            );
+            let errors: Vec<LogRecord> = writer
+                .arrived(u64::MAX)
+                .into_iter()
+                .filter(|record| record.severity.is_error())
+                .collect();
+            assert_eq!(errors.len(), lines);
+            if let Some(error) = errors.first() {
+                assert!(
+                    error.body.starts_with("cache miss for rate"),
+                    "{}",
+                    error.body
+                );
+                assert_eq!(error.span_id, Some(emitted.span.span_id));
+            }
+        }
     }
 }

@@ -168,7 +168,7 @@ pub fn run(case: &Case, config: &EngineConfig) -> Outcome {
                     ));
                 }
                 let arrival = exporter.arrival_ns(service, emitted.span.end_unix_nanos());
-                writer.about(&mut log_rng, &emitted, arrival);
+                writer.about(&mut log_rng, &emitted, &effects, arrival);
                 exporter.submit(service, emitted.span);
             }
             outcome.requests += 1;

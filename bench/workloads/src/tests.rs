@@ -351,3 +351,49 @@ fn two_runs_of_the_same_case_print_the_same_report() {
     assert!(first.contains("**Targets:**"), "{first}");
     assert_eq!(first, printed());
 }
+
+#[test]
+fn log_cases_have_a_service_with_routine_error_lines_below_the_defect_when_it_calls_one() {
+    use crate::evidence::EvidenceClass;
+    let mut below = 0;
+    for seed in 0..20 {
+        let case = Case::draw(Scenario::Evidence(EvidenceClass::LoggedDefect, 0), seed);
+        let Some(Effect::LoggedDefect { op, .. }) = case.faults.first().map(|f| &f.injected.effect)
+        else {
+            panic!("a logged defect: {case:?}");
+        };
+        let routine: Vec<(usize, f64)> = case
+            .effects_at(T0)
+            .iter()
+            .filter_map(|effect| match *effect {
+                Effect::RoutineErrors { service, share } => Some((service, share)),
+                _ => None,
+            })
+            .collect();
+        let [(service, share)] = routine[..] else {
+            panic!("one service with routine errors from the start: {routine:?}");
+        };
+        assert!(
+            (0.05..0.12).contains(&share),
+            "under the error threshold: {share}"
+        );
+        assert_ne!(service, op.service);
+        let callees: Vec<usize> = case.topology.services[op.service].operations[op.operation]
+            .stages
+            .iter()
+            .flatten()
+            .filter_map(|call| match call.target {
+                Target::Service(callee) => Some(callee.service),
+                _ => None,
+            })
+            .collect();
+        if !callees.is_empty() {
+            assert!(
+                callees.contains(&service),
+                "{service} is not called by {op:?}"
+            );
+            below += 1;
+        }
+    }
+    assert!(below > 0, "some defects call a service");
+}

@@ -209,6 +209,15 @@ impl Truth {
                 Vec::new(),
                 format!("log noise from {}", name(service)),
             ),
+            Effect::RoutineErrors { service, share } => (
+                String::new(),
+                Vec::new(),
+                format!(
+                    "routine ERROR lines from {} in {:.0}% of its requests",
+                    name(service),
+                    share * 100.0
+                ),
+            ),
         };
         Self {
             node,

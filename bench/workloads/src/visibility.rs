@@ -173,10 +173,12 @@ pub fn visibility(effect: &Effect, topology: &Topology) -> Visibility {
                 signal: Signal::CallStructure { dropped_share },
             }
         }
-        Effect::OutlierBurst { .. } | Effect::LogNoise { .. } => Visibility {
-            visible: false,
-            signal: Signal::Nothing,
-        },
+        Effect::OutlierBurst { .. } | Effect::LogNoise { .. } | Effect::RoutineErrors { .. } => {
+            Visibility {
+                visible: false,
+                signal: Signal::Nothing,
+            }
+        }
         // Failures the logs or exception events tell: visible as errors of the operation.
         Effect::LoggedDefect { rate, .. } | Effect::CaughtException { rate, .. } => Visibility {
             visible: rate >= MIN_ERROR_RATE,

@@ -180,18 +180,21 @@ impl Config {
     }
 
     /// The thresholds a fresh slice must stay under to be learned: halfway to each detection
-    /// threshold, with no minimum count. Learning is more cautious than alerting, so the first
-    /// seconds of a fault, which are anomalous on their own before the window is, are never
-    /// learned, even when the slice holds only a request or two (low traffic, short intervals).
-    /// Skipping a small healthy slice by mistake costs a few samples; learning a faulty one
-    /// would hide the fault.
+    /// threshold, with no minimum count of slow requests and two failures (or timeouts).
+    /// Learning is more cautious than alerting, so the first seconds of a fault, which are
+    /// anomalous on their own before the window is, are never learned, even when the slice
+    /// holds only a request or two (low traffic, short intervals). Skipping a small healthy
+    /// slice by mistake costs a few samples; learning a faulty one would hide the fault. One
+    /// failure is not enough to skip a slice: at low traffic most slices that hold a failure
+    /// hold only one, and skipping them all would teach an endpoint that fails now and then
+    /// that it never fails, so that its usual failures would storm.
     pub(crate) fn learning_guard(&self) -> Self {
         Self {
             latency_multiplier: 1.0 + (self.latency_multiplier - 1.0) / 2.0,
             min_latency_increase_ms: self.min_latency_increase_ms / 2.0,
             error_rate_threshold: self.error_rate_threshold / 2.0,
             min_latency_samples: 1,
-            min_error_count: 1,
+            min_error_count: 2,
             ..self.clone()
         }
     }

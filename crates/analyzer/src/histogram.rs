@@ -257,6 +257,14 @@ impl Merged {
         self.errors = (self.errors + 1).min(self.count);
     }
 
+    /// Counts up to `failures` of the requests added before that have not failed as failed;
+    /// returns how many were.
+    pub(crate) fn add_failures(&mut self, failures: u64) -> u64 {
+        let added = failures.min(self.count - self.errors.min(self.count));
+        self.errors += added;
+        added
+    }
+
     /// Takes away a summary that was added before. The minimum and maximum are left as they
     /// were: the caller knows whether they still hold and sets them with
     /// [`set_extremes`](Self::set_extremes) if not.

@@ -99,6 +99,10 @@ struct Series {
     settled_before: u64,
     /// Unlearned spans that arrived for buckets already handed out.
     settled_unlearned: Summary,
+    /// Failures reported late (ERROR logs of spans counted already) for buckets already
+    /// handed out: learned with the next fresh slice that has requests enough to carry them,
+    /// so that an endpoint's baseline holds the failures its logs report, as its windows do.
+    late_failures: u64,
 }
 
 /// The sum of the buckets with keys in `keys`.
@@ -296,6 +300,9 @@ impl LiveWindows {
         if series.window.keys.contains(&key) {
             series.window.merged.add_failure();
         }
+        if key < series.settled_before {
+            series.late_failures += 1;
+        }
         true
     }
 
@@ -489,6 +496,7 @@ impl Series {
             }
             self.settled_before = end_key;
         }
+        self.late_failures -= scratch.add_failures(self.late_failures);
         let stats = (!scratch.is_empty()).then(|| scratch.stats(timeout_ms));
         scratch.reset();
         stats

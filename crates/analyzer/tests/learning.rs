@@ -61,11 +61,34 @@ fn fault_onset_in_a_slice_of_one_or_two_requests_is_not_learned() {
     let current = [(payment(), uniform(40, 0, 60.0))];
 
     analyzer.observe(window, &current, &[(payment(), uniform(2, 0, 1000.0))]);
-    analyzer.observe(window, &current, &[(payment(), uniform(1, 1, 45.0))]);
+    analyzer.observe(window, &current, &[(payment(), uniform(2, 2, 45.0))]);
 
     let baseline = analyzer.baseline(&payment()).expect("kept");
     assert_eq!(baseline.mean_ms, 40.0);
     assert_eq!(baseline.error_rate, 0.0);
+}
+
+#[test]
+fn an_endpoint_that_fails_now_and_then_at_low_traffic_learns_its_failures() {
+    // Four requests a slice, one failure in every fifth slice (5%): most slices that hold a
+    // failure hold one. Were they all skipped, the baseline would learn that the endpoint
+    // never fails, and its usual failures would storm.
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    let window = TimeWindow::ending_at(T0, 30 * SECOND);
+    for slice in 0..200 {
+        let errors = u64::from(slice % 5 == 4);
+        analyzer.observe(
+            window,
+            &[(payment(), uniform(24, 1, 40.0))],
+            &[(payment(), uniform(4, errors, 40.0))],
+        );
+    }
+    let baseline = analyzer.baseline(&payment()).expect("learned");
+    assert!(
+        (baseline.error_rate - 0.05).abs() < 0.01,
+        "{}",
+        baseline.error_rate
+    );
 }
 
 #[test]

@@ -514,3 +514,36 @@ fn a_failure_reported_after_its_span_counts_where_the_span_started() {
     let stats = live.window_stats(window, 5000.0);
     assert_eq!((stats[0].1.count, stats[0].1.errors), (4, 1));
 }
+
+#[test]
+fn a_failure_reported_after_its_span_was_learned_is_learned_too() {
+    // Ten requests a second, one in twenty failing, each failure reported by a log that comes
+    // after the cycle that learned its span.
+    let live = live();
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    let mut failed = Vec::new();
+    for second in 0..60 {
+        for i in 0..10 {
+            let start = T0 + second * SECOND + i * 100 * MS;
+            let _ = live.record(request(&payment(), start, 100, 200));
+            if i == 3 && second % 2 == 0 {
+                failed.push(start);
+            }
+        }
+        if second % 5 == 4 {
+            let now = T0 + (second + 1) * SECOND;
+            analyzer.observe_live(&live, now, &EndpointWatermarks::default());
+            for start in failed.drain(..) {
+                assert!(live.record_late_failure(&payment(), start));
+            }
+        }
+    }
+    analyzer.observe_live(&live, T0 + 65 * SECOND, &EndpointWatermarks::default());
+
+    let baseline = analyzer.baseline(&payment()).expect("learned");
+    assert!(
+        (baseline.error_rate - 0.05).abs() < 0.01,
+        "the baseline holds the failures the logs reported: {}",
+        baseline.error_rate
+    );
+}

@@ -349,7 +349,8 @@ impl Engine {
                 .observe(&graphs, |span: &Span| healthy(&span.endpoint()));
         }
         let learned_traces = learned.len();
-        let (sampled, settled) = self.sample_anomalous(&assessment.anomalies, now);
+        let (mut sampled, settled) = self.sample_anomalous(&assessment.anomalies, now);
+        self.desk.clear_routine_failures(&mut sampled);
         let drafts = self
             .rca
             .explain_settled(&assessment.anomalies, &sampled, settled);

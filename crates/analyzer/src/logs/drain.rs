@@ -86,6 +86,11 @@ impl Drain {
         &self.templates[id as usize]
     }
 
+    /// True when `id` is the catch-all `_other` template.
+    pub(crate) fn is_other(&self, id: TemplateId) -> bool {
+        self.other == Some(id)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.templates.len()
     }

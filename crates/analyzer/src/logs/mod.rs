@@ -46,5 +46,5 @@ mod tests;
 pub use drain::OTHER_TEMPLATE;
 pub use mask::{WILDCARD, mask_tokens};
 pub use patterns::{
-    LOG_OPERATION, LogPatternConfig, LogPatternFinding, LogPatterns, OTHER_SERVICE,
+    LOG_OPERATION, LogPatternConfig, LogPatternFinding, LogPatterns, OTHER_SERVICE, TemplateRef,
 };

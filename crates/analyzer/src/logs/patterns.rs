@@ -65,6 +65,14 @@ impl Default for LogPatternConfig {
     }
 }
 
+/// Which template a record was mined into: its service's (as the miner names it, which may be
+/// [`OTHER_SERVICE`]) and the template's number there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateRef {
+    service: String,
+    id: TemplateId,
+}
+
 /// A `log_pattern` anomaly with what it is about: the template and a few records of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogPatternFinding {
@@ -141,8 +149,9 @@ impl LogPatterns {
         self.services.values().map(|s| s.drain.len()).sum()
     }
 
-    /// Mines `record`, logged in a span of `operation` when known.
-    pub fn observe(&mut self, record: &LogRecord, operation: Option<&str>) {
+    /// Mines `record`, logged in a span of `operation` when known; returns the template it
+    /// joined.
+    pub fn observe(&mut self, record: &LogRecord, operation: Option<&str>) -> TemplateRef {
         let config = &self.config;
         let name = if self.services.contains_key(record.service.as_str())
             || self.services.len() < config.max_services
@@ -175,6 +184,36 @@ impl LogPatterns {
         let stats = &mut service.stats[id as usize];
         stats.first_seen = stats.first_seen.min(record.time_unix_nanos);
         stats.count(record, operation, self.config.novelty_secs.max(60));
+        TemplateRef {
+            service: name.to_owned(),
+            id,
+        }
+    }
+
+    /// True when `template` is routine for its service: a known template (not the catch-all
+    /// `_other`), neither new nor risen at the last [`assess`](Self::assess), whose rate has
+    /// been learned. An ERROR record of a routine template is something the service says in
+    /// healthy requests too (a benign "cache miss, falling back"), not news of a fault.
+    pub fn is_routine(&self, template: &TemplateRef) -> bool {
+        if template.service == OTHER_SERVICE {
+            return false;
+        }
+        let Some(service) = self.services.get(&template.service) else {
+            return false;
+        };
+        let Some(stats) = service.stats.get(template.id as usize) else {
+            return false;
+        };
+        let now = self.last_assessed.unwrap_or(0);
+        let new = stats.first_seen
+            >= service
+                .first_seen
+                .saturating_add(self.config.learning_secs * SECOND)
+            && now.saturating_sub(stats.first_seen) <= self.config.novelty_secs * SECOND;
+        stats.rate_per_sec.is_some()
+            && !stats.flagged
+            && !new
+            && !service.drain.is_other(template.id)
     }
 
     /// The anomalies of the window of `window_nanos` ending at `now_unix_nanos`; learns the

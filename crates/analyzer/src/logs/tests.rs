@@ -106,3 +106,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_error_template_of_healthy_traffic_is_routine_and_a_new_or_risen_one_is_not() {
+    let error = |at: u64, body: String| LogRecord::new("rates", at, LogSeverity::ERROR, body);
+    let mut patterns = LogPatterns::new(LogPatternConfig::default());
+    let mut routine = None;
+    for s in 0..300 {
+        let at = T0 + s * SEC;
+        let seen = patterns.observe(&error(at, format!("rate cache miss for sku-{s}")), None);
+        routine = Some(seen);
+        if s % 5 == 4 {
+            patterns.assess(at + SEC, 30 * SEC);
+        }
+    }
+    let routine = routine.expect("observed");
+    assert!(patterns.is_routine(&routine), "said in healthy traffic");
+
+    // A template first seen after learning is news, before it is even counted as a finding.
+    let at = T0 + 300 * SEC;
+    let new = patterns.observe(&error(at, "price list is empty for order o-1".into()), None);
+    patterns.assess(at + SEC, 30 * SEC);
+    assert!(!patterns.is_routine(&new));
+    assert!(patterns.is_routine(&routine));
+
+    // The routine template said ten times as often has risen: news too, while it lasts.
+    for s in 301..331 {
+        for k in 0..10 {
+            patterns.observe(
+                &error(T0 + s * SEC, format!("rate cache miss for sku-{k}")),
+                None,
+            );
+        }
+    }
+    let found = patterns.assess(T0 + 331 * SEC, 30 * SEC);
+    assert!(
+        found
+            .iter()
+            .any(|f| !f.new && f.template.starts_with("rate cache miss"))
+    );
+    assert!(!patterns.is_routine(&routine));
+}

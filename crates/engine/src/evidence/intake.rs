@@ -27,6 +27,8 @@ pub(crate) struct EvidenceIntake {
     max_changes: usize,
     dropped_changes: AtomicU64,
     failed: FailedSpans,
+    /// Spans marked failed on arrival by their ERROR logs alone, for the next cycle.
+    failed_by_logs: Mutex<Vec<SpanKey>>,
 }
 
 /// Counters of the log and change intake.
@@ -50,7 +52,19 @@ impl EvidenceIntake {
             max_changes,
             dropped_changes: AtomicU64::new(0),
             failed: FailedSpans::new(max_failed),
+            failed_by_logs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The spans marked failed on arrival by their ERROR logs alone since the last call.
+    pub(crate) fn take_failed_by_logs(&self) -> Vec<SpanKey> {
+        std::mem::take(&mut *lock(&self.failed_by_logs))
+    }
+
+    fn note_failed_by_logs(&self, keys: impl Iterator<Item = SpanKey>) {
+        let mut noted = lock(&self.failed_by_logs);
+        let room = self.failed.max.saturating_sub(noted.len());
+        noted.extend(keys.take(room));
     }
 
     /// The records taken since the last call, in arrival order.
@@ -118,7 +132,7 @@ impl ChangeCollector for EvidenceIntake {
 }
 
 /// A span's identity.
-type SpanKey = (TraceId, SpanId);
+pub(crate) type SpanKey = (TraceId, SpanId);
 
 /// The spans an ERROR log named, remembered (at most `max`, the oldest forgotten first) until
 /// they arrive: logs may come before their spans.
@@ -191,28 +205,57 @@ impl<C> Marking<C> {
         Self { inner, failed }
     }
 
-    /// For each of `spans`, whether it is to be marked failed; `None` when none is.
-    fn fails(&self, spans: &[Span]) -> Option<Vec<bool>> {
+    /// For each of `spans`, whether it is to be marked failed and why; `None` when none is.
+    fn fails(&self, spans: &[Span]) -> Option<Vec<Fails>> {
         let named = self.failed.failed().named(spans);
-        let fails: Vec<bool> = spans
+        let fails: Vec<Fails> = spans
             .iter()
             .enumerate()
             .map(|(i, span)| {
-                !span.is_error()
-                    && ((span.status == SpanStatus::Unset
-                        && span.attribute(EXCEPTION_TYPE).is_some())
-                        || named.as_ref().is_some_and(|named| named[i]))
+                if span.is_error() {
+                    Fails::No
+                } else if span.status == SpanStatus::Unset
+                    && span.attribute(EXCEPTION_TYPE).is_some()
+                {
+                    Fails::Exception
+                } else if named.as_ref().is_some_and(|named| named[i]) {
+                    Fails::Logs
+                } else {
+                    Fails::No
+                }
             })
             .collect();
-        fails.contains(&true).then_some(fails)
+        if !fails.iter().any(|f| *f != Fails::No) {
+            return None;
+        }
+        if fails.contains(&Fails::Logs) {
+            self.failed.note_failed_by_logs(
+                spans
+                    .iter()
+                    .zip(&fails)
+                    .filter(|(_, f)| **f == Fails::Logs)
+                    .map(|(span, _)| (span.trace_id, span.span_id)),
+            );
+        }
+        Some(fails)
     }
+}
+
+/// Why a span is marked failed on arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fails {
+    No,
+    /// It carries an exception event and no status.
+    Exception,
+    /// An ERROR log named it, and nothing else fails it.
+    Logs,
 }
 
 impl<C: Collector> Collector for Marking<C> {
     fn record_batch(&self, mut spans: Vec<Span>) -> RecordOutcome {
         if let Some(fails) = self.fails(&spans) {
             for (span, fails) in spans.iter_mut().zip(fails) {
-                if fails {
+                if fails != Fails::No {
                     span.status = SpanStatus::Error;
                 }
             }
@@ -225,7 +268,7 @@ impl<C: Collector> Collector for Marking<C> {
             Some(fails) => {
                 let mut spans = spans.to_vec();
                 for (span, fails) in spans.iter_mut().zip(fails) {
-                    if fails {
+                    if fails != Fails::No {
                         span.status = SpanStatus::Error;
                     }
                 }

@@ -11,6 +11,7 @@ mod deploy;
 mod facts;
 mod insight;
 pub(crate) mod intake;
+mod routine;
 mod types;
 mod versions;
 
@@ -28,6 +29,7 @@ use deploy::{DeploymentQuestion, blame};
 use facts::Fact;
 pub(crate) use facts::SpanFacts;
 pub(crate) use intake::{EvidenceIntake, Marking};
+use routine::LogFailures;
 
 pub use config::EvidenceConfig;
 pub use intake::EvidenceStats;
@@ -40,6 +42,8 @@ pub use types::{
 const MAX_CHANGES: usize = 2_000;
 /// Changes listed per incident at most.
 const MAX_INCIDENT_CHANGES: usize = 20;
+/// Spans whose ERROR records' templates are remembered, at most.
+const MAX_LOG_FAILURES: usize = 100_000;
 /// Log patterns listed per incident at most.
 const MAX_INCIDENT_PATTERNS: usize = 5;
 
@@ -63,6 +67,7 @@ pub(crate) struct EvidenceDesk {
     patterns: LogPatterns,
     changes: VecDeque<Change>,
     findings: Vec<LogPatternFinding>,
+    failures: LogFailures,
     logs_seen: u64,
 }
 
@@ -79,6 +84,7 @@ impl EvidenceDesk {
             facts,
             changes: VecDeque::new(),
             findings: Vec::new(),
+            failures: LogFailures::new(MAX_LOG_FAILURES),
             logs_seen: 0,
         }
     }
@@ -144,17 +150,23 @@ impl EvidenceDesk {
             self.changes.pop_front();
         }
 
+        for key in self.intake.take_failed_by_logs() {
+            self.failures.failed_by_logs(key);
+        }
         for record in self.intake.take_logs() {
             self.logs_seen += 1;
             let mut operation = None;
+            let mut logged_in = None;
             if let (true, Some(trace), Some(span)) =
                 (record.severity.is_error(), record.trace_id, record.span_id)
             {
+                logged_in = Some((trace, span));
                 // The span is buffered (and now counted as failed) or gone: either way the id
                 // need not wait for it any more.
                 let found = match traces.mark_failed(trace, span) {
                     Some(before) => {
                         live.record_late_failure(&before.endpoint(), before.start_unix_nanos);
+                        self.failures.failed_by_logs((trace, span));
                         Some(before.endpoint())
                     }
                     None => traces
@@ -173,10 +185,21 @@ impl EvidenceDesk {
                 }
                 operation = found.map(|e| e.operation);
             }
-            self.patterns
+            let template = self
+                .patterns
                 .observe(&record, operation.as_ref().map(|o| o.as_str()));
+            if let Some(key) = logged_in {
+                self.failures.logged(key, template);
+            }
         }
         self.findings = self.patterns.assess(now, self.config.window_nanos);
+    }
+
+    /// Clears the failure of the spans of `traces` that nothing but ERROR records of routine
+    /// templates failed (ADR 0011), so that root causes are explained by the news: the
+    /// deepest service whose new or risen error template appears in the traces.
+    pub(crate) fn clear_routine_failures(&self, traces: &mut [Vec<aiops_telemetry_core::Span>]) {
+        self.failures.clear_routine(&self.patterns, traces);
     }
 
     /// Error storms and latency spikes of new versions against the old ones serving beside
