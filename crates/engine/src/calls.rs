@@ -100,9 +100,6 @@ pub(crate) struct CallPatterns {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CallRule {
     pub window_nanos: u64,
-    /// How long after a request began its trace is read: the window ends that long before
-    /// the cycle, where the requests end.
-    pub settle_nanos: u64,
     pub min_samples: usize,
 }
 
@@ -151,12 +148,10 @@ impl CallPatterns {
     }
 
     /// The calling endpoints whose usual calls dropped, as anomalies; forgets requests older
-    /// than the rule's window first. The window ends the settle time before `now`, where the
-    /// requests read end, so that its last third holds as many as its first.
+    /// than the rule's window first.
     pub(crate) fn detect(&mut self, rule: CallRule, now: u64) -> Vec<Anomaly> {
-        let end = now.saturating_sub(rule.settle_nanos);
-        let since = end.saturating_sub(rule.window_nanos);
-        let window = TimeWindow::new(since, end);
+        let since = now.saturating_sub(rule.window_nanos);
+        let window = TimeWindow::new(since, now);
         let mut anomalies = Vec::new();
         for (caller, entry) in &mut self.callers {
             while entry
@@ -300,7 +295,6 @@ mod tests {
     fn rule() -> CallRule {
         CallRule {
             window_nanos: 60 * SEC,
-            settle_nanos: 0,
             min_samples: 20,
         }
     }
@@ -385,26 +379,6 @@ mod tests {
 
         assert_eq!(found.len(), 1, "{found:?}");
         assert!((found[0].observed - 0.75).abs() < 1e-9, "{found:?}");
-    }
-
-    #[test]
-    fn the_window_ends_where_the_settled_requests_end() {
-        // Requests are read ten seconds after they began: a cycle at 370 s has read those
-        // up to 360 s. A window ending at 370 s would hold none in most of its last third.
-        let mut patterns = learned(|_| 1);
-        let recent: Vec<_> = (0..60)
-            .map(|i| checkout(T0 + 300 * SEC + i * SEC, u64::from(i % 5 >= 2)))
-            .collect();
-        patterns.observe(&graphs(&recent), |_| false);
-        let settled = CallRule {
-            settle_nanos: 20 * SEC,
-            ..rule()
-        };
-
-        let found = patterns.detect(settled, T0 + 380 * SEC);
-
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].window.end_unix_nanos, T0 + 360 * SEC);
     }
 
     #[test]

@@ -170,7 +170,6 @@ impl EngineConfig {
     pub(crate) fn shift_rule(&self) -> crate::shift::ShiftRule {
         crate::shift::ShiftRule {
             window_nanos: 2 * self.window_nanos(),
-            settle_nanos: self.settle_nanos(),
             min_samples: self.shift_min_samples,
             min_increase_ms: self.shift_min_increase_ms,
             min_samples_for_baseline: self.analyzer.min_samples_for_baseline,
@@ -188,7 +187,6 @@ impl EngineConfig {
     pub(crate) fn call_rule(&self) -> crate::calls::CallRule {
         crate::calls::CallRule {
             window_nanos: 2 * self.window_nanos(),
-            settle_nanos: self.settle_nanos(),
             min_samples: self.shift_min_samples,
         }
     }

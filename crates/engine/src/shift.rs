@@ -56,9 +56,6 @@ pub(crate) struct ShiftMonitor {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ShiftRule {
     pub window_nanos: u64,
-    /// How long after a request began its trace is read: the window ends that long before
-    /// the cycle, where the samples end.
-    pub settle_nanos: u64,
     pub min_samples: usize,
     pub min_increase_ms: f64,
     pub min_samples_for_baseline: u64,
@@ -133,12 +130,9 @@ impl ShiftMonitor {
     }
 
     /// The endpoints whose recent own time shifted against `rca`'s baselines, as anomalies;
-    /// forgets samples older than the rule's window first. The window ends the settle time
-    /// before `now`: traces are read only once settled, so a window ending at `now` would
-    /// hold no sample in its newest part, and its last third would be judged on a handful.
+    /// forgets samples older than the rule's window first.
     pub(crate) fn detect(&mut self, rca: &Rca, rule: ShiftRule, now: u64) -> Vec<Anomaly> {
-        let end = now.saturating_sub(rule.settle_nanos);
-        let since = end.saturating_sub(rule.window_nanos);
+        let since = now.saturating_sub(rule.window_nanos);
         self.samples.retain(|_, samples| {
             while samples.front().is_some_and(|&(start, _)| start < since) {
                 samples.pop_front();
@@ -152,8 +146,8 @@ impl ShiftMonitor {
                 // The newer half of the window first: a busy endpoint has enough samples in
                 // it to show a shift half a minute sooner, before its callers' slowness
                 // (which follows from it) is blamed on them.
-                let newer = TimeWindow::new(since + rule.window_nanos / 2, end);
-                [newer, TimeWindow::new(since, end)]
+                let newer = TimeWindow::new(since + rule.window_nanos / 2, now);
+                [newer, TimeWindow::new(since, now)]
                     .into_iter()
                     .find_map(|window| test((service, operation), samples, rca, rule, window))
             })
@@ -271,7 +265,6 @@ mod tests {
     fn rule() -> ShiftRule {
         ShiftRule {
             window_nanos: 60 * SEC,
-            settle_nanos: 0,
             min_samples: 20,
             min_increase_ms: 5.0,
             min_samples_for_baseline: 10,
@@ -354,23 +347,6 @@ mod tests {
                 .is_empty()
         );
         assert!(monitor.samples.is_empty());
-    }
-
-    #[test]
-    fn the_window_ends_where_the_settled_traces_end() {
-        // Traces are read twenty seconds after they began here: at 1080 s the newest read
-        // began at 1060 s, and a window ending at 1080 s would have an empty last third.
-        let mut monitor = ShiftMonitor::default();
-        monitor.observe(&graphs(&minute(|_| 22)));
-        let settled = ShiftRule {
-            settle_nanos: 20 * SEC,
-            ..rule()
-        };
-
-        let found = monitor.detect(&trained(), settled, T0 + 1080 * SEC);
-
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].window.end_unix_nanos, T0 + 1060 * SEC);
     }
 
     #[test]
