@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 
 use crate::fault::Effect;
 use crate::sample::pick;
-use crate::topology::{OpRef, Target, Topology};
+use crate::topology::{OpRef, Topology};
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -153,16 +153,7 @@ pub fn routine_errors(rng: &mut StdRng, topology: &Topology, effect: &Effect) ->
     };
     let mut callees: Vec<usize> = faulty
         .iter()
-        .flat_map(|op| {
-            topology.services[op.service].operations[op.operation]
-                .stages
-                .iter()
-        })
-        .flatten()
-        .filter_map(|call| match call.target {
-            Target::Service(callee) => Some(callee.service),
-            _ => None,
-        })
+        .flat_map(|op| topology.callee_services(*op))
         .collect();
     callees.sort_unstable();
     callees.dedup();

@@ -484,6 +484,7 @@ mod tests {
             faults,
             incidents_during: during,
             false_incidents: false_,
+            false_after_warm_up: 0,
             folded: 0,
             both_named,
             ranked: Vec::new(),

@@ -26,12 +26,14 @@ struct Row {
     bad_deployments: usize,
     false_blames: usize,
     false_incidents: usize,
+    false_after_warm_up: usize,
 }
 
 impl Row {
     fn add(&mut self, score: &CaseScore) {
         self.cases += 1;
         self.false_incidents += score.false_incidents;
+        self.false_after_warm_up += score.false_after_warm_up;
         self.false_blames += score.deployments.false_blames;
         for fault in &score.faults {
             self.faults += 1;
@@ -117,14 +119,20 @@ pub fn tables(scores: &[CaseScore]) -> String {
         );
     }
     let quiet = |class: EvidenceClass| {
-        rows.iter()
-            .filter(|((c, _), _)| *c == class)
-            .fold((0, 0), |(incidents, cases), (_, row)| {
-                (incidents + row.false_incidents, cases + row.cases)
-            })
+        rows.iter().filter(|((c, _), _)| *c == class).fold(
+            (0, 0, 0),
+            |(incidents, after, cases), (_, row)| {
+                (
+                    incidents + row.false_incidents,
+                    after + row.false_after_warm_up,
+                    cases + row.cases,
+                )
+            },
+        )
     };
-    let (noise_incidents, noise_cases) = quiet(EvidenceClass::LogNoise);
-    let (healthy_deploy_incidents, healthy_deploy_cases) = quiet(EvidenceClass::HealthyDeployment);
+    let (noise_incidents, noise_during, noise_cases) = quiet(EvidenceClass::LogNoise);
+    let (healthy_deploy_incidents, _, healthy_deploy_cases) =
+        quiet(EvidenceClass::HealthyDeployment);
     let healthy_deploy_blames: usize = rows
         .iter()
         .filter(|((c, _), _)| *c == EvidenceClass::HealthyDeployment)
@@ -181,7 +189,7 @@ pub fn tables(scores: &[CaseScore]) -> String {
     );
     let _ = writeln!(
         out,
-        "| log-noise bursts: false incidents | {noise_incidents} in {noise_cases} cases | 0 |"
+        "| log-noise bursts: false incidents once the burst began | {noise_during} in {noise_cases} cases ({noise_incidents} with those of the warm-up before it) | 0 |"
     );
     out
 }

@@ -50,6 +50,9 @@ pub struct CaseScore {
     pub incidents_during: usize,
     /// Incidents opened with no fault on.
     pub false_incidents: usize,
+    /// Of those, in a case with no fault, the ones opened after the warm-up: while a healthy
+    /// disturbance (a burst of outliers or log noise, a healthy deployment) was on, or after.
+    pub false_after_warm_up: usize,
     /// Incidents folded into another one when a revised root cause showed both were one
     /// problem (counted in neither of the above).
     pub folded: usize,
@@ -134,6 +137,10 @@ pub fn score(case: &Case, outcome: &Outcome) -> CaseScore {
         faults,
         incidents_during: during.len(),
         false_incidents: before.len(),
+        false_after_warm_up: before
+            .iter()
+            .filter(|i| healthy && i.opened_ns >= fault_start)
+            .count(),
         folded,
         both_named: (k == 2).then(|| {
             case.faults
@@ -244,6 +251,10 @@ mod tests {
             ]),
         );
         assert_eq!((scored.false_incidents, scored.incidents_during), (1, 2));
+        assert_eq!(
+            scored.false_after_warm_up, 0,
+            "a fault case's are all before it"
+        );
         let fault = &scored.faults[0];
         assert!(fault.detected && !fault.top1 && fault.top3);
         assert!(!fault.top1_endpoint && fault.top3_endpoint);
@@ -254,8 +265,19 @@ mod tests {
     #[test]
     fn every_incident_of_a_healthy_case_is_false() {
         let case = Case::draw(Scenario::Healthy(HealthyClass::Steady), 12);
-        let scored = score(&case, &outcome(vec![incident("a", 700, "x", "GET", 1)]));
-        assert_eq!((scored.false_incidents, scored.incidents_during), (1, 0));
+        let end_s = (case.fault_start_ns() - crate::case::T0) / 1_000_000_000;
+        let scored = score(
+            &case,
+            &outcome(vec![
+                incident("a", end_s + 10, "x", "GET", 1),
+                incident("b", end_s - 10, "x", "GET", 1),
+            ]),
+        );
+        assert_eq!((scored.false_incidents, scored.incidents_during), (2, 0));
+        assert_eq!(
+            scored.false_after_warm_up, 1,
+            "one opened after the warm-up"
+        );
         assert!(scored.faults.is_empty());
     }
 }

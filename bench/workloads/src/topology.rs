@@ -217,6 +217,23 @@ impl Topology {
         &self.services[op.service].operations[op.operation]
     }
 
+    /// The services `op` calls (directly), each once, in order.
+    pub fn callee_services(&self, op: OpRef) -> Vec<usize> {
+        let mut callees: Vec<usize> = self
+            .operation(op)
+            .stages
+            .iter()
+            .flatten()
+            .filter_map(|call| match call.target {
+                Target::Service(callee) => Some(callee.service),
+                _ => None,
+            })
+            .collect();
+        callees.sort_unstable();
+        callees.dedup();
+        callees
+    }
+
     /// Every operation of every service.
     pub fn operations(&self) -> impl Iterator<Item = OpRef> + '_ {
         self.services.iter().enumerate().flat_map(|(service, s)| {

@@ -150,8 +150,10 @@ pub(crate) fn few_requests(stats: &WindowStats) -> bool {
 /// predicts for this many requests (the deviation of independent failures, or the spread its
 /// healthy windows showed when failures come in clusters), and the count improbable by chance
 /// (see [`rises_beyond`]), so an endpoint that always fails a little does not storm on a bad
-/// draw. Without a ready baseline the absolute rule alone decides: an endpoint that fails most
-/// of its first requests is broken, baseline or not.
+/// draw. Without a ready baseline most requests must fail, beyond doubt ([`fails_most`]): an
+/// endpoint that fails most of its first requests is broken, baseline or not, while one that
+/// fails a share of them (a caller giving up on a heavy-tailed API now and then) may always
+/// have done so, and nothing yet says otherwise.
 fn error_storm(
     evidence: Evidence<'_>,
     baseline: Option<&Baseline>,
@@ -160,6 +162,9 @@ fn error_storm(
     let stats = evidence.stats;
     let rate = stats.error_rate();
     if stats.errors < config.min_error_count || rate < config.error_rate_threshold {
+        return None;
+    }
+    if baseline.is_none() && !fails_most(stats.errors, stats.count) {
         return None;
     }
     let baseline_rate = baseline.map_or(0.0, |baseline| baseline.error_rate.clamp(0.0, 1.0));
@@ -185,6 +190,18 @@ fn error_storm(
         severity,
         describe::error_storm(rate, baseline.map(|_| baseline_rate)),
     ))
+}
+
+/// True when `errors` of `count` requests are most of them beyond doubt: the share two
+/// binomial deviations below the observed one is still above one half. Twelve failures in 24
+/// requests are not (a flaky endpoint's bad draw), seven in eight or five in five are.
+fn fails_most(errors: u64, count: u64) -> bool {
+    if count == 0 {
+        return false;
+    }
+    let n = count as f64;
+    let share = errors as f64 / n;
+    share - 2.0 * (share * (1.0 - share) / n).sqrt() > 0.5
 }
 
 /// Timeouts: at least `min_error_count` requests slower than `timeout_ms`, making up at least

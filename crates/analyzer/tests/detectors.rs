@@ -239,6 +239,22 @@ fn error_storm_is_detected_before_the_baseline_is_ready() {
 }
 
 #[test]
+fn without_a_baseline_half_of_the_requests_failing_is_no_storm() {
+    // A caller giving up on a heavy-tailed API about half the time, seen from the start: as
+    // likely always so as broken.
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    assert!(
+        detect_once(&mut analyzer, uniform(24, 12, 100.0))
+            .anomalies
+            .is_empty()
+    );
+
+    let mut analyzer = Analyzer::new(Config::default()).expect("valid config");
+    let storm = detect_once(&mut analyzer, uniform(24, 20, 100.0));
+    assert_eq!(storm.anomalies[0].kind, AnomalyKind::ErrorStorm);
+}
+
+#[test]
 fn chronically_failing_endpoint_needs_a_meaningful_rise() {
     // An endpoint that always fails 15% of requests: 22% is a bad draw, not a storm.
     let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.15));

@@ -14,8 +14,8 @@
 //! short of the usual rate in the first and the last third of the window alike (a third holds
 //! few sampled requests, so it is asked only for the direction, not the size). While an
 //! endpoint's calls
-//! are reported dropped, its usual pattern is not learned, so the defect is never learned as
-//! normal. Rises are not reported: more calls (retries) are a symptom of a callee's
+//! are reported dropped, or a drop is developing (2.5 deviations, significant or not), its
+//! usual pattern is not learned, so the defect is never learned as normal. Rises are not reported: more calls (retries) are a symptom of a callee's
 //! trouble, which other evidence names.
 
 use std::collections::VecDeque;
@@ -47,6 +47,10 @@ const MIN_DROP: f64 = 0.2;
 
 /// Standard deviations of the drop.
 const MIN_Z: f64 = 5.0;
+
+/// Standard deviations of a drop that holds learning: one developing is not learned as usual
+/// before it is significant.
+const HOLD_Z: f64 = 2.5;
 
 /// Floor of the variance of calls per request, so a call made on every request is not judged
 /// certain.
@@ -157,8 +161,8 @@ impl CallPatterns {
             {
                 entry.recent.pop_front();
             }
-            let found = entry.test(caller, rule, window);
-            entry.dropped = found.is_some();
+            let (found, developing) = entry.test(caller, rule, window);
+            entry.dropped = found.is_some() || developing;
             anomalies.extend(found);
         }
         self.callers
@@ -197,11 +201,13 @@ impl Caller {
         }
     }
 
-    /// The largest significant drop of a usual call, as an anomaly on `caller`.
-    fn test(&self, caller: &Name, rule: CallRule, window: TimeWindow) -> Option<Anomaly> {
+    /// The largest significant drop of a usual call, as an anomaly on `caller`, and whether
+    /// a drop is developing (`HOLD_Z` deviations at least, significant or not), which holds
+    /// learning: the requests of a defect's first minute would otherwise teach its pattern.
+    fn test(&self, caller: &Name, rule: CallRule, window: TimeWindow) -> (Option<Anomaly>, bool) {
         let n = self.recent.len();
         if self.learned < MATURE || n < rule.min_samples.max(1) {
-            return None;
+            return (None, false);
         }
         let (first, last) = window.end_thirds();
         let calls_to = |callee: &Name, keep: &dyn Fn(u64) -> bool| {
@@ -217,48 +223,48 @@ impl Caller {
             }
             (requests, calls)
         };
-        self.usual
+        let mut developing = false;
+        let mut largest: Option<(&Name, f64, f64, u64)> = None;
+        for (callee, learned) in &self.usual {
+            if learned.mean < MIN_USUAL_RATE {
+                continue;
+            }
+            let usual = learned.mean;
+            let (requests, calls) = calls_to(callee, &|_| true);
+            let expected = usual * requests as f64;
+            let drop = expected - calls as f64;
+            let z = drop / (learned.variance() * requests as f64).sqrt();
+            developing |= z >= HOLD_Z;
+            if drop < MIN_DROP * expected || z < MIN_Z {
+                continue;
+            }
+            let sustained = [
+                calls_to(callee, &|began| first.contains(began)),
+                calls_to(callee, &|began| last.contains(began)),
+            ]
             .iter()
-            .filter(|&(_, usual)| usual.mean >= MIN_USUAL_RATE)
-            .filter_map(|(callee, &learned)| {
-                let usual = learned.mean;
-                let (requests, calls) = calls_to(callee, &|_| true);
-                let expected = usual * requests as f64;
-                let drop = expected - calls as f64;
-                let deviation = (learned.variance() * requests as f64).sqrt();
-                let significant = drop >= MIN_DROP * expected && drop / deviation >= MIN_Z;
-                if !significant {
-                    return None;
-                }
-                let sustained = [
-                    calls_to(callee, &|began| first.contains(began)),
-                    calls_to(callee, &|began| last.contains(began)),
-                ]
-                .iter()
-                .all(|&(requests, calls)| requests > 0 && (calls as f64) < usual * requests as f64);
-                sustained.then(|| {
-                    let observed = calls as f64 / requests as f64;
-                    (callee, usual, observed, requests)
-                })
-            })
-            .max_by(|a, b| (a.1 - a.2).total_cmp(&(b.1 - b.2)))
-            .map(|(callee, usual, observed, requests)| Anomaly {
-                kind: AnomalyKind::CallDrop,
-                endpoint: EndpointKey::of(caller.0.clone(), caller.1.clone()),
-                observed,
-                baseline: usual,
-                ratio: observed / usual,
-                sample_count: requests,
-                window,
-                severity: if observed <= 0.5 * usual {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                },
-                description: aiops_analyzer::describe::call_drop(
-                    &callee.0, &callee.1, observed, usual,
-                ),
-            })
+            .all(|&(requests, calls)| requests > 0 && (calls as f64) < usual * requests as f64);
+            let observed = calls as f64 / requests as f64;
+            if sustained && largest.is_none_or(|(_, u, o, _)| usual - observed > u - o) {
+                largest = Some((callee, usual, observed, requests));
+            }
+        }
+        let found = largest.map(|(callee, usual, observed, requests)| Anomaly {
+            kind: AnomalyKind::CallDrop,
+            endpoint: EndpointKey::of(caller.0.clone(), caller.1.clone()),
+            observed,
+            baseline: usual,
+            ratio: observed / usual,
+            sample_count: requests,
+            window,
+            severity: if observed <= 0.5 * usual {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            description: aiops_analyzer::describe::call_drop(&callee.0, &callee.1, observed, usual),
+        });
+        (found, developing)
     }
 }
 
@@ -373,5 +379,33 @@ mod tests {
 
         assert_eq!(found.len(), 1, "{found:?}");
         assert!((found[0].observed - 0.75).abs() < 1e-9, "{found:?}");
+    }
+
+    #[test]
+    fn a_developing_drop_holds_learning_before_it_is_significant() {
+        let mut patterns = learned(|_| 1);
+        // Thirty requests over a minute, three in its middle third skipping the call: 2.5
+        // deviations and more, but a tenth of the calls and none missing at the window's ends.
+        let recent: Vec<_> = (0..30)
+            .map(|i| {
+                checkout(
+                    T0 + 300 * SEC + i * 2 * SEC,
+                    u64::from(![12, 14, 16].contains(&i)),
+                )
+            })
+            .collect();
+        patterns.observe(&graphs(&recent), |_| true);
+        assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+
+        // The defect goes on; what it does is not learned as the usual.
+        let more: Vec<_> = (0..20)
+            .map(|i| checkout(T0 + 360 * SEC + i * SEC, 0))
+            .collect();
+        patterns.observe(&graphs(&more), |_| true);
+
+        let caller: Name = ("shop".into(), "/checkout".into());
+        let callee: Name = ("payments".into(), "/payment".into());
+        let usual = patterns.callers[&caller].usual[&callee].mean;
+        assert!(usual > 0.98, "{usual}");
     }
 }

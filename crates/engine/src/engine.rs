@@ -333,9 +333,18 @@ impl Engine {
             .collect();
         let unhealthy = unhealthy(&assessment);
         let healthy = |endpoint: &EndpointKey| !unhealthy.contains(endpoint);
-        self.rca.learn_graphs(&graphs, healthy);
-        if self.config.trace_detection {
+        // Own times rising past their usual p95 are not learned until they are judged.
+        let rising = if self.config.trace_detection {
             self.shifts.observe(&graphs);
+            self.shifts
+                .rising(&self.rca, self.config.analyzer.min_samples_for_baseline)
+        } else {
+            Default::default()
+        };
+        self.rca.learn_graphs(&graphs, |endpoint| {
+            healthy(endpoint) && !rising.contains(endpoint)
+        });
+        if self.config.trace_detection {
             self.calls
                 .observe(&graphs, |span: &Span| healthy(&span.endpoint()));
         }

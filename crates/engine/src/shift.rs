@@ -21,7 +21,7 @@
 
 use std::collections::VecDeque;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use aiops_analyzer::describe::{latency_shift, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
@@ -39,6 +39,12 @@ const MIN_Z: f64 = 5.0;
 
 /// The median must be at least this many times the baseline mean.
 const MIN_RATIO: f64 = 1.5;
+
+/// Newest samples of an endpoint that decide whether its learning is held, and how many of
+/// them past the learned p95 hold it: a healthy endpoint shows three of five past its p95
+/// about once in a thousand cycles.
+const RISING_SAMPLES: usize = 5;
+const RISING_PAST: usize = 3;
 
 /// Recent self times of the endpoints seen in the traces the engine reads.
 #[derive(Debug, Default)]
@@ -95,6 +101,34 @@ impl ShiftMonitor {
         }
     }
 
+    /// The endpoints whose newest own times are mostly past their learned p95 (`RISING_PAST`
+    /// of the newest `RISING_SAMPLES`): a shift may be starting that is not significant or
+    /// sustained yet. Learning them now would teach the fault as normal before it is judged
+    /// (a young baseline takes every sample at full weight: a minute of +50 ms doubles its
+    /// p95), so the caller holds their self-time learning until the newest samples settle
+    /// back. Endpoints without a ready baseline are never held: they must learn to be judged.
+    pub(crate) fn rising(&self, rca: &Rca, min_samples_for_baseline: u64) -> HashSet<EndpointKey> {
+        self.samples
+            .iter()
+            .filter(|((service, operation), samples)| {
+                samples.len() >= RISING_SAMPLES
+                    && rca
+                        .self_time_baseline_at(service, operation)
+                        .filter(|baseline| baseline.is_ready(min_samples_for_baseline))
+                        .is_some_and(|baseline| {
+                            samples
+                                .iter()
+                                .rev()
+                                .take(RISING_SAMPLES)
+                                .filter(|&&(_, ms)| ms > baseline.p95_ms)
+                                .count()
+                                >= RISING_PAST
+                        })
+            })
+            .map(|((service, operation), _)| EndpointKey::of(service.clone(), operation.clone()))
+            .collect()
+    }
+
     /// The endpoints whose recent own time shifted against `rca`'s baselines, as anomalies;
     /// forgets samples older than the rule's window first.
     pub(crate) fn detect(&mut self, rca: &Rca, rule: ShiftRule, now: u64) -> Vec<Anomaly> {
@@ -109,13 +143,13 @@ impl ShiftMonitor {
             .samples
             .iter()
             .filter_map(|((service, operation), samples)| {
-                test(
-                    (service, operation),
-                    samples,
-                    rca,
-                    rule,
-                    TimeWindow::new(since, now),
-                )
+                // The newer half of the window first: a busy endpoint has enough samples in
+                // it to show a shift half a minute sooner, before its callers' slowness
+                // (which follows from it) is blamed on them.
+                let newer = TimeWindow::new(since + rule.window_nanos / 2, now);
+                [newer, TimeWindow::new(since, now)]
+                    .into_iter()
+                    .find_map(|window| test((service, operation), samples, rca, rule, window))
             })
             .collect();
         anomalies.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
@@ -130,7 +164,12 @@ fn test(
     rule: ShiftRule,
     window: TimeWindow,
 ) -> Option<Anomaly> {
-    let n = samples.len();
+    let within = || {
+        samples
+            .iter()
+            .filter(move |&&(start, _)| window.contains(start))
+    };
+    let n = within().count();
     if n < rule.min_samples.max(1) {
         return None;
     }
@@ -139,14 +178,11 @@ fn test(
         .filter(|b| b.is_ready(rule.min_samples_for_baseline))?;
     // Most endpoints are healthy: when half of the samples are not past the usual p95, the
     // median is not either, and nothing needs sorting.
-    let past = samples
-        .iter()
-        .filter(|&&(_, ms)| ms > baseline.p95_ms)
-        .count();
+    let past = within().filter(|&&(_, ms)| ms > baseline.p95_ms).count();
     if past * 2 <= n {
         return None;
     }
-    let mut values: Vec<f64> = samples.iter().map(|&(_, ms)| ms).collect();
+    let mut values: Vec<f64> = within().map(|&(_, ms)| ms).collect();
     values.sort_by(f64::total_cmp);
     let median = values[n / 2];
     let expected = TAIL_SHARE * n as f64;
@@ -267,7 +303,7 @@ mod tests {
         assert!(
             shift
                 .description
-                .starts_with("Latency shift: own time 22ms in 60 of 60")
+                .starts_with("Latency shift: own time 22ms in 30 of 30")
         );
     }
 
@@ -311,5 +347,48 @@ mod tests {
                 .is_empty()
         );
         assert!(monitor.samples.is_empty());
+    }
+
+    #[test]
+    fn an_endpoint_whose_newest_own_times_pass_its_p95_is_held_from_learning() {
+        let rca = trained();
+        let payment = EndpointKey::new("payments", "/payment");
+        let mut monitor = ShiftMonitor::default();
+        // Healthy for most of the minute; four of the five newest requests slow.
+        monitor.observe(&graphs(&minute(|second| {
+            if second >= 57 || second == 55 { 22 } else { 10 }
+        })));
+        assert!(monitor.rising(&rca, 10).contains(&payment));
+
+        let mut healthy = ShiftMonitor::default();
+        healthy.observe(&graphs(&minute(|second| {
+            if second == 58 || second == 50 { 22 } else { 10 }
+        })));
+        assert!(healthy.rising(&rca, 10).is_empty());
+
+        // A baseline not yet ready is never held: it must learn to be judged.
+        assert!(monitor.rising(&rca, 1_000).is_empty());
+    }
+
+    #[test]
+    fn a_busy_endpoint_shows_a_shift_in_the_newer_half_of_the_window() {
+        // Two requests a second; payment slowed thirty seconds ago. The whole window's first
+        // third is healthy, the newer half is all slow and holds enough samples to judge.
+        let traces: Vec<Vec<Span>> = (0..120)
+            .map(|i| {
+                let payment_ms = if i >= 60 { 22 } else { 10 };
+                checkout(T0 + 1000 * SEC + i * SEC / 2, payment_ms)
+            })
+            .collect();
+        let mut monitor = ShiftMonitor::default();
+        monitor.observe(&graphs(&traces));
+
+        let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].window,
+            TimeWindow::new(T0 + 1030 * SEC, T0 + 1060 * SEC)
+        );
     }
 }

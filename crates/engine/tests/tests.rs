@@ -5,4 +5,5 @@ mod demo_shop;
 mod engine;
 mod evidence;
 mod incident_book;
+mod shifts;
 mod trace_buffer;
