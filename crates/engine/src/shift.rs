@@ -25,7 +25,7 @@ use foldhash::{HashMap, HashSet};
 
 use aiops_analyzer::describe::{latency_shift, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
-use aiops_rca::{Rca, TraceGraph};
+use aiops_rca::{Rca, SelfTimeBaseline, TraceGraph};
 use aiops_telemetry_core::{EndpointKey, SpanText, TimeWindow};
 
 /// Most recent self times kept per endpoint.
@@ -139,17 +139,50 @@ impl ShiftMonitor {
             }
             !samples.is_empty()
         });
+        // The newer half of the window first: a busy endpoint has enough samples in it to
+        // show a shift half a minute sooner, before its callers' slowness (which follows from
+        // it) is blamed on them.
+        let windows = [
+            TimeWindow::new(since + rule.window_nanos / 2, now),
+            TimeWindow::new(since, now),
+        ];
         let mut anomalies: Vec<Anomaly> = self
             .samples
             .iter()
             .filter_map(|((service, operation), samples)| {
-                // The newer half of the window first: a busy endpoint has enough samples in
-                // it to show a shift half a minute sooner, before its callers' slowness
-                // (which follows from it) is blamed on them.
-                let newer = TimeWindow::new(since + rule.window_nanos / 2, now);
-                [newer, TimeWindow::new(since, now)]
+                if samples.len() < rule.min_samples.max(1) {
+                    return None;
+                }
+                let baseline = rca
+                    .self_time_baseline_at(service, operation)
+                    .filter(|b| b.is_ready(rule.min_samples_for_baseline))?;
+                // One pass counts each window's samples and those past the usual p95. Most
+                // endpoints are healthy: when half of a window's samples are not past the
+                // usual p95, its median is not either, and nothing needs sorting.
+                let mut counts = [(0usize, 0usize); 2];
+                for &(start, ms) in samples {
+                    for (window, (n, past)) in windows.iter().zip(&mut counts) {
+                        if window.contains(start) {
+                            *n += 1;
+                            *past += usize::from(ms > baseline.p95_ms);
+                        }
+                    }
+                }
+                windows
                     .into_iter()
-                    .find_map(|window| test((service, operation), samples, rca, rule, window))
+                    .zip(counts)
+                    .find_map(|(window, (n, past))| {
+                        (n >= rule.min_samples.max(1) && past * 2 > n).then(|| {
+                            test(
+                                (service, operation),
+                                samples,
+                                baseline,
+                                rule,
+                                window,
+                                (n, past),
+                            )
+                        })?
+                    })
             })
             .collect();
         anomalies.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
@@ -157,31 +190,21 @@ impl ShiftMonitor {
     }
 }
 
+/// The shift of one endpoint in `window`, whose `n` samples hold `past` past the usual p95
+/// (more than half of them).
 fn test(
     (service, operation): (&SpanText, &SpanText),
     samples: &VecDeque<(u64, f64)>,
-    rca: &Rca,
+    baseline: &SelfTimeBaseline,
     rule: ShiftRule,
     window: TimeWindow,
+    (n, past): (usize, usize),
 ) -> Option<Anomaly> {
     let within = || {
         samples
             .iter()
             .filter(move |&&(start, _)| window.contains(start))
     };
-    let n = within().count();
-    if n < rule.min_samples.max(1) {
-        return None;
-    }
-    let baseline = rca
-        .self_time_baseline_at(service, operation)
-        .filter(|b| b.is_ready(rule.min_samples_for_baseline))?;
-    // Most endpoints are healthy: when half of the samples are not past the usual p95, the
-    // median is not either, and nothing needs sorting.
-    let past = within().filter(|&&(_, ms)| ms > baseline.p95_ms).count();
-    if past * 2 <= n {
-        return None;
-    }
     let mut values: Vec<f64> = within().map(|&(_, ms)| ms).collect();
     values.sort_by(f64::total_cmp);
     let median = values[n / 2];
