@@ -169,6 +169,36 @@ pub(crate) fn runs_slow(
             || (call && observed_self >= MIN_SLOWDOWN * expected_self))
 }
 
+/// True when `endpoint`'s own work slowed in its requests as a whole: its mean own time over
+/// all its spans in `graphs` is half again what it usually is, and at least the minimum excess
+/// more. A saturated CPU slows every request of a service a little; such an operation is where
+/// the time went even when its callees' time dwarfs the growth. A call's own time is the gap
+/// in front of its callee, judged by [`runs_slow`], never by this.
+pub(crate) fn own_work_slowed(
+    endpoint: &EndpointKey,
+    graphs: &[TraceGraph<'_>],
+    expect: &Expectations<'_>,
+) -> bool {
+    if peer_in_operation(&endpoint.operation).is_some() {
+        return false;
+    }
+    let (expected_self, _) = expect.self_time_of(endpoint);
+    let (mut count, mut own_ms) = (0u64, 0.0);
+    for graph in graphs {
+        for (node, span) in graph.nodes() {
+            if span.service == endpoint.service && span.operation == endpoint.operation {
+                count += 1;
+                own_ms += graph.self_time_ms(node);
+            }
+        }
+    }
+    let mean = own_ms / count.max(1) as f64;
+    count > 0
+        && expected_self > 0.0
+        && mean >= MIN_SLOWDOWN * expected_self
+        && mean - expected_self >= expect.min_excess_ms()
+}
+
 /// Where a title says the problem is: the service and the operation (`payments POST /charge`),
 /// or the operation alone when it is a path of the service (`/payment`), as the demo shop and
 /// many single-service setups name their endpoints.
@@ -219,7 +249,7 @@ fn describe(
     // figure is what the anomalous requests took, not a mean diluted by healthy traffic.
     let (mut count, mut errors, mut hangs) = (0u64, 0u64, 0u64);
     let (mut total_ms, mut slowest_ms) = (0.0f64, 0.0f64);
-    let (mut slow, mut slow_ms) = (0u64, 0.0f64);
+    let (mut slow, mut slow_ms, mut slow_own_ms) = (0u64, 0.0f64, 0.0f64);
     let (expected_self, _) = expect.self_time_of(root);
     for graph in graphs {
         for (node, span) in graph.nodes() {
@@ -231,9 +261,11 @@ fn describe(
             hangs += u64::from(hung(graph, node, expect.timeout_ms()));
             total_ms += span.duration_ms();
             slowest_ms = slowest_ms.max(span.duration_ms());
-            if graph.self_time_ms(node) - expected_self >= expect.min_excess_ms() {
+            let own = graph.self_time_ms(node);
+            if own - expected_self >= expect.min_excess_ms() {
                 slow += 1;
                 slow_ms += span.duration_ms();
+                slow_own_ms += own;
             }
         }
     }
@@ -245,7 +277,22 @@ fn describe(
                 (0, count) => total_ms / count as f64,
                 (slow, _) => slow_ms / slow as f64,
             };
+            let own = slow_own_ms / slow.max(1) as f64;
             match baseline.map(|b| b.duration_mean_ms).filter(|&b| b > 0.0) {
+                // Its own work slowed, which the whole request hardly shows: say so.
+                Some(normal)
+                    if slow > 0
+                        && observed < MIN_SLOWDOWN * normal
+                        && own >= MIN_SLOWDOWN * expected_self =>
+                {
+                    format!(
+                        "Latency spike: own work took {} (baseline: {}, {:.1}x slower), {} in all",
+                        format_ms(own),
+                        format_ms(expected_self),
+                        own / expected_self,
+                        format_ms(observed)
+                    )
+                }
                 Some(normal) => latency_spike(observed, normal, observed / normal),
                 None => format!("Latency spike: {} (no baseline)", format_ms(observed)),
             }

@@ -10,7 +10,7 @@ use aiops_telemetry_core::{EndpointKey, Span, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
 use crate::contrast::went_quiet;
-use crate::draft::{draft, runs_slow};
+use crate::draft::{draft, own_work_slowed, runs_slow};
 use crate::expect::{
     BaselineMap, Detection, Expectations, MAX_PEERS, PeerServices, RcaConfig, lookup, observe_span,
 };
@@ -238,11 +238,15 @@ impl Rca {
             keep_settled(&mut evidence, settled);
             let votes = Votes::tally(&graphs, &evidence);
             // A root cause is itself anomalous: a slow candidate whose slow spans took no longer
-            // than its endpoint usually does is passed over for the next.
+            // than its endpoint usually does is passed over for the next, unless the most added
+            // own time went to it and its own work slowed as a whole (a saturated service).
+            let most_excess = votes.most_excess_ms();
             let (root, mode) = votes
                 .leader_where(|candidate| {
                     candidate.mode() != Mode::Latency
                         || runs_slow(&candidate.endpoint, &graphs, &expect)
+                        || (candidate.excess_ms >= most_excess
+                            && own_work_slowed(&candidate.endpoint, &graphs, &expect))
                 })
                 .unwrap_or_else(|| (anomaly.endpoint.clone(), Mode::of_kind(anomaly.kind)));
             let group = groups.entry((root, mode.family())).or_default();

@@ -7,7 +7,10 @@
 //!   origin: errors propagate to callers, so the deepest failure with healthy callees is where
 //!   it started. A child that outlived its (failing) parent, or ran past the timeout, failed
 //!   from its caller's point of view even if it reports success: the caller's client gave up.
-//!   The origin of such a hang is the span with the largest self-time excess below it.
+//!   The origin of such a hang is the span with the largest self-time excess below it. So is
+//!   the origin of a span that answered 504 with no failing span below: older instrumentation
+//!   records no outcome on a call that got no answer, so the call it gave up on looks healthy
+//!   but for its length.
 //! - **Self-time excess** (latency spikes, timeouts). Below the slow span of the anomalous
 //!   endpoint, the origin is the span whose exclusive time exceeds its endpoint's learned
 //!   self-time baseline the most. Inclusive durations would blame every caller of a slow
@@ -147,6 +150,17 @@ fn error_origins(graph: &TraceGraph<'_>, start: usize, expect: &Expectations<'_>
                 stack.extend(hidden);
                 continue;
             }
+            // A gateway timeout with no failing span below: the span gave up waiting on a
+            // call whose instrumentation records no outcome (older SDKs write no status for a
+            // request that got no answer) and whose callee's spans have not arrived. The time
+            // went where the self-time walk finds it, as for a callee that outlived its caller.
+            if span.http_status == Some(504) {
+                let silent = silent_hangs(graph, node, expect);
+                if !silent.is_empty() {
+                    found.extend(silent);
+                    continue;
+                }
+            }
             let mode = if hung(graph, node, expect.timeout_ms()) {
                 Mode::Timeout
             } else {
@@ -159,6 +173,16 @@ fn error_origins(graph: &TraceGraph<'_>, start: usize, expect: &Expectations<'_>
                 excess_ms: 0.0,
             });
         }
+    }
+    found
+}
+
+/// The spans below `node` (not `node` itself) where a hang's time went, by self-time excess,
+/// as timeout origins; empty when `node`'s own work is where it went, or nothing stands out.
+fn silent_hangs(graph: &TraceGraph<'_>, node: usize, expect: &Expectations<'_>) -> Vec<Origin> {
+    let found = latency_origins(graph, node, expect, Some(Mode::Timeout));
+    if found.iter().any(|origin| origin.node == node) {
+        return Vec::new();
     }
     found
 }

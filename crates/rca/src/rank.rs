@@ -146,6 +146,14 @@ impl Votes {
             .map(|best| (best.endpoint.clone(), best.mode()))
     }
 
+    /// The largest total self-time excess of any candidate, milliseconds.
+    pub fn most_excess_ms(&self) -> f64 {
+        self.candidates
+            .iter()
+            .map(|candidate| candidate.excess_ms)
+            .fold(0.0, f64::max)
+    }
+
     /// The votes for `endpoint`, if any trace named it.
     pub fn get(&self, endpoint: &EndpointKey) -> Option<&CandidateVotes> {
         self.candidates.iter().find(|c| &c.endpoint == endpoint)

@@ -227,3 +227,54 @@ fn failing_calls_to_a_callee_without_spans_of_its_own_blame_the_callee() {
         "Error storm: 100% of the calls from frontend to currency failed (baseline 0%)"
     );
 }
+
+#[test]
+fn a_gateway_timeout_over_a_call_that_records_no_outcome_blames_the_silent_callee() {
+    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
+    let rca = trained(&normal);
+    // Older instrumentation: the client span of a call that got no answer records no status,
+    // the frontend answers 504, and the hung callee's spans have not arrived.
+    let traces: Vec<_> = (0..10)
+        .map(|i| {
+            request(10_000 + i * 100, &[("currency.prod.svc", None, 2_000, 0)])
+                .into_iter()
+                .map(|mut span| {
+                    span.http_status = (span.operation == "GET /").then_some(504);
+                    span
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(root.service, "currency");
+    assert_eq!(root.endpoint, "GET -> currency.prod.svc");
+    assert_eq!(root.kind, aiops_analyzer::AnomalyKind::Timeout);
+    assert_eq!(root.confidence, 1.0);
+}
+
+#[test]
+fn a_gateway_timeout_with_nothing_slow_below_stands_in_for_the_missing_callee() {
+    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
+    let rca = trained(&normal);
+    // The 504 came fast, and the call below took its usual time: nothing below explains it.
+    let traces: Vec<_> = (0..10)
+        .map(|i| {
+            request(10_000 + i * 100, &[("currency.prod.svc", None, 5, 0)])
+                .into_iter()
+                .map(|mut span| {
+                    span.http_status = (span.operation == "GET /").then_some(504);
+                    span
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    assert_eq!(drafts[0].root_cause.endpoint, "GET /");
+}

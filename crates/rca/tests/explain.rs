@@ -373,3 +373,60 @@ fn a_root_cause_is_itself_slow_not_just_busier_on_its_own() {
     let root = &drafts[0].root_cause;
     assert_eq!((&*root.service, root.endpoint.as_str()), ("beta", "/b"));
 }
+
+#[test]
+fn a_service_whose_own_work_slowed_in_every_request_is_where_the_time_went() {
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+    let healthy: Vec<_> = (0..100)
+        .map(|i| fan_out(i * 100, 9 + i % 3, 9 + i % 3))
+        .collect();
+    rca.learn(&healthy, |_| true);
+    // A saturated CPU: `/a` does twice its own work in every request, which its 110 ms hardly
+    // show; `/b` takes 40 ms instead of 10 in one trace of ten.
+    let traces: Vec<_> = (0..10)
+        .map(|i| fan_out(20_000 + i * 100, 20, if i == 0 { 40 } else { 10 }))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "/", 140.0, 125.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!((&*root.service, root.endpoint.as_str()), ("alpha", "/a"));
+    assert!(
+        root.description
+            .starts_with("Latency spike: own work took 20ms"),
+        "{}",
+        root.description
+    );
+}
+
+#[test]
+fn a_call_whose_gap_grew_a_little_in_every_request_is_judged_as_a_call() {
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+    let healthy: Vec<_> = (0..100).map(|i| gapped(i * 100, 2, 9 + i % 3)).collect();
+    rca.learn(&healthy, |_| true);
+    // The gap in front of the callee grew from 2 ms to 8 ms in every request, while the callee
+    // answers 20 ms faster: the calls took less time than usual, and are no root cause.
+    let traces: Vec<_> = (0..10)
+        .map(|i| gapped(20_000 + i * 100, 8, if i == 0 { 40 } else { 10 }))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "/", 110.0, 100.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_ne!(root.endpoint, "GET -> gamma", "{}", root.description);
+}
+
+/// A frontend request: a call to `/c` (`gap_ms` in front of 100 ms, less 20 ms once the gap
+/// grew), then `/b` (`b_ms`, a leaf).
+fn gapped(offset_ms: u64, gap_ms: u64, b_ms: u64) -> Vec<aiops_telemetry_core::Span> {
+    let mut trace = TraceBuilder::new(offset_ms);
+    let callee_ms = if gap_ms > 2 { 80 } else { 100 };
+    let call_ms = gap_ms + callee_ms;
+    let root = trace.ok(None, "frontend", "/", 0, call_ms + b_ms + 10);
+    let call = trace.ok(Some(root), "frontend", "GET -> gamma", 2, call_ms);
+    trace.ok(Some(call), "gamma", "/c", 2 + gap_ms / 2, callee_ms);
+    trace.ok(Some(root), "beta", "/b", 4 + call_ms, b_ms);
+    trace.build()
+}

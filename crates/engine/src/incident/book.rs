@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use aiops_rca::{IncidentDraft, RootCause};
 
-use super::grouping::{behind_blamed_call, blames, call_into_hurt_service, one_problem, sharper};
+use super::grouping::{behind_blamed_call, blames, call_of_hurt_service, one_problem, sharper};
 use super::lifecycle::{Damping, LastUnwell, reopen};
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
 use crate::watermarks::{CauseWatermark, Watermarks};
@@ -231,12 +231,13 @@ impl IncidentBook {
     ///    own symptoms (callers still slow while the fault clears) are not a new fault;
     /// 3. it names a deeper cause for an incident opened within the revision window whose
     ///    root cause it lists as affected (or, when that root cause is only a call into or out
-    ///    of a service, one of the service's own operations): spans of the deepest service
-    ///    often arrive last, so an early verdict is revised rather than left open beside the
-    ///    right one;
+    ///    of a service, one of the service's own operations or calls out): spans of the
+    ///    deepest service often arrive last, so an early verdict is revised rather than left
+    ///    open beside the right one;
     /// 4. it blames only a call into or out of a service one of whose own operations an
     ///    incident opened within the revision window lists as affected: callers giving up on a
-    ///    service the incident's root cause slowed down are its symptom;
+    ///    service the incident's root cause slowed down are its symptom; or only a call some
+    ///    of whose traces name the incident's root cause (`traced_to_root`);
     /// 5. its cause is another endpoint of the incident's root-cause service with the same
     ///    fault family (or either is a timeout, which its callers see as failures): a
     ///    service-wide fault (CPU saturation, a hung thread pool, a slow or failing
@@ -298,7 +299,7 @@ impl IncidentBook {
                     && draft.affected_endpoints.iter().any(|e| {
                         blames(i, e)
                             || (i.root_cause.service != draft.root_cause.service
-                                && behind_blamed_call(i, e))
+                                && behind_blamed_call(i, &draft.root_cause, e))
                     })
             })
         };
@@ -306,7 +307,7 @@ impl IncidentBook {
             active().find(|(_, i)| {
                 i.first_detected_unix_nanos >= revise_after
                     && i.root_cause.service != draft.root_cause.service
-                    && call_into_hurt_service(i, &draft.root_cause)
+                    && call_of_hurt_service(i, &draft.root_cause)
             })
         };
         let found = same_cause

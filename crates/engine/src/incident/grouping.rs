@@ -48,25 +48,54 @@ pub(super) fn blames(incident: &Incident, endpoint: &EndpointKey) -> bool {
             && incident.affected_endpoints.contains(endpoint))
 }
 
-/// True when `endpoint`, affected in a draft that blames a service other than `incident`'s,
-/// is one of the service's own operations while `incident` blames only a call into or out of
-/// that service: the draft saw the service itself hurt by something beyond it (a hung
-/// callee whose callers time out on it shows first as their failing or slow calls, and its
-/// own spans arrive when the hang ends).
-pub(super) fn behind_blamed_call(incident: &Incident, endpoint: &EndpointKey) -> bool {
+/// True when `endpoint`, affected in a draft blaming `cause` at a service other than
+/// `incident`'s, is one of the service's own operations, or one of its own calls out failing
+/// or timing out, while `incident` blames only a call into or out of that service: the draft
+/// saw the service itself hurt by something beyond it (a hung callee whose callers time out on
+/// it shows first as their failing or slow calls, and its own spans arrive when the hang ends;
+/// a caller of the hung service that gives up on it late is given up on by its own callers
+/// first, and its failing calls into the hung service are what the later draft shows). A
+/// call out that is only slow is not enough: a network delay in front of the service slows
+/// its callers' calls, and a slow dependency of its own is not what they wait on.
+pub(super) fn behind_blamed_call(
+    incident: &Incident,
+    cause: &RootCause,
+    endpoint: &EndpointKey,
+) -> bool {
+    let calls_out_fail = matches!(cause.kind, AnomalyKind::ErrorStorm | AnomalyKind::Timeout)
+        && endpoint.operation != incident.root_cause.endpoint;
     names_call(&incident.root_cause.endpoint)
         && endpoint.service == incident.root_cause.service
-        && !names_call(&endpoint.operation)
+        && (!names_call(&endpoint.operation) || calls_out_fail)
+}
+
+/// True when `cause` blames only a call that is `incident`'s symptom: a call into or out of a
+/// service the incident hurt, or one whose traces lead to the incident's root cause too.
+pub(super) fn call_of_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
+    call_into_hurt_service(incident, cause) || traced_to_root(incident, cause)
 }
 
 /// True when `cause` blames only a call into or out of a service that `incident` lists as hurt
 /// in one of its own operations: callers that give up on a service slowed by the incident's
 /// root cause see their calls into it fail, and that is the incident's symptom, not a new
 /// fault.
-pub(super) fn call_into_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
+fn call_into_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
     names_call(&cause.endpoint)
         && incident
             .affected_endpoints
             .iter()
             .any(|e| e.service == cause.service && !names_call(&e.operation))
+}
+
+/// True when `cause` blames only a call and some of its own traces name `incident`'s root
+/// cause as their origin: the calls failed or slowed in requests that reached the incident's
+/// root cause too, and where its spans were missing (a hung service answers long after its
+/// callers gave up) the call is all a trace can blame.
+fn traced_to_root(incident: &Incident, cause: &RootCause) -> bool {
+    let root = incident.root_cause.endpoint_key();
+    names_call(&cause.endpoint)
+        && cause
+            .candidates
+            .iter()
+            .any(|candidate| candidate.score > 0.0 && candidate.endpoint_key() == root)
 }
