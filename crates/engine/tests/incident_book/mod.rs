@@ -1,8 +1,10 @@
 //! The incident lifecycle rules: dedupe by root cause, resolution watermark, auto-resolve, ids.
-//! The rules that group several causes into one incident are in `grouping`; resolution (by
+//! The rules that group several causes into one incident are in `grouping` (those of hangs,
+//! whose callers' spans come long before the hung service's, in `hangs`); resolution (by
 //! hand and automatic) and its watermark in `resolution`.
 
 mod grouping;
+mod hangs;
 mod resolution;
 
 use aiops_analyzer::{
@@ -126,6 +128,32 @@ fn all_healthy(now: u64) -> Assessment {
 }
 
 /// Applies `drafts` with an assessment holding exactly their anomalies.
+fn at(service: &str, operation: &str) -> EndpointKey {
+    EndpointKey::new(service, operation)
+}
+
+/// A draft blaming `operation` of `service` (an edge when it holds ` -> `) for a `kind` anomaly
+/// on each of `affected`, the blamed endpoint first.
+fn blaming(
+    service: &str,
+    operation: &str,
+    kind: AnomalyKind,
+    affected: Vec<EndpointKey>,
+    now: u64,
+) -> IncidentDraft {
+    let anomalies: Vec<Anomaly> = affected
+        .iter()
+        .map(|endpoint| Anomaly {
+            endpoint: endpoint.clone(),
+            ..anomaly("/any", kind, Severity::High, now)
+        })
+        .collect();
+    let mut draft = draft(operation, kind, anomalies);
+    draft.root_cause.service = service.to_owned();
+    draft.affected_endpoints = affected;
+    draft
+}
+
 fn apply(
     book: &mut IncidentBook,
     marks: &mut Watermarks,
