@@ -225,19 +225,25 @@ impl<C> Marking<C> {
                 }
             })
             .collect();
-        if !fails.iter().any(|f| *f != Fails::No) {
-            return None;
+        fails.iter().any(|f| *f != Fails::No).then_some(fails)
+    }
+
+    /// Marks `spans` failed as `fails` says, and notes those their ERROR logs alone failed.
+    fn mark(&self, spans: &mut [Span], fails: &[Fails]) {
+        for (span, fails) in spans.iter_mut().zip(fails) {
+            if *fails != Fails::No {
+                span.status = SpanStatus::Error;
+            }
         }
         if fails.contains(&Fails::Logs) {
             self.failed.note_failed_by_logs(
                 spans
                     .iter()
-                    .zip(&fails)
+                    .zip(fails)
                     .filter(|(_, f)| **f == Fails::Logs)
                     .map(|(span, _)| (span.trace_id, span.span_id)),
             );
         }
-        Some(fails)
     }
 }
 
@@ -254,11 +260,7 @@ enum Fails {
 impl<C: Collector> Collector for Marking<C> {
     fn record_batch(&self, mut spans: Vec<Span>) -> RecordOutcome {
         if let Some(fails) = self.fails(&spans) {
-            for (span, fails) in spans.iter_mut().zip(fails) {
-                if fails != Fails::No {
-                    span.status = SpanStatus::Error;
-                }
-            }
+            self.mark(&mut spans, &fails);
         }
         self.inner.record_batch(spans)
     }
@@ -267,11 +269,7 @@ impl<C: Collector> Collector for Marking<C> {
         match self.fails(spans) {
             Some(fails) => {
                 let mut spans = spans.to_vec();
-                for (span, fails) in spans.iter_mut().zip(fails) {
-                    if fails != Fails::No {
-                        span.status = SpanStatus::Error;
-                    }
-                }
+                self.mark(&mut spans, &fails);
                 self.inner.record_batch(spans)
             }
             None => self.inner.record_borrowed(spans),

@@ -74,12 +74,11 @@ impl LogFailures {
     }
 
     /// Clears the failure of every span of `traces` that only routine ERROR records failed
-    /// (each of its templates [routine](LogPatterns::is_routine) now); returns how many.
-    pub(crate) fn clear_routine(&self, patterns: &LogPatterns, traces: &mut [Vec<Span>]) -> usize {
+    /// (each of its templates [routine](LogPatterns::is_routine) now).
+    pub(crate) fn clear_routine(&self, patterns: &LogPatterns, traces: &mut [Vec<Span>]) {
         if self.spans.is_empty() {
-            return 0;
+            return;
         }
-        let mut cleared = 0;
         for span in traces.iter_mut().flatten() {
             if span.status != SpanStatus::Error || span.http_status.is_some_and(|c| c >= 500) {
                 continue;
@@ -92,9 +91,28 @@ impl LogFailures {
                 && failure.templates.iter().all(|t| patterns.is_routine(t))
             {
                 span.status = SpanStatus::Unset;
-                cleared += 1;
             }
         }
-        cleared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_spans_are_forgotten_beyond_the_cap() {
+        let mut failures = LogFailures::new(2);
+        let keys: Vec<SpanKey> = (0..3)
+            .map(|_| (TraceId::random(), SpanId::random()))
+            .collect();
+        for key in &keys {
+            failures.failed_by_logs(*key);
+        }
+        failures.failed_by_logs(keys[2]);
+        assert_eq!(failures.spans.len(), 2);
+        assert_eq!(failures.order.len(), 2);
+        assert!(!failures.spans.contains_key(&keys[0]));
+        assert!(failures.spans[&keys[1]].log_only && failures.spans[&keys[2]].log_only);
     }
 }
