@@ -157,18 +157,12 @@ pub fn routine_errors(rng: &mut StdRng, topology: &Topology, effect: &Effect) ->
         .collect();
     callees.sort_unstable();
     callees.dedup();
-    let service = match callees.as_slice() {
-        [] => {
-            let others: Vec<usize> = (0..topology.services.len())
-                .filter(|s| !faulty.iter().any(|op| op.service == *s))
-                .collect();
-            others
-                .get(rng.random_range(0..others.len().max(1)))
-                .copied()
-                .unwrap_or(0)
-        }
-        some => *pick(rng, some),
-    };
+    if callees.is_empty() {
+        callees = (0..topology.services.len())
+            .filter(|s| !faulty.iter().any(|op| op.service == *s))
+            .collect();
+    }
+    let service = *pick(rng, &callees);
     Effect::RoutineErrors {
         service,
         share: rng.random_range(0.02..0.06),

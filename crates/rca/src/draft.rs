@@ -123,17 +123,25 @@ fn own_kind(root: &EndpointKey, anomalies: &[Anomaly]) -> AnomalyKind {
 /// Share by which a root cause's slow spans must outlast its endpoint's usual duration.
 const MIN_SLOWDOWN: f64 = 1.5;
 
-/// True when `endpoint` is slow in `graphs`: its spans whose own time exceeds the baseline by
-/// the minimum excess took, on average, the minimum excess longer than the endpoint usually
-/// takes, and half again as long; for a call to another service, half again its usual own
-/// time will do (a call whose network gap grew 20 ms is slow even when the callee's time
-/// dwarfs the gap), while an operation with 6 ms more own work in 110 ms is not the place
-/// where a request got slow. An endpoint without a learned baseline counts as slow (nothing
-/// says otherwise).
-pub(crate) fn runs_slow(
+/// True when `endpoint`, a slow candidate root cause, is itself anomalous in `graphs`.
+///
+/// It runs slow: its spans whose own time exceeds the baseline by the minimum excess took, on
+/// average, the minimum excess longer than the endpoint usually takes, and half again as long;
+/// for a call to another service, half again its usual own time will do (a call whose network
+/// gap grew 20 ms is slow even when the callee's time dwarfs the gap), while an operation with
+/// 6 ms more own work in 110 ms is not the place where a request got slow. An endpoint without
+/// a learned baseline counts as slow (nothing says otherwise).
+///
+/// Or, when `took_most` (the most added own time went to it), its own work slowed in its
+/// requests as a whole: its mean own time over all its spans is half again what it usually is,
+/// and at least the minimum excess more. A saturated CPU slows every request of a service a
+/// little; such an operation is where the time went even when its callees' time dwarfs the
+/// growth. A call's own time is the gap in front of its callee, judged as a call, never so.
+pub(crate) fn slow_itself(
     endpoint: &EndpointKey,
     graphs: &[TraceGraph<'_>],
     expect: &Expectations<'_>,
+    took_most: bool,
 ) -> bool {
     let Some(usual) = expect
         .baseline(endpoint)
@@ -143,60 +151,41 @@ pub(crate) fn runs_slow(
         return true;
     };
     let (expected_self, _) = expect.self_time_of(endpoint);
-    let (mut slow, mut total_ms, mut self_ms) = (0u64, 0.0, 0.0);
+    let (mut count, mut own_ms) = (0u64, 0.0);
+    let (mut slow, mut slow_total_ms, mut slow_own_ms) = (0u64, 0.0, 0.0);
     for graph in graphs {
         for (node, span) in graph.nodes() {
+            if span.service != endpoint.service || span.operation != endpoint.operation {
+                continue;
+            }
             let own = graph.self_time_ms(node);
-            if span.service == endpoint.service
-                && span.operation == endpoint.operation
-                && own - expected_self >= expect.min_excess_ms()
-            {
+            count += 1;
+            own_ms += own;
+            if own - expected_self >= expect.min_excess_ms() {
                 slow += 1;
-                total_ms += span.duration_ms();
-                self_ms += own;
+                slow_total_ms += span.duration_ms();
+                slow_own_ms += own;
             }
         }
     }
-    if slow == 0 {
-        return false;
-    }
-    let observed = total_ms / slow as f64;
-    let observed_self = self_ms / slow as f64;
     // A call's own time is the gap in front of its callee: the part of it the edge owns.
     let call = peer_in_operation(&endpoint.operation).is_some();
-    observed - usual >= expect.min_excess_ms()
-        && (observed >= MIN_SLOWDOWN * usual
-            || (call && observed_self >= MIN_SLOWDOWN * expected_self))
-}
-
-/// True when `endpoint`'s own work slowed in its requests as a whole: its mean own time over
-/// all its spans in `graphs` is half again what it usually is, and at least the minimum excess
-/// more. A saturated CPU slows every request of a service a little; such an operation is where
-/// the time went even when its callees' time dwarfs the growth. A call's own time is the gap
-/// in front of its callee, judged by [`runs_slow`], never by this.
-pub(crate) fn own_work_slowed(
-    endpoint: &EndpointKey,
-    graphs: &[TraceGraph<'_>],
-    expect: &Expectations<'_>,
-) -> bool {
-    if peer_in_operation(&endpoint.operation).is_some() {
-        return false;
-    }
-    let (expected_self, _) = expect.self_time_of(endpoint);
-    let (mut count, mut own_ms) = (0u64, 0.0);
-    for graph in graphs {
-        for (node, span) in graph.nodes() {
-            if span.service == endpoint.service && span.operation == endpoint.operation {
-                count += 1;
-                own_ms += graph.self_time_ms(node);
-            }
-        }
-    }
-    let mean = own_ms / count.max(1) as f64;
-    count > 0
-        && expected_self > 0.0
-        && mean >= MIN_SLOWDOWN * expected_self
-        && mean - expected_self >= expect.min_excess_ms()
+    let runs_slow = slow > 0 && {
+        let observed = slow_total_ms / slow as f64;
+        let observed_self = slow_own_ms / slow as f64;
+        observed - usual >= expect.min_excess_ms()
+            && (observed >= MIN_SLOWDOWN * usual
+                || (call && observed_self >= MIN_SLOWDOWN * expected_self))
+    };
+    let own_work_slowed = || {
+        let mean = own_ms / count as f64;
+        !call
+            && count > 0
+            && expected_self > 0.0
+            && mean >= MIN_SLOWDOWN * expected_self
+            && mean - expected_self >= expect.min_excess_ms()
+    };
+    runs_slow || (took_most && own_work_slowed())
 }
 
 /// Where a title says the problem is: the service and the operation (`payments POST /charge`),

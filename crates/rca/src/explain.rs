@@ -10,7 +10,7 @@ use aiops_telemetry_core::{EndpointKey, Span, peer_in_operation};
 use serde::{Deserialize, Serialize};
 
 use crate::contrast::went_quiet;
-use crate::draft::{draft, own_work_slowed, runs_slow};
+use crate::draft::{draft, slow_itself};
 use crate::expect::{
     BaselineMap, Detection, Expectations, MAX_PEERS, PeerServices, RcaConfig, lookup, observe_span,
 };
@@ -244,9 +244,12 @@ impl Rca {
             let (root, mode) = votes
                 .leader_where(|candidate| {
                     candidate.mode() != Mode::Latency
-                        || runs_slow(&candidate.endpoint, &graphs, &expect)
-                        || (candidate.excess_ms >= most_excess
-                            && own_work_slowed(&candidate.endpoint, &graphs, &expect))
+                        || slow_itself(
+                            &candidate.endpoint,
+                            &graphs,
+                            &expect,
+                            candidate.excess_ms >= most_excess,
+                        )
                 })
                 .unwrap_or_else(|| (anomaly.endpoint.clone(), Mode::of_kind(anomaly.kind)));
             let group = groups.entry((root, mode.family())).or_default();

@@ -205,14 +205,9 @@ impl LogPatterns {
             return false;
         };
         let now = self.last_assessed.unwrap_or(0);
-        let new = stats.first_seen
-            >= service
-                .first_seen
-                .saturating_add(self.config.learning_secs * SECOND)
-            && now.saturating_sub(stats.first_seen) <= self.config.novelty_secs * SECOND;
         stats.rate_per_sec.is_some()
             && !stats.flagged
-            && !new
+            && !stats.is_new(service.first_seen, now, &self.config)
             && !service.drain.is_other(template.id)
     }
 
@@ -240,9 +235,7 @@ impl LogPatterns {
                 let template = service.drain.template(id as TemplateId).text();
                 let other = template == OTHER_TEMPLATE;
                 let age = now_unix_nanos.saturating_sub(stats.first_seen);
-                let new = !other
-                    && stats.first_seen >= service.first_seen.saturating_add(learning)
-                    && age <= config.novelty_secs * SECOND;
+                let new = !other && stats.is_new(service.first_seen, now_unix_nanos, config);
                 let expected = stats.rate_per_sec.unwrap_or(0.0) * window_secs;
                 let risen = age >= learning
                     && stats.rate_per_sec.is_some()
@@ -273,6 +266,13 @@ impl LogPatterns {
 }
 
 impl TemplateStats {
+    /// True when the template first appeared after its service's logs were learned (the
+    /// service's first records came at `service_first_seen`) and is still new at `now`.
+    fn is_new(&self, service_first_seen: u64, now: u64, config: &LogPatternConfig) -> bool {
+        self.first_seen >= service_first_seen.saturating_add(config.learning_secs * SECOND)
+            && now.saturating_sub(self.first_seen) <= config.novelty_secs * SECOND
+    }
+
     fn count(&mut self, record: &LogRecord, operation: Option<&str>, keep_secs: u64) {
         let second = record.time_unix_nanos / SECOND;
         match self.seconds.iter_mut().rev().find(|(s, _)| *s == second) {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use aiops_rca::{IncidentDraft, RootCause};
 
-use super::grouping::{behind_blamed_call, blames, call_of_hurt_service, one_problem, sharper};
+use super::grouping::{behind_blamed_call, blames, one_problem, sharper, symptom_call};
 use super::lifecycle::{Damping, LastUnwell, reopen};
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
 use crate::watermarks::{CauseWatermark, Watermarks};
@@ -307,7 +307,7 @@ impl IncidentBook {
             active().find(|(_, i)| {
                 i.first_detected_unix_nanos >= revise_after
                     && i.root_cause.service != draft.root_cause.service
-                    && call_of_hurt_service(i, &draft.root_cause)
+                    && symptom_call(i, &draft.root_cause)
             })
         };
         let found = same_cause

@@ -71,7 +71,7 @@ pub(super) fn behind_blamed_call(
 
 /// True when `cause` blames only a call that is `incident`'s symptom: a call into or out of a
 /// service the incident hurt, or one whose traces lead to the incident's root cause too.
-pub(super) fn call_of_hurt_service(incident: &Incident, cause: &RootCause) -> bool {
+pub(super) fn symptom_call(incident: &Incident, cause: &RootCause) -> bool {
     call_into_hurt_service(incident, cause) || traced_to_root(incident, cause)
 }
 

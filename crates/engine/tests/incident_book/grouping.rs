@@ -185,43 +185,34 @@ fn an_incident_revised_to_a_service_another_incident_names_is_folded_into_it() {
     let charge = at("payment", "/charge");
     let checkout = at("checkout", "/checkout");
     let refund = at("payment", "/refund");
-    let first = opened_id(&apply(
+    let first = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "payment",
-            "/charge",
-            AnomalyKind::LatencySpike,
-            vec![charge.clone()],
-            T0,
-        )],
+        "payment",
+        "/charge",
+        AnomalyKind::LatencySpike,
+        vec![charge.clone()],
         T0,
     ));
     // The checkout's callee spans have not arrived yet: the checkout is blamed on its own.
-    let second = opened_id(&apply(
+    let second = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "checkout",
-            "/checkout",
-            AnomalyKind::LatencySpike,
-            vec![checkout.clone()],
-            T0 + SEC,
-        )],
+        "checkout",
+        "/checkout",
+        AnomalyKind::LatencySpike,
+        vec![checkout.clone()],
         T0 + SEC,
     ));
 
     // They arrive: the checkout was slow because of payment, which the first incident names.
-    let changes = apply(
+    let changes = apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "payment",
-            "/refund",
-            AnomalyKind::LatencySpike,
-            vec![refund.clone(), checkout.clone()],
-            T0 + 2 * SEC,
-        )],
+        "payment",
+        "/refund",
+        AnomalyKind::LatencySpike,
+        vec![refund.clone(), checkout.clone()],
         T0 + 2 * SEC,
     );
 
@@ -247,16 +238,13 @@ fn an_incident_revised_to_a_service_another_incident_names_is_folded_into_it() {
     assert_eq!(folded.merged_into.as_deref(), Some(first.as_str()));
 
     // Folding set no watermark: evidence from before it still reaches the surviving incident.
-    let later = apply(
+    let later = apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "payment",
-            "/refund",
-            AnomalyKind::LatencySpike,
-            vec![refund],
-            T0 + 3 * SEC,
-        )],
+        "payment",
+        "/refund",
+        AnomalyKind::LatencySpike,
+        vec![refund],
         T0 + 3 * SEC,
     );
     assert_eq!(later, [IncidentChange::Updated { id: first }]);
@@ -267,16 +255,13 @@ fn callers_failing_towards_a_service_that_just_turned_slow_join_its_incident() {
     let mut book = IncidentBook::new(0);
     let mut marks = Watermarks::default();
     let list = at("flags", "/list");
-    let id = opened_id(&apply(
+    let id = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "flags",
-            "/list",
-            AnomalyKind::LatencySpike,
-            vec![list],
-            T0,
-        )],
+        "flags",
+        "/list",
+        AnomalyKind::LatencySpike,
+        vec![list],
         T0,
     ));
     let callers_give_up = |caller: &str, edge: &str, now| {

@@ -11,32 +11,26 @@ fn a_hung_service_found_behind_a_blamed_call_revises_the_incident() {
     // caller also fails towards others, the call is blamed on the caller's side.
     let call = at("shipping", "UpdateCart -> cart");
     let shipping = at("shipping", "UpdateShipping");
-    let id = opened_id(&apply(
+    let id = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "shipping",
-            "UpdateCart -> cart",
-            AnomalyKind::ErrorStorm,
-            vec![call.clone()],
-            T0,
-        )],
+        "shipping",
+        "UpdateCart -> cart",
+        AnomalyKind::ErrorStorm,
+        vec![call.clone()],
         T0,
     ));
 
     // The hung requests end: the cart's own operation timed out, and the shipping service's
     // own operation suffered from it (the blamed call is not among what the draft lists).
     let hung = at("cart", "UpdateCart");
-    let changes = apply(
+    let changes = apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "cart",
-            "UpdateCart",
-            AnomalyKind::Timeout,
-            vec![hung.clone(), shipping.clone()],
-            T0 + 4 * SEC,
-        )],
+        "cart",
+        "UpdateCart",
+        AnomalyKind::Timeout,
+        vec![hung.clone(), shipping.clone()],
         T0 + 4 * SEC,
     );
 
@@ -63,48 +57,39 @@ fn a_caller_of_a_hung_service_whose_calls_out_fail_is_folded_into_the_hang() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
     // The notification service hangs and its incident opens.
-    let hang = opened_id(&apply(
+    let hang = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "notification",
-            "POST /notify",
-            AnomalyKind::Timeout,
-            vec![at("notification", "POST /notify")],
-            T0,
-        )],
+        "notification",
+        "POST /notify",
+        AnomalyKind::Timeout,
+        vec![at("notification", "POST /notify")],
         T0,
     ));
     // The frontend gives up on the shipping service, which waits on the notification service
     // and has not answered yet: the frontend's failing calls into shipping are blamed.
     let into_shipping = at("frontend", "POST -> shipping");
-    let shipping = opened_id(&apply(
+    let shipping = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "shipping",
-            "POST -> shipping",
-            AnomalyKind::ErrorStorm,
-            vec![into_shipping.clone(), at("frontend", "DELETE /order")],
-            T0 + SEC,
-        )],
+        "shipping",
+        "POST -> shipping",
+        AnomalyKind::ErrorStorm,
+        vec![into_shipping.clone(), at("frontend", "DELETE /order")],
         T0 + SEC,
     ));
 
     // Shipping's spans arrive: its own calls into the notification service failed.
-    let changes = apply(
+    let changes = apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "notification",
-            "HTTP POST -> notification",
-            AnomalyKind::ErrorStorm,
-            vec![
-                at("shipping", "HTTP POST -> notification"),
-                at("frontend", "DELETE /order"),
-            ],
-            T0 + 2 * SEC,
-        )],
+        "notification",
+        "HTTP POST -> notification",
+        AnomalyKind::ErrorStorm,
+        vec![
+            at("shipping", "HTTP POST -> notification"),
+            at("frontend", "DELETE /order"),
+        ],
         T0 + 2 * SEC,
     );
 
@@ -134,30 +119,24 @@ fn a_slow_call_out_of_a_service_behind_a_delayed_edge_does_not_revise_it() {
     let mut marks = Watermarks::default();
     // A network delay in front of the inventory service: its callers' calls are slow.
     let delayed = at("quote", "Check -> inventory");
-    let id = opened_id(&apply(
+    let id = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "inventory",
-            "Check -> inventory",
-            AnomalyKind::LatencySpike,
-            vec![delayed.clone()],
-            T0,
-        )],
+        "inventory",
+        "Check -> inventory",
+        AnomalyKind::LatencySpike,
+        vec![delayed.clone()],
         T0,
     ));
 
     // A few of the slow requests also took long on the inventory service's own mail API.
-    let changes = apply(
+    let changes = apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "api.mail",
-            "POST -> api.mail",
-            AnomalyKind::LatencySpike,
-            vec![at("inventory", "POST -> api.mail")],
-            T0 + SEC,
-        )],
+        "api.mail",
+        "POST -> api.mail",
+        AnomalyKind::LatencySpike,
+        vec![at("inventory", "POST -> api.mail")],
         T0 + SEC,
     );
 
@@ -173,16 +152,13 @@ fn a_slow_call_out_of_a_service_behind_a_delayed_edge_does_not_revise_it() {
 fn failing_calls_whose_traces_also_lead_to_a_young_hang_join_it() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
-    let hang = opened_id(&apply(
+    let hang = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "recommendation",
-            "PUT /recommend",
-            AnomalyKind::Timeout,
-            vec![at("recommendation", "PUT /recommend")],
-            T0,
-        )],
+        "recommendation",
+        "PUT /recommend",
+        AnomalyKind::Timeout,
+        vec![at("recommendation", "PUT /recommend")],
         T0,
     ));
     // The gateway gives up on the auth service, which waits on the hung service: in half of
@@ -231,30 +207,24 @@ fn callers_failing_towards_a_service_slowed_by_a_hang_join_the_hang() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
     // The session service hangs; the email service, which calls it, is slow.
-    let id = opened_id(&apply(
+    let id = opened_id(&apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "session",
-            "CreateSession",
-            AnomalyKind::Timeout,
-            vec![at("session", "CreateSession"), at("email", "PlaceEmail")],
-            T0,
-        )],
+        "session",
+        "CreateSession",
+        AnomalyKind::Timeout,
+        vec![at("session", "CreateSession"), at("email", "PlaceEmail")],
         T0,
     ));
 
     // The web service gives up on the email service: its calls into it fail.
-    let changes = apply(
+    let changes = apply_blaming(
         &mut book,
         &mut marks,
-        vec![blaming(
-            "email",
-            "PlaceEmail -> email",
-            AnomalyKind::ErrorStorm,
-            vec![at("web", "PlaceEmail -> email")],
-            T0 + 4 * SEC,
-        )],
+        "email",
+        "PlaceEmail -> email",
+        AnomalyKind::ErrorStorm,
+        vec![at("web", "PlaceEmail -> email")],
         T0 + 4 * SEC,
     );
 

@@ -165,6 +165,24 @@ fn apply(
     book.apply(drafts, &assessment, now, marks)
 }
 
+/// Applies, at `now`, one draft blaming `operation` of `service` (see [`blaming`]).
+fn apply_blaming(
+    book: &mut IncidentBook,
+    marks: &mut Watermarks,
+    service: &str,
+    operation: &str,
+    kind: AnomalyKind,
+    affected: Vec<EndpointKey>,
+    now: u64,
+) -> Vec<IncidentChange> {
+    apply(
+        book,
+        marks,
+        vec![blaming(service, operation, kind, affected, now)],
+        now,
+    )
+}
+
 fn opened_id(changes: &[IncidentChange]) -> String {
     match changes {
         [IncidentChange::Opened { id }] => id.clone(),
