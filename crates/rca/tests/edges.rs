@@ -228,23 +228,29 @@ fn failing_calls_to_a_callee_without_spans_of_its_own_blame_the_callee() {
     );
 }
 
+/// Ten frontend requests answered 504 over a call to currency of `call_ms` that records no
+/// status.
+fn gateway_timeouts(call_ms: u64) -> Vec<Vec<aiops_telemetry_core::Span>> {
+    (0..10)
+        .map(|i| {
+            request(10_000 + i * 100, &[("currency.prod.svc", None, call_ms, 0)])
+                .into_iter()
+                .map(|mut span| {
+                    span.http_status = (span.operation == "GET /").then_some(504);
+                    span
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn a_gateway_timeout_over_a_call_that_records_no_outcome_blames_the_silent_callee() {
     let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
     let rca = trained(&normal);
     // Older instrumentation: the client span of a call that got no answer records no status,
     // the frontend answers 504, and the hung callee's spans have not arrived.
-    let traces: Vec<_> = (0..10)
-        .map(|i| {
-            request(10_000 + i * 100, &[("currency.prod.svc", None, 2_000, 0)])
-                .into_iter()
-                .map(|mut span| {
-                    span.http_status = (span.operation == "GET /").then_some(504);
-                    span
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let traces = gateway_timeouts(2_000);
     let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
 
     let drafts = rca.explain(&anomalies, &traces);
@@ -261,17 +267,7 @@ fn a_gateway_timeout_with_nothing_slow_below_stands_in_for_the_missing_callee() 
     let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
     let rca = trained(&normal);
     // The 504 came fast, and the call below took its usual time: nothing below explains it.
-    let traces: Vec<_> = (0..10)
-        .map(|i| {
-            request(10_000 + i * 100, &[("currency.prod.svc", None, 5, 0)])
-                .into_iter()
-                .map(|mut span| {
-                    span.http_status = (span.operation == "GET /").then_some(504);
-                    span
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let traces = gateway_timeouts(5);
     let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
 
     let drafts = rca.explain(&anomalies, &traces);
