@@ -233,8 +233,8 @@ impl Analyzer {
             let (first, last) = window.end_thirds();
             let ends = [first, last];
             let sustained = ends.iter().all(|part| {
-                live.endpoint_part(&input.endpoint, *part, config.timeout_ms)
-                    .is_some_and(|part| slow_part(&part, baseline, config, few))
+                live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
+                    .is_some_and(|stats| slow_part(&stats, baseline, config, few))
             });
             input.transient_tail =
                 !(sustained || taken_over(live, input, window, baseline, config));
@@ -420,10 +420,10 @@ fn taken_over(
             end.saturating_sub(second * SECOND),
         );
         let slow = live
-            .endpoint_part(&input.endpoint, part, config.timeout_ms)
-            .filter(|part| slow_part(part, baseline, config, true));
+            .endpoint_stats(&input.endpoint, part, config.timeout_ms)
+            .filter(|stats| slow_part(stats, baseline, config, true));
         match slow {
-            Some(part) => requests += part.stats.count,
+            Some(stats) => requests += stats.count,
             None => return false,
         }
     }

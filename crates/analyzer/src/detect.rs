@@ -8,7 +8,6 @@ use crate::baseline::Baseline;
 use crate::chance::improbable;
 use crate::config::Config;
 use crate::describe;
-use crate::live::Part;
 
 /// A timeout anomaly needs at least this share of the window's requests over `timeout_ms`:
 /// a healthy endpoint's p95 sits well below its timeout, so more than 5% of requests past it
@@ -124,17 +123,23 @@ pub(crate) fn bulk_moved(stats: &WindowStats, baseline: &Baseline) -> bool {
 
 /// True when a part of a window (a third of it) shows the slowness that the whole window is
 /// judged by: for a window of few requests its median past the latency thresholds against the
-/// baseline mean, otherwise its tail ([`Part::tail_ms`]) past them against the baseline p95. A
-/// part holds too few requests to ask for more than that, but its tail is never one request:
-/// below 20 requests a part's p95 is its slowest one, and a heavy-tailed endpoint shows one
-/// outlier three times its p95 in many a third, so a burst in one third and that outlier in
-/// the other made a spike of healthy traffic.
-pub(crate) fn slow_part(part: &Part, baseline: &Baseline, config: &Config, few: bool) -> bool {
+/// baseline mean, otherwise its p95 past them against the baseline p95 and its mean past them
+/// against the baseline mean. A part holds too few requests to ask for more than that. The
+/// mean is asked for because it is what makes the window a spike: a burst in one third can
+/// carry the whole window's mean, while a heavy-tailed endpoint's single outlier, which is all
+/// a p95 of fewer than 20 requests is, cannot carry the other third's. Slow requests in every
+/// third (a hang, a slow dependency on a share of the requests) carry both.
+pub(crate) fn slow_part(
+    stats: &WindowStats,
+    baseline: &Baseline,
+    config: &Config,
+    few: bool,
+) -> bool {
     if few {
-        clears_latency_thresholds(part.stats.p50_ms, baseline.mean_ms, config)
+        clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
     } else {
-        part.tail_ms
-            .is_some_and(|tail| clears_latency_thresholds(tail, baseline.p95_ms, config))
+        clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
+            && clears_latency_thresholds(stats.mean_ms, baseline.mean_ms, config)
     }
 }
 

@@ -345,29 +345,9 @@ impl Merged {
         self.max_nanos as f64 / 1e6
     }
 
-    /// The slow tail that a part of a window (a third of it) shows: its 95th percentile
-    /// (nearest rank), but never its slowest request, which is all that percentile is below
-    /// 20 requests. One outlier of a heavy-tailed endpoint is no tail; `None` with fewer than
-    /// two requests.
-    pub(crate) fn tail_ms(&self) -> Option<f64> {
-        if self.count < 2 {
-            return None;
-        }
-        let rank = ((0.95 * self.count as f64).ceil() as u64).clamp(1, self.count - 1);
-        let [tail] = self.at_ranks([rank]);
-        Some(tail)
-    }
-
     /// Nearest-rank percentiles for ascending `quantiles`, in one pass over the histogram.
     fn percentiles<const N: usize>(&self, quantiles: [f64; N]) -> [f64; N] {
-        self.at_ranks(
-            quantiles.map(|q| ((q * self.count as f64).ceil() as u64).clamp(1, self.count)),
-        )
-    }
-
-    /// The latencies of the requests at ascending (1-based) `ranks`, in one pass over the
-    /// histogram.
-    fn at_ranks<const N: usize>(&self, ranks: [u64; N]) -> [f64; N] {
+        let ranks = quantiles.map(|q| ((q * self.count as f64).ceil() as u64).clamp(1, self.count));
         let mut out = [self.max_ms(); N];
         let mut next = 0;
         let mut seen = 0;
@@ -482,23 +462,6 @@ mod tests {
             (stats.p50_ms, stats.p95_ms, stats.p99_ms),
             (123.456, 123.456, 123.456)
         );
-    }
-
-    #[test]
-    fn a_tail_is_never_the_slowest_request_alone() {
-        // Ten requests: their p95 is the slowest, their tail the second slowest.
-        let mut latencies = vec![10.0; 8];
-        latencies.extend([200.0, 3000.0]);
-        let tails = merged(&latencies);
-        assert_eq!(tails.stats(5000.0).p95_ms, 3000.0);
-        let tail = tails.tail_ms().unwrap();
-        assert!((tail / 200.0 - 1.0).abs() < 0.05, "{tail}");
-        // From 20 requests on, the p95 is not the slowest one, and the tail is the p95.
-        let mut many = vec![10.0; 38];
-        many.extend([200.0, 3000.0]);
-        let many = merged(&many);
-        assert_eq!(many.tail_ms(), Some(many.stats(5000.0).p95_ms));
-        assert_eq!(merged(&[42.0]).tail_ms(), None);
     }
 
     #[test]

@@ -63,16 +63,6 @@ pub(crate) struct CycleStats {
     pub(crate) fresh: Option<WindowStats>,
 }
 
-/// One endpoint's traffic in a part of a detection window (a third of it, or one second).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Part {
-    /// Its statistics.
-    pub(crate) stats: WindowStats,
-    /// Its slow tail: the 95th percentile, but never the slowest request (which is all that
-    /// percentile is below 20 requests); `None` below two requests.
-    pub(crate) tail_ms: Option<f64>,
-}
-
 /// Endpoints [`LiveWindows`] tracks at most, unless told otherwise.
 pub const DEFAULT_MAX_ENDPOINTS: usize = 10_000;
 
@@ -203,31 +193,6 @@ impl LiveWindows {
         window: TimeWindow,
         timeout_ms: f64,
     ) -> Option<WindowStats> {
-        self.read_endpoint(endpoint, window, |merged| merged.stats(timeout_ms))
-    }
-
-    /// The same for a part of a detection window, with the slow tail it shows (see
-    /// [`Part`]).
-    pub(crate) fn endpoint_part(
-        &self,
-        endpoint: &EndpointKey,
-        window: TimeWindow,
-        timeout_ms: f64,
-    ) -> Option<Part> {
-        self.read_endpoint(endpoint, window, |merged| Part {
-            stats: merged.stats(timeout_ms),
-            tail_ms: merged.tail_ms(),
-        })
-    }
-
-    /// `read` of the merged buckets of one endpoint in `window`, or `None` when it had no
-    /// traffic there.
-    fn read_endpoint<T>(
-        &self,
-        endpoint: &EndpointKey,
-        window: TimeWindow,
-        read: impl FnOnce(&Merged) -> T,
-    ) -> Option<T> {
         let keys = self.keys_of(window);
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -237,9 +202,9 @@ impl LiveWindows {
             .get(endpoint.operation.as_str())?;
         let merged = &mut state.scratch;
         series.merge_into(keys, merged);
-        let out = (!merged.is_empty()).then(|| read(merged));
+        let stats = (!merged.is_empty()).then(|| merged.stats(timeout_ms));
         merged.reset();
-        out
+        stats
     }
 
     /// When the newest bucket of `endpoint` in `window` that holds a request ends, or `None`

@@ -459,8 +459,9 @@ fn a_surge_of_slow_requests_in_the_newest_second_is_not_a_spike() {
 
 #[test]
 fn a_burst_and_one_outlier_in_the_other_third_are_not_a_latency_spike() {
-    // The burst fills the first third's tail; the last third's ten requests hold one slow
-    // one, which is all their p95 is: a heavy tail's outlier, not a slow tail.
+    // The burst fills the first third's tail and carries the window's mean; the last third's
+    // ten requests hold one slow one, which is all their p95 is, and which leaves their mean
+    // under three times the baseline's: a heavy tail's outlier, not a spike.
     let (mut analyzer, live) = window_with_slow_requests(&[7]);
     let _ = live.record(request(&payment(), T0 + 25 * SECOND + MS, 2000, 200));
 
@@ -472,7 +473,7 @@ fn a_burst_and_one_outlier_in_the_other_third_are_not_a_latency_spike() {
         assessment.anomalies
     );
 
-    // Two slow requests in the last third are a tail there.
+    // Two slow requests in the last third carry its mean too.
     let (mut analyzer, live) = window_with_slow_requests(&[7]);
     for second in [22, 25] {
         let _ = live.record(request(&payment(), T0 + second * SECOND + MS, 2000, 200));
