@@ -90,7 +90,7 @@ fn seek<'k, V>(
 ///    anomalous in its window and whose fresh slice is not halfway to a threshold on its own;
 ///    the baselines of the others are held, and time held does not age them (a slice of few
 ///    requests held for its latency alone is learned once its window passed without an
-///    anomaly, see [`Deferred`]);
+///    anomaly);
 /// 3. grades every endpoint that had traffic or has a baseline.
 ///
 /// The analyzer owns its configuration and baselines, and nothing else (resolution watermarks
