@@ -34,11 +34,13 @@ pub struct EngineConfig {
     /// Most traces sampled per healthy endpoint per cycle to learn normal self times; an
     /// endpoint whose self-time baseline is not trusted yet gets this many, the others share
     /// what is left of `max_learn_traces` evenly. Default 10. Zero turns self-time learning
-    /// off.
+    /// off. An endpoint whose own time is rising past its usual p95 also gets this many more
+    /// of its traces per cycle, for its shift test only.
     pub learn_traces_per_endpoint: usize,
     /// Cap on the traces learned from per cycle, over all endpoints. Default 20: a fixed
     /// budget, so a cycle costs the same at any traffic. Each learned trace teaches every
-    /// healthy endpoint it touches.
+    /// healthy endpoint it touches. The endpoints whose own time is rising share as many
+    /// more, for their shift tests.
     pub max_learn_traces: usize,
     /// Resolved incidents kept in memory (and in snapshots). Default 1000.
     pub max_resolved_incidents: usize,

@@ -323,32 +323,39 @@ impl Engine {
                 self.watermarks.endpoints(),
             );
         }
-        let learned = self
+        let sample = self
             .learning
             .sample(&self.rca, &self.traces, &self.config, &assessment, now);
-        // One graph per learned trace serves learning and both trace detectors.
-        let graphs: Vec<TraceGraph<'_>> = learned
+        // One graph per learned trace serves learning and both trace detectors; the watched
+        // endpoints' extra traces serve only those endpoints' shift tests.
+        let graphs: Vec<TraceGraph<'_>> = sample
+            .traces
             .iter()
             .map(|trace| TraceGraph::build(trace))
             .collect();
+        let (learned, watched) = graphs.split_at(sample.learned);
+        let is_watched = |span: &Span| self.learning.watched().contains(&span.endpoint());
         let unhealthy = unhealthy(&assessment);
         let healthy = |endpoint: &EndpointKey| !unhealthy.contains(endpoint);
         // Own times rising past their usual p95 are not learned until they are judged.
         let rising = if self.config.trace_detection {
-            self.shifts.observe(&graphs);
+            self.shifts.observe(learned, |_| true);
+            self.shifts.observe(watched, is_watched);
             self.shifts
                 .rising(&self.rca, self.config.analyzer.min_samples_for_baseline)
         } else {
             Default::default()
         };
-        self.rca.learn_graphs(&graphs, |endpoint| {
+        self.rca.learn_graphs(learned, |endpoint| {
             healthy(endpoint) && !rising.contains(endpoint)
         });
         if self.config.trace_detection {
             self.calls
-                .observe(&graphs, |span: &Span| healthy(&span.endpoint()));
+                .observe(learned, |span: &Span| healthy(&span.endpoint()));
+            // A rising own time is read in full from the next cycle on.
+            self.learning.watch(rising);
         }
-        let learned_traces = learned.len();
+        let learned_traces = sample.learned;
         let (mut sampled, settled) = self.sample_anomalous(&assessment.anomalies, now);
         self.desk.clear_routine_failures(&mut sampled);
         let drafts = self

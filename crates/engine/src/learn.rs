@@ -5,7 +5,7 @@ use foldhash::HashSet;
 
 use aiops_analyzer::{Assessment, HealthStatus};
 use aiops_rca::Rca;
-use aiops_telemetry_core::{EndpointKey, Span, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, Span, TimeWindow, TraceId};
 
 use crate::config::EngineConfig;
 use crate::trace_buffer::TraceBuffer;
@@ -16,11 +16,19 @@ use crate::trace_buffer::TraceBuffer;
 /// settle time ago (so their late spans have arrived), of endpoints that are healthy in that cycle: a fault is
 /// never learned as normal. The budget is fixed (`max_learn_traces`), so a cycle learns as much
 /// at any traffic; endpoints without a trusted baseline come first.
+///
+/// Endpoints whose own time is rising past its usual p95 are watched: they get more of their
+/// settled traces, up to `learn_traces_per_endpoint` each, on top of that budget (at most as
+/// much again), for their own shift test only. On a rarely taken branch the even share reads a
+/// dozen requests a minute, too few to judge a shift however large, and a fault would last out
+/// its minute unseen. Watching costs nothing while nothing is developing.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Learning {
     learned_until: Option<u64>,
     /// Where the next cycle's turn starts among healthy endpoints.
     cursor: usize,
+    /// Endpoints whose evidence is developing: read in full next cycle.
+    watched: HashSet<EndpointKey>,
 }
 
 impl Learning {
@@ -28,8 +36,19 @@ impl Learning {
     pub(crate) fn resume(learned_until: Option<u64>) -> Self {
         Self {
             learned_until,
-            cursor: 0,
+            ..Self::default()
         }
+    }
+
+    /// Reads every settled trace of `endpoints` from the next cycle on (within the watch
+    /// budget), until another call replaces them.
+    pub(crate) fn watch(&mut self, endpoints: HashSet<EndpointKey>) {
+        self.watched = endpoints;
+    }
+
+    /// The endpoints whose traces the last [`Learning::sample`] read in full.
+    pub(crate) fn watched(&self) -> &HashSet<EndpointKey> {
+        &self.watched
     }
 
     /// Traces that started before this instant were already learned from.
@@ -38,8 +57,9 @@ impl Learning {
     }
 
     /// The settled traces of healthy endpoints in `buffer` this cycle learns from (within its
-    /// budget, endpoints without a trusted self-time baseline in `rca` first); the caller
-    /// teaches them to `rca` and hands them to the trace detectors.
+    /// budget, endpoints without a trusted self-time baseline in `rca` first), which the caller
+    /// teaches to `rca` and hands to the trace detectors; then more traces of the watched
+    /// endpoints, for their shift test.
     pub(crate) fn sample(
         &mut self,
         rca: &Rca,
@@ -47,13 +67,13 @@ impl Learning {
         config: &EngineConfig,
         assessment: &Assessment,
         now: u64,
-    ) -> Vec<Vec<Span>> {
+    ) -> Sample {
         let settled_until = now.saturating_sub(config.settle_nanos());
         let from = self
             .learned_until
             .unwrap_or_else(|| now.saturating_sub(config.window_nanos()));
         if settled_until <= from {
-            return Vec::new();
+            return Sample::default();
         }
         let window = TimeWindow::new(from, settled_until);
         self.learned_until = Some(settled_until);
@@ -74,7 +94,7 @@ impl Learning {
                     .is_some_and(|baseline| baseline.is_ready(min_samples))
             });
         if young.is_empty() && grown.is_empty() {
-            return Vec::new();
+            return Sample::default();
         }
         let budget = config.max_learn_traces;
         let per_endpoint = config.learn_traces_per_endpoint;
@@ -86,31 +106,71 @@ impl Learning {
             }
         }
         let mut seen = HashSet::default();
-        let mut traces = Vec::new();
+        let mut sample = Sample::default();
         let mut visited = 0;
         let turns = young
             .iter()
             .map(|endpoint| (endpoint, per_endpoint))
             .chain(grown.iter().map(|endpoint| (endpoint, grown_share)));
         for (endpoint, share) in turns {
-            let room = budget.saturating_sub(traces.len());
+            let room = budget.saturating_sub(sample.traces.len());
             if room == 0 {
                 break;
             }
             visited += 1;
-            for trace in buffer.sample_traces(endpoint, window, share.min(room)) {
-                // A trace belongs to the learning window its first span started in, so that
-                // consecutive windows never learn the same trace twice.
-                let first = trace
-                    .first()
-                    .map(|span| (span.trace_id, span.start_unix_nanos));
-                if first.is_some_and(|(id, start)| window.contains(start) && seen.insert(id)) {
-                    traces.push(trace);
-                }
-            }
+            sample.take(buffer, endpoint, window, share.min(room), &mut seen);
         }
         self.cursor = self.cursor.wrapping_add(visited.max(1));
-        traces
+        // Then the watched endpoints' other traces, from a budget of their own.
+        sample.learned = sample.traces.len();
+        let mut watched: Vec<&EndpointKey> = self
+            .watched
+            .iter()
+            .filter(|endpoint| !unhealthy.contains(endpoint))
+            .collect();
+        watched.sort();
+        for endpoint in watched {
+            let room = (sample.learned + budget).saturating_sub(sample.traces.len());
+            sample.take(buffer, endpoint, window, per_endpoint.min(room), &mut seen);
+        }
+        sample
+    }
+}
+
+/// The traces a cycle reads: first those it learns from, then the watched endpoints' extra
+/// ones.
+///
+/// The extra traces were chosen for reaching a watched endpoint, so they tell nothing unbiased
+/// of the rest of their requests: chosen for `payment`, every one shows checkout calling
+/// payment, whereas checkout may call it on half of its requests. Only the watched endpoints'
+/// own times are taken from them.
+#[derive(Debug, Default)]
+pub(crate) struct Sample {
+    pub traces: Vec<Vec<Span>>,
+    /// How many of `traces`, from the first, are learned from.
+    pub learned: usize,
+}
+
+impl Sample {
+    /// Adds up to `limit` of `endpoint`'s traces in `window`, those not taken yet.
+    fn take(
+        &mut self,
+        buffer: &TraceBuffer,
+        endpoint: &EndpointKey,
+        window: TimeWindow,
+        limit: usize,
+        seen: &mut HashSet<TraceId>,
+    ) {
+        for trace in buffer.sample_traces(endpoint, window, limit) {
+            // A trace belongs to the learning window its first span started in, so that
+            // consecutive windows never learn the same trace twice.
+            let first = trace
+                .first()
+                .map(|span| (span.trace_id, span.start_unix_nanos));
+            if first.is_some_and(|(id, start)| window.contains(start) && seen.insert(id)) {
+                self.traces.push(trace);
+            }
+        }
     }
 }
 

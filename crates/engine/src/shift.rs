@@ -26,7 +26,7 @@ use foldhash::{HashMap, HashSet};
 use aiops_analyzer::describe::{latency_shift, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_rca::{Rca, SelfTimeBaseline, TraceGraph};
-use aiops_telemetry_core::{EndpointKey, SpanText, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, Span, SpanText, TimeWindow};
 
 /// Most recent self times kept per endpoint.
 const MAX_SAMPLES: usize = 256;
@@ -68,8 +68,9 @@ impl ShiftMonitor {
     /// Records, per trace of `traces` and endpoint in it, the mean self time of the endpoint's
     /// successful spans, at the trace's start: one sample per request, so a trace that calls an
     /// endpoint in a loop does not outvote the others, and a burst of slow requests counts
-    /// when the requests came in, however long they then took.
-    pub(crate) fn observe(&mut self, graphs: &[TraceGraph<'_>]) {
+    /// when the requests came in, however long they then took. Only spans `keep` accepts are
+    /// recorded.
+    pub(crate) fn observe(&mut self, graphs: &[TraceGraph<'_>], keep: impl Fn(&Span) -> bool) {
         let mut per_trace: HashMap<(&SpanText, &SpanText), (f64, u32)> = HashMap::default();
         for graph in graphs {
             let began = graph
@@ -79,7 +80,7 @@ impl ShiftMonitor {
                 .unwrap_or(0);
             per_trace.clear();
             for (node, span) in graph.nodes() {
-                if span.is_error() {
+                if span.is_error() || !keep(span) {
                     continue;
                 }
                 let entry = per_trace
@@ -315,7 +316,7 @@ mod tests {
     #[test]
     fn a_sustained_rise_of_own_time_is_a_shift_of_that_endpoint_only() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&graphs(&minute(|_| 22)));
+        monitor.observe(&graphs(&minute(|_| 22)), |_| true);
 
         let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
 
@@ -333,7 +334,7 @@ mod tests {
     #[test]
     fn own_time_past_the_spike_rule_is_reported_as_a_spike() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&graphs(&minute(|_| 60)));
+        monitor.observe(&graphs(&minute(|_| 60)), |_| true);
 
         let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
 
@@ -343,7 +344,10 @@ mod tests {
     #[test]
     fn a_burst_in_one_part_of_the_window_or_a_steady_endpoint_is_no_shift() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&graphs(&minute(|second| if second < 15 { 60 } else { 10 })));
+        monitor.observe(
+            &graphs(&minute(|second| if second < 15 { 60 } else { 10 })),
+            |_| true,
+        );
         assert!(
             monitor
                 .detect(&trained(), rule(), T0 + 1060 * SEC)
@@ -351,7 +355,7 @@ mod tests {
         );
 
         let mut steady = ShiftMonitor::default();
-        steady.observe(&graphs(&minute(|second| 9 + second % 3)));
+        steady.observe(&graphs(&minute(|second| 9 + second % 3)), |_| true);
         assert!(
             steady
                 .detect(&trained(), rule(), T0 + 1060 * SEC)
@@ -362,7 +366,7 @@ mod tests {
     #[test]
     fn samples_older_than_the_window_are_forgotten() {
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&graphs(&minute(|_| 22)));
+        monitor.observe(&graphs(&minute(|_| 22)), |_| true);
 
         assert!(
             monitor
@@ -378,15 +382,25 @@ mod tests {
         let payment = EndpointKey::new("payments", "/payment");
         let mut monitor = ShiftMonitor::default();
         // Healthy for most of the minute; four of the five newest requests slow.
-        monitor.observe(&graphs(&minute(|second| {
-            if second >= 57 || second == 55 { 22 } else { 10 }
-        })));
+        monitor.observe(
+            &graphs(&minute(
+                |second| {
+                    if second >= 57 || second == 55 { 22 } else { 10 }
+                },
+            )),
+            |_| true,
+        );
         assert!(monitor.rising(&rca, 10).contains(&payment));
 
         let mut healthy = ShiftMonitor::default();
-        healthy.observe(&graphs(&minute(|second| {
-            if second == 58 || second == 50 { 22 } else { 10 }
-        })));
+        healthy.observe(
+            &graphs(&minute(
+                |second| {
+                    if second == 58 || second == 50 { 22 } else { 10 }
+                },
+            )),
+            |_| true,
+        );
         assert!(healthy.rising(&rca, 10).is_empty());
 
         // A baseline not yet ready is never held: it must learn to be judged.
@@ -404,7 +418,7 @@ mod tests {
             })
             .collect();
         let mut monitor = ShiftMonitor::default();
-        monitor.observe(&graphs(&traces));
+        monitor.observe(&graphs(&traces), |_| true);
 
         let found = monitor.detect(&trained(), rule(), T0 + 1060 * SEC);
 
