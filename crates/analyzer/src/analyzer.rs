@@ -5,7 +5,7 @@ use std::ops::Range;
 use aiops_telemetry_core::{EndpointKey, TimeWindow, WindowStats};
 use serde::{Deserialize, Serialize};
 
-use crate::anomaly::Anomaly;
+use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
 use crate::detect::{Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail};
@@ -88,7 +88,9 @@ fn seek<'k, V>(
 ///    against its baseline as it stood before the cycle;
 /// 2. learns from the fresh slice (traffic not learned before) of every endpoint that is not
 ///    anomalous in its window and whose fresh slice is not halfway to a threshold on its own;
-///    the baselines of the others are held, and time held does not age them;
+///    the baselines of the others are held, and time held does not age them (a slice of few
+///    requests held for its latency alone is learned once its window passed without an
+///    anomaly);
 /// 3. grades every endpoint that had traffic or has a baseline.
 ///
 /// The analyzer owns its configuration and baselines, and nothing else (resolution watermarks
@@ -98,7 +100,25 @@ fn seek<'k, V>(
 pub struct Analyzer {
     config: Config,
     baselines: BTreeMap<EndpointKey, Baseline>,
+    /// Fresh slices of few requests held for their latency alone, per endpoint, with the
+    /// cycle's time: learned once a whole window has passed over them without an anomaly
+    /// (see [`Deferred`]).
+    deferred: BTreeMap<EndpointKey, Deferred>,
 }
+
+/// Slices of few requests whose latency alone kept them from being learned, waiting for the
+/// verdict of the window that holds them.
+///
+/// At low traffic a slice holds a request or two, and its median is one of them. An endpoint
+/// whose requests take one of two paths (a cache hit or a miss, a fast or a slow branch) has a
+/// slow one in many a slice; holding each of them for good taught its baseline the fast path
+/// alone, and its usual slow requests then made spikes. A fault's first requests look the same
+/// in a slice; the window tells them apart: it fires on a fault before it has moved past the
+/// slice, and the slices waiting are then dropped.
+type Deferred = Vec<(u64, WindowStats)>;
+
+/// Slices deferred at most per endpoint (a window's worth at the default interval, and more).
+const MAX_DEFERRED: usize = 16;
 
 impl Analyzer {
     /// An analyzer with no baselines yet.
@@ -115,6 +135,7 @@ impl Analyzer {
                 .into_iter()
                 .map(|baseline| (baseline.endpoint.clone(), baseline))
                 .collect(),
+            deferred: BTreeMap::new(),
         })
     }
 
@@ -300,10 +321,27 @@ impl Analyzer {
                 };
                 match &mut baseline {
                     Some(baseline) => {
-                        if anomalous || !detect(evidence, Some(&**baseline), &guard).is_empty() {
-                            baseline.hold(now);
+                        let verdict = if anomalous {
+                            Vec::new()
                         } else {
+                            detect(evidence, Some(&**baseline), &guard)
+                        };
+                        if anomalous {
+                            baseline.hold(now);
+                        } else if verdict.is_empty() {
                             baseline.learn(fresh, now, config);
+                        } else {
+                            baseline.hold(now);
+                            let latency_alone = verdict
+                                .iter()
+                                .all(|anomaly| anomaly.kind == AnomalyKind::LatencySpike);
+                            if latency_alone && few_requests(fresh) {
+                                let waiting =
+                                    self.deferred.entry(input.endpoint.clone()).or_default();
+                                if waiting.len() < MAX_DEFERRED {
+                                    waiting.push((now, *fresh));
+                                }
+                            }
                         }
                     }
                     None => {
@@ -314,6 +352,11 @@ impl Analyzer {
                         }
                     }
                 }
+            }
+            if anomalous {
+                self.deferred.remove(&input.endpoint);
+            } else if let Some(baseline) = baseline.as_deref_mut() {
+                learn_deferred(&mut self.deferred, baseline, now, config);
             }
             if let Some((stats, _)) = input.current {
                 if let Some(baseline) = baseline.filter(|b| !anomalous && b.is_ready(config)) {
@@ -387,6 +430,30 @@ impl Analyzer {
         &self.config
     }
 }
+/// Learns the deferred slices of `baseline`'s endpoint that a whole detection window has
+/// passed over without an anomaly, oldest first.
+fn learn_deferred(
+    deferred: &mut BTreeMap<EndpointKey, Deferred>,
+    baseline: &mut Baseline,
+    now: u64,
+    config: &Config,
+) {
+    let Some(waiting) = deferred.get_mut(&baseline.endpoint) else {
+        return;
+    };
+    let window = config.window_nanos();
+    waiting.retain(|(held_at, slice)| {
+        let judged = now.saturating_sub(*held_at) >= window;
+        if judged {
+            baseline.learn(slice, now, config);
+        }
+        !judged
+    });
+    if waiting.is_empty() {
+        deferred.remove(&baseline.endpoint);
+    }
+}
+
 /// How many seconds of an endpoint's newest requests a slowdown must have taken over to count
 /// as sustained before it reaches the window's first third: three, each of them slow, which a
 /// burst of outliers of a second or two (a garbage collection, a cold cache, a surge of

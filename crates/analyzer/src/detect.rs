@@ -5,6 +5,7 @@ use aiops_telemetry_core::{EndpointKey, TimeWindow, WindowStats};
 
 use crate::anomaly::{Anomaly, AnomalyKind, Severity};
 use crate::baseline::Baseline;
+use crate::chance::improbable;
 use crate::config::Config;
 use crate::describe;
 
@@ -122,8 +123,12 @@ pub(crate) fn bulk_moved(stats: &WindowStats, baseline: &Baseline) -> bool {
 
 /// True when a part of a window (a third of it) shows the slowness that the whole window is
 /// judged by: for a window of few requests its median past the latency thresholds against the
-/// baseline mean, otherwise its p95 past them against the baseline p95. A part holds too few
-/// requests to ask for more than that.
+/// baseline mean, otherwise its p95 past them against the baseline p95 and its mean past them
+/// against the baseline mean. A part holds too few requests to ask for more than that. The
+/// mean is asked for because it is what makes the window a spike: a burst in one third can
+/// carry the whole window's mean, while a heavy-tailed endpoint's single outlier, which is all
+/// a p95 of fewer than 20 requests is, cannot carry the other third's. Slow requests in every
+/// third (a hang, a slow dependency on a share of the requests) carry both.
 pub(crate) fn slow_part(
     stats: &WindowStats,
     baseline: &Baseline,
@@ -134,6 +139,7 @@ pub(crate) fn slow_part(
         clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
     } else {
         clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
+            && clears_latency_thresholds(stats.mean_ms, baseline.mean_ms, config)
     }
 }
 
@@ -259,39 +265,6 @@ fn rises_beyond(hits: u64, count: u64, baseline_rate: f64, spread_squared: f64) 
     let spread = binomial.max(spread_squared).sqrt();
     let h = hits as f64;
     h >= 2.0 * rate * n && h >= rate * n + 3.0 * spread * n && improbable(hits, count, rate)
-}
-
-/// The chance below which a count of rare events is no bad luck. Every endpoint is judged
-/// every few seconds, so a test at three deviations (one in a thousand) fires somewhere every
-/// hour on a heavy-tailed dependency; one in ten thousand of the exact tail does not.
-const MAX_CHANCE: f64 = 1e-4;
-
-/// True when `hits` or more of `count` independent requests, each crossing with probability
-/// `rate`, would happen by chance less than [`MAX_CHANCE`] of the time. Rare events are
-/// counted in few units: the normal approximation behind three deviations understates their
-/// tail (at 1.5 expected, six or more happen in one window of 220, not of 740). The tail is
-/// that of the Poisson distribution, close to the binomial one at the small rates it judges;
-/// past 100 expected the normal one is exact enough.
-fn improbable(hits: u64, count: u64, rate: f64) -> bool {
-    let expected = rate.clamp(0.0, 1.0) * count as f64;
-    if hits == 0 {
-        return false;
-    }
-    if expected <= 0.0 {
-        return true;
-    }
-    let hits_f = hits as f64;
-    if expected > 100.0 || hits_f > expected + 12.0 * expected.sqrt() + 30.0 {
-        // z = 3.72 is the normal distribution's one in ten thousand.
-        return hits_f - 0.5 >= expected + 3.72 * expected.sqrt();
-    }
-    let mut term = (-expected).exp();
-    let mut below = 0.0;
-    for k in 0..hits {
-        below += term;
-        term *= expected / (k + 1) as f64;
-    }
-    1.0 - below < MAX_CHANCE
 }
 
 fn anomaly(

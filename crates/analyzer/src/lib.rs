@@ -83,6 +83,7 @@
 mod analyzer;
 mod anomaly;
 mod baseline;
+pub mod chance;
 mod config;
 pub mod describe;
 mod detect;

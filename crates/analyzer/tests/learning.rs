@@ -69,6 +69,41 @@ fn fault_onset_in_a_slice_of_one_or_two_requests_is_not_learned() {
 }
 
 #[test]
+fn a_lone_slow_request_is_learned_once_its_window_passed_without_an_anomaly() {
+    // Cache hits at 5 ms, misses at 150 ms, a request or two a slice: a slice holding one
+    // miss is held at first, as a fault's first request would be, and learned once a whole
+    // window has passed over it without an anomaly. Held for good, the baseline would learn
+    // the hits alone.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(20.0, 60.0, 0.0));
+    let mut requests = vec![(5.0, false); 9];
+    requests.extend([(150.0, false); 3]);
+    let usual = [(payment(), stats_of(&requests, 5000.0))];
+    let at = |secs| TimeWindow::ending_at(T0 + secs * SECOND, 30 * SECOND);
+
+    analyzer.observe(at(5), &usual, &[(payment(), uniform(1, 0, 150.0))]);
+    assert_eq!(analyzer.baseline(&payment()).expect("kept").mean_ms, 20.0);
+    analyzer.observe(at(20), &usual, &[]);
+    assert_eq!(analyzer.baseline(&payment()).expect("kept").mean_ms, 20.0);
+    let assessment = analyzer.observe(at(35), &usual, &[]);
+
+    assert!(
+        assessment.anomalies.is_empty(),
+        "{:?}",
+        assessment.anomalies
+    );
+    assert!(analyzer.baseline(&payment()).expect("kept").mean_ms > 20.0);
+
+    // A fault's first request, held the same way, is dropped when its window fires.
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(20.0, 60.0, 0.0));
+    analyzer.observe(at(5), &usual, &[(payment(), uniform(1, 0, 150.0))]);
+    let fault = [(payment(), uniform(12, 0, 150.0))];
+    let fired = analyzer.observe(at(20), &fault, &[]);
+    assert_eq!(fired.anomalies.len(), 1, "{:?}", fired.anomalies);
+    analyzer.observe(at(35), &usual, &[]);
+    assert_eq!(analyzer.baseline(&payment()).expect("kept").mean_ms, 20.0);
+}
+
+#[test]
 fn an_endpoint_that_fails_now_and_then_at_low_traffic_learns_its_failures() {
     // Four requests a slice, one failure in every fifth slice (5%): most slices that hold a
     // failure hold one. Were they all skipped, the baseline would learn that the endpoint

@@ -458,6 +458,31 @@ fn a_surge_of_slow_requests_in_the_newest_second_is_not_a_spike() {
 }
 
 #[test]
+fn a_burst_and_one_outlier_in_the_other_third_are_not_a_latency_spike() {
+    // The burst fills the first third's tail and carries the window's mean; the last third's
+    // ten requests hold one slow one, which is all their p95 is, and which leaves their mean
+    // under three times the baseline's: a heavy tail's outlier, not a spike.
+    let (mut analyzer, live) = window_with_slow_requests(&[7]);
+    let _ = live.record(request(&payment(), T0 + 25 * SECOND + MS, 2000, 200));
+
+    let assessment = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert!(
+        assessment.anomalies.is_empty(),
+        "{:?}",
+        assessment.anomalies
+    );
+
+    // Two slow requests in the last third carry its mean too.
+    let (mut analyzer, live) = window_with_slow_requests(&[7]);
+    for second in [22, 25] {
+        let _ = live.record(request(&payment(), T0 + second * SECOND + MS, 2000, 200));
+    }
+    let tail = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+    assert_eq!(tail.anomalies.len(), 1, "{:?}", tail.anomalies);
+}
+
+#[test]
 fn a_slow_tail_in_both_halves_of_the_window_is_a_latency_spike() {
     let (mut analyzer, live) = window_with_slow_requests(&[7, 22]);
 
