@@ -320,15 +320,10 @@ impl Analyzer {
                     transient_tail: false,
                 };
                 match &mut baseline {
+                    Some(baseline) if anomalous => baseline.hold(now),
                     Some(baseline) => {
-                        let verdict = if anomalous {
-                            Vec::new()
-                        } else {
-                            detect(evidence, Some(&**baseline), &guard)
-                        };
-                        if anomalous {
-                            baseline.hold(now);
-                        } else if verdict.is_empty() {
+                        let verdict = detect(evidence, Some(&**baseline), &guard);
+                        if verdict.is_empty() {
                             baseline.learn(fresh, now, config);
                         } else {
                             baseline.hold(now);
@@ -430,6 +425,7 @@ impl Analyzer {
         &self.config
     }
 }
+
 /// Learns the deferred slices of `baseline`'s endpoint that a whole detection window has
 /// passed over without an anomaly, oldest first.
 fn learn_deferred(

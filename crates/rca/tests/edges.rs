@@ -244,16 +244,19 @@ fn gateway_timeouts(call_ms: u64) -> Vec<Vec<aiops_telemetry_core::Span>> {
         .collect()
 }
 
+/// The drafts of an error storm at the frontend over [`gateway_timeouts`] of `call_ms`, against
+/// a usual call to currency of 2 ms.
+fn explain_gateway_timeouts(call_ms: u64) -> Vec<aiops_rca::IncidentDraft> {
+    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
+    let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
+    trained(&normal).explain(&anomalies, &gateway_timeouts(call_ms))
+}
+
 #[test]
 fn a_gateway_timeout_over_a_call_that_records_no_outcome_blames_the_silent_callee() {
-    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
-    let rca = trained(&normal);
     // Older instrumentation: the client span of a call that got no answer records no status,
     // the frontend answers 504, and the hung callee's spans have not arrived.
-    let traces = gateway_timeouts(2_000);
-    let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
-
-    let drafts = rca.explain(&anomalies, &traces);
+    let drafts = explain_gateway_timeouts(2_000);
 
     let root = &drafts[0].root_cause;
     assert_eq!(root.service, "currency");
@@ -264,13 +267,8 @@ fn a_gateway_timeout_over_a_call_that_records_no_outcome_blames_the_silent_calle
 
 #[test]
 fn a_gateway_timeout_with_nothing_slow_below_stands_in_for_the_missing_callee() {
-    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
-    let rca = trained(&normal);
     // The 504 came fast, and the call below took its usual time: nothing below explains it.
-    let traces = gateway_timeouts(5);
-    let anomalies = [anomaly(ErrorStorm, "frontend", "GET /", 1.0, 0.0)];
-
-    let drafts = rca.explain(&anomalies, &traces);
+    let drafts = explain_gateway_timeouts(5);
 
     assert_eq!(drafts[0].root_cause.endpoint, "GET /");
 }

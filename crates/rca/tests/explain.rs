@@ -9,11 +9,16 @@ use aiops_rca::{FaultFamily, Rca, RcaConfig};
 /// An `Rca` that learned from 100 healthy shop traces: checkout 20 ms of own work, payment
 /// 30 ms, bank 20 ms, with a little jitter.
 fn trained() -> Rca {
-    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
     let healthy: Vec<_> = (0..100)
         .map(|i| shop_trace(i * 100, 18 + i % 5, 28 + i % 5, &[]))
         .collect();
-    rca.learn(&healthy, |_| true);
+    learned_from(&healthy)
+}
+
+/// An `Rca` that learned from `healthy`, every trace of it healthy.
+fn learned_from(healthy: &[Vec<aiops_telemetry_core::Span>]) -> Rca {
+    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+    rca.learn(healthy, |_| true);
     rca
 }
 
@@ -354,13 +359,17 @@ fn fan_out(offset_ms: u64, a_self_ms: u64, b_ms: u64) -> Vec<aiops_telemetry_cor
     trace.build()
 }
 
-#[test]
-fn a_root_cause_is_itself_slow_not_just_busier_on_its_own() {
-    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+/// An `Rca` that learned from 100 healthy fan-outs: `/a`'s own work and `/b` around 10 ms.
+fn trained_on_fan_outs() -> Rca {
     let healthy: Vec<_> = (0..100)
         .map(|i| fan_out(i * 100, 9 + i % 3, 9 + i % 3))
         .collect();
-    rca.learn(&healthy, |_| true);
+    learned_from(&healthy)
+}
+
+#[test]
+fn a_root_cause_is_itself_slow_not_just_busier_on_its_own() {
+    let rca = trained_on_fan_outs();
     // `/a` does 6 ms more of its own work in every trace, which its 110 ms hardly notice;
     // `/b` takes 40 ms instead of 10 in four traces of ten.
     let traces: Vec<_> = (0..10)
@@ -376,11 +385,7 @@ fn a_root_cause_is_itself_slow_not_just_busier_on_its_own() {
 
 #[test]
 fn a_service_whose_own_work_slowed_in_every_request_is_where_the_time_went() {
-    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
-    let healthy: Vec<_> = (0..100)
-        .map(|i| fan_out(i * 100, 9 + i % 3, 9 + i % 3))
-        .collect();
-    rca.learn(&healthy, |_| true);
+    let rca = trained_on_fan_outs();
     // A saturated CPU: `/a` does twice its own work in every request, which its 110 ms hardly
     // show; `/b` takes 40 ms instead of 10 in one trace of ten.
     let traces: Vec<_> = (0..10)
@@ -402,9 +407,8 @@ fn a_service_whose_own_work_slowed_in_every_request_is_where_the_time_went() {
 
 #[test]
 fn a_call_whose_gap_grew_a_little_in_every_request_is_judged_as_a_call() {
-    let mut rca = Rca::new(RcaConfig::default(), &Config::default());
     let healthy: Vec<_> = (0..100).map(|i| gapped(i * 100, 2, 9 + i % 3)).collect();
-    rca.learn(&healthy, |_| true);
+    let rca = learned_from(&healthy);
     // The gap in front of the callee grew from 2 ms to 8 ms in every request, while the callee
     // answers 20 ms faster: the calls took less time than usual, and are no root cause.
     let traces: Vec<_> = (0..10)

@@ -3,6 +3,24 @@
 
 use super::*;
 
+/// Opens the incident of `service`'s `operation` hanging, at `T0`, and returns its id.
+fn hang_opened(
+    book: &mut IncidentBook,
+    marks: &mut Watermarks,
+    service: &str,
+    operation: &str,
+) -> String {
+    opened_id(&apply_blaming(
+        book,
+        marks,
+        service,
+        operation,
+        AnomalyKind::Timeout,
+        vec![at(service, operation)],
+        T0,
+    ))
+}
+
 #[test]
 fn a_hung_service_found_behind_a_blamed_call_revises_the_incident() {
     let mut book = IncidentBook::new(3);
@@ -57,15 +75,7 @@ fn a_caller_of_a_hung_service_whose_calls_out_fail_is_folded_into_the_hang() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
     // The notification service hangs and its incident opens.
-    let hang = opened_id(&apply_blaming(
-        &mut book,
-        &mut marks,
-        "notification",
-        "POST /notify",
-        AnomalyKind::Timeout,
-        vec![at("notification", "POST /notify")],
-        T0,
-    ));
+    let hang = hang_opened(&mut book, &mut marks, "notification", "POST /notify");
     // The frontend gives up on the shipping service, which waits on the notification service
     // and has not answered yet: the frontend's failing calls into shipping are blamed.
     let into_shipping = at("frontend", "POST -> shipping");
@@ -152,15 +162,7 @@ fn a_slow_call_out_of_a_service_behind_a_delayed_edge_does_not_revise_it() {
 fn failing_calls_whose_traces_also_lead_to_a_young_hang_join_it() {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
-    let hang = opened_id(&apply_blaming(
-        &mut book,
-        &mut marks,
-        "recommendation",
-        "PUT /recommend",
-        AnomalyKind::Timeout,
-        vec![at("recommendation", "PUT /recommend")],
-        T0,
-    ));
+    let hang = hang_opened(&mut book, &mut marks, "recommendation", "PUT /recommend");
     // The gateway gives up on the auth service, which waits on the hung service: in half of
     // the failing requests the hung service's spans arrived and are named, in the other half
     // only the call into auth can be blamed.
