@@ -10,8 +10,8 @@
 //! truth, and the runner prints markdown tables per fault class and magnitude and per healthy
 //! class. Options: `--seeds tune|report|<first seed>`, `--cases N` per scenario (default 16),
 //! `--class TEXT` (only scenarios whose name contains it), `--seed S` (only the case with
-//! seed `S`, to look again at a case from a listing), `--threads N`, `--verbose` (every miss
-//! and false incident on standard error). `WORKLOADS_LATENCY_MULTIPLIER` and
+//! seed `S`, to look again at a case from a listing), `--threads N`, `--verbose` (every miss,
+//! false incident and extra incident on standard error). `WORKLOADS_LATENCY_MULTIPLIER` and
 //! `WORKLOADS_MIN_LATENCY_INCREASE_MS` change the detection sensitivity.
 //!
 //! # Tuning and reporting seeds

@@ -34,7 +34,8 @@ struct Args {
     /// Worker threads (default: the available cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// List every miss and false incident on standard error.
+    /// List every miss, false incident and extra incident (more than one per fault) on
+    /// standard error.
     #[arg(long)]
     verbose: bool,
 }

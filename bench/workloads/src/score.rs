@@ -65,9 +65,12 @@ pub struct CaseScore {
 }
 
 impl CaseScore {
-    /// True when every fault was a top-1 hit and there was no false incident.
+    /// True when every fault was a top-1 hit, with no false incident and no more incidents
+    /// than faults.
     pub fn is_clean(&self) -> bool {
-        self.false_incidents == 0 && self.faults.iter().all(|f| f.top1)
+        self.false_incidents == 0
+            && self.faults.iter().all(|f| f.top1)
+            && self.incidents_during <= self.faults.len()
     }
 }
 

@@ -3,22 +3,26 @@
 //! Some defects change what a request does, not how long it takes or whether it says it
 //! failed: a handler that returns early on bad data stops calling the service behind it, and
 //! no span reports an error. The call graph shows it: the endpoint that used to call `cart`
-//! once per request now calls it on a third of them. So the traces the engine reads every
-//! cycle also teach, per calling endpoint, the usual number of calls per request to each
-//! endpoint it calls (learned from healthy endpoints only, as self times are), and keep a
-//! window of recent requests to test against it.
+//! once per request now calls it on a third of them. So the call census (settled traces chosen
+//! by a hash of their id, whatever they contain: see `TraceBuffer::census`) teaches, per
+//! calling endpoint, the usual number of calls per request to each endpoint it calls (learned
+//! from healthy endpoints only, as self times are), and keeps its recent requests to test
+//! against it.
 //!
 //! A drop is reported when the calling endpoint was seen in at least `min_samples` recent
-//! requests, the calls it made are at least 20% fewer than usual and at least five standard
+//! requests, the calls it made are at least 10% fewer than usual and at least five standard
 //! deviations fewer (against the learned spread of calls per request), the requests that made
 //! no such call are more than chance explains (by the exact tail: skipping a call made on
-//! nearly every request is a rare event, whose tail the deviations understate), and the calls
-//! fall short of the usual rate in the first and the last third of the window alike (a third
-//! holds few sampled requests, so it is asked only for the direction, not the size). While an
-//! endpoint's calls are reported dropped, or a drop is developing (2.5 deviations, significant
-//! or not), its usual pattern is not learned, so the defect is never learned as normal. Rises
-//! are not reported: more calls (retries) are a symptom of a callee's trouble, which other
-//! evidence names.
+//! nearly every request is a rare event, whose tail the deviations understate), the calls to
+//! the callee's service as a whole fell by at least half as much (a client span calls one
+//! operation of its peer per request, so a change in the mix of the handlers above it lowers
+//! one operation's share as it raises another's), and the calls fall short of the usual rate in
+//! the first and the last third of the time the recent requests cover alike (a third may hold
+//! few requests, so it is asked only for the direction, not the size). While an endpoint's
+//! calls are reported dropped, or a drop is developing (2.5 deviations, significant or not),
+//! its usual pattern is not learned, so the defect is never learned as normal. Rises are not
+//! reported: more calls (retries) are a symptom of a callee's trouble, which other evidence
+//! names.
 
 use std::collections::VecDeque;
 
@@ -26,8 +30,11 @@ use foldhash::{HashMap, HashSet};
 
 use aiops_analyzer::chance::improbable;
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
+#[cfg(test)]
 use aiops_rca::TraceGraph;
-use aiops_telemetry_core::{EndpointKey, Span, SpanText, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, SpanText, TimeWindow};
+
+use crate::trace_buffer::CallRecord;
 
 /// An endpoint by its span names (cheap to clone: no text is copied).
 pub(crate) type Name = (SpanText, SpanText);
@@ -46,7 +53,7 @@ const MATURE: f64 = 50.0;
 const HORIZON: f64 = 500.0;
 
 /// Least share by which calls must drop.
-const MIN_DROP: f64 = 0.2;
+const MIN_DROP: f64 = 0.1;
 
 /// Standard deviations of the drop.
 const MIN_Z: f64 = 5.0;
@@ -117,13 +124,42 @@ pub(crate) struct CallRule {
 }
 
 impl CallPatterns {
-    /// Records the calls of every span in `graphs`; spans `is_healthy` accepts also teach
-    /// their endpoint's usual pattern.
+    /// Records the calls of every span in `records` (a census: spans of traces chosen
+    /// whatever they contain); spans whose endpoint `is_healthy` accepts also teach its usual
+    /// pattern. Failed spans are skipped (a failure cuts a request short by itself), and so are
+    /// spans of an endpoint that has not been seen making a call yet: it has no pattern to
+    /// keep.
+    pub(crate) fn record(&mut self, records: Vec<CallRecord>, is_healthy: impl Fn(&Name) -> bool) {
+        for record in records {
+            if record.failed {
+                continue;
+            }
+            let known = self.callers.contains_key(&record.caller);
+            if !known && (record.calls.is_empty() || self.callers.len() >= MAX_CALLERS) {
+                continue;
+            }
+            let healthy = is_healthy(&record.caller);
+            let entry = self.callers.entry(record.caller).or_default();
+            if healthy && !entry.dropped {
+                entry.learn(&record.calls);
+            }
+            if entry.recent.len() == MAX_SAMPLES {
+                entry.recent.pop_front();
+            }
+            entry
+                .recent
+                .push_back((record.began_unix_nanos, record.calls));
+        }
+    }
+
+    /// As [`record`](Self::record), for every span of `graphs`.
+    #[cfg(test)]
     pub(crate) fn observe(
         &mut self,
         graphs: &[TraceGraph<'_>],
-        is_healthy: impl Fn(&Span) -> bool,
+        is_healthy: impl Fn(&Name) -> bool,
     ) {
+        let mut records = Vec::new();
         for graph in graphs {
             let began = graph
                 .nodes()
@@ -131,13 +167,6 @@ impl CallPatterns {
                 .min()
                 .unwrap_or(0);
             for (node, span) in graph.nodes() {
-                if span.is_error() {
-                    continue;
-                }
-                let caller: Name = (span.service.clone(), span.operation.clone());
-                if !self.callers.contains_key(&caller) && self.callers.len() >= MAX_CALLERS {
-                    continue;
-                }
                 let mut calls: Vec<(Name, u32)> = Vec::new();
                 for &child in graph.children(node) {
                     let callee = graph.span(child);
@@ -147,17 +176,15 @@ impl CallPatterns {
                         None => calls.push((callee, 1)),
                     }
                 }
-                let healthy = is_healthy(span);
-                let entry = self.callers.entry(caller).or_default();
-                if healthy && !entry.dropped {
-                    entry.learn(&calls);
-                }
-                if entry.recent.len() == MAX_SAMPLES {
-                    entry.recent.pop_front();
-                }
-                entry.recent.push_back((began, calls));
+                records.push(CallRecord {
+                    caller: (span.service.clone(), span.operation.clone()),
+                    began_unix_nanos: began,
+                    failed: span.is_error(),
+                    calls,
+                });
             }
         }
+        self.record(records, is_healthy);
     }
 
     /// The calling endpoints whose usual calls dropped, as anomalies; forgets requests older
@@ -214,6 +241,24 @@ impl Caller {
         }
     }
 
+    /// The usual and the recent calls per request to any operation of `service`.
+    fn to_service(&self, service: &SpanText) -> (f64, f64) {
+        let usual = self
+            .usual
+            .iter()
+            .filter(|((callee, _), _)| callee == service)
+            .map(|(_, usual)| usual.mean)
+            .sum();
+        let calls: u64 = self
+            .recent
+            .iter()
+            .flat_map(|(_, made)| made)
+            .filter(|((callee, _), _)| callee == service)
+            .map(|&(_, count)| u64::from(count))
+            .sum();
+        (usual, calls as f64 / self.recent.len().max(1) as f64)
+    }
+
     /// The largest significant drop of a usual call, as an anomaly on `caller`, and whether
     /// a drop is developing (`HOLD_Z` deviations at least, significant or not), which holds
     /// learning: the requests of a defect's first minute would otherwise teach its pattern.
@@ -222,7 +267,14 @@ impl Caller {
         if self.learned < MATURE || n < rule.min_samples.max(1) {
             return (None, false);
         }
-        let (first, last) = window.end_thirds();
+        // A busy caller's recent requests may cover less than the window: its thirds are
+        // those of the time they cover.
+        let covered_from = self
+            .recent
+            .front()
+            .map_or(window.start_unix_nanos, |(began, _)| *began)
+            .max(window.start_unix_nanos);
+        let (first, last) = TimeWindow::new(covered_from, window.end_unix_nanos).end_thirds();
         // Requests, calls made, and requests that made none.
         let calls_to = |callee: &Name, keep: &dyn Fn(u64) -> bool| {
             let (mut requests, mut calls, mut without) = (0u64, 0u64, 0u64);
@@ -264,7 +316,13 @@ impl Caller {
             .iter()
             .all(|&(requests, calls, _)| requests > 0 && (calls as f64) < usual * requests as f64);
             let observed = calls as f64 / requests as f64;
-            if sustained && largest.is_none_or(|(_, u, o, _)| usual - observed > u - o) {
+            // The calls to the callee's service in all must drop too: a client span calls one
+            // operation of its peer per request, and when the handlers above it change their
+            // mix, one operation's share falls as another's rises.
+            let (usual_service, observed_service) = self.to_service(&callee.0);
+            let replaced = usual_service - observed_service < 0.5 * (usual - observed);
+            if sustained && !replaced && largest.is_none_or(|(_, u, o, _)| usual - observed > u - o)
+            {
                 largest = Some((callee, usual, observed, requests));
             }
         }
@@ -422,6 +480,52 @@ mod tests {
         patterns.observe(&graphs(&recent(&skips)), |_| false);
         let found = patterns.detect(rule(), T0 + 360 * SEC);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn a_sixth_of_requests_skipping_a_call_is_a_drop() {
+        let mut patterns = learned(|_| 1);
+        let recent: Vec<_> = (0..120)
+            .map(|i| checkout(T0 + 300 * SEC + i * 500 * MS, u64::from(i % 6 != 3)))
+            .collect();
+        patterns.observe(&graphs(&recent), |_| false);
+
+        let found = patterns.detect(rule(), T0 + 360 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!((found[0].observed - 5.0 / 6.0).abs() < 1e-9, "{found:?}");
+    }
+
+    /// A client span of checkout's calling pricing's `/quote` or `/quote/bulk`, one per request,
+    /// `/quote` on `quotes` of every ten.
+    fn client_call(start: u64, index: u64, quotes: u64) -> Vec<Span> {
+        let trace = TraceId::random();
+        let client = Span::new(trace, SpanId::random(), "shop", "GET -> pricing")
+            .with_timing(start, 20 * MS);
+        let operation = if index % 10 < quotes {
+            "/quote"
+        } else {
+            "/quote/bulk"
+        };
+        let server = Span::new(trace, SpanId::random(), "pricing", operation)
+            .with_parent(client.span_id)
+            .with_timing(start + MS, 15 * MS);
+        vec![client, server]
+    }
+
+    #[test]
+    fn a_call_whose_peer_operation_changed_but_not_its_number_is_no_drop() {
+        // The handlers above checkout's client span changed their mix: it calls pricing's
+        // /quote on four requests in ten instead of eight, and /quote/bulk on the rest.
+        let mut patterns = CallPatterns::default();
+        let healthy: Vec<_> = (0..200).map(|i| client_call(T0 + i * SEC, i, 8)).collect();
+        patterns.observe(&graphs(&healthy), |_| true);
+        let recent: Vec<_> = (0..120)
+            .map(|i| client_call(T0 + 300 * SEC + i * 500 * MS, i, 4))
+            .collect();
+        patterns.observe(&graphs(&recent), |_| false);
+
+        assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
     }
 
     #[test]

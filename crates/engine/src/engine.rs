@@ -40,7 +40,9 @@ use crate::watermarks::Watermarks;
 /// 2. learns normal self times from a small sample of settled traces of healthy endpoints
 ///    (those that started between the previous learning point and `trace_settle_secs` ago,
 ///    at least one interval, so that their deepest spans have arrived), and hands the same
-///    traces to the shift and call-pattern detectors;
+///    traces to the shift detector; counts the calls in the settled traces of the call census
+///    (about `call_census_traces` a cycle, chosen by a hash of their id) for the call-pattern
+///    detector;
 /// 3. samples traces of every anomalous endpoint from its anomaly window (after any
 ///    watermark), and lets RCA explain the anomalies as incident drafts;
 /// 4. folds the drafts into the incident book (dedupe, symptoms, revision, service-level
@@ -48,7 +50,7 @@ use crate::watermarks::Watermarks;
 ///    incident resolved.
 ///
 /// Every step reads a bounded amount of data (buckets of the window per endpoint, a capped
-/// number of traces), so a cycle costs the same whatever the total span count.
+/// number of traces), so a cycle costs about the same whatever the total span count.
 ///
 /// The engine never reads the clock: `now` is an argument, so the same code runs on the wall
 /// clock, a replayed file's clock or a virtual one. One owner drives it (the server keeps it in
@@ -326,7 +328,7 @@ impl Engine {
         let sample = self
             .learning
             .sample(&self.rca, &self.traces, &self.config, &assessment, now);
-        // One graph per learned trace serves learning and both trace detectors; the watched
+        // One graph per learned trace serves learning and the shift test; the watched
         // endpoints' extra traces serve only those endpoints' shift tests.
         let graphs: Vec<TraceGraph<'_>> = sample
             .traces
@@ -350,8 +352,17 @@ impl Engine {
             healthy(endpoint) && !rising.contains(endpoint)
         });
         if self.config.trace_detection {
-            self.calls
-                .observe(learned, |span: &Span| healthy(&span.endpoint()));
+            // The call census, not the learned traces, teaches and tests call patterns: the
+            // learned ones are chosen per endpoint, so they overstate the calls towards it.
+            if self.config.call_census_traces > 0 {
+                let census = self.traces.census(
+                    now.saturating_sub(self.config.settle_nanos()),
+                    self.config.call_census_traces,
+                );
+                self.calls.record(census, |(service, operation)| {
+                    healthy(&EndpointKey::of(service.clone(), operation.clone()))
+                });
+            }
             // A rising own time is read in full from the next cycle on.
             self.learning.watch(rising);
         }

@@ -110,5 +110,5 @@ pub use incident::{
 };
 pub use reader::EngineReader;
 pub use report::{CycleReport, EndpointWatermark, EngineSnapshot};
-pub use trace_buffer::{DEFAULT_TRACES_PER_ENDPOINT, TraceBuffer, TraceBufferStats};
+pub use trace_buffer::{CallRecord, DEFAULT_TRACES_PER_ENDPOINT, TraceBuffer, TraceBufferStats};
 pub use watermarks::{CauseWatermark, Watermarks};

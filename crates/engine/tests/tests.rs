@@ -1,5 +1,6 @@
 //! Integration tests of the analysis tier, as one test binary.
 
+mod calls;
 mod damping;
 mod demo_shop;
 mod engine;

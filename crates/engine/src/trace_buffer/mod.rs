@@ -16,6 +16,7 @@ pub const DEFAULT_TRACES_PER_ENDPOINT: usize = 256;
 /// Spans recorded per lock acquisition.
 const LOCKED_SLICE: usize = 256;
 
+mod census;
 mod endpoints;
 mod marks;
 mod segment;
@@ -23,6 +24,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+pub use census::CallRecord;
 use segment::{Held, NO_SPAN};
 use state::{MAX_PRESENCE_SLOTS, SEGMENTS, State};
 
@@ -144,6 +146,7 @@ impl TraceBuffer {
                 next_sequence: 0,
                 evicted_traces: 0,
                 evicted_spans: 0,
+                census: Default::default(),
             }),
         }
     }
@@ -231,6 +234,17 @@ impl TraceBuffer {
             .iter()
             .filter_map(|trace_id| state.trace(trace_id))
             .collect()
+    }
+
+    /// The calls made in a share of the traces recorded since the last census (about `limit`
+    /// traces at the current traffic), chosen by a hash of their trace id, so that they show
+    /// each endpoint's calls as often as it made them; each trace is read once the first of its
+    /// spans to arrive started before `settled_until`. One record per span.
+    ///
+    /// Examines each recorded span once over all censuses, and at most `limit` times eight
+    /// chosen traces wait to settle.
+    pub fn census(&self, settled_until: u64, limit: usize) -> Vec<CallRecord> {
+        self.lock().census(settled_until, limit)
     }
 
     /// The buffered spans of trace `trace_id`, in start order, if it is still buffered.

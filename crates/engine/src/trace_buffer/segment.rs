@@ -56,20 +56,24 @@ pub(super) struct Segment {
 }
 
 impl Segment {
-    pub(super) fn push(&mut self, span: Held) {
+    /// Appends `span`; true when it is the first span of its trace in this segment.
+    pub(super) fn push(&mut self, span: Held) -> bool {
         let index = self.spans.len() as u32;
-        match self.traces.entry(span.trace_id) {
+        let first = match self.traces.entry(span.trace_id) {
             Entry::Occupied(mut trace) => {
                 let (_, last) = trace.get_mut();
                 self.next[*last as usize] = index;
                 *last = index;
+                false
             }
             Entry::Vacant(trace) => {
                 trace.insert((index, index));
+                true
             }
-        }
+        };
         self.next.push(NO_SPAN);
         self.spans.push(span);
+        first
     }
 
     /// This segment's spans of `trace_id`, in arrival order.

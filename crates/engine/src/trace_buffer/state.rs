@@ -49,6 +49,8 @@ pub(super) struct State {
     pub(super) next_sequence: u64,
     pub(super) evicted_traces: u64,
     pub(super) evicted_spans: u64,
+    /// Where the call census stands.
+    pub(super) census: super::census::Census,
 }
 
 impl State {
@@ -126,7 +128,7 @@ impl State {
             .expect("the endpoint of a recorded span is kept")
             .ring;
         index(ring, span, segment.sequence, traces_per_endpoint);
-        segment.push(Held {
+        let first = segment.push(Held {
             trace_id: span.trace_id,
             span_id: span.span_id,
             parent_span_id: span.parent_span_id,
@@ -137,6 +139,10 @@ impl State {
             kind: span.kind,
             status: span.status,
         });
+        if first {
+            let sequence = segment.sequence;
+            self.census.arrived(span, sequence);
+        }
         self.spans += 1;
     }
 

@@ -1,0 +1,285 @@
+//! The call census: a share of the settled traces, chosen by their id alone, read as the calls
+//! each of their spans made.
+//!
+//! Call patterns must be learned from requests chosen whatever they contain. The traces read
+//! for self-time learning are chosen per endpoint, so those chosen for `payment` all show
+//! `checkout` calling payment, and a defect that stops checkout from calling it is diluted by
+//! exactly the traces chosen to see payment. The census chooses a trace by a hash of its id
+//! when its first span arrives, so its share of each caller's requests is the same whatever
+//! the caller did, and reads it once it has settled.
+
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+
+use aiops_telemetry_core::{Span, SpanId, SpanStatus, SpanText, TraceId};
+
+use super::segment::Held;
+use super::state::{State, segment_bit};
+
+/// Most chosen traces waiting to settle, as a multiple of the census's per-cycle limit, and
+/// at least.
+const PENDING_LIMITS: usize = 8;
+const MIN_PENDING: usize = 1024;
+
+/// A fixed hash, so that the same traffic is counted alike in every run.
+const HASHER: FixedState = FixedState::with_seed(0x6365_6e73_7573);
+
+/// One span of a counted trace: its endpoint, when its request began, whether it failed, and
+/// how many calls it made to each endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The calling endpoint: service and operation.
+    pub caller: (SpanText, SpanText),
+    /// When the trace's earliest buffered span started.
+    pub began_unix_nanos: u64,
+    /// Whether the span failed (an error status, or an HTTP status of 500 or more).
+    pub failed: bool,
+    /// The endpoints it called, each with how many times.
+    pub calls: Vec<((SpanText, SpanText), u32)>,
+}
+
+/// Where the census stands between cycles.
+#[derive(Debug)]
+pub(super) struct Census {
+    /// Hashes of trace ids at most this are chosen.
+    bound: u64,
+    /// The per-cycle limit the last census was asked for.
+    limit: usize,
+    /// Traces first seen since the last census.
+    arrived: usize,
+    /// Chosen traces not counted yet: the id, the start of the first span that arrived, and
+    /// the segment it arrived in.
+    pending: Vec<(TraceId, u64, u64)>,
+}
+
+impl Default for Census {
+    /// Until a census says how many it wants, every trace is chosen.
+    fn default() -> Self {
+        Self {
+            bound: u64::MAX,
+            limit: 0,
+            arrived: 0,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Census {
+    /// Notes the first span of a trace in segment `sequence`, and chooses the trace when its
+    /// id's hash is within the bound. Costs a hash per trace and segment.
+    pub(super) fn arrived(&mut self, span: &Span, sequence: u64) {
+        self.arrived += 1;
+        let room = (self.limit * PENDING_LIMITS).max(MIN_PENDING);
+        if self.pending.len() < room && HASHER.hash_one(span.trace_id) <= self.bound {
+            self.pending
+                .push((span.trace_id, span.start_unix_nanos, sequence));
+        }
+    }
+}
+
+impl State {
+    /// The calls of the chosen traces whose first span to arrive started before
+    /// `settled_until`; then sets the share chosen from now on so that about `limit` traces a
+    /// cycle are, at the traffic of the cycle that ended.
+    pub(super) fn census(&mut self, settled_until: u64, limit: usize) -> Vec<CallRecord> {
+        let mut census = std::mem::take(&mut self.census);
+        let mut records = Vec::new();
+        let mut children: Vec<(SpanId, u32)> = Vec::new();
+        census.pending.retain(|&(trace_id, start, sequence)| {
+            if start >= settled_until {
+                return true;
+            }
+            // A trace whose spans arrived in two segments was seen first in the older one.
+            let present = self.presence[self.presence_slot(&trace_id)];
+            let seen_before = self.segments.iter().any(|segment| {
+                segment.sequence < sequence
+                    && present & segment_bit(segment.sequence) != 0
+                    && segment.traces.contains_key(&trace_id)
+            });
+            let held: Vec<&Held> = self.held(&trace_id).collect();
+            if !seen_before && !held.is_empty() {
+                self.count(&held, &mut children, &mut records);
+            }
+            false
+        });
+        let share = (limit as f64 / census.arrived.max(1) as f64).min(1.0);
+        census.bound = (share * u64::MAX as f64) as u64;
+        census.limit = limit;
+        census.arrived = 0;
+        self.census = census;
+        records
+    }
+
+    /// Appends the calls of each span of one trace (`held`) to `records`.
+    fn count(
+        &self,
+        held: &[&Held],
+        children: &mut Vec<(SpanId, u32)>,
+        records: &mut Vec<CallRecord>,
+    ) {
+        let began = held
+            .iter()
+            .map(|span| span.start_unix_nanos)
+            .min()
+            .unwrap_or(0);
+        children.clear();
+        children.extend(
+            held.iter()
+                .filter_map(|span| Some((span.parent_span_id?, span.endpoint))),
+        );
+        children.sort_unstable();
+        for span in held {
+            let from = children.partition_point(|(parent, _)| *parent < span.span_id);
+            let mut calls: Vec<((SpanText, SpanText), u32)> = Vec::new();
+            let mut last: Option<u32> = None;
+            for &(parent, endpoint) in &children[from..] {
+                if parent != span.span_id {
+                    break;
+                }
+                // Sorted by endpoint within a parent: a run of one endpoint is one callee.
+                match calls.last_mut() {
+                    Some((_, count)) if last == Some(endpoint) => *count += 1,
+                    _ => calls.push((self.names(endpoint), 1)),
+                }
+                last = Some(endpoint);
+            }
+            records.push(CallRecord {
+                caller: self.names(span.endpoint),
+                began_unix_nanos: began,
+                failed: span.status == SpanStatus::Error
+                    || span.http_status.is_some_and(|code| code >= 500),
+                calls,
+            });
+        }
+    }
+
+    fn names(&self, endpoint: u32) -> (SpanText, SpanText) {
+        let endpoint = self.endpoints[endpoint as usize]
+            .as_ref()
+            .expect("a buffered span's endpoint is kept");
+        (endpoint.service.clone(), endpoint.operation.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aiops_telemetry_core::{Collector, Span};
+
+    use super::*;
+    use crate::TraceBuffer;
+
+    fn names(operation: &'static str) -> (SpanText, SpanText) {
+        ("shop".into(), operation.into())
+    }
+
+    /// A checkout at `start` calling payment `payments` times, children first (as SDKs export
+    /// them: a span is sent when it ends).
+    fn checkout(start: u64, payments: u64) -> Vec<Span> {
+        let trace = TraceId::random();
+        let root = Span::new(trace, SpanId::random(), "shop", "/checkout").with_timing(start, 50);
+        let mut spans: Vec<Span> = (0..payments)
+            .map(|call| {
+                Span::new(trace, SpanId::random(), "shop", "/payment")
+                    .with_parent(root.span_id)
+                    .with_timing(start + 1 + call, 5)
+            })
+            .collect();
+        spans.push(root);
+        spans
+    }
+
+    #[test]
+    fn each_settled_trace_is_counted_once_with_the_calls_of_each_span() {
+        let buffer = TraceBuffer::new(1_000);
+        let _ = buffer.record_batch(checkout(100, 2));
+        let _ = buffer.record_batch(checkout(200, 1));
+
+        let records = buffer.census(1_000, 48);
+
+        let checkouts: Vec<&CallRecord> = records
+            .iter()
+            .filter(|r| r.caller == names("/checkout"))
+            .collect();
+        assert_eq!(checkouts.len(), 2, "{records:?}");
+        assert_eq!(checkouts[0].calls, vec![(names("/payment"), 2)]);
+        assert_eq!(checkouts[0].began_unix_nanos, 100);
+        assert_eq!(checkouts[1].calls, vec![(names("/payment"), 1)]);
+        let payments = records.iter().filter(|r| r.caller == names("/payment"));
+        assert!(payments.clone().all(|r| r.calls.is_empty() && !r.failed));
+        assert_eq!(payments.count(), 3);
+        assert!(buffer.census(2_000, 48).is_empty(), "counted twice");
+    }
+
+    #[test]
+    fn a_trace_is_counted_once_it_settled_and_its_late_spans_arrived() {
+        let buffer = TraceBuffer::new(1_000);
+        let mut trace = checkout(500, 2);
+        let late = trace.remove(1);
+        let _ = buffer.record_batch(trace);
+
+        assert!(buffer.census(400, 48).is_empty(), "not settled yet");
+        let _ = buffer.record(late);
+        let records = buffer.census(1_000, 48);
+        let checkout = records
+            .iter()
+            .find(|r| r.caller == names("/checkout"))
+            .expect("counted once settled");
+        assert_eq!(checkout.calls, vec![(names("/payment"), 2)]);
+    }
+
+    #[test]
+    fn a_trace_recorded_across_segments_is_counted_once() {
+        // Sixteen segments of four spans: a trace's spans fall on both sides of a boundary.
+        let buffer = TraceBuffer::new(64);
+        for i in 0..10 {
+            let _ = buffer.record_batch(checkout(i * 100, 2));
+        }
+
+        let records = buffer.census(10_000, 48);
+
+        let checkouts = records.iter().filter(|r| r.caller == names("/checkout"));
+        assert_eq!(checkouts.count(), 10, "{records:?}");
+    }
+
+    #[test]
+    fn at_high_traffic_about_the_limit_is_counted_and_calls_keep_their_share() {
+        let buffer = TraceBuffer::new(100_000);
+        let (mut counted, mut calling) = (0, 0);
+        // Checkouts call payment on every other request; 1,000 traces a cycle, 50 counted
+        // once the first census has seen the traffic (until then every trace is chosen, as
+        // many as wait to settle at most, so the next cycle chooses fewer).
+        for cycle in 0..10u64 {
+            for i in 0..1_000u64 {
+                let _ = buffer.record_batch(checkout(cycle * 10_000 + i, i % 2));
+            }
+            let census = buffer.census(cycle * 10_000, 50);
+            let checkouts: Vec<&CallRecord> = census
+                .iter()
+                .filter(|r| r.caller == names("/checkout"))
+                .collect();
+            if cycle >= 3 {
+                assert!((25..=80).contains(&checkouts.len()), "{}", checkouts.len());
+                counted += checkouts.len();
+                calling += checkouts.iter().filter(|r| !r.calls.is_empty()).count();
+            }
+        }
+        let share = calling as f64 / counted as f64;
+        assert!((0.4..=0.6).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn a_failed_span_is_marked() {
+        let buffer = TraceBuffer::new(1_000);
+        let mut trace = checkout(100, 1);
+        trace[1] = trace[1].clone().with_http_status(503);
+        let _ = buffer.record_batch(trace);
+
+        let records = buffer.census(1_000, 48);
+        let checkout = records
+            .iter()
+            .find(|r| r.caller == names("/checkout"))
+            .expect("counted");
+        assert!(checkout.failed);
+    }
+}
