@@ -32,7 +32,7 @@ use aiops_analyzer::chance::improbable;
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 #[cfg(test)]
 use aiops_rca::TraceGraph;
-use aiops_telemetry_core::{EndpointKey, SpanText, TimeWindow};
+use aiops_telemetry_core::{EndpointKey, SpanKind, SpanText, TimeWindow};
 
 use crate::trace_buffer::CallRecord;
 
@@ -126,12 +126,13 @@ pub(crate) struct CallRule {
 impl CallPatterns {
     /// Records the calls of every span in `records` (a census: spans of traces chosen
     /// whatever they contain); spans whose endpoint `is_healthy` accepts also teach its usual
-    /// pattern. Failed spans are skipped (a failure cuts a request short by itself), and so are
-    /// spans of an endpoint that has not been seen making a call yet: it has no pattern to
-    /// keep.
+    /// pattern. Skipped: failed spans (a failure cuts a request short by itself), client spans
+    /// (their child is the callee's own span of the same call: when it goes missing, the callee
+    /// hung or lost its spans, which the timeout and error rules judge; no call was left
+    /// unmade), and spans of an endpoint not seen making a call yet (it has no pattern to keep).
     pub(crate) fn record(&mut self, records: Vec<CallRecord>, is_healthy: impl Fn(&Name) -> bool) {
         for record in records {
-            if record.failed {
+            if record.failed || record.kind == SpanKind::Client {
                 continue;
             }
             let known = self.callers.contains_key(&record.caller);
@@ -178,6 +179,7 @@ impl CallPatterns {
                 }
                 records.push(CallRecord {
                     caller: (span.service.clone(), span.operation.clone()),
+                    kind: span.kind,
                     began_unix_nanos: began,
                     failed: span.is_error(),
                     calls,
@@ -267,14 +269,15 @@ impl Caller {
         if self.learned < MATURE || n < rule.min_samples.max(1) {
             return (None, false);
         }
-        // A busy caller's recent requests may cover less than the window: its thirds are
-        // those of the time they cover.
-        let covered_from = self
+        // The thirds are those of the time the recent requests cover: a busy caller's may
+        // cover less than the window, and the newest settled ones began a settle time ago.
+        let (oldest, newest) = self
             .recent
-            .front()
-            .map_or(window.start_unix_nanos, |(began, _)| *began)
-            .max(window.start_unix_nanos);
-        let (first, last) = TimeWindow::new(covered_from, window.end_unix_nanos).end_thirds();
+            .iter()
+            .fold((u64::MAX, 0), |(oldest, newest), (began, _)| {
+                (oldest.min(*began), newest.max(*began))
+            });
+        let (first, last) = TimeWindow::new(oldest, newest.saturating_add(1)).end_thirds();
         // Requests, calls made, and requests that made none.
         let calls_to = |callee: &Name, keep: &dyn Fn(u64) -> bool| {
             let (mut requests, mut calls, mut without) = (0u64, 0u64, 0u64);
@@ -496,34 +499,64 @@ mod tests {
         assert!((found[0].observed - 5.0 / 6.0).abs() < 1e-9, "{found:?}");
     }
 
-    /// A client span of checkout's calling pricing's `/quote` or `/quote/bulk`, one per request,
-    /// `/quote` on `quotes` of every ten.
-    fn client_call(start: u64, index: u64, quotes: u64) -> Vec<Span> {
+    /// A checkout calling pricing's `/quote` or `/quote/bulk`, once per request, `/quote` on
+    /// `quotes` of every ten.
+    fn quoting(start: u64, index: u64, quotes: u64) -> Vec<Span> {
         let trace = TraceId::random();
-        let client = Span::new(trace, SpanId::random(), "shop", "GET -> pricing")
-            .with_timing(start, 20 * MS);
+        let checkout =
+            Span::new(trace, SpanId::random(), "shop", "/checkout").with_timing(start, 20 * MS);
         let operation = if index % 10 < quotes {
             "/quote"
         } else {
             "/quote/bulk"
         };
-        let server = Span::new(trace, SpanId::random(), "pricing", operation)
-            .with_parent(client.span_id)
+        let quote = Span::new(trace, SpanId::random(), "pricing", operation)
+            .with_parent(checkout.span_id)
             .with_timing(start + MS, 15 * MS);
-        vec![client, server]
+        vec![checkout, quote]
     }
 
     #[test]
-    fn a_call_whose_peer_operation_changed_but_not_its_number_is_no_drop() {
-        // The handlers above checkout's client span changed their mix: it calls pricing's
-        // /quote on four requests in ten instead of eight, and /quote/bulk on the rest.
+    fn a_call_whose_operation_changed_but_not_its_number_is_no_drop() {
+        // Checkout's requests changed their mix: it calls pricing's /quote on four in ten
+        // instead of eight, and /quote/bulk on the rest; pricing is called as often as ever.
         let mut patterns = CallPatterns::default();
-        let healthy: Vec<_> = (0..200).map(|i| client_call(T0 + i * SEC, i, 8)).collect();
+        let healthy: Vec<_> = (0..200).map(|i| quoting(T0 + i * SEC, i, 8)).collect();
         patterns.observe(&graphs(&healthy), |_| true);
         let recent: Vec<_> = (0..120)
-            .map(|i| client_call(T0 + 300 * SEC + i * 500 * MS, i, 4))
+            .map(|i| quoting(T0 + 300 * SEC + i * 500 * MS, i, 4))
             .collect();
         patterns.observe(&graphs(&recent), |_| false);
+
+        assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+    }
+
+    #[test]
+    fn a_client_span_whose_callee_span_went_missing_is_no_drop() {
+        // Pricing hangs: checkout's client spans towards it end (the client gave up) with no
+        // span of pricing's below them. No call was left unmade; the timeout rule judges it.
+        let call = |start: u64, answered: bool| {
+            let trace = TraceId::random();
+            let client = Span::new(trace, SpanId::random(), "shop", "GET -> pricing")
+                .with_kind(aiops_telemetry_core::SpanKind::Client)
+                .with_timing(start, 20 * MS);
+            let mut spans = vec![client.clone()];
+            if answered {
+                spans.push(
+                    Span::new(trace, SpanId::random(), "pricing", "/quote")
+                        .with_parent(client.span_id)
+                        .with_timing(start + MS, 15 * MS),
+                );
+            }
+            spans
+        };
+        let mut patterns = CallPatterns::default();
+        let healthy: Vec<_> = (0..200).map(|i| call(T0 + i * SEC, true)).collect();
+        patterns.observe(&graphs(&healthy), |_| true);
+        let hung: Vec<_> = (0..60)
+            .map(|i| call(T0 + 300 * SEC + i * SEC, false))
+            .collect();
+        patterns.observe(&graphs(&hung), |_| false);
 
         assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
     }

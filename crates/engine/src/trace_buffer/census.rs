@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
 
-use aiops_telemetry_core::{Span, SpanId, SpanStatus, SpanText, TraceId};
+use aiops_telemetry_core::{Span, SpanId, SpanKind, SpanStatus, SpanText, TraceId};
 
 use super::segment::Held;
 use super::state::{State, segment_bit};
@@ -31,6 +31,8 @@ const HASHER: FixedState = FixedState::with_seed(0x6365_6e73_7573);
 pub struct CallRecord {
     /// The calling endpoint: service and operation.
     pub caller: (SpanText, SpanText),
+    /// The span's kind.
+    pub kind: SpanKind,
     /// When the trace's earliest buffered span started.
     pub began_unix_nanos: u64,
     /// Whether the span failed (an error status, or an HTTP status of 500 or more).
@@ -146,6 +148,7 @@ impl State {
             }
             records.push(CallRecord {
                 caller: self.names(span.endpoint),
+                kind: span.kind,
                 began_unix_nanos: began,
                 failed: span.status == SpanStatus::Error
                     || span.http_status.is_some_and(|code| code >= 500),
