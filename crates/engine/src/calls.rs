@@ -562,6 +562,21 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_caller_is_judged_over_the_time_its_newest_settled_requests_cover() {
+        // Twenty checkouts a second, a third of them skipping payment. The 256 newest that
+        // settled cover thirteen seconds, which ended ten seconds before the cycle.
+        let mut patterns = learned(|_| 1);
+        let recent: Vec<_> = (0..1_200)
+            .map(|i| checkout(T0 + 290 * SEC + i * 50 * MS, u64::from(i % 3 != 0)))
+            .collect();
+        patterns.observe(&graphs(&recent), |_| false);
+
+        let found = patterns.detect(rule(), T0 + 360 * SEC);
+
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
     fn a_developing_drop_holds_learning_before_it_is_significant() {
         let mut patterns = learned(|_| 1);
         // Thirty requests over a minute, three in its middle third skipping the call: 2.5
