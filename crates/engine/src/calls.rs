@@ -26,7 +26,7 @@
 
 use std::collections::VecDeque;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
 
 use aiops_analyzer::chance::improbable;
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
@@ -135,21 +135,17 @@ impl CallPatterns {
             if record.failed || record.kind == SpanKind::Client {
                 continue;
             }
-            let known = self.callers.contains_key(&record.caller);
-            if !known && (record.calls.is_empty() || self.callers.len() >= MAX_CALLERS) {
+            if let Some(entry) = self.callers.get_mut(&record.caller) {
+                let learn = is_healthy(&record.caller);
+                entry.add(record.began_unix_nanos, record.calls, learn);
                 continue;
             }
-            let healthy = is_healthy(&record.caller);
+            if record.calls.is_empty() || self.callers.len() >= MAX_CALLERS {
+                continue;
+            }
+            let learn = is_healthy(&record.caller);
             let entry = self.callers.entry(record.caller).or_default();
-            if healthy && !entry.dropped {
-                entry.learn(&record.calls);
-            }
-            if entry.recent.len() == MAX_SAMPLES {
-                entry.recent.pop_front();
-            }
-            entry
-                .recent
-                .push_back((record.began_unix_nanos, record.calls));
+            entry.add(record.began_unix_nanos, record.calls, learn);
         }
     }
 
@@ -218,29 +214,35 @@ impl Caller {
     fn learn(&mut self, calls: &[(Name, u32)]) {
         self.learned += 1.0;
         let alpha = 1.0 / self.learned.min(HORIZON);
-        let mut seen: HashSet<&Name> = HashSet::default();
-        for (callee, count) in calls {
-            seen.insert(callee);
-            let room = self.usual.len() < MAX_CALLEES;
-            let count = f64::from(*count);
-            match self.usual.get_mut(callee) {
-                Some(usual) => usual.observe(count, alpha),
-                None if room => {
-                    // A callee first seen now was called zero times on every request before.
-                    let usual = Usual {
-                        mean: count / self.learned,
-                        square: count * count / self.learned,
-                    };
-                    self.usual.insert(callee.clone(), usual);
-                }
-                None => {}
-            }
-        }
         for (callee, usual) in &mut self.usual {
-            if !seen.contains(callee) {
-                usual.observe(0.0, alpha);
+            let count = calls
+                .iter()
+                .find(|(called, _)| called == callee)
+                .map_or(0, |&(_, count)| count);
+            usual.observe(f64::from(count), alpha);
+        }
+        for (callee, count) in calls {
+            if self.usual.len() < MAX_CALLEES && !self.usual.contains_key(callee) {
+                // A callee first seen now was called zero times on every request before.
+                let count = f64::from(*count);
+                let usual = Usual {
+                    mean: count / self.learned,
+                    square: count * count / self.learned,
+                };
+                self.usual.insert(callee.clone(), usual);
             }
         }
+    }
+
+    /// Adds one request: to the recent ones, and to the usual pattern when `learn`.
+    fn add(&mut self, began: u64, calls: Vec<(Name, u32)>, learn: bool) {
+        if learn && !self.dropped {
+            self.learn(&calls);
+        }
+        if self.recent.len() == MAX_SAMPLES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((began, calls));
     }
 
     /// The usual and the recent calls per request to any operation of `service`.

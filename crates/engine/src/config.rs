@@ -42,9 +42,11 @@ pub struct EngineConfig {
     /// healthy endpoint it touches. The endpoints whose own time is rising share as many
     /// more, for their shift tests.
     pub max_learn_traces: usize,
-    /// Traces whose calls are counted per cycle, about (the call census). Default 48. They are
-    /// chosen by a hash of their trace id, whatever they contain, so that each endpoint's calls
-    /// per request are seen as it made them; at lower traffic every trace is counted. The
+    /// Traces whose calls are counted per cycle, about (the call census). Default 20, as many
+    /// as are learned from. They are chosen by a hash of their trace id, whatever they contain,
+    /// so that each endpoint's calls per request are seen as it made them; at lower traffic
+    /// every trace is counted. An endpoint on a rarely taken path gets its share of them: at
+    /// high traffic its drops need more of the window to be significant. The
     /// usual calls per request and their drops (`call_drop`) are judged on them. Zero turns
     /// call-pattern detection off.
     pub call_census_traces: usize,
@@ -91,7 +93,7 @@ impl Default for EngineConfig {
             traces_per_endpoint: DEFAULT_TRACES_PER_ENDPOINT,
             learn_traces_per_endpoint: 10,
             max_learn_traces: 20,
-            call_census_traces: 48,
+            call_census_traces: 20,
             max_resolved_incidents: DEFAULT_MAX_RESOLVED_INCIDENTS,
             topology_max_traces: 1000,
             trace_settle_secs: 10.0,

@@ -360,7 +360,8 @@ impl Engine {
                     self.config.call_census_traces,
                 );
                 self.calls.record(census, |(service, operation)| {
-                    healthy(&EndpointKey::of(service.clone(), operation.clone()))
+                    unhealthy.is_empty()
+                        || healthy(&EndpointKey::of(service.clone(), operation.clone()))
                 });
             }
             // A rising own time is read in full from the next cycle on.

@@ -7,7 +7,7 @@ use aiops_telemetry_core::{Collector, Span, SpanId, TraceId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Forty busy single-span endpoints, and a checkout three times a second that calls pricing,
+/// Twenty busy single-span endpoints, and a checkout five times a second that calls pricing,
 /// whose quote reads pricing-db twice.
 struct Shop {
     rng: StdRng,
@@ -25,7 +25,7 @@ impl Shop {
 
     fn second(&mut self, start: u64) -> Vec<Span> {
         let mut spans = Vec::new();
-        for endpoint in 0..40u64 {
+        for endpoint in 0..20u64 {
             let ms = self.rng.random_range(4..6);
             spans.push(
                 Span::new(
@@ -34,11 +34,11 @@ impl Shop {
                     "gateway",
                     format!("/gateway/{endpoint}"),
                 )
-                .with_timing(start + endpoint * 20 * MS, ms * MS),
+                .with_timing(start + endpoint * 40 * MS, ms * MS),
             );
         }
-        for request in 0..3u64 {
-            spans.extend(self.checkout(start + request * 300 * MS));
+        for request in 0..5u64 {
+            spans.extend(self.checkout(start + request * 200 * MS));
         }
         spans
     }
@@ -90,7 +90,7 @@ fn run(engine: &mut Engine, shop: &mut Shop, now: &mut u64, secs: u64) -> Vec<Cy
 
 #[test]
 fn a_checkout_that_returns_early_on_a_quarter_of_requests_is_an_incident_on_it() {
-    // Forty busy endpoints share the learning budget with checkout, pricing and pricing-db,
+    // Twenty busy endpoints share the learning budget with checkout, pricing and pricing-db,
     // and the traces read to learn pricing's and pricing-db's own times all show checkout
     // calling pricing: learned traces would see a diluted drop in a few checkouts a minute.
     // The call census counts checkouts chosen whatever they did.

@@ -53,6 +53,10 @@ pub(super) struct Census {
     /// Chosen traces not counted yet: the id, the start of the first span that arrived, and
     /// the segment it arrived in.
     pending: Vec<(TraceId, u64, u64)>,
+    /// By endpoint slot: whether a counted span of it made a call. The spans of an endpoint
+    /// never seen calling are not recorded (it has no pattern to keep); a slot reused by
+    /// another endpoint may keep a stale mark, which records a few spans too many.
+    called: Vec<bool>,
 }
 
 impl Default for Census {
@@ -63,6 +67,7 @@ impl Default for Census {
             limit: 0,
             arrived: 0,
             pending: Vec::new(),
+            called: Vec::new(),
         }
     }
 }
@@ -88,7 +93,8 @@ impl State {
         let mut census = std::mem::take(&mut self.census);
         let mut records = Vec::new();
         let mut children: Vec<(SpanId, u32)> = Vec::new();
-        census.pending.retain(|&(trace_id, start, sequence)| {
+        let (pending, called) = (&mut census.pending, &mut census.called);
+        pending.retain(|&(trace_id, start, sequence)| {
             if start >= settled_until {
                 return true;
             }
@@ -101,7 +107,7 @@ impl State {
             });
             let held: Vec<&Held> = self.held(&trace_id).collect();
             if !seen_before && !held.is_empty() {
-                self.count(&held, &mut children, &mut records);
+                self.count(&held, &mut children, called, &mut records);
             }
             false
         });
@@ -118,6 +124,7 @@ impl State {
         &self,
         held: &[&Held],
         children: &mut Vec<(SpanId, u32)>,
+        called: &mut Vec<bool>,
         records: &mut Vec<CallRecord>,
     ) {
         let began = held
@@ -132,13 +139,21 @@ impl State {
         );
         children.sort_unstable();
         for span in held {
+            let slot = span.endpoint as usize;
             let from = children.partition_point(|(parent, _)| *parent < span.span_id);
+            let mine = children[from..]
+                .iter()
+                .take_while(|(parent, _)| *parent == span.span_id);
+            if mine.clone().next().is_none() && !called.get(slot).copied().unwrap_or(false) {
+                continue;
+            }
+            if called.len() <= slot {
+                called.resize(slot + 1, false);
+            }
             let mut calls: Vec<((SpanText, SpanText), u32)> = Vec::new();
             let mut last: Option<u32> = None;
-            for &(parent, endpoint) in &children[from..] {
-                if parent != span.span_id {
-                    break;
-                }
+            for &(_, endpoint) in mine {
+                called[slot] = true;
                 // Sorted by endpoint within a parent: a run of one endpoint is one callee.
                 match calls.last_mut() {
                     Some((_, count)) if last == Some(endpoint) => *count += 1,
@@ -197,6 +212,7 @@ mod tests {
         let buffer = TraceBuffer::new(1_000);
         let _ = buffer.record_batch(checkout(100, 2));
         let _ = buffer.record_batch(checkout(200, 1));
+        let _ = buffer.record_batch(checkout(300, 0));
 
         let records = buffer.census(1_000, 48);
 
@@ -204,13 +220,14 @@ mod tests {
             .iter()
             .filter(|r| r.caller == names("/checkout"))
             .collect();
-        assert_eq!(checkouts.len(), 2, "{records:?}");
+        assert_eq!(checkouts.len(), 3, "{records:?}");
         assert_eq!(checkouts[0].calls, vec![(names("/payment"), 2)]);
         assert_eq!(checkouts[0].began_unix_nanos, 100);
         assert_eq!(checkouts[1].calls, vec![(names("/payment"), 1)]);
-        let payments = records.iter().filter(|r| r.caller == names("/payment"));
-        assert!(payments.clone().all(|r| r.calls.is_empty() && !r.failed));
-        assert_eq!(payments.count(), 3);
+        // Checkout was seen calling: a request that made no call counts too.
+        assert!(checkouts[2].calls.is_empty());
+        // Payment never calls anything: it has no pattern to keep.
+        assert!(records.iter().all(|r| r.caller != names("/payment")));
         assert!(buffer.census(2_000, 48).is_empty(), "counted twice");
     }
 
