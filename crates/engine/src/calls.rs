@@ -27,6 +27,7 @@
 use std::collections::VecDeque;
 
 use foldhash::HashMap;
+use smallvec::SmallVec;
 
 use aiops_analyzer::chance::improbable;
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
@@ -69,15 +70,20 @@ const MIN_VARIANCE: f64 = 0.02;
 /// Only calls made on at least this share of requests are watched.
 const MIN_USUAL_RATE: f64 = 0.3;
 
+/// The calls of one request: its callees by their index in the caller's table, each with how
+/// many times it was called. Kept inline: a request calls few endpoints.
+type Calls = SmallVec<[(u16, u32); 4]>;
+
 /// The calls of one calling endpoint: usual rates per callee and recent requests.
 #[derive(Debug, Default)]
 struct Caller {
     /// Requests learned from.
     learned: f64,
-    /// Usual calls per request, by callee: the mean and the mean square.
-    usual: HashMap<Name, Usual>,
+    /// The callees seen, by index, each with its usual calls per request (the mean and the
+    /// mean square) once a learned request called it.
+    callees: Vec<(Name, Option<Usual>)>,
     /// Recent requests: when the request began and how many calls it made to each callee.
-    recent: VecDeque<(u64, Vec<(Name, u32)>)>,
+    recent: VecDeque<(u64, Calls)>,
     /// Whether the last test found a drop: learning waits until it is gone.
     dropped: bool,
 }
@@ -108,6 +114,14 @@ impl Usual {
         }
         (1.0 - self.mean * self.mean / self.square).clamp(0.0, 1.0)
     }
+}
+
+/// How many times `calls` called the callee at `index`.
+fn count_of(calls: &Calls, index: usize) -> u32 {
+    calls
+        .iter()
+        .find(|(called, _)| usize::from(*called) == index)
+        .map_or(0, |&(_, count)| count)
 }
 
 /// Call patterns per calling endpoint.
@@ -211,53 +225,66 @@ impl CallPatterns {
 }
 
 impl Caller {
-    fn learn(&mut self, calls: &[(Name, u32)]) {
+    fn learn(&mut self, calls: &Calls) {
         self.learned += 1.0;
         let alpha = 1.0 / self.learned.min(HORIZON);
-        for (callee, usual) in &mut self.usual {
-            let count = calls
-                .iter()
-                .find(|(called, _)| called == callee)
-                .map_or(0, |&(_, count)| count);
-            usual.observe(f64::from(count), alpha);
-        }
-        for (callee, count) in calls {
-            if self.usual.len() < MAX_CALLEES && !self.usual.contains_key(callee) {
-                // A callee first seen now was called zero times on every request before.
-                let count = f64::from(*count);
-                let usual = Usual {
-                    mean: count / self.learned,
-                    square: count * count / self.learned,
-                };
-                self.usual.insert(callee.clone(), usual);
+        for (index, (_, usual)) in self.callees.iter_mut().enumerate() {
+            let count = f64::from(count_of(calls, index));
+            match usual {
+                Some(usual) => usual.observe(count, alpha),
+                // A callee first learned now was called zero times on every request before.
+                None if count > 0.0 => {
+                    *usual = Some(Usual {
+                        mean: count / self.learned,
+                        square: count * count / self.learned,
+                    });
+                }
+                None => {}
             }
         }
     }
 
     /// Adds one request: to the recent ones, and to the usual pattern when `learn`.
     fn add(&mut self, began: u64, calls: Vec<(Name, u32)>, learn: bool) {
+        let mut indexed = Calls::new();
+        for (callee, count) in calls {
+            let index = match self.callees.iter().position(|(known, _)| *known == callee) {
+                Some(index) => index,
+                None if self.callees.len() < MAX_CALLEES => {
+                    self.callees.push((callee, None));
+                    self.callees.len() - 1
+                }
+                None => continue,
+            };
+            indexed.push((index as u16, count));
+        }
         if learn && !self.dropped {
-            self.learn(&calls);
+            self.learn(&indexed);
         }
         if self.recent.len() == MAX_SAMPLES {
             self.recent.pop_front();
         }
-        self.recent.push_back((began, calls));
+        self.recent.push_back((began, indexed));
     }
 
     /// The usual and the recent calls per request to any operation of `service`.
     fn to_service(&self, service: &SpanText) -> (f64, f64) {
+        let of_service: Vec<bool> = self
+            .callees
+            .iter()
+            .map(|((callee, _), _)| callee == service)
+            .collect();
         let usual = self
-            .usual
+            .callees
             .iter()
             .filter(|((callee, _), _)| callee == service)
-            .map(|(_, usual)| usual.mean)
+            .filter_map(|(_, usual)| usual.map(|usual| usual.mean))
             .sum();
         let calls: u64 = self
             .recent
             .iter()
             .flat_map(|(_, made)| made)
-            .filter(|((callee, _), _)| callee == service)
+            .filter(|(index, _)| of_service[usize::from(*index)])
             .map(|&(_, count)| u64::from(count))
             .sum();
         (usual, calls as f64 / self.recent.len().max(1) as f64)
@@ -281,15 +308,12 @@ impl Caller {
             });
         let (first, last) = TimeWindow::new(oldest, newest.saturating_add(1)).end_thirds();
         // Requests, calls made, and requests that made none.
-        let calls_to = |callee: &Name, keep: &dyn Fn(u64) -> bool| {
+        let calls_to = |callee: usize, keep: &dyn Fn(u64) -> bool| {
             let (mut requests, mut calls, mut without) = (0u64, 0u64, 0u64);
             for (began, made) in &self.recent {
                 if keep(*began) {
                     requests += 1;
-                    let count = made
-                        .iter()
-                        .find(|(known, _)| known == callee)
-                        .map_or(0, |&(_, count)| u64::from(count));
+                    let count = u64::from(count_of(made, callee));
                     calls += count;
                     without += u64::from(count == 0);
                 }
@@ -298,12 +322,13 @@ impl Caller {
         };
         let mut developing = false;
         let mut largest: Option<(&Name, f64, f64, u64)> = None;
-        for (callee, learned) in &self.usual {
+        for (index, (callee, learned)) in self.callees.iter().enumerate() {
+            let Some(learned) = learned else { continue };
             if learned.mean < MIN_USUAL_RATE {
                 continue;
             }
             let usual = learned.mean;
-            let (requests, calls, without) = calls_to(callee, &|_| true);
+            let (requests, calls, without) = calls_to(index, &|_| true);
             let expected = usual * requests as f64;
             let drop = expected - calls as f64;
             let z = drop / (learned.variance() * requests as f64).sqrt();
@@ -315,8 +340,8 @@ impl Caller {
                 continue;
             }
             let sustained = [
-                calls_to(callee, &|began| first.contains(began)),
-                calls_to(callee, &|began| last.contains(began)),
+                calls_to(index, &|began| first.contains(began)),
+                calls_to(index, &|began| last.contains(began)),
             ]
             .iter()
             .all(|&(requests, calls, _)| requests > 0 && (calls as f64) < usual * requests as f64);
@@ -602,7 +627,13 @@ mod tests {
 
         let caller: Name = ("shop".into(), "/checkout".into());
         let callee: Name = ("payments".into(), "/payment".into());
-        let usual = patterns.callers[&caller].usual[&callee].mean;
+        let usual = patterns.callers[&caller]
+            .callees
+            .iter()
+            .find(|(known, _)| *known == callee)
+            .and_then(|(_, usual)| *usual)
+            .expect("payment's usual calls are learned")
+            .mean;
         assert!(usual > 0.98, "{usual}");
     }
 }
