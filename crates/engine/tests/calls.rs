@@ -1,6 +1,6 @@
 //! Call patterns through the engine: a handler that stops making a call it usually makes.
 
-use crate::demo_shop::{MS, SEC, T0};
+use crate::demo_shop::{MS, SEC, T0, busy_gateway};
 use aiops_analyzer::AnomalyKind;
 use aiops_engine::{CycleReport, Engine, EngineConfig};
 use aiops_telemetry_core::{Collector, Span, SpanId, TraceId};
@@ -24,19 +24,8 @@ impl Shop {
     }
 
     fn second(&mut self, start: u64) -> Vec<Span> {
-        let mut spans = Vec::new();
-        for endpoint in 0..20u64 {
-            let ms = self.rng.random_range(4..6);
-            spans.push(
-                Span::new(
-                    TraceId::random(),
-                    SpanId::random(),
-                    "gateway",
-                    format!("/gateway/{endpoint}"),
-                )
-                .with_timing(start + endpoint * 40 * MS, ms * MS),
-            );
-        }
+        let rng = &mut self.rng;
+        let mut spans = busy_gateway(start, 20, 40 * MS, || rng.random_range(4..6) * MS);
         for request in 0..5u64 {
             spans.extend(self.checkout(start + request * 200 * MS));
         }

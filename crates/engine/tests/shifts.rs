@@ -1,6 +1,6 @@
 //! Small sustained shifts of an endpoint's own time, below the spike rule, on the demo shop.
 
-use crate::demo_shop::{Harness, MS, SEC, T0};
+use crate::demo_shop::{Harness, MS, SEC, T0, busy_gateway};
 use aiops_engine::{Engine, EngineConfig};
 use aiops_rca::SelfTimeBaseline;
 use aiops_telemetry_core::{Span, SpanId, TraceId};
@@ -61,19 +61,7 @@ impl Branches {
     }
 
     fn second(&mut self, start: u64) -> Vec<Span> {
-        let mut spans = Vec::new();
-        for endpoint in 0..40 {
-            let duration = self.around(5.0);
-            spans.push(
-                Span::new(
-                    TraceId::random(),
-                    SpanId::random(),
-                    "gateway",
-                    format!("/gateway/{endpoint}"),
-                )
-                .with_timing(start + endpoint * 20 * MS, duration),
-            );
-        }
+        let mut spans = busy_gateway(start, 40, 20 * MS, || self.around(5.0));
         let trace = TraceId::random();
         let (root, check, query) = (SpanId::random(), SpanId::random(), SpanId::random());
         let check_start = start + self.around(2.0);

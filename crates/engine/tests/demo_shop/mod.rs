@@ -216,3 +216,25 @@ pub fn opened(reports: &[CycleReport]) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// One request to each of the gateway's `count` busy endpoints (`/gateway/0`, ...), single
+/// spans `spacing` apart from `start`, each taking `duration()`: traffic that competes with the
+/// endpoints under test for the traces a cycle reads.
+pub fn busy_gateway(
+    start: u64,
+    count: u64,
+    spacing: u64,
+    mut duration: impl FnMut() -> u64,
+) -> Vec<Span> {
+    (0..count)
+        .map(|endpoint| {
+            Span::new(
+                TraceId::random(),
+                SpanId::random(),
+                "gateway",
+                format!("/gateway/{endpoint}"),
+            )
+            .with_timing(start + endpoint * spacing, duration())
+        })
+        .collect()
+}
