@@ -17,9 +17,9 @@ use aiops_telemetry_core::{Span, SpanId, SpanKind, SpanStatus, SpanText, TraceId
 use super::segment::Held;
 use super::state::{State, segment_bit};
 
-/// Most chosen traces waiting to settle, as a multiple of the census's per-cycle limit, and
-/// at least.
+/// Most chosen traces waiting to settle, as a multiple of the census's per-cycle limit...
 const PENDING_LIMITS: usize = 8;
+/// ...and at least this many (before the first census, every trace is chosen).
 const MIN_PENDING: usize = 1024;
 
 /// A fixed hash, so that the same traffic is counted alike in every run.
@@ -165,6 +165,7 @@ impl State {
                 caller: self.names(span.endpoint),
                 kind: span.kind,
                 began_unix_nanos: began,
+                // As `Span::is_error`.
                 failed: span.status == SpanStatus::Error
                     || span.http_status.is_some_and(|code| code >= 500),
                 calls,

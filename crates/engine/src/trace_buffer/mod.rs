@@ -241,8 +241,9 @@ impl TraceBuffer {
     /// each endpoint's calls as often as it made them; each trace is read once the first of its
     /// spans to arrive started before `settled_until`. One record per span.
     ///
-    /// Examines each recorded span once over all censuses, and at most `limit` times eight
-    /// chosen traces wait to settle.
+    /// The choice costs a hash per trace as its first span is recorded; at most eight times
+    /// `limit` chosen traces (and at least 1,024) wait to settle, and the census reads only
+    /// those.
     pub fn census(&self, settled_until: u64, limit: usize) -> Vec<CallRecord> {
         self.lock().census(settled_until, limit)
     }
