@@ -272,3 +272,40 @@ fn a_gateway_timeout_with_nothing_slow_below_stands_in_for_the_missing_callee() 
 
     assert_eq!(drafts[0].root_cause.endpoint, "GET /");
 }
+
+#[test]
+fn failing_calls_are_told_by_the_share_their_storm_was_judged_on() {
+    let normal = [("currency.prod.svc", Some("currency"), 2, 3)];
+    let rca = trained(&normal);
+    // Two of the ten sampled requests failed at the call; the client endpoint's own window,
+    // which the storm was judged on, saw 40% of its calls fail.
+    let traces: Vec<_> = (0..10)
+        .map(|i| {
+            let trace = request(10_000 + i * 100, &[("currency.prod.svc", None, 4, 0)]);
+            if i < 2 {
+                trace
+                    .into_iter()
+                    .map(|span| span.with_http_status(503))
+                    .collect()
+            } else {
+                trace
+            }
+        })
+        .collect();
+    let anomalies = [anomaly(
+        ErrorStorm,
+        "frontend",
+        "GET -> currency.prod.svc",
+        0.4,
+        0.0,
+    )];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(root.endpoint, "GET -> currency.prod.svc");
+    assert_eq!(
+        root.description,
+        "Error storm: 40% of the calls from frontend to currency failed (baseline 0%)"
+    );
+}
