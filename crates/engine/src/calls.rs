@@ -37,9 +37,6 @@ use aiops_telemetry_core::{EndpointKey, SpanKind, SpanText, TimeWindow};
 
 use crate::trace_buffer::CallRecord;
 
-/// An endpoint by its span names (cheap to clone: no text is copied).
-pub(crate) type Name = (SpanText, SpanText);
-
 /// Most recent requests kept per calling endpoint.
 const MAX_SAMPLES: usize = 256;
 
@@ -81,7 +78,7 @@ struct Caller {
     learned: f64,
     /// The callees seen, by index, each with its usual calls per request (the mean and the
     /// mean square) once a learned request called it.
-    callees: Vec<(Name, Option<Usual>)>,
+    callees: Vec<(EndpointKey, Option<Usual>)>,
     /// Recent requests: when the request began and how many calls it made to each callee.
     recent: VecDeque<(u64, Calls)>,
     /// Whether the last test found a drop: learning waits until it is gone.
@@ -127,7 +124,7 @@ fn count_of(calls: &Calls, index: usize) -> u32 {
 /// Call patterns per calling endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct CallPatterns {
-    callers: HashMap<Name, Caller>,
+    callers: HashMap<EndpointKey, Caller>,
 }
 
 /// What a call-pattern test needs to know.
@@ -144,7 +141,11 @@ impl CallPatterns {
     /// (their child is the callee's own span of the same call: when it goes missing, the callee
     /// hung or lost its spans, which the timeout and error rules judge; no call was left
     /// unmade), and spans of an endpoint not seen making a call yet (it has no pattern to keep).
-    pub(crate) fn record(&mut self, records: Vec<CallRecord>, is_healthy: impl Fn(&Name) -> bool) {
+    pub(crate) fn record(
+        &mut self,
+        records: Vec<CallRecord>,
+        is_healthy: impl Fn(&EndpointKey) -> bool,
+    ) {
         for record in records {
             if record.failed || record.kind == SpanKind::Client {
                 continue;
@@ -168,7 +169,7 @@ impl CallPatterns {
     pub(crate) fn observe(
         &mut self,
         graphs: &[TraceGraph<'_>],
-        is_healthy: impl Fn(&Name) -> bool,
+        is_healthy: impl Fn(&EndpointKey) -> bool,
     ) {
         let mut records = Vec::new();
         for graph in graphs {
@@ -178,17 +179,16 @@ impl CallPatterns {
                 .min()
                 .unwrap_or(0);
             for (node, span) in graph.nodes() {
-                let mut calls: Vec<(Name, u32)> = Vec::new();
+                let mut calls: Vec<(EndpointKey, u32)> = Vec::new();
                 for &child in graph.children(node) {
-                    let callee = graph.span(child);
-                    let callee: Name = (callee.service.clone(), callee.operation.clone());
+                    let callee = graph.span(child).endpoint();
                     match calls.iter_mut().find(|(known, _)| *known == callee) {
                         Some((_, count)) => *count += 1,
                         None => calls.push((callee, 1)),
                     }
                 }
                 records.push(CallRecord {
-                    caller: (span.service.clone(), span.operation.clone()),
+                    caller: span.endpoint(),
                     kind: span.kind,
                     began_unix_nanos: began,
                     failed: span.is_error(),
@@ -245,7 +245,7 @@ impl Caller {
     }
 
     /// Adds one request: to the recent ones, and to the usual pattern when `learn`.
-    fn add(&mut self, began: u64, calls: Vec<(Name, u32)>, learn: bool) {
+    fn add(&mut self, began: u64, calls: Vec<(EndpointKey, u32)>, learn: bool) {
         let mut indexed = Calls::new();
         for (callee, count) in calls {
             let index = match self.callees.iter().position(|(known, _)| *known == callee) {
@@ -272,13 +272,13 @@ impl Caller {
         let of_service: Vec<bool> = self
             .callees
             .iter()
-            .map(|((callee, _), _)| callee == service)
+            .map(|(callee, _)| callee.service == *service)
             .collect();
         let usual = self
             .callees
             .iter()
-            .filter(|((callee, _), _)| callee == service)
-            .filter_map(|(_, usual)| usual.map(|usual| usual.mean))
+            .zip(&of_service)
+            .filter_map(|((_, usual), &of)| usual.filter(|_| of).map(|usual| usual.mean))
             .sum();
         let calls: u64 = self
             .recent
@@ -293,7 +293,12 @@ impl Caller {
     /// The largest significant drop of a usual call, as an anomaly on `caller`, and whether
     /// a drop is developing (`HOLD_Z` deviations at least, significant or not), which holds
     /// learning: the requests of a defect's first minute would otherwise teach its pattern.
-    fn test(&self, caller: &Name, rule: CallRule, window: TimeWindow) -> (Option<Anomaly>, bool) {
+    fn test(
+        &self,
+        caller: &EndpointKey,
+        rule: CallRule,
+        window: TimeWindow,
+    ) -> (Option<Anomaly>, bool) {
         let n = self.recent.len();
         if self.learned < MATURE || n < rule.min_samples.max(1) {
             return (None, false);
@@ -321,7 +326,7 @@ impl Caller {
             (requests, calls, without)
         };
         let mut developing = false;
-        let mut largest: Option<(&Name, f64, f64, u64)> = None;
+        let mut largest: Option<(&EndpointKey, f64, f64, u64)> = None;
         for (index, (callee, learned)) in self.callees.iter().enumerate() {
             let Some(learned) = learned else { continue };
             if learned.mean < MIN_USUAL_RATE {
@@ -349,7 +354,7 @@ impl Caller {
             // The calls to the callee's service in all must drop too: a client span calls one
             // operation of its peer per request, and when the handlers above it change their
             // mix, one operation's share falls as another's rises.
-            let (usual_service, observed_service) = self.to_service(&callee.0);
+            let (usual_service, observed_service) = self.to_service(&callee.service);
             let replaced = usual_service - observed_service < 0.5 * (usual - observed);
             if sustained && !replaced && largest.is_none_or(|(_, u, o, _)| usual - observed > u - o)
             {
@@ -358,7 +363,7 @@ impl Caller {
         }
         let found = largest.map(|(callee, usual, observed, requests)| Anomaly {
             kind: AnomalyKind::CallDrop,
-            endpoint: EndpointKey::of(caller.0.clone(), caller.1.clone()),
+            endpoint: caller.clone(),
             observed,
             baseline: usual,
             ratio: observed / usual,
@@ -369,7 +374,12 @@ impl Caller {
             } else {
                 Severity::Medium
             },
-            description: aiops_analyzer::describe::call_drop(&callee.0, &callee.1, observed, usual),
+            description: aiops_analyzer::describe::call_drop(
+                &callee.service,
+                &callee.operation,
+                observed,
+                usual,
+            ),
         });
         (found, developing)
     }

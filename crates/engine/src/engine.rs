@@ -359,10 +359,7 @@ impl Engine {
                     now.saturating_sub(self.config.settle_nanos()),
                     self.config.call_census_traces,
                 );
-                self.calls.record(census, |(service, operation)| {
-                    unhealthy.is_empty()
-                        || healthy(&EndpointKey::of(service.clone(), operation.clone()))
-                });
+                self.calls.record(census, healthy);
             }
             // A rising own time is read in full from the next cycle on.
             self.learning.watch(rising);

@@ -70,6 +70,15 @@ pub enum SpanStatus {
     Error,
 }
 
+impl SpanStatus {
+    /// True when a span with this status and `http_status` failed: status `Error`, or an HTTP
+    /// status of 500 or more (the status `Unset` leaves it to the HTTP status).
+    #[inline]
+    pub fn failed(self, http_status: Option<u16>) -> bool {
+        self == Self::Error || http_status.is_some_and(|code| code >= 500)
+    }
+}
+
 /// The identity baselines are learned for: one operation of one service.
 ///
 /// For HTTP servers the operation is the method and route (`POST /payment`); the demo shop uses
@@ -231,7 +240,7 @@ impl Span {
     /// True when the span failed: status `Error`, or an HTTP status of 500 or more.
     #[inline]
     pub fn is_error(&self) -> bool {
-        self.status == SpanStatus::Error || self.http_status.is_some_and(|code| code >= 500)
+        self.status.failed(self.http_status)
     }
 
     /// True when `other` belongs to the same endpoint (service and operation). Spans of a

@@ -30,10 +30,24 @@ fn rule() -> CallRule {
 
 /// Patterns learned from 200 checkouts calling payment `usual(i)` times.
 fn learned(usual: impl Fn(u64) -> u64) -> CallPatterns {
+    learned_from(
+        &(0..200)
+            .map(|i| checkout(T0 + i * SEC, usual(i)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Patterns learned from `healthy` traces.
+fn learned_from(healthy: &[Vec<Span>]) -> CallPatterns {
     let mut patterns = CallPatterns::default();
-    let healthy: Vec<_> = (0..200).map(|i| checkout(T0 + i * SEC, usual(i))).collect();
-    patterns.observe(&graphs(&healthy), |_| true);
+    patterns.observe(&graphs(healthy), |_| true);
     patterns
+}
+
+/// What `patterns` find after also seeing `recent` (not learned from), at `T0` + 360 s.
+fn judged(mut patterns: CallPatterns, recent: &[Vec<Span>]) -> Vec<Anomaly> {
+    patterns.observe(&graphs(recent), |_| false);
+    patterns.detect(rule(), T0 + 360 * SEC)
 }
 
 #[test]
@@ -91,7 +105,7 @@ fn a_quarter_of_requests_skipping_a_call_is_found_in_a_sparse_sample() {
     // Twenty-four sampled requests a minute, one in four returning early. A third of the
     // window holds eight of them: too few to show the whole 25% in each, enough to show
     // calls falling short of the usual in both.
-    let mut patterns = learned(|_| 1);
+    let patterns = learned(|_| 1);
     let skips = [3, 9, 11, 14, 16, 19];
     let recent: Vec<_> = (0..24)
         .map(|i| {
@@ -101,9 +115,8 @@ fn a_quarter_of_requests_skipping_a_call_is_found_in_a_sparse_sample() {
             )
         })
         .collect();
-    patterns.observe(&graphs(&recent), |_| false);
 
-    let found = patterns.detect(rule(), T0 + 360 * SEC);
+    let found = judged(patterns, &recent);
 
     assert_eq!(found.len(), 1, "{found:?}");
     assert!((found[0].observed - 0.75).abs() < 1e-9, "{found:?}");
@@ -120,28 +133,25 @@ fn a_rare_skip_seen_a_few_times_more_than_usual_is_no_drop() {
             .map(|i| checkout(T0 + 300 * SEC + i * 2 * SEC, u64::from(!skips.contains(&i))))
             .collect()
     };
-    let mut patterns = learned(|i| u64::from(i % 17 != 0));
-    patterns.observe(&graphs(&recent(&[1, 5, 9, 12, 16, 20, 23, 26])), |_| false);
-    let found = patterns.detect(rule(), T0 + 360 * SEC);
+    let patterns = learned(|i| u64::from(i % 17 != 0));
+    let found = judged(patterns, &recent(&[1, 5, 9, 12, 16, 20, 23, 26]));
     assert!(found.is_empty(), "{found:?}");
 
     // Fourteen skips are no chance.
-    let mut patterns = learned(|i| u64::from(i % 17 != 0));
+    let patterns = learned(|i| u64::from(i % 17 != 0));
     let skips = [1, 3, 4, 7, 8, 11, 13, 15, 17, 19, 20, 22, 24, 26];
-    patterns.observe(&graphs(&recent(&skips)), |_| false);
-    let found = patterns.detect(rule(), T0 + 360 * SEC);
+    let found = judged(patterns, &recent(&skips));
     assert_eq!(found.len(), 1, "{found:?}");
 }
 
 #[test]
 fn a_sixth_of_requests_skipping_a_call_is_a_drop() {
-    let mut patterns = learned(|_| 1);
+    let patterns = learned(|_| 1);
     let recent: Vec<_> = (0..120)
         .map(|i| checkout(T0 + 300 * SEC + i * 500 * MS, u64::from(i % 6 != 3)))
         .collect();
-    patterns.observe(&graphs(&recent), |_| false);
 
-    let found = patterns.detect(rule(), T0 + 360 * SEC);
+    let found = judged(patterns, &recent);
 
     assert_eq!(found.len(), 1, "{found:?}");
     assert!((found[0].observed - 5.0 / 6.0).abs() < 1e-9, "{found:?}");
@@ -168,15 +178,12 @@ fn quoting(start: u64, index: u64, quotes: u64) -> Vec<Span> {
 fn a_call_whose_operation_changed_but_not_its_number_is_no_drop() {
     // Checkout's requests changed their mix: it calls pricing's /quote on four in ten
     // instead of eight, and /quote/bulk on the rest; pricing is called as often as ever.
-    let mut patterns = CallPatterns::default();
     let healthy: Vec<_> = (0..200).map(|i| quoting(T0 + i * SEC, i, 8)).collect();
-    patterns.observe(&graphs(&healthy), |_| true);
     let recent: Vec<_> = (0..120)
         .map(|i| quoting(T0 + 300 * SEC + i * 500 * MS, i, 4))
         .collect();
-    patterns.observe(&graphs(&recent), |_| false);
 
-    assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+    assert!(judged(learned_from(&healthy), &recent).is_empty());
 }
 
 #[test]
@@ -198,28 +205,24 @@ fn a_client_span_whose_callee_span_went_missing_is_no_drop() {
         }
         spans
     };
-    let mut patterns = CallPatterns::default();
     let healthy: Vec<_> = (0..200).map(|i| call(T0 + i * SEC, true)).collect();
-    patterns.observe(&graphs(&healthy), |_| true);
     let hung: Vec<_> = (0..60)
         .map(|i| call(T0 + 300 * SEC + i * SEC, false))
         .collect();
-    patterns.observe(&graphs(&hung), |_| false);
 
-    assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+    assert!(judged(learned_from(&healthy), &hung).is_empty());
 }
 
 #[test]
 fn a_busy_caller_is_judged_over_the_time_its_newest_settled_requests_cover() {
     // Twenty checkouts a second, a third of them skipping payment. The 256 newest that
     // settled cover thirteen seconds, which ended ten seconds before the cycle.
-    let mut patterns = learned(|_| 1);
+    let patterns = learned(|_| 1);
     let recent: Vec<_> = (0..1_200)
         .map(|i| checkout(T0 + 290 * SEC + i * 50 * MS, u64::from(i % 3 != 0)))
         .collect();
-    patterns.observe(&graphs(&recent), |_| false);
 
-    let found = patterns.detect(rule(), T0 + 360 * SEC);
+    let found = judged(patterns, &recent);
 
     assert_eq!(found.len(), 1, "{found:?}");
 }
@@ -246,8 +249,8 @@ fn a_developing_drop_holds_learning_before_it_is_significant() {
         .collect();
     patterns.observe(&graphs(&more), |_| true);
 
-    let caller: Name = ("shop".into(), "/checkout".into());
-    let callee: Name = ("payments".into(), "/payment".into());
+    let caller = EndpointKey::new("shop", "/checkout");
+    let callee = EndpointKey::new("payments", "/payment");
     let usual = patterns.callers[&caller]
         .callees
         .iter()

@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
 
-use aiops_telemetry_core::{Span, SpanId, SpanKind, SpanStatus, SpanText, TraceId};
+use aiops_telemetry_core::{EndpointKey, Span, SpanId, SpanKind, TraceId};
 
 use super::segment::Held;
 use super::state::{State, segment_bit};
@@ -29,8 +29,8 @@ const HASHER: FixedState = FixedState::with_seed(0x6365_6e73_7573);
 /// how many calls it made to each endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallRecord {
-    /// The calling endpoint: service and operation.
-    pub caller: (SpanText, SpanText),
+    /// The calling endpoint.
+    pub caller: EndpointKey,
     /// The span's kind.
     pub kind: SpanKind,
     /// When the trace's earliest buffered span started.
@@ -38,7 +38,7 @@ pub struct CallRecord {
     /// Whether the span failed (an error status, or an HTTP status of 500 or more).
     pub failed: bool,
     /// The endpoints it called, each with how many times.
-    pub calls: Vec<((SpanText, SpanText), u32)>,
+    pub calls: Vec<(EndpointKey, u32)>,
 }
 
 /// Where the census stands between cycles.
@@ -150,34 +150,33 @@ impl State {
             if called.len() <= slot {
                 called.resize(slot + 1, false);
             }
-            let mut calls: Vec<((SpanText, SpanText), u32)> = Vec::new();
+            let mut calls: Vec<(EndpointKey, u32)> = Vec::new();
             let mut last: Option<u32> = None;
             for &(_, endpoint) in mine {
                 called[slot] = true;
                 // Sorted by endpoint within a parent: a run of one endpoint is one callee.
                 match calls.last_mut() {
                     Some((_, count)) if last == Some(endpoint) => *count += 1,
-                    _ => calls.push((self.names(endpoint), 1)),
+                    _ => calls.push((self.key(endpoint), 1)),
                 }
                 last = Some(endpoint);
             }
             records.push(CallRecord {
-                caller: self.names(span.endpoint),
+                caller: self.key(span.endpoint),
                 kind: span.kind,
                 began_unix_nanos: began,
-                // As `Span::is_error`.
-                failed: span.status == SpanStatus::Error
-                    || span.http_status.is_some_and(|code| code >= 500),
+                failed: span.status.failed(span.http_status),
                 calls,
             });
         }
     }
 
-    fn names(&self, endpoint: u32) -> (SpanText, SpanText) {
+    /// The endpoint in slot `endpoint`, sharing its text.
+    fn key(&self, endpoint: u32) -> EndpointKey {
         let endpoint = self.endpoints[endpoint as usize]
             .as_ref()
             .expect("a buffered span's endpoint is kept");
-        (endpoint.service.clone(), endpoint.operation.clone())
+        EndpointKey::of(endpoint.service.clone(), endpoint.operation.clone())
     }
 }
 
@@ -188,8 +187,8 @@ mod tests {
     use super::*;
     use crate::TraceBuffer;
 
-    fn names(operation: &'static str) -> (SpanText, SpanText) {
-        ("shop".into(), operation.into())
+    fn key(operation: &str) -> EndpointKey {
+        EndpointKey::new("shop", operation)
     }
 
     /// A checkout at `start` calling payment `payments` times, children first (as SDKs export
@@ -219,16 +218,16 @@ mod tests {
 
         let checkouts: Vec<&CallRecord> = records
             .iter()
-            .filter(|r| r.caller == names("/checkout"))
+            .filter(|r| r.caller == key("/checkout"))
             .collect();
         assert_eq!(checkouts.len(), 3, "{records:?}");
-        assert_eq!(checkouts[0].calls, vec![(names("/payment"), 2)]);
+        assert_eq!(checkouts[0].calls, vec![(key("/payment"), 2)]);
         assert_eq!(checkouts[0].began_unix_nanos, 100);
-        assert_eq!(checkouts[1].calls, vec![(names("/payment"), 1)]);
+        assert_eq!(checkouts[1].calls, vec![(key("/payment"), 1)]);
         // Checkout was seen calling: a request that made no call counts too.
         assert!(checkouts[2].calls.is_empty());
         // Payment never calls anything: it has no pattern to keep.
-        assert!(records.iter().all(|r| r.caller != names("/payment")));
+        assert!(records.iter().all(|r| r.caller != key("/payment")));
         assert!(buffer.census(2_000, 48).is_empty(), "counted twice");
     }
 
@@ -244,9 +243,9 @@ mod tests {
         let records = buffer.census(1_000, 48);
         let checkout = records
             .iter()
-            .find(|r| r.caller == names("/checkout"))
+            .find(|r| r.caller == key("/checkout"))
             .expect("counted once settled");
-        assert_eq!(checkout.calls, vec![(names("/payment"), 2)]);
+        assert_eq!(checkout.calls, vec![(key("/payment"), 2)]);
     }
 
     #[test]
@@ -259,7 +258,7 @@ mod tests {
 
         let records = buffer.census(10_000, 48);
 
-        let checkouts = records.iter().filter(|r| r.caller == names("/checkout"));
+        let checkouts = records.iter().filter(|r| r.caller == key("/checkout"));
         assert_eq!(checkouts.count(), 10, "{records:?}");
     }
 
@@ -277,7 +276,7 @@ mod tests {
             let census = buffer.census(cycle * 10_000, 50);
             let checkouts: Vec<&CallRecord> = census
                 .iter()
-                .filter(|r| r.caller == names("/checkout"))
+                .filter(|r| r.caller == key("/checkout"))
                 .collect();
             if cycle >= 3 {
                 assert!((25..=80).contains(&checkouts.len()), "{}", checkouts.len());
@@ -299,7 +298,7 @@ mod tests {
         let records = buffer.census(1_000, 48);
         let checkout = records
             .iter()
-            .find(|r| r.caller == names("/checkout"))
+            .find(|r| r.caller == key("/checkout"))
             .expect("counted");
         assert!(checkout.failed);
     }
