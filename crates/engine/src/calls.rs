@@ -18,7 +18,10 @@
 //! operation of its peer per request, so a change in the mix of the handlers above it lowers
 //! one operation's share as it raises another's), and the calls fall short of the usual rate in
 //! the first and the last third of the time the recent requests cover alike (a third may hold
-//! few requests, so it is asked only for the direction, not the size). While an endpoint's
+//! few requests, so it is asked only for the direction, not the size). A request whose call
+//! failed tells only of the callees that failed: a handler may give up or answer in part when
+//! a dependency fails, and the calls it saved are the failure's symptom, which the error rules
+//! judge. While an endpoint's
 //! calls are reported dropped, or a drop is developing (2.5 deviations, significant or not),
 //! its usual pattern is not learned, so the defect is never learned as normal. Rises are not
 //! reported: more calls (retries) are a symptom of a callee's trouble, which other evidence
@@ -71,6 +74,25 @@ const MIN_USUAL_RATE: f64 = 0.3;
 /// many times it was called. Kept inline: a request calls few endpoints.
 type Calls = SmallVec<[(u16, u32); 4]>;
 
+/// One recent request of a calling endpoint.
+#[derive(Debug)]
+struct Request {
+    began: u64,
+    calls: Calls,
+    /// The callees a call failed to, as bits by index (`MAX_CALLEES` fit).
+    failed: u64,
+}
+
+impl Request {
+    /// Whether the request tells how often it calls the callees in `callees` (bits by index):
+    /// a handler may give up or answer in part when a call fails, so a request with a failed
+    /// call tells only of the callees that failed (their calls were made), not of the calls
+    /// it may have saved.
+    fn tells(&self, callees: u64) -> bool {
+        self.failed == 0 || self.failed & callees != 0
+    }
+}
+
 /// The calls of one calling endpoint: usual rates per callee and recent requests.
 #[derive(Debug, Default)]
 struct Caller {
@@ -79,8 +101,8 @@ struct Caller {
     /// The callees seen, by index, each with its usual calls per request (the mean and the
     /// mean square) once a learned request called it.
     callees: Vec<(EndpointKey, Option<Usual>)>,
-    /// Recent requests: when the request began and how many calls it made to each callee.
-    recent: VecDeque<(u64, Calls)>,
+    /// Recent requests.
+    recent: VecDeque<Request>,
     /// Whether the last test found a drop: learning waits until it is gone.
     dropped: bool,
 }
@@ -150,17 +172,23 @@ impl CallPatterns {
             if record.failed || record.kind == SpanKind::Client {
                 continue;
             }
-            if let Some(entry) = self.callers.get_mut(&record.caller) {
-                let learn = is_healthy(&record.caller);
-                entry.add(record.began_unix_nanos, record.calls, learn);
+            let CallRecord {
+                caller,
+                began_unix_nanos: began,
+                failed_calls: failed,
+                calls,
+                ..
+            } = record;
+            if let Some(entry) = self.callers.get_mut(&caller) {
+                entry.add(began, calls, &failed, is_healthy(&caller));
                 continue;
             }
-            if record.calls.is_empty() || self.callers.len() >= MAX_CALLERS {
+            if calls.is_empty() || self.callers.len() >= MAX_CALLERS {
                 continue;
             }
-            let learn = is_healthy(&record.caller);
-            let entry = self.callers.entry(record.caller).or_default();
-            entry.add(record.began_unix_nanos, record.calls, learn);
+            let learn = is_healthy(&caller);
+            let entry = self.callers.entry(caller).or_default();
+            entry.add(began, calls, &failed, learn);
         }
     }
 
@@ -180,8 +208,16 @@ impl CallPatterns {
                 .unwrap_or(0);
             for (node, span) in graph.nodes() {
                 let mut calls: Vec<(EndpointKey, u32)> = Vec::new();
+                let mut failed_calls: Vec<EndpointKey> = Vec::new();
+                let failed = |node: usize| graph.span(node).is_error();
                 for &child in graph.children(node) {
                     let callee = graph.span(child).endpoint();
+                    let call_failed = failed(child)
+                        || (graph.span(child).kind == SpanKind::Client
+                            && graph.children(child).iter().any(|&below| failed(below)));
+                    if call_failed && !failed_calls.contains(&callee) {
+                        failed_calls.push(callee.clone());
+                    }
                     match calls.iter_mut().find(|(known, _)| *known == callee) {
                         Some((_, count)) => *count += 1,
                         None => calls.push((callee, 1)),
@@ -192,6 +228,7 @@ impl CallPatterns {
                     kind: span.kind,
                     began_unix_nanos: began,
                     failed: span.is_error(),
+                    failed_calls,
                     calls,
                 });
             }
@@ -209,7 +246,7 @@ impl CallPatterns {
             while entry
                 .recent
                 .front()
-                .is_some_and(|(began, _)| *began < since)
+                .is_some_and(|request| request.began < since)
             {
                 entry.recent.pop_front();
             }
@@ -225,11 +262,14 @@ impl CallPatterns {
 }
 
 impl Caller {
-    fn learn(&mut self, calls: &Calls) {
+    fn learn(&mut self, request: &Request) {
         self.learned += 1.0;
         let alpha = 1.0 / self.learned.min(HORIZON);
         for (index, (_, usual)) in self.callees.iter_mut().enumerate() {
-            let count = f64::from(count_of(calls, index));
+            if !request.tells(1 << index) {
+                continue;
+            }
+            let count = f64::from(count_of(&request.calls, index));
             match usual {
                 Some(usual) => usual.observe(count, alpha),
                 // A callee first learned now was called zero times on every request before.
@@ -244,9 +284,20 @@ impl Caller {
         }
     }
 
-    /// Adds one request: to the recent ones, and to the usual pattern when `learn`.
-    fn add(&mut self, began: u64, calls: Vec<(EndpointKey, u32)>, learn: bool) {
-        let mut indexed = Calls::new();
+    /// Adds one request, which began at `began`, made `calls` and failed the calls to the
+    /// callees in `failed`: to the recent ones, and to the usual pattern when `learn`.
+    fn add(
+        &mut self,
+        began: u64,
+        calls: Vec<(EndpointKey, u32)>,
+        failed: &[EndpointKey],
+        learn: bool,
+    ) {
+        let mut request = Request {
+            began,
+            calls: Calls::new(),
+            failed: 0,
+        };
         for (callee, count) in calls {
             let index = match self.callees.iter().position(|(known, _)| *known == callee) {
                 Some(index) => index,
@@ -256,38 +307,40 @@ impl Caller {
                 }
                 None => continue,
             };
-            indexed.push((index as u16, count));
+            if failed.contains(&self.callees[index].0) {
+                request.failed |= 1 << index;
+            }
+            request.calls.push((index as u16, count));
         }
         if learn && !self.dropped {
-            self.learn(&indexed);
+            self.learn(&request);
         }
         if self.recent.len() == MAX_SAMPLES {
             self.recent.pop_front();
         }
-        self.recent.push_back((began, indexed));
+        self.recent.push_back(request);
     }
 
     /// The usual and the recent calls per request to any operation of `service`.
     fn to_service(&self, service: &SpanText) -> (f64, f64) {
-        let of_service: Vec<bool> = self
-            .callees
-            .iter()
-            .map(|(callee, _)| callee.service == *service)
-            .collect();
-        let usual = self
-            .callees
-            .iter()
-            .zip(&of_service)
-            .filter_map(|((_, usual), &of)| usual.filter(|_| of).map(|usual| usual.mean))
-            .sum();
-        let calls: u64 = self
-            .recent
-            .iter()
-            .flat_map(|(_, made)| made)
-            .filter(|(index, _)| of_service[usize::from(*index)])
-            .map(|&(_, count)| u64::from(count))
-            .sum();
-        (usual, calls as f64 / self.recent.len().max(1) as f64)
+        let (mut usual, mut of_service) = (0.0, 0u64);
+        for (index, (callee, learned)) in self.callees.iter().enumerate() {
+            if callee.service == *service {
+                of_service |= 1 << index;
+                usual += learned.map_or(0.0, |learned| learned.mean);
+            }
+        }
+        let (mut requests, mut calls) = (0u64, 0u64);
+        for request in self.recent.iter().filter(|r| r.tells(of_service)) {
+            requests += 1;
+            calls += request
+                .calls
+                .iter()
+                .filter(|(index, _)| of_service & (1 << index) != 0)
+                .map(|&(_, count)| u64::from(count))
+                .sum::<u64>();
+        }
+        (usual, calls as f64 / requests.max(1) as f64)
     }
 
     /// The largest significant drop of a usual call, as an anomaly on `caller`, and whether
@@ -308,17 +361,17 @@ impl Caller {
         let (oldest, newest) = self
             .recent
             .iter()
-            .fold((u64::MAX, 0), |(oldest, newest), (began, _)| {
-                (oldest.min(*began), newest.max(*began))
+            .fold((u64::MAX, 0), |(oldest, newest), request| {
+                (oldest.min(request.began), newest.max(request.began))
             });
         let (first, last) = TimeWindow::new(oldest, newest.saturating_add(1)).end_thirds();
-        // Requests, calls made, and requests that made none.
+        // Requests that tell of the callee, calls made, and requests that made none.
         let calls_to = |callee: usize, keep: &dyn Fn(u64) -> bool| {
             let (mut requests, mut calls, mut without) = (0u64, 0u64, 0u64);
-            for (began, made) in &self.recent {
-                if keep(*began) {
+            for request in &self.recent {
+                if keep(request.began) && request.tells(1 << callee) {
                     requests += 1;
-                    let count = u64::from(count_of(made, callee));
+                    let count = u64::from(count_of(&request.calls, callee));
                     calls += count;
                     without += u64::from(count == 0);
                 }
@@ -334,6 +387,9 @@ impl Caller {
             }
             let usual = learned.mean;
             let (requests, calls, without) = calls_to(index, &|_| true);
+            if requests < rule.min_samples.max(1) as u64 {
+                continue;
+            }
             let expected = usual * requests as f64;
             let drop = expected - calls as f64;
             let z = drop / (learned.variance() * requests as f64).sqrt();

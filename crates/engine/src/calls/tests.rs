@@ -260,3 +260,64 @@ fn a_developing_drop_holds_learning_before_it_is_significant() {
         .mean;
     assert!(usual > 0.98, "{usual}");
 }
+
+/// A checkout that asks inventory through a client span (its status left unset, as some
+/// instrumentation does) and pays only when inventory answered.
+fn reserving(start: u64, inventory_fails: bool) -> Vec<Span> {
+    let trace = TraceId::random();
+    let checkout =
+        Span::new(trace, SpanId::random(), "shop", "/checkout").with_timing(start, 30 * MS);
+    let client = Span::new(trace, SpanId::random(), "shop", "GET -> inventory")
+        .with_kind(aiops_telemetry_core::SpanKind::Client)
+        .with_parent(checkout.span_id)
+        .with_timing(start + MS, 10 * MS);
+    let mut reserve = Span::new(trace, SpanId::random(), "inventory", "/reserve")
+        .with_parent(client.span_id)
+        .with_timing(start + 2 * MS, 8 * MS);
+    let mut spans = vec![checkout.clone(), client];
+    if inventory_fails {
+        reserve = reserve.with_http_status(503);
+    } else {
+        spans.push(
+            Span::new(trace, SpanId::random(), "payments", "/payment")
+                .with_parent(checkout.span_id)
+                .with_timing(start + 15 * MS, 8 * MS),
+        );
+    }
+    spans.push(reserve);
+    spans
+}
+
+#[test]
+fn calls_a_failed_call_saved_are_no_drop() {
+    // Inventory fails on a third of the requests, and checkout gives up before paying: the
+    // error rules judge inventory; checkout's fewer payments are a symptom, not a defect.
+    let healthy: Vec<_> = (0..200).map(|i| reserving(T0 + i * SEC, false)).collect();
+    let recent: Vec<_> = (0..60)
+        .map(|i| reserving(T0 + 300 * SEC + i * SEC, i % 3 == 0))
+        .collect();
+
+    assert!(judged(learned_from(&healthy), &recent).is_empty());
+}
+
+#[test]
+fn a_callee_failing_most_of_its_calls_is_called_as_often_as_ever() {
+    // Checkout pays on every other request, and payment fails four times in five: the
+    // requests whose call failed still made it.
+    let paying = |start: u64, i: u64, fails: bool| {
+        let mut trace = checkout(start, i % 2);
+        for span in trace.iter_mut().skip(1) {
+            if fails && i % 10 != 1 {
+                *span = span.clone().with_http_status(503);
+            }
+        }
+        trace
+    };
+    let healthy: Vec<_> = (0..200).map(|i| paying(T0 + i * SEC, i, false)).collect();
+    let recent: Vec<_> = (0..240)
+        .map(|i| paying(T0 + 300 * SEC + i * 250 * MS, i, true))
+        .collect();
+
+    let found = judged(learned_from(&healthy), &recent);
+    assert!(found.is_empty(), "{found:?}");
+}

@@ -37,8 +37,22 @@ pub struct CallRecord {
     pub began_unix_nanos: u64,
     /// Whether the span failed (an error status, or an HTTP status of 500 or more).
     pub failed: bool,
+    /// The endpoints a call of it failed to: the child span failed, or a client child's own
+    /// child did (instrumentation may leave the client span's status unset).
+    pub failed_calls: Vec<EndpointKey>,
     /// The endpoints it called, each with how many times.
     pub calls: Vec<(EndpointKey, u32)>,
+}
+
+/// A buffered span as its parent's call, ordered by parent, then callee (a run of one
+/// callee is one count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Child {
+    parent: SpanId,
+    endpoint: u32,
+    span_id: SpanId,
+    failed: bool,
+    client: bool,
 }
 
 /// Where the census stands between cycles.
@@ -92,7 +106,7 @@ impl State {
     pub(super) fn census(&mut self, settled_until: u64, limit: usize) -> Vec<CallRecord> {
         let mut census = std::mem::take(&mut self.census);
         let mut records = Vec::new();
-        let mut children: Vec<(SpanId, u32)> = Vec::new();
+        let mut children: Vec<Child> = Vec::new();
         let (pending, called) = (&mut census.pending, &mut census.called);
         pending.retain(|&(trace_id, start, sequence)| {
             if start >= settled_until {
@@ -123,7 +137,7 @@ impl State {
     fn count(
         &self,
         held: &[&Held],
-        children: &mut Vec<(SpanId, u32)>,
+        children: &mut Vec<Child>,
         called: &mut Vec<bool>,
         records: &mut Vec<CallRecord>,
     ) {
@@ -133,17 +147,25 @@ impl State {
             .min()
             .unwrap_or(0);
         children.clear();
-        children.extend(
-            held.iter()
-                .filter_map(|span| Some((span.parent_span_id?, span.endpoint))),
-        );
+        children.extend(held.iter().filter_map(|span| {
+            Some(Child {
+                parent: span.parent_span_id?,
+                endpoint: span.endpoint,
+                span_id: span.span_id,
+                failed: span.status.failed(span.http_status),
+                client: span.kind == SpanKind::Client,
+            })
+        }));
         children.sort_unstable();
+        let children_of = |parent: SpanId| {
+            let from = children.partition_point(|child| child.parent < parent);
+            children[from..]
+                .iter()
+                .take_while(move |child| child.parent == parent)
+        };
         for span in held {
             let slot = span.endpoint as usize;
-            let from = children.partition_point(|(parent, _)| *parent < span.span_id);
-            let mine = children[from..]
-                .iter()
-                .take_while(|(parent, _)| *parent == span.span_id);
+            let mine = children_of(span.span_id);
             if mine.clone().next().is_none() && !called.get(slot).copied().unwrap_or(false) {
                 continue;
             }
@@ -151,21 +173,29 @@ impl State {
                 called.resize(slot + 1, false);
             }
             let mut calls: Vec<(EndpointKey, u32)> = Vec::new();
+            let mut failed_calls: Vec<EndpointKey> = Vec::new();
             let mut last: Option<u32> = None;
-            for &(_, endpoint) in mine {
+            for child in mine {
                 called[slot] = true;
                 // Sorted by endpoint within a parent: a run of one endpoint is one callee.
                 match calls.last_mut() {
-                    Some((_, count)) if last == Some(endpoint) => *count += 1,
-                    _ => calls.push((self.key(endpoint), 1)),
+                    Some((_, count)) if last == Some(child.endpoint) => *count += 1,
+                    _ => calls.push((self.key(child.endpoint), 1)),
                 }
-                last = Some(endpoint);
+                last = Some(child.endpoint);
+                let failed = child.failed
+                    || (child.client && children_of(child.span_id).any(|below| below.failed));
+                let callee = &calls[calls.len() - 1].0;
+                if failed && failed_calls.last() != Some(callee) {
+                    failed_calls.push(callee.clone());
+                }
             }
             records.push(CallRecord {
                 caller: self.key(span.endpoint),
                 kind: span.kind,
                 began_unix_nanos: began,
                 failed: span.status.failed(span.http_status),
+                failed_calls,
                 calls,
             });
         }
@@ -301,5 +331,39 @@ mod tests {
             .find(|r| r.caller == key("/checkout"))
             .expect("counted");
         assert!(checkout.failed);
+    }
+
+    #[test]
+    fn a_call_that_failed_below_a_client_span_without_status_is_marked() {
+        let buffer = TraceBuffer::new(1_000);
+        let trace = TraceId::random();
+        let root = Span::new(trace, SpanId::random(), "shop", "/checkout").with_timing(100, 50);
+        let client = Span::new(trace, SpanId::random(), "shop", "GET -> payments")
+            .with_kind(SpanKind::Client)
+            .with_parent(root.span_id)
+            .with_timing(101, 20);
+        let payment = Span::new(trace, SpanId::random(), "payments", "/payment")
+            .with_parent(client.span_id)
+            .with_timing(102, 10)
+            .with_http_status(503);
+        let audit = Span::new(trace, SpanId::random(), "shop", "/audit")
+            .with_parent(root.span_id)
+            .with_timing(125, 5);
+        let _ = buffer.record_batch(vec![payment, client, audit, root]);
+
+        let records = buffer.census(1_000, 48);
+        let record = |caller: &str| {
+            records
+                .iter()
+                .find(|r| r.caller == key(caller))
+                .expect("counted")
+        };
+        let checkout = record("/checkout");
+        assert!(!checkout.failed);
+        assert_eq!(checkout.failed_calls, vec![key("GET -> payments")]);
+        assert_eq!(
+            record("GET -> payments").failed_calls,
+            vec![EndpointKey::new("payments", "/payment")]
+        );
     }
 }
