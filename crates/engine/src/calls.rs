@@ -18,7 +18,9 @@
 //! operation of its peer per request, so a change in the mix of the handlers above it lowers
 //! one operation's share as it raises another's), and the calls fall short of the usual rate in
 //! the first and the last third of the time the recent requests cover alike (a third may hold
-//! few requests, so it is asked only for the direction, not the size). A request whose call
+//! few requests, so it is asked only for the direction, not the size), in every test for an
+//! analysis interval at least (as an alerting rule's `for`: a chance dip is deepest for a test
+//! or two as the window slides, where a defect's drop lasts). A request whose call
 //! failed tells only of the callees that failed: a handler may give up or answer in part when
 //! a dependency fails, and the calls it saved are the failure's symptom, which the error rules
 //! judge. While an endpoint's
@@ -105,6 +107,9 @@ struct Caller {
     recent: VecDeque<Request>,
     /// Whether the last test found a drop: learning waits until it is gone.
     dropped: bool,
+    /// The callees whose calls the last test found significantly dropped, by index, each with
+    /// the end of the first window in a row to find it.
+    significant: Vec<(usize, u64)>,
 }
 
 /// The usual number of calls per request to one callee, as moving averages.
@@ -154,6 +159,8 @@ pub(crate) struct CallPatterns {
 pub(crate) struct CallRule {
     pub window_nanos: u64,
     pub min_samples: usize,
+    /// How long a drop must stay significant, in every test, before it is reported.
+    pub persist_nanos: u64,
 }
 
 impl CallPatterns {
@@ -347,13 +354,14 @@ impl Caller {
     /// a drop is developing (`HOLD_Z` deviations at least, significant or not), which holds
     /// learning: the requests of a defect's first minute would otherwise teach its pattern.
     fn test(
-        &self,
+        &mut self,
         caller: &EndpointKey,
         rule: CallRule,
         window: TimeWindow,
     ) -> (Option<Anomaly>, bool) {
         let n = self.recent.len();
         if self.learned < MATURE || n < rule.min_samples.max(1) {
+            self.significant.clear();
             return (None, false);
         }
         // The thirds are those of the time the recent requests cover: a busy caller's may
@@ -379,6 +387,7 @@ impl Caller {
             (requests, calls, without)
         };
         let mut developing = false;
+        let mut significant = Vec::new();
         let mut largest: Option<(&EndpointKey, f64, f64, u64)> = None;
         for (index, (callee, learned)) in self.callees.iter().enumerate() {
             let Some(learned) = learned else { continue };
@@ -412,8 +421,18 @@ impl Caller {
             // mix, one operation's share falls as another's rises.
             let (usual_service, observed_service) = self.to_service(&callee.service);
             let replaced = usual_service - observed_service < 0.5 * (usual - observed);
-            if sustained && !replaced && largest.is_none_or(|(_, u, o, _)| usual - observed > u - o)
-            {
+            if !sustained || replaced {
+                continue;
+            }
+            // A chance dip peaks for a test or two as the window slides; a defect's drop lasts.
+            let since = self
+                .significant
+                .iter()
+                .find(|(known, _)| *known == index)
+                .map_or(window.end_unix_nanos, |&(_, since)| since);
+            significant.push((index, since));
+            let persisted = window.end_unix_nanos - since >= rule.persist_nanos;
+            if persisted && largest.is_none_or(|(_, u, o, _)| usual - observed > u - o) {
                 largest = Some((callee, usual, observed, requests));
             }
         }
@@ -437,6 +456,7 @@ impl Caller {
                 usual,
             ),
         });
+        self.significant = significant;
         (found, developing)
     }
 }

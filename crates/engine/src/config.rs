@@ -199,6 +199,7 @@ impl EngineConfig {
         crate::calls::CallRule {
             window_nanos: 2 * self.window_nanos(),
             min_samples: self.shift_min_samples,
+            persist_nanos: self.interval_nanos(),
         }
     }
 

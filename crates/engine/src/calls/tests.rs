@@ -25,7 +25,15 @@ fn rule() -> CallRule {
     CallRule {
         window_nanos: 60 * SEC,
         min_samples: 20,
+        persist_nanos: 5 * SEC,
     }
+}
+
+/// What `patterns` report at `at`, after a test the persistence time before it: a drop is
+/// reported once it stayed significant that long.
+fn detected(patterns: &mut CallPatterns, at: u64) -> Vec<Anomaly> {
+    let _ = patterns.detect(rule(), at - rule().persist_nanos);
+    patterns.detect(rule(), at)
 }
 
 /// Patterns learned from 200 checkouts calling payment `usual(i)` times.
@@ -47,7 +55,7 @@ fn learned_from(healthy: &[Vec<Span>]) -> CallPatterns {
 /// What `patterns` find after also seeing `recent` (not learned from), at `T0` + 360 s.
 fn judged(mut patterns: CallPatterns, recent: &[Vec<Span>]) -> Vec<Anomaly> {
     patterns.observe(&graphs(recent), |_| false);
-    patterns.detect(rule(), T0 + 360 * SEC)
+    detected(&mut patterns, T0 + 360 * SEC)
 }
 
 #[test]
@@ -59,7 +67,7 @@ fn an_endpoint_that_stops_making_a_usual_call_is_reported_as_its_own_drop() {
         .collect();
     patterns.observe(&graphs(&recent), |_| true);
 
-    let found = patterns.detect(rule(), T0 + 360 * SEC);
+    let found = detected(&mut patterns, T0 + 360 * SEC);
 
     assert_eq!(found.len(), 1, "{found:?}");
     let drop = &found[0];
@@ -77,6 +85,20 @@ fn an_endpoint_that_stops_making_a_usual_call_is_reported_as_its_own_drop() {
 }
 
 #[test]
+fn a_drop_is_reported_once_it_stayed_significant_for_an_interval() {
+    // A chance dip is at its deepest for a test or two as the window slides; a defect's lasts.
+    let mut patterns = learned(|_| 1);
+    let recent: Vec<_> = (0..60)
+        .map(|i| checkout(T0 + 300 * SEC + i * SEC, u64::from(i % 5 >= 2)))
+        .collect();
+    patterns.observe(&graphs(&recent), |_| false);
+
+    assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+    assert!(patterns.detect(rule(), T0 + 362 * SEC).is_empty());
+    assert_eq!(patterns.detect(rule(), T0 + 365 * SEC).len(), 1);
+}
+
+#[test]
 fn a_call_made_a_varying_number_of_times_is_judged_against_its_own_spread() {
     // Zero, one or two calls, one on average, before and after.
     let mut patterns = learned(|i| i % 3);
@@ -85,7 +107,7 @@ fn a_call_made_a_varying_number_of_times_is_judged_against_its_own_spread() {
         .collect();
     patterns.observe(&graphs(&recent), |_| true);
 
-    assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+    assert!(detected(&mut patterns, T0 + 360 * SEC).is_empty());
 }
 
 #[test]
@@ -95,7 +117,7 @@ fn a_drop_is_not_learned_as_the_usual_pattern() {
         let start = T0 + (300 + minute * 60) * SEC;
         let recent: Vec<_> = (0..60).map(|i| checkout(start + i * SEC, 0)).collect();
         patterns.observe(&graphs(&recent), |_| true);
-        let found = patterns.detect(rule(), start + 60 * SEC);
+        let found = detected(&mut patterns, start + 60 * SEC);
         assert_eq!(found.len(), 1, "minute {minute}: {found:?}");
     }
 }
@@ -241,7 +263,7 @@ fn a_developing_drop_holds_learning_before_it_is_significant() {
         })
         .collect();
     patterns.observe(&graphs(&recent), |_| true);
-    assert!(patterns.detect(rule(), T0 + 360 * SEC).is_empty());
+    assert!(detected(&mut patterns, T0 + 360 * SEC).is_empty());
 
     // The defect goes on; what it does is not learned as the usual.
     let more: Vec<_> = (0..20)
