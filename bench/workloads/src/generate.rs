@@ -3,15 +3,20 @@
 //! calls, and databases, caches and external APIs shared by some services.
 
 use aiops_telemetry_core::SpanText;
-use rand::Rng;
-use rand::rngs::StdRng;
+use std::collections::HashMap;
 
+use aiops_telemetry_core::SpanId;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::fault::Conditions;
 use crate::naming::{self, ServiceStyle};
 use crate::sample::{log_uniform, pick};
 use crate::topology::{
     Call, ClientNaming, DepOp, DependencyKind, Internal, OpRef, Operation, Protocol, Service,
     Target, Topology,
 };
+use crate::{trace, traffic};
 
 /// Most calls one operation makes.
 const MAX_FAN_OUT: usize = 5;
@@ -20,13 +25,21 @@ const MAX_EXPECTED_SPANS: f64 = 140.0;
 /// On a healthy day no endpoint fails more often than about this.
 const MAX_BACKGROUND_ERROR_RATE: f64 = 0.005;
 
+/// A client timeout is at least this multiple of the 99th percentile of the healthy calls
+/// and steps of the service's handlers...
+const TIMEOUT_MARGIN: f64 = 1.5;
+/// ...measured on this many simulated healthy requests...
+const PROBE_REQUESTS: usize = 400;
+/// ...drawn from their own generator, so that the topology's other draws stay as they were.
+const PROBE_SEED: u64 = 0x7469_6d65_6f75_7473;
+
 /// A random system of 5 to 30 services.
 pub fn generate(rng: &mut StdRng) -> Topology {
     loop {
         let topology = draw(rng);
         let spans = topology.expected_spans();
         if spans <= MAX_EXPECTED_SPANS {
-            return with_background_errors(topology, spans, rng);
+            return with_timeouts_above_healthy_calls(with_background_errors(topology, spans, rng));
         }
     }
 }
@@ -370,6 +383,47 @@ fn with_background_errors(mut topology: Topology, spans: f64, rng: &mut StdRng) 
     }
     for dependency in &mut topology.dependencies {
         dependency.error_rate = rng.random_range(0.0..budget);
+    }
+    topology
+}
+
+/// Raises every client timeout drawn below [`TIMEOUT_MARGIN`] times the 99th percentile of
+/// the healthy calls and steps of the service's handlers (the spans a service makes under its
+/// own spans). Teams set timeouts above what their calls normally take: one below would fail
+/// most of the calls of a healthy day, which is a broken system, not a healthy one.
+fn with_timeouts_above_healthy_calls(mut topology: Topology) -> Topology {
+    let drawn: Vec<f64> = topology
+        .services
+        .iter()
+        .map(|service| service.client_timeout_ms)
+        .collect();
+    for service in &mut topology.services {
+        service.client_timeout_ms = f64::INFINITY;
+    }
+    let mut rng = StdRng::seed_from_u64(PROBE_SEED);
+    let mut durations: Vec<Vec<f64>> = vec![Vec::new(); topology.services.len()];
+    for _ in 0..PROBE_REQUESTS {
+        let entry = traffic::entry(&mut rng, &topology);
+        let spans = trace::request(&mut rng, &topology, Conditions(&[]), 1.0, entry, 0);
+        let owner: HashMap<SpanId, usize> = spans
+            .iter()
+            .map(|emitted| (emitted.span.span_id, emitted.service))
+            .collect();
+        for emitted in &spans {
+            let parent = emitted.span.parent_span_id.and_then(|p| owner.get(&p));
+            if parent == Some(&emitted.service) {
+                durations[emitted.service].push(emitted.span.duration_ms());
+            }
+        }
+    }
+    for ((service, drawn), mut durations) in topology.services.iter_mut().zip(drawn).zip(durations)
+    {
+        durations.sort_by(f64::total_cmp);
+        let p99 = durations
+            .get(durations.len() * 99 / 100)
+            .copied()
+            .unwrap_or(0.0);
+        service.client_timeout_ms = drawn.max(TIMEOUT_MARGIN * p99);
     }
     topology
 }

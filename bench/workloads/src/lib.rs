@@ -49,6 +49,9 @@
 //!   INTERNAL spans in some operations; 0.2% of requests are healthy outliers (3 to 10 times).
 //! - 15% of services run older instrumentation: no span kind (read as internal), no status;
 //!   their HTTP spans still carry the status code, their gRPC spans show no error at all.
+//! - Each service's clients give up at a timeout drawn between 1 and 5 s, and never below 1.5
+//!   times the 99th percentile of its handlers' healthy calls (measured on 400 simulated
+//!   requests): on a healthy day calls rarely time out.
 //! - Traffic is Poisson at about 10 requests/s at the entry operations. Each service's SDK
 //!   exports its spans in batches every 1 to 5 s (its own delay and phase); the collector
 //!   receives them when they arrive ([`export`]), late and out of order.

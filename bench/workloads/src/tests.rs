@@ -389,3 +389,36 @@ fn log_cases_have_a_service_with_routine_error_lines_below_the_defect_when_it_ca
     }
     assert!(below > 0, "some defects call a service");
 }
+
+#[test]
+fn on_a_healthy_day_calls_rarely_time_out() {
+    // Two systems whose clients' drawn timeouts sat below what their calls normally take:
+    // most of those calls timed out before the fault, a broken system rather than a healthy
+    // one. Their timeouts are raised above the calls.
+    for (scenario, seed) in [
+        (Scenario::Fault(FaultClass::SilentEarlyReturn, 1), 5_016_012),
+        (Scenario::Fault(FaultClass::Timeout, 2), 5_020_008),
+    ] {
+        let case = Case::draw(scenario, seed);
+        let (mut calls, mut timed_out) = (0, 0);
+        for trace in requests(&case, &[], 500, seed) {
+            let spans = by_id(&trace);
+            for child in &trace {
+                let Some(parent) = child.span.parent_span_id.map(|p| spans[&p]) else {
+                    continue;
+                };
+                if child.service == parent.service {
+                    continue;
+                }
+                calls += 1;
+                let timeout_ms = case.topology.services[parent.service].client_timeout_ms;
+                timed_out += u64::from((parent.span.duration_ms() - timeout_ms).abs() < 0.01);
+            }
+        }
+        let share = timed_out as f64 / f64::from(calls);
+        assert!(
+            share < 0.005,
+            "seed {seed}: {timed_out} of {calls} calls timed out"
+        );
+    }
+}
