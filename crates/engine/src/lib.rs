@@ -106,7 +106,7 @@ pub use evidence::{
 pub use incident::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
     Damping, Incident, IncidentBook, IncidentChange, IncidentError, IncidentStatus,
-    MIN_CONFIDENCE_TO_OPEN,
+    MIN_CONFIDENCE_TO_OPEN, MIN_CONFIDENCE_TO_REVISE,
 };
 pub use reader::EngineReader;
 pub use report::{CycleReport, EndpointWatermark, EngineSnapshot};

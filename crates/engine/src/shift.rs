@@ -13,11 +13,15 @@
 //!
 //! - at least `shift_min_samples` recent spans;
 //! - most of them past the baseline's 95th percentile: the median is, and the count past it is
-//!   at least five standard deviations above the 5% a healthy endpoint shows;
+//!   at least five standard deviations above the 5% a healthy endpoint shows; and the median
+//!   at least 1.5 times the baseline mean;
+//! - or, for an endpoint whose spread hides a large move from its p95, most of them past the
+//!   baseline's upper quartile (the count five deviations above the 25% a healthy endpoint
+//!   shows), with the median at least 1.5 times the baseline median: CPU contention that makes
+//!   a service's own work 2.3 times as long leaves its median under a p95 at 2.7 times it;
 //! - sustained: the median of the first and of the last third of the window is past that
 //!   percentile too, so a burst of slow requests (which cannot reach both) is not a shift;
-//! - the median at least `shift_min_increase_ms` above the baseline mean, and at least 1.3
-//!   times it.
+//! - the median at least `shift_min_increase_ms` above the baseline mean.
 
 use std::collections::VecDeque;
 
@@ -33,6 +37,11 @@ const MAX_SAMPLES: usize = 256;
 
 /// Share of a healthy endpoint's spans past its 95th percentile.
 const TAIL_SHARE: f64 = 0.05;
+
+/// Share of a healthy endpoint's spans past its upper quartile, and the standard deviations
+/// of the learned log-normal shape at which that quartile sits.
+const QUARTILE_SHARE: f64 = 0.25;
+const Z75: f64 = 0.674_489_75;
 
 /// Standard deviations above the healthy tail count that make a shift significant.
 const MIN_Z: f64 = 5.0;
@@ -157,32 +166,38 @@ impl ShiftMonitor {
                 let baseline = rca
                     .self_time_baseline_at(service, operation)
                     .filter(|b| b.is_ready(rule.min_samples_for_baseline))?;
-                // One pass counts each window's samples and those past the usual p95. Most
-                // endpoints are healthy: when half of a window's samples are not past the
-                // usual p95, its median is not either, and nothing needs sorting.
-                let mut counts = [(0usize, 0usize); 2];
+                // One pass counts each window's samples and those past the usual p95 and upper
+                // quartile. Most endpoints are healthy: when half of a window's samples are
+                // not past the usual quartile, its median is not either, and nothing needs
+                // sorting.
+                let quartile = baseline.quantile_ms(Z75);
+                let mut counts = [Counts::default(); 2];
                 for &(start, ms) in samples {
-                    for (window, (n, past)) in windows.iter().zip(&mut counts) {
+                    for (window, counts) in windows.iter().zip(&mut counts) {
                         if window.contains(start) {
-                            *n += 1;
-                            *past += usize::from(ms > baseline.p95_ms);
+                            counts.n += 1;
+                            counts.past_p95 += usize::from(ms > baseline.p95_ms);
+                            counts.past_quartile += usize::from(ms > quartile);
                         }
                     }
                 }
                 windows
                     .into_iter()
                     .zip(counts)
-                    .find_map(|(window, (n, past))| {
-                        (n >= rule.min_samples.max(1) && past * 2 > n).then(|| {
-                            test(
-                                (service, operation),
-                                samples,
-                                baseline,
-                                rule,
-                                window,
-                                (n, past),
-                            )
-                        })?
+                    .find_map(|(window, counts)| {
+                        let n = counts.n;
+                        (n >= rule.min_samples.max(1) && counts.past_quartile * 2 > n).then(
+                            || {
+                                test(
+                                    (service, operation),
+                                    samples,
+                                    baseline,
+                                    rule,
+                                    window,
+                                    counts,
+                                )
+                            },
+                        )?
                     })
             })
             .collect();
@@ -191,16 +206,34 @@ impl ShiftMonitor {
     }
 }
 
-/// The shift of one endpoint in `window`, whose `n` samples hold `past` past the usual p95
-/// (more than half of them).
+/// A window's samples, and how many of them are past the usual p95 and upper quartile.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    n: usize,
+    past_p95: usize,
+    past_quartile: usize,
+}
+
+/// How many standard deviations `past` of `n` samples stand above the share `usual` of them.
+fn deviations(past: usize, n: usize, usual: f64) -> f64 {
+    (past as f64 - usual * n as f64) / (n as f64 * usual * (1.0 - usual)).sqrt()
+}
+
+/// The shift of one endpoint in `window`, whose samples (`counts`) are more than half past
+/// the usual upper quartile.
 fn test(
     (service, operation): (&SpanText, &SpanText),
     samples: &VecDeque<(u64, f64)>,
     baseline: &SelfTimeBaseline,
     rule: ShiftRule,
     window: TimeWindow,
-    (n, past): (usize, usize),
+    counts: Counts,
 ) -> Option<Anomaly> {
+    let Counts {
+        n,
+        past_p95: past,
+        past_quartile,
+    } = counts;
     let within = || {
         samples
             .iter()
@@ -209,22 +242,37 @@ fn test(
     let mut values: Vec<f64> = within().map(|&(_, ms)| ms).collect();
     values.sort_by(f64::total_cmp);
     let median = values[n / 2];
-    let expected = TAIL_SHARE * n as f64;
-    let spread = (n as f64 * TAIL_SHARE * (1.0 - TAIL_SHARE)).sqrt();
-    let significant = median > baseline.p95_ms && (past as f64 - expected) / spread >= MIN_Z;
     let (first, last) = window.end_thirds();
-    let sustained = [first, last].into_iter().all(|part_window| {
-        let mut part: Vec<f64> = samples
-            .iter()
-            .filter(|&&(start, _)| part_window.contains(start))
-            .map(|&(_, ms)| ms)
-            .collect();
-        part.sort_by(f64::total_cmp);
-        part.len() * 5 >= rule.min_samples && part[part.len() / 2] > baseline.p95_ms
-    });
-    let large =
-        median - baseline.mean_ms >= rule.min_increase_ms && median >= MIN_RATIO * baseline.mean_ms;
-    if !(significant && sustained && large) {
+    let thirds: Vec<f64> = [first, last]
+        .into_iter()
+        .map(|part_window| {
+            let mut part: Vec<f64> = samples
+                .iter()
+                .filter(|&&(start, _)| part_window.contains(start))
+                .map(|&(_, ms)| ms)
+                .collect();
+            part.sort_by(f64::total_cmp);
+            if part.len() * 5 >= rule.min_samples {
+                part[part.len() / 2]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    // Past the usual p95: the slow tail became the bulk.
+    let tail = median > baseline.p95_ms
+        && deviations(past, n, TAIL_SHARE) >= MIN_Z
+        && thirds.iter().all(|&third| third > baseline.p95_ms)
+        && median >= MIN_RATIO * baseline.mean_ms;
+    // Past the usual upper quartile, and half again the usual median: the bulk moved by a
+    // factor the spread of a wide endpoint hides from its p95 (CPU contention that makes a
+    // service's own work 2.3 times as long leaves its median under a p95 at 2.7 times it).
+    let quartile = baseline.quantile_ms(Z75);
+    let bulk = median > quartile
+        && deviations(past_quartile, n, QUARTILE_SHARE) >= MIN_Z
+        && thirds.iter().all(|&third| third > quartile)
+        && median >= MIN_RATIO * baseline.quantile_ms(0.0);
+    if !((tail || bulk) && median - baseline.mean_ms >= rule.min_increase_ms) {
         return None;
     }
     let ratio = median / baseline.mean_ms.max(f64::MIN_POSITIVE);
@@ -427,5 +475,40 @@ mod tests {
             found[0].window,
             TimeWindow::new(T0 + 1030 * SEC, T0 + 1060 * SEC)
         );
+    }
+
+    /// Payment's own time over five requests, wide as a busy service's is: a median of about
+    /// 11 ms and a p95 of about 26 ms.
+    const WIDE_MS: [u64; 5] = [5, 8, 10, 14, 25];
+
+    #[test]
+    fn a_wide_endpoint_whose_bulk_more_than_doubled_is_a_shift_below_its_p95() {
+        let mut rca = Rca::new(RcaConfig::default(), &Config::default());
+        let healthy: Vec<_> = (0..200)
+            .map(|i| checkout(T0 + i * SEC, WIDE_MS[i as usize % 5]))
+            .collect();
+        rca.learn(&healthy, |_| true);
+        let saturated = |factor: f64| {
+            let mut monitor = ShiftMonitor::default();
+            let slow = |second: u64| (WIDE_MS[second as usize % 5] as f64 * factor).round() as u64;
+            monitor.observe(&graphs(&minute(slow)), |_| true);
+            monitor.detect(&rca, rule(), T0 + 1060 * SEC)
+        };
+
+        // CPU contention makes the service's own work 2.2 times as long: its median (22 ms)
+        // stays under its usual p95, but most requests are past its usual upper quartile.
+        let found = saturated(2.2);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].endpoint, EndpointKey::new("payments", "/payment"));
+        assert!(
+            found[0].observed
+                < rca
+                    .self_time_baseline_at("payments", "/payment")
+                    .unwrap()
+                    .p95_ms
+        );
+
+        // A third longer is within what the endpoint's spread shows now and then.
+        assert!(saturated(1.3).is_empty());
     }
 }

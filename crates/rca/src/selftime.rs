@@ -76,8 +76,13 @@ impl SelfTimeBaseline {
         self.log_variance = (1.0 - weight) * (self.log_variance + weight * delta * delta);
         self.mean_ms += weight * (self_ms - self.mean_ms);
         self.duration_mean_ms += weight * (duration_ms - self.duration_mean_ms);
-        let p95 = (self.log_mean + Z95 * self.log_variance.sqrt()).exp() - LOG_OFFSET_MS;
-        self.p95_ms = p95.max(self.mean_ms);
+        self.p95_ms = self.quantile_ms(Z95).max(self.mean_ms);
+    }
+
+    /// The self time `z` standard deviations above the mean of the learned log-normal shape
+    /// (0 for the median, 0.674 for the upper quartile), milliseconds.
+    pub fn quantile_ms(&self, z: f64) -> f64 {
+        ((self.log_mean + z * self.log_variance.sqrt()).exp() - LOG_OFFSET_MS).max(0.0)
     }
 
     /// True once `min_samples` successful spans were learned.

@@ -31,6 +31,10 @@ fn default_revise_window_nanos() -> u64 {
 /// almost nothing wrong at the root, and the anomaly is a few heavy-tail requests.
 pub const MIN_CONFIDENCE_TO_OPEN: f64 = 0.05;
 
+/// A deeper cause takes an incident's root cause only when it explains at least this share of
+/// what the incident's own root cause explained: its traces must show it as plainly.
+pub const MIN_CONFIDENCE_TO_REVISE: f64 = 0.5;
+
 /// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
 pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
 
@@ -244,8 +248,11 @@ impl IncidentBook {
     ///    dependency, a bad release) hurts several of its operations at once, and that is one
     ///    problem.
     ///
-    /// In cases 1 and 3 the incident takes the draft's root cause; in cases 2 and 4 it keeps its
-    /// own, and in case 5 too (the first operation of a service found slow is the one named) unless
+    /// In cases 1 and 3 the incident takes the draft's root cause (in case 3 only when the draft
+    /// is at least [`MIN_CONFIDENCE_TO_REVISE`] times as confident: as a fault clears, the
+    /// traces of its endpoint's last anomalous window are mostly healthy, and the endpoint
+    /// they blame by chance, at a confidence of 0.1, replaced a right root cause at 1.0); in
+    /// cases 2 and 4 it keeps its own, and in case 5 too (the first operation of a service found slow is the one named) unless
     /// it names a call into the service and the draft one of the service's own operations.
     ///
     /// In case 5 the families need not match while the incident is young (within the revision
@@ -313,7 +320,13 @@ impl IncidentBook {
         let found = same_cause
             .map(|(index, _)| (index, true))
             .or_else(|| symptoms().map(|(index, _)| (index, false)))
-            .or_else(|| deeper().map(|(index, _)| (index, true)))
+            .or_else(|| {
+                deeper().map(|(index, incident)| {
+                    let plain = draft.root_cause.confidence
+                        >= MIN_CONFIDENCE_TO_REVISE * incident.root_cause.confidence;
+                    (index, plain)
+                })
+            })
             .or_else(|| hurt_callee().map(|(index, _)| (index, false)))
             .or_else(|| {
                 // The service's own operation names the place better than a call into it.

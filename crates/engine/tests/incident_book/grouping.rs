@@ -115,6 +115,39 @@ fn a_deeper_cause_found_soon_after_opening_revises_the_incident() {
 }
 
 #[test]
+fn a_cause_its_traces_barely_show_does_not_revise_the_incident() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/payment",
+            AnomalyKind::LatencySpike,
+            vec![latency("/payment", T0)],
+        )],
+        T0,
+    ));
+
+    // The fault clears: the last anomalous window's traces of payment are mostly healthy, and
+    // one in ten blames a caller's own time by chance.
+    let mut late = draft(
+        "/checkout",
+        AnomalyKind::LatencySpike,
+        vec![
+            latency("/payment", T0 + 30 * SEC),
+            latency("/checkout", T0 + 30 * SEC),
+        ],
+    );
+    late.root_cause.confidence = 0.1;
+    let changes = apply(&mut book, &mut marks, vec![late], T0 + 30 * SEC);
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
+    assert_eq!(book.active().len(), 1);
+    assert_eq!(book.get(&id).expect("kept").root_cause.endpoint, "/payment");
+}
+
+#[test]
 fn a_deeper_cause_long_after_opening_is_an_incident_of_its_own() {
     let mut book = IncidentBook::new(0).with_revise_window(10 * SEC);
     let mut marks = Watermarks::default();
