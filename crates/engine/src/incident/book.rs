@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use aiops_analyzer::{Anomaly, Assessment, HealthStatus};
+use aiops_analyzer::{Anomaly, AnomalyKind, Assessment, HealthStatus};
 use aiops_telemetry_core::EndpointKey;
 use serde::{Deserialize, Serialize};
 
@@ -249,9 +249,10 @@ impl IncidentBook {
     ///    problem.
     ///
     /// In cases 1 and 3 the incident takes the draft's root cause (in case 3 only when the draft
-    /// is at least [`MIN_CONFIDENCE_TO_REVISE`] times as confident: as a fault clears, the
-    /// traces of its endpoint's last anomalous window are mostly healthy, and the endpoint
-    /// they blame by chance, at a confidence of 0.1, replaced a right root cause at 1.0); in
+    /// is at least [`MIN_CONFIDENCE_TO_REVISE`] times as confident, or names a timeout: as a
+    /// fault clears, the traces of its endpoint's last anomalous window are mostly healthy, and
+    /// the endpoint they blame by chance, at a confidence of 0.1, replaced a right root cause
+    /// at 1.0; a hang's spans arrive when it ends, so few traces show it yet); in
     /// cases 2 and 4 it keeps its own, and in case 5 too (the first operation of a service found slow is the one named) unless
     /// it names a call into the service and the draft one of the service's own operations.
     ///
@@ -322,8 +323,12 @@ impl IncidentBook {
             .or_else(|| symptoms().map(|(index, _)| (index, false)))
             .or_else(|| {
                 deeper().map(|(index, incident)| {
-                    let plain = draft.root_cause.confidence
-                        >= MIN_CONFIDENCE_TO_REVISE * incident.root_cause.confidence;
+                    // A hang's spans arrive when it ends: few traces show it yet, and its
+                    // callers' early verdict is the one to revise.
+                    let hang = draft.root_cause.kind == AnomalyKind::Timeout;
+                    let plain = hang
+                        || draft.root_cause.confidence
+                            >= MIN_CONFIDENCE_TO_REVISE * incident.root_cause.confidence;
                     (index, plain)
                 })
             })
