@@ -17,10 +17,11 @@
 //!   at least 1.5 times the baseline mean;
 //! - or, for an endpoint whose spread hides a large move from its p95, most of them past the
 //!   baseline's upper quartile (the count five deviations above the 25% a healthy endpoint
-//!   shows), with the median at least 1.5 times the baseline median: CPU contention that makes
-//!   a service's own work 2.3 times as long leaves its median under a p95 at 2.7 times it;
-//! - sustained: the median of the first and of the last third of the window is past that
-//!   percentile too, so a burst of slow requests (which cannot reach both) is not a shift;
+//!   shows), with the median past that quartile and at least 1.5 times the baseline median:
+//!   CPU contention that makes a service's own work 2.3 times as long leaves its median under
+//!   a p95 at 2.7 times it;
+//! - sustained: the median of the first and of the last third of the window is past the same
+//!   threshold too, so a burst of slow requests (which cannot reach both) is not a shift;
 //! - the median at least `shift_min_increase_ms` above the baseline mean.
 
 use std::collections::VecDeque;
@@ -267,11 +268,13 @@ fn test(
     // Past the usual upper quartile, and half again the usual median: the bulk moved by a
     // factor the spread of a wide endpoint hides from its p95 (CPU contention that makes a
     // service's own work 2.3 times as long leaves its median under a p95 at 2.7 times it).
-    let quartile = baseline.quantile_ms(Z75);
-    let bulk = median > quartile
-        && deviations(past_quartile, n, QUARTILE_SHARE) >= MIN_Z
-        && thirds.iter().all(|&third| third > quartile)
-        && median >= MIN_RATIO * baseline.quantile_ms(0.0);
+    // Both end thirds' medians too: a third of a young baseline's healthy requests may sit
+    // just past its quartile as a fault clears.
+    let floor = baseline
+        .quantile_ms(Z75)
+        .max(MIN_RATIO * baseline.quantile_ms(0.0));
+    let bulk = deviations(past_quartile, n, QUARTILE_SHARE) >= MIN_Z
+        && [median].iter().chain(&thirds).all(|&value| value > floor);
     if !((tail || bulk) && median - baseline.mean_ms >= rule.min_increase_ms) {
         return None;
     }

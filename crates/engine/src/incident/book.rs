@@ -232,7 +232,10 @@ impl IncidentBook {
     /// 2. everything it blames and everything it saw is already listed as affected by the
     ///    incident, and it blames one of the incident's symptoms rather than its root cause
     ///    (a different fault there is a different problem): the leftovers of the incident's
-    ///    own symptoms (callers still slow while the fault clears) are not a new fault;
+    ///    own symptoms (callers still slow while the fault clears) are not a new fault; nor is
+    ///    a draft that saw only listed endpoints and blames another less than
+    ///    [`MIN_CONFIDENCE_TO_REVISE`] times as confidently (the traces of a clearing fault's
+    ///    last window blame some endpoint by chance);
     /// 3. it names a deeper cause for an incident opened within the revision window whose
     ///    root cause it lists as affected (or, when that root cause is only a call into or out
     ///    of a service, one of the service's own operations or calls out): spans of the
@@ -286,12 +289,16 @@ impl IncidentBook {
             active().find(|(_, i)| {
                 // The draft's affected endpoints start with the endpoint it blames (the caller's
                 // client endpoint when it blames the callee of a call).
+                let listed = |e: &EndpointKey| i.affected_endpoints.contains(e);
+                let blamed_listed = draft.affected_endpoints.iter().all(listed);
+                // As a fault clears, its endpoints' last anomalous windows hold mostly healthy
+                // traces, which blame some other endpoint by chance: a cause shown that
+                // weakly, seen only on the incident's endpoints, is its leftover too.
+                let weak = draft.root_cause.confidence
+                    < MIN_CONFIDENCE_TO_REVISE * i.root_cause.confidence;
                 i.root_cause.endpoint_key() != root
-                    && draft
-                        .affected_endpoints
-                        .iter()
-                        .chain(draft.anomalies.iter().map(|a| &a.endpoint))
-                        .all(|e| i.affected_endpoints.contains(e))
+                    && (blamed_listed || weak)
+                    && draft.anomalies.iter().all(|a| listed(&a.endpoint))
             })
         };
         let same_service = || {

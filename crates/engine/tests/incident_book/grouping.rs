@@ -148,6 +148,38 @@ fn a_cause_its_traces_barely_show_does_not_revise_the_incident() {
 }
 
 #[test]
+fn a_clearing_faults_last_window_blaming_another_endpoint_weakly_joins_its_incident() {
+    let mut book = IncidentBook::new(3);
+    let mut marks = Watermarks::default();
+    let id = opened_id(&apply(
+        &mut book,
+        &mut marks,
+        vec![draft(
+            "/payment",
+            AnomalyKind::LatencySpike,
+            vec![latency("/payment", T0)],
+        )],
+        T0,
+    ));
+
+    // Payment's last anomalous window: its traces are mostly healthy, and one in twelve
+    // blames billing, which no anomaly names.
+    let mut late = draft(
+        "/billing",
+        AnomalyKind::LatencySpike,
+        vec![latency("/payment", T0 + 100 * SEC)],
+    );
+    late.root_cause.service = "billing".into();
+    late.affected_endpoints[0] = at("billing", "/billing");
+    late.root_cause.confidence = 0.08;
+    let changes = apply(&mut book, &mut marks, vec![late], T0 + 100 * SEC);
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
+    assert_eq!(book.active().len(), 1);
+    assert_eq!(book.get(&id).expect("kept").root_cause.endpoint, "/payment");
+}
+
+#[test]
 fn a_deeper_cause_long_after_opening_is_an_incident_of_its_own() {
     let mut book = IncidentBook::new(0).with_revise_window(10 * SEC);
     let mut marks = Watermarks::default();
