@@ -4,6 +4,7 @@
 mod book;
 mod grouping;
 mod lifecycle;
+mod merge;
 
 use aiops_analyzer::{Anomaly, Severity};
 use aiops_telemetry_core::EndpointKey;
