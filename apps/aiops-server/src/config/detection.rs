@@ -38,7 +38,9 @@ pub struct Detection {
     #[serde(with = "human::duration")]
     pub analysis_window: Duration,
 
-    /// How often the background cycle runs, no longer than the window [default: 5s].
+    /// How often the background cycle runs, no longer than the window; a drop in an
+    /// endpoint's calls must also stay significant this long before it is reported
+    /// [default: 5s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(with = "human::duration")]
     pub analysis_interval: Duration,
