@@ -13,8 +13,9 @@ use thiserror::Error;
 
 pub use self::book::{
     DEFAULT_AUTO_RESOLVE_CYCLES, DEFAULT_MAX_RESOLVED_INCIDENTS, DEFAULT_REVISE_WINDOW_NANOS,
-    IncidentBook, MIN_CONFIDENCE_TO_OPEN, MIN_CONFIDENCE_TO_REVISE,
+    IncidentBook, MIN_CONFIDENCE_TO_OPEN,
 };
+pub use self::grouping::MIN_CONFIDENCE_TO_REVISE;
 pub use self::lifecycle::Damping;
 use aiops_rca::RootCause;
 

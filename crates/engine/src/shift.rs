@@ -244,26 +244,21 @@ fn test(
     values.sort_by(f64::total_cmp);
     let median = values[n / 2];
     let (first, last) = window.end_thirds();
-    let thirds: Vec<f64> = [first, last]
-        .into_iter()
-        .map(|part_window| {
-            let mut part: Vec<f64> = samples
-                .iter()
-                .filter(|&&(start, _)| part_window.contains(start))
-                .map(|&(_, ms)| ms)
-                .collect();
-            part.sort_by(f64::total_cmp);
-            if part.len() * 5 >= rule.min_samples {
-                part[part.len() / 2]
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    // The end thirds' medians, where a third holds enough samples to have one.
+    let thirds = [first, last].map(|part_window| {
+        let mut part: Vec<f64> = samples
+            .iter()
+            .filter(|&&(start, _)| part_window.contains(start))
+            .map(|&(_, ms)| ms)
+            .collect();
+        part.sort_by(f64::total_cmp);
+        (!part.is_empty() && part.len() * 5 >= rule.min_samples).then(|| part[part.len() / 2])
+    });
+    let sustained_past = |floor: f64| thirds.iter().all(|third| third.is_some_and(|m| m > floor));
     // Past the usual p95: the slow tail became the bulk.
     let tail = median > baseline.p95_ms
         && deviations(past, n, TAIL_SHARE) >= MIN_Z
-        && thirds.iter().all(|&third| third > baseline.p95_ms)
+        && sustained_past(baseline.p95_ms)
         && median >= MIN_RATIO * baseline.mean_ms;
     // Past the usual upper quartile, and half again the usual median: the bulk moved by a
     // factor the spread of a wide endpoint hides from its p95 (CPU contention that makes a
@@ -274,7 +269,8 @@ fn test(
         .quantile_ms(Z75)
         .max(MIN_RATIO * baseline.quantile_ms(0.0));
     let bulk = deviations(past_quartile, n, QUARTILE_SHARE) >= MIN_Z
-        && [median].iter().chain(&thirds).all(|&value| value > floor);
+        && median > floor
+        && sustained_past(floor);
     if !((tail || bulk) && median - baseline.mean_ms >= rule.min_increase_ms) {
         return None;
     }

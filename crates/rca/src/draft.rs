@@ -47,17 +47,11 @@ pub(crate) fn draft(
         Mode::Error => EdgeFault::Failed,
         Mode::Latency | Mode::Timeout => EdgeFault::Slow,
     };
-    let mut edge = edge_blame(root, fault, votes, graphs, expect);
-    // Failing calls are told by the share the storm was judged on, the client endpoint's own
-    // window: the sampled traces of a group hold the other anomalies' requests as well.
-    if let Some(edge) = edge.as_mut().filter(|edge| edge.fault == EdgeFault::Failed) {
-        let own = anomalies
-            .iter()
-            .find(|a| &a.endpoint == root && a.kind == AnomalyKind::ErrorStorm);
-        if let Some(own) = own {
-            edge.failed_share = own.observed;
-        }
-    }
+    let storm_share = anomalies
+        .iter()
+        .find(|a| &a.endpoint == root && a.kind == AnomalyKind::ErrorStorm)
+        .map(|storm| storm.observed);
+    let edge = edge_blame(root, fault, storm_share, votes, graphs, expect);
     // Kind, title and description say the same thing: when the root's own anomaly of the same
     // family is quoted, its kind is the root cause's kind.
     let (service, kind, description) = match &edge {

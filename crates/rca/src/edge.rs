@@ -122,10 +122,14 @@ impl EdgeBlame {
 }
 
 /// The edge verdict when `root` is a client endpoint keyed by its peer, else `None`; `fault`
-/// says whether its calls were slow or failed.
+/// says whether its calls were slow or failed. Failing calls are told by `storm_share`, the
+/// share of them failing in the client endpoint's own window that its error storm was judged
+/// on, when it had one: `graphs` (a group's sampled traces) hold the other anomalies'
+/// requests as well. Else by the share among the calls in `graphs`.
 pub(crate) fn edge_blame(
     root: &EndpointKey,
     fault: EdgeFault,
+    storm_share: Option<f64>,
     votes: &Votes,
     graphs: &[TraceGraph<'_>],
     expect: &Expectations<'_>,
@@ -188,10 +192,10 @@ pub(crate) fn edge_blame(
     };
     Some(EdgeBlame {
         fault,
-        failed_share: if calls == 0 {
-            0.0
-        } else {
-            failed as f64 / calls as f64
+        failed_share: match storm_share {
+            Some(share) if fault == EdgeFault::Failed => share,
+            _ if calls == 0 => 0.0,
+            _ => failed as f64 / calls as f64,
         },
         baseline_error_rate: expect.baseline(root).map(|b| b.error_rate),
         caller: root.service.to_string(),

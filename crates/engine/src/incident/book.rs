@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use aiops_rca::IncidentDraft;
 
-use super::grouping::{behind_blamed_call, blames, one_problem, sharper, symptom_call};
+use super::grouping::{
+    behind_blamed_call, blames, one_problem, sharper, shown_as_plainly, symptom_call,
+};
 use super::lifecycle::{Damping, LastUnwell, reopen};
 use super::merge::{dedup, merge, sort_by_severity};
 use super::{Incident, IncidentChange, IncidentError, IncidentStatus};
@@ -31,10 +33,6 @@ fn default_revise_window_nanos() -> u64 {
 /// which a draft opens an incident (one in twenty): below it, the traces through the anomalous endpoints show
 /// almost nothing wrong at the root, and the anomaly is a few heavy-tail requests.
 pub const MIN_CONFIDENCE_TO_OPEN: f64 = 0.05;
-
-/// A deeper cause takes an incident's root cause only when it explains at least this share of
-/// what the incident's own root cause explained: its traces must show it as plainly.
-pub const MIN_CONFIDENCE_TO_REVISE: f64 = 0.5;
 
 /// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
 pub const DEFAULT_MAX_RESOLVED_INCIDENTS: usize = 1000;
@@ -235,7 +233,7 @@ impl IncidentBook {
     ///    (a different fault there is a different problem): the leftovers of the incident's
     ///    own symptoms (callers still slow while the fault clears) are not a new fault; nor is
     ///    a draft that saw only listed endpoints and blames another less than
-    ///    [`MIN_CONFIDENCE_TO_REVISE`] times as confidently (the traces of a clearing fault's
+    ///    [`MIN_CONFIDENCE_TO_REVISE`](super::MIN_CONFIDENCE_TO_REVISE) times as confidently (the traces of a clearing fault's
     ///    last window blame some endpoint by chance);
     /// 3. it names a deeper cause for an incident opened within the revision window whose
     ///    root cause it lists as affected (or, when that root cause is only a call into or out
@@ -253,7 +251,7 @@ impl IncidentBook {
     ///    problem.
     ///
     /// In cases 1 and 3 the incident takes the draft's root cause (in case 3 only when the draft
-    /// is at least [`MIN_CONFIDENCE_TO_REVISE`] times as confident, or names a timeout: as a
+    /// is at least [`MIN_CONFIDENCE_TO_REVISE`](super::MIN_CONFIDENCE_TO_REVISE) times as confident, or names a timeout: as a
     /// fault clears, the traces of its endpoint's last anomalous window are mostly healthy, and
     /// the endpoint they blame by chance, at a confidence of 0.1, replaced a right root cause
     /// at 1.0; a hang's spans arrive when it ends, so few traces show it yet); in
@@ -295,10 +293,8 @@ impl IncidentBook {
                 // As a fault clears, its endpoints' last anomalous windows hold mostly healthy
                 // traces, which blame some other endpoint by chance: a cause shown that
                 // weakly, seen only on the incident's endpoints, is its leftover too.
-                let weak = draft.root_cause.confidence
-                    < MIN_CONFIDENCE_TO_REVISE * i.root_cause.confidence;
                 i.root_cause.endpoint_key() != root
-                    && (blamed_listed || weak)
+                    && (blamed_listed || !shown_as_plainly(&draft.root_cause, i))
                     && draft.anomalies.iter().all(|a| listed(&a.endpoint))
             })
         };
@@ -334,10 +330,7 @@ impl IncidentBook {
                     // A hang's spans arrive when it ends: few traces show it yet, and its
                     // callers' early verdict is the one to revise.
                     let hang = draft.root_cause.kind == AnomalyKind::Timeout;
-                    let plain = hang
-                        || draft.root_cause.confidence
-                            >= MIN_CONFIDENCE_TO_REVISE * incident.root_cause.confidence;
-                    (index, plain)
+                    (index, hang || shown_as_plainly(&draft.root_cause, incident))
                 })
             })
             .or_else(|| hurt_callee().map(|(index, _)| (index, false)))

@@ -7,6 +7,11 @@ use aiops_telemetry_core::{EndpointKey, peer_in_operation};
 
 use super::Incident;
 
+/// A deeper cause takes an incident's root cause only when it explains at least this share of
+/// what the incident's own root cause explained: its traces must show it as plainly (see
+/// `shown_as_plainly`).
+pub const MIN_CONFIDENCE_TO_REVISE: f64 = 0.5;
+
 /// Faults grouped as one problem at one service: the same family, or either a timeout (its
 /// callers see a hung service's calls fail).
 fn related_kinds(a: AnomalyKind, b: AnomalyKind) -> bool {
@@ -98,4 +103,11 @@ fn traced_to_root(incident: &Incident, cause: &RootCause) -> bool {
             .candidates
             .iter()
             .any(|candidate| candidate.score > 0.0 && candidate.endpoint_key() == root)
+}
+
+/// True when `cause` explains at least [`MIN_CONFIDENCE_TO_REVISE`] times as much of its
+/// traces as `incident`'s root cause did of its own: as a fault clears, its endpoints' last
+/// anomalous windows hold mostly healthy traces, which blame some endpoint by chance.
+pub(super) fn shown_as_plainly(cause: &RootCause, incident: &Incident) -> bool {
+    cause.confidence >= MIN_CONFIDENCE_TO_REVISE * incident.root_cause.confidence
 }

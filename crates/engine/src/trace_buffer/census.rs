@@ -166,17 +166,18 @@ impl State {
         for span in held {
             let slot = span.endpoint as usize;
             let mine = children_of(span.span_id);
-            if mine.clone().next().is_none() && !called.get(slot).copied().unwrap_or(false) {
+            let calling = mine.clone().next().is_some();
+            if !calling && !called.get(slot).copied().unwrap_or(false) {
                 continue;
             }
             if called.len() <= slot {
                 called.resize(slot + 1, false);
             }
+            called[slot] |= calling;
             let mut calls: Vec<(EndpointKey, u32)> = Vec::new();
             let mut failed_calls: Vec<EndpointKey> = Vec::new();
             let mut last: Option<u32> = None;
             for child in mine {
-                called[slot] = true;
                 // Sorted by endpoint within a parent: a run of one endpoint is one callee.
                 match calls.last_mut() {
                     Some((_, count)) if last == Some(child.endpoint) => *count += 1,
