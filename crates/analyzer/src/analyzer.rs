@@ -231,15 +231,15 @@ impl Analyzer {
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
     fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {
         let config = &self.config;
+        // Inputs and baselines are both sorted by endpoint (see `cycle`).
+        debug_assert!(inputs.is_sorted_by(|a, b| a.endpoint < b.endpoint));
+        let mut baselines = self.baselines.iter().peekable();
         for input in inputs.iter_mut() {
+            let baseline = seek(&mut baselines, &input.endpoint, |_| {});
             let Some((stats, window)) = input.current else {
                 continue;
             };
-            let Some(baseline) = self
-                .baselines
-                .get(&input.endpoint)
-                .filter(|baseline| baseline.is_ready(config))
-            else {
+            let Some(baseline) = baseline.filter(|baseline| baseline.is_ready(config)) else {
                 continue;
             };
             let few = few_requests(&stats);

@@ -182,8 +182,13 @@ impl TraceBuffer {
         else {
             return Vec::new();
         };
-        let mut seen: HashSet<TraceId> =
-            HashSet::with_capacity_and_hasher(ring.len(), Default::default());
+        // Sized for the few traces a sample takes, not the whole ring: a cycle samples many
+        // endpoints, and clearing a table for every trace the ring could hold costs more
+        // than the sample.
+        let mut seen: HashSet<TraceId> = HashSet::with_capacity_and_hasher(
+            limit.saturating_mul(2).min(ring.len()),
+            Default::default(),
+        );
         let mut sampled = Vec::new();
         // The held spans of the trace being examined, reused from trace to trace.
         let mut held: Vec<&Held> = Vec::new();
