@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
-use crate::detect::{Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail};
+use crate::detect::{
+    Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail, spike_carried_by_tail,
+};
 use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
 use crate::watermarks::EndpointWatermarks;
@@ -224,8 +226,9 @@ impl Analyzer {
         }
     }
 
-    /// Marks the inputs whose window would make a latency spike by its slow tail alone, or by
-    /// the median of few requests, but which are neither slow that way in both its first and
+    /// Marks the inputs whose window would make a latency spike by its slow tail alone (its
+    /// median not past the midpoint, or past it but short of a spike: see
+    /// [`spike_carried_by_tail`]), or by the median of few requests, but which are neither slow that way in both its first and
     /// its last third of the window nor [`taken_over`] in their newest seconds: a burst of
     /// outliers (a garbage collection, a cold cache, one slow client), not a sustained
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
@@ -243,8 +246,12 @@ impl Analyzer {
                 continue;
             };
             let few = few_requests(&stats);
-            let by_tail =
-                !few && !bulk_moved(&stats, baseline) && slow_tail(&stats, baseline, config);
+            let by_tail = !few
+                && if bulk_moved(&stats, baseline) {
+                    spike_carried_by_tail(&stats, baseline, config)
+                } else {
+                    slow_tail(&stats, baseline, config)
+                };
             let by_few = few && stats.p50_ms > baseline.mean_ms;
             if !(by_tail || by_few) {
                 continue;

@@ -65,8 +65,10 @@ fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> b
 /// minute cannot do), or (with at
 /// least 20 requests, so that p95 is not the single slowest one) the p95 clears the same
 /// thresholds against the baseline p95 in the whole window and in its first and last third
-/// alike (a burst of outliers cannot reach both). With fewer than 20 requests the median
-/// itself must clear the thresholds against the baseline mean, in both thirds.
+/// alike (a burst of outliers cannot reach both). A median past the midpoint but short of a
+/// spike itself is held to the thirds too: the slow requests carry such a window's mean (see
+/// [`spike_carried_by_tail`]). With fewer than 20 requests the median itself must clear the
+/// thresholds against the baseline mean, in both thirds.
 ///
 /// A median merely above the baseline mean is no evidence: on an endpoint whose latency is
 /// about as often above its mean as below, it is a coin toss.
@@ -87,8 +89,8 @@ fn latency_spike(
         !evidence.transient_tail
             && clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
     } else {
-        bulk_moved(stats, baseline)
-            || (!evidence.transient_tail && slow_tail(stats, baseline, config))
+        !evidence.transient_tail
+            && (bulk_moved(stats, baseline) || slow_tail(stats, baseline, config))
     };
     if !broad {
         return None;
@@ -119,6 +121,19 @@ pub(crate) fn slow_tail(stats: &WindowStats, baseline: &Baseline, config: &Confi
 /// its p95: the bulk of the traffic moved, not its tail.
 pub(crate) fn bulk_moved(stats: &WindowStats, baseline: &Baseline) -> bool {
     stats.p50_ms > (baseline.mean_ms + baseline.p95_ms) / 2.0
+}
+
+/// True when the window's mean clears the latency thresholds and its median does not: whatever
+/// the median did, the slow requests make the spike. On a tight endpoint of a few requests a
+/// second the median passes the midpoint [`bulk_moved`] asks for as often as not, so a median
+/// that moved a little does not make a burst of outliers a broad slowdown.
+pub(crate) fn spike_carried_by_tail(
+    stats: &WindowStats,
+    baseline: &Baseline,
+    config: &Config,
+) -> bool {
+    clears_latency_thresholds(stats.mean_ms, baseline.mean_ms, config)
+        && !clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
 }
 
 /// True when a part of a window (a third of it) shows the slowness that the whole window is

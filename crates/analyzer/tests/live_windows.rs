@@ -408,6 +408,40 @@ fn a_burst_is_not_a_spike_when_the_usual_median_sits_a_little_above_the_baseline
     assert_eq!(sustained.anomalies.len(), 1, "{:?}", sustained.anomalies);
 }
 
+#[test]
+fn a_burst_is_not_a_spike_when_the_median_passed_the_midpoint_but_is_no_spike_itself() {
+    // One request a second at 130 ms against a 100 ms mean and a 150 ms p95: the median is
+    // past the midpoint (125 ms), as a tight endpoint's median of a few requests a second is as
+    // often as not. Six 2 s requests in one second carry the window's mean to 4.4 times the
+    // baseline's; the median is 1.3 times it.
+    let burst_in = |slow_seconds: &[u64]| {
+        let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+        let live = live();
+        for second in 0..30 {
+            let _ = live.record(request(&payment(), T0 + second * SECOND, 130, 200));
+        }
+        for &second in slow_seconds {
+            for i in 0..6 / slow_seconds.len() as u64 {
+                let _ = live.record(request(
+                    &payment(),
+                    T0 + second * SECOND + 1 + i * MS,
+                    2000,
+                    200,
+                ));
+            }
+        }
+        analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default())
+    };
+
+    let burst = burst_in(&[7]);
+    assert!(burst.anomalies.is_empty(), "{:?}", burst.anomalies);
+
+    // The same slow requests through the whole window are a spike.
+    let sustained = burst_in(&[2, 15, 27]);
+    assert_eq!(sustained.anomalies.len(), 1, "{:?}", sustained.anomalies);
+    assert_eq!(sustained.anomalies[0].kind, AnomalyKind::LatencySpike);
+}
+
 /// A mature payment baseline (100 ms, p95 150 ms) and a live window of ten requests a second
 /// at 100 ms from the window's start until `step`, then 2.5 s requests started until `done`:
 /// those started later are still in flight at +30 s and have no span yet.
