@@ -351,10 +351,15 @@ fn a_batch_records_the_same_as_its_spans_one_by_one() {
 /// request a second at 100 ms, plus six requests of 2 s spread evenly over the given seconds:
 /// the window's mean is more than 4x the baseline's, its median normal, its p95 slow.
 fn window_with_slow_requests(slow_seconds: &[u64]) -> (Analyzer, LiveWindows) {
+    window_with_slow_requests_among(100, slow_seconds)
+}
+
+/// The same with the one request a second taking `usual_ms`.
+fn window_with_slow_requests_among(usual_ms: u64, slow_seconds: &[u64]) -> (Analyzer, LiveWindows) {
     let analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
     let live = live();
     for second in 0..30 {
-        let _ = live.record(request(&payment(), T0 + second * SECOND, 100, 200));
+        let _ = live.record(request(&payment(), T0 + second * SECOND, usual_ms, 200));
     }
     for &second in slow_seconds {
         for i in 0..6 / slow_seconds.len() as u64 {
@@ -415,21 +420,7 @@ fn a_burst_is_not_a_spike_when_the_median_passed_the_midpoint_but_is_no_spike_it
     // often as not. Six 2 s requests in one second carry the window's mean to 4.4 times the
     // baseline's; the median is 1.3 times it.
     let burst_in = |slow_seconds: &[u64]| {
-        let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
-        let live = live();
-        for second in 0..30 {
-            let _ = live.record(request(&payment(), T0 + second * SECOND, 130, 200));
-        }
-        for &second in slow_seconds {
-            for i in 0..6 / slow_seconds.len() as u64 {
-                let _ = live.record(request(
-                    &payment(),
-                    T0 + second * SECOND + 1 + i * MS,
-                    2000,
-                    200,
-                ));
-            }
-        }
+        let (mut analyzer, live) = window_with_slow_requests_among(130, slow_seconds);
         analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default())
     };
 
