@@ -9,7 +9,8 @@ use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
 use crate::detect::{
-    Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail, spike_carried_by_tail,
+    Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail, slow_tail_in_part,
+    spike_carried_by_tail,
 };
 use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
@@ -246,8 +247,9 @@ impl Analyzer {
                 continue;
             };
             let few = few_requests(&stats);
+            let moved = bulk_moved(&stats, baseline);
             let by_tail = !few
-                && if bulk_moved(&stats, baseline) {
+                && if moved {
                     spike_carried_by_tail(&stats, baseline, config)
                 } else {
                     slow_tail(&stats, baseline, config)
@@ -257,12 +259,21 @@ impl Analyzer {
                 continue;
             }
             // The first and the last third of the window: a burst, however it straddles a
-            // boundary, cannot reach both, as they lie a third of the window apart.
+            // boundary, cannot reach both, as they lie a third of the window apart. A window
+            // whose median moved asks each third for slow requests only (its p95): its mean
+            // rests on the moved bulk too, and a share of slow requests that makes the whole
+            // window's mean a spike may leave a third's just short.
             let (first, last) = window.end_thirds();
             let ends = [first, last];
             let sustained = ends.iter().all(|part| {
                 live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
-                    .is_some_and(|stats| slow_part(&stats, baseline, config, few))
+                    .is_some_and(|stats| {
+                        if by_tail && moved {
+                            slow_tail_in_part(&stats, baseline, config)
+                        } else {
+                            slow_part(&stats, baseline, config, few)
+                        }
+                    })
             });
             input.transient_tail =
                 !(sustained || taken_over(live, input, window, baseline, config));

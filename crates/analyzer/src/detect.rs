@@ -123,17 +123,27 @@ pub(crate) fn bulk_moved(stats: &WindowStats, baseline: &Baseline) -> bool {
     stats.p50_ms > (baseline.mean_ms + baseline.p95_ms) / 2.0
 }
 
-/// True when the window's mean clears the latency thresholds and its median does not: whatever
-/// the median did, the slow requests make the spike. On a tight endpoint of a few requests a
-/// second the median passes the midpoint [`bulk_moved`] asks for as often as not, so a median
-/// that moved a little does not make a burst of outliers a broad slowdown.
+/// True when a part of a window (a third of it) holds slow requests: its p95 clears the
+/// latency thresholds against the baseline p95, however few requests it holds.
+pub(crate) fn slow_tail_in_part(stats: &WindowStats, baseline: &Baseline, config: &Config) -> bool {
+    clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
+}
+
+/// True when the window's mean clears the latency thresholds while its median moved less than
+/// halfway from the baseline mean to the least latency that clears them: the slow requests
+/// make the spike, whatever the median did. On a tight endpoint of a few requests a second the
+/// median passes the midpoint [`bulk_moved`] asks for as often as not, so a median that moved
+/// a little does not make a burst of outliers a broad slowdown; a bulk that moved to about
+/// the threshold (three times as slow, the median a hair under it) makes its spike itself.
 pub(crate) fn spike_carried_by_tail(
     stats: &WindowStats,
     baseline: &Baseline,
     config: &Config,
 ) -> bool {
+    let spiking = (baseline.mean_ms * config.latency_multiplier)
+        .max(baseline.mean_ms + config.min_latency_increase_ms);
     clears_latency_thresholds(stats.mean_ms, baseline.mean_ms, config)
-        && !clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
+        && stats.p50_ms < (baseline.mean_ms + spiking) / 2.0
 }
 
 /// True when a part of a window (a third of it) shows the slowness that the whole window is

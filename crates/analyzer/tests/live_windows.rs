@@ -433,6 +433,24 @@ fn a_burst_is_not_a_spike_when_the_median_passed_the_midpoint_but_is_no_spike_it
     assert_eq!(sustained.anomalies[0].kind, AnomalyKind::LatencySpike);
 }
 
+#[test]
+fn a_bulk_three_times_as_slow_is_a_spike_with_its_median_a_hair_under_the_threshold() {
+    // Every request slower: 24 at 275 ms and 6 at 400 ms against a 100 ms mean, so the mean is
+    // 300 ms (three times the baseline) and the median just under it. The bulk carries the
+    // spike, and no third holds a tail past three times the baseline p95 (450 ms).
+    let mut analyzer = analyzer_with(Config::default(), mature_baseline(100.0, 150.0, 0.0));
+    let live = live();
+    for second in 0..30 {
+        let millis = if second % 5 == 2 { 400 } else { 275 };
+        let _ = live.record(request(&payment(), T0 + second * SECOND, millis, 200));
+    }
+
+    let assessment = analyzer.observe_live(&live, T0 + 30 * SECOND, &EndpointWatermarks::default());
+
+    assert_eq!(assessment.anomalies.len(), 1, "{:?}", assessment.anomalies);
+    assert_eq!(assessment.anomalies[0].kind, AnomalyKind::LatencySpike);
+}
+
 /// A mature payment baseline (100 ms, p95 150 ms) and a live window of ten requests a second
 /// at 100 ms from the window's start until `step`, then 2.5 s requests started until `done`:
 /// those started later are still in flight at +30 s and have no span yet.
