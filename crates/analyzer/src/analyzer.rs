@@ -228,9 +228,10 @@ impl Analyzer {
     }
 
     /// Marks the inputs whose window would make a latency spike by its slow tail alone (its
-    /// median not past the midpoint, or past it but short of a spike: see
-    /// [`spike_carried_by_tail`]), or by the median of few requests, but which are neither slow that way in both its first and
-    /// its last third of the window nor [`taken_over`] in their newest seconds: a burst of
+    /// median not past the midpoint, or past it but less than halfway to a spike: see
+    /// [`spike_carried_by_tail`]), or by the median of few requests, but which are neither
+    /// slow that way in both its first and its last third of the window (for a median past the
+    /// midpoint, slow requests in both) nor [`taken_over`] in their newest seconds: a burst of
     /// outliers (a garbage collection, a cold cache, one slow client), not a sustained
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
     fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {

@@ -65,8 +65,9 @@ fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> b
 /// minute cannot do), or (with at
 /// least 20 requests, so that p95 is not the single slowest one) the p95 clears the same
 /// thresholds against the baseline p95 in the whole window and in its first and last third
-/// alike (a burst of outliers cannot reach both). A median past the midpoint but short of a
-/// spike itself is held to the thirds too: the slow requests carry such a window's mean (see
+/// alike (a burst of outliers cannot reach both). A median past the midpoint but less than
+/// halfway to a spike is held to the thirds too (each must hold slow requests: its p95 past
+/// the thresholds), as the slow requests carry such a window's mean (see
 /// [`spike_carried_by_tail`]). With fewer than 20 requests the median itself must clear the
 /// thresholds against the baseline mean, in both thirds.
 ///
