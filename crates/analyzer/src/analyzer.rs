@@ -8,10 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::baseline::Baseline;
 use crate::config::{Config, ConfigError};
-use crate::detect::{
-    Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail, slow_tail_in_part,
-    spike_carried_by_tail,
-};
+use crate::detect::{Evidence, bulk_moved, detect, few_requests, slow_part, slow_tail};
 use crate::health::{Health, assess_health};
 use crate::live::LiveWindows;
 use crate::watermarks::EndpointWatermarks;
@@ -227,11 +224,9 @@ impl Analyzer {
         }
     }
 
-    /// Marks the inputs whose window would make a latency spike by its slow tail alone (its
-    /// median not past the midpoint, or past it but less than halfway to a spike: see
-    /// [`spike_carried_by_tail`]), or by the median of few requests, but which are neither
-    /// slow that way in both its first and its last third of the window (for a median past the
-    /// midpoint, slow requests in both) nor [`taken_over`] in their newest seconds: a burst of
+    /// Marks the inputs whose window would make a latency spike by its slow tail alone, or by
+    /// the median of few requests, but which are neither slow that way in both its first and
+    /// its last third of the window nor [`taken_over`] in their newest seconds: a burst of
     /// outliers (a garbage collection, a cold cache, one slow client), not a sustained
     /// slowdown. Only such candidates are read again, so the cost is nil on a healthy system.
     fn mark_transient_tails(&self, live: &LiveWindows, inputs: &mut [EndpointInput]) {
@@ -248,33 +243,19 @@ impl Analyzer {
                 continue;
             };
             let few = few_requests(&stats);
-            let moved = bulk_moved(&stats, baseline);
-            let by_tail = !few
-                && if moved {
-                    spike_carried_by_tail(&stats, baseline, config)
-                } else {
-                    slow_tail(&stats, baseline, config)
-                };
+            let by_tail =
+                !few && !bulk_moved(&stats, baseline) && slow_tail(&stats, baseline, config);
             let by_few = few && stats.p50_ms > baseline.mean_ms;
             if !(by_tail || by_few) {
                 continue;
             }
             // The first and the last third of the window: a burst, however it straddles a
-            // boundary, cannot reach both, as they lie a third of the window apart. A window
-            // whose median moved asks each third for slow requests only (its p95): its mean
-            // rests on the moved bulk too, and a share of slow requests that makes the whole
-            // window's mean a spike may leave a third's just short.
+            // boundary, cannot reach both, as they lie a third of the window apart.
             let (first, last) = window.end_thirds();
             let ends = [first, last];
             let sustained = ends.iter().all(|part| {
                 live.endpoint_stats(&input.endpoint, *part, config.timeout_ms)
-                    .is_some_and(|stats| {
-                        if by_tail && moved {
-                            slow_tail_in_part(&stats, baseline, config)
-                        } else {
-                            slow_part(&stats, baseline, config, few)
-                        }
-                    })
+                    .is_some_and(|stats| slow_part(&stats, baseline, config, few))
             });
             input.transient_tail =
                 !(sustained || taken_over(live, input, window, baseline, config));

@@ -65,11 +65,8 @@ fn clears_latency_thresholds(observed: f64, baseline: f64, config: &Config) -> b
 /// minute cannot do), or (with at
 /// least 20 requests, so that p95 is not the single slowest one) the p95 clears the same
 /// thresholds against the baseline p95 in the whole window and in its first and last third
-/// alike (a burst of outliers cannot reach both). A median past the midpoint but less than
-/// halfway to a spike is held to the thirds too (each must hold slow requests: its p95 past
-/// the thresholds), as the slow requests carry such a window's mean (see
-/// [`spike_carried_by_tail`]). With fewer than 20 requests the median itself must clear the
-/// thresholds against the baseline mean, in both thirds.
+/// alike (a burst of outliers cannot reach both). With fewer than 20 requests the median
+/// itself must clear the thresholds against the baseline mean, in both thirds.
 ///
 /// A median merely above the baseline mean is no evidence: on an endpoint whose latency is
 /// about as often above its mean as below, it is a coin toss.
@@ -90,8 +87,8 @@ fn latency_spike(
         !evidence.transient_tail
             && clears_latency_thresholds(stats.p50_ms, baseline.mean_ms, config)
     } else {
-        !evidence.transient_tail
-            && (bulk_moved(stats, baseline) || slow_tail(stats, baseline, config))
+        bulk_moved(stats, baseline)
+            || (!evidence.transient_tail && slow_tail(stats, baseline, config))
     };
     if !broad {
         return None;
@@ -122,29 +119,6 @@ pub(crate) fn slow_tail(stats: &WindowStats, baseline: &Baseline, config: &Confi
 /// its p95: the bulk of the traffic moved, not its tail.
 pub(crate) fn bulk_moved(stats: &WindowStats, baseline: &Baseline) -> bool {
     stats.p50_ms > (baseline.mean_ms + baseline.p95_ms) / 2.0
-}
-
-/// True when a part of a window (a third of it) holds slow requests: its p95 clears the
-/// latency thresholds against the baseline p95, however few requests it holds.
-pub(crate) fn slow_tail_in_part(stats: &WindowStats, baseline: &Baseline, config: &Config) -> bool {
-    clears_latency_thresholds(stats.p95_ms, baseline.p95_ms, config)
-}
-
-/// True when the window's mean clears the latency thresholds while its median moved less than
-/// halfway from the baseline mean to the least latency that clears them: the slow requests
-/// make the spike, whatever the median did. On a tight endpoint of a few requests a second the
-/// median passes the midpoint [`bulk_moved`] asks for as often as not, so a median that moved
-/// a little does not make a burst of outliers a broad slowdown; a bulk that moved to about
-/// the threshold (three times as slow, the median a hair under it) makes its spike itself.
-pub(crate) fn spike_carried_by_tail(
-    stats: &WindowStats,
-    baseline: &Baseline,
-    config: &Config,
-) -> bool {
-    let spiking = (baseline.mean_ms * config.latency_multiplier)
-        .max(baseline.mean_ms + config.min_latency_increase_ms);
-    clears_latency_thresholds(stats.mean_ms, baseline.mean_ms, config)
-        && stats.p50_ms < (baseline.mean_ms + spiking) / 2.0
 }
 
 /// True when a part of a window (a third of it) shows the slowness that the whole window is
