@@ -192,7 +192,7 @@ impl ShiftMonitor {
                                 test(
                                     (service, operation),
                                     samples,
-                                    baseline,
+                                    (baseline, quartile),
                                     rule,
                                     window,
                                     counts,
@@ -221,11 +221,11 @@ fn deviations(past: usize, n: usize, usual: f64) -> f64 {
 }
 
 /// The shift of one endpoint in `window`, whose samples (`counts`) are more than half past
-/// the usual upper quartile.
+/// the usual upper quartile (`quartile`, of `baseline`).
 fn test(
     (service, operation): (&SpanText, &SpanText),
     samples: &VecDeque<(u64, f64)>,
-    baseline: &SelfTimeBaseline,
+    (baseline, quartile): (&SelfTimeBaseline, f64),
     rule: ShiftRule,
     window: TimeWindow,
     counts: Counts,
@@ -265,9 +265,7 @@ fn test(
     // service's own work 2.3 times as long leaves its median under a p95 at 2.7 times it).
     // Both end thirds' medians too: a third of a young baseline's healthy requests may sit
     // just past its quartile as a fault clears.
-    let floor = baseline
-        .quantile_ms(Z75)
-        .max(MIN_RATIO * baseline.quantile_ms(0.0));
+    let floor = quartile.max(MIN_RATIO * baseline.quantile_ms(0.0));
     let bulk = deviations(past_quartile, n, QUARTILE_SHARE) >= MIN_Z
         && median > floor
         && sustained_past(floor);

@@ -30,8 +30,9 @@ fn default_revise_window_nanos() -> u64 {
 }
 
 /// The least confidence (share of the sampled anomalous traces its root cause explains) with
-/// which a draft opens an incident (one in twenty): below it, the traces through the anomalous endpoints show
-/// almost nothing wrong at the root, and the anomaly is a few heavy-tail requests.
+/// which a draft opens an incident (one in twenty): below it, the traces through the anomalous
+/// endpoints show almost nothing wrong at the root, and the anomaly is a few heavy-tail
+/// requests.
 pub const MIN_CONFIDENCE_TO_OPEN: f64 = 0.05;
 
 /// How many resolved incidents an [`IncidentBook`] keeps in memory, unless told otherwise.
@@ -233,8 +234,8 @@ impl IncidentBook {
     ///    (a different fault there is a different problem): the leftovers of the incident's
     ///    own symptoms (callers still slow while the fault clears) are not a new fault; nor is
     ///    a draft that saw only listed endpoints and blames another less than
-    ///    [`MIN_CONFIDENCE_TO_REVISE`](super::MIN_CONFIDENCE_TO_REVISE) times as confidently (the traces of a clearing fault's
-    ///    last window blame some endpoint by chance);
+    ///    [`MIN_CONFIDENCE_TO_REVISE`](super::MIN_CONFIDENCE_TO_REVISE) times as confidently
+    ///    (the traces of a clearing fault's last window blame some endpoint by chance);
     /// 3. it names a deeper cause for an incident opened within the revision window whose
     ///    root cause it lists as affected (or, when that root cause is only a call into or out
     ///    of a service, one of the service's own operations or calls out): spans of the
@@ -251,12 +252,13 @@ impl IncidentBook {
     ///    problem.
     ///
     /// In cases 1 and 3 the incident takes the draft's root cause (in case 3 only when the draft
-    /// is at least [`MIN_CONFIDENCE_TO_REVISE`](super::MIN_CONFIDENCE_TO_REVISE) times as confident, or names a timeout: as a
-    /// fault clears, the traces of its endpoint's last anomalous window are mostly healthy, and
-    /// the endpoint they blame by chance, at a confidence of 0.1, replaced a right root cause
-    /// at 1.0; a hang's spans arrive when it ends, so few traces show it yet); in
-    /// cases 2 and 4 it keeps its own, and in case 5 too (the first operation of a service found slow is the one named) unless
-    /// it names a call into the service and the draft one of the service's own operations.
+    /// is at least [`MIN_CONFIDENCE_TO_REVISE`](super::MIN_CONFIDENCE_TO_REVISE) times as
+    /// confident, or names a timeout: as a fault clears, the traces of its endpoint's last
+    /// anomalous window are mostly healthy, and the endpoint they blame by chance, at a
+    /// confidence of 0.1, replaced a right root cause at 1.0; a hang's spans arrive when it
+    /// ends, so few traces show it yet); in cases 2 and 4 it keeps its own, and in case 5 too
+    /// (the first operation of a service found slow is the one named) unless it names a call
+    /// into the service and the draft one of the service's own operations.
     ///
     /// In case 5 the families need not match while the incident is young (within the revision
     /// window) and either names a call into the service: callers that give up on a service

@@ -114,8 +114,9 @@ fn a_deeper_cause_found_soon_after_opening_revises_the_incident() {
     assert_eq!(book.get(&id).expect("kept").root_cause.endpoint, "/payment");
 }
 
-/// A book with one incident, opened at `T0` on payment's latency, and its id.
-fn slow_payment() -> (IncidentBook, Watermarks, String) {
+/// Opens an incident at `T0` on payment's latency, then applies `late` at `at`: the incident
+/// is updated, stays the only one, and still blames payment.
+fn late_draft_leaves_payment_blamed(late: IncidentDraft, at: u64) {
     let mut book = IncidentBook::new(3);
     let mut marks = Watermarks::default();
     let id = opened_id(&apply(
@@ -128,20 +129,16 @@ fn slow_payment() -> (IncidentBook, Watermarks, String) {
         )],
         T0,
     ));
-    (book, marks, id)
-}
 
-/// `changes` updated incident `id` only, which is the only one and still blames payment.
-fn still_payment(changes: &[IncidentChange], book: &IncidentBook, id: &str) {
-    assert_eq!(changes, [IncidentChange::Updated { id: id.to_owned() }]);
+    let changes = apply(&mut book, &mut marks, vec![late], at);
+
+    assert_eq!(changes, [IncidentChange::Updated { id: id.clone() }]);
     assert_eq!(book.active().len(), 1);
-    assert_eq!(book.get(id).expect("kept").root_cause.endpoint, "/payment");
+    assert_eq!(book.get(&id).expect("kept").root_cause.endpoint, "/payment");
 }
 
 #[test]
 fn a_cause_its_traces_barely_show_does_not_revise_the_incident() {
-    let (mut book, mut marks, id) = slow_payment();
-
     // The fault clears: the last anomalous window's traces of payment are mostly healthy, and
     // one in ten blames a caller's own time by chance.
     let mut late = draft(
@@ -153,15 +150,12 @@ fn a_cause_its_traces_barely_show_does_not_revise_the_incident() {
         ],
     );
     late.root_cause.confidence = 0.1;
-    let changes = apply(&mut book, &mut marks, vec![late], T0 + 30 * SEC);
 
-    still_payment(&changes, &book, &id);
+    late_draft_leaves_payment_blamed(late, T0 + 30 * SEC);
 }
 
 #[test]
 fn a_clearing_faults_last_window_blaming_another_endpoint_weakly_joins_its_incident() {
-    let (mut book, mut marks, id) = slow_payment();
-
     // Payment's last anomalous window: its traces are mostly healthy, and one in twelve
     // blames billing, which no anomaly names.
     let mut late = draft(
@@ -172,9 +166,8 @@ fn a_clearing_faults_last_window_blaming_another_endpoint_weakly_joins_its_incid
     late.root_cause.service = "billing".into();
     late.affected_endpoints[0] = at("billing", "/billing");
     late.root_cause.confidence = 0.08;
-    let changes = apply(&mut book, &mut marks, vec![late], T0 + 100 * SEC);
 
-    still_payment(&changes, &book, &id);
+    late_draft_leaves_payment_blamed(late, T0 + 100 * SEC);
 }
 
 #[test]
