@@ -37,3 +37,81 @@ pub fn improbable(hits: u64, count: u64, rate: f64) -> bool {
     }
     1.0 - below < MAX_CHANCE
 }
+
+/// True when `hits` or more of `count` independent requests, each crossing with probability
+/// `rate`, would happen by chance less than [`MAX_CHANCE`] of the time, by the exact tail of
+/// the binomial distribution. Unlike [`improbable`], it holds at any rate: at a rate near one
+/// the Poisson tail is far wider than the binomial one (at a rate of 0.73, 91 of 98 is a
+/// chance of one in a million, which the Poisson tail puts at one in fifty). Past 5,000
+/// requests the normal tail is exact enough.
+pub fn improbably_many(hits: u64, count: u64, rate: f64) -> bool {
+    let p = rate.clamp(0.0, 1.0);
+    if hits == 0 || hits > count || p >= 1.0 {
+        return false;
+    }
+    if p <= 0.0 {
+        return true;
+    }
+    let n = count as f64;
+    if count > 5_000 {
+        let expected = n * p;
+        return hits as f64 - 0.5 >= expected + 3.72 * (expected * (1.0 - p)).sqrt();
+    }
+    // The probability of exactly `hits`, in logarithms (the binomial coefficient by its
+    // shorter product), then each term above it from the one before.
+    let shorter = hits.min(count - hits);
+    let ln_ways: f64 = (0..shorter)
+        .map(|i| ((count - i) as f64).ln() - ((i + 1) as f64).ln())
+        .sum();
+    let mut term = (ln_ways + hits as f64 * p.ln() + (n - hits as f64) * (1.0 - p).ln()).exp();
+    let odds = p / (1.0 - p);
+    let mut tail = 0.0;
+    for k in hits..=count {
+        tail += term;
+        if tail >= MAX_CHANCE {
+            return false;
+        }
+        term *= (count - k) as f64 / (k + 1) as f64 * odds;
+        if term == 0.0 {
+            break;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binomial_tail_is_exact_where_the_poisson_one_is_too_wide() {
+        // Exact tails: 32 or more heads of 40 fair tosses, 9.1e-5; 31 or more, 3.4e-4.
+        assert!(improbably_many(32, 40, 0.5));
+        assert!(!improbably_many(31, 40, 0.5));
+        // 91 of 98 at 0.73: 6.6e-7, which the Poisson tail misses.
+        assert!(improbably_many(91, 98, 0.73));
+        assert!(!improbable(91, 98, 0.73));
+        // 15 of 40 at 0.11: 1.1e-5; 10 of 20 at 0.2: 2.6e-3.
+        assert!(improbably_many(15, 40, 0.11));
+        assert!(!improbably_many(10, 20, 0.2));
+    }
+
+    #[test]
+    fn the_binomial_tail_takes_the_edges_and_large_counts() {
+        assert!(!improbably_many(0, 40, 0.5), "no hit is no evidence");
+        assert!(
+            improbably_many(1, 40, 0.0),
+            "a hit that cannot happen by chance"
+        );
+        assert!(!improbably_many(40, 40, 1.0), "every request crosses");
+        assert!(
+            !improbably_many(41, 40, 0.5),
+            "more hits than requests say nothing"
+        );
+        // Normal tail past 5,000: 5,200 of 10,000 is 4 deviations, 5,150 is 3.
+        assert!(improbably_many(5_200, 10_000, 0.5));
+        assert!(!improbably_many(5_150, 10_000, 0.5));
+        // An extreme count underflows to a tail of zero, which is improbable.
+        assert!(improbably_many(4_000, 4_000, 0.5));
+    }
+}

@@ -34,7 +34,7 @@ use std::collections::VecDeque;
 use foldhash::HashMap;
 use smallvec::SmallVec;
 
-use aiops_analyzer::chance::improbable;
+use aiops_analyzer::chance::improbably_many;
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 #[cfg(test)]
 use aiops_rca::TraceGraph;
@@ -59,7 +59,7 @@ const HORIZON: f64 = 500.0;
 const MIN_DROP: f64 = 0.1;
 
 /// Standard deviations of the drop.
-const MIN_Z: f64 = 5.0;
+const MIN_Z: f64 = 4.5;
 
 /// Standard deviations of a drop that holds learning: one developing is not learned as usual
 /// before it is significant.
@@ -70,7 +70,7 @@ const HOLD_Z: f64 = 2.5;
 const MIN_VARIANCE: f64 = 0.02;
 
 /// Only calls made on at least this share of requests are watched.
-const MIN_USUAL_RATE: f64 = 0.3;
+const MIN_USUAL_RATE: f64 = 0.1;
 
 /// The calls of one request: its callees by their index in the caller's table, each with how
 /// many times it was called. Kept inline: a request calls few endpoints.
@@ -100,6 +100,10 @@ impl Request {
 struct Caller {
     /// Requests learned from.
     learned: f64,
+    /// The sum of the squared weights of the requests in the usual rates (`1 / learned`
+    /// while every request weighs alike, about `1 / (2 * HORIZON)` once the oldest fade): a
+    /// usual rate's variance is the calls' variance times this.
+    weight_square: f64,
     /// The callees seen, by index, each with its usual calls per request (the mean and the
     /// mean square) once a learned request called it.
     callees: Vec<(EndpointKey, Option<Usual>)>,
@@ -137,6 +141,13 @@ impl Usual {
             return 1.0;
         }
         (1.0 - self.mean * self.mean / self.square).clamp(0.0, 1.0)
+    }
+
+    /// The usual share of requests without such a call, as learned from `taught` requests:
+    /// [`share_without`](Self::share_without) with one request without and one with added,
+    /// so a call seen on every one of a few requests is not taken as certain.
+    fn share_without_of(&self, taught: f64) -> f64 {
+        (self.share_without() * taught + 1.0) / (taught + 2.0)
     }
 }
 
@@ -243,6 +254,21 @@ impl CallPatterns {
         self.record(records, is_healthy);
     }
 
+    /// The calling endpoints whose calls the last test found dropped or dropping (at
+    /// `HOLD_Z` deviations at least): the census reads all of their settled requests (up to
+    /// a cap) until the drop is gone, so that a quiet caller's drop is judged on its
+    /// requests, not on the few the census's share would count.
+    pub(crate) fn watched(&self) -> Vec<EndpointKey> {
+        let mut watched: Vec<EndpointKey> = self
+            .callers
+            .iter()
+            .filter(|(_, entry)| entry.dropped)
+            .map(|(caller, _)| caller.clone())
+            .collect();
+        watched.sort();
+        watched
+    }
+
     /// The calling endpoints whose usual calls dropped, as anomalies; forgets requests older
     /// than the rule's window first.
     pub(crate) fn detect(&mut self, rule: CallRule, now: u64) -> Vec<Anomaly> {
@@ -272,6 +298,7 @@ impl Caller {
     fn learn(&mut self, request: &Request) {
         self.learned += 1.0;
         let alpha = 1.0 / self.learned.min(HORIZON);
+        self.weight_square = (1.0 - alpha).powi(2) * self.weight_square + alpha * alpha;
         for (index, (_, usual)) in self.callees.iter_mut().enumerate() {
             if !request.tells(1 << index) {
                 continue;
@@ -401,11 +428,15 @@ impl Caller {
             }
             let expected = usual * requests as f64;
             let drop = expected - calls as f64;
-            let z = drop / (learned.variance() * requests as f64).sqrt();
+            // The usual rate is itself an estimate, worth `taught` requests: the drop's
+            // variance is that of the recent calls plus that of the estimate.
+            let n = requests as f64;
+            let taught = 1.0 / self.weight_square.max(f64::MIN_POSITIVE);
+            let z = drop / (learned.variance() * n * (1.0 + n / taught)).sqrt();
             developing |= z >= HOLD_Z;
             if drop < MIN_DROP * expected
                 || z < MIN_Z
-                || !improbable(without, requests, learned.share_without())
+                || !improbably_many(without, requests, learned.share_without_of(taught))
             {
                 continue;
             }

@@ -46,9 +46,10 @@ pub struct EngineConfig {
     /// as are learned from. They are chosen by a hash of their trace id, whatever they contain,
     /// so that each endpoint's calls per request are seen as it made them; at lower traffic
     /// every trace is counted. The usual calls per request and their drops (`call_drop`) are
-    /// judged on them. An endpoint on a rarely taken path gets its share of them: at high
-    /// traffic its drops need more of the window to be significant. Zero turns call-pattern
-    /// detection off.
+    /// judged on them. An endpoint on a rarely taken path gets its share of them; once its
+    /// calls start to drop (2.5 deviations), all of its settled requests are counted (up to 64
+    /// a cycle) until they are back, so that its drop is judged on its own traffic. Zero turns
+    /// call-pattern detection off.
     pub call_census_traces: usize,
     /// Resolved incidents kept in memory (and in snapshots). Default 1000.
     pub max_resolved_incidents: usize,

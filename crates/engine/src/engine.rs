@@ -358,6 +358,7 @@ impl Engine {
                 let census = self.traces.census(
                     now.saturating_sub(self.config.settle_nanos()),
                     self.config.call_census_traces,
+                    &self.calls.watched(),
                 );
                 self.calls.record(census, healthy);
             }

@@ -343,3 +343,69 @@ fn a_callee_failing_most_of_its_calls_is_called_as_often_as_ever() {
     let found = judged(learned_from(&healthy), &recent);
     assert!(found.is_empty(), "{found:?}");
 }
+
+#[test]
+fn a_rarely_made_call_that_stops_is_a_drop() {
+    // Payment is called on one checkout in four, then on none: 30 calls expected in 120
+    // requests, none made.
+    let patterns = learned(|i| u64::from(i % 4 == 0));
+    let recent: Vec<_> = (0..120)
+        .map(|i| checkout(T0 + 300 * SEC + i * 500 * MS, 0))
+        .collect();
+
+    let found = judged(patterns, &recent);
+
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!((found[0].baseline - 0.25).abs() < 0.01, "{found:?}");
+}
+
+#[test]
+fn a_usual_rate_learned_from_few_requests_needs_a_larger_drop() {
+    // Payment is called on every other checkout, then on three in ten of 240 recent ones.
+    // Against a rate learned from 1,000 checkouts that is 5.5 deviations; learned from 50,
+    // the rate itself may be off by a tenth, and the same drop is 2.6.
+    let recent: Vec<_> = (0..240)
+        .map(|i| checkout(T0 + 1_300 * SEC + i * 250 * MS, u64::from(i % 10 < 3)))
+        .collect();
+    let from = |count: u64| -> Vec<Vec<Span>> {
+        (0..count).map(|i| checkout(T0 + i * SEC, i % 2)).collect()
+    };
+
+    let mut patterns = learned_from(&from(50));
+    patterns.observe(&graphs(&recent), |_| false);
+    let few = detected(&mut patterns, T0 + 1_360 * SEC);
+    let mut patterns = learned_from(&from(1_000));
+    patterns.observe(&graphs(&recent), |_| false);
+    let many = detected(&mut patterns, T0 + 1_360 * SEC);
+
+    assert!(few.is_empty(), "{few:?}");
+    assert_eq!(many.len(), 1, "{many:?}");
+}
+
+#[test]
+fn a_caller_whose_calls_drop_is_watched_until_they_are_back() {
+    let mut patterns = learned(|_| 1);
+    let usual: Vec<_> = (0..60)
+        .map(|i| checkout(T0 + 300 * SEC + i * SEC, 1))
+        .collect();
+    patterns.observe(&graphs(&usual), |_| true);
+    assert!(detected(&mut patterns, T0 + 360 * SEC).is_empty());
+    assert!(patterns.watched().is_empty());
+
+    let dropping: Vec<_> = (0..60)
+        .map(|i| checkout(T0 + 360 * SEC + i * SEC, u64::from(i % 2 == 0)))
+        .collect();
+    patterns.observe(&graphs(&dropping), |_| true);
+    let _ = detected(&mut patterns, T0 + 420 * SEC);
+    assert_eq!(
+        patterns.watched(),
+        vec![EndpointKey::new("shop", "/checkout")]
+    );
+
+    let back: Vec<_> = (0..60)
+        .map(|i| checkout(T0 + 420 * SEC + i * SEC, 1))
+        .collect();
+    patterns.observe(&graphs(&back), |_| true);
+    let _ = detected(&mut patterns, T0 + 480 * SEC);
+    assert!(patterns.watched().is_empty());
+}

@@ -7,9 +7,20 @@
 //! exactly the traces chosen to see payment. The census chooses a trace by a hash of its id
 //! when its first span arrives, so its share of each caller's requests is the same whatever
 //! the caller did, and reads it once it has settled.
+//!
+//! At high traffic that share leaves a quiet endpoint a request or two a cycle, too few to
+//! tell a dropped call from chance within a window. So the endpoints whose calls are
+//! dropping (`CallPatterns::watched`) are topped up from their own recent traces: every one
+//! that settled since the last census and was not chosen by id (at most [`MAX_WATCHED`], then
+//! again by a hash of their id, never by what they contain), reading only the watched
+//! endpoint's own spans of them. Its requests are then all counted, whatever they did; the
+//! other endpoints of a topped-up trace are not counted from it, as it was chosen for
+//! touching the watched one (chosen for `payment`, every such trace shows checkout calling
+//! payment). Watching costs nothing while no drop develops.
 
 use std::hash::BuildHasher;
 
+use foldhash::HashSet;
 use foldhash::fast::FixedState;
 
 use aiops_telemetry_core::{EndpointKey, Span, SpanId, SpanKind, TraceId};
@@ -21,6 +32,13 @@ use super::state::{State, segment_bit};
 const PENDING_LIMITS: usize = 8;
 /// ...and at least this many (before the first census, every trace is chosen).
 const MIN_PENDING: usize = 1024;
+
+/// Most traces of one watched endpoint a census reads on top of those chosen by id.
+const MAX_WATCHED: usize = 64;
+
+/// How far before the last census a topped-up endpoint's traces are looked for: a span that
+/// arrives late is indexed after newer ones.
+const LATE_NANOS: u64 = 30_000_000_000;
 
 /// A fixed hash, so that the same traffic is counted alike in every run.
 const HASHER: FixedState = FixedState::with_seed(0x6365_6e73_7573);
@@ -71,6 +89,11 @@ pub(super) struct Census {
     /// never seen calling are not recorded (it has no pattern to keep); a slot reused by
     /// another endpoint may keep a stale mark, which records a few spans too many.
     called: Vec<bool>,
+    /// The traces chosen by id and waiting at the start of the last census (counted then or
+    /// still waiting): a top-up skips them, as they are (or will be) counted in full.
+    chosen: HashSet<TraceId>,
+    /// Top-ups took traces that started before this instant.
+    topped_until: u64,
 }
 
 impl Default for Census {
@@ -82,6 +105,8 @@ impl Default for Census {
             arrived: 0,
             pending: Vec::new(),
             called: Vec::new(),
+            chosen: HashSet::default(),
+            topped_until: 0,
         }
     }
 }
@@ -101,12 +126,22 @@ impl Census {
 
 impl State {
     /// The calls of the chosen traces whose first span to arrive started before
-    /// `settled_until`; then sets the share chosen from now on so that about `limit` traces a
-    /// cycle are, at the traffic of the cycle that ended.
-    pub(super) fn census(&mut self, settled_until: u64, limit: usize) -> Vec<CallRecord> {
+    /// `settled_until`, and of the `watched` endpoints in their other traces that settled
+    /// since the last census; then sets the share chosen from now on so that about `limit`
+    /// traces a cycle are, at the traffic of the cycle that ended.
+    pub(super) fn census(
+        &mut self,
+        settled_until: u64,
+        limit: usize,
+        watched: &[EndpointKey],
+    ) -> Vec<CallRecord> {
         let mut census = std::mem::take(&mut self.census);
         let mut records = Vec::new();
         let mut children: Vec<Child> = Vec::new();
+        // Chosen by now or by the last census: a trace counted at the last one may hold a
+        // span of a watched endpoint that started since.
+        let last_chosen = std::mem::take(&mut census.chosen);
+        census.chosen = census.pending.iter().map(|&(id, ..)| id).collect();
         let (pending, called) = (&mut census.pending, &mut census.called);
         pending.retain(|&(trace_id, start, sequence)| {
             if start >= settled_until {
@@ -121,10 +156,58 @@ impl State {
             });
             let held: Vec<&Held> = self.held(&trace_id).collect();
             if !seen_before && !held.is_empty() {
-                self.count(&held, &mut children, called, &mut records);
+                self.count(&held, None, &mut children, called, &mut records);
             }
             false
         });
+        // The watched endpoints' own settled traces, those not chosen by id.
+        let from = census.topped_until.saturating_sub(LATE_NANOS);
+        let chosen =
+            |trace_id: &TraceId| census.chosen.contains(trace_id) || last_chosen.contains(trace_id);
+        for endpoint in watched {
+            let Some(slot) = self
+                .endpoint_index
+                .get(endpoint.service.as_str())
+                .and_then(|operations| operations.get(endpoint.operation.as_str()))
+                .copied()
+            else {
+                continue;
+            };
+            let Some(ring) = self.endpoints[slot as usize]
+                .as_ref()
+                .map(|endpoint| &endpoint.ring)
+            else {
+                continue;
+            };
+            // Newest first; a late span is indexed after newer ones, so the walk goes a
+            // little past the last census.
+            let mut fresh: Vec<TraceId> = Vec::new();
+            for entry in ring.iter().rev() {
+                if entry.start_unix_nanos < from || !self.is_live(entry) {
+                    break;
+                }
+                let new = entry.start_unix_nanos >= census.topped_until
+                    && entry.start_unix_nanos < settled_until;
+                if new && !chosen(&entry.trace_id) {
+                    fresh.push(entry.trace_id);
+                }
+            }
+            if fresh.len() > MAX_WATCHED {
+                let bound = (MAX_WATCHED as f64 / fresh.len() as f64 * u64::MAX as f64) as u64;
+                fresh.retain(|trace_id| HASHER.hash_one(trace_id) <= bound);
+            }
+            for trace_id in fresh {
+                let held: Vec<&Held> = self.held(&trace_id).collect();
+                self.count(
+                    &held,
+                    Some(slot),
+                    &mut children,
+                    &mut census.called,
+                    &mut records,
+                );
+            }
+        }
+        census.topped_until = census.topped_until.max(settled_until);
         let share = (limit as f64 / census.arrived.max(1) as f64).min(1.0);
         census.bound = (share * u64::MAX as f64) as u64;
         census.limit = limit;
@@ -133,10 +216,12 @@ impl State {
         records
     }
 
-    /// Appends the calls of each span of one trace (`held`) to `records`.
+    /// Appends the calls of each span of one trace (`held`) to `records`, or of each span
+    /// of endpoint slot `only` when given.
     fn count(
         &self,
         held: &[&Held],
+        only: Option<u32>,
         children: &mut Vec<Child>,
         called: &mut Vec<bool>,
         records: &mut Vec<CallRecord>,
@@ -164,6 +249,9 @@ impl State {
                 .take_while(move |child| child.parent == parent)
         };
         for span in held {
+            if only.is_some_and(|only| span.endpoint != only) {
+                continue;
+            }
             let slot = span.endpoint as usize;
             let mine = children_of(span.span_id);
             let calling = mine.clone().next().is_some();
@@ -245,7 +333,7 @@ mod tests {
         let _ = buffer.record_batch(checkout(200, 1));
         let _ = buffer.record_batch(checkout(300, 0));
 
-        let records = buffer.census(1_000, 48);
+        let records = buffer.census(1_000, 48, &[]);
 
         let checkouts: Vec<&CallRecord> = records
             .iter()
@@ -259,7 +347,7 @@ mod tests {
         assert!(checkouts[2].calls.is_empty());
         // Payment never calls anything: it has no pattern to keep.
         assert!(records.iter().all(|r| r.caller != key("/payment")));
-        assert!(buffer.census(2_000, 48).is_empty(), "counted twice");
+        assert!(buffer.census(2_000, 48, &[]).is_empty(), "counted twice");
     }
 
     #[test]
@@ -269,9 +357,9 @@ mod tests {
         let late = trace.remove(1);
         let _ = buffer.record_batch(trace);
 
-        assert!(buffer.census(400, 48).is_empty(), "not settled yet");
+        assert!(buffer.census(400, 48, &[]).is_empty(), "not settled yet");
         let _ = buffer.record(late);
-        let records = buffer.census(1_000, 48);
+        let records = buffer.census(1_000, 48, &[]);
         let checkout = records
             .iter()
             .find(|r| r.caller == key("/checkout"))
@@ -287,7 +375,7 @@ mod tests {
             let _ = buffer.record_batch(checkout(i * 100, 2));
         }
 
-        let records = buffer.census(10_000, 48);
+        let records = buffer.census(10_000, 48, &[]);
 
         let checkouts = records.iter().filter(|r| r.caller == key("/checkout"));
         assert_eq!(checkouts.count(), 10, "{records:?}");
@@ -304,7 +392,7 @@ mod tests {
             for i in 0..1_000u64 {
                 let _ = buffer.record_batch(checkout(cycle * 10_000 + i, i % 2));
             }
-            let census = buffer.census(cycle * 10_000, 50);
+            let census = buffer.census(cycle * 10_000, 50, &[]);
             let checkouts: Vec<&CallRecord> = census
                 .iter()
                 .filter(|r| r.caller == key("/checkout"))
@@ -326,7 +414,7 @@ mod tests {
         trace[1] = trace[1].clone().with_http_status(503);
         let _ = buffer.record_batch(trace);
 
-        let records = buffer.census(1_000, 48);
+        let records = buffer.census(1_000, 48, &[]);
         let checkout = records
             .iter()
             .find(|r| r.caller == key("/checkout"))
@@ -352,7 +440,7 @@ mod tests {
             .with_timing(125, 5);
         let _ = buffer.record_batch(vec![payment, client, audit, root]);
 
-        let records = buffer.census(1_000, 48);
+        let records = buffer.census(1_000, 48, &[]);
         let record = |caller: &str| {
             records
                 .iter()
@@ -366,5 +454,55 @@ mod tests {
             record("GET -> payments").failed_calls,
             vec![EndpointKey::new("payments", "/payment")]
         );
+    }
+
+    /// An account request at `start` calling refund, which calls payment.
+    fn refund(start: u64) -> Vec<Span> {
+        let trace = TraceId::random();
+        let account = Span::new(trace, SpanId::random(), "shop", "/account").with_timing(start, 30);
+        let refund = Span::new(trace, SpanId::random(), "shop", "/refund")
+            .with_parent(account.span_id)
+            .with_timing(start + 1, 20);
+        let payment = Span::new(trace, SpanId::random(), "shop", "/payment")
+            .with_parent(refund.span_id)
+            .with_timing(start + 2, 5);
+        vec![payment, refund, account]
+    }
+
+    #[test]
+    fn a_watched_endpoint_is_counted_in_full_and_only_it() {
+        let buffer = TraceBuffer::new(100_000);
+        // A thousand checkouts a cycle: the census chooses about ten of them.
+        for i in 0..1_000 {
+            let _ = buffer.record_batch(checkout(i, 1));
+        }
+        let _ = buffer.census(10_000, 10, &[]);
+        for i in 0..1_000 {
+            let _ = buffer.record_batch(checkout(10_000 + i, 1));
+        }
+        for i in 0..20 {
+            let _ = buffer.record_batch(refund(10_000 + 50 * i));
+        }
+
+        let watched = [key("/refund")];
+        let records = buffer.census(20_000, 10, &watched);
+
+        let of = |records: &[CallRecord], caller: &str| {
+            records.iter().filter(|r| r.caller == key(caller)).count()
+        };
+        // Every refund once, whether its trace was chosen by id or not.
+        assert_eq!(of(&records, "/refund"), 20, "{records:?}");
+        assert!(
+            records
+                .iter()
+                .filter(|r| r.caller == key("/refund"))
+                .all(|r| r.calls == vec![(key("/payment"), 1)])
+        );
+        // Account is counted only in the traces chosen by id: a trace read for refund shows
+        // account calling refund every time.
+        assert!(of(&records, "/account") < 5, "{records:?}");
+        assert!((2..=40).contains(&of(&records, "/checkout")), "{records:?}");
+        // Read once: the next census finds no new refund.
+        assert_eq!(of(&buffer.census(30_000, 10, &watched), "/refund"), 0);
     }
 }

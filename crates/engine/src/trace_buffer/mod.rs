@@ -249,8 +249,18 @@ impl TraceBuffer {
     /// The choice costs a hash per trace as its first span is recorded; at most eight times
     /// `limit` chosen traces (and at least 1,024) wait to settle, and the census reads only
     /// those.
-    pub fn census(&self, settled_until: u64, limit: usize) -> Vec<CallRecord> {
-        self.lock().census(settled_until, limit)
+    ///
+    /// The `watched` endpoints (those whose calls are dropping) are counted in full on top:
+    /// each of their traces that started since the last census, before `settled_until`, and
+    /// was not chosen is read too (at most 64 per endpoint, chosen by id when more), for the
+    /// watched endpoint's own spans only.
+    pub fn census(
+        &self,
+        settled_until: u64,
+        limit: usize,
+        watched: &[EndpointKey],
+    ) -> Vec<CallRecord> {
+        self.lock().census(settled_until, limit, watched)
     }
 
     /// The buffered spans of trace `trace_id`, in start order, if it is still buffered.
