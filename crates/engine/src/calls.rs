@@ -69,8 +69,9 @@ const HOLD_Z: f64 = 2.5;
 /// certain.
 const MIN_VARIANCE: f64 = 0.02;
 
-/// Only calls made on at least this share of requests are watched.
-const MIN_USUAL_RATE: f64 = 0.1;
+/// Only calls made on at least this share of requests are judged (a router that sends each
+/// request to one of nine callees calls each on a ninth, and its chance dips are many).
+const MIN_USUAL_RATE: f64 = 0.2;
 
 /// The calls of one request: its callees by their index in the caller's table, each with how
 /// many times it was called. Kept inline: a request calls few endpoints.
