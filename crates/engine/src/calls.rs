@@ -9,24 +9,26 @@
 //! from healthy endpoints only, as self times are), and keeps its recent requests to test
 //! against it.
 //!
-//! A drop is reported when the calling endpoint was seen in at least `min_samples` recent
-//! requests, the calls it made are at least 10% fewer than usual and at least five standard
-//! deviations fewer (against the learned spread of calls per request), the requests that made
-//! no such call are more than chance explains (by the exact tail: skipping a call made on
-//! nearly every request is a rare event, whose tail the deviations understate), the calls to
-//! the callee's service as a whole fell by at least half as much (a client span calls one
-//! operation of its peer per request, so a change in the mix of the handlers above it lowers
-//! one operation's share as it raises another's), and the calls fall short of the usual rate in
-//! the first and the last third of the time the recent requests cover alike (a third may hold
-//! few requests, so it is asked only for the direction, not the size), in every test for an
-//! analysis interval at least (as an alerting rule's `for`: a chance dip is deepest for a test
-//! or two as the window slides, where a defect's drop lasts). A request whose call
-//! failed tells only of the callees that failed: a handler may give up or answer in part when
-//! a dependency fails, and the calls it saved are the failure's symptom, which the error rules
-//! judge. While an endpoint's
-//! calls are reported dropped, or a drop is developing (2.5 deviations, significant or not),
-//! its usual pattern is not learned, so the defect is never learned as normal. Rises are not
-//! reported: more calls (retries) are a symptom of a callee's trouble, which other evidence
+//! A drop is reported when the calling endpoint was seen in at least `min_samples` recent requests,
+//! the calls it made are at least 10% fewer than usual and at least 4.5 standard deviations fewer
+//! (against the learned spread of calls per request, and the uncertainty of the usual rate itself,
+//! learned from a finite number of requests), the requests that made no such call are more than
+//! chance explains (by the exact binomial tail: skipping a call made on nearly every request is a
+//! rare event, whose tail the deviations understate), the calls to the callee's service as a whole
+//! fell by at least half as much (a client span calls one operation of its peer per request, so a
+//! change in the mix of the handlers above it lowers one operation's share as it raises another's),
+//! and the calls fall short of the usual rate in the first and the last third of the time the
+//! recent requests cover alike (a third may hold few requests, so it is asked only for the
+//! direction, not the size), in every test for an analysis interval at least (as an alerting rule's
+//! `for`: a chance dip is deepest for a test or two as the window slides, where a defect's drop
+//! lasts). A request whose call failed tells only of the callees that failed: a handler may give up
+//! or answer in part when a dependency fails, and the calls it saved are the failure's symptom,
+//! which the error rules judge.
+//!
+//! While an endpoint's calls are reported dropped, or a drop is developing (2.5 deviations,
+//! significant or not), its usual pattern is not learned, so the defect is never learned as normal,
+//! and it is watched: the census counts all of its settled requests, not only its share. Rises are
+//! not reported: more calls (retries) are a symptom of a callee's trouble, which other evidence
 //! names.
 
 use std::collections::VecDeque;
