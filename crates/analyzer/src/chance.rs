@@ -26,8 +26,7 @@ pub fn improbable(hits: u64, count: u64, rate: f64) -> bool {
     }
     let hits_f = hits as f64;
     if expected > 100.0 || hits_f > expected + 12.0 * expected.sqrt() + 30.0 {
-        // z = 3.72 is the normal distribution's one in ten thousand.
-        return hits_f - 0.5 >= expected + 3.72 * expected.sqrt();
+        return beyond_normal_tail(hits, expected, expected.sqrt());
     }
     let mut term = (-expected).exp();
     let mut below = 0.0;
@@ -55,7 +54,7 @@ pub fn improbably_many(hits: u64, count: u64, rate: f64) -> bool {
     let n = count as f64;
     if count > 5_000 {
         let expected = n * p;
-        return hits as f64 - 0.5 >= expected + 3.72 * (expected * (1.0 - p)).sqrt();
+        return beyond_normal_tail(hits, expected, (expected * (1.0 - p)).sqrt());
     }
     // The probability of exactly `hits`, in logarithms (the binomial coefficient by its
     // shorter product), then each term above it from the one before.
@@ -77,6 +76,12 @@ pub fn improbably_many(hits: u64, count: u64, rate: f64) -> bool {
         }
     }
     true
+}
+
+/// True when `hits` (with the continuity correction) lie past the normal distribution's tail
+/// of [`MAX_CHANCE`] (3.72 deviations) above `expected`, whose spread is `deviation`.
+fn beyond_normal_tail(hits: u64, expected: f64, deviation: f64) -> bool {
+    hits as f64 - 0.5 >= expected + 3.72 * deviation
 }
 
 #[cfg(test)]

@@ -416,6 +416,8 @@ impl Caller {
             }
             (requests, calls, without)
         };
+        // What the usual rates are worth, in requests.
+        let taught = 1.0 / self.weight_square.max(f64::MIN_POSITIVE);
         let mut developing = false;
         let mut significant = Vec::new();
         let mut largest: Option<(&EndpointKey, f64, f64, u64)> = None;
@@ -434,7 +436,6 @@ impl Caller {
             // The usual rate is itself an estimate, worth `taught` requests: the drop's
             // variance is that of the recent calls plus that of the estimate.
             let n = requests as f64;
-            let taught = 1.0 / self.weight_square.max(f64::MIN_POSITIVE);
             let z = drop / (learned.variance() * n * (1.0 + n / taught)).sqrt();
             developing |= z >= HOLD_Z;
             if drop < MIN_DROP * expected

@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 use foldhash::HashSet;
 use foldhash::fast::FixedState;
 
-use aiops_telemetry_core::{EndpointKey, Span, SpanId, SpanKind, TraceId};
+use aiops_telemetry_core::{EndpointKey, Span, SpanId, SpanKind, TimeWindow, TraceId};
 
 use super::segment::Held;
 use super::state::{State, segment_bit};
@@ -89,9 +89,11 @@ pub(super) struct Census {
     /// never seen calling are not recorded (it has no pattern to keep); a slot reused by
     /// another endpoint may keep a stale mark, which records a few spans too many.
     called: Vec<bool>,
-    /// The traces chosen by id and waiting at the start of the last census (counted then or
-    /// still waiting): a top-up skips them, as they are (or will be) counted in full.
-    chosen: HashSet<TraceId>,
+    /// The chosen traces the last census took off the waiting list. With those waiting and
+    /// those taken off now, they are the traces a top-up skips, as they are (or will be)
+    /// counted in full: a trace counted at the last census may hold a span of a watched
+    /// endpoint that started since.
+    taken_last: Vec<TraceId>,
     /// Top-ups took traces that started before this instant.
     topped_until: u64,
 }
@@ -105,7 +107,7 @@ impl Default for Census {
             arrived: 0,
             pending: Vec::new(),
             called: Vec::new(),
-            chosen: HashSet::default(),
+            taken_last: Vec::new(),
             topped_until: 0,
         }
     }
@@ -138,15 +140,13 @@ impl State {
         let mut census = std::mem::take(&mut self.census);
         let mut records = Vec::new();
         let mut children: Vec<Child> = Vec::new();
-        // Chosen by now or by the last census: a trace counted at the last one may hold a
-        // span of a watched endpoint that started since.
-        let last_chosen = std::mem::take(&mut census.chosen);
-        census.chosen = census.pending.iter().map(|&(id, ..)| id).collect();
+        let mut taken: Vec<TraceId> = Vec::new();
         let (pending, called) = (&mut census.pending, &mut census.called);
         pending.retain(|&(trace_id, start, sequence)| {
             if start >= settled_until {
                 return true;
             }
+            taken.push(trace_id);
             // A trace whose spans arrived in two segments was seen first in the older one.
             let present = self.presence[self.presence_slot(&trace_id)];
             let seen_before = self.segments.iter().any(|segment| {
@@ -160,53 +160,24 @@ impl State {
             }
             false
         });
-        // The watched endpoints' own settled traces, those not chosen by id.
-        let from = census.topped_until.saturating_sub(LATE_NANOS);
-        let chosen =
-            |trace_id: &TraceId| census.chosen.contains(trace_id) || last_chosen.contains(trace_id);
-        for endpoint in watched {
-            let Some(slot) = self
-                .endpoint_index
-                .get(endpoint.service.as_str())
-                .and_then(|operations| operations.get(endpoint.operation.as_str()))
-                .copied()
-            else {
-                continue;
-            };
-            let Some(ring) = self.endpoints[slot as usize]
-                .as_ref()
-                .map(|endpoint| &endpoint.ring)
-            else {
-                continue;
-            };
-            // Newest first; a late span is indexed after newer ones, so the walk goes a
-            // little past the last census.
-            let mut fresh: Vec<TraceId> = Vec::new();
-            for entry in ring.iter().rev() {
-                if entry.start_unix_nanos < from || !self.is_live(entry) {
-                    break;
-                }
-                let new = entry.start_unix_nanos >= census.topped_until
-                    && entry.start_unix_nanos < settled_until;
-                if new && !chosen(&entry.trace_id) {
-                    fresh.push(entry.trace_id);
-                }
-            }
-            if fresh.len() > MAX_WATCHED {
-                let bound = (MAX_WATCHED as f64 / fresh.len() as f64 * u64::MAX as f64) as u64;
-                fresh.retain(|trace_id| HASHER.hash_one(trace_id) <= bound);
-            }
-            for trace_id in fresh {
-                let held: Vec<&Held> = self.held(&trace_id).collect();
-                self.count(
-                    &held,
-                    Some(slot),
+        if !watched.is_empty() {
+            let chosen: HashSet<TraceId> = (census.pending.iter().map(|&(id, ..)| id))
+                .chain(taken.iter().copied())
+                .chain(census.taken_last.iter().copied())
+                .collect();
+            let slice = TimeWindow::new(census.topped_until, settled_until);
+            for endpoint in watched {
+                self.top_up(
+                    endpoint,
+                    slice,
+                    &chosen,
                     &mut children,
                     &mut census.called,
                     &mut records,
                 );
             }
         }
+        census.taken_last = taken;
         census.topped_until = census.topped_until.max(settled_until);
         let share = (limit as f64 / census.arrived.max(1) as f64).min(1.0);
         census.bound = (share * u64::MAX as f64) as u64;
@@ -214,6 +185,43 @@ impl State {
         census.arrived = 0;
         self.census = census;
         records
+    }
+
+    /// Appends the calls of the watched `endpoint`'s own spans in each of its traces that
+    /// started in `slice` (the time since the last census, up to the settle time) and is not
+    /// `chosen` by id: at most [`MAX_WATCHED`], chosen by a hash of their id when more.
+    fn top_up(
+        &self,
+        endpoint: &EndpointKey,
+        slice: TimeWindow,
+        chosen: &HashSet<TraceId>,
+        children: &mut Vec<Child>,
+        called: &mut Vec<bool>,
+        records: &mut Vec<CallRecord>,
+    ) {
+        let Some((slot, ring)) = self.ring_of(endpoint) else {
+            return;
+        };
+        // Newest first; a late span is indexed after newer ones, so the walk goes a little
+        // past the last census.
+        let from = slice.start_unix_nanos.saturating_sub(LATE_NANOS);
+        let mut fresh: Vec<TraceId> = Vec::new();
+        for entry in ring.iter().rev() {
+            if entry.start_unix_nanos < from || !self.is_live(entry) {
+                break;
+            }
+            if slice.contains(entry.start_unix_nanos) && !chosen.contains(&entry.trace_id) {
+                fresh.push(entry.trace_id);
+            }
+        }
+        if fresh.len() > MAX_WATCHED {
+            let bound = (MAX_WATCHED as f64 / fresh.len() as f64 * u64::MAX as f64) as u64;
+            fresh.retain(|trace_id| HASHER.hash_one(trace_id) <= bound);
+        }
+        for trace_id in fresh {
+            let held: Vec<&Held> = self.held(&trace_id).collect();
+            self.count(&held, Some(slot), children, called, records);
+        }
     }
 
     /// Appends the calls of each span of one trace (`held`) to `records`, or of each span

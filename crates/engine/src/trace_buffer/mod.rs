@@ -171,15 +171,7 @@ impl TraceBuffer {
             return Vec::new();
         }
         let state = self.lock();
-        let Some((position, ring)) = state
-            .endpoint_index
-            .get(endpoint.service.as_str())
-            .and_then(|operations| operations.get(endpoint.operation.as_str()))
-            .and_then(|&position| {
-                let ring = &state.endpoints[position as usize].as_ref()?.ring;
-                Some((position, ring))
-            })
-        else {
+        let Some((position, ring)) = state.ring_of(endpoint) else {
             return Vec::new();
         };
         // Sized for the few traces a sample takes, not the whole ring: a cycle samples many

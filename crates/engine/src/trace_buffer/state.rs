@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use foldhash::HashMap;
 use foldhash::fast::RandomState;
 
-use aiops_telemetry_core::{Span, TraceId};
+use aiops_telemetry_core::{EndpointKey, Span, TraceId};
 
 use super::endpoints::{Endpoint, RingEntry, endpoint_of, index};
 use super::segment::{Held, Segment};
@@ -59,6 +59,16 @@ impl State {
         self.segments
             .front()
             .is_some_and(|oldest| entry.sequence >= oldest.sequence)
+    }
+
+    /// The slot of `endpoint` and its ring of recent traces, if it has buffered spans.
+    pub(super) fn ring_of(&self, endpoint: &EndpointKey) -> Option<(u32, &VecDeque<RingEntry>)> {
+        let slot = *self
+            .endpoint_index
+            .get(endpoint.service.as_str())?
+            .get(endpoint.operation.as_str())?;
+        let ring = &self.endpoints[slot as usize].as_ref()?.ring;
+        Some((slot, ring))
     }
 
     /// The presence slot of `trace_id`.
