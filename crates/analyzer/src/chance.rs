@@ -44,6 +44,14 @@ pub fn improbable(hits: u64, count: u64, rate: f64) -> bool {
 /// chance of one in a million, which the Poisson tail puts at one in fifty). Past 5,000
 /// requests the normal tail is exact enough.
 pub fn improbably_many(hits: u64, count: u64, rate: f64) -> bool {
+    rarer_than(hits, count, rate, MAX_CHANCE)
+}
+
+/// True when `hits` or more of `count` independent requests, each crossing with probability
+/// `rate`, would happen by chance less than `chance` of the time, by the exact tail of the
+/// binomial distribution ([`improbably_many`] at another bar). Past 5,000 requests the
+/// normal tail is exact enough.
+pub fn rarer_than(hits: u64, count: u64, rate: f64, chance: f64) -> bool {
     let p = rate.clamp(0.0, 1.0);
     if hits == 0 || hits > count || p >= 1.0 {
         return false;
@@ -54,7 +62,8 @@ pub fn improbably_many(hits: u64, count: u64, rate: f64) -> bool {
     let n = count as f64;
     if count > 5_000 {
         let expected = n * p;
-        return beyond_normal_tail(hits, expected, (expected * (1.0 - p)).sqrt());
+        let deviation = (expected * (1.0 - p)).sqrt();
+        return normal_tail((hits as f64 - 0.5 - expected) / deviation) < chance;
     }
     // The probability of exactly `hits`, in logarithms (the binomial coefficient by its
     // shorter product), then each term above it from the one before.
@@ -67,7 +76,7 @@ pub fn improbably_many(hits: u64, count: u64, rate: f64) -> bool {
     let mut tail = 0.0;
     for k in hits..=count {
         tail += term;
-        if tail >= MAX_CHANCE {
+        if tail >= chance {
             return false;
         }
         term *= (count - k) as f64 / (k + 1) as f64 * odds;
@@ -76,6 +85,19 @@ pub fn improbably_many(hits: u64, count: u64, rate: f64) -> bool {
         }
     }
     true
+}
+
+/// The chance that a standard normal variable exceeds `z` (Abramowitz and Stegun 7.1.26;
+/// within 1.5e-7 of it, and within a fraction of a percent of it out to nine deviations).
+pub fn normal_tail(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let upper = 0.5 * poly * (-x * x).exp();
+    if z >= 0.0 { upper } else { 1.0 - upper }
 }
 
 /// True when `hits` (with the continuity correction) lie past the normal distribution's tail
@@ -118,5 +140,31 @@ mod tests {
         assert!(!improbably_many(5_150, 10_000, 0.5));
         // An extreme count underflows to a tail of zero, which is improbable.
         assert!(improbably_many(4_000, 4_000, 0.5));
+    }
+
+    #[test]
+    fn another_bar_takes_the_same_exact_tail() {
+        // 10 or more of 20 at 0.2: 2.6e-3, under one in a hundred and over one in a thousand.
+        assert!(rarer_than(10, 20, 0.2, 1e-2));
+        assert!(!rarer_than(10, 20, 0.2, 1e-3));
+        // 28 of 118 at 0.2 is about what chance gives (one in six or so).
+        assert!(!rarer_than(28, 118, 0.2, 1e-2));
+    }
+
+    #[test]
+    fn the_normal_tail_matches_its_tables() {
+        for (z, tail) in [
+            (0.0, 0.5),
+            (1.0, 0.158_655_25),
+            (1.644_853_6, 0.05),
+            (3.719_016_5, 1e-4),
+            (-1.0, 0.841_344_75),
+        ] {
+            let got = normal_tail(z);
+            assert!(
+                (got - tail).abs() <= tail * 2e-3,
+                "tail past {z}: {got}, expected {tail}"
+            );
+        }
     }
 }

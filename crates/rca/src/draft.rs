@@ -1,5 +1,6 @@
 //! Turning a root cause and the anomalies it explains into an [`IncidentDraft`].
 
+use aiops_analyzer::chance::rarer_than;
 use aiops_analyzer::describe::{error_storm, format_ms, latency_spike};
 use aiops_analyzer::{Anomaly, AnomalyKind, Severity};
 use aiops_telemetry_core::{EndpointKey, peer_in_operation};
@@ -127,30 +128,46 @@ fn own_kind(root: &EndpointKey, anomalies: &[Anomaly]) -> AnomalyKind {
 /// Share by which a root cause's slow spans must outlast its endpoint's usual duration.
 const MIN_SLOWDOWN: f64 = 1.5;
 
+/// The chance below which a candidate's count of slow spans is more than its spread explains.
+const MAX_ROOT_CHANCE: f64 = 1e-3;
+
+/// Standard errors by which a candidate's mean own time must exceed its usual one (one in a
+/// thousand by chance).
+const MIN_OWN_Z: f64 = 3.09;
+
+/// Share by which the own work of a candidate whose service took the most added own time must
+/// have slowed, over all its requests.
+const MIN_OWN_SLOWDOWN: f64 = 1.25;
+
 /// True when `endpoint`, a slow candidate root cause, is itself anomalous in `graphs`.
 ///
-/// It runs slow: its spans whose own time exceeds the baseline by the minimum excess took, on
-/// average, the minimum excess longer than the endpoint usually takes, and half again as long;
-/// for a call to another service, half again its usual own time will do (a call whose network
-/// gap grew 20 ms is slow even when the callee's time dwarfs the gap), while an operation with
-/// 6 ms more own work in 110 ms is not the place where a request got slow. An endpoint without
-/// a learned baseline counts as slow (nothing says otherwise).
+/// It runs slow: more of its spans are slow (own time the minimum excess past its baseline)
+/// than the spread of its learned own time makes slow, rarer than [`MAX_ROOT_CHANCE`] by the
+/// binomial tail (a noisy endpoint always has a slow tail, and a walk from a shifted caller
+/// finds it in as many traces as the shift), and those spans took, on average, the minimum
+/// excess longer than the endpoint usually takes, and half again as long; for a call to
+/// another service, half again its usual own time will do (a call whose network gap grew
+/// 20 ms is slow even when the callee's time dwarfs the gap), while an operation with 6 ms
+/// more own work in 110 ms is not the place where a request got slow. An endpoint without a
+/// learned baseline counts as slow (nothing says otherwise).
 ///
-/// Or, when `took_most` (the most added own time went to it), its own work slowed in its
-/// requests as a whole: its mean own time over all its spans is half again what it usually is,
-/// and at least the minimum excess more. A saturated CPU slows every request of a service a
-/// little; such an operation is where the time went even when its callees' time dwarfs the
-/// growth. A call's own time is the gap in front of its callee, judged as a call, never so.
+/// Or, when `took_most` (the most added own time went to its service), its own work slowed
+/// in its requests as a whole: its mean own time over all its spans is a quarter again what
+/// it usually is, at least the minimum excess more, and [`MIN_OWN_Z`] standard errors of its
+/// learned spread above it. A saturated CPU slows every request of a service a little (and a
+/// young baseline has learned part of it before it is judged); such an operation is where the
+/// time went even when its callees' time dwarfs the growth. A call's own time is the gap in
+/// front of its callee, judged as a call, never so.
 pub(crate) fn slow_itself(
     endpoint: &EndpointKey,
     graphs: &[TraceGraph<'_>],
     expect: &Expectations<'_>,
     took_most: bool,
 ) -> bool {
-    let Some(usual) = expect
+    let Some((baseline, usual)) = expect
         .baseline(endpoint)
-        .map(|b| b.duration_mean_ms)
-        .filter(|&usual| usual > 0.0)
+        .map(|b| (b, b.duration_mean_ms))
+        .filter(|&(_, usual)| usual > 0.0)
     else {
         return true;
     };
@@ -174,7 +191,13 @@ pub(crate) fn slow_itself(
     }
     // A call's own time is the gap in front of its callee: the part of it the edge owns.
     let call = peer_in_operation(&endpoint.operation).is_some();
-    let runs_slow = slow > 0 && {
+    // More of its spans are slow than its own spread makes slow: the slow tail of a noisy
+    // endpoint is always there, and is not where a request got slow.
+    let more_than_usual = || {
+        let usual_share = baseline.share_past(expected_self + expect.min_excess_ms());
+        rarer_than(slow, count, usual_share, MAX_ROOT_CHANCE)
+    };
+    let runs_slow = slow > 0 && more_than_usual() && {
         let observed = slow_total_ms / slow as f64;
         let observed_self = slow_own_ms / slow as f64;
         observed - usual >= expect.min_excess_ms()
@@ -186,8 +209,9 @@ pub(crate) fn slow_itself(
         !call
             && count > 0
             && expected_self > 0.0
-            && mean >= MIN_SLOWDOWN * expected_self
+            && mean >= MIN_OWN_SLOWDOWN * expected_self
             && mean - expected_self >= expect.min_excess_ms()
+            && (mean - expected_self) * (count as f64).sqrt() >= MIN_OWN_Z * baseline.spread_ms()
     };
     runs_slow || (took_most && own_work_slowed())
 }

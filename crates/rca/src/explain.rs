@@ -239,8 +239,10 @@ impl Rca {
             let votes = Votes::tally(&graphs, &evidence);
             // A root cause is itself anomalous: a slow candidate whose slow spans took no longer
             // than its endpoint usually does is passed over for the next, unless the most added
-            // own time went to it and its own work slowed as a whole (a saturated service).
-            let most_excess = votes.most_excess_ms();
+            // own time went to its service and its own work slowed as a whole (a saturated
+            // service slows each of its operations a little).
+            let by_service = votes.excess_by_service();
+            let most_excess = by_service.values().copied().fold(0.0, f64::max);
             let (root, mode) = votes
                 .leader_where(|candidate| {
                     candidate.mode() != Mode::Latency
@@ -248,7 +250,9 @@ impl Rca {
                             &candidate.endpoint,
                             &graphs,
                             &expect,
-                            candidate.excess_ms >= most_excess,
+                            by_service
+                                .get(candidate.endpoint.service.as_str())
+                                .is_some_and(|&excess| excess >= most_excess),
                         )
                 })
                 .unwrap_or_else(|| (anomaly.endpoint.clone(), Mode::of_kind(anomaly.kind)));

@@ -146,12 +146,14 @@ impl Votes {
             .map(|best| (best.endpoint.clone(), best.mode()))
     }
 
-    /// The largest total self-time excess of any candidate, milliseconds.
-    pub fn most_excess_ms(&self) -> f64 {
-        self.candidates
-            .iter()
-            .map(|candidate| candidate.excess_ms)
-            .fold(0.0, f64::max)
+    /// The total self-time excess of each service's candidates, milliseconds: a saturated
+    /// service adds a little own time to each of its operations, so its evidence adds up.
+    pub fn excess_by_service(&self) -> HashMap<&str, f64> {
+        let mut by_service: HashMap<&str, f64> = HashMap::default();
+        for candidate in &self.candidates {
+            *by_service.entry(&candidate.endpoint.service).or_default() += candidate.excess_ms;
+        }
+        by_service
     }
 
     /// The votes for `endpoint`, if any trace named it.

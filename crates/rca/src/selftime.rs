@@ -85,6 +85,21 @@ impl SelfTimeBaseline {
         ((self.log_mean + z * self.log_variance.sqrt()).exp() - LOG_OFFSET_MS).max(0.0)
     }
 
+    /// The share of spans whose self time the learned log-normal shape puts past `ms`.
+    pub fn share_past(&self, ms: f64) -> f64 {
+        let spread = self.log_variance.sqrt();
+        let from_mean = (ms.max(0.0) + LOG_OFFSET_MS).ln() - self.log_mean;
+        if spread <= 0.0 {
+            return if from_mean < 0.0 { 1.0 } else { 0.0 };
+        }
+        aiops_analyzer::chance::normal_tail(from_mean / spread)
+    }
+
+    /// The standard deviation of self time the learned log-normal shape gives, milliseconds.
+    pub fn spread_ms(&self) -> f64 {
+        self.mean_ms * (self.log_variance.exp() - 1.0).max(0.0).sqrt()
+    }
+
     /// True once `min_samples` successful spans were learned.
     pub fn is_ready(&self, min_samples: u64) -> bool {
         self.sample_count >= min_samples.max(1)

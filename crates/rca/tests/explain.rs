@@ -2,7 +2,7 @@
 //! confidence and grouping.
 
 use crate::common::{TraceBuilder, anomaly, endpoint, shop_trace};
-use aiops_analyzer::AnomalyKind::{ErrorStorm, LatencySpike, Timeout};
+use aiops_analyzer::AnomalyKind::{ErrorStorm, LatencyShift, LatencySpike, Timeout};
 use aiops_analyzer::Config;
 use aiops_rca::{FaultFamily, Rca, RcaConfig};
 
@@ -433,4 +433,69 @@ fn gapped(offset_ms: u64, gap_ms: u64, b_ms: u64) -> Vec<aiops_telemetry_core::S
     trace.ok(Some(call), "gamma", "/c", 2 + gap_ms / 2, callee_ms);
     trace.ok(Some(root), "beta", "/b", 4 + call_ms, b_ms);
     trace.build()
+}
+
+#[test]
+fn a_noisy_endpoints_usual_tail_is_not_a_root_cause() {
+    // `/b` takes 25 ms instead of 10 in one request of four, healthy or not; `/a` usually does
+    // 20 ms of its own work around its 100 ms call.
+    let healthy: Vec<_> = (0..100)
+        .map(|i| fan_out(i * 100, 19 + i % 3, if i % 4 == 0 { 25 } else { 10 }))
+        .collect();
+    let rca = learned_from(&healthy);
+    // A saturated CPU: `/a` does a third more of its own work in every request; `/b` shows its
+    // usual tail, in three requests of ten.
+    let traces: Vec<_> = (0..10)
+        .map(|i| fan_out(20_000 + i * 100, 27, if i % 4 == 0 { 25 } else { 10 }))
+        .collect();
+    let anomalies = [anomaly(LatencySpike, "frontend", "/", 145.0, 135.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(
+        (&*root.service, root.endpoint.as_str()),
+        ("alpha", "/a"),
+        "{}",
+        root.description
+    );
+}
+
+/// A frontend request into `/a`: `a_self_ms` of its own work around a call to `/c`, a leaf
+/// taking `c_ms`.
+fn nested(offset_ms: u64, a_self_ms: u64, c_ms: u64) -> Vec<aiops_telemetry_core::Span> {
+    let mut trace = TraceBuilder::new(offset_ms);
+    let root = trace.ok(None, "frontend", "/", 0, a_self_ms + c_ms + 10);
+    let a = trace.ok(Some(root), "alpha", "/a", 2, a_self_ms + c_ms);
+    trace.ok(Some(a), "gamma", "/c", 2 + a_self_ms / 2, c_ms);
+    trace.build()
+}
+
+#[test]
+fn a_callee_slow_no_more_often_than_usual_is_not_the_root_cause() {
+    // `/c` takes 60 ms instead of 10 in one request of five, healthy or not: a tail past what
+    // a log-normal shape would put at its 95th percentile.
+    let healthy: Vec<_> = (0..100)
+        .map(|i| nested(i * 100, 19 + i % 3, if i % 5 == 0 { 60 } else { 9 + i % 3 }))
+        .collect();
+    let rca = learned_from(&healthy);
+    // `/a`'s own work shifted: 32 ms instead of 20 in half the requests. `/c` shows its usual
+    // tail, in four requests of ten: more traces name it than the shift's own excess.
+    let traces: Vec<_> = (0..10)
+        .map(|i| {
+            let a_self = if i % 2 == 0 { 32 } else { 20 };
+            nested(20_000 + i * 100, a_self, if i % 3 == 0 { 60 } else { 10 })
+        })
+        .collect();
+    let anomalies = [anomaly(LatencyShift, "alpha", "/a", 26.0, 20.0)];
+
+    let drafts = rca.explain(&anomalies, &traces);
+
+    let root = &drafts[0].root_cause;
+    assert_eq!(
+        (&*root.service, root.endpoint.as_str()),
+        ("alpha", "/a"),
+        "{}",
+        root.description
+    );
 }
