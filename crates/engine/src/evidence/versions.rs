@@ -104,6 +104,10 @@ pub(crate) fn compare(facts: &SpanFacts, rule: &Comparison) -> Vec<Anomaly> {
         };
         let mut worst: Option<(EndpointKey, VersionShare, VersionShare)> = None;
         let mut slowest: Option<(EndpointKey, Latencies)> = None;
+        // In the endpoints' order, so that of two endpoints that failed alike the same one is
+        // named every time.
+        let mut endpoints: Vec<_> = endpoints.into_iter().collect();
+        endpoints.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (endpoint, mut versions) in endpoints {
             let Some(mut new) = versions.remove(&newest.version) else {
                 continue;
@@ -337,6 +341,32 @@ mod tests {
             }
         });
         assert!(compare(&facts, &rule()).is_empty());
+    }
+
+    #[test]
+    fn of_endpoints_where_a_canary_failed_alike_the_same_one_is_named_every_time() {
+        // Eight operations of pricing; the canary fails every request on each of them.
+        let facts = SpanFacts::new(4096, 100);
+        let spans: Vec<Span> = (0..800)
+            .map(|i| {
+                let new = i >= 400 && i % 5 == 0;
+                let operation = format!("GET /op{}", i % 8);
+                let span = Span::new(TraceId::random(), SpanId::random(), "pricing", operation)
+                    .with_timing(i * 100 * MS, 20 * MS)
+                    .with_attribute("service.version", if new { "2.0.0" } else { "1.0.0" });
+                if new {
+                    span.with_http_status(500)
+                } else {
+                    span
+                }
+            })
+            .collect();
+        let _ = facts.record_borrowed(&spans);
+        for _ in 0..5 {
+            let found = compare(&facts, &rule());
+            assert_eq!(found.len(), 1, "{found:#?}");
+            assert_eq!(found[0].endpoint, EndpointKey::new("pricing", "GET /op0"));
+        }
     }
 
     #[test]
