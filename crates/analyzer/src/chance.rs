@@ -26,7 +26,7 @@ pub fn improbable(hits: u64, count: u64, rate: f64) -> bool {
     }
     let hits_f = hits as f64;
     if expected > 100.0 || hits_f > expected + 12.0 * expected.sqrt() + 30.0 {
-        return beyond_normal_tail(hits, expected, expected.sqrt());
+        return beyond_normal_tail(hits, expected, expected.sqrt(), MAX_CHANCE);
     }
     let mut term = (-expected).exp();
     let mut below = 0.0;
@@ -62,8 +62,7 @@ pub fn rarer_than(hits: u64, count: u64, rate: f64, chance: f64) -> bool {
     let n = count as f64;
     if count > 5_000 {
         let expected = n * p;
-        let deviation = (expected * (1.0 - p)).sqrt();
-        return normal_tail((hits as f64 - 0.5 - expected) / deviation) < chance;
+        return beyond_normal_tail(hits, expected, (expected * (1.0 - p)).sqrt(), chance);
     }
     // The probability of exactly `hits`, in logarithms (the binomial coefficient by its
     // shorter product), then each term above it from the one before.
@@ -101,9 +100,10 @@ pub fn normal_tail(z: f64) -> f64 {
 }
 
 /// True when `hits` (with the continuity correction) lie past the normal distribution's tail
-/// of [`MAX_CHANCE`] (3.72 deviations) above `expected`, whose spread is `deviation`.
-fn beyond_normal_tail(hits: u64, expected: f64, deviation: f64) -> bool {
-    hits as f64 - 0.5 >= expected + 3.72 * deviation
+/// of `chance` above `expected`, whose spread is `deviation` (3.72 deviations for
+/// [`MAX_CHANCE`]).
+fn beyond_normal_tail(hits: u64, expected: f64, deviation: f64, chance: f64) -> bool {
+    normal_tail((hits as f64 - 0.5 - expected) / deviation) < chance
 }
 
 #[cfg(test)]

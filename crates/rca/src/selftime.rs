@@ -146,6 +146,30 @@ mod tests {
     }
 
     #[test]
+    fn the_share_past_a_time_and_the_spread_follow_the_learned_shape() {
+        let mut learned = baseline();
+        for i in 0..200 {
+            learned.observe(if i % 2 == 0 { 10.0 } else { 30.0 }, 40.0, false, 0.01);
+        }
+        // Half the spans sit past the median of the shape, a twentieth past its p95.
+        assert!((learned.share_past(learned.quantile_ms(0.0)) - 0.5).abs() < 1e-3);
+        assert!((learned.share_past(learned.p95_ms) - 0.05).abs() < 1e-3);
+        assert!(learned.share_past(1_000.0) < 1e-6);
+        // 10 and 30 ms alike: about 10 ms either side of the mean of 20.
+        assert!(
+            (8.0..14.0).contains(&learned.spread_ms()),
+            "{}",
+            learned.spread_ms()
+        );
+        // A constant time has no spread: nothing is past it, everything below it is.
+        let mut constant = baseline();
+        constant.observe(20.0, 20.0, false, 0.01);
+        assert_eq!(constant.spread_ms(), 0.0);
+        assert_eq!(constant.share_past(25.0), 0.0);
+        assert_eq!(constant.share_past(15.0), 1.0);
+    }
+
+    #[test]
     fn failures_feed_only_the_error_rate() {
         let mut learned = baseline();
         learned.observe(10.0, 10.0, false, 0.01);

@@ -450,15 +450,7 @@ fn a_noisy_endpoints_usual_tail_is_not_a_root_cause() {
         .collect();
     let anomalies = [anomaly(LatencySpike, "frontend", "/", 145.0, 135.0)];
 
-    let drafts = rca.explain(&anomalies, &traces);
-
-    let root = &drafts[0].root_cause;
-    assert_eq!(
-        (&*root.service, root.endpoint.as_str()),
-        ("alpha", "/a"),
-        "{}",
-        root.description
-    );
+    assert_first_draft_blames(&rca.explain(&anomalies, &traces), ("alpha", "/a"));
 }
 
 /// A frontend request into `/a`: `a_self_ms` of its own work around a call to `/c`, a leaf
@@ -489,12 +481,18 @@ fn a_callee_slow_no_more_often_than_usual_is_not_the_root_cause() {
         .collect();
     let anomalies = [anomaly(LatencyShift, "alpha", "/a", 26.0, 20.0)];
 
-    let drafts = rca.explain(&anomalies, &traces);
+    assert_first_draft_blames(&rca.explain(&anomalies, &traces), ("alpha", "/a"));
+}
 
+/// Asserts that the first of `drafts` blames `service`'s `endpoint`.
+fn assert_first_draft_blames(
+    drafts: &[aiops_rca::IncidentDraft],
+    (service, endpoint): (&str, &str),
+) {
     let root = &drafts[0].root_cause;
     assert_eq!(
         (&*root.service, root.endpoint.as_str()),
-        ("alpha", "/a"),
+        (service, endpoint),
         "{}",
         root.description
     );
