@@ -171,7 +171,8 @@ pub(crate) fn slow_itself(
     else {
         return true;
     };
-    let (expected_self, _) = expect.self_time_of(endpoint);
+    // Its learned mean own time (zero until a successful span was learned).
+    let expected_self = baseline.mean_ms;
     let (mut count, mut own_ms) = (0u64, 0.0);
     let (mut slow, mut slow_total_ms, mut slow_own_ms) = (0u64, 0.0, 0.0);
     for graph in graphs {

@@ -3,6 +3,8 @@
 //! typical request is slower than nearly every request of the old one a latency spike of its
 //! own, however small its share of the traffic (a canary).
 
+use std::collections::BTreeMap;
+
 use foldhash::HashMap;
 
 use aiops_analyzer::describe::{format_ms, format_percent};
@@ -65,8 +67,10 @@ fn quantiles(durations: &mut [f64]) -> (f64, f64) {
 ///   among those where its median request took longer than the others' 95th percentile, twice
 ///   their median and `min_increase_ms` more (at least 20 requests of each).
 pub(crate) fn compare(facts: &SpanFacts, rule: &Comparison) -> Vec<Anomaly> {
-    // service -> endpoint -> version -> requests, failures and durations.
-    type Endpoints = HashMap<EndpointKey, HashMap<String, Served>>;
+    // service -> endpoint -> version -> requests, failures and durations. The endpoints in
+    // order, so that of two where the new version failed alike the same one is named every
+    // time.
+    type Endpoints = BTreeMap<EndpointKey, HashMap<String, Served>>;
     let mut services: HashMap<String, Endpoints> = HashMap::default();
     // Most cycles find no service running two versions: then nothing is read.
     let several = facts.services_with_several_versions();
@@ -104,10 +108,6 @@ pub(crate) fn compare(facts: &SpanFacts, rule: &Comparison) -> Vec<Anomaly> {
         };
         let mut worst: Option<(EndpointKey, VersionShare, VersionShare)> = None;
         let mut slowest: Option<(EndpointKey, Latencies)> = None;
-        // In the endpoints' order, so that of two endpoints that failed alike the same one is
-        // named every time.
-        let mut endpoints: Vec<_> = endpoints.into_iter().collect();
-        endpoints.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (endpoint, mut versions) in endpoints {
             let Some(mut new) = versions.remove(&newest.version) else {
                 continue;
