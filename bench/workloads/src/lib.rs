@@ -85,8 +85,10 @@
 //! times); for a slow dependency or operation, that place's median latency or own time.
 //! Errors are visible at a rate of 20% or more (the engine's default `error_rate_threshold`,
 //! fixed in the suite) when some span records their status; hangs always. An early return is
-//! visible when it drops 20% or more of the calls on an edge out of its service: it shows in
-//! the call structure only, not in timing or (without the 500 at the edge) in statuses.
+//! visible when it drops 20% or more of the calls on an edge out of its service, and those
+//! calls are 3 standard deviations or more of the edge's count of calls in a minute at 10
+//! requests/s (a quarter of an edge carrying 25 calls a minute is not): it shows in the call
+//! structure only, not in timing or (without the 500 at the edge) in statuses.
 //! Invisible faults are still run and scored in the tables; the targets count visible ones.
 //! `--verbose` prints each listed fault's visibility and the measure that decided it.
 //!

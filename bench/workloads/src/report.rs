@@ -319,11 +319,12 @@ fn targets(scores: &[CaseScore]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n**Targets.** Detection over the faults visible in traces (at least +{} ms and +{:.0}% on the faulty place's own time, errors at {:.0}% or more, hangs, early returns dropping {:.0}% of an edge's calls); top-k, one incident and incidents per fault over the visible faults detected; time to the right cause over the visible faults.\n",
+        "\n**Targets.** Detection over the faults visible in traces (at least +{} ms and +{:.0}% on the faulty place's own time, errors at {:.0}% or more, hangs, early returns dropping {:.0}% of an edge's calls and {:.0} deviations of its count in a minute); top-k, one incident and incidents per fault over the visible faults detected; time to the right cause over the visible faults.\n",
         crate::visibility::MIN_ADDED_MS,
         crate::visibility::MIN_GROWTH * 100.0,
         crate::visibility::MIN_ERROR_RATE * 100.0,
         crate::visibility::MIN_DROPPED_SHARE * 100.0,
+        crate::visibility::MIN_DROPPED_DEVIATIONS,
     );
     let _ = writeln!(
         out,

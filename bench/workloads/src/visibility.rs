@@ -14,11 +14,16 @@
 //! | slow operation | the operation's own time | its median own time | the added time is >= 20 ms and >= 50% of the median |
 //! | errors with status | the failing share | none | the rate is >= 20% (the engine's default `error_rate_threshold`) and some span records the status: the service's own server spans, or a caller's client spans (a legacy gRPC service called only by legacy services records none) |
 //! | hang past the client timeout | the callers' waits, ending in a timeout | none | always |
-//! | early return, no status | the call structure: calls the operation no longer makes | the calls on each edge out of the caller's service | the dropped calls are >= 20% of the calls on some edge out of the defective operation's service |
+//! | early return, no status | the call structure: calls the operation no longer makes | the calls on each edge out of the caller's service | on some edge out of the defective operation's service, the dropped calls are >= 20% of the edge's calls, and over one minute at 10 requests/s they are >= 3 standard deviations of the edge's call count (its square root) |
 //!
 //! An early return changes no timing and (without the 500 at the edge) no status: it is
 //! visible in the call structure only, to a detector of missing calls, not to one of latency
-//! or errors. The 20% error threshold is fixed here rather than read from the engine, so that
+//! or errors. Its place is the edge, not the operation, and the draw's floor of traffic is the
+//! operation's: an operation with two requests a second that calls a peer on a fifth of them
+//! puts 25 calls a minute on that edge, and a quarter of them going missing is 6 calls, under
+//! two deviations of the count; even a detector that counted every request could not tell it
+//! from chance within the fault. So the drop must also stand out of the edge's own count over a
+//! minute, as a slowdown of +20 ms and +50% at two requests a second does. The 20% error threshold is fixed here rather than read from the engine, so that
 //! changing the engine's knobs cannot move the set of faults it is measured on.
 //!
 //! Traffic is not part of the rule: faults are only drawn at places with about two requests a
@@ -37,6 +42,12 @@ pub const MIN_GROWTH: f64 = 0.5;
 pub const MIN_ERROR_RATE: f64 = 0.2;
 /// Least share of the calls on an edge that an early return must drop to be visible.
 pub const MIN_DROPPED_SHARE: f64 = 0.2;
+/// Least standard deviations of the edge's call count in one minute at [`NOMINAL_RATE`]
+/// that the dropped calls of a visible early return make.
+pub const MIN_DROPPED_DEVIATIONS: f64 = 3.0;
+/// The request rate at which the rule is applied, requests per second at the entries (the
+/// suite's base rate is drawn between 8 and 12).
+pub const NOMINAL_RATE: f64 = 10.0;
 
 /// What a fault changes at its place, as the visibility rule measures it.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,8 +73,12 @@ pub enum Signal {
     Hang,
     /// Calls go missing from the call structure.
     CallStructure {
-        /// The largest share of calls dropped on one edge out of the defective service.
+        /// The largest share of calls dropped on one edge out of the defective service (of
+        /// the edges whose drop stands out of their count, when some does).
         dropped_share: f64,
+        /// The calls that edge loses in a minute at [`NOMINAL_RATE`], in standard
+        /// deviations of its count of calls in that minute.
+        deviations: f64,
     },
     /// Not a fault (a healthy disturbance).
     Nothing,
@@ -106,9 +121,12 @@ impl fmt::Display for Visibility {
                 }
             ),
             Signal::Hang => f.write_str(": hangs past the client timeout"),
-            Signal::CallStructure { dropped_share } => write!(
+            Signal::CallStructure {
+                dropped_share,
+                deviations,
+            } => write!(
                 f,
-                ": {:.0}% of an edge's calls dropped (call structure only)",
+                ": {:.0}% of an edge's calls dropped, {deviations:.1} deviations of its count in a minute (call structure only)",
                 dropped_share * 100.0
             ),
             Signal::Nothing => Ok(()),
@@ -167,10 +185,13 @@ pub fn visibility(effect: &Effect, topology: &Topology) -> Visibility {
             signal: Signal::Hang,
         },
         Effect::EarlyReturn { op, rate, .. } => {
-            let dropped_share = rate * largest_edge_share(topology, op);
+            let (dropped_share, deviations) = most_visible_drop(topology, op, rate);
             Visibility {
-                visible: dropped_share >= MIN_DROPPED_SHARE,
-                signal: Signal::CallStructure { dropped_share },
+                visible: dropped_share >= MIN_DROPPED_SHARE && deviations >= MIN_DROPPED_DEVIATIONS,
+                signal: Signal::CallStructure {
+                    dropped_share,
+                    deviations,
+                },
             }
         }
         Effect::OutlierBurst { .. } | Effect::LogNoise { .. } | Effect::RoutineErrors { .. } => {
@@ -290,10 +311,14 @@ fn calls_by_peer(topology: &Topology, visits: &[Vec<f64>], op: OpRef) -> Vec<(Pe
     calls
 }
 
-/// The largest share, over the peers `op` calls, of the calls from `op`'s service to that
-/// peer that `op` makes: an edge is the caller service's client endpoint for one peer, which
-/// every operation of the service that calls the peer feeds.
-fn largest_edge_share(topology: &Topology, op: OpRef) -> f64 {
+/// The drop that `op` returning early on a share `rate` of its requests makes on the edges
+/// out of its service, as the share of each edge's calls dropped and those calls in standard
+/// deviations of the edge's count in a minute at [`NOMINAL_RATE`] (a count of independent
+/// calls: its variance is its mean). Of the edges, the one with the largest share among those
+/// whose drop stands out of their count, or among all when none does. An edge is the caller
+/// service's client endpoint for one peer, which every operation of the service that calls the
+/// peer feeds.
+fn most_visible_drop(topology: &Topology, op: OpRef, rate: f64) -> (f64, f64) {
     let (visits, _) = topology.expected_visits();
     let service = &topology.services[op.service];
     let all: Vec<(Peer, f64)> = (0..service.operations.len())
@@ -308,13 +333,31 @@ fn largest_edge_share(topology: &Topology, op: OpRef) -> f64 {
             )
         })
         .collect();
+    let per_minute = 60.0 * NOMINAL_RATE;
     calls_by_peer(topology, &visits, op)
         .into_iter()
         .map(|(peer, own)| {
             let total: f64 = all.iter().filter(|(p, _)| *p == peer).map(|(_, c)| c).sum();
-            if total > 0.0 { own / total } else { 1.0 }
+            let share = if total > 0.0 {
+                rate * own / total
+            } else {
+                rate
+            };
+            let count = per_minute * total;
+            let deviations = if count > 0.0 {
+                rate * per_minute * own / count.sqrt()
+            } else {
+                0.0
+            };
+            (share, deviations)
         })
-        .fold(0.0, f64::max)
+        .max_by(|a, b| {
+            let stands_out = |d: f64| d >= MIN_DROPPED_DEVIATIONS;
+            (stands_out(a.1), a.0, a.1)
+                .partial_cmp(&(stands_out(b.1), b.0, b.1))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .unwrap_or((0.0, 0.0))
 }
 
 #[cfg(test)]
@@ -528,10 +571,49 @@ mod tests {
         assert!(!visible(early(1, 0.5), &topology), "1/8 of the edge");
         assert!(visible(early(1, 0.8), &topology), "1/5 of the edge");
         let seen = visibility(&early(1, 0.4), &topology);
-        assert_eq!(seen.signal, Signal::CallStructure { dropped_share: 0.1 });
+        // 60 of the edge's 600 calls a minute, whose deviation is 24.5.
+        let Signal::CallStructure {
+            dropped_share,
+            deviations,
+        } = seen.signal
+        else {
+            panic!("an early return changes the call structure: {seen}");
+        };
+        assert!((dropped_share - 0.1).abs() < 1e-9, "{dropped_share}");
+        assert!(
+            (deviations - 60.0 / 600f64.sqrt()).abs() < 1e-9,
+            "{deviations}"
+        );
         assert_eq!(
             seen.to_string(),
-            "not visible: 10% of an edge's calls dropped (call structure only)"
+            "not visible: 10% of an edge's calls dropped, 2.4 deviations of its count in a minute (call structure only)"
         );
+    }
+
+    #[test]
+    fn an_early_return_on_a_quiet_edge_is_not_visible_however_large_its_share() {
+        let mut topology = system();
+        let early = |rate| Effect::EarlyReturn {
+            op: OpRef {
+                service: 0,
+                operation: 0,
+            },
+            rate,
+            edge_error: false,
+        };
+        // A quarter of the database calls, 450 a minute: 112 missing is 5.3 deviations.
+        assert!(visible(early(0.25), &topology));
+        // The same share of a call made on 1 request in 200: 2.25 a minute, and a
+        // quarter of them missing is no signal (0.4 deviations). The drop on `cart` stands
+        // out (4.6 deviations) but is too small a share, and is the one shown.
+        topology.services[0].operations[0].stages[1][0].probability = 0.005;
+        let seen = visibility(&early(0.25), &topology);
+        assert_eq!(
+            seen.to_string(),
+            "not visible: 19% of an edge's calls dropped, 4.6 deviations of its count in a minute (call structure only)"
+        );
+        // Dropping most of it is still no signal; dropping most of `cart`'s calls is.
+        assert!(!visible(early(0.26), &topology));
+        assert!(visible(early(0.8), &topology));
     }
 }
