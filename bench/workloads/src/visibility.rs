@@ -18,16 +18,17 @@
 //!
 //! An early return changes no timing and (without the 500 at the edge) no status: it is
 //! visible in the call structure only, to a detector of missing calls, not to one of latency
-//! or errors. Its place is the edge, not the operation, and the draw's floor of traffic is the
-//! operation's: an operation with two requests a second that calls a peer on a fifth of them
-//! puts 25 calls a minute on that edge, and a quarter of them going missing is 6 calls, under
-//! two deviations of the count; even a detector that counted every request could not tell it
-//! from chance within the fault. So the drop must also stand out of the edge's own count over a
-//! minute, as a slowdown of +20 ms and +50% at two requests a second does. The 20% error threshold is fixed here rather than read from the engine, so that
+//! or errors. The 20% error threshold is fixed here rather than read from the engine, so that
 //! changing the engine's knobs cannot move the set of faults it is measured on.
 //!
-//! Traffic is not part of the rule: faults are only drawn at places with about two requests a
-//! second or more at the suite's 10 requests/s ([`crate::draw`]).
+//! Traffic is not part of the rule for the other faults: they are only drawn at places with
+//! about two requests a second or more at the suite's 10 requests/s ([`crate::draw`]). An early
+//! return's place is an edge, and the draw's floor is its operation's: an operation with two
+//! requests a second that calls a peer on a fifth of them puts 25 calls a minute on that edge,
+//! and a quarter of them going missing is 6 calls, under two deviations of the count. Even a
+//! detector that counted every request could not tell that from chance within the fault, so
+//! the drop must also stand out of the edge's own count over a minute, as a slowdown of +20 ms
+//! and +50% at two requests a second does.
 
 use std::fmt;
 
