@@ -352,11 +352,12 @@ fn most_visible_drop(topology: &Topology, op: OpRef, rate: f64) -> (f64, f64) {
             };
             (share, deviations)
         })
-        .max_by(|a, b| {
-            let stands_out = |d: f64| d >= MIN_DROPPED_DEVIATIONS;
-            (stands_out(a.1), a.0, a.1)
-                .partial_cmp(&(stands_out(b.1), b.0, b.1))
-                .unwrap_or(std::cmp::Ordering::Equal)
+        .max_by(|&(a_share, a_deviations), &(b_share, b_deviations)| {
+            let stands_out = |deviations: f64| deviations >= MIN_DROPPED_DEVIATIONS;
+            stands_out(a_deviations)
+                .cmp(&stands_out(b_deviations))
+                .then(a_share.total_cmp(&b_share))
+                .then(a_deviations.total_cmp(&b_deviations))
         })
         .unwrap_or((0.0, 0.0))
 }
